@@ -1,0 +1,116 @@
+import { z } from 'zod';
+
+/**
+ * Every setting the bot reads, with the environment variable that sets it.
+ * `key` is the setting's dotted path in the typed config and in the optional
+ * YAML config file. Secrets come from the environment only: a file is easy to
+ * commit or print by mistake.
+ */
+export interface SettingSource {
+  readonly key: string;
+  readonly env: string;
+  readonly secret?: boolean;
+}
+
+export const SETTINGS = [
+  { key: 'port', env: 'PORT' },
+  { key: 'redisUrl', env: 'REDIS_URL' },
+  { key: 'queuePrefix', env: 'QUEUE_PREFIX' },
+  { key: 'logLevel', env: 'LOG_LEVEL' },
+  { key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS' },
+  { key: 'slack.botToken', env: 'SLACK_BOT_TOKEN', secret: true },
+  { key: 'slack.signingSecret', env: 'SLACK_SIGNING_SECRET', secret: true },
+  { key: 'slack.appToken', env: 'SLACK_APP_TOKEN', secret: true },
+  { key: 'slack.apiUrl', env: 'SLACK_API_URL' },
+  { key: 'slack.command', env: 'SLACK_COMMAND' },
+  { key: 'worker.concurrency', env: 'WORKER_CONCURRENCY' },
+  { key: 'aws.region', env: 'AWS_REGION' },
+  { key: 'aws.endpointUrl', env: 'AWS_ENDPOINT_URL' },
+  { key: 'aws.rdsEndpointUrl', env: 'AWS_ENDPOINT_URL_RDS' },
+  { key: 'aws.eksEndpointUrl', env: 'AWS_ENDPOINT_URL_EKS' },
+  { key: 'aws.stsEndpointUrl', env: 'AWS_ENDPOINT_URL_STS' },
+  { key: 'kubernetes.kubeconfig', env: 'KUBECONFIG' },
+  { key: 'statuspage.apiKey', env: 'STATUSPAGE_API_KEY', secret: true },
+  { key: 'statuspage.pageId', env: 'STATUSPAGE_PAGE_ID' },
+  { key: 'statuspage.apiUrl', env: 'STATUSPAGE_API_URL' },
+  { key: 'paths.commandsDir', env: 'COMMANDS_DIR' },
+  { key: 'paths.templatesDir', env: 'TEMPLATES_DIR' },
+] as const satisfies readonly SettingSource[];
+
+export const ROLES = ['all', 'bot', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const optionalText = z.string().trim().min(1).optional();
+
+function wholeNumber(min: number, max: number) {
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+export const ConfigSchema = z.object({
+  role: z.enum(ROLES),
+  port: wholeNumber(0, 65535).default(3000),
+  redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+  /** BullMQ key prefix. Wrap it in braces (`{dr}`) on Redis Cluster so a queue's keys share a slot. */
+  queuePrefix: z
+    .string()
+    .regex(/^[\w{}-]{1,64}$/, 'may hold letters, digits, _ - { } only (no ":")')
+    .default('dr'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  /** How long SIGTERM waits for running jobs to reach a safe point before handing them back. */
+  shutdownTimeoutMs: wholeNumber(0, 600_000).default(25_000),
+  slack: z
+    .object({
+      botToken: z.string().startsWith('xoxb-', 'must be a bot token starting with xoxb-').optional(),
+      signingSecret: z.string().regex(/^[0-9a-f]{16,}$/i, 'must be the hex signing secret from Basic Information').optional(),
+      appToken: z.string().startsWith('xapp-', 'must be an app-level token starting with xapp-').optional(),
+      apiUrl: httpUrl.default('https://slack.com/api/'),
+      command: z.string().regex(/^\/[a-z0-9_-]{1,31}$/, 'must look like /dr').default('/dr'),
+    })
+    .prefault({}),
+  worker: z
+    .object({ concurrency: wholeNumber(1, 256).default(4) })
+    .prefault({}),
+  aws: z
+    .object({
+      region: optionalText,
+      endpointUrl: httpUrl.optional(),
+      rdsEndpointUrl: httpUrl.optional(),
+      eksEndpointUrl: httpUrl.optional(),
+      stsEndpointUrl: httpUrl.optional(),
+    })
+    .prefault({}),
+  kubernetes: z.object({ kubeconfig: optionalText }).prefault({}),
+  statuspage: z
+    .object({
+      apiKey: optionalText,
+      pageId: optionalText,
+      apiUrl: httpUrl.default('https://api.statuspage.io/v1'),
+    })
+    .prefault({}),
+  paths: z
+    .object({
+      commandsDir: z.string().min(1).default('commands'),
+      templatesDir: z.string().min(1).default('templates'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Slack connection mode, derived from which credentials are present. */
+export function slackMode(config: Config): 'socket' | 'http' {
+  return config.slack.appToken ? 'socket' : 'http';
+}
+
+/** Every secret value in the config, so the logger can scrub them from any line. */
+export function secretValues(config: Config): string[] {
+  return [config.slack.botToken, config.slack.signingSecret, config.slack.appToken, config.statuspage.apiKey].filter(
+    (v): v is string => typeof v === 'string' && v.length > 0,
+  );
+}

@@ -1,0 +1,143 @@
+/**
+ * Composition root: config → clients → Slack bot and/or queue worker.
+ * `npm start` runs both roles in one process; `--role bot` / `--role worker`
+ * split them so workers can scale out against the same Redis.
+ */
+import { hostname } from 'node:os';
+import type { Server } from 'node:http';
+import { loadConfig, parseArgs, SLACK_SETUP_HELP } from './config/load.ts';
+import { type Config, secretValues, slackMode } from './config/schema.ts';
+import { ConfigError, errorMessage } from './errors.ts';
+import { healthRoutes, startRouteServer } from './http/health.ts';
+import { createLogger, type Logger } from './log/logger.ts';
+import { createRedisConnection, pingRedis } from './queue/connection.ts';
+import { BotTaskProducer } from './queue/producer.ts';
+import { startBotTaskWorker, type WorkerHandle } from './queue/worker.ts';
+import { createSlackApp, type SlackApp } from './slack/app.ts';
+import { isTokenRejected, SlackAuthMonitor } from './slack/auth-monitor.ts';
+import { createSlackClient } from './slack/client.ts';
+import { registerDrCommand } from './slack/listeners/dr-command.ts';
+
+export interface Running {
+  /** The port the HTTP server (Slack events and/or health) listens on. */
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function start(config: Config, logger: Logger): Promise<Running> {
+  const { role } = config;
+  const runsBot = role === 'all' || role === 'bot';
+  const runsWorker = role === 'all' || role === 'worker';
+  const botToken = config.slack.botToken ?? '';
+
+  const slack = createSlackClient({ token: botToken, apiUrl: config.slack.apiUrl, logger });
+  const auth = new SlackAuthMonitor(slack, logger);
+  const first = await auth.check();
+  if (isTokenRejected(first)) {
+    throw new ConfigError([`SLACK_BOT_TOKEN was rejected by Slack (${first.status === 'failed' ? first.error : ''}); ${SLACK_SETUP_HELP}`]);
+  }
+  auth.start();
+
+  const probe = createRedisConnection(config.redisUrl, 'probe', logger);
+  const routes = healthRoutes({ redis: () => pingRedis(probe, 1_000), slack: () => auth.current() });
+
+  let producer: BotTaskProducer | undefined;
+  let slackApp: SlackApp | undefined;
+  let server: Server | null = null;
+  let workerHandle: WorkerHandle | undefined;
+  const producerConnection = runsBot ? createRedisConnection(config.redisUrl, 'producer', logger) : undefined;
+  const workerConnection = runsWorker ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
+
+  if (producerConnection) {
+    producer = new BotTaskProducer(producerConnection, config.queuePrefix);
+    await producer.waitUntilReady().catch((err: unknown) => {
+      logger.warn({ err: errorMessage(err) }, 'redis not ready at start; commands will fail until it is');
+    });
+    const identity = first.status === 'ok' ? { botUserId: first.botUserId, ...(first.botId ? { botId: first.botId } : {}) } : undefined;
+    slackApp = createSlackApp({ config, logger, routes, ...(identity ? { identity } : {}) });
+    registerDrCommand(slackApp.app, { slash: config.slack.command, producer, logger });
+    server = await slackApp.start();
+  }
+  if (workerConnection) {
+    workerHandle = startBotTaskWorker({
+      connection: workerConnection,
+      prefix: config.queuePrefix,
+      concurrency: config.worker.concurrency,
+      logger,
+      ping: { slack, workerName: `${hostname()}:${process.pid}` },
+    });
+  }
+  server ??= await startRouteServer(config.port, routes);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.info(
+    { role, slackMode: runsBot ? slackMode(config) : undefined, port, queuePrefix: config.queuePrefix },
+    'dr-chatops started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    stop: () =>
+      (stopping ??= (async () => {
+        logger.info('shutting down: no new commands or jobs are taken');
+        auth.stop();
+        // Stop taking commands first, then let running jobs reach a safe point.
+        await slackApp?.stop().catch(() => undefined);
+        if (slackApp) server = null;
+        const closed = await workerHandle?.close(config.shutdownTimeoutMs);
+        if (closed?.handedBack) logger.warn('unfinished jobs were handed back to the queue for another worker');
+        await producer?.close();
+        await new Promise<void>((resolve) => {
+          if (!server) resolve();
+          else server.close(() => { resolve(); });
+        });
+        for (const conn of [producerConnection, workerConnection, probe]) conn?.disconnect();
+        logger.info('shutdown complete');
+      })()),
+  };
+}
+
+/** Exit code for configuration errors (sysexits EX_CONFIG). */
+const EXIT_CONFIG = 78;
+
+async function runFromCommandLine(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig({ env: process.env, ...parseArgs(process.argv.slice(2)) });
+  } catch (err) {
+    console.error(`dr-chatops cannot start.\n${errorMessage(err)}`);
+    process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1);
+  }
+  const logger = createLogger({ level: config.logLevel, secrets: secretValues(config) });
+
+  let running: Running;
+  try {
+    running = await start(config, logger);
+  } catch (err) {
+    logger.fatal({ err: errorMessage(err) }, 'start failed');
+    console.error(`dr-chatops cannot start.\n${errorMessage(err)}`);
+    process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1);
+  }
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'signal received');
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err: errorMessage(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+if (import.meta.main) await runFromCommandLine();

@@ -1,0 +1,67 @@
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ZodError } from 'zod';
+import type { Logger } from '../log/logger.ts';
+import { withTimeout } from './connection.ts';
+import { JOB_NAMES, QUEUE_NAMES } from './names.ts';
+import { type PingDeps, processPing } from './jobs/ping.ts';
+
+export interface WorkerOptions {
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  logger: Logger;
+  ping: Omit<PingDeps, 'logger'>;
+}
+
+export interface WorkerHandle {
+  /**
+   * Stops taking jobs and waits up to `timeoutMs` for running ones. Jobs still
+   * running after that are abandoned to the queue: their lock expires and
+   * another worker takes them over (each job is safe to re-enter).
+   */
+  close(timeoutMs: number): Promise<{ handedBack: boolean }>;
+  readonly worker: Worker;
+}
+
+export function startBotTaskWorker({ connection, prefix, concurrency, logger, ping }: WorkerOptions): WorkerHandle {
+  const log = logger.child({ component: 'worker', queue: QUEUE_NAMES.botTasks });
+  const processor = async (job: Job): Promise<unknown> => {
+    try {
+      switch (job.name) {
+        case JOB_NAMES.ping:
+          return await processPing(job, { ...ping, logger: log });
+        default:
+          throw new UnrecoverableError(`unknown job "${job.name}"`);
+      }
+    } catch (err) {
+      // A job whose data does not parse will never succeed: do not retry it.
+      if (err instanceof ZodError) throw new UnrecoverableError(`job data is invalid: ${err.message}`);
+      throw err;
+    }
+  };
+  const worker = new Worker(QUEUE_NAMES.botTasks, processor, { connection, prefix, concurrency });
+  worker.on('completed', (job) => {
+    log.info({ jobId: job.id, job: job.name }, 'job completed');
+  });
+  worker.on('failed', (job, err) => {
+    log.warn({ jobId: job?.id, job: job?.name, attempt: job?.attemptsMade, err: err.message }, 'job failed');
+  });
+  worker.on('error', (err) => {
+    log.warn({ err: err.message }, 'worker error');
+  });
+
+  return {
+    worker,
+    async close(timeoutMs) {
+      try {
+        await withTimeout(worker.close(), timeoutMs, 'running jobs did not finish');
+        return { handedBack: false };
+      } catch {
+        log.warn({ timeoutMs }, 'running jobs did not reach a safe point in time; handing them back to the queue');
+        await worker.close(true);
+        return { handedBack: true };
+      }
+    },
+  };
+}

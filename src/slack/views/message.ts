@@ -1,0 +1,56 @@
+/** A Slack message body: fallback text (notifications, screen readers) plus optional blocks. */
+export interface SlackMessage {
+  text: string;
+  blocks?: Block[];
+}
+
+/** The subset of Block Kit the bot renders. Kept structural so views stay pure data. */
+export type Block =
+  | { type: 'section'; text: MarkdownText; block_id?: string }
+  | { type: 'header'; text: PlainText }
+  | { type: 'context'; elements: MarkdownText[] }
+  | { type: 'divider' };
+
+export interface MarkdownText {
+  type: 'mrkdwn';
+  text: string;
+}
+export interface PlainText {
+  type: 'plain_text';
+  text: string;
+  emoji?: boolean;
+}
+
+export const SECTION_TEXT_LIMIT = 3000;
+export const HEADER_TEXT_LIMIT = 150;
+
+export function mrkdwn(text: string): MarkdownText {
+  return { type: 'mrkdwn', text: truncate(text, SECTION_TEXT_LIMIT) };
+}
+
+export function section(text: string): Block {
+  return { type: 'section', text: mrkdwn(text) };
+}
+
+export function header(text: string): Block {
+  return { type: 'header', text: { type: 'plain_text', text: truncate(text, HEADER_TEXT_LIMIT), emoji: true } };
+}
+
+export function context(text: string): Block {
+  return { type: 'context', elements: [mrkdwn(text)] };
+}
+
+/** Cuts text to Slack's limit with a visible note, instead of letting the API call fail. */
+export function truncate(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const note = '… (truncated)';
+  return text.slice(0, limit - note.length) + note;
+}
+
+/**
+ * Escapes user-supplied text for mrkdwn: `&`, `<` and `>` are the only control
+ * characters, and escaping them also defuses `<!channel>` and `<@U…>` mentions.
+ */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}

@@ -1,0 +1,66 @@
+/**
+ * Starts the real bot in-process (config from an env map, exactly as in
+ * production) against real Redis and the fake Slack, capturing its log lines.
+ */
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../src/config/load.ts';
+import { type Config, secretValues } from '../../src/config/schema.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { type Running, start } from '../../src/main.ts';
+import type { FakeSlack } from './fake-slack.ts';
+import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from './redis.ts';
+import { SIGNING_SECRET } from './slack-requests.ts';
+
+export const BOT_TOKEN = 'xoxb-1111111111-2222222222-TESTbotTOKENvalue';
+
+export interface TestBot {
+  url: string;
+  config: Config;
+  prefix: string;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export interface TestBotOptions {
+  slack: FakeSlack;
+  role?: 'all' | 'bot' | 'worker';
+  env?: Record<string, string>;
+  /** Share one prefix between several processes of one test. */
+  prefix?: string;
+}
+
+export async function startTestBot({ slack, role = 'all', env = {}, prefix = uniquePrefix() }: TestBotOptions): Promise<TestBot> {
+  const config = loadConfig({
+    role,
+    env: {
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: slack.apiUrl,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: prefix,
+      PORT: '0',
+      LOG_LEVEL: 'debug',
+      SHUTDOWN_TIMEOUT_MS: '5000',
+      ...env,
+    },
+  });
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const logger = createLogger({ level: config.logLevel, secrets: secretValues(config), destination });
+  const running: Running = await start(config, logger);
+  return {
+    url: `http://127.0.0.1:${running.port}`,
+    config,
+    prefix,
+    logs,
+    async stop() {
+      await running.stop();
+      await deleteKeys(prefix);
+    },
+  };
+}

@@ -1,0 +1,283 @@
+/**
+ * A loopback Slack: the Web API (`POST /api/<method>`, form or JSON bodies,
+ * `Authorization: Bearer`) and the `response_url` endpoints of slash commands.
+ * It records every call with its arguments, keeps messages, answers the way
+ * Slack does (`{ok:true,…}` / `{ok:false,error}`, HTTP 429 with Retry-After),
+ * and fails on demand.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedCall {
+  method: string;
+  args: Record<string, unknown>;
+  token: string | undefined;
+  at: number;
+}
+
+export interface RecordedResponse {
+  id: string;
+  body: Record<string, unknown>;
+  at: number;
+}
+
+export type Failure =
+  | { status: 429; retryAfter: number }
+  | { status: 500 | 502 | 503 }
+  | { error: string }
+  | { delayMs: number };
+
+interface Channel {
+  isPrivate: boolean;
+  botIsMember: boolean;
+  archived: boolean;
+}
+
+interface StoredMessage {
+  channel: string;
+  ts: string;
+  text: unknown;
+  blocks: unknown;
+  threadTs?: string;
+}
+
+export const FAKE_TEAM_ID = 'T0FAKE0001';
+export const FAKE_BOT_USER_ID = 'U0DRBOT001';
+export const FAKE_BOT_ID = 'B0DRBOT001';
+
+export class FakeSlack {
+  readonly calls: RecordedCall[] = [];
+  readonly responses: RecordedResponse[] = [];
+  readonly messages = new Map<string, StoredMessage>();
+  private readonly channels = new Map<string, Channel>();
+  private readonly failures = new Map<string, Failure[]>();
+  private readonly validTokens: Set<string>;
+  private server: Server | undefined;
+  private port = 0;
+  private tsCounter = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(validTokens: readonly string[]) {
+    this.validTokens = new Set(validTokens);
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      void this.handle(req, res);
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => {
+      if (this.server) this.server.close(() => { resolve(); });
+      else resolve();
+    });
+  }
+
+  /** Base URL for `SLACK_API_URL`. */
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.port}/api/`;
+  }
+
+  responseUrl(id: string): string {
+    return `http://127.0.0.1:${this.port}/respond/${id}`;
+  }
+
+  /** A private channel the bot is (or is not) a member of; unknown ids are public channels. */
+  setChannel(id: string, channel: Partial<Channel>): void {
+    this.channels.set(id, { isPrivate: false, botIsMember: true, archived: false, ...channel });
+  }
+
+  /** The next `times` calls to `method` fail this way, in order. */
+  failNext(method: string, failure: Failure, times = 1): void {
+    const queue = this.failures.get(method) ?? [];
+    for (let i = 0; i < times; i++) queue.push(failure);
+    this.failures.set(method, queue);
+  }
+
+  callsTo(method: string): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  /** Resolves once `predicate` holds, checking after every recorded call. */
+  async waitFor<T>(predicate: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = predicate();
+      if (value) return value;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`FakeSlack.waitFor timed out after ${timeoutMs} ms; calls: ${this.calls.map((c) => c.method).join(', ')}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 200));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+
+    if (url.pathname.startsWith('/respond/')) {
+      this.responses.push({ id: url.pathname.slice('/respond/'.length), body: parseJson(raw), at: Date.now() });
+      this.notify();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      return;
+    }
+    if (!url.pathname.startsWith('/api/') || req.method !== 'POST') {
+      res.writeHead(404).end();
+      return;
+    }
+
+    const method = url.pathname.slice('/api/'.length);
+    const args = parseArgs(raw, req.headers['content-type']);
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const token = bearer ?? (typeof args.token === 'string' ? args.token : undefined);
+    delete args.token;
+    this.calls.push({ method, args, token, at: Date.now() });
+    this.notify();
+
+    const failure = this.failures.get(method)?.shift();
+    if (failure && 'delayMs' in failure) await new Promise((r) => setTimeout(r, failure.delayMs));
+    else if (failure && 'status' in failure) {
+      const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+      if (failure.status === 429) headers['retry-after'] = String(failure.retryAfter);
+      res.writeHead(failure.status, headers).end(JSON.stringify({ ok: false, error: failure.status === 429 ? 'ratelimited' : 'internal_error' }));
+      return;
+    } else if (failure) {
+      send(res, { ok: false, error: failure.error });
+      return;
+    }
+
+    if (!token) send(res, { ok: false, error: 'not_authed' });
+    else if (!this.validTokens.has(token)) send(res, { ok: false, error: 'invalid_auth' });
+    else send(res, this.answer(method, args));
+  }
+
+  private answer(method: string, args: Record<string, unknown>): Record<string, unknown> {
+    switch (method) {
+      case 'auth.test':
+        return {
+          ok: true,
+          url: 'https://fake.slack.com/',
+          team: 'Fake Team',
+          user: 'dr-chatops',
+          team_id: FAKE_TEAM_ID,
+          user_id: FAKE_BOT_USER_ID,
+          bot_id: FAKE_BOT_ID,
+          is_enterprise_install: false,
+        };
+      case 'chat.postMessage': {
+        const channel = text(args.channel);
+        const problem = this.cannotPost(channel) ?? invalidMessage(args);
+        if (problem) return { ok: false, error: problem };
+        const ts = this.nextTs();
+        const message: StoredMessage = { channel, ts, text: args.text, blocks: args.blocks };
+        if (typeof args.thread_ts === 'string') message.threadTs = args.thread_ts;
+        this.messages.set(ts, message);
+        return { ok: true, channel, ts, message: { type: 'message', user: FAKE_BOT_USER_ID, text: args.text, ts } };
+      }
+      case 'chat.update': {
+        const ts = text(args.ts);
+        const existing = this.messages.get(ts);
+        if (!existing || existing.channel !== args.channel) return { ok: false, error: 'message_not_found' };
+        const problem = invalidMessage(args);
+        if (problem) return { ok: false, error: problem };
+        existing.text = args.text;
+        existing.blocks = args.blocks;
+        return { ok: true, channel: existing.channel, ts, text: args.text };
+      }
+      case 'chat.postEphemeral': {
+        const channel = text(args.channel);
+        const problem = this.cannotPost(channel) ?? invalidMessage(args);
+        if (problem) return { ok: false, error: problem };
+        return { ok: true, message_ts: this.nextTs() };
+      }
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+
+  private cannotPost(channel: string): string | undefined {
+    if (!channel) return 'channel_not_found';
+    const known = this.channels.get(channel);
+    if (!known) return undefined;
+    if (known.archived) return 'is_archived';
+    if (known.isPrivate && !known.botIsMember) return 'channel_not_found';
+    if (!known.botIsMember) return 'not_in_channel';
+    return undefined;
+  }
+
+  private nextTs(): string {
+    this.tsCounter += 1;
+    return `1764000000.${String(this.tsCounter).padStart(6, '0')}`;
+  }
+}
+
+/** Slack's own checks on a message body that the bot must never trip. */
+function invalidMessage(args: Record<string, unknown>): string | undefined {
+  const blocks = args.blocks;
+  if (blocks === undefined && (typeof args.text !== 'string' || args.text === '')) return 'no_text';
+  if (typeof args.text === 'string' && args.text.length > 40_000) return 'msg_too_long';
+  if (blocks === undefined) return undefined;
+  if (!Array.isArray(blocks) || blocks.length > 50) return 'invalid_blocks';
+  for (const block of blocks as { type?: string; text?: { text?: string } }[]) {
+    if (block.type === 'section' && (block.text?.text?.length ?? 0) > 3000) return 'invalid_blocks';
+    if (block.type === 'header' && (block.text?.text?.length ?? 0) > 150) return 'invalid_blocks';
+  }
+  return undefined;
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+function send(res: ServerResponse, body: Record<string, unknown>): void {
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(raw: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(raw);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Form fields that hold JSON (blocks, attachments…) are decoded, as Slack does. */
+function parseArgs(raw: string, contentType: string | undefined): Record<string, unknown> {
+  if (contentType?.includes('application/json')) return parseJson(raw);
+  const args: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    args[key] = /^[[{]/.test(value) ? (parseJsonValue(value) ?? value) : value;
+  }
+  return args;
+}
+
+function parseJsonValue(value: string): unknown {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Sends requests to the bot exactly as Slack does: form-encoded bodies
+ * (`payload=<json>` for interactions), signed with the app's signing secret
+ * (`v0:<timestamp>:<raw body>`, HMAC-SHA256, hex) in `X-Slack-Signature`.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+
+export const SIGNING_SECRET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+
+export interface SlashCommandFields {
+  text: string;
+  user_id?: string;
+  user_name?: string;
+  channel_id?: string;
+  channel_name?: string;
+  command?: string;
+  response_url?: string;
+  trigger_id?: string;
+}
+
+export interface SendOptions {
+  secret?: string;
+  /** Unix seconds; defaults to now. */
+  timestamp?: number;
+  /** Changes the body after it was signed. */
+  tamper?: (body: string) => string;
+  /** Replaces the computed signature. */
+  signature?: string;
+  /** `X-Slack-Retry-Num`, as Slack sends on redelivery. */
+  retryNum?: number;
+}
+
+export interface SlackResponse {
+  status: number;
+  text: string;
+  json: Record<string, unknown> | undefined;
+  elapsedMs: number;
+}
+
+export function sign(secret: string, timestamp: number, body: string): string {
+  return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+}
+
+export function triggerId(): string {
+  return `${Date.now()}.${Math.floor(Math.random() * 1e9)}.${randomBytes(12).toString('hex')}`;
+}
+
+export function slashCommandBody(fields: SlashCommandFields): string {
+  return new URLSearchParams({
+    token: 'deprecated-verification-token',
+    team_id: 'T0FAKE0001',
+    team_domain: 'acme',
+    channel_id: fields.channel_id ?? 'C0INCIDENT1',
+    channel_name: fields.channel_name ?? 'inc-api-down',
+    user_id: fields.user_id ?? 'U0ALICE001',
+    user_name: fields.user_name ?? 'alice',
+    command: fields.command ?? '/dr',
+    text: fields.text,
+    api_app_id: 'A0DRCHATOP',
+    is_enterprise_install: 'false',
+    response_url: fields.response_url ?? 'https://hooks.slack.com/commands/T0FAKE0001/1/unused',
+    trigger_id: fields.trigger_id ?? triggerId(),
+  }).toString();
+}
+
+export async function sendSigned(url: string, body: string, options: SendOptions = {}): Promise<SlackResponse> {
+  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+  const signature = options.signature ?? sign(options.secret ?? SIGNING_SECRET, timestamp, body);
+  const sent = options.tamper ? options.tamper(body) : body;
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-www-form-urlencoded',
+    'x-slack-request-timestamp': String(timestamp),
+    'x-slack-signature': signature,
+  };
+  if (options.retryNum !== undefined) {
+    headers['x-slack-retry-num'] = String(options.retryNum);
+    headers['x-slack-retry-reason'] = 'http_timeout';
+  }
+  const started = performance.now();
+  const res = await fetch(url, { method: 'POST', headers, body: sent });
+  const text = await res.text();
+  const elapsedMs = performance.now() - started;
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text, json, elapsedMs };
+}
+
+export async function sendSlashCommand(
+  baseUrl: string,
+  fields: SlashCommandFields,
+  options: SendOptions = {},
+): Promise<SlackResponse> {
+  return sendSigned(`${baseUrl}/slack/events`, slashCommandBody(fields), options);
+}
