@@ -49,7 +49,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const workerConnection = runsWorker ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
 
   if (producerConnection) {
-    producer = new BotTaskProducer(producerConnection, config.queuePrefix);
+    producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger);
     await producer.waitUntilReady().catch((err: unknown) => {
       logger.warn({ err: errorMessage(err) }, 'redis not ready at start; commands will fail until it is');
     });

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from '../log/logger.ts';
 import { withTimeout } from './connection.ts';
 import { JOB_NAMES, type PingJob, QUEUE_NAMES } from './names.ts';
 
@@ -10,7 +11,7 @@ const ENQUEUE_TIMEOUT_MS = 1_500;
 export class BotTaskProducer {
   private readonly queue: Queue;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: Redis, prefix: string, logger: Logger) {
     this.queue = new Queue(QUEUE_NAMES.botTasks, {
       connection,
       prefix,
@@ -20,6 +21,10 @@ export class BotTaskProducer {
         removeOnComplete: { age: 3_600, count: 1_000 },
         removeOnFail: { age: 7 * 24 * 3_600 },
       },
+    });
+    // The connection logs outages once; without a listener BullMQ prints each retry to stderr.
+    this.queue.on('error', (err) => {
+      logger.debug({ err: err.message }, 'queue connection error');
     });
   }
 
