@@ -33,6 +33,8 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /\bxox[abposr]-[A-Za-z0-9-]+/g,
   /\bxapp-[A-Za-z0-9-]+/g,
   /https:\/\/hooks\.slack\.com\/[^\s"]+/g,
+  // Socket Mode connection URLs carry a one-time ticket.
+  /\bticket=[^&\s"]+/g,
   /(rediss?:\/\/[^:/@\s"]*:)[^@\s"]+@/g,
 ];
 

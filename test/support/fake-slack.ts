@@ -7,6 +7,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { type WebSocket, WebSocketServer } from 'ws';
 
 export interface RecordedCall {
   method: string;
@@ -57,6 +59,11 @@ export class FakeSlack {
   private tsCounter = 0;
   private waiters: (() => void)[] = [];
 
+  /** Socket Mode: connections opened by `apps.connections.open` tickets, and acks awaited by envelope id. */
+  private readonly sockets = new WebSocketServer({ noServer: true });
+  private readonly socketClients = new Set<WebSocket>();
+  private readonly pendingAcks = new Map<string, (payload: Record<string, unknown>) => void>();
+
   constructor(validTokens: readonly string[]) {
     this.validTokens = new Set(validTokens);
   }
@@ -65,12 +72,54 @@ export class FakeSlack {
     this.server = createServer((req, res) => {
       void this.handle(req, res);
     });
+    this.server.on('upgrade', (req, socket, head) => {
+      this.sockets.handleUpgrade(req, socket, head, (ws) => {
+        this.socketClients.add(ws);
+        ws.on('close', () => this.socketClients.delete(ws));
+        ws.on('message', (data: Buffer) => {
+          const msg = parseJson(data.toString('utf8'));
+          const id = typeof msg.envelope_id === 'string' ? msg.envelope_id : '';
+          this.pendingAcks.get(id)?.(isRecord(msg.payload) ? msg.payload : {});
+          this.pendingAcks.delete(id);
+        });
+        ws.send(JSON.stringify({ type: 'hello', num_connections: this.socketClients.size, connection_info: { app_id: 'A0DRCHATOP' } }));
+        this.notify();
+      });
+    });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this;
   }
 
+  /** How many Socket Mode connections are open. */
+  get socketConnections(): number {
+    return this.socketClients.size;
+  }
+
+  /**
+   * Delivers an envelope over Socket Mode, as Slack does, and resolves with the
+   * payload the app acknowledged it with.
+   */
+  async sendSocketEnvelope(type: string, payload: Record<string, unknown>, timeoutMs = 5_000): Promise<Record<string, unknown>> {
+    const [client] = this.socketClients;
+    if (!client) throw new Error('no Socket Mode connection is open');
+    const envelopeId = randomUUID();
+    const acked = new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`envelope ${type} not acknowledged within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pendingAcks.set(envelopeId, (p) => {
+        clearTimeout(timer);
+        resolve(p);
+      });
+    });
+    client.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: true }));
+    return acked;
+  }
+
   async stop(): Promise<void> {
+    for (const ws of this.socketClients) ws.terminate();
+    this.sockets.close();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => {
       if (this.server) this.server.close(() => { resolve(); });
@@ -180,6 +229,8 @@ export class FakeSlack {
           bot_id: FAKE_BOT_ID,
           is_enterprise_install: false,
         };
+      case 'apps.connections.open':
+        return { ok: true, url: `ws://127.0.0.1:${this.port}/link/?ticket=${randomUUID()}` };
       case 'chat.postMessage': {
         const channel = text(args.channel);
         const problem = this.cannotPost(channel) ?? invalidMessage(args);
@@ -239,6 +290,10 @@ function invalidMessage(args: Record<string, unknown>): string | undefined {
     if (block.type === 'header' && (block.text?.text?.length ?? 0) > 150) return 'invalid_blocks';
   }
   return undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function text(value: unknown): string {
