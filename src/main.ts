@@ -17,6 +17,12 @@ import { createSlackApp, type SlackApp } from './slack/app.ts';
 import { isTokenRejected, SlackAuthMonitor } from './slack/auth-monitor.ts';
 import { createSlackClient } from './slack/client.ts';
 import { registerDrCommand } from './slack/listeners/dr-command.ts';
+import { loadRunbooks, RunbookLoadError } from './runbooks/load.ts';
+import { builtinSteps } from './steps/registry.ts';
+import { RunStore } from './runs/store.ts';
+import { RunService } from './runs/service.ts';
+import { RunQueue } from './queue/run-queue.ts';
+import { startRunWorker } from './queue/run-worker.ts';
 
 export interface Running {
   /** The port the HTTP server (Slack events and/or health) listens on. */
@@ -29,6 +35,9 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsBot = role === 'all' || role === 'bot';
   const runsWorker = role === 'all' || role === 'worker';
   const botToken = config.slack.botToken ?? '';
+  // Runbooks are checked before anything connects: a bad file stops the start with its line.
+  const registry = builtinSteps();
+  const runbooks = loadRunbooks(config.paths.commandsDir, registry);
 
   const slack = createSlackClient({ token: botToken, apiUrl: config.slack.apiUrl, logger });
   const auth = new SlackAuthMonitor(slack, logger);
@@ -45,8 +54,14 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   let slackApp: SlackApp | undefined;
   let server: Server | null = null;
   let workerHandle: WorkerHandle | undefined;
+  let runWorkerHandle: WorkerHandle | undefined;
   const producerConnection = runsBot ? createRedisConnection(config.redisUrl, 'producer', logger) : undefined;
   const workerConnection = runsWorker ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
+  // Runs are read and written by the bot (fail fast inside Slack's window) and by workers (wait through blips).
+  const runsConnection = createRedisConnection(config.redisUrl, runsWorker ? 'worker' : 'producer', logger);
+  const runQueue = new RunQueue(runsConnection, config.queuePrefix, logger);
+  const store = new RunStore(runsConnection, config.queuePrefix);
+  const runService = new RunService({ store, queue: runQueue, runbooks, registry, logger });
 
   if (producerConnection) {
     producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger);
@@ -66,12 +81,24 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       logger,
       ping: { slack, workerName: `${hostname()}:${process.pid}` },
     });
+    runWorkerHandle = startRunWorker({
+      connection: workerConnection,
+      prefix: config.queuePrefix,
+      concurrency: config.worker.concurrency,
+      lockDurationMs: config.worker.lockDurationMs,
+      logger,
+      store,
+      service: runService,
+      queue: runQueue,
+      registry,
+      engine: { retryBaseMs: config.worker.retryBaseMs },
+    });
   }
   server ??= await startRouteServer(config.port, routes);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info(
-    { role, slackMode: runsBot ? slackMode(config) : undefined, port, queuePrefix: config.queuePrefix },
+    { role, slackMode: runsBot ? slackMode(config) : undefined, port, queuePrefix: config.queuePrefix, runbooks: runbooks.size },
     'dr-chatops started',
   );
 
@@ -85,14 +112,18 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         // Stop taking commands first, then let running jobs reach a safe point.
         await slackApp?.stop().catch(() => undefined);
         if (slackApp) server = null;
-        const closed = await workerHandle?.close(config.shutdownTimeoutMs);
-        if (closed?.handedBack) logger.warn('unfinished jobs were handed back to the queue for another worker');
+        const closed = await Promise.all([
+          workerHandle?.close(config.shutdownTimeoutMs),
+          runWorkerHandle?.close(config.shutdownTimeoutMs),
+        ]);
+        if (closed.some((c) => c?.handedBack)) logger.warn('unfinished jobs were handed back to the queue for another worker');
         await producer?.close();
+        await runQueue.close();
         await new Promise<void>((resolve) => {
           if (!server) resolve();
           else server.close(() => { resolve(); });
         });
-        for (const conn of [producerConnection, workerConnection, probe]) conn?.disconnect();
+        for (const conn of [producerConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
         logger.info('shutdown complete');
       })()),
   };
@@ -117,7 +148,7 @@ async function runFromCommandLine(): Promise<void> {
   } catch (err) {
     logger.fatal({ err: errorMessage(err) }, 'start failed');
     console.error(`dr-chatops cannot start.\n${errorMessage(err)}`);
-    process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1);
+    process.exit(err instanceof ConfigError || err instanceof RunbookLoadError ? EXIT_CONFIG : 1);
   }
 
   let signals = 0;

@@ -24,6 +24,8 @@ export const SETTINGS = [
   { key: 'slack.apiUrl', env: 'SLACK_API_URL' },
   { key: 'slack.command', env: 'SLACK_COMMAND' },
   { key: 'worker.concurrency', env: 'WORKER_CONCURRENCY' },
+  { key: 'worker.lockDurationMs', env: 'WORKER_LOCK_DURATION_MS' },
+  { key: 'worker.retryBaseMs', env: 'STEP_RETRY_BASE_MS' },
   { key: 'aws.region', env: 'AWS_REGION' },
   { key: 'aws.endpointUrl', env: 'AWS_ENDPOINT_URL' },
   { key: 'aws.rdsEndpointUrl', env: 'AWS_ENDPOINT_URL_RDS' },
@@ -74,7 +76,16 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   worker: z
-    .object({ concurrency: wholeNumber(1, 256).default(4) })
+    .object({
+      concurrency: wholeNumber(1, 256).default(4),
+      /**
+       * How long a worker's claim on a run lasts without renewal. A worker that
+       * dies is noticed after about this long, and its run is taken over.
+       */
+      lockDurationMs: wholeNumber(1_000, 600_000).default(30_000),
+      /** First delay before retrying a step after a transient error; doubles each time, with jitter. */
+      retryBaseMs: wholeNumber(1, 600_000).default(1_000),
+    })
     .prefault({}),
   aws: z
     .object({

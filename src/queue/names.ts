@@ -8,7 +8,14 @@ import { z } from 'zod';
 export const QUEUE_NAMES = {
   /** Short jobs the bot hands to workers (ping today; notifications later). */
   botTasks: 'bot-tasks',
+  /** Run execution (one job per run) and approval expiry. */
+  runs: 'runs',
 } as const;
+
+export const RunJobSchema = z.object({ runId: z.string().regex(/^[\w-]{1,64}$/) });
+export type RunJob = z.infer<typeof RunJobSchema>;
+
+export const RUN_JOB_NAMES = { execute: 'execute', expire: 'expire' } as const;
 
 export const PingJobSchema = z.object({
   channelId: z.string().min(1),

@@ -51,17 +51,20 @@ export function startBotTaskWorker({ connection, prefix, concurrency, logger, pi
     log.warn({ err: err.message }, 'worker error');
   });
 
-  return {
-    worker,
-    async close(timeoutMs) {
-      try {
-        await withTimeout(worker.close(), timeoutMs, 'running jobs did not finish');
-        return { handedBack: false };
-      } catch {
-        log.warn({ timeoutMs }, 'running jobs did not reach a safe point in time; handing them back to the queue');
-        await worker.close(true);
-        return { handedBack: true };
-      }
-    },
-  };
+  return { worker, close: (timeoutMs) => closeWorker(worker, timeoutMs, log) };
+}
+
+/**
+ * Stops fetching and waits for running jobs; past `timeoutMs` it abandons them:
+ * their locks expire and another worker takes them over.
+ */
+export async function closeWorker(worker: Worker, timeoutMs: number, log: Logger): Promise<{ handedBack: boolean }> {
+  try {
+    await withTimeout(worker.close(), timeoutMs, 'running jobs did not finish');
+    return { handedBack: false };
+  } catch {
+    log.warn({ timeoutMs }, 'running jobs did not reach a safe point in time; handing them back to the queue');
+    await worker.close(true);
+    return { handedBack: true };
+  }
 }

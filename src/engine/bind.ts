@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { resolveRefs, type Scope } from '../runbooks/refs.ts';
+import type { Step } from '../steps/types.ts';
+
+/** True for the stand-in of a value an earlier step has not produced yet (planning). */
+export function isPlaceholder(value: unknown): boolean {
+  return typeof value === 'string' && value.startsWith('‹') && value.endsWith('›');
+}
+
+export type BindResult = { ok: true; params: Record<string, unknown> } | { ok: false; problem: string };
+
+/**
+ * Resolves a step's `with:` in `scope` and validates it against the step's
+ * schema. With `defer` (planning), values that need outputs of earlier steps
+ * become placeholders and are not validated yet.
+ */
+export function bindStepParams(step: Step, raw: Record<string, unknown>, scope: Scope, defer: boolean): BindResult {
+  let resolved: Record<string, unknown>;
+  try {
+    resolved = resolveRefs(raw, scope, defer) as Record<string, unknown>;
+  } catch (err) {
+    return { ok: false, problem: err instanceof Error ? err.message : String(err) };
+  }
+  const pending = Object.keys(resolved).filter((k) => containsPlaceholder(resolved[k]));
+  const schema = step.params.extend(Object.fromEntries(pending.map((k) => [k, z.unknown()])));
+  const parsed = schema.safeParse(resolved);
+  if (parsed.success) return { ok: true, params: parsed.data };
+  const problem = parsed.error.issues
+    .map((i) => `${i.path.join('.') || 'parameters'}: ${i.message}${valueNote(resolved, i.path)}`)
+    .join('; ');
+  return { ok: false, problem };
+}
+
+function containsPlaceholder(value: unknown): boolean {
+  if (isPlaceholder(value)) return true;
+  if (typeof value === 'string') return value.includes('‹');
+  if (Array.isArray(value)) return value.some(containsPlaceholder);
+  if (typeof value === 'object' && value !== null) return Object.values(value).some(containsPlaceholder);
+  return false;
+}
+
+function valueNote(values: Record<string, unknown>, path: readonly PropertyKey[]): string {
+  const key = path[0];
+  if (typeof key !== 'string') return '';
+  const v = values[key];
+  return typeof v === 'string' || typeof v === 'number' ? ` (got ${JSON.stringify(v).slice(0, 80)})` : '';
+}

@@ -1,0 +1,51 @@
+import { UserError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Scalar } from '../runbooks/refs.ts';
+import type { Runbook } from '../runbooks/schema.ts';
+import type { PlannedStep } from '../runs/model.ts';
+import type { StepRegistry } from '../steps/registry.ts';
+import { bindStepParams } from './bind.ts';
+
+export interface PlanInput {
+  runbook: Runbook;
+  params: Readonly<Record<string, Scalar>>;
+  runId: string;
+  registry: StepRegistry;
+  logger: Logger;
+  signal?: AbortSignal;
+}
+
+/**
+ * Calls every step's read-only `plan()` in order and returns the plan. Fails
+ * early, as a UserError naming the step, on input a step refuses (a restore
+ * time outside the window, an unknown cluster…).
+ */
+export async function planRun({ runbook, params, runId, registry, logger, signal }: PlanInput): Promise<PlannedStep[]> {
+  const scope = { params, outputs: {}, run: { id: runId, shortId: runId } };
+  const planned: PlannedStep[] = [];
+  for (const spec of runbook.steps) {
+    const step = registry.get(spec.use);
+    if (!step) throw new Error(`step ${spec.use} is not registered`);
+    const bound = bindStepParams(step, spec.with, scope, true);
+    if (!bound.ok) throw new UserError(`Step \`${spec.id}\` (${spec.use}) cannot be planned: ${bound.problem}`);
+    let lines;
+    try {
+      lines = await step.plan(
+        { runId, stepId: spec.id, logger: logger.child({ runId, stepId: spec.id }), signal: signal ?? new AbortController().signal },
+        bound.params,
+      );
+    } catch (err) {
+      throw new UserError(`Step \`${spec.id}\` (${spec.use}) refused the plan: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    planned.push({
+      stepId: spec.id,
+      name: spec.name ?? step.summary,
+      use: spec.use,
+      with: spec.with,
+      timeoutMs: spec.timeout,
+      retries: spec.retries,
+      lines,
+    });
+  }
+  return planned;
+}

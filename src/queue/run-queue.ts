@@ -1,0 +1,59 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log/logger.ts';
+import { withTimeout } from './connection.ts';
+import { QUEUE_NAMES, RUN_JOB_NAMES } from './names.ts';
+
+const ENQUEUE_TIMEOUT_MS = 1_500;
+
+/**
+ * Puts runs on the `runs` queue. Job ids are derived from the run id, so a
+ * second enqueue of the same run (a retried click, a racing approver) adds
+ * nothing: BullMQ ignores a job id it already holds.
+ */
+export class RunQueue {
+  readonly queue: Queue;
+
+  constructor(connection: Redis, prefix: string, logger: Logger) {
+    this.queue = new Queue(QUEUE_NAMES.runs, {
+      connection,
+      prefix,
+      defaultJobOptions: {
+        // Re-entering a run is safe (steps are idempotent), so infrastructure
+        // failures of the job itself (Redis blips) are retried.
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+        removeOnComplete: { age: 7 * 24 * 3_600 },
+        removeOnFail: { age: 30 * 24 * 3_600 },
+      },
+    });
+    this.queue.on('error', (err) => {
+      logger.debug({ err: err.message }, 'run queue connection error');
+    });
+  }
+
+  async enqueueExecution(runId: string): Promise<void> {
+    await withTimeout(
+      this.queue.add(RUN_JOB_NAMES.execute, { runId }, { jobId: `exec-${runId}` }),
+      ENQUEUE_TIMEOUT_MS,
+      'Queueing the run failed',
+    );
+  }
+
+  /** Marks the run expired if nobody approved it by then. */
+  async scheduleExpiry(runId: string, delayMs: number): Promise<void> {
+    await withTimeout(
+      this.queue.add(RUN_JOB_NAMES.expire, { runId }, { jobId: `expire-${runId}`, delay: Math.max(0, delayMs) }),
+      ENQUEUE_TIMEOUT_MS,
+      'Scheduling the approval expiry failed',
+    );
+  }
+
+  async waitUntilReady(): Promise<void> {
+    await this.queue.waitUntilReady();
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

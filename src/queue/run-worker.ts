@@ -1,0 +1,135 @@
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ZodError } from 'zod';
+import { executeRun, type ExecuteDeps } from '../engine/execute.ts';
+import type { Logger } from '../log/logger.ts';
+import { SYSTEM_ACTOR } from '../runs/model.ts';
+import type { RunService } from '../runs/service.ts';
+import type { RunStore } from '../runs/store.ts';
+import type { StepRegistry } from '../steps/registry.ts';
+import { QUEUE_NAMES, RUN_JOB_NAMES, RunJobSchema } from './names.ts';
+import type { RunQueue } from './run-queue.ts';
+import type { WorkerHandle } from './worker.ts';
+import { withTimeout } from './connection.ts';
+
+export interface RunWorkerOptions {
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  lockDurationMs: number;
+  logger: Logger;
+  store: RunStore;
+  service: RunService;
+  queue: RunQueue;
+  registry: StepRegistry;
+  engine?: Pick<ExecuteDeps, 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'progressIntervalMs'>;
+  /** How often approved-but-unqueued runs are looked for. */
+  reconcileIntervalMs?: number;
+}
+
+/**
+ * Executes runs: one BullMQ job per run (see docs/engine.md). A worker that
+ * dies mid-run stops renewing its lock; after `lockDurationMs` BullMQ hands the
+ * job to another worker, which re-enters the run where it stopped.
+ */
+export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
+  const { connection, prefix, concurrency, lockDurationMs, logger, store, service, queue, registry, engine } = options;
+  const log = logger.child({ component: 'run-worker' });
+  const drain = new AbortController();
+  const interrupt = new AbortController();
+
+  const processor = async (job: Job, token?: string): Promise<unknown> => {
+    let runId: string;
+    try {
+      runId = RunJobSchema.parse(job.data).runId;
+    } catch (err) {
+      if (err instanceof ZodError) throw new UnrecoverableError(`job data is invalid: ${err.message}`);
+      throw err;
+    }
+    if (job.name === RUN_JOB_NAMES.expire) return { expired: await service.expire(runId) };
+    if (job.name !== RUN_JOB_NAMES.execute) throw new UnrecoverableError(`unknown job "${job.name}"`);
+
+    const outcome = await executeRun(runId, {
+      store,
+      registry,
+      logger,
+      token: token ?? `${job.id ?? runId}-${String(job.attemptsMade)}`,
+      drain: drain.signal,
+      interrupt: interrupt.signal,
+      ...engine,
+    });
+    if (outcome === 'handed_back') {
+      // Back to the queue at once, so another worker continues without waiting for this lock to expire.
+      log.info({ runId }, 'run handed back to the queue for another worker');
+      await job.moveToWait(token);
+      throw new DelayedError();
+    }
+    return { outcome };
+  };
+
+  const worker = new Worker(QUEUE_NAMES.runs, processor, {
+    connection,
+    prefix,
+    concurrency,
+    lockDuration: lockDurationMs,
+    stalledInterval: Math.max(500, Math.floor(lockDurationMs / 2)),
+    // A stalled run is re-entered safely; give up only on one that keeps killing workers.
+    maxStalledCount: 5,
+  });
+  worker.on('failed', (job, err) => {
+    if (!job) return;
+    const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    log.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: err.message }, 'run job failed');
+    if (final && job.name === RUN_JOB_NAMES.execute) void failRun(store, job, err.message, log);
+  });
+  worker.on('error', (err) => {
+    log.warn({ err: err.message }, 'run worker error');
+  });
+
+  const reconcile = async () => {
+    try {
+      for (const run of await store.list(200)) {
+        if (run.state === 'approved' && Date.now() - run.createdAt > 5_000) await queue.enqueueExecution(run.id);
+      }
+    } catch (err) {
+      log.debug({ err: err instanceof Error ? err.message : String(err) }, 'reconcile skipped');
+    }
+  };
+  const reconciler = setInterval(() => void reconcile(), options.reconcileIntervalMs ?? 30_000);
+  reconciler.unref();
+
+  return {
+    worker,
+    async close(timeoutMs) {
+      clearInterval(reconciler);
+      // First let running runs finish their current step; then interrupt what is still running.
+      drain.abort();
+      try {
+        await withTimeout(worker.close(), Math.max(0, timeoutMs - 2_000), 'running steps did not finish');
+        return { handedBack: false };
+      } catch {
+        interrupt.abort();
+        try {
+          await withTimeout(worker.close(), 2_000, 'handing back failed');
+        } catch {
+          await worker.close(true);
+        }
+        return { handedBack: true };
+      }
+    },
+  };
+}
+
+/** The job gave up (infrastructure kept failing): the run must not stay "running" forever. */
+async function failRun(store: RunStore, job: Job, reason: string, log: Logger): Promise<void> {
+  const { runId } = RunJobSchema.parse(job.data);
+  const at = Date.now();
+  const message = `the worker executing this run failed repeatedly (${reason})`;
+  const res = await store.transition(runId, 'failed', {
+    event: { type: 'run.failed', message },
+    audit: { actor: SYSTEM_ACTOR, action: 'failed', detail: message },
+    fields: { finishedAt: String(at), failure: JSON.stringify({ message }) },
+    at,
+  });
+  if (res.ok) log.error({ runId }, message);
+}

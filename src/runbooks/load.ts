@@ -1,0 +1,158 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { StepRegistry } from '../steps/registry.ts';
+import { parseParamValue } from './params.ts';
+import { findRefs, parseRef } from './refs.ts';
+import { type Runbook, RunbookSchema } from './schema.ts';
+
+/** Runbooks could not be loaded: every problem, each as `file:line: path: reason`. */
+export class RunbookLoadError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Runbooks are invalid; nothing was loaded:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'RunbookLoadError';
+    this.problems = problems;
+  }
+}
+
+export type RunbookSet = ReadonlyMap<string, Runbook>;
+
+/**
+ * Loads every `*.yaml` / `*.yml` in `dir`. All or nothing: one bad file fails
+ * the whole load, so a malformed runbook never half-loads.
+ */
+export function loadRunbooks(dir: string, registry: StepRegistry): RunbookSet {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+  } catch (err) {
+    throw new RunbookLoadError([`${dir}: cannot read the runbook folder (${err instanceof Error ? err.message : String(err)})`]);
+  }
+  const problems: string[] = [];
+  const runbooks = new Map<string, Runbook>();
+  const fileOf = new Map<string, string>();
+  for (const file of files) {
+    const path = join(dir, file);
+    const result = parseRunbook(readFileSync(path, 'utf8'), path, registry);
+    problems.push(...result.problems);
+    if (!result.runbook) continue;
+    const other = fileOf.get(result.runbook.id);
+    if (other) problems.push(`${path}: id ${result.runbook.id} is already used by ${other}`);
+    runbooks.set(result.runbook.id, result.runbook);
+    fileOf.set(result.runbook.id, path);
+  }
+  if (problems.length > 0) throw new RunbookLoadError(problems);
+  return runbooks;
+}
+
+/** Parses and checks one runbook file's text. `path` names it in messages. */
+export function parseRunbook(text: string, path: string, registry: StepRegistry): { runbook?: Runbook; problems: string[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const at = (where: (string | number)[]) => `${path}:${lineOf(doc, lines, where)}`;
+  if (doc.errors.length > 0) {
+    return { problems: doc.errors.map((e) => `${path}:${lines.linePos(e.pos[0]).line}: YAML syntax: ${e.message.split('\n')[0] ?? ''}`) };
+  }
+  const parsed = RunbookSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    return {
+      problems: parsed.error.issues.map((i) => `${at(i.path as (string | number)[])}: ${formatPath(i.path)}: ${i.message}`),
+    };
+  }
+  const runbook = parsed.data;
+  const problems: string[] = [];
+  const expectedId = basename(path).replace(/\.ya?ml$/, '');
+  if (runbook.id !== expectedId) problems.push(`${at(['id'])}: id: "${runbook.id}" must match the file name (${expectedId})`);
+
+  for (const [name, spec] of Object.entries(runbook.params)) {
+    const where = ['params', name];
+    if (spec.type === 'enum' && !spec.values) problems.push(`${at(where)}: params.${name}: an enum needs values`);
+    if (spec.pattern !== undefined) {
+      try {
+        new RegExp(spec.pattern);
+      } catch {
+        problems.push(`${at([...where, 'pattern'])}: params.${name}.pattern: not a valid regular expression`);
+      }
+    }
+    if (spec.default !== undefined) {
+      const check = parseParamValue(spec, spec.default);
+      if (!check.ok) problems.push(`${at([...where, 'default'])}: params.${name}.default: ${check.problem}`);
+    }
+  }
+
+  const seen = new Map<string, readonly string[]>();
+  runbook.steps.forEach((step, index) => {
+    const where = (...rest: (string | number)[]) => at(['steps', index, ...rest]);
+    const label = `steps[${index}] (${step.id})`;
+    if (seen.has(step.id)) problems.push(`${where('id')}: ${label}: step id is used twice`);
+    const impl = registry.get(step.use);
+    if (!impl) {
+      problems.push(`${where('use')}: ${label}.use: unknown step "${step.use}" (known: ${[...registry.keys()].sort().join(', ')})`);
+    } else {
+      problems.push(...checkWith(step.with, impl.params, (key) => `${where('with', key)}: ${label}.with${key ? `.${key}` : ''}`));
+    }
+    for (const [key, value] of Object.entries(step.with)) {
+      for (const refPath of findRefs(value)) {
+        const problem = checkRef(refPath, runbook, seen);
+        if (problem) problems.push(`${where('with', key)}: ${label}.with.${key}: \${{ ${refPath} }}: ${problem}`);
+      }
+    }
+    seen.set(step.id, impl?.outputs ?? []);
+  });
+
+  return problems.length > 0 ? { problems } : { runbook, problems };
+}
+
+/**
+ * Checks a step's `with:` against its parameter schema. Values that hold a
+ * reference are checked when the run binds them, not here.
+ */
+function checkWith(values: Record<string, unknown>, schema: z.ZodObject, label: (key: string) => string): string[] {
+  const deferred = Object.fromEntries(
+    Object.entries(values)
+      .filter(([, v]) => findRefs(v).length > 0)
+      .map(([k]) => [k, z.unknown()]),
+  );
+  const result = schema.extend(deferred).strict().safeParse(values);
+  if (result.success) return [];
+  return result.error.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((key) => `${label(key)}: unknown parameter (parameters: ${Object.keys(schema.shape).join(', ')})`)
+      : [`${label(formatPath(i.path))}: ${i.message}`],
+  );
+}
+
+function checkRef(path: string, runbook: Runbook, earlier: ReadonlyMap<string, readonly string[]>): string | undefined {
+  const ref = parseRef(path);
+  if (!ref) return 'not a reference: use params.<name>, steps.<id>.outputs.<name>, run.id or run.shortId';
+  switch (ref.kind) {
+    case 'param':
+      return ref.name in runbook.params
+        ? undefined
+        : `no parameter "${ref.name}" (parameters: ${Object.keys(runbook.params).join(', ') || 'none'})`;
+    case 'output': {
+      const outputs = earlier.get(ref.step);
+      if (!outputs) return `no earlier step "${ref.step}" (a step can only use outputs of steps before it)`;
+      return outputs.includes(ref.output)
+        ? undefined
+        : `step "${ref.step}" has no output "${ref.output}" (outputs: ${outputs.join(', ') || 'none'})`;
+    }
+    case 'run':
+      return undefined;
+  }
+}
+
+function lineOf(doc: Document, lines: LineCounter, path: (string | number)[]): number {
+  // Walk up until a node on the path exists (a missing key is reported at its parent).
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node: unknown = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return 1;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}

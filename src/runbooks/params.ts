@@ -1,0 +1,135 @@
+import { UserError } from '../errors.ts';
+import { formatDuration, parseDuration } from '../util/duration.ts';
+import type { Scalar } from './refs.ts';
+import type { ParamSpec, Runbook } from './schema.ts';
+
+/**
+ * Turns user-given parameter values (text from Slack or the CLI, or typed
+ * values) into typed, validated values. Every problem is reported at once, in
+ * words that say how to write the value.
+ */
+export function bindParams(
+  runbook: Pick<Runbook, 'id' | 'params'>,
+  given: Readonly<Record<string, Scalar>>,
+  now: number = Date.now(),
+): Record<string, Scalar> {
+  const problems: string[] = [];
+  const bound: Record<string, Scalar> = {};
+  for (const key of Object.keys(given)) {
+    if (!(key in runbook.params)) {
+      const known = Object.keys(runbook.params);
+      problems.push(`\`${key}\` is not a parameter of ${runbook.id}${known.length ? ` (parameters: ${known.join(', ')})` : ' (it takes none)'}`);
+    }
+  }
+  for (const [key, spec] of Object.entries(runbook.params)) {
+    const value = given[key] ?? spec.default;
+    if (value === undefined) {
+      problems.push(`\`${key}\` is required: ${describeParam(spec)}${example(key, spec)}`);
+      continue;
+    }
+    const parsed = parseParamValue(spec, value, now);
+    if (parsed.ok) bound[key] = parsed.value;
+    else problems.push(`\`${key}\`: ${parsed.problem}`);
+  }
+  if (problems.length > 0) {
+    throw new UserError(`Parameters for ${runbook.id} are not valid:\n${problems.map((p) => `• ${p}`).join('\n')}`);
+  }
+  return bound;
+}
+
+export type ParseResult = { ok: true; value: Scalar } | { ok: false; problem: string };
+
+export function parseParamValue(spec: ParamSpec, input: Scalar, now: number = Date.now()): ParseResult {
+  const text = String(input).trim();
+  const fail = (problem: string): ParseResult => ({ ok: false, problem });
+  switch (spec.type) {
+    case 'string': {
+      if (text === '') return fail('must not be empty');
+      if (spec.maxLength !== undefined && text.length > spec.maxLength) return fail(`is longer than ${spec.maxLength} characters`);
+      if (spec.pattern && !new RegExp(`^(?:${spec.pattern})$`).test(text)) return fail(`\`${shorten(text)}\` does not match ${spec.pattern}`);
+      return { ok: true, value: text };
+    }
+    case 'integer':
+    case 'number': {
+      const n = typeof input === 'number' ? input : Number(text);
+      if (text === '' || !Number.isFinite(n)) return fail(`\`${shorten(text)}\` is not a number`);
+      if (spec.type === 'integer' && !Number.isInteger(n)) return fail(`\`${text}\` is not a whole number`);
+      if (spec.min !== undefined && n < spec.min) return fail(`${n} is below the minimum ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) return fail(`${n} is above the maximum ${spec.max}`);
+      return { ok: true, value: n };
+    }
+    case 'boolean': {
+      if (typeof input === 'boolean') return { ok: true, value: input };
+      const lower = text.toLowerCase();
+      if (['true', 'yes', 'on', '1'].includes(lower)) return { ok: true, value: true };
+      if (['false', 'no', 'off', '0'].includes(lower)) return { ok: true, value: false };
+      return fail(`\`${shorten(text)}\` is not true or false`);
+    }
+    case 'enum': {
+      const values = spec.values ?? [];
+      return values.includes(text) ? { ok: true, value: text } : fail(`\`${shorten(text)}\` is not one of ${values.join(', ')}`);
+    }
+    case 'duration': {
+      const ms = parseDuration(text);
+      if (ms === undefined) return fail(`\`${shorten(text)}\` is not a duration like 30s, 15m or 2h`);
+      if (spec.min !== undefined && ms < spec.min * 1000) return fail(`${text} is shorter than ${formatDuration(spec.min * 1000)}`);
+      if (spec.max !== undefined && ms > spec.max * 1000) return fail(`${text} is longer than ${formatDuration(spec.max * 1000)}`);
+      return { ok: true, value: ms };
+    }
+    case 'time':
+      return parseTime(text, now, spec.allowLatest === true);
+  }
+}
+
+/**
+ * ISO-8601 with a zone (`2026-11-15T10:00:00Z`, `…+01:00`), `now`, relative
+ * forms (`15m ago`, `2h ago`), and `latest` where the parameter allows it.
+ * A time without a zone is refused: guessing the zone during an outage is how
+ * a restore lands an hour off.
+ */
+export function parseTime(text: string, now: number, allowLatest: boolean): ParseResult {
+  const lower = text.toLowerCase();
+  if (allowLatest && lower === 'latest') return { ok: true, value: 'latest' };
+  if (lower === 'now') return { ok: true, value: new Date(now).toISOString() };
+  const relative = /^(\d+(?:\.\d+)?\s*(?:ms|s|m|h|d))\s+ago$/.exec(lower);
+  if (relative) {
+    const ms = parseDuration(relative[1] ?? '');
+    if (ms !== undefined) return { ok: true, value: new Date(now - ms).toISOString() };
+  }
+  const iso = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
+  const hint = `use ISO-8601 with a zone, e.g. ${new Date(now).toISOString().slice(0, 19)}Z, or a relative time like 15m ago${allowLatest ? ', or latest' : ''}`;
+  if (!iso) return { ok: false, problem: `\`${shorten(text)}\` is not a time: ${hint}` };
+  if (!iso[8]) return { ok: false, problem: `\`${text}\` has no time zone: add Z for UTC (${text}Z) or an offset like +01:00` };
+  const ms = Date.parse(text.replace(' ', 'T'));
+  if (Number.isNaN(ms)) return { ok: false, problem: `\`${text}\` is not a real date and time: ${hint}` };
+  return { ok: true, value: new Date(ms).toISOString() };
+}
+
+export function describeParam(spec: ParamSpec): string {
+  const what = spec.description ?? spec.type;
+  switch (spec.type) {
+    case 'enum':
+      return `${what} (one of ${(spec.values ?? []).join(', ')})`;
+    case 'time':
+      return `${what} (ISO-8601 time with zone${spec.allowLatest ? ', or latest' : ''})`;
+    default:
+      return what;
+  }
+}
+
+function example(key: string, spec: ParamSpec): string {
+  const sample: Record<ParamSpec['type'], string> = {
+    string: 'prod-aurora',
+    integer: String(spec.min ?? 1),
+    number: String(spec.min ?? 1),
+    boolean: 'true',
+    time: '2026-11-15T10:00:00Z',
+    duration: '15m',
+    enum: spec.values?.[0] ?? '',
+  };
+  return `, e.g. \`${key}=${sample[spec.type]}\``;
+}
+
+function shorten(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}

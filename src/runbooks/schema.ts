@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { SCENARIO_IDS } from '../incidents/scenarios.ts';
+import { parseDuration } from '../util/duration.ts';
+
+/**
+ * The runbook file format (`commands/<id>.yaml`). Strict: a misspelt key is an
+ * error at load, not a silently ignored setting during an outage.
+ */
+
+const duration = z
+  .string()
+  .refine((s) => parseDuration(s) !== undefined, 'must be a duration like 30s, 15m or 2h')
+  .transform((s) => parseDuration(s) ?? 0);
+
+const name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and -, starting with a letter');
+const paramName = z.string().regex(/^[a-z][a-zA-Z0-9_]{0,40}$/, 'must be a letter followed by letters, digits or _');
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+export const PARAM_TYPES = ['string', 'integer', 'number', 'boolean', 'time', 'duration', 'enum'] as const;
+
+export const ParamSpecSchema = z
+  .object({
+    type: z.enum(PARAM_TYPES),
+    description: z.string().max(300).optional(),
+    /** A parameter with no default must be given. */
+    default: scalar.optional(),
+    /** string: a regular expression the whole value must match. */
+    pattern: z.string().optional(),
+    maxLength: z.number().int().min(1).max(10_000).optional(),
+    /** integer/number: inclusive bounds. */
+    min: z.number().optional(),
+    max: z.number().optional(),
+    /** enum: the allowed values. */
+    values: z.array(z.string()).min(1).optional(),
+    /** time: also accept the word `latest`. */
+    allowLatest: z.boolean().optional(),
+  })
+  .strict();
+export type ParamSpec = z.infer<typeof ParamSpecSchema>;
+
+export const ApprovalSchema = z
+  .object({
+    /** Approvals needed before the run starts; 0 = runs without approval (read-only procedures). */
+    required: z.number().int().min(0).max(5).default(1),
+    /** Who may approve: Slack user ids and/or user-group handles. Both empty = anyone but the requester. */
+    users: z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be a Slack user id like U012ABCDEF')).default([]),
+    groups: z.array(z.string().regex(/^[a-z0-9._-]+$/, 'must be a user-group handle like sre-oncall')).default([]),
+    /** Two-person rule: the requester may not approve their own run unless this is true. */
+    allowSelfApproval: z.boolean().default(false),
+    /** How long the request stays open. */
+    expiresIn: duration.prefault('15m'),
+  })
+  .strict();
+
+export const StepSpecSchema = z
+  .object({
+    id: name,
+    use: z.string().min(1),
+    /** Human name for the step in plans and progress; defaults to the step's summary. */
+    name: z.string().max(150).optional(),
+    with: z.record(z.string(), z.unknown()).default({}),
+    timeout: duration.prefault('10m'),
+    /** Retries of transient errors (throttling, 5xx, timeouts) before the step fails. */
+    retries: z.number().int().min(0).max(20).default(3),
+  })
+  .strict();
+export type StepSpec = z.infer<typeof StepSpecSchema>;
+
+export const RunbookSchema = z
+  .object({
+    id: name,
+    title: z.string().min(1).max(150),
+    description: z.string().max(3000).optional(),
+    /** The DR plan scenario this procedure serves; omit for procedures that serve none (readiness checks). */
+    scenario: z.enum(SCENARIO_IDS).optional(),
+    params: z.record(paramName, ParamSpecSchema).default({}),
+    approval: ApprovalSchema.prefault({}),
+    /** Overall deadline of a run. */
+    timeout: duration.prefault('2h'),
+    /** Public-safe text for the incident and status page while this runbook runs. */
+    status: z
+      .object({ running: z.string().max(500).optional(), succeeded: z.string().max(500).optional(), failed: z.string().max(500).optional() })
+      .strict()
+      .optional(),
+    steps: z.array(StepSpecSchema).min(1, 'a runbook needs at least one step'),
+  })
+  .strict();
+
+export type Runbook = z.infer<typeof RunbookSchema>;
+export type ApprovalPolicy = Runbook['approval'];

@@ -1,0 +1,185 @@
+import { z } from 'zod';
+
+/**
+ * A run: one execution of a runbook with bound parameters, its plan, approvals,
+ * state and step results. Stored in Redis (see store.ts); every front end (Slack,
+ * CLI) and every worker reads and moves it only through the store.
+ */
+
+export const RUN_STATES = [
+  'planned',
+  'awaiting_approval',
+  'approved',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'expired',
+  'rejected',
+] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+export const TERMINAL_STATES: readonly RunState[] = ['succeeded', 'failed', 'cancelled', 'expired', 'rejected'];
+
+/** Which state may follow which. Anything else is refused with the reason. */
+export const TRANSITIONS: Readonly<Record<RunState, readonly RunState[]>> = {
+  planned: ['awaiting_approval', 'approved', 'cancelled'],
+  awaiting_approval: ['approved', 'rejected', 'expired', 'cancelled'],
+  approved: ['running', 'cancelled'],
+  running: ['succeeded', 'failed', 'cancelled'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+  expired: [],
+  rejected: [],
+};
+
+export function isTerminal(state: RunState): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+/** States from which `to` may be reached. */
+export function statesBefore(to: RunState): RunState[] {
+  return RUN_STATES.filter((from) => TRANSITIONS[from].includes(to));
+}
+
+export const ActorSchema = z.object({
+  /** Slack user id (`U…`) or `cli:<name>`. */
+  id: z.string().min(1).max(100),
+  name: z.string().max(100).optional(),
+  via: z.enum(['slack', 'cli', 'system']),
+});
+export type Actor = z.infer<typeof ActorSchema>;
+
+export const SYSTEM_ACTOR: Actor = { id: 'system', name: 'dr-chatops', via: 'system' };
+
+const ScalarSchema = z.union([z.string(), z.number(), z.boolean()]);
+
+export const PlanLineSchema = z.object({
+  action: z.enum(['create', 'change', 'restart', 'delete', 'check', 'wait']),
+  resource: z.string(),
+  detail: z.string(),
+  irreversible: z.boolean().optional(),
+});
+
+export const PlannedStepSchema = z.object({
+  stepId: z.string(),
+  name: z.string(),
+  use: z.string(),
+  /** The step's `with:` as written in the runbook (references unresolved). */
+  with: z.record(z.string(), z.unknown()),
+  timeoutMs: z.number(),
+  retries: z.number(),
+  lines: z.array(PlanLineSchema),
+});
+export type PlannedStep = z.infer<typeof PlannedStepSchema>;
+
+export const ApprovalPolicySchema = z.object({
+  required: z.number().int().min(0),
+  users: z.array(z.string()),
+  groups: z.array(z.string()),
+  allowSelfApproval: z.boolean(),
+  expiresInMs: z.number(),
+});
+export type ApprovalPolicySnapshot = z.infer<typeof ApprovalPolicySchema>;
+
+/** What does not change after creation. A snapshot: editing the runbook later does not alter the run. */
+export const RunDocSchema = z.object({
+  id: z.string(),
+  runbookId: z.string(),
+  runbookTitle: z.string(),
+  scenario: z.string().optional(),
+  params: z.record(z.string(), ScalarSchema),
+  requester: ActorSchema,
+  origin: z
+    .object({ channelId: z.string().optional(), threadTs: z.string().optional(), incidentId: z.string().optional() })
+    .default({}),
+  dryRun: z.boolean(),
+  plan: z.array(PlannedStepSchema),
+  policy: ApprovalPolicySchema,
+  createdAt: z.number(),
+  expiresAt: z.number(),
+  timeoutMs: z.number(),
+});
+export type RunDoc = z.infer<typeof RunDocSchema>;
+
+export const STEP_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'] as const;
+export type StepState = (typeof STEP_STATES)[number];
+
+export const StepRecordSchema = z.object({
+  state: z.enum(STEP_STATES),
+  attempts: z.number().int().default(0),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+  outputs: z.record(z.string(), ScalarSchema).optional(),
+  error: z.string().optional(),
+  progress: z.object({ message: z.string(), percent: z.number().optional(), at: z.number() }).optional(),
+  /** Dry run: what the step would have done. */
+  wouldDo: z.array(PlanLineSchema).optional(),
+});
+export type StepRecord = z.infer<typeof StepRecordSchema>;
+
+export const DecisionSchema = z.object({ by: ActorSchema, at: z.number(), reason: z.string().optional() });
+export type Decision = z.infer<typeof DecisionSchema>;
+
+export interface Run extends RunDoc {
+  state: RunState;
+  approvals: Decision[];
+  /** Rejection, cancellation or expiry. */
+  decision?: Decision;
+  cancelRequested?: Decision;
+  steps: Record<string, StepRecord>;
+  startedAt?: number;
+  finishedAt?: number;
+  /** Why the run failed: which step, what happened. */
+  failure?: { stepId?: string; message: string };
+}
+
+/** Steps that changed something (or may have, when interrupted): for "what was already changed". */
+export function changedSteps(run: Run): { stepId: string; name: string; state: StepState }[] {
+  return run.plan
+    .map((p) => ({ stepId: p.stepId, name: p.name, state: run.steps[p.stepId]?.state ?? 'pending' }))
+    .filter((s) => s.state === 'succeeded' || ((s.state === 'failed' || s.state === 'cancelled') && !run.dryRun));
+}
+
+/** Event types published once per change, for notifiers (Slack, incident timeline, Statuspage). */
+export const RUN_EVENT_TYPES = [
+  'run.created',
+  'run.approval',
+  'run.approved',
+  'run.rejected',
+  'run.expired',
+  'run.started',
+  'run.resumed',
+  'run.cancel_requested',
+  'run.succeeded',
+  'run.failed',
+  'run.cancelled',
+  'step.started',
+  'step.progress',
+  'step.retrying',
+  'step.succeeded',
+  'step.failed',
+  'step.skipped',
+  'step.cancelled',
+] as const;
+export type RunEventType = (typeof RUN_EVENT_TYPES)[number];
+
+export const RunEventSchema = z.object({
+  type: z.enum(RUN_EVENT_TYPES),
+  runId: z.string(),
+  at: z.number(),
+  stepId: z.string().optional(),
+  message: z.string().optional(),
+  percent: z.number().optional(),
+  actor: ActorSchema.optional(),
+});
+export type RunEvent = z.infer<typeof RunEventSchema>;
+
+export const AuditEntrySchema = z.object({
+  at: z.number(),
+  actor: ActorSchema,
+  action: z.string(),
+  detail: z.string().optional(),
+});
+export type AuditEntry = z.infer<typeof AuditEntrySchema>;

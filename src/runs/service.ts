@@ -1,0 +1,242 @@
+import { UserError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { planRun } from '../engine/plan.ts';
+import type { RunQueue } from '../queue/run-queue.ts';
+import { bindParams } from '../runbooks/params.ts';
+import type { RunbookSet } from '../runbooks/load.ts';
+import type { Scalar } from '../runbooks/refs.ts';
+import type { StepRegistry } from '../steps/registry.ts';
+import { newRunId } from '../util/ids.ts';
+import { type Actor, isTerminal, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
+import type { RunStore } from './store.ts';
+
+export interface CreateRunInput {
+  runbookId: string;
+  /** As typed by the user (text) or already typed; validated against the runbook's parameters. */
+  params: Readonly<Record<string, Scalar>>;
+  requester: Actor;
+  origin?: RunDoc['origin'];
+  /** Plan only: nothing changes; runs at once without approval. */
+  dryRun?: boolean;
+}
+
+export interface ApproverIdentity extends Actor {
+  /** User-group handles the approver belongs to (resolved by the front end). */
+  groups?: readonly string[];
+}
+
+export interface RunServiceDeps {
+  store: RunStore;
+  queue: RunQueue;
+  runbooks: RunbookSet;
+  registry: StepRegistry;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * What front ends (Slack, CLI) do with runs: request (plan), approve, reject,
+ * cancel, read. Every refusal is a UserError whose message says why and what
+ * to do; a refused request changes nothing.
+ */
+export class RunService {
+  private readonly deps: RunServiceDeps;
+  private readonly now: () => number;
+
+  constructor(deps: RunServiceDeps) {
+    this.deps = deps;
+    this.now = deps.now ?? Date.now;
+  }
+
+  get runbooks(): RunbookSet {
+    return this.deps.runbooks;
+  }
+
+  /**
+   * Validates parameters, plans every step (read-only calls), and stores the run
+   * awaiting approval, or starts it at once when the runbook needs no approval
+   * or this is a dry run. Nothing is stored or queued when anything is invalid.
+   */
+  async create(input: CreateRunInput): Promise<Run> {
+    const { store, queue, registry, logger } = this.deps;
+    const runbook = this.deps.runbooks.get(input.runbookId);
+    if (!runbook) throw new UserError(unknownRunbookMessage(input.runbookId, [...this.deps.runbooks.keys()]));
+    const now = this.now();
+    const params = bindParams(runbook, input.params, now);
+    const id = newRunId();
+    const plan = await planRun({ runbook, params, runId: id, registry, logger });
+
+    const dryRun = input.dryRun === true;
+    const startsAtOnce = dryRun || runbook.approval.required === 0;
+    const doc: RunDoc = {
+      id,
+      runbookId: runbook.id,
+      runbookTitle: runbook.title,
+      ...(runbook.scenario ? { scenario: runbook.scenario } : {}),
+      params,
+      requester: input.requester,
+      origin: input.origin ?? {},
+      dryRun,
+      plan,
+      policy: {
+        required: runbook.approval.required,
+        users: runbook.approval.users,
+        groups: runbook.approval.groups,
+        allowSelfApproval: runbook.approval.allowSelfApproval,
+        expiresInMs: runbook.approval.expiresIn,
+      },
+      createdAt: now,
+      expiresAt: now + runbook.approval.expiresIn,
+      timeoutMs: runbook.timeout,
+    };
+    const state: RunState = startsAtOnce ? 'approved' : 'awaiting_approval';
+    const paramText = Object.entries(params).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+    await store.create(
+      doc,
+      state,
+      [{ type: 'run.created', actor: input.requester }, ...(startsAtOnce ? [{ type: 'run.approved' as const }] : [])],
+      [
+        { actor: input.requester, action: 'requested', detail: `${runbook.id}${dryRun ? ' (dry run)' : ''} ${paramText}`.trim() },
+        { actor: SYSTEM_ACTOR, action: 'planned', detail: plan.flatMap((p) => p.lines.map((l) => `${p.stepId}: ${l.detail}`)).join(' | ') },
+        ...(startsAtOnce
+          ? [{ actor: SYSTEM_ACTOR, action: 'approved', detail: dryRun ? 'dry run: no approval needed' : 'runbook needs no approval' }]
+          : []),
+      ],
+    );
+    logger.info({ runId: id, runbook: runbook.id, state, dryRun }, 'run created');
+    if (startsAtOnce) await queue.enqueueExecution(id);
+    else await queue.scheduleExpiry(id, doc.expiresAt - now);
+    return this.mustGet(id);
+  }
+
+  /**
+   * Records an approval. Exactly one caller sees `approved` (the Lua script
+   * moves the state once); only that caller enqueues, and the job id makes even
+   * a duplicate enqueue a no-op.
+   */
+  async approve(runId: string, approver: ApproverIdentity): Promise<{ outcome: 'approved' | 'recorded'; run: Run }> {
+    const run = await this.mustGet(runId);
+    this.checkAuthorized(run, approver, 'approve');
+    const actor = actorOf(approver);
+    const result = await this.deps.store.approve(runId, actor, this.now());
+    if (result.outcome === 'refused') throw new UserError(refusalMessage(run, result.reason));
+    if (result.outcome === 'approved') {
+      this.deps.logger.info({ runId, approver: approver.id }, 'run approved');
+      await this.deps.queue.enqueueExecution(runId);
+    }
+    return { outcome: result.outcome, run: await this.mustGet(runId) };
+  }
+
+  async reject(runId: string, by: ApproverIdentity, reason?: string): Promise<Run> {
+    const run = await this.mustGet(runId);
+    if (by.id !== run.requester.id) this.checkAuthorized(run, by, 'reject');
+    const actor = actorOf(by);
+    const decision = { by: actor, at: this.now(), ...(reason ? { reason } : {}) };
+    const res = await this.deps.store.transition(runId, 'rejected', {
+      event: { type: 'run.rejected', actor, ...(reason ? { message: reason } : {}) },
+      audit: { actor, action: 'rejected', ...(reason ? { detail: reason } : {}) },
+      fields: { decision: JSON.stringify(decision), finishedAt: String(decision.at) },
+      at: decision.at,
+    });
+    if (!res.ok) throw new UserError(stateMessage(run, res.current, 'rejected'));
+    return this.mustGet(runId);
+  }
+
+  /**
+   * Cancels a run. Before it starts: at once. While running: the worker stops
+   * between steps and interrupts waits; steps already done stay done (listed).
+   */
+  async cancel(runId: string, by: ApproverIdentity, reason?: string): Promise<Run> {
+    const run = await this.mustGet(runId);
+    if (by.id !== run.requester.id) this.checkAuthorized(run, by, 'cancel');
+    const actor = actorOf(by);
+    const at = this.now();
+    const decision = JSON.stringify({ by: actor, at, ...(reason ? { reason } : {}) });
+    const audit = { actor, action: 'cancel requested', ...(reason ? { detail: reason } : {}) };
+    if (isTerminal(run.state)) throw new UserError(stateMessage(run, run.state, 'cancelled'));
+    if (run.state === 'running') {
+      const res = await this.deps.store.update(runId, 'running', {
+        event: { type: 'run.cancel_requested', actor },
+        audit,
+        fields: { cancelRequested: decision },
+        at,
+      });
+      if (res.ok) return this.mustGet(runId);
+    }
+    const res = await this.deps.store.transition(runId, 'cancelled', {
+      event: { type: 'run.cancelled', actor },
+      audit: { ...audit, action: 'cancelled' },
+      fields: { decision, finishedAt: String(at) },
+      at,
+    });
+    if (!res.ok) {
+      // It started meanwhile: ask the worker to stop it.
+      if (res.current === 'running') return this.cancel(runId, by, reason);
+      throw new UserError(stateMessage(run, res.current, 'cancelled'));
+    }
+    return this.mustGet(runId);
+  }
+
+  /** Marks a run expired if it is still awaiting approval (scheduled at creation). */
+  async expire(runId: string): Promise<boolean> {
+    const at = this.now();
+    const res = await this.deps.store.transition(runId, 'expired', {
+      event: { type: 'run.expired' },
+      audit: { actor: SYSTEM_ACTOR, action: 'expired', detail: 'nobody approved it in time' },
+      fields: {
+        decision: JSON.stringify({ by: SYSTEM_ACTOR, at, reason: 'the approval request expired' }),
+        finishedAt: String(at),
+      },
+      at,
+    });
+    return res.ok;
+  }
+
+  async get(runId: string): Promise<Run | undefined> {
+    return this.deps.store.get(runId);
+  }
+
+  async mustGet(runId: string): Promise<Run> {
+    const run = await this.deps.store.get(runId);
+    if (!run) throw new UserError(`There is no run \`${runId.slice(0, 64)}\`. List recent runs with \`runs\`.`);
+    return run;
+  }
+
+  private checkAuthorized(run: Run, who: ApproverIdentity, action: string): void {
+    const { users, groups } = run.policy;
+    if (users.length === 0 && groups.length === 0) return;
+    if (users.includes(who.id) || (who.groups ?? []).some((g) => groups.includes(g))) return;
+    const allowed = [...users.map((u) => `<@${u}>`), ...groups.map((g) => `members of @${g}`)].join(', ');
+    throw new UserError(`You may not ${action} runs of ${run.runbookId}: only ${allowed} may. Nothing changed.`);
+  }
+}
+
+function actorOf(who: ApproverIdentity): Actor {
+  return { id: who.id, via: who.via, ...(who.name ? { name: who.name } : {}) };
+}
+
+function refusalMessage(run: Run, reason: string): string {
+  switch (reason) {
+    case 'self':
+      return 'You requested this run: the two-person rule needs someone else to approve it. Nothing changed.';
+    case 'duplicate':
+      return `You already approved this run; it needs ${run.policy.required} approvals from different people (has ${run.approvals.length}).`;
+    case 'expired':
+      return `This approval request expired at ${new Date(run.expiresAt).toISOString()}. Request the run again to get a fresh plan.`;
+    case 'missing':
+      return `There is no run \`${run.id}\`.`;
+    default:
+      return stateMessage(run, reason, 'approved');
+  }
+}
+
+function stateMessage(run: Run, current: string, wanted: string): string {
+  if (current === 'missing') return `There is no run \`${run.id}\`.`;
+  return `Run \`${run.id}\` is ${current.replace('_', ' ')}, so it cannot be ${wanted}. Nothing changed.`;
+}
+
+function unknownRunbookMessage(id: string, known: string[]): string {
+  const close = known.filter((k) => k.includes(id) || id.includes(k));
+  return `There is no runbook \`${id.slice(0, 64)}\`.${close.length ? ` Did you mean ${close.map((c) => `\`${c}\``).join(' or ')}?` : ''} Runbooks: ${known.join(', ') || 'none'}.`;
+}
+

@@ -1,0 +1,260 @@
+import type { Redis } from 'ioredis';
+import {
+  type Actor,
+  type AuditEntry,
+  AuditEntrySchema,
+  type Decision,
+  DecisionSchema,
+  type Run,
+  type RunDoc,
+  RunDocSchema,
+  type RunEvent,
+  type RunState,
+  type StepRecord,
+  StepRecordSchema,
+  statesBefore,
+} from './model.ts';
+
+/**
+ * Runs in Redis. One hash per run; every change of state is one Lua script, so
+ * Redis applies the check and the change atomically (no two workers, no two
+ * clicks can both move a run), and the same script appends the run event and
+ * the audit entry, so each change is published exactly once.
+ *
+ * Hash fields: state, doc (immutable JSON), approvals, decision, cancelRequested,
+ * owner (token of the worker executing it), startedAt, finishedAt, failure,
+ * step:<id> (JSON per step); plus expiresAt, requester, allowSelf, required
+ * copied out of doc for the approval script.
+ */
+
+/** Events stream length kept (approximate trim). Consumers far behind this lose the oldest. */
+const EVENTS_MAXLEN = 100_000;
+
+const TRANSITION = `
+-- KEYS[1] run hash  KEYS[2] events stream  KEYS[3] audit stream
+-- ARGV[1] new state  ARGV[2] allowed current states (comma separated)  ARGV[3] event JSON or ''
+-- ARGV[4] audit JSON or ''  ARGV[5] required owner or ''  ARGV[6] events maxlen  ARGV[7..] field, value pairs
+-- Returns {1, new state} or {0, current state | 'missing' | 'not_owner'}
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {0, 'missing'} end
+local allowed = false
+for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then allowed = true end end
+if not allowed then return {0, cur} end
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[5] then return {0, 'not_owner'} end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], '*', 'entry', ARGV[4]) end
+return {1, ARGV[1]}
+`;
+
+const APPROVE = `
+-- KEYS[1] run hash  KEYS[2] events stream  KEYS[3] audit stream
+-- ARGV[1] approver id  ARGV[2] now (ms)  ARGV[3] approval JSON  ARGV[4] approval event JSON
+-- ARGV[5] approval audit JSON  ARGV[6] approved event JSON  ARGV[7] expired event JSON
+-- ARGV[8] expired audit JSON  ARGV[9] expired decision JSON  ARGV[10] events maxlen
+-- Returns {'approved'|'recorded', count} or {'refused', reason}
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'refused', 'missing'} end
+if state ~= 'awaiting_approval' then return {'refused', state} end
+if tonumber(ARGV[2]) > tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
+  redis.call('HSET', KEYS[1], 'state', 'expired', 'decision', ARGV[9], 'finishedAt', ARGV[2])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[10], '*', 'event', ARGV[7])
+  redis.call('XADD', KEYS[3], '*', 'entry', ARGV[8])
+  return {'refused', 'expired'}
+end
+if ARGV[1] == redis.call('HGET', KEYS[1], 'requester') and redis.call('HGET', KEYS[1], 'allowSelf') ~= '1' then
+  return {'refused', 'self'}
+end
+local approvals = cjson.decode(redis.call('HGET', KEYS[1], 'approvals'))
+for _, a in ipairs(approvals) do
+  if a.by.id == ARGV[1] then return {'refused', 'duplicate'} end
+end
+table.insert(approvals, cjson.decode(ARGV[3]))
+redis.call('HSET', KEYS[1], 'approvals', cjson.encode(approvals))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[10], '*', 'event', ARGV[4])
+redis.call('XADD', KEYS[3], '*', 'entry', ARGV[5])
+if #approvals >= tonumber(redis.call('HGET', KEYS[1], 'required')) then
+  redis.call('HSET', KEYS[1], 'state', 'approved')
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[10], '*', 'event', ARGV[6])
+  return {'approved', #approvals}
+end
+return {'recorded', #approvals}
+`;
+
+export type TransitionResult = { ok: true } | { ok: false; current: RunState | 'missing' | 'not_owner' };
+export type ApproveResult =
+  | { outcome: 'approved' | 'recorded'; count: number }
+  | { outcome: 'refused'; reason: 'missing' | 'expired' | 'self' | 'duplicate' | RunState };
+
+export interface ChangeOptions {
+  event?: Omit<RunEvent, 'runId' | 'at'>;
+  audit?: { actor: Actor; action: string; detail?: string };
+  /** Only the worker holding this token may make the change. */
+  owner?: string;
+  fields?: Record<string, string>;
+  at?: number;
+}
+
+type RunCommands = Redis & {
+  drTransition(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string]>;
+  drApprove(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[string, string | number]>;
+};
+
+export class RunStore {
+  private readonly redis: RunCommands;
+  readonly prefix: string;
+
+  constructor(redis: Redis, prefix: string) {
+    this.prefix = prefix;
+    if (!('drTransition' in redis)) {
+      redis.defineCommand('drTransition', { numberOfKeys: 3, lua: TRANSITION });
+      redis.defineCommand('drApprove', { numberOfKeys: 3, lua: APPROVE });
+    }
+    this.redis = redis as RunCommands;
+  }
+
+  runKey(id: string): string {
+    return `${this.prefix}:run:${id}`;
+  }
+  get eventsKey(): string {
+    return `${this.prefix}:run-events`;
+  }
+  auditKey(id: string): string {
+    return `${this.prefix}:audit:${id}`;
+  }
+  private get indexKey(): string {
+    return `${this.prefix}:runs`;
+  }
+
+  /** Writes a new run in its first state, with its creation events and audit entries, in one transaction. */
+  async create(doc: RunDoc, state: RunState, events: Omit<RunEvent, 'runId' | 'at'>[], audits: Omit<AuditEntry, 'at'>[]): Promise<void> {
+    const at = doc.createdAt;
+    const multi = this.redis.multi();
+    multi.hset(this.runKey(doc.id), {
+      state,
+      doc: JSON.stringify(doc),
+      approvals: '[]',
+      expiresAt: String(doc.expiresAt),
+      requester: doc.requester.id,
+      allowSelf: doc.policy.allowSelfApproval ? '1' : '0',
+      required: String(doc.policy.required),
+      ...Object.fromEntries(doc.plan.map((p) => [`step:${p.stepId}`, JSON.stringify({ state: 'pending', attempts: 0 })])),
+    });
+    multi.zadd(this.indexKey, at, doc.id);
+    for (const e of events) multi.xadd(this.eventsKey, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', JSON.stringify({ ...e, runId: doc.id, at }));
+    for (const a of audits) multi.xadd(this.auditKey(doc.id), '*', 'entry', JSON.stringify({ ...a, at }));
+    await multi.exec();
+  }
+
+  async get(id: string): Promise<Run | undefined> {
+    if (!/^[\w-]{1,64}$/.test(id)) return undefined;
+    const h = await this.redis.hgetall(this.runKey(id));
+    if (!h.doc || !h.state) return undefined;
+    const doc = RunDocSchema.parse(JSON.parse(h.doc));
+    const steps: Record<string, StepRecord> = {};
+    for (const p of doc.plan) {
+      const raw = h[`step:${p.stepId}`];
+      steps[p.stepId] = raw ? StepRecordSchema.parse(JSON.parse(raw)) : { state: 'pending', attempts: 0 };
+    }
+    const run: Run = {
+      ...doc,
+      state: h.state as RunState,
+      approvals: DecisionSchema.array().parse(JSON.parse(h.approvals ?? '[]')),
+      steps,
+    };
+    if (h.decision) run.decision = DecisionSchema.parse(JSON.parse(h.decision));
+    if (h.cancelRequested) run.cancelRequested = DecisionSchema.parse(JSON.parse(h.cancelRequested));
+    if (h.startedAt) run.startedAt = Number(h.startedAt);
+    if (h.finishedAt) run.finishedAt = Number(h.finishedAt);
+    if (h.failure) run.failure = JSON.parse(h.failure) as { stepId?: string; message: string };
+    return run;
+  }
+
+  async owner(id: string): Promise<string | null> {
+    return this.redis.hget(this.runKey(id), 'owner');
+  }
+
+  /** Newest first. */
+  async list(limit = 20): Promise<Run[]> {
+    const ids = await this.redis.zrevrange(this.indexKey, 0, limit - 1);
+    const runs = await Promise.all(ids.map((id) => this.get(id)));
+    return runs.filter((r): r is Run => r !== undefined);
+  }
+
+  /** Moves the run to `to` if its current state may precede it (see TRANSITIONS). */
+  async transition(id: string, to: RunState, options: ChangeOptions = {}): Promise<TransitionResult> {
+    return this.change(id, to, statesBefore(to), options);
+  }
+
+  /** Changes fields without changing state, only while the run is in `state` (and owned, if `owner` is given). */
+  async update(id: string, state: RunState, options: ChangeOptions): Promise<TransitionResult> {
+    return this.change(id, state, [state], options);
+  }
+
+  async setStep(id: string, stepId: string, record: StepRecord, options: ChangeOptions): Promise<TransitionResult> {
+    return this.update(id, 'running', { ...options, fields: { ...options.fields, [`step:${stepId}`]: JSON.stringify(record) } });
+  }
+
+  private async change(id: string, to: RunState, from: readonly RunState[], options: ChangeOptions): Promise<TransitionResult> {
+    const at = options.at ?? Date.now();
+    const event = options.event ? JSON.stringify({ ...options.event, runId: id, at }) : '';
+    const audit = options.audit ? JSON.stringify({ ...options.audit, at }) : '';
+    const fields = Object.entries(options.fields ?? {}).flat();
+    const [ok, state] = await this.redis.drTransition(
+      this.runKey(id),
+      this.eventsKey,
+      this.auditKey(id),
+      to,
+      from.join(','),
+      event,
+      audit,
+      options.owner ?? '',
+      String(EVENTS_MAXLEN),
+      ...fields,
+    );
+    return ok === 1 ? { ok: true } : { ok: false, current: state as RunState | 'missing' | 'not_owner' };
+  }
+
+  /**
+   * Records one approval atomically: refuses when the run is not awaiting
+   * approval, has expired (and marks it expired), the approver is the requester
+   * (unless allowed), or already approved. Authorization (who may approve) is
+   * checked by the caller before.
+   */
+  async approve(id: string, approver: Actor, at = Date.now()): Promise<ApproveResult> {
+    const approval: Decision = { by: approver, at };
+    const expired: Decision = { by: { id: 'system', name: 'dr-chatops', via: 'system' }, at, reason: 'the approval request expired' };
+    const [outcome, value] = await this.redis.drApprove(
+      this.runKey(id),
+      this.eventsKey,
+      this.auditKey(id),
+      approver.id,
+      String(at),
+      JSON.stringify(approval),
+      JSON.stringify({ type: 'run.approval', runId: id, at, actor: approver }),
+      JSON.stringify({ at, actor: approver, action: 'approved' }),
+      JSON.stringify({ type: 'run.approved', runId: id, at, actor: approver }),
+      JSON.stringify({ type: 'run.expired', runId: id, at }),
+      JSON.stringify({ at, actor: expired.by, action: 'expired', detail: 'approval was attempted after the request expired' }),
+      JSON.stringify(expired),
+      String(EVENTS_MAXLEN),
+    );
+    if (outcome === 'refused') return { outcome, reason: String(value) as Extract<ApproveResult, { outcome: 'refused' }>['reason'] };
+    return { outcome: outcome as 'approved' | 'recorded', count: Number(value) };
+  }
+
+  async appendAudit(id: string, entry: Omit<AuditEntry, 'at'>, at = Date.now()): Promise<void> {
+    await this.redis.xadd(this.auditKey(id), '*', 'entry', JSON.stringify({ ...entry, at }));
+  }
+
+  async audit(id: string): Promise<AuditEntry[]> {
+    const entries = await this.redis.xrange(this.auditKey(id), '-', '+');
+    return entries.map(([, fields]) => AuditEntrySchema.parse(JSON.parse(fields[1] ?? '{}')));
+  }
+
+  /** Cheap check the executing worker polls while a step runs. */
+  async isCancelRequested(id: string): Promise<boolean> {
+    return (await this.redis.hexists(this.runKey(id), 'cancelRequested')) === 1;
+  }
+}

@@ -1,0 +1,79 @@
+import type { z } from 'zod';
+import type { Logger } from '../log/logger.ts';
+
+/**
+ * The contract every recovery action follows (see DESIGN.md "A step"):
+ * - `params`: zod object; runbook YAML is checked against it at load time.
+ * - `plan()`: read-only calls only; says what will change, fails early on bad input.
+ * - `run()`: makes the change, idempotently: a worker may die at any line and
+ *   another one re-enters the step with the same `ctx.idempotencyKey`; the step
+ *   must adopt what it already did instead of doing it twice.
+ */
+export interface Step<P extends z.ZodObject = z.ZodObject> {
+  /** Registry id used in runbooks' `use:` (e.g. `http.check`, `rds.restore-pitr`). */
+  readonly id: string;
+  readonly summary: string;
+  readonly params: P;
+  /** Names of the outputs `run()` returns, referable as `${{ steps.<id>.outputs.<name> }}`. */
+  readonly outputs: readonly string[];
+  /** Read-only: what this step will do with these parameters. */
+  plan(ctx: PlanContext, params: z.infer<P>): Promise<PlanLine[]>;
+  run(ctx: StepContext, params: z.infer<P>): Promise<StepOutputs>;
+}
+
+/** Declares a step with its parameter types inferred from its zod schema. */
+export function defineStep<P extends z.ZodObject>(step: Step<P>): Step<P> {
+  return step;
+}
+
+export type StepOutputs = Record<string, string | number | boolean>;
+
+export type PlanAction = 'create' | 'change' | 'restart' | 'delete' | 'check' | 'wait';
+
+/** One human-readable line of a plan. */
+export interface PlanLine {
+  action: PlanAction;
+  /** The resource acted on, e.g. `rds cluster prod-aurora-dr-1a2b`. */
+  resource: string;
+  detail: string;
+  /** True when the change cannot be undone by the bot. */
+  irreversible?: boolean;
+}
+
+export interface PlanContext {
+  runId: string;
+  stepId: string;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+export interface StepContext extends PlanContext {
+  /** Stable across re-entries of this step in this run: name what you create after it. */
+  idempotencyKey: string;
+  /** Short run id for resource names (`<source>-dr-<shortRunId>`). */
+  shortRunId: string;
+  /** 1 on the first try of this step, 2 on the first retry or re-entry, … */
+  attempt: number;
+  /** When the step must be finished (step timeout or run deadline, whichever comes first). */
+  deadline: number;
+  /** Reports progress for the live view; cheap to call often (coalesced). */
+  progress(message: string, percent?: number): void;
+  /** Sleeps, rejecting at once when the step is cancelled or times out. */
+  sleep(ms: number): Promise<void>;
+}
+
+/**
+ * A failure that retrying will not fix: bad input, access denied, a conflicting
+ * resource. The run fails at once with this message.
+ */
+export class PermanentStepError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PermanentStepError';
+  }
+}
+
+/** Any other error is treated as transient and retried with backoff. */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof PermanentStepError || (err instanceof Error && err.name === 'PermanentStepError');
+}
