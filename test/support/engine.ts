@@ -1,0 +1,96 @@
+/**
+ * The run engine in-process: store, service and queue as the bot has them, and
+ * (optionally) run workers as a worker process has them, on real Redis under
+ * a prefix of their own.
+ */
+import { Redis } from 'ioredis';
+import { fileURLToPath } from 'node:url';
+import { createLogger, type Logger } from '../../src/log/logger.ts';
+import { createRedisConnection } from '../../src/queue/connection.ts';
+import { RunQueue } from '../../src/queue/run-queue.ts';
+import { startRunWorker } from '../../src/queue/run-worker.ts';
+import type { WorkerHandle } from '../../src/queue/worker.ts';
+import { loadRunbooks } from '../../src/runbooks/load.ts';
+import type { Actor, Run, RunState } from '../../src/runs/model.ts';
+import { RunService } from '../../src/runs/service.ts';
+import { RunStore } from '../../src/runs/store.ts';
+import { builtinSteps } from '../../src/steps/registry.ts';
+import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from './redis.ts';
+
+export const FIXTURE_COMMANDS = fileURLToPath(new URL('../fixtures/commands/', import.meta.url));
+
+export const ALICE: Actor = { id: 'U0ALICE001', name: 'alice', via: 'slack' };
+export const BOB: Actor = { id: 'U0BOB00001', name: 'bob', via: 'slack' };
+
+export interface TestEngine {
+  prefix: string;
+  store: RunStore;
+  service: RunService;
+  queue: RunQueue;
+  logger: Logger;
+  redis: Redis;
+  /** Resolves when the run reaches one of `states`. */
+  waitForState(runId: string, states: RunState[], timeoutMs?: number): Promise<Run>;
+  startWorker(): WorkerHandle;
+  stop(): Promise<void>;
+}
+
+export async function startTestEngine(options: { workers?: number; prefix?: string; commandsDir?: string } = {}): Promise<TestEngine> {
+  const prefix = options.prefix ?? uniquePrefix();
+  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const registry = builtinSteps();
+  const runbooks = loadRunbooks(options.commandsDir ?? FIXTURE_COMMANDS, registry);
+  const redis = createRedisConnection(TEST_REDIS_URL, 'worker', logger);
+  const store = new RunStore(redis, prefix);
+  const queue = new RunQueue(redis, prefix, logger);
+  const service = new RunService({ store, queue, runbooks, registry, logger });
+  const workers: { handle: WorkerHandle; connection: Redis }[] = [];
+  await queue.waitUntilReady();
+
+  const startWorker = (): WorkerHandle => {
+    const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const handle = startRunWorker({
+      connection,
+      prefix,
+      concurrency: 8,
+      lockDurationMs: 5_000,
+      logger,
+      store,
+      service,
+      queue,
+      registry,
+      engine: { retryBaseMs: 50, pollMs: 50, progressIntervalMs: 100 },
+    });
+    workers.push({ handle, connection });
+    return handle;
+  };
+  for (let i = 0; i < (options.workers ?? 1); i++) startWorker();
+
+  return {
+    prefix,
+    store,
+    service,
+    queue,
+    logger,
+    redis,
+    startWorker,
+    async waitForState(runId, states, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const run = await store.get(runId);
+        if (run && states.includes(run.state)) return run;
+        if (Date.now() > deadline) throw new Error(`run ${runId} is ${run?.state ?? 'missing'}, not ${states.join('|')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async stop() {
+      for (const w of workers) {
+        await w.handle.close(1_000);
+        w.connection.disconnect();
+      }
+      await queue.close();
+      redis.disconnect();
+      await deleteKeys(prefix);
+    },
+  };
+}
