@@ -100,8 +100,11 @@ export function parseTime(text: string, now: number, allowLatest: boolean): Pars
   const hint = `use ISO-8601 with a zone, e.g. ${new Date(now).toISOString().slice(0, 19)}Z, or a relative time like 15m ago${allowLatest ? ', or latest' : ''}`;
   if (!iso) return { ok: false, problem: `\`${shorten(text)}\` is not a time: ${hint}` };
   if (!iso[8]) return { ok: false, problem: `\`${text}\` has no time zone: add Z for UTC (${text}Z) or an offset like +01:00` };
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(iso[i] ?? 0)) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const realDate = month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59;
   const ms = Date.parse(text.replace(' ', 'T'));
-  if (Number.isNaN(ms)) return { ok: false, problem: `\`${text}\` is not a real date and time: ${hint}` };
+  if (!realDate || Number.isNaN(ms)) return { ok: false, problem: `\`${text}\` is not a real date and time: ${hint}` };
   return { ok: true, value: new Date(ms).toISOString() };
 }
 

@@ -1,4 +1,7 @@
 import { Queue } from 'bullmq';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_NAMES } from '../../src/queue/names.ts';
@@ -55,6 +58,15 @@ describe('the bot as a process (what `npm start` runs)', () => {
     const bot = spawnBot(envFor(), ['--role', 'scheduler']);
     expect(await bot.exited).toBe(78);
     expect(bot.stderr()).toContain('role "scheduler" is unknown: use one of all, bot, worker');
+  });
+
+  it('refuses to start with a malformed runbook, naming file, line and reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'commands-'));
+    writeFileSync(join(dir, 'restore.yaml'), 'id: restore\ntitle: Restore\nsteps:\n  - id: a\n    use: rds.restore-everything\n');
+    const bot = spawnBot(envFor({ COMMANDS_DIR: dir }));
+    expect(await bot.exited).toBe(78);
+    expect(bot.stderr()).toContain('Runbooks are invalid; nothing was loaded');
+    expect(bot.stderr()).toContain(`${join(dir, 'restore.yaml')}:5: steps[0] (a).use: unknown step "rds.restore-everything"`);
   });
 
   it('exits with a clear message when Slack rejects the token, without printing it', async () => {
