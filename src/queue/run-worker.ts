@@ -80,16 +80,23 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
     if (!job) return;
     const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
     log.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: err.message }, 'run job failed');
-    if (final && job.name === RUN_JOB_NAMES.execute) void failRun(store, job, err.message, log);
+    if (final && job.name === RUN_JOB_NAMES.execute) void failRun(store, RunJobSchema.parse(job.data).runId, err.message, log);
   });
   worker.on('error', (err) => {
     log.warn({ err: err.message }, 'run worker error');
   });
 
+  // Repairs what no job will: a run approved but never queued (Redis went away
+  // between approval and enqueue), a running run whose job vanished, and one
+  // whose job BullMQ failed for stalling too often (no 'failed' event for that).
   const reconcile = async () => {
     try {
       for (const run of await store.list(200)) {
         if (run.state === 'approved' && Date.now() - run.createdAt > 5_000) await queue.enqueueExecution(run.id);
+        if (run.state !== 'running') continue;
+        const job = await queue.queue.getJob(`exec-${run.id}`);
+        if (!job) await queue.enqueueExecution(run.id);
+        else if (await job.isFailed()) await failRun(store, run.id, job.failedReason || 'its job failed', log);
       }
     } catch (err) {
       log.debug({ err: err instanceof Error ? err.message : String(err) }, 'reconcile skipped');
@@ -121,8 +128,7 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
 }
 
 /** The job gave up (infrastructure kept failing): the run must not stay "running" forever. */
-async function failRun(store: RunStore, job: Job, reason: string, log: Logger): Promise<void> {
-  const { runId } = RunJobSchema.parse(job.data);
+async function failRun(store: RunStore, runId: string, reason: string, log: Logger): Promise<void> {
   const at = Date.now();
   const message = `the worker executing this run failed repeatedly (${reason})`;
   const res = await store.transition(runId, 'failed', {
