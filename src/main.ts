@@ -70,7 +70,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     });
     const identity = first.status === 'ok' ? { botUserId: first.botUserId, ...(first.botId ? { botId: first.botId } : {}) } : undefined;
     slackApp = createSlackApp({ config, logger, routes, ...(identity ? { identity } : {}) });
-    registerDrCommand(slackApp.app, { slash: config.slack.command, producer, logger });
+    registerDrCommand(slackApp.app, { slash: config.slack.command, producer, store, logger });
     server = await slackApp.start();
   }
   if (workerConnection) {

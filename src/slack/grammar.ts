@@ -4,7 +4,7 @@ import { UserError } from '../errors.ts';
  * The `/dr …` command language: text in, a typed command out, or a UserError
  * whose message says what was wrong and how to write it. Pure: no I/O.
  */
-export type DrCommand = { name: 'help'; topic?: string } | { name: 'ping' };
+export type DrCommand = { name: 'help'; topic?: string } | { name: 'ping' } | { name: 'audit'; runId: string };
 
 export interface CommandSpec {
   readonly name: DrCommand['name'];
@@ -25,6 +25,12 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     usage: 'ping',
     summary: 'Check the bot end to end: Slack → job queue → worker → this channel.',
     examples: ['ping'],
+  },
+  {
+    name: 'audit',
+    usage: 'audit <run>',
+    summary: "A run's audit log: who requested, planned, approved, started, cancelled; every step's result.",
+    examples: ['audit r7k2m9x4'],
   },
 ];
 
@@ -75,6 +81,13 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
     case 'ping':
       if (rest.length > 0) throw usageError(spec, slash, 'takes no arguments');
       return { name: 'ping' };
+    case 'audit': {
+      const [runId, ...extra] = rest;
+      if (runId === undefined) throw usageError(spec, slash, 'needs the run id (shown on the run\'s message)');
+      if (extra.length > 0) throw usageError(spec, slash, 'takes one run id');
+      if (!/^[\w-]{1,64}$/.test(runId)) throw usageError(spec, slash, `needs a run id like r7k2m9x4, not \`${runId.slice(0, 40)}\``);
+      return { name: 'audit', runId };
+    }
   }
 }
 

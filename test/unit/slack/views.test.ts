@@ -6,7 +6,7 @@ import { renderPong } from '../../../src/slack/views/pong.ts';
 describe('views', () => {
   it('help lists every command with its usage', () => {
     const help = renderHelp('/dr');
-    expect(help.text).toBe('Commands: /dr help [command], /dr ping');
+    expect(help.text).toBe('Commands: /dr help [command], /dr ping, /dr audit <run>');
     expect(JSON.stringify(help.blocks)).toContain('`/dr ping` — Check the bot end to end');
   });
 
