@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# dr-chatops: bot and worker in one image; choose the role with the command
+# (default: both; `node src/main.ts --role worker` for a worker only).
+
+# --- production dependencies, built where compilers are available ---------------
+FROM node:24-slim AS deps
+WORKDIR /app
+# Only for optional native modules that have no prebuilt binary for the platform.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+# --omit=dev leaves out the test tool chain and the `node` package (the image has Node 24).
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# --- runtime ----------------------------------------------------------------------
+FROM node:24-slim
+ENV NODE_ENV=production \
+    PORT=3000
+WORKDIR /app
+# Files stay owned by root and read-only for the process: it never writes to /app.
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY src ./src
+# Runbooks and templates ship as defaults; mount your own over them (COMMANDS_DIR, TEMPLATES_DIR).
+COPY commands ./commands
+COPY templates ./templates
+# The official image's unprivileged user (uid 1000).
+USER node
+EXPOSE 3000
+# No curl in the slim image: Node's fetch probes the process's own /healthz.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+STOPSIGNAL SIGTERM
+# Node 24 runs the TypeScript sources directly (type stripping): no build step.
+CMD ["node", "src/main.ts"]
