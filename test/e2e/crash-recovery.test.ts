@@ -115,4 +115,18 @@ describe('a worker killed mid-step: another takes the run over, nothing is doubl
     expect(done.steps.create?.attempts).toBe(1);
     expect(done.steps['wait-ready']?.attempts).toBe(2);
   });
+
+  it('50 concurrent approvals with several worker processes running: one start, one execution', async () => {
+    const run = await engine.service.create({ runbookId: 'provision', params: { baseUrl: api.url }, requester: ALICE });
+    const peers = Array.from({ length: 50 }, (_, i) => ({ id: `U0PEER${String(i % 7).padStart(4, '0')}`, via: 'slack' as const }));
+    const results = await Promise.allSettled(peers.map((p) => engine.service.approve(run.id, p)));
+    expect(results.filter((r) => r.status === 'fulfilled' && r.value.outcome === 'approved')).toHaveLength(1);
+
+    const done = await engine.waitForState(run.id, ['succeeded', 'failed'], 30_000);
+    expect(done.state).toBe('succeeded');
+    const starts = workers.flatMap((w) => w.stdout().split('\n').filter((l) => l.includes(run.id) && l.includes('"run started"')));
+    expect(starts).toHaveLength(1);
+    expect(api.requests.filter((r) => r.key === `${run.id}-create`)).toHaveLength(1);
+    expect(api.notifications.filter((n) => n.key === `${run.id}-notify`)).toHaveLength(1);
+  });
 });
