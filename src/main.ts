@@ -10,7 +10,7 @@ import { type Config, secretValues, slackMode } from './config/schema.ts';
 import { ConfigError, errorMessage } from './errors.ts';
 import { healthRoutes, startRouteServer } from './http/health.ts';
 import { createLogger, type Logger } from './log/logger.ts';
-import { createRedisConnection, pingRedis } from './queue/connection.ts';
+import { createRedisConnection, pingRedis, waitForConnection } from './queue/connection.ts';
 import { BotTaskProducer } from './queue/producer.ts';
 import { startBotTaskWorker, type WorkerHandle } from './queue/worker.ts';
 import { createSlackApp, type SlackApp } from './slack/app.ts';
@@ -48,6 +48,10 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   auth.start();
 
   const probe = createRedisConnection(config.redisUrl, 'probe', logger);
+  // Report ready only once Redis is reachable; if it is down, start anyway and say so (connections retry).
+  await waitForConnection(probe, 5_000).catch((err: unknown) => {
+    logger.warn({ err: errorMessage(err) }, 'redis is not reachable at start; not ready until it is');
+  });
   const routes = healthRoutes({ redis: () => pingRedis(probe, 1_000), slack: () => auth.current() });
 
   let producer: BotTaskProducer | undefined;

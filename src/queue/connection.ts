@@ -31,6 +31,16 @@ export function createRedisConnection(url: string, use: ConnectionUse, logger: L
   return redis;
 }
 
+/** Resolves once the connection is ready (or at once if it is); rejects after `timeoutMs`. */
+export async function waitForConnection(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  await withTimeout(
+    new Promise<void>((resolve) => redis.once('ready', () => { resolve(); })),
+    timeoutMs,
+    'Redis did not become ready',
+  );
+}
+
 /** Resolves when the connection answers, rejects after `timeoutMs`. */
 export async function pingRedis(redis: Redis, timeoutMs: number): Promise<void> {
   await withTimeout(redis.ping(), timeoutMs, 'Redis did not answer PING');
