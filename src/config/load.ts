@@ -11,6 +11,8 @@ export interface LoadConfigInput {
   role?: string | undefined;
   /** `--config` from the command line; `DR_CONFIG_FILE` in the environment otherwise. */
   configFile?: string | undefined;
+  /** The CLI works without Slack (that is what it is for); the bot and workers need it. */
+  needsSlack?: boolean;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface LoadConfigInput {
  * missing setting by the name the user typed (env variable or file key).
  * Precedence: environment, then file, then defaults.
  */
-export function loadConfig({ env, role, configFile }: LoadConfigInput): Config {
+export function loadConfig({ env, role, configFile, needsSlack = true }: LoadConfigInput): Config {
   const problems: string[] = [];
   const raw: Record<string, unknown> = {};
   const sourceOf = new Map<string, string>();
@@ -52,7 +54,7 @@ export function loadConfig({ env, role, configFile }: LoadConfigInput): Config {
       problems.push(`${name}: ${issue.message}`);
     }
   }
-  problems.push(...missingForRole(raw.role as Role, raw.slack));
+  if (needsSlack) problems.push(...missingForRole(raw.role as Role, raw.slack));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   return parsed.data;
 }

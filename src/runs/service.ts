@@ -6,6 +6,7 @@ import { bindParams } from '../runbooks/params.ts';
 import type { RunbookSet } from '../runbooks/load.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import type { StepRegistry } from '../steps/registry.ts';
+import { closestMatch } from '../util/closest.ts';
 import { newRunId } from '../util/ids.ts';
 import { type Actor, isTerminal, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
 import type { RunStore } from './store.ts';
@@ -236,7 +237,7 @@ function stateMessage(run: Run, current: string, wanted: string): string {
 }
 
 function unknownRunbookMessage(id: string, known: string[]): string {
-  const close = known.filter((k) => k.includes(id) || id.includes(k));
-  return `There is no runbook \`${id.slice(0, 64)}\`.${close.length ? ` Did you mean ${close.map((c) => `\`${c}\``).join(' or ')}?` : ''} Runbooks: ${known.join(', ') || 'none'}.`;
+  const close = closestMatch(id, known) ?? known.find((k) => k.includes(id) || id.includes(k));
+  return `There is no runbook \`${id.slice(0, 64)}\`.${close ? ` Did you mean \`${close}\`?` : ''} Runbooks: ${known.join(', ') || 'none'}.`;
 }
 

@@ -1,0 +1,214 @@
+/**
+ * The terminal front end's commands, over the same runbooks, run service and
+ * store as the Slack bot. Output goes through `out`; the exit code is returned.
+ */
+import { planRun } from '../engine/plan.ts';
+import { UserError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { bindParams } from '../runbooks/params.ts';
+import type { Scalar } from '../runbooks/refs.ts';
+import { type Actor, isTerminal, type Run } from '../runs/model.ts';
+import type { RunService } from '../runs/service.ts';
+import type { RunStore } from '../runs/store.ts';
+import type { StepRegistry } from '../steps/registry.ts';
+import { formatDuration } from '../util/duration.ts';
+import { closestMatch } from '../util/closest.ts';
+import { newRunId } from '../util/ids.ts';
+import { renderAudit, renderPlan, renderRun, renderRunbooks, renderRuns, stepLine } from './render.ts';
+
+export interface CliDeps {
+  service: RunService;
+  store: RunStore;
+  registry: StepRegistry;
+  logger: Logger;
+  operator: Actor;
+  out: (line: string) => void;
+  now?: () => number;
+  /** How often --follow polls the run. */
+  pollMs?: number;
+}
+
+export interface ParsedArgs {
+  command: string | undefined;
+  positional: string[];
+  params: Record<string, Scalar>;
+  flags: { dryRun: boolean; follow: boolean; limit: number; as?: string; help: boolean };
+}
+
+export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'help'] as const;
+
+export const USAGE = `Usage: npm run dr -- <command> [arguments] [--as <operator>]
+
+  runbooks                                list runbooks and their parameters
+  plan <runbook> key=value …              show what a run would do; changes nothing
+  run <runbook> key=value … [--dry-run] [--follow]
+                                          request a run; it waits for a second operator's approval
+  approve <run> [--follow]                approve a run (the requester cannot approve their own)
+  reject <run> [reason …]                 refuse a run; it never starts
+  cancel <run> [reason …]                 stop a run: at once before it starts, between steps or
+                                          during a wait once it runs
+  status <run> [--follow]                 a run's state and every step; --follow prints progress live
+  runs [--limit N]                        recent runs, newest first
+  audit <run>                             who did what and when
+
+  --as <name>   who you are (default: $DR_OPERATOR, else $USER). A Slack user id (U012ABCDEF)
+                counts as that user for runbooks that name approvers.
+Anyone who can run this CLI can reach Redis and is trusted; the two-person rule
+still holds between operators.
+
+Examples:
+  npm run dr -- plan restore-database-pitr cluster=prod-aurora to="15m ago"
+  npm run dr -- run restore-database-pitr cluster=prod-aurora to=latest --as alice
+  npm run dr -- approve r7k2m9x4 --as bob --follow`;
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const parsed: ParsedArgs = { command: undefined, positional: [], params: {}, flags: { dryRun: false, follow: false, limit: 20, help: false } };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--dry-run') parsed.flags.dryRun = true;
+    else if (arg === '--follow' || arg === '-f') parsed.flags.follow = true;
+    else if (arg === '--help' || arg === '-h') parsed.flags.help = true;
+    else if (arg === '--as' || arg === '--limit') {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value.`);
+      if (arg === '--as') parsed.flags.as = value;
+      else {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError('--limit takes a whole number from 1 to 1000.');
+        parsed.flags.limit = n;
+      }
+    } else if (arg.startsWith('--')) throw new UsageError(`Unknown option ${arg}.`);
+    else if (parsed.command === undefined) {
+      if (!(COMMANDS as readonly string[]).includes(arg)) {
+        const close = closestMatch(arg, COMMANDS);
+        throw new UsageError(`Unknown command '${arg}'.${close ? ` Did you mean '${close}'?` : ''}`);
+      }
+      parsed.command = arg;
+    }
+    else if (/^[A-Za-z_][\w]*=/.test(arg) && (parsed.command === 'plan' || parsed.command === 'run')) {
+      const eq = arg.indexOf('=');
+      parsed.params[arg.slice(0, eq)] = arg.slice(eq + 1);
+    } else parsed.positional.push(arg);
+  }
+  return parsed;
+}
+
+/** A mistake in how the CLI was called: exit code 2 with the usage. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<number> {
+  const { service, store, out } = deps;
+  const now = deps.now ?? Date.now;
+  const command = args.command;
+  if (command === undefined || command === 'help' || args.flags.help) {
+    out(USAGE);
+    return command === undefined && !args.flags.help ? 2 : 0;
+  }
+  const one = (what: string): string => {
+    const [value, ...rest] = args.positional;
+    if (value === undefined) throw new UsageError(`${command} needs ${what}.`);
+    if (rest.length > 0 && command !== 'reject' && command !== 'cancel') throw new UsageError(`${command} takes one ${what}; unexpected: ${rest.join(' ')}`);
+    return value;
+  };
+
+  switch (command) {
+    case 'runbooks':
+      renderRunbooks(service.runbooks.values()).forEach(out);
+      return 0;
+    case 'plan': {
+      const runbookId = one('a runbook id');
+      const runbook = service.runbooks.get(runbookId);
+      if (!runbook) throw new UserError(`There is no runbook \`${runbookId}\`. Runbooks: ${[...service.runbooks.keys()].join(', ')}.`);
+      const params = bindParams(runbook, args.params, now());
+      const plan = await planRun({ runbook, params, runId: newRunId(), registry: deps.registry, logger: deps.logger });
+      out(`Plan for ${runbook.id} (${runbook.title}) — nothing has been changed:`);
+      renderPlan(plan).forEach(out);
+      out(runbook.approval.required === 0 ? 'Runs without approval.' : `Needs ${runbook.approval.required} approval(s) from someone other than the requester.`);
+      return 0;
+    }
+    case 'run': {
+      const runbookId = one('a runbook id');
+      const run = await service.create({ runbookId, params: args.params, requester: deps.operator, dryRun: args.flags.dryRun });
+      out(`Run ${run.id} requested: ${run.runbookId}${run.dryRun ? ' (dry run: nothing will change)' : ''}`);
+      renderPlan(run.plan).forEach(out);
+      if (run.state === 'awaiting_approval') {
+        out(`Waiting for approval: a second operator runs \`npm run dr -- approve ${run.id}\` (the request expires at ${new Date(run.expiresAt).toISOString()}).`);
+        return args.flags.follow ? follow(run.id, deps) : 0;
+      }
+      out('Started: it needs no approval.');
+      return follow(run.id, deps);
+    }
+    case 'approve': {
+      const { outcome, run } = await service.approve(one('a run id'), deps.operator);
+      out(outcome === 'approved' ? `Approved: run ${run.id} starts now.` : `Approval recorded: ${run.approvals.length} of ${run.policy.required}.`);
+      return args.flags.follow && outcome === 'approved' ? follow(run.id, deps) : 0;
+    }
+    case 'reject':
+    case 'cancel': {
+      const [runId, ...reason] = args.positional;
+      if (runId === undefined) throw new UsageError(`${command} needs a run id.`);
+      const why = reason.join(' ') || undefined;
+      const run = command === 'reject' ? await service.reject(runId, deps.operator, why) : await service.cancel(runId, deps.operator, why);
+      out(
+        run.state === 'running'
+          ? `Cancel requested: run ${run.id} stops at the current step (waits are interrupted).`
+          : `Run ${run.id} is ${run.state}.`,
+      );
+      return command === 'cancel' && run.state === 'running' && args.flags.follow ? follow(run.id, deps) : 0;
+    }
+    case 'status': {
+      const run = await service.mustGet(one('a run id'));
+      if (args.flags.follow && !isTerminal(run.state)) return follow(run.id, deps);
+      renderRun(run, now()).forEach(out);
+      return 0;
+    }
+    case 'runs':
+      renderRuns(await store.list(args.flags.limit)).forEach(out);
+      return 0;
+    case 'audit': {
+      const run = await service.mustGet(one('a run id'));
+      renderAudit(run, await store.audit(run.id)).forEach(out);
+      return 0;
+    }
+    default:
+      throw new UsageError(`Unknown command '${command}'.`);
+  }
+}
+
+/** Prints every change of the run until it ends; exit code 0 only for success. */
+async function follow(runId: string, deps: CliDeps): Promise<number> {
+  const now = deps.now ?? Date.now;
+  const seen = new Map<string, string>();
+  let lastState = '';
+  for (;;) {
+    const run: Run = await deps.service.mustGet(runId);
+    if (run.state !== lastState) {
+      deps.out(`[${clock(now())}] run ${run.state.replace('_', ' ')}`);
+      lastState = run.state;
+    }
+    for (const p of run.plan) {
+      const s = run.steps[p.stepId];
+      const key = `${s?.state ?? ''}|${String(s?.attempts ?? 0)}|${s?.progress?.message ?? ''}|${s?.error ?? ''}`;
+      if (s && s.state !== 'pending' && seen.get(p.stepId) !== key) {
+        seen.set(p.stepId, key);
+        deps.out(`[${clock(now())}] ${stepLine(p, s, now())}`);
+      }
+    }
+    if (isTerminal(run.state)) {
+      const took = run.startedAt && run.finishedAt ? ` in ${formatDuration(run.finishedAt - run.startedAt)}` : '';
+      deps.out(`Run ${run.id} ${run.state}${took}.`);
+      if (run.failure) renderRun(run, now()).slice(-2).forEach(deps.out);
+      return run.state === 'succeeded' ? 0 : 1;
+    }
+    await new Promise((r) => setTimeout(r, deps.pollMs ?? 500));
+  }
+}
+
+function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 19);
+}

@@ -1,0 +1,92 @@
+/**
+ * Plain-text views for the terminal front end: state in, lines out. Pure.
+ */
+import { describeParam } from '../runbooks/params.ts';
+import type { Runbook } from '../runbooks/schema.ts';
+import { type AuditEntry, changedSteps, type PlannedStep, type Run, type StepRecord } from '../runs/model.ts';
+import { formatDuration } from '../util/duration.ts';
+
+export function renderRunbooks(runbooks: Iterable<Runbook>): string[] {
+  const lines: string[] = [];
+  for (const rb of runbooks) {
+    const approval = rb.approval.required === 0 ? 'no approval' : `${rb.approval.required} approval${rb.approval.required > 1 ? 's' : ''}`;
+    lines.push(`${rb.id} — ${rb.title}${rb.scenario ? ` [${rb.scenario}]` : ''} (${approval})`);
+    for (const [name, spec] of Object.entries(rb.params)) {
+      const need = spec.default === undefined ? 'required' : `default ${String(spec.default)}`;
+      lines.push(`    ${name}=<${spec.type}>  ${describeParam(spec)} (${need})`);
+    }
+  }
+  return lines.length ? lines : ['No runbooks are loaded (COMMANDS_DIR has no *.yaml files).'];
+}
+
+export function renderPlan(plan: readonly PlannedStep[]): string[] {
+  const lines: string[] = [];
+  plan.forEach((step, i) => {
+    lines.push(`  ${i + 1}. ${step.stepId} (${step.use}): ${step.name}`);
+    for (const l of step.lines) lines.push(`       ${l.action.padEnd(7)} ${l.detail}${l.irreversible ? '  ⚠ cannot be undone' : ''}`);
+  });
+  const irreversible = plan.flatMap((s) => s.lines.filter((l) => l.irreversible).map((l) => `${s.stepId}: ${l.detail}`));
+  if (irreversible.length) lines.push(`  Cannot be undone: ${irreversible.join('; ')}`);
+  return lines;
+}
+
+export function renderRun(run: Run, now: number): string[] {
+  const params = Object.entries(run.params).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  const lines = [
+    `Run ${run.id}: ${run.runbookId} — ${run.state.replace('_', ' ')}${run.dryRun ? ' (dry run)' : ''}`,
+    `  requested by ${who(run.requester)} at ${iso(run.createdAt)}${params ? ` with ${params}` : ''}`,
+  ];
+  if (run.state === 'awaiting_approval') {
+    lines.push(`  approvals ${run.approvals.length} of ${run.policy.required}; the request expires at ${iso(run.expiresAt)}`);
+  }
+  for (const a of run.approvals) lines.push(`  approved by ${who(a.by)} at ${iso(a.at)}`);
+  if (run.decision) lines.push(`  ${run.state} by ${who(run.decision.by)} at ${iso(run.decision.at)}${run.decision.reason ? `: ${run.decision.reason}` : ''}`);
+  if (run.startedAt) {
+    lines.push(`  started ${iso(run.startedAt)}, ${run.finishedAt ? `took ${formatDuration(run.finishedAt - run.startedAt)}` : `running for ${formatDuration(now - run.startedAt)}`}`);
+  }
+  for (const p of run.plan) lines.push(`  ${stepLine(p, run.steps[p.stepId], now)}`);
+  if (run.failure) {
+    lines.push(`  FAILED${run.failure.stepId ? ` at ${run.failure.stepId}` : ''}: ${run.failure.message}`);
+    const changed = changedSteps(run).filter((s) => s.state === 'succeeded').map((s) => s.stepId);
+    lines.push(`  already changed: ${changed.length ? changed.join(', ') : 'nothing'}`);
+  }
+  return lines;
+}
+
+export function stepLine(p: PlannedStep, s: StepRecord | undefined, now: number): string {
+  const state = s?.state ?? 'pending';
+  const mark = { pending: '·', running: '▶', succeeded: '✔', failed: '✖', skipped: '↷', cancelled: '■' }[state];
+  let detail = '';
+  if (state === 'running' && s?.startedAt) detail = ` for ${formatDuration(now - s.startedAt)}${s.progress ? `: ${s.progress.message}` : ''}`;
+  if (state === 'succeeded' && s?.startedAt && s.finishedAt) {
+    const outputs = Object.entries(s.outputs ?? {}).map(([k, v]) => `${k}=${String(v).slice(0, 80)}`).join(', ');
+    detail = ` in ${formatDuration(s.finishedAt - s.startedAt)}${outputs ? ` (${outputs})` : ''}`;
+  }
+  if ((state === 'failed' || state === 'cancelled') && s?.error) detail = `: ${s.error}`;
+  if (state === 'skipped' && s?.wouldDo) detail = `: would ${s.wouldDo.map((l) => l.detail).join('; ')}`;
+  const attempts = s && s.attempts > 1 ? ` [${s.attempts} attempts]` : '';
+  return `${mark} ${p.stepId} ${state}${detail}${attempts}`;
+}
+
+export function renderRuns(runs: readonly Run[]): string[] {
+  if (runs.length === 0) return ['No runs yet.'];
+  return runs.map((r) => {
+    const took = r.startedAt && r.finishedAt ? formatDuration(r.finishedAt - r.startedAt) : '';
+    return [r.id, r.runbookId.padEnd(28), r.state.padEnd(17), who(r.requester).padEnd(20), iso(r.createdAt), took].join('  ').trimEnd();
+  });
+}
+
+export function renderAudit(run: Run, entries: readonly AuditEntry[]): string[] {
+  return [
+    `Audit of run ${run.id} (${run.runbookId}), ${entries.length} entries:`,
+    ...entries.map((e) => `  ${iso(e.at)}  ${who(e.actor)}  ${e.action}${e.detail ? ` — ${e.detail}` : ''}`),
+  ];
+}
+
+function who(actor: { id: string; name?: string | undefined; via: string }): string {
+  return actor.name ? `${actor.name} (${actor.via})` : `${actor.id} (${actor.via})`;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
