@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOT_TOKEN, startTestBot, type TestBot } from '../support/bot.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
 import { jobsQueued } from '../support/redis.ts';
-import { sendSlashCommand } from '../support/slack-requests.ts';
+import { sendBlockAction, sendSlashCommand } from '../support/slack-requests.ts';
 
 describe('requests that Slack did not sign are refused and change nothing', () => {
   let slack: FakeSlack;
@@ -29,6 +29,21 @@ describe('requests that Slack did not sign are refused and change nothing', () =
     const res = await sendSlashCommand(bot.url, { text: 'ping', channel_id: 'C0FORGED01' }, options);
     expect(res.status).toBe(401);
     expect(await jobsQueued(bot.prefix)).toBe(0);
+  });
+
+  it.each(refused.filter(([what]) => !what.includes('altered')))('refuses a button click %s with 401', async (_what, options) => {
+    const res = await sendBlockAction(bot.url, { actionId: 'run.approve', value: 'r1234567' }, options);
+    expect(res.status).toBe(401);
+    expect(await jobsQueued(bot.prefix)).toBe(0);
+  });
+
+  it('refuses a button click whose value was changed after signing to point at another run', async () => {
+    const res = await sendBlockAction(
+      bot.url,
+      { actionId: 'run.approve', value: 'r1234567' },
+      { tamper: (body) => body.replace('r1234567', 'r7654321') },
+    );
+    expect(res.status).toBe(401);
   });
 
   it('posted nothing to Slack for any refused request', async () => {

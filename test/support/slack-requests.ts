@@ -96,3 +96,43 @@ export async function sendSlashCommand(
 ): Promise<SlackResponse> {
   return sendSigned(`${baseUrl}/slack/events`, slashCommandBody(fields), options);
 }
+
+export interface BlockActionFields {
+  actionId: string;
+  value?: string;
+  userId?: string;
+  channelId?: string;
+  messageTs?: string;
+  responseUrl?: string;
+}
+
+/** An interaction (button click): form-encoded with one field, `payload=<JSON>`, as Slack sends it. */
+export function blockActionBody(fields: BlockActionFields): string {
+  const payload = {
+    type: 'block_actions',
+    user: { id: fields.userId ?? 'U0BOB00001', username: 'bob', team_id: 'T0FAKE0001' },
+    api_app_id: 'A0DRCHATOP',
+    token: 'deprecated-verification-token',
+    container: { type: 'message', message_ts: fields.messageTs ?? '1764000000.000100', channel_id: fields.channelId ?? 'C0INCIDENT1', is_ephemeral: false },
+    trigger_id: triggerId(),
+    team: { id: 'T0FAKE0001', domain: 'acme' },
+    channel: { id: fields.channelId ?? 'C0INCIDENT1', name: 'inc-api-down' },
+    message: { type: 'message', ts: fields.messageTs ?? '1764000000.000100', text: 'plan', blocks: [] },
+    response_url: fields.responseUrl ?? 'https://hooks.slack.com/actions/T0FAKE0001/1/unused',
+    actions: [
+      {
+        type: 'button',
+        block_id: 'actions',
+        action_id: fields.actionId,
+        text: { type: 'plain_text', text: 'Approve' },
+        ...(fields.value !== undefined ? { value: fields.value } : {}),
+        action_ts: `${Date.now() / 1000}`,
+      },
+    ],
+  };
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
+export async function sendBlockAction(baseUrl: string, fields: BlockActionFields, options: SendOptions = {}): Promise<SlackResponse> {
+  return sendSigned(`${baseUrl}/slack/events`, blockActionBody(fields), options);
+}
