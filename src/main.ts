@@ -18,7 +18,8 @@ import { isTokenRejected, SlackAuthMonitor } from './slack/auth-monitor.ts';
 import { createSlackClient } from './slack/client.ts';
 import { registerDrCommand } from './slack/listeners/dr-command.ts';
 import { loadRunbooks, RunbookLoadError } from './runbooks/load.ts';
-import { builtinSteps } from './steps/registry.ts';
+import { buildRegistry } from './steps/registry.ts';
+import { createStepClients } from './steps/clients.ts';
 import { RunStore } from './runs/store.ts';
 import { RunService } from './runs/service.ts';
 import { RunQueue } from './queue/run-queue.ts';
@@ -36,7 +37,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsWorker = role === 'all' || role === 'worker';
   const botToken = config.slack.botToken ?? '';
   // Runbooks are checked before anything connects: a bad file stops the start with its line.
-  const registry = builtinSteps();
+  const registry = buildRegistry(createStepClients(config));
   const runbooks = loadRunbooks(config.paths.commandsDir, registry);
 
   const slack = createSlackClient({ token: botToken, apiUrl: config.slack.apiUrl, logger });

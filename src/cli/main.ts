@@ -13,7 +13,8 @@ import { loadRunbooks, RunbookLoadError } from '../runbooks/load.ts';
 import type { Actor } from '../runs/model.ts';
 import { RunService } from '../runs/service.ts';
 import { RunStore } from '../runs/store.ts';
-import { builtinSteps } from '../steps/registry.ts';
+import { buildRegistry } from '../steps/registry.ts';
+import { createStepClients } from '../steps/clients.ts';
 import { parseArgs, runCommand, USAGE, UsageError } from './commands.ts';
 
 const EXIT_CONFIG = 78;
@@ -47,9 +48,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   let config;
   let runbooks;
-  const registry = builtinSteps();
+  let registry;
   try {
     config = loadConfig({ env: process.env, needsSlack: false });
+    registry = buildRegistry(createStepClients(config));
     runbooks = loadRunbooks(config.paths.commandsDir, registry);
   } catch (err) {
     console.error(errorMessage(err));

@@ -1,12 +1,30 @@
 import { httpCheckStep } from './builtin/http-check.ts';
 import { httpRequestStep } from './builtin/http-request.ts';
 import { waitStep } from './builtin/wait.ts';
+import type { StepClients } from './clients.ts';
+import { createWriterStep } from './rds/create-writer.ts';
+import { restorePitrStep } from './rds/restore-pitr.ts';
+import { restoreSnapshotStep } from './rds/restore-snapshot.ts';
 import type { Step } from './types.ts';
 
 /** Every step a runbook may `use:`, by id. */
 export type StepRegistry = ReadonlyMap<string, Step>;
 
-export function builtinSteps(): StepRegistry {
-  const steps: Step[] = [waitStep, httpCheckStep, httpRequestStep];
+/** Clients for a registry used only to check runbooks and plan nothing external. */
+const NO_CLIENTS: StepClients = {
+  rds: () => {
+    throw new Error('no AWS client configured');
+  },
+};
+
+export function buildRegistry(clients: StepClients = NO_CLIENTS): StepRegistry {
+  const steps: Step[] = [
+    waitStep,
+    httpCheckStep,
+    httpRequestStep,
+    restorePitrStep(clients.rds),
+    restoreSnapshotStep(clients.rds),
+    createWriterStep(clients.rds),
+  ];
   return new Map(steps.map((s) => [s.id, s]));
 }

@@ -14,7 +14,7 @@ import { loadRunbooks } from '../../src/runbooks/load.ts';
 import type { Actor, Run, RunState } from '../../src/runs/model.ts';
 import { RunService } from '../../src/runs/service.ts';
 import { RunStore } from '../../src/runs/store.ts';
-import { builtinSteps } from '../../src/steps/registry.ts';
+import { buildRegistry } from '../../src/steps/registry.ts';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from './redis.ts';
 
 export const FIXTURE_COMMANDS = fileURLToPath(new URL('../fixtures/commands/', import.meta.url));
@@ -38,7 +38,7 @@ export interface TestEngine {
 export async function startTestEngine(options: { workers?: number; prefix?: string; commandsDir?: string } = {}): Promise<TestEngine> {
   const prefix = options.prefix ?? uniquePrefix();
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const registry = builtinSteps();
+  const registry = buildRegistry();
   const runbooks = loadRunbooks(options.commandsDir ?? FIXTURE_COMMANDS, registry);
   const redis = createRedisConnection(TEST_REDIS_URL, 'worker', logger);
   const store = new RunStore(redis, prefix);

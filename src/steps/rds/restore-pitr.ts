@@ -1,0 +1,106 @@
+import { type DBCluster, type RDSClient, RestoreDBClusterToPointInTimeCommand } from '@aws-sdk/client-rds';
+import { z } from 'zod';
+import { formatDuration } from '../../util/duration.ts';
+import { defineStep, PermanentStepError } from '../types.ts';
+import { awsCode, classifyAwsError, describeCluster, mustDescribeCluster, networkOf, ownedByRun, RUN_TAG, restoredClusterName } from './aws.ts';
+
+const clusterId = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS cluster identifier (letters, digits, hyphens)');
+
+/**
+ * `rds.restore-pitr`: restores an Aurora cluster to a point in time, as a NEW
+ * cluster `<source>-dr-<run>` (the source is not touched).
+ * Reads: DescribeDBClusters. Changes: RestoreDBClusterToPointInTime.
+ * Idempotency: the new cluster's name is fixed per run and tagged with the run;
+ * a re-entered step adopts it. The restored cluster has no instances yet
+ * (`rds.create-writer` adds the writer).
+ */
+export function restorePitrStep(rds: () => RDSClient) {
+  return defineStep({
+    id: 'rds.restore-pitr',
+    summary: 'Restore an Aurora cluster to a point in time, as a new cluster',
+    params: z.object({
+      source: clusterId,
+      /** An ISO-8601 time, or `latest` for the latest restorable time. */
+      to: z.string().min(1),
+      target: clusterId.optional(),
+      /** `copy-on-write` clones fast but only to the latest restorable time. */
+      restoreType: z.enum(['full-copy', 'copy-on-write']).default('full-copy'),
+    }),
+    outputs: ['clusterId', 'restorePoint', 'source'],
+    async plan(ctx, p) {
+      const source = await mustDescribeCluster(rds(), p.source);
+      const restorePoint = checkRestoreTime(source, p.to, p.restoreType, Date.now());
+      const target = p.target ?? restoredClusterName(p.source, ctx.runId);
+      const net = networkOf(source);
+      return [
+        {
+          action: 'create',
+          resource: `rds cluster ${target}`,
+          detail: `restore ${p.source} to ${restorePoint} as new cluster ${target} (${p.restoreType}, subnet group ${net.DBSubnetGroupName ?? 'default'}, security groups ${net.VpcSecurityGroupIds?.join(', ') ?? 'default'}); ${p.source} is not changed`,
+        },
+      ];
+    },
+    async run(ctx, p) {
+      const target = p.target ?? restoredClusterName(p.source, ctx.runId);
+      const existing = await describeCluster(rds(), target);
+      if (existing) return adopt(existing, ctx.runId, p.source, p.to);
+
+      const source = await mustDescribeCluster(rds(), p.source);
+      checkRestoreTime(source, p.to, p.restoreType, Date.now());
+      const latest = p.to === 'latest';
+      ctx.progress(`restoring ${p.source} to ${latest ? 'the latest restorable time' : p.to} as ${target}`);
+      try {
+        await rds().send(
+          new RestoreDBClusterToPointInTimeCommand({
+            SourceDBClusterIdentifier: p.source,
+            DBClusterIdentifier: target,
+            RestoreType: p.restoreType,
+            // Exactly one of the two, never both (the API refuses both).
+            ...(latest ? { UseLatestRestorableTime: true } : { RestoreToTime: new Date(p.to) }),
+            // Without these the new cluster lands in the default VPC security group, unreachable by the apps.
+            ...networkOf(source),
+            Tags: [{ Key: RUN_TAG, Value: ctx.runId }, { Key: 'dr-chatops:restore-point', Value: latest ? (source.LatestRestorableTime?.toISOString() ?? 'latest') : p.to }],
+          }),
+        );
+      } catch (err) {
+        if (awsCode(err) !== 'DBClusterAlreadyExistsFault') throw classifyAwsError(err, `restoring ${p.source}`);
+      }
+      const created = await describeCluster(rds(), target);
+      if (!created) throw new Error(`cluster ${target} is not visible yet after the restore call`);
+      return adopt(created, ctx.runId, p.source, p.to);
+    },
+  });
+}
+
+function adopt(cluster: DBCluster, runId: string, source: string, to: string) {
+  if (!ownedByRun(cluster, runId)) {
+    throw new PermanentStepError(
+      `a DB cluster named ${cluster.DBClusterIdentifier ?? ''} already exists and was not created by this run; choose another target name or delete it`,
+    );
+  }
+  const tagged = cluster.TagList?.find((t) => t.Key === 'dr-chatops:restore-point')?.Value;
+  return { clusterId: cluster.DBClusterIdentifier ?? '', restorePoint: tagged ?? to, source };
+}
+
+/**
+ * The restore time must be a real time inside the source's restorable window,
+ * not in the future; copy-on-write restores only to the latest time.
+ * Returns the restore point as shown in the plan.
+ */
+export function checkRestoreTime(source: DBCluster, to: string, restoreType: string, now: number): string {
+  const earliest = source.EarliestRestorableTime;
+  const latest = source.LatestRestorableTime;
+  const window = `${earliest?.toISOString() ?? '?'} to ${latest?.toISOString() ?? '?'}`;
+  if (to === 'latest') return `the latest restorable time (now ${latest?.toISOString() ?? 'unknown'})`;
+  if (restoreType === 'copy-on-write') {
+    throw new PermanentStepError('a copy-on-write clone restores only to the latest restorable time: use to=latest, or restoreType full-copy for a specific time');
+  }
+  const t = Date.parse(to);
+  if (Number.isNaN(t)) throw new PermanentStepError(`"${to}" is not a time: use ISO-8601 with a zone (2026-11-15T10:00:00Z) or latest`);
+  if (t > now) throw new PermanentStepError(`${to} is in the future; the restorable window of ${source.DBClusterIdentifier ?? ''} is ${window}`);
+  if (!earliest || !latest || t < earliest.getTime() || t > latest.getTime()) {
+    const hint = latest && t > latest.getTime() ? ` (the latest restorable time is ${formatDuration(now - latest.getTime())} ago)` : '';
+    throw new PermanentStepError(`${to} is outside the restorable window of ${source.DBClusterIdentifier ?? ''}: ${window}${hint}`);
+  }
+  return new Date(t).toISOString();
+}
