@@ -1,4 +1,5 @@
 import { RDSClient } from '@aws-sdk/client-rds';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.ts';
 
 /**
@@ -8,11 +9,28 @@ import type { Config } from '../config/schema.ts';
  */
 export interface StepClients {
   readonly rds: () => RDSClient;
+  readonly kube: () => KubeApis;
 }
 
-export function createStepClients(config: Pick<Config, 'aws'>): StepClients {
+export interface KubeApis {
+  apps: AppsV1Api;
+  core: CoreV1Api;
+}
+
+export function createStepClients(config: Pick<Config, 'aws' | 'kubernetes'>): StepClients {
   let rds: RDSClient | undefined;
+  let kube: KubeApis | undefined;
   return {
+    kube: () => {
+      if (!kube) {
+        const kc = new KubeConfig();
+        // KUBECONFIG when set; otherwise ~/.kube/config, or the in-cluster service account.
+        if (config.kubernetes.kubeconfig) kc.loadFromFile(config.kubernetes.kubeconfig);
+        else kc.loadFromDefault();
+        kube = { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api) };
+      }
+      return kube;
+    },
     rds: () => {
       const endpoint = config.aws.rdsEndpointUrl ?? config.aws.endpointUrl;
       rds ??= new RDSClient({

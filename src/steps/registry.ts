@@ -5,6 +5,8 @@ import type { StepClients } from './clients.ts';
 import { createWriterStep } from './rds/create-writer.ts';
 import { restorePitrStep } from './rds/restore-pitr.ts';
 import { restoreSnapshotStep } from './rds/restore-snapshot.ts';
+import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from './kube/rollout.ts';
+import { updateSecretStep } from './kube/update-secret.ts';
 import type { Step } from './types.ts';
 
 /** Every step a runbook may `use:`, by id. */
@@ -14,6 +16,9 @@ export type StepRegistry = ReadonlyMap<string, Step>;
 const NO_CLIENTS: StepClients = {
   rds: () => {
     throw new Error('no AWS client configured');
+  },
+  kube: () => {
+    throw new Error('no Kubernetes client configured');
   },
 };
 
@@ -25,6 +30,10 @@ export function buildRegistry(clients: StepClients = NO_CLIENTS): StepRegistry {
     restorePitrStep(clients.rds),
     restoreSnapshotStep(clients.rds),
     createWriterStep(clients.rds),
+    updateSecretStep(clients.kube),
+    rolloutRestartStep(clients.kube),
+    rolloutStatusStep(clients.kube),
+    rolloutUndoStep(clients.kube),
   ];
   return new Map(steps.map((s) => [s.id, s]));
 }

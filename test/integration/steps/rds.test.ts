@@ -19,7 +19,7 @@ describe('RDS steps against a fake RDS (query protocol, real SDK)', () => {
   beforeAll(async () => {
     fakeAwsCredentials();
     rds = await new FakeRds().start();
-    const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url } });
+    const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: {} });
     pitr = restorePitrStep(clients.rds);
     writer = createWriterStep(clients.rds);
     snapshot = restoreSnapshotStep(clients.rds);
@@ -167,7 +167,7 @@ describe('RDS steps against a fake RDS (query protocol, real SDK)', () => {
         writer.run(stepContext({ runId: 'rstuck01', timeoutMs: 1_500 }), writer.params.parse({ cluster: 'prod-aurora-dr-rstuck01', instanceClass: 'db.r6g.large' })),
       );
       expect(failure.permanent).toBe(true);
-      expect(failure.message).toMatch(/^gave up waiting for cluster prod-aurora-dr-rstuck01 to be available: still creating after [\d.]+s$/);
+      expect(failure.message).toMatch(/^gave up waiting for cluster prod-aurora-dr-rstuck01 to be available: still creating after [\d.]+m?s$/);
       expect(rds.callsTo('CreateDBInstance')).toHaveLength(0);
     });
 

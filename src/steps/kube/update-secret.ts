@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { isPlaceholder } from '../../engine/bind.ts';
+import type { KubeApis } from '../clients.ts';
+import { defineStep, PermanentStepError } from '../types.ts';
+import { classifyKubeError, K8S_NAME, K8S_NAMESPACE, MERGE_PATCH, statusCode } from './api.ts';
+
+/**
+ * `k8s.update-secret`: sets keys of an existing Secret (e.g. the database host
+ * after a restore). Values are never shown: plans, outputs, logs and errors name
+ * the keys only.
+ * Reads: GET secret. Changes: PATCH secret (merge patch of `data`).
+ * Idempotency: compares before writing; a re-entered step finds nothing to change.
+ */
+export function updateSecretStep(kube: () => KubeApis) {
+  return defineStep({
+    id: 'k8s.update-secret',
+    summary: 'Set keys of a Kubernetes Secret (values are never shown)',
+    params: z.object({
+      namespace: z.string().regex(K8S_NAMESPACE, 'must be a Kubernetes namespace name'),
+      name: z.string().regex(K8S_NAME, 'must be a Kubernetes object name'),
+      values: z.record(z.string().regex(/^[-._a-zA-Z0-9]+$/, 'must be a valid Secret key'), z.union([z.string(), z.number()])),
+    }),
+    outputs: ['changedKeys'],
+    async plan(_ctx, p) {
+      await readSecret(kube(), p.namespace, p.name);
+      const keys = Object.keys(p.values);
+      const pending = keys.filter((k) => isPlaceholder(p.values[k]));
+      return [
+        {
+          action: 'change',
+          resource: `secret ${p.namespace}/${p.name}`,
+          detail: `set ${keys.join(', ')} in secret ${p.namespace}/${p.name} (values not shown${pending.length ? `; ${pending.join(', ')} from earlier steps` : ''})`,
+        },
+      ];
+    },
+    async run(ctx, p) {
+      const api = kube();
+      const secret = await readSecret(api, p.namespace, p.name);
+      const wanted = Object.fromEntries(Object.entries(p.values).map(([k, v]) => [k, Buffer.from(String(v)).toString('base64')]));
+      const changed = Object.keys(wanted).filter((k) => secret.data?.[k] !== wanted[k]);
+      if (changed.length === 0) {
+        ctx.progress(`secret ${p.namespace}/${p.name} already holds these values`);
+        return { changedKeys: '' };
+      }
+      try {
+        await api.core.patchNamespacedSecret(
+          { name: p.name, namespace: p.namespace, body: { data: Object.fromEntries(changed.map((k) => [k, wanted[k]])) } },
+          MERGE_PATCH,
+        );
+      } catch (err) {
+        throw classifyKubeError(err, `updating secret ${p.namespace}/${p.name}`);
+      }
+      return { changedKeys: changed.join(',') };
+    },
+  });
+}
+
+async function readSecret(api: KubeApis, namespace: string, name: string) {
+  try {
+    return await api.core.readNamespacedSecret({ name, namespace });
+  } catch (err) {
+    if (statusCode(err) === 404) throw new PermanentStepError(`there is no secret ${namespace}/${name}`);
+    throw classifyKubeError(err, `reading secret ${namespace}/${name}`);
+  }
+}

@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createStepClients } from '../../../src/steps/clients.ts';
+import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from '../../../src/steps/kube/rollout.ts';
+import { updateSecretStep } from '../../../src/steps/kube/update-secret.ts';
+import { FakeKube } from '../../support/fake-kube.ts';
+import { failureOf, planContext, stepContext } from '../../support/step-context.ts';
+
+describe('Kubernetes steps against a fake API server (real @kubernetes/client-node)', () => {
+  let kube: FakeKube;
+  let secret: ReturnType<typeof updateSecretStep>;
+  let restart: ReturnType<typeof rolloutRestartStep>;
+  let status: ReturnType<typeof rolloutStatusStep>;
+  let undo: ReturnType<typeof rolloutUndoStep>;
+
+  beforeAll(async () => {
+    kube = await new FakeKube().start();
+    const clients = createStepClients({ aws: {}, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
+    secret = updateSecretStep(clients.kube);
+    restart = rolloutRestartStep(clients.kube);
+    status = rolloutStatusStep(clients.kube);
+    undo = rolloutUndoStep(clients.kube);
+  });
+  afterAll(async () => {
+    await kube.stop();
+  });
+  beforeEach(() => {
+    kube.deployments.clear();
+    kube.replicaSets.length = 0;
+    kube.secrets.clear();
+    kube.calls.length = 0;
+    kube.rolloutMs = 400;
+    kube.addSecret('production', 'database-credentials', { host: 'old.cluster.rds.amazonaws.com', password: 'S3cr3t-db-pass' });
+    kube.addDeployment('production', 'api-gateway', ['api-gateway:1.4.0', 'api-gateway:1.5.0', 'api-gateway:1.6.0-bad'], {
+      changeCauses: ['release 1.4.0', 'release 1.5.0', 'release 1.6.0'],
+    });
+    kube.addDeployment('production', 'worker', ['worker:2.0.0']);
+  });
+
+  describe('k8s.update-secret', () => {
+    const NEW_HOST = 'prod-aurora-dr-r1.cluster-abc123.us-east-1.rds.amazonaws.com';
+    const p = () => secret.params.parse({ namespace: 'production', name: 'database-credentials', values: { host: NEW_HOST, port: 5432 } });
+
+    it('plans naming the keys, never the values', async () => {
+      const lines = await secret.plan(planContext(), p());
+      expect(lines).toEqual([{ action: 'change', resource: 'secret production/database-credentials', detail: 'set host, port in secret production/database-credentials (values not shown)' }]);
+      expect(JSON.stringify(lines)).not.toContain(NEW_HOST);
+    });
+
+    it('changes only what differs, records the keys, and a re-entry changes nothing', async () => {
+      const out = await secret.run(stepContext(), p());
+      expect(out).toEqual({ changedKeys: 'host,port' });
+      expect(kube.secretValue('production', 'database-credentials', 'host')).toBe(NEW_HOST);
+      expect(kube.secretValue('production', 'database-credentials', 'password')).toBe('S3cr3t-db-pass');
+      const patches = kube.callsMatching('PATCH', '/secrets/database-credentials');
+      expect(patches).toHaveLength(1);
+      expect(patches[0]?.contentType).toBe('application/merge-patch+json');
+
+      expect(await secret.run(stepContext({ attempt: 2 }), p())).toEqual({ changedKeys: '' });
+      expect(kube.callsMatching('PATCH', '/secrets/')).toHaveLength(1);
+    });
+
+    it('refuses a secret that does not exist', async () => {
+      const failure = await failureOf(secret.plan(planContext(), secret.params.parse({ namespace: 'production', name: 'db-creds', values: { host: 'x' } })));
+      expect(failure).toEqual({ message: 'there is no secret production/db-creds', permanent: true });
+    });
+  });
+
+  describe('k8s.rollout-restart and k8s.rollout-status', () => {
+    it('restarts with the restartedAt annotation (strategic merge), once, and waits for the rollout', async () => {
+      const p = restart.params.parse({ namespace: 'production', deployments: ['*'] });
+      expect((await restart.plan(planContext(), p)).map((l) => l.detail)).toEqual([
+        'rolling restart of production/api-gateway (3 replicas)',
+        'rolling restart of production/worker (3 replicas)',
+      ]);
+      const out = await restart.run(stepContext(), p);
+      expect(out).toEqual({ restarted: 'api-gateway,worker' });
+      const patches = kube.callsMatching('PATCH', '/deployments/');
+      expect(patches).toHaveLength(2);
+      expect(patches[0]?.contentType).toBe('application/strategic-merge-patch+json');
+      expect(JSON.stringify(patches[0]?.body)).toContain('kubectl.kubernetes.io/restartedAt');
+
+      await restart.run(stepContext({ attempt: 2 }), p);
+      expect(kube.callsMatching('PATCH', '/deployments/')).toHaveLength(2);
+
+      const ctx = stepContext();
+      expect(await status.run(ctx, status.params.parse({ namespace: 'production', deployments: ['*'] }))).toEqual({ ready: 'api-gateway,worker' });
+      expect(ctx.progressMessages.some((m) => /new replicas updated|observed|pending termination|available/.test(m))).toBe(true);
+    });
+
+    it('refuses unknown deployments (listing those that exist) and paused ones', async () => {
+      expect((await failureOf(restart.plan(planContext(), restart.params.parse({ namespace: 'production', deployments: ['api'] })))).message).toBe(
+        'no deployment api in namespace production (deployments there: api-gateway, worker)',
+      );
+      const d = kube.deployments.get('production/worker');
+      if (d) d.paused = true;
+      expect((await failureOf(restart.plan(planContext(), restart.params.parse({ namespace: 'production', deployments: ['worker'] })))).message).toBe(
+        "can't restart paused deployment worker: resume it first",
+      );
+    });
+
+    it('fails with the deployment\'s own message when the rollout exceeds its progress deadline', async () => {
+      const d = kube.deployments.get('production/api-gateway');
+      if (d) d.progressDeadlineExceeded = true;
+      const failure = await failureOf(status.run(stepContext(), status.params.parse({ namespace: 'production', deployments: ['api-gateway'] })));
+      expect(failure).toEqual({ message: 'deployment api-gateway exceeded its progress deadline: ReplicaSet "api-gateway-x" has timed out progressing.', permanent: true });
+    });
+
+    it('fails cleanly when the rollout does not finish before the step deadline', async () => {
+      kube.rolloutMs = 60_000;
+      await restart.run(stepContext(), restart.params.parse({ namespace: 'production', deployments: ['worker'] }));
+      const failure = await failureOf(status.run(stepContext({ timeoutMs: 1_200 }), status.params.parse({ namespace: 'production', deployments: ['worker'] })));
+      expect(failure.permanent).toBe(true);
+      expect(failure.message).toMatch(/^gave up waiting for rollouts in production: still worker: \d of 3 new replicas updated after [\d.]+m?s$/);
+    });
+  });
+
+  describe('k8s.rollout-undo', () => {
+    it('plans the previous revision with its image and change cause', async () => {
+      const lines = await undo.plan(planContext(), undo.params.parse({ namespace: 'production', deployment: 'api-gateway' }));
+      expect(lines[0]?.detail).toBe(
+        'roll back production/api-gateway from revision 3 (api-gateway:1.6.0-bad) to revision 2 (api-gateway:1.5.0, release 1.5.0)',
+      );
+    });
+
+    it('refuses a revision that does not exist, listing those that do', async () => {
+      const failure = await failureOf(undo.plan(planContext(), undo.params.parse({ namespace: 'production', deployment: 'api-gateway', toRevision: 7 })));
+      expect(failure.message).toBe(
+        'deployment production/api-gateway has no revision 7; its revisions are: 3 (api-gateway:1.6.0-bad, release 1.6.0); 2 (api-gateway:1.5.0, release 1.5.0); 1 (api-gateway:1.4.0, release 1.4.0)',
+      );
+      expect((await failureOf(undo.plan(planContext(), undo.params.parse({ namespace: 'production', deployment: 'worker' })))).message).toContain(
+        'has no previous revision to roll back to',
+      );
+    });
+
+    it('rolls back as kubectl does (JSON patch of the old template without pod-template-hash), once', async () => {
+      const p = undo.params.parse({ namespace: 'production', deployment: 'api-gateway', toRevision: 1 });
+      const out = await undo.run(stepContext(), p);
+      expect(out).toEqual({ revision: 1, images: 'api-gateway:1.4.0' });
+      const [patch] = kube.callsMatching('PATCH', '/deployments/api-gateway');
+      expect(patch?.contentType).toBe('application/json-patch+json');
+      const ops = patch?.body as { op: string; path: string; value: { metadata?: { labels?: Record<string, string> } } }[];
+      expect(ops.map((o) => `${o.op} ${o.path}`)).toEqual(['replace /spec/template', 'replace /metadata/annotations']);
+      expect(ops[0]?.value.metadata?.labels).toEqual({ app: 'api-gateway' });
+      expect(JSON.stringify(kube.deployments.get('production/api-gateway')?.template)).toContain('api-gateway:1.4.0');
+      expect(kube.deployments.get('production/api-gateway')?.annotations['deployment.kubernetes.io/revision']).toBe('4');
+
+      expect(await undo.run(stepContext({ attempt: 2 }), p)).toEqual({ revision: 4, images: 'api-gateway:1.4.0' });
+      expect(kube.callsMatching('PATCH', '/deployments/')).toHaveLength(1);
+    });
+  });
+});

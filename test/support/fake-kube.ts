@@ -1,0 +1,353 @@
+/**
+ * A loopback Kubernetes API server for the paths the steps use: apps/v1
+ * deployments and replicasets, core/v1 secrets and pods. Objects carry
+ * resourceVersion and generation; a template change makes (or revives) a
+ * ReplicaSet with the next revision and rolls over time; errors are the usual
+ * `Status` objects (404, 409, 422). Patches: merge, strategic-merge (as merge),
+ * and JSON patch.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+type Obj = Record<string, unknown>;
+
+export interface FakeDeployment {
+  namespace: string;
+  name: string;
+  uid: string;
+  generation: number;
+  replicas: number;
+  paused: boolean;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  template: Obj;
+  /** When the current rollout started, and how long it takes. */
+  rolloutStartedAt: number;
+  rolloutMs: number;
+  /** Set to make the rollout fail the way a stuck one does. */
+  progressDeadlineExceeded: boolean;
+}
+
+export interface FakeReplicaSet {
+  namespace: string;
+  name: string;
+  owner: string;
+  ownerUid: string;
+  revision: number;
+  template: Obj;
+  annotations: Record<string, string>;
+}
+
+export interface KubeCall {
+  method: string;
+  path: string;
+  contentType?: string;
+  body?: unknown;
+}
+
+export class FakeKube {
+  readonly deployments = new Map<string, FakeDeployment>();
+  readonly replicaSets: FakeReplicaSet[] = [];
+  readonly secrets = new Map<string, { namespace: string; name: string; data: Record<string, string>; resourceVersion: number }>();
+  readonly calls: KubeCall[] = [];
+  /** New rollouts take this long. */
+  rolloutMs = 400;
+  private version = 100;
+  private server: Server | undefined;
+  private port = 0;
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      void this.handle(req, res);
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** A kubeconfig file pointing at this server, as KUBECONFIG would. */
+  writeKubeconfig(): string {
+    const path = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
+    writeFileSync(
+      path,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        `- name: fake\n  cluster:\n    server: ${this.url}\n    insecure-skip-tls-verify: true`,
+        'users:',
+        '- name: bot\n  user:\n    token: fake-kube-token-0123456789',
+        'contexts:',
+        '- name: fake\n  context:\n    cluster: fake\n    user: bot',
+        'current-context: fake',
+        '',
+      ].join('\n'),
+    );
+    return path;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => { resolve(); }) : resolve()));
+  }
+
+  /** A deployment with `revisions` images in its history (the last is current). */
+  addDeployment(namespace: string, name: string, images: string[], options: { replicas?: number; changeCauses?: string[] } = {}): FakeDeployment {
+    const labels = { app: name };
+    const deployment: FakeDeployment = {
+      namespace,
+      name,
+      uid: randomUUID(),
+      generation: 1,
+      replicas: options.replicas ?? 3,
+      paused: false,
+      labels,
+      annotations: {},
+      template: {},
+      rolloutStartedAt: 0,
+      rolloutMs: 0,
+      progressDeadlineExceeded: false,
+    };
+    this.deployments.set(`${namespace}/${name}`, deployment);
+    images.forEach((image, i) => {
+      const template = { metadata: { labels: { ...labels } }, spec: { containers: [{ name, image }] } };
+      const rs = this.replicaSetFor(deployment, template);
+      rs.annotations['kubernetes.io/change-cause'] = options.changeCauses?.[i] ?? `deploy ${image}`;
+      deployment.template = structuredClone(template);
+      deployment.annotations['deployment.kubernetes.io/revision'] = String(rs.revision);
+    });
+    return deployment;
+  }
+
+  addSecret(namespace: string, name: string, values: Record<string, string>): void {
+    this.secrets.set(`${namespace}/${name}`, {
+      namespace,
+      name,
+      data: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+      resourceVersion: ++this.version,
+    });
+  }
+
+  secretValue(namespace: string, name: string, key: string): string | undefined {
+    const data = this.secrets.get(`${namespace}/${name}`)?.data[key];
+    return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8');
+  }
+
+  callsMatching(method: string, pathPart: string): KubeCall[] {
+    return this.calls.filter((c) => c.method === method && c.path.includes(pathPart));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const url = new URL(req.url ?? '/', 'http://x');
+    const method = req.method ?? 'GET';
+    const body: unknown = raw ? JSON.parse(raw) : undefined;
+    this.calls.push({ method, path: url.pathname + url.search, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(body !== undefined ? { body } : {}) });
+    try {
+      const [status, out] = this.route(method, url, req.headers['content-type'] ?? '', body);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
+    } catch (err) {
+      const e = err instanceof KubeError ? err : new KubeError(500, 'InternalError', String(err));
+      res.writeHead(e.code, { 'content-type': 'application/json' }).end(
+        JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: e.reason, code: e.code }),
+      );
+    }
+  }
+
+  private route(method: string, url: URL, contentType: string, body: unknown): [number, unknown] {
+    const p = url.pathname.split('/').filter(Boolean);
+    // /apis/apps/v1/namespaces/{ns}/deployments[/{name}]
+    if (p[0] === 'apis' && p[1] === 'apps' && p[3] === 'namespaces' && p[5] === 'deployments') {
+      const ns = p[4] ?? '';
+      if (!p[6]) {
+        if (method !== 'GET') throw new KubeError(405, 'MethodNotAllowed', 'method not allowed');
+        const items = [...this.deployments.values()].filter((d) => d.namespace === ns).map((d) => this.deploymentJson(d));
+        return [200, { kind: 'DeploymentList', apiVersion: 'apps/v1', metadata: { resourceVersion: String(this.version) }, items }];
+      }
+      const d = this.deployments.get(`${ns}/${p[6]}`);
+      if (!d) throw new KubeError(404, 'NotFound', `deployments.apps "${p[6]}" not found`);
+      if (method === 'GET') return [200, this.deploymentJson(d)];
+      if (method === 'PATCH') {
+        const patched = applyPatch(this.deploymentJson(d), contentType, body);
+        this.updateDeployment(d, patched);
+        return [200, this.deploymentJson(d)];
+      }
+    }
+    // /apis/apps/v1/namespaces/{ns}/replicasets
+    if (p[0] === 'apis' && p[1] === 'apps' && p[3] === 'namespaces' && p[5] === 'replicasets' && method === 'GET') {
+      const ns = p[4] ?? '';
+      const selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
+      const items = this.replicaSets
+        .filter((rs) => rs.namespace === ns && Object.entries(selector).every(([k, v]) => labelsOf(rs.template)[k] === v))
+        .map((rs) => this.replicaSetJson(rs));
+      return [200, { kind: 'ReplicaSetList', apiVersion: 'apps/v1', metadata: {}, items }];
+    }
+    // /api/v1/namespaces/{ns}/secrets/{name}
+    if (p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'secrets' && p[5]) {
+      const key = `${p[3] ?? ''}/${p[5]}`;
+      const secret = this.secrets.get(key);
+      if (!secret) throw new KubeError(404, 'NotFound', `secrets "${p[5]}" not found`);
+      if (method === 'PATCH') {
+        const patched = applyPatch({ data: secret.data }, contentType, body) as { data?: Record<string, string> };
+        secret.data = patched.data ?? {};
+        secret.resourceVersion = ++this.version;
+      }
+      return [200, { kind: 'Secret', apiVersion: 'v1', metadata: { name: secret.name, namespace: secret.namespace, resourceVersion: String(secret.resourceVersion) }, type: 'Opaque', data: secret.data }];
+    }
+    // /api/v1/namespaces/{ns}/pods
+    if (p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'pods' && method === 'GET') {
+      const ns = p[3] ?? '';
+      const items = [...this.deployments.values()]
+        .filter((d) => d.namespace === ns)
+        .flatMap((d) =>
+          Array.from({ length: d.replicas }, (_, i) => ({
+            metadata: { name: `${d.name}-${i}`, namespace: ns, labels: d.labels },
+            status: { phase: 'Running', conditions: [{ type: 'Ready', status: this.rolloutDone(d) ? 'True' : 'False' }] },
+          })),
+        );
+      return [200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items }];
+    }
+    throw new KubeError(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
+  }
+
+  private updateDeployment(d: FakeDeployment, patched: Obj): void {
+    const metadata = (patched.metadata ?? {}) as Obj;
+    const spec = (patched.spec ?? {}) as Obj;
+    d.annotations = { ...((metadata.annotations ?? {}) as Record<string, string>) };
+    d.paused = spec.paused === true;
+    if (typeof spec.replicas === 'number') d.replicas = spec.replicas;
+    const template = (spec.template ?? {}) as Obj;
+    if (JSON.stringify(template) !== JSON.stringify(d.template)) {
+      d.template = structuredClone(template);
+      d.generation += 1;
+      const rs = this.replicaSetFor(d, template);
+      d.annotations['deployment.kubernetes.io/revision'] = String(rs.revision);
+      d.rolloutStartedAt = Date.now();
+      d.rolloutMs = this.rolloutMs;
+    }
+    this.version += 1;
+  }
+
+  /** The ReplicaSet for a template: an existing one is revived with the next revision, as the controller does. */
+  private replicaSetFor(d: FakeDeployment, template: Obj): FakeReplicaSet {
+    const next = Math.max(0, ...this.replicaSets.filter((r) => r.ownerUid === d.uid).map((r) => r.revision)) + 1;
+    const hash = createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
+    const existing = this.replicaSets.find((r) => r.ownerUid === d.uid && r.name === `${d.name}-${hash}`);
+    if (existing) {
+      existing.revision = next;
+      return existing;
+    }
+    const withHash = structuredClone(template) as { metadata?: { labels?: Record<string, string> } };
+    withHash.metadata = { ...withHash.metadata, labels: { ...withHash.metadata?.labels, 'pod-template-hash': hash } };
+    const rs: FakeReplicaSet = { namespace: d.namespace, name: `${d.name}-${hash}`, owner: d.name, ownerUid: d.uid, revision: next, template: withHash, annotations: {} };
+    this.replicaSets.push(rs);
+    return rs;
+  }
+
+  private rolloutDone(d: FakeDeployment): boolean {
+    return Date.now() >= d.rolloutStartedAt + d.rolloutMs;
+  }
+
+  private deploymentJson(d: FakeDeployment): Obj {
+    const elapsed = Date.now() - d.rolloutStartedAt;
+    const observed = elapsed >= 50 ? d.generation : d.generation - 1;
+    const done = this.rolloutDone(d);
+    const updated = done ? d.replicas : Math.floor((elapsed / Math.max(1, d.rolloutMs)) * d.replicas);
+    const conditions = [
+      d.progressDeadlineExceeded
+        ? { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${d.name}-x" has timed out progressing.` }
+        : { type: 'Progressing', status: 'True', reason: done ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated', message: 'progressing' },
+    ];
+    return {
+      kind: 'Deployment',
+      apiVersion: 'apps/v1',
+      metadata: { name: d.name, namespace: d.namespace, uid: d.uid, generation: d.generation, resourceVersion: String(this.version), labels: d.labels, annotations: { ...d.annotations } },
+      spec: { replicas: d.replicas, paused: d.paused || undefined, selector: { matchLabels: d.labels }, template: structuredClone(d.template) },
+      status: {
+        observedGeneration: observed,
+        replicas: done ? d.replicas : d.replicas + 1,
+        updatedReplicas: d.progressDeadlineExceeded ? 0 : updated,
+        availableReplicas: d.progressDeadlineExceeded ? 0 : updated,
+        readyReplicas: updated,
+        conditions,
+      },
+    };
+  }
+
+  private replicaSetJson(rs: FakeReplicaSet): Obj {
+    const d = [...this.deployments.values()].find((x) => x.uid === rs.ownerUid);
+    return {
+      kind: 'ReplicaSet',
+      apiVersion: 'apps/v1',
+      metadata: {
+        name: rs.name,
+        namespace: rs.namespace,
+        annotations: { ...rs.annotations, 'deployment.kubernetes.io/revision': String(rs.revision) },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: rs.owner, uid: rs.ownerUid, controller: true }],
+        labels: labelsOf(rs.template),
+      },
+      spec: { replicas: d && JSON.stringify(stripHash(rs.template)) === JSON.stringify(d.template) ? d.replicas : 0, template: structuredClone(rs.template) },
+    };
+  }
+}
+
+class KubeError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string, message: string) {
+    super(message);
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+function labelsOf(template: Obj): Record<string, string> {
+  return ((template.metadata as Obj | undefined)?.labels ?? {}) as Record<string, string>;
+}
+
+function stripHash(template: Obj): Obj {
+  const copy = structuredClone(template) as { metadata?: { labels?: Record<string, string> } };
+  delete copy.metadata?.labels?.['pod-template-hash'];
+  return copy;
+}
+
+function parseSelector(text: string): Record<string, string> {
+  return Object.fromEntries(text.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+}
+
+function applyPatch(target: Obj, contentType: string, patch: unknown): Obj {
+  if (contentType.includes('json-patch')) {
+    const out = structuredClone(target);
+    for (const op of patch as { op: string; path: string; value?: unknown }[]) {
+      if (op.op !== 'replace' && op.op !== 'add') throw new KubeError(422, 'Invalid', `unsupported op ${op.op}`);
+      const keys = op.path.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const last = keys.pop() ?? '';
+      let node: Obj = out;
+      for (const k of keys) node = (node[k] ??= {}) as Obj;
+      node[last] = structuredClone(op.value);
+    }
+    return out;
+  }
+  if (contentType.includes('merge-patch') || contentType.includes('strategic-merge-patch')) return mergePatch(target, patch) as Obj;
+  throw new KubeError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format: ${contentType}`);
+}
+
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const base: Obj = typeof target === 'object' && target !== null && !Array.isArray(target) ? (target as Obj) : {};
+  const entries = Object.entries(patch as Obj);
+  const removed = new Set(entries.filter(([, v]) => v === null).map(([k]) => k));
+  const out: Obj = Object.fromEntries(Object.entries(base).filter(([k]) => !removed.has(k)));
+  for (const [k, v] of entries) if (v !== null) out[k] = mergePatch(out[k], v);
+  return out;
+}
