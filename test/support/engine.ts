@@ -4,6 +4,7 @@
  * a prefix of their own.
  */
 import { Redis } from 'ioredis';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../src/log/logger.ts';
 import { createRedisConnection } from '../../src/queue/connection.ts';
@@ -14,10 +15,13 @@ import { loadRunbooks } from '../../src/runbooks/load.ts';
 import type { Actor, Run, RunState } from '../../src/runs/model.ts';
 import { RunService } from '../../src/runs/service.ts';
 import { RunStore } from '../../src/runs/store.ts';
+import type { StepClients } from '../../src/steps/clients.ts';
 import { buildRegistry } from '../../src/steps/registry.ts';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from './redis.ts';
 
 export const FIXTURE_COMMANDS = fileURLToPath(new URL('../fixtures/commands/', import.meta.url));
+/** The runbooks the project ships. */
+export const SHIPPED_COMMANDS = fileURLToPath(new URL('../../commands/', import.meta.url));
 
 export const ALICE: Actor = { id: 'U0ALICE001', name: 'alice', via: 'slack' };
 export const BOB: Actor = { id: 'U0BOB00001', name: 'bob', via: 'slack' };
@@ -35,10 +39,31 @@ export interface TestEngine {
   stop(): Promise<void>;
 }
 
-export async function startTestEngine(options: { workers?: number; prefix?: string; commandsDir?: string } = {}): Promise<TestEngine> {
+export interface TestEngineOptions {
+  workers?: number;
+  prefix?: string;
+  commandsDir?: string;
+  /** Clients the steps use (fakes' endpoints); none by default. */
+  clients?: StepClients;
+  /** Receives every log line (the logger then logs at debug). */
+  logLines?: string[];
+}
+
+export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
   const prefix = options.prefix ?? uniquePrefix();
-  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const registry = buildRegistry();
+  const lines = options.logLines;
+  const logger = lines
+    ? createLogger({
+        level: 'debug',
+        destination: new Writable({
+          write(chunk: Buffer, _enc, done) {
+            lines.push(chunk.toString('utf8'));
+            done();
+          },
+        }),
+      })
+    : createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const registry = buildRegistry(options.clients);
   const runbooks = loadRunbooks(options.commandsDir ?? FIXTURE_COMMANDS, registry);
   const redis = createRedisConnection(TEST_REDIS_URL, 'worker', logger);
   const store = new RunStore(redis, prefix);

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStepClients } from '../../src/steps/clients.ts';
+import { ALICE, BOB, SHIPPED_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { FakeKube } from '../support/fake-kube.ts';
+import { FakeRds } from '../support/fake-rds.ts';
+import { FakeService } from '../support/fake-service.ts';
+import { fakeAwsCredentials } from '../support/step-context.ts';
+
+const HOUR = 3_600_000;
+const DB_PASSWORD = 'S3cr3t-db-pass-do-not-leak';
+
+/**
+ * The runbooks shipped in commands/, end to end through the engine: real AWS
+ * and Kubernetes clients against the fakes, a real worker on real Redis.
+ */
+describe('shipped runbooks, end to end', () => {
+  let rds: FakeRds;
+  let kube: FakeKube;
+  let api: FakeService;
+  let engine: TestEngine;
+  const logLines: string[] = [];
+
+  const mutatingRds = () => rds.calls.filter((c) => !c.action.startsWith('Describe'));
+  const kubeWrites = () => kube.calls.filter((c) => c.method !== 'GET').map((c) => `${c.method} ${c.path}`);
+
+  const approveAndFinish = async (runId: string) => {
+    await engine.service.approve(runId, BOB);
+    return engine.waitForState(runId, ['succeeded', 'failed', 'cancelled'], 60_000);
+  };
+
+  const assertNoSecretLeaked = async (runId: string) => {
+    const events = await engine.redis.xrange(engine.store.eventsKey, '-', '+');
+    const audit = await engine.store.audit(runId);
+    const run = await engine.store.get(runId);
+    const everything = [logLines.join(''), JSON.stringify(events), JSON.stringify(audit), JSON.stringify(run)].join('\n');
+    expect(everything).not.toContain(DB_PASSWORD);
+    expect(everything).not.toContain(Buffer.from(DB_PASSWORD).toString('base64'));
+  };
+
+  beforeAll(async () => {
+    fakeAwsCredentials();
+    rds = await new FakeRds().start();
+    kube = await new FakeKube().start();
+    api = await new FakeService().start();
+    rds.creatingMs = 200;
+    kube.rolloutMs = 200;
+    rds.addCluster('prod-aurora', { earliest: new Date(Date.now() - 35 * 24 * HOUR), latest: new Date(Date.now() - 5 * 60_000), writerClass: 'db.r6g.xlarge' });
+    rds.addSnapshot({ id: 'rds:prod-aurora-2026-11-25-03-00', clusterId: 'prod-aurora', createdAt: new Date(Date.now() - 3 * HOUR), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'automated' });
+    engine = await startTestEngine({
+      commandsDir: SHIPPED_COMMANDS,
+      clients: createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } }),
+      logLines,
+    });
+  });
+  afterAll(async () => {
+    await engine.stop();
+    await Promise.all([rds.stop(), kube.stop(), api.stop()]);
+  });
+
+  const resetKube = () => {
+    kube.calls.length = 0;
+    kube.deployments.clear();
+    kube.replicaSets.length = 0;
+    kube.addSecret('production', 'database-credentials', { host: 'prod-aurora.cluster-abc123.us-east-1.rds.amazonaws.com', port: '5432', password: DB_PASSWORD });
+    kube.addDeployment('production', 'api-gateway', ['api-gateway:1.5.0', 'api-gateway:1.6.0'], { changeCauses: ['release 1.5.0', 'release 1.6.0'] });
+    kube.addDeployment('production', 'billing', ['billing:3.1.0']);
+  };
+
+  it('restore-database-pitr: restore → writer → secret → restart → rollout → health', async () => {
+    resetKube();
+    rds.calls.length = 0;
+    const to = new Date(Date.now() - 2 * HOUR).toISOString();
+    const run = await engine.service.create({
+      runbookId: 'restore-database-pitr',
+      params: { cluster: 'prod-aurora', to, healthUrl: `${api.url}/health` },
+      requester: ALICE,
+    });
+    const target = `prod-aurora-dr-${run.id}`;
+    expect(run.plan.map((p) => p.lines.map((l) => `${l.action} ${l.resource}`))).toEqual([
+      [`create rds cluster ${target}`],
+      ['create rds instance <restored cluster>-writer', 'wait rds cluster the restored cluster'],
+      ['change secret production/database-credentials'],
+      ['restart deployment production/api-gateway', 'restart deployment production/billing'],
+      ['wait namespace production'],
+      [`check ${api.url}/health`],
+    ]);
+    expect(mutatingRds()).toEqual([]);
+    expect(kubeWrites()).toEqual([]);
+
+    const done = await approveAndFinish(run.id);
+    expect(done.state).toBe('succeeded');
+    expect(mutatingRds().map((c) => c.action)).toEqual(['RestoreDBClusterToPointInTime', 'CreateDBInstance']);
+    expect(mutatingRds()[0]?.params).toMatchObject({ SourceDBClusterIdentifier: 'prod-aurora', DBClusterIdentifier: target, RestoreToTime: to, RestoreType: 'full-copy' });
+    expect(mutatingRds()[1]?.params).toMatchObject({ DBInstanceIdentifier: `${target}-writer`, DBClusterIdentifier: target, DBInstanceClass: 'db.r6g.xlarge', Engine: 'aurora-postgresql' });
+    expect(kubeWrites()).toEqual([
+      'PATCH /api/v1/namespaces/production/secrets/database-credentials',
+      'PATCH /apis/apps/v1/namespaces/production/deployments/api-gateway',
+      'PATCH /apis/apps/v1/namespaces/production/deployments/billing',
+    ]);
+    const endpoint = `${target}.cluster-abc123.us-east-1.rds.amazonaws.com`;
+    expect(done.steps.restore?.outputs).toEqual({ clusterId: target, restorePoint: to, source: 'prod-aurora' });
+    expect(done.steps.writer?.outputs).toMatchObject({ writerEndpoint: endpoint, instanceId: `${target}-writer` });
+    expect(done.steps['point-apps']?.outputs).toEqual({ changedKeys: 'host' });
+    expect(done.steps.restart?.outputs).toEqual({ restarted: 'api-gateway,billing' });
+    expect(kube.secretValue('production', 'database-credentials', 'host')).toBe(endpoint);
+    expect(kube.secretValue('production', 'database-credentials', 'password')).toBe(DB_PASSWORD);
+    expect(api.requests.filter((r) => r.path === '/health').length).toBeGreaterThanOrEqual(1);
+    await assertNoSecretLeaked(run.id);
+  });
+
+  it('restore-database-snapshot: restores the newest snapshot and repoints the application', async () => {
+    resetKube();
+    rds.calls.length = 0;
+    const run = await engine.service.create({
+      runbookId: 'restore-database-snapshot',
+      params: { cluster: 'prod-aurora', healthUrl: `${api.url}/health`, deployments: 'billing' },
+      requester: ALICE,
+    });
+    expect(run.plan[0]?.lines[0]?.detail).toMatch(/^restore snapshot rds:prod-aurora-2026-11-25-03-00 \(automated, taken .*, 3h old\)/);
+    const done = await approveAndFinish(run.id);
+
+    expect(done.state).toBe('succeeded');
+    expect(mutatingRds().map((c) => `${c.action} ${c.params.SnapshotIdentifier ?? c.params.DBInstanceIdentifier ?? ''}`)).toEqual([
+      'RestoreDBClusterFromSnapshot rds:prod-aurora-2026-11-25-03-00',
+      `CreateDBInstance prod-aurora-dr-${run.id}-writer`,
+    ]);
+    expect(kubeWrites()).toEqual([
+      'PATCH /api/v1/namespaces/production/secrets/database-credentials',
+      'PATCH /apis/apps/v1/namespaces/production/deployments/billing',
+    ]);
+    expect(done.steps.restore?.outputs).toMatchObject({ clusterId: `prod-aurora-dr-${run.id}`, snapshotId: 'rds:prod-aurora-2026-11-25-03-00' });
+    await assertNoSecretLeaked(run.id);
+  });
+
+  it('restore-database-pitr refuses a restore point outside the window at plan time; nothing is stored', async () => {
+    const before = (await engine.store.list()).length;
+    await expect(
+      engine.service.create({ runbookId: 'restore-database-pitr', params: { cluster: 'prod-aurora', to: '2020-01-01T00:00:00Z' }, requester: ALICE }),
+    ).rejects.toThrow(/Step `restore` \(rds\.restore-pitr\) refused the plan: 2020-01-01T00:00:00\.000Z is outside the restorable window of prod-aurora: /);
+    expect(await engine.store.list()).toHaveLength(before);
+  });
+
+  it('rollback-deployment: undoes to the previous revision and waits for the rollout', async () => {
+    resetKube();
+    const run = await engine.service.create({ runbookId: 'rollback-deployment', params: { deployment: 'api-gateway' }, requester: ALICE });
+    expect(run.plan[0]?.lines[0]?.detail).toBe(
+      'roll back production/api-gateway from revision 2 (api-gateway:1.6.0) to revision 1 (api-gateway:1.5.0, release 1.5.0)',
+    );
+    const done = await approveAndFinish(run.id);
+    expect(done.state).toBe('succeeded');
+    expect(kubeWrites()).toEqual(['PATCH /apis/apps/v1/namespaces/production/deployments/api-gateway']);
+    expect(done.steps.undo?.outputs).toEqual({ revision: 1, images: 'api-gateway:1.5.0' });
+    expect(JSON.stringify(kube.deployments.get('production/api-gateway')?.template)).toContain('api-gateway:1.5.0');
+  });
+
+  it('a dry run of restore-database-pitr calls nothing that changes anything', async () => {
+    resetKube();
+    rds.calls.length = 0;
+    const run = await engine.service.create({ runbookId: 'restore-database-pitr', params: { cluster: 'prod-aurora', healthUrl: `${api.url}/health` }, requester: ALICE, dryRun: true });
+    const done = await engine.waitForState(run.id, ['succeeded', 'failed'], 30_000);
+    expect(done.state).toBe('succeeded');
+    expect(mutatingRds()).toEqual([]);
+    expect(kubeWrites()).toEqual([]);
+    expect(done.steps.restore?.wouldDo?.[0]?.detail).toContain(`as new cluster prod-aurora-dr-${run.id}`);
+  });
+});
