@@ -69,6 +69,7 @@ class Execution {
   private readonly runId: string;
   private readonly d: Required<Omit<ExecuteDeps, 'drain' | 'interrupt'>> & Pick<ExecuteDeps, 'drain' | 'interrupt'>;
   private readonly log: Logger;
+  private runStartedAt = 0;
 
   constructor(runId: string, deps: ExecuteDeps) {
     this.runId = runId;
@@ -91,6 +92,7 @@ class Execution {
     if (!(await this.claim(run))) return (await this.store.get(this.runId))?.state ?? 'missing';
     run = await this.store.get(this.runId);
     if (!run?.startedAt) return 'missing';
+    this.runStartedAt = run.startedAt;
 
     const deadline = run.startedAt + run.timeoutMs;
     const scope: Scope & { outputs: Record<string, Record<string, Scalar>> } = {
@@ -287,6 +289,7 @@ class Execution {
       idempotencyKey: `${this.runId}-${planned.stepId}`,
       attempt: record.attempts,
       deadline: stepDeadline,
+      runStartedAt: this.runStartedAt,
       logger: this.log.child({ stepId: planned.stepId }),
       signal: controller.signal,
       progress: progress.report,

@@ -115,7 +115,7 @@ function checkWith(values: Record<string, unknown>, schema: z.ZodObject, label: 
       .filter(([, v]) => findRefs(v).length > 0)
       .map(([k]) => [k, z.unknown()]),
   );
-  const result = schema.extend(deferred).strict().safeParse(values);
+  const result = schema.safeExtend(deferred).strict().safeParse(values);
   if (result.success) return [];
   return result.error.issues.flatMap((i) =>
     i.code === 'unrecognized_keys'

@@ -1,5 +1,5 @@
 import { RDSClient } from '@aws-sdk/client-rds';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.ts';
 
 /**
@@ -15,6 +15,8 @@ export interface StepClients {
 export interface KubeApis {
   apps: AppsV1Api;
   core: CoreV1Api;
+  /** Velero's velero.io/v1 objects. */
+  custom: CustomObjectsApi;
 }
 
 export function createStepClients(config: Pick<Config, 'aws' | 'kubernetes'>): StepClients {
@@ -27,7 +29,7 @@ export function createStepClients(config: Pick<Config, 'aws' | 'kubernetes'>): S
         // KUBECONFIG when set; otherwise ~/.kube/config, or the in-cluster service account.
         if (config.kubernetes.kubeconfig) kc.loadFromFile(config.kubernetes.kubeconfig);
         else kc.loadFromDefault();
-        kube = { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api) };
+        kube = { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
       }
       return kube;
     },

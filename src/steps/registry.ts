@@ -1,5 +1,6 @@
 import { httpCheckStep } from './builtin/http-check.ts';
 import { httpRequestStep } from './builtin/http-request.ts';
+import { reportRtoStep } from './builtin/report-rto.ts';
 import { waitStep } from './builtin/wait.ts';
 import type { StepClients } from './clients.ts';
 import { createWriterStep } from './rds/create-writer.ts';
@@ -7,7 +8,10 @@ import { restorePitrStep } from './rds/restore-pitr.ts';
 import { restoreSnapshotStep } from './rds/restore-snapshot.ts';
 import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from './kube/rollout.ts';
 import { updateSecretStep } from './kube/update-secret.ts';
+import { deleteNamespaceStep, verifyPodsStep } from './kube/namespace.ts';
+import { readinessCheckStep } from './readiness/check.ts';
 import type { Step } from './types.ts';
+import { veleroRestoreStep } from './velero/restore.ts';
 
 /** Every step a runbook may `use:`, by id. */
 export type StepRegistry = ReadonlyMap<string, Step>;
@@ -27,6 +31,7 @@ export function buildRegistry(clients: StepClients = NO_CLIENTS): StepRegistry {
     waitStep,
     httpCheckStep,
     httpRequestStep,
+    reportRtoStep,
     restorePitrStep(clients.rds),
     restoreSnapshotStep(clients.rds),
     createWriterStep(clients.rds),
@@ -34,6 +39,10 @@ export function buildRegistry(clients: StepClients = NO_CLIENTS): StepRegistry {
     rolloutRestartStep(clients.kube),
     rolloutStatusStep(clients.kube),
     rolloutUndoStep(clients.kube),
+    verifyPodsStep(clients.kube),
+    deleteNamespaceStep(clients.kube),
+    veleroRestoreStep(clients.kube),
+    readinessCheckStep(clients.rds, clients.kube),
   ];
   return new Map(steps.map((s) => [s.id, s]));
 }

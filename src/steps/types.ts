@@ -56,6 +56,8 @@ export interface StepContext extends PlanContext {
   attempt: number;
   /** When the step must be finished (step timeout or run deadline, whichever comes first). */
   deadline: number;
+  /** When the run started (for steps that report the run's timing). */
+  runStartedAt: number;
   /** Reports progress for the live view; cheap to call often (coalesced). */
   progress(message: string, percent?: number): void;
   /** Sleeps, rejecting at once when the step is cancelled or times out. */

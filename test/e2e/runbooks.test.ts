@@ -163,4 +163,62 @@ describe('shipped runbooks, end to end', () => {
     expect(kubeWrites()).toEqual([]);
     expect(done.steps.restore?.wouldDo?.[0]?.detail).toContain(`as new cluster prod-aurora-dr-${run.id}`);
   });
+
+  const resetVelero = () => {
+    kube.velero.clear();
+    kube.addBackup('daily-full-backup-20261124020000', { schedule: 'daily-full-backup', completedAt: new Date(Date.now() - 27 * HOUR) });
+    kube.addBackup('daily-full-backup-20261125020000', { schedule: 'daily-full-backup', completedAt: new Date(Date.now() - 3 * HOUR) });
+    kube.addBackup('hourly-backup-20261125050000', { schedule: 'hourly-backup', completedAt: new Date(Date.now() - 0.5 * HOUR) });
+  };
+
+  it('restore-cluster: Velero restore of the newest full backup → pods running → health', async () => {
+    resetKube();
+    resetVelero();
+    const run = await engine.service.create({ runbookId: 'restore-cluster', params: { healthUrl: `${api.url}/health` }, requester: ALICE });
+    expect(run.plan[0]?.lines[0]?.detail).toMatch(/^restore \* from backup daily-full-backup-20261125020000 \(completed .*, 3h old\)/);
+    const done = await approveAndFinish(run.id);
+
+    expect(done.state).toBe('succeeded');
+    expect(kubeWrites()).toEqual(['POST /apis/velero.io/v1/namespaces/velero/restores']);
+    expect(done.steps.restore?.outputs).toEqual({ restoreName: `dr-${run.id}-restore`, backupName: 'daily-full-backup-20261125020000', itemsRestored: 42, warnings: 0 });
+    expect(done.steps.pods?.outputs).toEqual({ pods: 6 });
+  });
+
+  it('dr-drill: restores into an isolated namespace, verifies, cleans up, reports against the RTO', async () => {
+    resetKube();
+    resetVelero();
+    const run = await engine.service.create({ runbookId: 'dr-drill', params: {}, requester: ALICE });
+    const drillNs = `dr-drill-${run.id}`;
+    expect(run.plan.map((p) => p.lines[0]?.detail)).toEqual([
+      expect.stringMatching(new RegExp(`^restore production from backup daily-full-backup-20261125020000 .* into production → ${drillNs}; existing objects: left as they are$`)),
+      `wait until at least 1 pods in ${drillNs} are running and ready`,
+      `delete the drill namespace ${drillNs} and everything in it`,
+      "compare the run's duration with the RTO of Complete infrastructure loss (24h)",
+    ]);
+    const done = await approveAndFinish(run.id);
+
+    expect(done.state).toBe('succeeded');
+    expect(kubeWrites()).toEqual(['POST /apis/velero.io/v1/namespaces/velero/restores', `DELETE /api/v1/namespaces/${drillNs}`]);
+    expect(done.steps.verify?.outputs).toEqual({ pods: 6 });
+    expect(done.steps.report?.outputs).toMatchObject({ rto: '24h', withinRto: true, summary: expect.stringMatching(/^took [\d.]+m?s against the Complete infrastructure loss RTO of 24h \(0\.0%\)$/) as unknown });
+    expect([...kube.deployments.keys()].some((k) => k.startsWith(drillNs))).toBe(false);
+    expect(kube.deployments.has('production/api-gateway')).toBe(true);
+  });
+
+  it('readiness-check: runs without approval and reports each item', async () => {
+    resetVelero();
+    rds.calls.length = 0;
+    const run = await engine.service.create({ runbookId: 'readiness-check', params: { cluster: 'prod-aurora' }, requester: ALICE });
+    expect(run.state).toBe('approved');
+    const done = await engine.waitForState(run.id, ['succeeded', 'failed'], 30_000);
+
+    expect(done.state).toBe('succeeded');
+    expect(String(done.steps.check?.outputs?.report).split('\n')).toEqual([
+      expect.stringMatching(/^✔ hourly-backup: newest completed backup hourly-backup-20261125050000 is 30m old \(limit 2h\)$/),
+      expect.stringMatching(/^✔ daily-full-backup: newest completed backup daily-full-backup-20261125020000 is 3h old \(limit 26h\)$/),
+      '✔ prod-aurora: automated backups kept 35 days (need 35)',
+      expect.stringMatching(/^✔ prod-aurora: newest snapshot rds:prod-aurora-2026-11-25-03-00 is 3h old \(limit 26h\)$/),
+    ]);
+    expect(mutatingRds()).toEqual([]);
+  });
 });

@@ -54,8 +54,15 @@ export class FakeKube {
   readonly replicaSets: FakeReplicaSet[] = [];
   readonly secrets = new Map<string, { namespace: string; name: string; data: Record<string, string>; resourceVersion: number }>();
   readonly calls: KubeCall[] = [];
+  /** Velero objects by `<kind>/<namespace>/<name>` (kind: backups | restores). */
+  readonly velero = new Map<string, Obj>();
+  /** Namespaces that exist besides those holding deployments. */
+  readonly namespaces = new Set<string>(['velero', 'production']);
   /** New rollouts take this long. */
   rolloutMs = 400;
+  /** How long a Velero restore stays InProgress, and how it ends. */
+  restoreMs = 300;
+  restoreOutcome: { phase: 'Completed' | 'PartiallyFailed' | 'Failed'; warnings?: number; errors?: number; failureReason?: string } = { phase: 'Completed' };
   private version = 100;
   private server: Server | undefined;
   private port = 0;
@@ -125,6 +132,22 @@ export class FakeKube {
       deployment.annotations['deployment.kubernetes.io/revision'] = String(rs.revision);
     });
     return deployment;
+  }
+
+  /** A Velero backup, as a schedule names them (`<schedule>-<YYYYMMDDHHMMSS>`). */
+  addBackup(name: string, options: { schedule?: string; phase?: string; completedAt: Date; includedNamespaces?: string[]; ttlHours?: number }): void {
+    this.velero.set(`backups/velero/${name}`, {
+      apiVersion: 'velero.io/v1',
+      kind: 'Backup',
+      metadata: { name, namespace: 'velero', labels: options.schedule ? { 'velero.io/schedule-name': options.schedule } : {}, resourceVersion: String(++this.version) },
+      spec: { includedNamespaces: options.includedNamespaces ?? ['*'], ttl: `${options.ttlHours ?? 168}h0m0s` },
+      status: {
+        phase: options.phase ?? 'Completed',
+        startTimestamp: new Date(options.completedAt.getTime() - 60_000).toISOString(),
+        completionTimestamp: options.completedAt.toISOString(),
+        expiration: new Date(options.completedAt.getTime() + (options.ttlHours ?? 168) * 3_600_000).toISOString(),
+      },
+    });
   }
 
   addSecret(namespace: string, name: string, values: Record<string, string>): void {
@@ -204,6 +227,22 @@ export class FakeKube {
       }
       return [200, { kind: 'Secret', apiVersion: 'v1', metadata: { name: secret.name, namespace: secret.namespace, resourceVersion: String(secret.resourceVersion) }, type: 'Opaque', data: secret.data }];
     }
+    // /apis/velero.io/v1/namespaces/{ns}/{backups|restores}[/{name}]
+    if (p[0] === 'apis' && p[1] === 'velero.io' && p[3] === 'namespaces' && (p[5] === 'backups' || p[5] === 'restores')) {
+      return this.veleroRoute(method, p[5], p[4] ?? '', p[6], url, body);
+    }
+    // /api/v1/namespaces/{name}
+    if (p[0] === 'api' && p[2] === 'namespaces' && p[3] && !p[4]) {
+      const ns = p[3];
+      const exists = this.namespaces.has(ns) || [...this.deployments.values()].some((d) => d.namespace === ns);
+      if (!exists) throw new KubeError(404, 'NotFound', `namespaces "${ns}" not found`);
+      if (method === 'DELETE') {
+        this.namespaces.delete(ns);
+        for (const [key, d] of this.deployments) if (d.namespace === ns) this.deployments.delete(key);
+        return [200, { kind: 'Status', apiVersion: 'v1', status: 'Success', details: { name: ns, kind: 'namespaces' } }];
+      }
+      return [200, { kind: 'Namespace', apiVersion: 'v1', metadata: { name: ns }, status: { phase: 'Active' } }];
+    }
     // /api/v1/namespaces/{ns}/pods
     if (p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'pods' && method === 'GET') {
       const ns = p[3] ?? '';
@@ -218,6 +257,76 @@ export class FakeKube {
       return [200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items }];
     }
     throw new KubeError(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
+  }
+
+  private veleroRoute(method: string, kind: string, ns: string, name: string | undefined, url: URL, body: unknown): [number, unknown] {
+    if (!name && method === 'GET') {
+      const selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
+      const items = [...this.velero.entries()]
+        .filter(([key]) => key.startsWith(`${kind}/${ns}/`))
+        .map(([, obj]) => this.advanceRestore(obj))
+        .filter((obj) => Object.entries(selector).every(([k, v]) => ((obj.metadata as Obj).labels as Record<string, string> | undefined)?.[k] === v));
+      return [200, { apiVersion: 'velero.io/v1', kind: kind === 'backups' ? 'BackupList' : 'RestoreList', items }];
+    }
+    if (!name && method === 'POST' && kind === 'restores') {
+      const obj = structuredClone(body) as Obj;
+      const metadata = (obj.metadata ?? {}) as Obj;
+      const restoreName = typeof metadata.name === 'string' ? metadata.name : '';
+      if (this.velero.has(`restores/${ns}/${restoreName}`)) throw new KubeError(409, 'AlreadyExists', `restores.velero.io "${restoreName}" already exists`);
+      const spec = (obj.spec ?? {}) as Obj;
+      if (Boolean(spec.backupName) === Boolean(spec.scheduleName)) {
+        throw new KubeError(422, 'Invalid', 'Either a backup or schedule must be specified as a source for the restore, but not both');
+      }
+      obj.metadata = { ...metadata, namespace: ns, resourceVersion: String(++this.version), creationTimestamp: new Date().toISOString() };
+      obj.status = { phase: 'New' };
+      (obj as { _createdAt?: number })._createdAt = Date.now();
+      this.velero.set(`restores/${ns}/${restoreName}`, obj);
+      return [201, this.advanceRestore(obj)];
+    }
+    const obj = name ? this.velero.get(`${kind}/${ns}/${name}`) : undefined;
+    if (!obj || !name) throw new KubeError(404, 'NotFound', `${kind}.velero.io "${name ?? ''}" not found`);
+    if (method === 'GET') return [200, this.advanceRestore(obj)];
+    if (method === 'DELETE') {
+      this.velero.delete(`${kind}/${ns}/${name}`);
+      return [200, { kind: 'Status', status: 'Success' }];
+    }
+    throw new KubeError(405, 'MethodNotAllowed', 'method not allowed');
+  }
+
+  /** Moves a restore New → InProgress → its outcome over time; on success the mapped namespaces appear. */
+  private advanceRestore(obj: Obj): Obj {
+    const createdAt = (obj as { _createdAt?: number })._createdAt;
+    if (obj.kind !== 'Restore' || createdAt === undefined) return stripPrivate(obj);
+    const status = obj.status as Obj;
+    const elapsed = Date.now() - createdAt;
+    if (status.phase === 'New' && elapsed >= 50) status.phase = 'InProgress';
+    if (status.phase === 'InProgress' && elapsed >= this.restoreMs) {
+      const outcome = this.restoreOutcome;
+      Object.assign(status, {
+        phase: outcome.phase,
+        warnings: outcome.warnings ?? 0,
+        errors: outcome.errors ?? 0,
+        ...(outcome.failureReason ? { failureReason: outcome.failureReason } : {}),
+        completionTimestamp: new Date().toISOString(),
+        progress: { totalItems: 42, itemsRestored: outcome.phase === 'Completed' ? 42 : 30 },
+      });
+      if (outcome.phase !== 'Failed') this.materialize(obj.spec as Obj);
+    }
+    return stripPrivate(obj);
+  }
+
+  /** What a restore brings back: the backed-up namespaces' deployments, under their mapped names. */
+  private materialize(spec: Obj): void {
+    const mapping = (spec.namespaceMapping ?? {}) as Record<string, string>;
+    const included = (spec.includedNamespaces ?? ['production']) as string[];
+    for (const source of included.includes('*') ? ['production'] : included) {
+      const target = mapping[source] ?? source;
+      this.namespaces.add(target);
+      for (const d of [...this.deployments.values()].filter((x) => x.namespace === source)) {
+        if (target === source) continue;
+        this.deployments.set(`${target}/${d.name}`, { ...structuredClone(d), namespace: target, uid: randomUUID(), rolloutStartedAt: 0, rolloutMs: 0 });
+      }
+    }
   }
 
   private updateDeployment(d: FakeDeployment, patched: Obj): void {
@@ -309,6 +418,10 @@ class KubeError extends Error {
     this.code = code;
     this.reason = reason;
   }
+}
+
+function stripPrivate(obj: Obj): Obj {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !k.startsWith('_')));
 }
 
 function labelsOf(template: Obj): Record<string, string> {

@@ -26,6 +26,7 @@ export function stepContext(options: { runId?: string; stepId?: string; timeoutM
     shortRunId: runId,
     attempt: options.attempt ?? 1,
     deadline: Date.now() + (options.timeoutMs ?? 20_000),
+    runStartedAt: Date.now(),
     progress: (message) => {
       progressMessages.push(message);
     },

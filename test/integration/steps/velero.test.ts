@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createStepClients } from '../../../src/steps/clients.ts';
+import { deleteNamespaceStep, verifyPodsStep } from '../../../src/steps/kube/namespace.ts';
+import { readinessCheckStep } from '../../../src/steps/readiness/check.ts';
+import { veleroRestoreStep } from '../../../src/steps/velero/restore.ts';
+import { FakeKube } from '../../support/fake-kube.ts';
+import { FakeRds } from '../../support/fake-rds.ts';
+import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
+
+const HOUR = 3_600_000;
+const ago = (hours: number) => new Date(Date.now() - hours * HOUR);
+
+describe('Velero, namespace and readiness steps', () => {
+  let kube: FakeKube;
+  let rds: FakeRds;
+  let restore: ReturnType<typeof veleroRestoreStep>;
+  let pods: ReturnType<typeof verifyPodsStep>;
+  let del: ReturnType<typeof deleteNamespaceStep>;
+  let readiness: ReturnType<typeof readinessCheckStep>;
+
+  beforeAll(async () => {
+    fakeAwsCredentials();
+    kube = await new FakeKube().start();
+    rds = await new FakeRds().start();
+    const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
+    restore = veleroRestoreStep(clients.kube);
+    pods = verifyPodsStep(clients.kube);
+    del = deleteNamespaceStep(clients.kube);
+    readiness = readinessCheckStep(clients.rds, clients.kube);
+  });
+  afterAll(async () => {
+    await Promise.all([kube.stop(), rds.stop()]);
+  });
+  beforeEach(() => {
+    kube.velero.clear();
+    kube.calls.length = 0;
+    kube.deployments.clear();
+    kube.restoreMs = 300;
+    kube.restoreOutcome = { phase: 'Completed' };
+    kube.addDeployment('production', 'api-gateway', ['api-gateway:1.6.0'], { replicas: 2 });
+    kube.addBackup('daily-full-backup-20261124020000', { schedule: 'daily-full-backup', completedAt: ago(27) });
+    kube.addBackup('daily-full-backup-20261125020000', { schedule: 'daily-full-backup', completedAt: ago(3) });
+    kube.addBackup('hourly-backup-20261125040000', { schedule: 'hourly-backup', completedAt: ago(1.5), includedNamespaces: ['production'] });
+    kube.addBackup('hourly-backup-20261125050000', { schedule: 'hourly-backup', completedAt: ago(0.5), phase: 'PartiallyFailed' });
+  });
+
+  it('plans the newest completed backup of the schedule, with its age', async () => {
+    const [line] = await restore.plan(planContext(), restore.params.parse({ schedule: 'hourly-backup' }));
+    expect(line?.detail).toMatch(/^restore all namespaces from backup hourly-backup-20261125040000 \(completed .*, 1h 30m old\); existing objects: left as they are$/);
+  });
+
+  it('refuses an unknown backup (listing the newest) and latest without a schedule', async () => {
+    const failure = await failureOf(restore.plan(planContext(), restore.params.parse({ backup: 'daily-full-backup-2026' })));
+    expect(failure.permanent).toBe(true);
+    expect(failure.message).toMatch(/^there is no Velero backup "daily-full-backup-2026"; the newest are: hourly-backup-20261125050000 \(PartiallyFailed, 30m old\); hourly-backup-20261125040000/);
+    expect(restore.params.safeParse({}).error?.issues[0]?.message).toBe('backup "latest" needs the schedule whose newest backup to use');
+  });
+
+  it('creates one named restore, mapped into the drill namespace, and waits until Completed', async () => {
+    const p = restore.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'dr-drill-rvel0001' });
+    const ctx = stepContext({ runId: 'rvel0001', stepId: 'restore' });
+    const out = await restore.run(ctx, p);
+    expect(out).toEqual({ restoreName: 'dr-rvel0001-restore', backupName: 'daily-full-backup-20261125020000', itemsRestored: 42, warnings: 0 });
+    const posts = kube.callsMatching('POST', '/restores');
+    expect(posts).toHaveLength(1);
+    expect(posts[0]?.body).toMatchObject({
+      kind: 'Restore',
+      metadata: { name: 'dr-rvel0001-restore', namespace: 'velero' },
+      spec: { backupName: 'daily-full-backup-20261125020000', includedNamespaces: ['production'], namespaceMapping: { production: 'dr-drill-rvel0001' } },
+    });
+    expect(ctx.progressMessages.some((m) => /^waiting for Velero restore dr-rvel0001-restore: (New|InProgress)/.test(m))).toBe(true);
+
+    await restore.run(stepContext({ runId: 'rvel0001', stepId: 'restore', attempt: 2 }), p);
+    expect(kube.callsMatching('POST', '/restores')).toHaveLength(1);
+  });
+
+  it('fails on PartiallyFailed with Velero\'s warning and error counts', async () => {
+    kube.restoreOutcome = { phase: 'PartiallyFailed', warnings: 3, errors: 2 };
+    const failure = await failureOf(restore.run(stepContext({ runId: 'rvel0002', stepId: 'restore' }), restore.params.parse({ schedule: 'daily-full-backup' })));
+    expect(failure).toEqual({
+      message: 'Velero restore dr-rvel0002-restore ended PartiallyFailed: 3 warnings, 2 errors; see `velero restore describe dr-rvel0002-restore --details`',
+      permanent: true,
+    });
+  });
+
+  it('fails cleanly when the restore outlives the step deadline', async () => {
+    kube.restoreMs = 60_000;
+    const failure = await failureOf(restore.run(stepContext({ runId: 'rvel0003', stepId: 'r', timeoutMs: 1_000 }), restore.params.parse({ schedule: 'daily-full-backup' })));
+    expect(failure.message).toMatch(/^gave up waiting for Velero restore dr-rvel0003-r: still InProgress after/);
+  });
+
+  it('verifies restored pods, and deletes only drill namespaces', async () => {
+    await restore.run(stepContext({ runId: 'rvel0004', stepId: 'restore' }), restore.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'dr-drill-rvel0004' }));
+    expect(await pods.run(stepContext(), pods.params.parse({ namespace: 'dr-drill-rvel0004' }))).toEqual({ pods: 2 });
+    expect(await del.run(stepContext(), del.params.parse({ namespace: 'dr-drill-rvel0004' }))).toEqual({ deleted: true });
+    expect(await del.run(stepContext({ attempt: 2 }), del.params.parse({ namespace: 'dr-drill-rvel0004' }))).toEqual({ deleted: false });
+    expect(del.params.safeParse({ namespace: 'production' }).error?.issues[0]?.message).toBe('only drill namespaces (dr-drill-…) can be deleted');
+  });
+
+  it('readiness: reports every item, failing with the list when any fails', async () => {
+    rds.clusters.clear();
+    rds.snapshots.length = 0;
+    rds.addCluster('prod-aurora', { earliest: ago(24 * 35), latest: ago(0.1) });
+    rds.addSnapshot({ id: 'rds:prod-aurora-auto', clusterId: 'prod-aurora', createdAt: ago(5), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'automated' });
+    const p = readiness.params.parse({ schedules: { 'hourly-backup': 2, 'daily-full-backup': 26 }, clusters: ['prod-aurora'] });
+    expect(await readiness.run(stepContext(), p)).toMatchObject({ passed: 4, failed: 0 });
+
+    const strict = readiness.params.parse({ schedules: { 'hourly-backup': 1, 'weekly-backup': 200 }, clusters: ['prod-aurora'], maxSnapshotAgeHours: 4 });
+    const failure = await failureOf(readiness.run(stepContext(), strict));
+    expect(failure.message.split('\n')).toEqual([
+      '3 of 4 readiness checks failed:',
+      '✖ hourly-backup: newest completed backup hourly-backup-20261125040000 is 1h 30m old (limit 1h)',
+      '✖ weekly-backup: no completed backup',
+      '✔ prod-aurora: automated backups kept 35 days (need 35)',
+      '✖ prod-aurora: newest snapshot rds:prod-aurora-auto is 5h old (limit 4h)',
+    ]);
+  });
+});
