@@ -32,6 +32,7 @@ export const SETTINGS = [
   { key: 'aws.eksEndpointUrl', env: 'AWS_ENDPOINT_URL_EKS' },
   { key: 'aws.stsEndpointUrl', env: 'AWS_ENDPOINT_URL_STS' },
   { key: 'kubernetes.kubeconfig', env: 'KUBECONFIG' },
+  { key: 'kubernetes.eksCluster', env: 'EKS_CLUSTER_NAME' },
   { key: 'statuspage.apiKey', env: 'STATUSPAGE_API_KEY', secret: true },
   { key: 'statuspage.pageId', env: 'STATUSPAGE_PAGE_ID' },
   { key: 'statuspage.apiUrl', env: 'STATUSPAGE_API_URL' },
@@ -96,7 +97,13 @@ export const ConfigSchema = z.object({
       stsEndpointUrl: httpUrl.optional(),
     })
     .prefault({}),
-  kubernetes: z.object({ kubeconfig: optionalText }).prefault({}),
+  kubernetes: z
+    .object({
+      kubeconfig: optionalText,
+      /** Reach this EKS cluster with a token from STS (no kubeconfig, no aws CLI); wins over KUBECONFIG. */
+      eksCluster: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'must be an EKS cluster name').optional(),
+    })
+    .prefault({}),
   statuspage: z
     .object({
       apiKey: optionalText,

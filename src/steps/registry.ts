@@ -8,7 +8,9 @@ import { restorePitrStep } from './rds/restore-pitr.ts';
 import { restoreSnapshotStep } from './rds/restore-snapshot.ts';
 import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from './kube/rollout.ts';
 import { updateSecretStep } from './kube/update-secret.ts';
+import { scaleNodegroupStep } from './eks/scale-nodegroup.ts';
 import { deleteNamespaceStep, verifyPodsStep } from './kube/namespace.ts';
+import { failoverStep } from './rds/failover.ts';
 import { readinessCheckStep } from './readiness/check.ts';
 import type { Step } from './types.ts';
 import { veleroRestoreStep } from './velero/restore.ts';
@@ -21,9 +23,10 @@ const NO_CLIENTS: StepClients = {
   rds: () => {
     throw new Error('no AWS client configured');
   },
-  kube: () => {
-    throw new Error('no Kubernetes client configured');
+  eks: () => {
+    throw new Error('no AWS client configured');
   },
+  kube: () => Promise.reject(new Error('no Kubernetes client configured')),
 };
 
 export function buildRegistry(clients: StepClients = NO_CLIENTS): StepRegistry {
@@ -43,6 +46,8 @@ export function buildRegistry(clients: StepClients = NO_CLIENTS): StepRegistry {
     deleteNamespaceStep(clients.kube),
     veleroRestoreStep(clients.kube),
     readinessCheckStep(clients.rds, clients.kube),
+    failoverStep(clients.rds),
+    scaleNodegroupStep(clients.eks, clients.kube),
   ];
   return new Map(steps.map((s) => [s.id, s]));
 }

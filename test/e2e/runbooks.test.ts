@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStepClients } from '../../src/steps/clients.ts';
 import { ALICE, BOB, SHIPPED_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { FakeEks } from '../support/fake-eks.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
@@ -220,5 +221,48 @@ describe('shipped runbooks, end to end', () => {
       expect.stringMatching(/^✔ prod-aurora: newest snapshot rds:prod-aurora-2026-11-25-03-00 is 3h old \(limit 26h\)$/),
     ]);
     expect(mutatingRds()).toEqual([]);
+  });
+
+  it('failover-region: two approvals → promote DR database → scale nodes → repoint → restart → health, over EKS tokens', async () => {
+    const eks = await new FakeEks().start();
+    const drKube = await new FakeKube().start();
+    drKube.requireEksToken = true;
+    drKube.rolloutMs = 200;
+    drKube.addSecret('production', 'database-credentials', { host: 'prod-aurora.cluster-abc123.us-east-1.rds.amazonaws.com', password: DB_PASSWORD });
+    drKube.addDeployment('production', 'api-gateway', ['api-gateway:1.6.0'], { replicas: 2 });
+    eks.addCluster('eks-dr', drKube.url);
+    eks.addNodegroup('eks-dr', 'workers', { min: 1, max: 1, desired: 1 });
+    eks.onScaled = (ng, desired) => drKube.nodes.set(ng, desired);
+    rds.addCluster('prod-aurora-replica', { earliest: new Date(0), latest: new Date() });
+    const replica = rds.clusters.get('prod-aurora-replica');
+    if (replica) replica.replicationSource = 'prod-aurora';
+    rds.calls.length = 0;
+    const dr = await startTestEngine({
+      commandsDir: SHIPPED_COMMANDS,
+      clients: createStepClients({ aws: { region: 'us-west-2', rdsEndpointUrl: rds.url, eksEndpointUrl: eks.url }, kubernetes: { eksCluster: 'eks-dr' } }),
+    });
+    try {
+      const run = await dr.service.create({ runbookId: 'failover-region', params: { healthUrl: `${api.url}/health`, nodes: 4 }, requester: ALICE });
+      expect(run.plan.flatMap((p) => p.lines.filter((l) => l.irreversible).map((l) => l.detail))).toEqual([
+        'promote read replica prod-aurora-replica in us-west-2 to a standalone writer; replication from the primary stops for good',
+      ]);
+      expect((await dr.service.approve(run.id, BOB)).outcome).toBe('recorded');
+      expect((await dr.service.approve(run.id, { id: 'U0CAROL001', name: 'carol', via: 'slack' })).outcome).toBe('approved');
+      const done = await dr.waitForState(run.id, ['succeeded', 'failed'], 60_000);
+
+      expect(done.failure).toBeUndefined();
+      expect(done.state).toBe('succeeded');
+      expect(mutatingRds().map((c) => `${c.action} ${c.params.DBClusterIdentifier ?? ''}`)).toEqual(['PromoteReadReplicaDBCluster prod-aurora-replica']);
+      expect(eks.calls.filter((c) => c.method === 'POST').map((c) => c.path)).toEqual(['/clusters/eks-dr/node-groups/workers/update-config']);
+      expect(drKube.calls.filter((c) => c.method !== 'GET').map((c) => `${c.method} ${c.path}`)).toEqual([
+        'PATCH /api/v1/namespaces/production/secrets/database-credentials',
+        'PATCH /apis/apps/v1/namespaces/production/deployments/api-gateway',
+      ]);
+      expect(drKube.secretValue('production', 'database-credentials', 'host')).toBe('prod-aurora-replica.cluster-abc123.us-east-1.rds.amazonaws.com');
+      expect(done.steps.scale?.outputs).toEqual({ desired: 4, readyNodes: 4 });
+    } finally {
+      await dr.stop();
+      await Promise.all([eks.stop(), drKube.stop()]);
+    }
   });
 });

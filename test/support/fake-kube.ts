@@ -58,6 +58,10 @@ export class FakeKube {
   readonly velero = new Map<string, Obj>();
   /** Namespaces that exist besides those holding deployments. */
   readonly namespaces = new Set<string>(['velero', 'production']);
+  /** Ready nodes per EKS node group (label eks.amazonaws.com/nodegroup). */
+  readonly nodes = new Map<string, number>();
+  /** When set, every request must carry a well-formed EKS token (see src/steps/eks/token.ts). */
+  requireEksToken = false;
   /** New rollouts take this long. */
   rolloutMs = 400;
   /** How long a Velero restore stays InProgress, and how it ends. */
@@ -177,6 +181,7 @@ export class FakeKube {
     const body: unknown = raw ? JSON.parse(raw) : undefined;
     this.calls.push({ method, path: url.pathname + url.search, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(body !== undefined ? { body } : {}) });
     try {
+      if (this.requireEksToken) checkEksToken(req.headers.authorization);
       const [status, out] = this.route(method, url, req.headers['content-type'] ?? '', body);
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
     } catch (err) {
@@ -242,6 +247,15 @@ export class FakeKube {
         return [200, { kind: 'Status', apiVersion: 'v1', status: 'Success', details: { name: ns, kind: 'namespaces' } }];
       }
       return [200, { kind: 'Namespace', apiVersion: 'v1', metadata: { name: ns }, status: { phase: 'Active' } }];
+    }
+    // /api/v1/nodes?labelSelector=eks.amazonaws.com/nodegroup=<ng>
+    if (p[0] === 'api' && p[2] === 'nodes' && method === 'GET') {
+      const ng = parseSelector(url.searchParams.get('labelSelector') ?? '')['eks.amazonaws.com/nodegroup'] ?? '';
+      const items = Array.from({ length: this.nodes.get(ng) ?? 0 }, (_, i) => ({
+        metadata: { name: `ip-10-1-0-${i}.us-west-2.compute.internal`, labels: { 'eks.amazonaws.com/nodegroup': ng } },
+        status: { conditions: [{ type: 'Ready', status: 'True' }] },
+      }));
+      return [200, { kind: 'NodeList', apiVersion: 'v1', metadata: {}, items }];
     }
     // /api/v1/namespaces/{ns}/pods
     if (p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'pods' && method === 'GET') {
@@ -418,6 +432,34 @@ class KubeError extends Error {
     this.code = code;
     this.reason = reason;
   }
+}
+
+/**
+ * What the EKS authenticator checks of a bearer token: `k8s-aws-v1.` + base64url
+ * (no padding) of a presigned STS GetCallerIdentity URL that signs the
+ * `x-k8s-aws-id` header, within 4 KiB. (Which cluster it names is in the
+ * signature, which only STS can check.)
+ */
+function checkEksToken(header: string | undefined): void {
+  const token = /^Bearer (.+)$/.exec(header ?? '')?.[1] ?? '';
+  const fail = (why: string) => new KubeError(401, 'Unauthorized', `Unauthorized: ${why}`);
+  if (!token.startsWith('k8s-aws-v1.') || token.length > 4096) throw fail('not an EKS token');
+  const encoded = token.slice('k8s-aws-v1.'.length);
+  if (encoded.includes('=') || /[+/]/.test(encoded)) throw fail('token must be base64url without padding');
+  const url = new URL(Buffer.from(encoded, 'base64url').toString('utf8'));
+  const q = url.searchParams;
+  const ok =
+    url.protocol === 'https:' &&
+    /^sts\.[a-z0-9-]+\.amazonaws\.com$/.test(url.hostname) &&
+    q.get('Action') === 'GetCallerIdentity' &&
+    q.get('Version') === '2011-06-15' &&
+    q.get('X-Amz-Algorithm') === 'AWS4-HMAC-SHA256' &&
+    q.get('X-Amz-Expires') === '60' &&
+    (q.get('X-Amz-SignedHeaders') ?? '').split(';').includes('x-k8s-aws-id') &&
+    /^[0-9a-f]{64}$/.test(q.get('X-Amz-Signature') ?? '');
+  if (!ok) throw fail(`malformed presigned URL ${url.origin}`);
+  // The cluster name travels as a signed header in the real request; the URL itself must not carry it.
+  if (q.has('x-k8s-aws-id')) throw fail('x-k8s-aws-id must be a signed header, not a query parameter');
 }
 
 function stripPrivate(obj: Obj): Obj {

@@ -23,6 +23,8 @@ export interface FakeCluster {
   tags: Record<string, string>;
   /** How it was made, for assertions. */
   origin?: Record<string, string>;
+  /** A cross-region read replica's source (until promoted). */
+  replicationSource?: string;
 }
 
 export interface FakeInstance {
@@ -55,6 +57,8 @@ export class FakeRds {
   readonly instances = new Map<string, FakeInstance>();
   readonly snapshots: FakeSnapshot[] = [];
   readonly calls: RdsCall[] = [];
+  /** Global clusters: id → member cluster ids, the first being the writer. */
+  readonly globalClusters = new Map<string, string[]>();
   /** How long restored clusters and new instances stay `creating`. */
   creatingMs = 300;
   /** Clusters or instances (by id) that never become available. */
@@ -214,6 +218,36 @@ export class FakeRds {
         });
         return `<DBCluster>${this.clusterXml(cluster)}</DBCluster>`;
       }
+      case 'PromoteReadReplicaDBCluster': {
+        const cluster = this.mustCluster(p.DBClusterIdentifier ?? '');
+        if (!cluster.replicationSource) throw new RdsFault('InvalidDBClusterStateFault', `DB cluster ${cluster.id} is not a read replica.`);
+        delete cluster.replicationSource;
+        cluster.readyAt = Date.now() + this.creatingMs;
+        return `<DBCluster>${this.clusterXml(cluster)}</DBCluster>`;
+      }
+      case 'DescribeGlobalClusters': {
+        const ids = p.GlobalClusterIdentifier ? [p.GlobalClusterIdentifier] : [...this.globalClusters.keys()];
+        return `<GlobalClusters>${ids
+          .map((id) => {
+            const members = this.globalClusters.get(id);
+            if (!members) throw new RdsFault('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
+            return `<GlobalClusterMember>${xml({ GlobalClusterIdentifier: id, Status: 'available' })}<GlobalClusterMembers>${members
+              .map((m, i) => `<GlobalClusterMember>${xml({ DBClusterArn: arn(m), IsWriter: String(i === 0) })}</GlobalClusterMember>`)
+              .join('')}</GlobalClusterMembers></GlobalClusterMember>`;
+          })
+          .join('')}</GlobalClusters>`;
+      }
+      case 'FailoverGlobalCluster': {
+        const id = p.GlobalClusterIdentifier ?? '';
+        const members = this.globalClusters.get(id);
+        if (!members) throw new RdsFault('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
+        const target = (p.TargetDbClusterIdentifier ?? '').split(':').pop() ?? '';
+        if (!members.includes(target)) throw new RdsFault('DBClusterNotFoundFault', `${target} is not a member of ${id}.`, 404);
+        this.globalClusters.set(id, [target, ...members.filter((m) => m !== target)]);
+        const cluster = this.mustCluster(target);
+        cluster.readyAt = Date.now() + this.creatingMs;
+        return `<GlobalCluster>${xml({ GlobalClusterIdentifier: id, Status: 'failing-over' })}</GlobalCluster>`;
+      }
       case 'CreateDBInstance': {
         const id = p.DBInstanceIdentifier ?? '';
         if (this.instances.has(id)) throw new RdsFault('DBInstanceAlreadyExists', `DB instance ${id} already exists.`);
@@ -281,6 +315,8 @@ export class FakeRds {
     return (
       xml({
         DBClusterIdentifier: c.id,
+        DBClusterArn: arn(c.id),
+        ...(c.replicationSource ? { ReplicationSourceIdentifier: arn(c.replicationSource) } : {}),
         Engine: c.engine,
         EngineVersion: c.engineVersion,
         Status: this.status(c.id, c.readyAt),
@@ -326,6 +362,10 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
       `<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type><Code>${code}</Code>` +
         `<Message>${escape(message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
     );
+}
+
+function arn(clusterId: string): string {
+  return `arn:aws:rds:us-west-2:123456789012:cluster:${clusterId}`;
 }
 
 function xml(fields: Record<string, string>): string {

@@ -9,7 +9,7 @@ import { classifyKubeError, K8S_NAMESPACE, statusCode } from './api.ts';
  * (at least `minPods` of them), as `kubectl get pods` would show after a restore.
  * Reads only.
  */
-export function verifyPodsStep(kube: () => KubeApis) {
+export function verifyPodsStep(kube: () => Promise<KubeApis>) {
   return defineStep({
     id: 'k8s.verify-pods',
     summary: 'Wait until every pod in a namespace is running and ready',
@@ -24,7 +24,7 @@ export function verifyPodsStep(kube: () => KubeApis) {
         check: async () => {
           let pods;
           try {
-            pods = (await kube().core.listNamespacedPod({ namespace: p.namespace })).items;
+            pods = (await (await kube()).core.listNamespacedPod({ namespace: p.namespace })).items;
           } catch (err) {
             throw classifyKubeError(err, `listing pods in ${p.namespace}`);
           }
@@ -49,7 +49,7 @@ export function verifyPodsStep(kube: () => KubeApis) {
  * namespaces that do not start with `dr-drill-`, so a typo in a runbook cannot
  * delete production. Idempotent: an already deleted namespace is fine.
  */
-export function deleteNamespaceStep(kube: () => KubeApis) {
+export function deleteNamespaceStep(kube: () => Promise<KubeApis>) {
   const drillNamespace = z.string().regex(/^dr-drill-[a-z0-9-]{1,50}$/, 'only drill namespaces (dr-drill-…) can be deleted');
   return defineStep({
     id: 'k8s.delete-namespace',
@@ -62,7 +62,7 @@ export function deleteNamespaceStep(kube: () => KubeApis) {
       if (!drillNamespace.safeParse(p.namespace).success) throw new PermanentStepError(`refusing to delete ${p.namespace}: not a drill namespace`);
       ctx.progress(`deleting namespace ${p.namespace}`);
       try {
-        await kube().core.deleteNamespace({ name: p.namespace });
+        await (await kube()).core.deleteNamespace({ name: p.namespace });
         return { deleted: true };
       } catch (err) {
         if (statusCode(err) === 404) return { deleted: false };

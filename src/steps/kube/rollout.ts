@@ -47,14 +47,14 @@ async function selectDeployments(api: KubeApis, ns: string, names: readonly stri
 }
 
 /** `kubectl rollout restart`: the restartedAt annotation on the pod template, as a strategic merge patch. */
-export function rolloutRestartStep(kube: () => KubeApis) {
+export function rolloutRestartStep(kube: () => Promise<KubeApis>) {
   return defineStep({
     id: 'k8s.rollout-restart',
     summary: 'Restart deployments (as kubectl rollout restart does)',
     params: z.object({ namespace, deployments }),
     outputs: ['restarted'],
     async plan(_ctx, p) {
-      const selected = await selectDeployments(kube(), p.namespace, p.deployments);
+      const selected = await selectDeployments(await kube(), p.namespace, p.deployments);
       const paused = selected.filter((d) => d.spec?.paused).map((d) => d.metadata?.name);
       if (paused.length) throw new PermanentStepError(`can't restart paused deployment ${paused.join(', ')}: resume it first`);
       return selected.map((d) => ({
@@ -64,7 +64,7 @@ export function rolloutRestartStep(kube: () => KubeApis) {
       }));
     },
     async run(ctx, p) {
-      const api = kube();
+      const api = await kube();
       const restarted: string[] = [];
       for (const d of await selectDeployments(api, p.namespace, p.deployments)) {
         const name = d.metadata?.name ?? '';
@@ -111,18 +111,18 @@ export function rolloutState(d: V1Deployment): { done: true } | { done: false; s
 }
 
 /** Waits until every selected deployment has rolled out, by kubectl's rules. */
-export function rolloutStatusStep(kube: () => KubeApis) {
+export function rolloutStatusStep(kube: () => Promise<KubeApis>) {
   return defineStep({
     id: 'k8s.rollout-status',
     summary: 'Wait until deployments have rolled out (as kubectl rollout status)',
     params: z.object({ namespace, deployments }),
     outputs: ['ready'],
     async plan(_ctx, p) {
-      const selected = await selectDeployments(kube(), p.namespace, p.deployments);
+      const selected = await selectDeployments(await kube(), p.namespace, p.deployments);
       return [{ action: 'wait', resource: `namespace ${p.namespace}`, detail: `wait until ${selected.map((d) => d.metadata?.name).join(', ')} have rolled out` }];
     },
     async run(ctx, p) {
-      const api = kube();
+      const api = await kube();
       const names = (await selectDeployments(api, p.namespace, p.deployments)).map((d) => d.metadata?.name ?? '');
       await pollUntil(ctx, {
         what: `rollouts in ${p.namespace}`,
@@ -206,7 +206,7 @@ const KEEP_FROM_DEPLOYMENT = new Set([
  * both as one JSON patch. Idempotent: if the deployment already runs that
  * template (a re-entered step), nothing is sent.
  */
-export function rolloutUndoStep(kube: () => KubeApis) {
+export function rolloutUndoStep(kube: () => Promise<KubeApis>) {
   return defineStep({
     id: 'k8s.rollout-undo',
     summary: 'Roll a deployment back to its previous (or a given) revision',
@@ -218,7 +218,7 @@ export function rolloutUndoStep(kube: () => KubeApis) {
     }),
     outputs: ['revision', 'images'],
     async plan(_ctx, p) {
-      const api = kube();
+      const api = await kube();
       const d = await readDeployment(api, p.namespace, p.deployment);
       if (d.spec?.paused) throw new PermanentStepError(`you cannot roll back a paused deployment (${p.namespace}/${p.deployment}): resume it first`);
       const current = Number(d.metadata?.annotations?.[REVISION] ?? 0);
@@ -234,7 +234,7 @@ export function rolloutUndoStep(kube: () => KubeApis) {
       ];
     },
     async run(ctx, p) {
-      const api = kube();
+      const api = await kube();
       const d = await readDeployment(api, p.namespace, p.deployment);
       if (d.spec?.paused) throw new PermanentStepError(`you cannot roll back a paused deployment (${p.namespace}/${p.deployment})`);
       const current = Number(d.metadata?.annotations?.[REVISION] ?? 0);

@@ -11,7 +11,7 @@ import { classifyKubeError, K8S_NAME, K8S_NAMESPACE, MERGE_PATCH, statusCode } f
  * Reads: GET secret. Changes: PATCH secret (merge patch of `data`).
  * Idempotency: compares before writing; a re-entered step finds nothing to change.
  */
-export function updateSecretStep(kube: () => KubeApis) {
+export function updateSecretStep(kube: () => Promise<KubeApis>) {
   return defineStep({
     id: 'k8s.update-secret',
     summary: 'Set keys of a Kubernetes Secret (values are never shown)',
@@ -22,7 +22,7 @@ export function updateSecretStep(kube: () => KubeApis) {
     }),
     outputs: ['changedKeys'],
     async plan(_ctx, p) {
-      await readSecret(kube(), p.namespace, p.name);
+      await readSecret(await kube(), p.namespace, p.name);
       const keys = Object.keys(p.values);
       const pending = keys.filter((k) => isPlaceholder(p.values[k]));
       return [
@@ -34,7 +34,7 @@ export function updateSecretStep(kube: () => KubeApis) {
       ];
     },
     async run(ctx, p) {
-      const api = kube();
+      const api = await kube();
       const secret = await readSecret(api, p.namespace, p.name);
       const wanted = Object.fromEntries(Object.entries(p.values).map(([k, v]) => [k, Buffer.from(String(v)).toString('base64')]));
       const changed = Object.keys(wanted).filter((k) => secret.data?.[k] !== wanted[k]);

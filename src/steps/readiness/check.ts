@@ -21,7 +21,7 @@ interface Item {
  * RDS backup retention, a recent snapshot per cluster. Fails (after checking
  * everything) when any item fails, listing each. Reads only.
  */
-export function readinessCheckStep(rds: () => RDSClient, kube: () => KubeApis) {
+export function readinessCheckStep(rds: () => RDSClient, kube: () => Promise<KubeApis>) {
   return defineStep({
     id: 'readiness.check',
     summary: 'Check backups and retention against the DR plan (read-only)',
@@ -51,7 +51,7 @@ export function readinessCheckStep(rds: () => RDSClient, kube: () => KubeApis) {
         ctx.progress(`${item.ok ? 'pass' : 'FAIL'}: ${item.text}`, Math.round((items.length / (Object.keys(p.schedules).length + 2 * p.clusters.length)) * 100));
       };
       for (const [schedule, maxHours] of Object.entries(p.schedules)) {
-        const newest = newestCompleted(await listBackups(kube(), p.veleroNamespace, schedule));
+        const newest = newestCompleted(await listBackups(await kube(), p.veleroNamespace, schedule));
         if (!newest) add({ ok: false, text: `${schedule}: no completed backup` });
         else {
           const age = now - completedAt(newest);

@@ -54,7 +54,7 @@ async function getRestore(api: KubeApis, ns: string, restore: string): Promise<R
  * Reads: backups, restores. Changes: creates a Restore (`dr-<run>-<step>`).
  * Idempotency: a re-entered step finds its restore by name and keeps waiting.
  */
-export function veleroRestoreStep(kube: () => KubeApis) {
+export function veleroRestoreStep(kube: () => Promise<KubeApis>) {
   return defineStep({
     id: 'velero.restore',
     summary: 'Restore Kubernetes resources from a Velero backup and wait until it completes',
@@ -74,7 +74,7 @@ export function veleroRestoreStep(kube: () => KubeApis) {
       .refine((p) => !p.restoreInto || p.includedNamespaces?.length === 1, 'restoreInto needs exactly one included namespace'),
     outputs: ['restoreName', 'backupName', 'itemsRestored', 'warnings'],
     async plan(_ctx, p) {
-      const b = await chooseBackup(kube(), p.veleroNamespace, p.backup, p.schedule);
+      const b = await chooseBackup(await kube(), p.veleroNamespace, p.backup, p.schedule);
       const mapping = Object.entries(mappingOf(p)).map(([from, to]) => `${from} → ${to}`);
       return [
         {
@@ -85,7 +85,7 @@ export function veleroRestoreStep(kube: () => KubeApis) {
       ];
     },
     async run(ctx, p) {
-      const api = kube();
+      const api = await kube();
       const restore = restoreName(ctx.runId, ctx.stepId);
       let existing = await getRestore(api, p.veleroNamespace, restore);
       if (!existing) {

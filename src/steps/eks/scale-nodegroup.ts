@@ -1,0 +1,100 @@
+import { DescribeNodegroupCommand, type EKSClient, type Nodegroup, UpdateNodegroupConfigCommand } from '@aws-sdk/client-eks';
+import { z } from 'zod';
+import type { KubeApis } from '../clients.ts';
+import { classifyKubeError } from '../kube/api.ts';
+import { pollUntil } from '../poll.ts';
+import { classifyAwsError } from '../rds/aws.ts';
+import { defineStep, PermanentStepError } from '../types.ts';
+
+const eksName = z.string().regex(/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'must be an EKS name');
+
+async function describe(eks: EKSClient, cluster: string, nodegroup: string): Promise<Nodegroup> {
+  try {
+    const res = await eks.send(new DescribeNodegroupCommand({ clusterName: cluster, nodegroupName: nodegroup }));
+    if (!res.nodegroup) throw new PermanentStepError(`node group ${nodegroup} of ${cluster} was not returned`);
+    return res.nodegroup;
+  } catch (err) {
+    if (err instanceof PermanentStepError) throw err;
+    throw classifyAwsError(err, `describing node group ${cluster}/${nodegroup}`);
+  }
+}
+
+/**
+ * `eks.scale-nodegroup`: pilot light → full size. Updates a managed node
+ * group's scaling config and waits until it is ACTIVE and (with Kubernetes
+ * access to that cluster) its nodes are Ready.
+ * Reads: DescribeNodegroup, nodes. Changes: UpdateNodegroupConfig.
+ * Idempotency: the run's clientRequestToken makes a repeated call the same
+ * update; a node group already at the size is not updated again.
+ */
+export function scaleNodegroupStep(eks: () => EKSClient, kube: () => Promise<KubeApis>) {
+  return defineStep({
+    id: 'eks.scale-nodegroup',
+    summary: 'Scale an EKS node group and wait until its nodes are ready',
+    params: z
+      .object({
+        cluster: eksName,
+        nodegroup: eksName,
+        desired: z.number().int().min(0).max(1000),
+        min: z.number().int().min(0).max(1000).optional(),
+        max: z.number().int().min(1).max(1000).optional(),
+        /** Also wait for the nodes to be Ready (needs Kubernetes access to this cluster). */
+        waitForNodes: z.boolean().default(true),
+      })
+      .refine((p) => p.min === undefined || p.min <= p.desired, 'min must not exceed desired')
+      .refine((p) => p.max === undefined || p.desired <= p.max, 'desired must not exceed max'),
+    outputs: ['desired', 'readyNodes'],
+    async plan(_ctx, p) {
+      const ng = await describe(eks(), p.cluster, p.nodegroup);
+      const now = ng.scalingConfig ?? {};
+      const max = p.max ?? now.maxSize ?? 0;
+      if (p.desired > max) throw new PermanentStepError(`desired ${p.desired} exceeds the node group's max size ${max}; give max as well`);
+      return [
+        {
+          action: 'change',
+          resource: `eks node group ${p.cluster}/${p.nodegroup}`,
+          detail: `scale ${p.cluster}/${p.nodegroup} from ${now.minSize ?? '?'}/${now.desiredSize ?? '?'}/${now.maxSize ?? '?'} to ${p.min ?? now.minSize ?? '?'}/${p.desired}/${max} (min/desired/max) and wait for the nodes`,
+        },
+      ];
+    },
+    async run(ctx, p) {
+      const client = eks();
+      const ng = await describe(client, p.cluster, p.nodegroup);
+      const now = ng.scalingConfig ?? {};
+      const target = { minSize: p.min ?? now.minSize, maxSize: p.max ?? now.maxSize, desiredSize: p.desired };
+      if (now.desiredSize !== target.desiredSize || now.minSize !== target.minSize || now.maxSize !== target.maxSize) {
+        ctx.progress(`scaling ${p.nodegroup} to ${p.desired} nodes`);
+        try {
+          await client.send(
+            new UpdateNodegroupConfigCommand({
+              clusterName: p.cluster,
+              nodegroupName: p.nodegroup,
+              scalingConfig: target,
+              clientRequestToken: ctx.idempotencyKey,
+            }),
+          );
+        } catch (err) {
+          throw classifyAwsError(err, `scaling node group ${p.cluster}/${p.nodegroup}`);
+        }
+      }
+      let ready = 0;
+      await pollUntil(ctx, {
+        what: `node group ${p.nodegroup}`,
+        check: async () => {
+          const status = (await describe(client, p.cluster, p.nodegroup)).status ?? 'UNKNOWN';
+          if (status !== 'ACTIVE') return { done: false, state: status };
+          if (!p.waitForNodes) return { done: true };
+          let nodes;
+          try {
+            nodes = (await (await kube()).core.listNode({ labelSelector: `eks.amazonaws.com/nodegroup=${p.nodegroup}` })).items;
+          } catch (err) {
+            throw classifyKubeError(err, `listing nodes of ${p.nodegroup}`);
+          }
+          ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+          return ready >= p.desired ? { done: true } : { done: false, state: `${ready} of ${p.desired} nodes ready`, percent: Math.round((ready / Math.max(1, p.desired)) * 100) };
+        },
+      });
+      return { desired: p.desired, readyNodes: ready };
+    },
+  });
+}

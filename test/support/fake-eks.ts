@@ -1,0 +1,110 @@
+/**
+ * A loopback Amazon EKS (REST/JSON, as the real SDK calls it): clusters and
+ * node groups. A scaling update moves the node group UPDATING → ACTIVE after a
+ * delay and tells the test (so the fake Kubernetes can show the nodes).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeNodegroup {
+  cluster: string;
+  name: string;
+  minSize: number;
+  maxSize: number;
+  desiredSize: number;
+  readyAt: number;
+  updates: string[];
+}
+
+export class FakeEks {
+  readonly clusters = new Map<string, { name: string; endpoint: string; status: string; ca: string }>();
+  readonly nodegroups = new Map<string, FakeNodegroup>();
+  readonly calls: { method: string; path: string; body?: unknown }[] = [];
+  updatingMs = 300;
+  /** Called when a node group becomes ACTIVE at a new size. */
+  onScaled: (nodegroup: string, desired: number) => void = () => undefined;
+  private server: Server | undefined;
+  private port = 0;
+  private readonly tokens = new Map<string, string>();
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      void this.handle(req, res);
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => { resolve(); }) : resolve()));
+  }
+
+  addCluster(name: string, endpoint: string, status = 'ACTIVE'): void {
+    this.clusters.set(name, { name, endpoint, status, ca: Buffer.from('-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n').toString('base64') });
+  }
+
+  addNodegroup(cluster: string, name: string, sizes: { min: number; max: number; desired: number }): void {
+    this.nodegroups.set(`${cluster}/${name}`, { cluster, name, minSize: sizes.min, maxSize: sizes.max, desiredSize: sizes.desired, readyAt: 0, updates: [] });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const body: unknown = raw ? JSON.parse(raw) : undefined;
+    const method = req.method ?? 'GET';
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    this.calls.push({ method, path, ...(body !== undefined ? { body } : {}) });
+    const [status, out, errorType] = this.route(method, path.split('/').filter(Boolean), body as Record<string, unknown> | undefined);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (errorType) headers['x-amzn-errortype'] = errorType;
+    res.writeHead(status, headers).end(JSON.stringify(out));
+  }
+
+  private route(method: string, p: string[], body: Record<string, unknown> | undefined): [number, unknown, string?] {
+    if (p[0] !== 'clusters' || !p[1]) return [404, { message: 'not found' }, 'ResourceNotFoundException'];
+    const cluster = this.clusters.get(p[1]);
+    if (!cluster) return [404, { message: `No cluster found for name: ${p[1]}.` }, 'ResourceNotFoundException'];
+    if (p.length === 2 && method === 'GET') {
+      return [200, { cluster: { name: cluster.name, arn: `arn:aws:eks:us-west-2:123456789012:cluster/${cluster.name}`, status: cluster.status, endpoint: cluster.endpoint, certificateAuthority: { data: cluster.ca }, version: '1.31' } }];
+    }
+    if (p[2] !== 'node-groups' || !p[3]) return [404, { message: 'not found' }, 'ResourceNotFoundException'];
+    const ng = this.nodegroups.get(`${p[1]}/${p[3]}`);
+    if (!ng) return [404, { message: `No node group found for name: ${p[3]}.` }, 'ResourceNotFoundException'];
+    if (p.length === 4 && method === 'GET') return [200, { nodegroup: this.nodegroupJson(ng) }];
+    if (p[4] === 'update-config' && method === 'POST') {
+      const token = typeof body?.clientRequestToken === 'string' ? body.clientRequestToken : undefined;
+      const known = token ? this.tokens.get(token) : undefined;
+      if (known) return [200, { update: { id: known, status: 'InProgress', type: 'ConfigUpdate' } }];
+      if (Date.now() < ng.readyAt) return [409, { message: 'Nodegroup is currently UPDATING' }, 'ResourceInUseException'];
+      const scaling = (body?.scalingConfig ?? {}) as { minSize?: number; maxSize?: number; desiredSize?: number };
+      const next = { min: scaling.minSize ?? ng.minSize, max: scaling.maxSize ?? ng.maxSize, desired: scaling.desiredSize ?? ng.desiredSize };
+      if (next.desired > next.max || next.desired < next.min) {
+        return [400, { message: 'desired size must be between min and max size' }, 'InvalidParameterException'];
+      }
+      Object.assign(ng, { minSize: next.min, maxSize: next.max, desiredSize: next.desired, readyAt: Date.now() + this.updatingMs });
+      const id = randomUUID();
+      ng.updates.push(id);
+      if (token) this.tokens.set(token, id);
+      setTimeout(() => { this.onScaled(ng.name, ng.desiredSize); }, this.updatingMs);
+      return [200, { update: { id, status: 'InProgress', type: 'ConfigUpdate' } }];
+    }
+    return [404, { message: 'not found' }, 'ResourceNotFoundException'];
+  }
+
+  private nodegroupJson(ng: FakeNodegroup): unknown {
+    return {
+      nodegroupName: ng.name,
+      clusterName: ng.cluster,
+      status: Date.now() >= ng.readyAt ? 'ACTIVE' : 'UPDATING',
+      scalingConfig: { minSize: ng.minSize, maxSize: ng.maxSize, desiredSize: ng.desiredSize },
+    };
+  }
+}
