@@ -54,6 +54,15 @@ export class FakeService {
     this.failures.set(route, list);
   }
 
+  /** Forgets everything: resources, requests, pending failures. */
+  reset(): void {
+    this.resources.clear();
+    this.requests.length = 0;
+    this.notifications.length = 0;
+    this.failures.clear();
+    this.readyAfterMs = 0;
+  }
+
   /** Number of create requests received (including re-sent ones). */
   get createRequests(): number {
     return this.requests.filter((r) => r.method === 'POST' && r.path === '/resources').length;
