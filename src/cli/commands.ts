@@ -14,12 +14,15 @@ import type { StepRegistry } from '../steps/registry.ts';
 import { formatDuration } from '../util/duration.ts';
 import { closestMatch } from '../util/closest.ts';
 import { newRunId } from '../util/ids.ts';
-import { renderAudit, renderPlan, renderRun, renderRunbooks, renderRuns, stepLine } from './render.ts';
+import type { Backup } from '../steps/velero/objects.ts';
+import { renderAudit, renderBackups, renderPlan, renderRun, renderRunbooks, renderRuns, stepLine } from './render.ts';
 
 export interface CliDeps {
   service: RunService;
   store: RunStore;
   registry: StepRegistry;
+  /** Velero backups, newest first (for `backups`). */
+  listBackups: () => Promise<Backup[]>;
   logger: Logger;
   operator: Actor;
   out: (line: string) => void;
@@ -35,7 +38,7 @@ export interface ParsedArgs {
   flags: { dryRun: boolean; follow: boolean; limit: number; as?: string; help: boolean };
 }
 
-export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'help'] as const;
+export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'help'] as const;
 
 export const USAGE = `Usage: npm run dr -- <command> [arguments] [--as <operator>]
 
@@ -50,6 +53,7 @@ export const USAGE = `Usage: npm run dr -- <command> [arguments] [--as <operator
   status <run> [--follow]                 a run's state and every step; --follow prints progress live
   runs [--limit N]                        recent runs, newest first
   audit <run>                             who did what and when
+  backups                                 Velero backups: phase, age, expiry, namespaces
 
   --as <name>   who you are (default: $DR_OPERATOR, else $USER). A Slack user id (U012ABCDEF)
                 counts as that user for runbooks that name approvers.
@@ -175,6 +179,9 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
       renderAudit(run, await store.audit(run.id)).forEach(out);
       return 0;
     }
+    case 'backups':
+      renderBackups(await deps.listBackups(), now()).forEach(out);
+      return 0;
     default:
       throw new UsageError(`Unknown command '${command}'.`);
   }

@@ -15,6 +15,7 @@ import { RunService } from '../runs/service.ts';
 import { RunStore } from '../runs/store.ts';
 import { buildRegistry } from '../steps/registry.ts';
 import { createStepClients } from '../steps/clients.ts';
+import { listBackups } from '../steps/velero/objects.ts';
 import { parseArgs, runCommand, USAGE, UsageError } from './commands.ts';
 
 const EXIT_CONFIG = 78;
@@ -49,9 +50,11 @@ async function main(argv: readonly string[]): Promise<number> {
   let config;
   let runbooks;
   let registry;
+  let clients;
   try {
     config = loadConfig({ env: process.env, needsSlack: false });
-    registry = buildRegistry(createStepClients(config));
+    clients = createStepClients(config);
+    registry = buildRegistry(clients);
     runbooks = loadRunbooks(config.paths.commandsDir, registry);
   } catch (err) {
     console.error(errorMessage(err));
@@ -65,7 +68,9 @@ async function main(argv: readonly string[]): Promise<number> {
     await waitForConnection(redis, 5_000);
     const store = new RunStore(redis, config.queuePrefix);
     const service = new RunService({ store, queue, runbooks, registry, logger });
-    return await runCommand(args, { service, store, registry, logger, operator: operatorFrom(args.flags.as), out: write });
+    const { veleroNamespace } = config.kubernetes;
+    const listVeleroBackups = async () => listBackups(await clients.kube(), veleroNamespace);
+    return await runCommand(args, { service, store, registry, logger, operator: operatorFrom(args.flags.as), out: write, listBackups: listVeleroBackups });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);

@@ -4,6 +4,7 @@
 import { describeParam } from '../runbooks/params.ts';
 import type { Runbook } from '../runbooks/schema.ts';
 import { type AuditEntry, changedSteps, type PlannedStep, type Run, type StepRecord } from '../runs/model.ts';
+import { type Backup, completedAt } from '../steps/velero/objects.ts';
 import { formatDuration } from '../util/duration.ts';
 
 export function renderRunbooks(runbooks: Iterable<Runbook>): string[] {
@@ -81,6 +82,21 @@ export function renderAudit(run: Run, entries: readonly AuditEntry[]): string[] 
     `Audit of run ${run.id} (${run.runbookId}), ${entries.length} entries:`,
     ...entries.map((e) => `  ${iso(e.at)}  ${who(e.actor)}  ${e.action}${e.detail ? ` — ${e.detail}` : ''}`),
   ];
+}
+
+export function renderBackups(backups: readonly Backup[], now: number): string[] {
+  if (backups.length === 0) return ['No Velero backups found.'];
+  return backups.map((b) => {
+    const done = completedAt(b);
+    const expires = b.status.expiration ? `expires ${b.status.expiration.replace('.000Z', 'Z')}` : 'no expiry';
+    return [
+      b.metadata.name.padEnd(40),
+      (b.status.phase ?? '?').padEnd(16),
+      done ? `${formatDuration(now - done)} old`.padEnd(14) : ''.padEnd(14),
+      expires,
+      `namespaces: ${(b.spec.includedNamespaces ?? ['*']).join(',')}`,
+    ].join('  ');
+  });
 }
 
 function who(actor: { id: string; name?: string | undefined; via: string }): string {

@@ -33,6 +33,7 @@ export const SETTINGS = [
   { key: 'aws.stsEndpointUrl', env: 'AWS_ENDPOINT_URL_STS' },
   { key: 'kubernetes.kubeconfig', env: 'KUBECONFIG' },
   { key: 'kubernetes.eksCluster', env: 'EKS_CLUSTER_NAME' },
+  { key: 'kubernetes.veleroNamespace', env: 'VELERO_NAMESPACE' },
   { key: 'statuspage.apiKey', env: 'STATUSPAGE_API_KEY', secret: true },
   { key: 'statuspage.pageId', env: 'STATUSPAGE_PAGE_ID' },
   { key: 'statuspage.apiUrl', env: 'STATUSPAGE_API_URL' },
@@ -102,6 +103,8 @@ export const ConfigSchema = z.object({
       kubeconfig: optionalText,
       /** Reach this EKS cluster with a token from STS (no kubeconfig, no aws CLI); wins over KUBECONFIG. */
       eksCluster: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'must be an EKS cluster name').optional(),
+      /** Where Velero's Backup and Restore objects live (for listings; runbooks name it per step). */
+      veleroNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('velero'),
     })
     .prefault({}),
   statuspage: z

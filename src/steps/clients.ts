@@ -29,7 +29,13 @@ export function apisFor(kc: KubeConfig): KubeApis {
   return { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
 }
 
-export function createStepClients(config: Pick<Config, 'aws' | 'kubernetes'>): StepClients {
+/** The settings the clients read. */
+export interface ClientSettings {
+  aws: Config['aws'];
+  kubernetes: Pick<Config['kubernetes'], 'kubeconfig' | 'eksCluster'>;
+}
+
+export function createStepClients(config: ClientSettings): StepClients {
   const rds = new Map<string, RDSClient>();
   let eks: EKSClient | undefined;
   let kube: KubeApis | undefined;

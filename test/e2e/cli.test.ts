@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { FakeKube } from '../support/fake-kube.ts';
 import { FakeService } from '../support/fake-service.ts';
 import { REPO_ROOT } from '../support/process.ts';
 import { TEST_REDIS_URL } from '../support/redis.ts';
@@ -16,11 +17,11 @@ describe('the terminal front end (npm run dr)', () => {
   let engine: TestEngine;
   let api: FakeService;
 
-  const dr = (args: string[]): Promise<CliResult> =>
+  const dr = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
     new Promise((resolve) => {
       const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
         cwd: REPO_ROOT,
-        env: { PATH: process.env.PATH ?? '', REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: engine.prefix, COMMANDS_DIR: FIXTURE_COMMANDS },
+        env: { PATH: process.env.PATH ?? '', REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: engine.prefix, COMMANDS_DIR: FIXTURE_COMMANDS, ...env },
       });
       let stdout = '';
       let stderr = '';
@@ -121,6 +122,21 @@ describe('the terminal front end (npm run dr)', () => {
     const res = await dr(['aprove', 'r1234567']);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain("Unknown command 'aprove'. Did you mean 'approve'?");
+  });
+
+  it('lists Velero backups with phase, age, expiry and namespaces', async () => {
+    const kube = await new FakeKube().start();
+    try {
+      kube.addBackup('daily-full-backup-20261125020000', { schedule: 'daily-full-backup', completedAt: new Date(Date.now() - 3 * 3_600_000), ttlHours: 720 });
+      kube.addBackup('hourly-backup-20261125050000', { schedule: 'hourly-backup', completedAt: new Date(Date.now() - 30 * 60_000), includedNamespaces: ['production'], phase: 'PartiallyFailed' });
+      const res = await dr(['backups'], { KUBECONFIG: kube.writeKubeconfig() });
+      expect(res.code).toBe(0);
+      const lines = res.stdout.trim().split('\n');
+      expect(lines[0]).toMatch(/^hourly-backup-20261125050000\s+PartiallyFailed\s+30m old\s+expires \S+Z\s+namespaces: production$/);
+      expect(lines[1]).toMatch(/^daily-full-backup-20261125020000\s+Completed\s+3h old\s+expires \S+Z\s+namespaces: \*$/);
+    } finally {
+      await kube.stop();
+    }
   });
 
   it('says there is no such run', async () => {
