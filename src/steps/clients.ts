@@ -35,7 +35,7 @@ export interface ClientSettings {
   kubernetes: Pick<Config['kubernetes'], 'kubeconfig' | 'eksCluster'>;
 }
 
-export function createStepClients(config: ClientSettings): StepClients {
+export function createStepClients(config: ClientSettings, now: () => number = Date.now): StepClients {
   const rds = new Map<string, RDSClient>();
   let eks: EKSClient | undefined;
   let kube: KubeApis | undefined;
@@ -58,10 +58,11 @@ export function createStepClients(config: ClientSettings): StepClients {
     },
     eks: () => (eks ??= new EKSClient(aws('eks'))),
     kube: async () => {
-      if (kube && Date.now() < kubeExpiresAt) return kube;
+      // An EKS token lives 15 minutes: rebuild the clients with a fresh one before that.
+      if (kube && now() < kubeExpiresAt) return kube;
       const cluster = config.kubernetes.eksCluster;
       if (cluster) {
-        ({ apis: kube, expiresAt: kubeExpiresAt } = await eksAccess(clients.eks(), cluster, config));
+        ({ apis: kube, expiresAt: kubeExpiresAt } = await eksAccess(clients.eks(), cluster, config, new Date(now())));
       } else {
         const kc = new KubeConfig();
         // KUBECONFIG when set; otherwise ~/.kube/config, or the in-cluster service account.
@@ -80,7 +81,7 @@ export function createStepClients(config: ClientSettings): StepClients {
  * the endpoint and CA, and a token made from STS (see token.ts), renewed
  * before it expires by the caller asking again.
  */
-async function eksAccess(eks: EKSClient, name: string, config: Pick<Config, 'aws'>): Promise<{ apis: KubeApis; expiresAt: number }> {
+async function eksAccess(eks: EKSClient, name: string, config: Pick<Config, 'aws'>, at: Date): Promise<{ apis: KubeApis; expiresAt: number }> {
   const region = config.aws.region ?? (await eks.config.region());
   const { cluster } = await eks.send(new DescribeClusterCommand({ name }));
   const endpoint = cluster?.endpoint;
@@ -88,7 +89,7 @@ async function eksAccess(eks: EKSClient, name: string, config: Pick<Config, 'aws
     throw new Error(`EKS cluster ${name} is ${cluster?.status ?? 'not found'}; its API endpoint is not available yet`);
   }
   const stsHost = config.aws.stsEndpointUrl ? new URL(config.aws.stsEndpointUrl).host : undefined;
-  const { token, expiresAt } = await eksToken({ cluster: name, region, credentials: defaultProvider(), ...(stsHost ? { stsHost } : {}) });
+  const { token, expiresAt } = await eksToken({ cluster: name, region, credentials: defaultProvider(), now: at, ...(stsHost ? { stsHost } : {}) });
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name, server: endpoint, caData: cluster.certificateAuthority?.data, skipTLSVerify: endpoint.startsWith('http:') }],

@@ -74,6 +74,23 @@ describe('EKS access and scaling, RDS failover', () => {
     expect(kube.callsMatching('GET', '/api/v1/nodes').length).toBeGreaterThan(0);
   });
 
+  it('reuses the token, and makes a new one before 15 minutes are up', async () => {
+    let clock = Date.now();
+    const clients = createStepClients({ aws: { region: 'us-west-2', eksEndpointUrl: eks.url }, kubernetes: { eksCluster: 'eks-dr' } }, () => clock);
+    const describes = () => eks.calls.filter((c) => c.path === '/clusters/eks-dr').length;
+    const before = describes();
+    const first = await clients.kube();
+    expect(await clients.kube()).toBe(first);
+    clock += 13 * 60_000;
+    expect(await clients.kube()).toBe(first);
+    expect(describes() - before).toBe(1);
+    clock += 2 * 60_000;
+    const renewed = await clients.kube();
+    expect(renewed).not.toBe(first);
+    expect(describes() - before).toBe(2);
+    await renewed.core.listNode({});
+  });
+
   it('the fake API server does refuse a token that is not an EKS token', async () => {
     const wrong = createStepClients({ aws: { region: 'us-west-2', eksEndpointUrl: eks.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
     const failure = await failureOf(wrong.kube().then((api) => api.core.listNode({})));
