@@ -18,7 +18,7 @@ import { loadRunbooks } from '../src/runbooks/load.ts';
 import type { Run } from '../src/runs/model.ts';
 import { RunService } from '../src/runs/service.ts';
 import { RunStore } from '../src/runs/store.ts';
-import { builtinSteps } from '../src/steps/registry.ts';
+import { buildRegistry } from '../src/steps/registry.ts';
 import { deleteKeys, percentile, type BenchArgs } from './util.ts';
 
 const RUNBOOK = `id: bench-noop
@@ -33,7 +33,7 @@ export async function benchEngine({ redisUrl, runs, concurrency }: BenchArgs): P
   const dir = mkdtempSync(join(tmpdir(), 'bench-runbooks-'));
   writeFileSync(join(dir, 'bench-noop.yaml'), RUNBOOK);
   const logger = createLogger({ level: 'silent' });
-  const registry = builtinSteps();
+  const registry = buildRegistry();
   const runbooks = loadRunbooks(dir, registry);
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const workerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
