@@ -4,8 +4,8 @@
  * delay and tells the test (so the fake Kubernetes can show the nodes).
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Loopback, readBody, startLoopback } from './loopback.ts';
 
 export interface FakeNodegroup {
   cluster: string;
@@ -24,26 +24,20 @@ export class FakeEks {
   updatingMs = 300;
   /** Called when a node group becomes ACTIVE at a new size. */
   onScaled: (nodegroup: string, desired: number) => void = () => undefined;
-  private server: Server | undefined;
-  private port = 0;
+  private loopback: Loopback | undefined;
   private readonly tokens = new Map<string, string>();
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      void this.handle(req, res);
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+    this.loopback = await startLoopback((req, res) => this.handle(req, res));
     return this;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.loopback?.url ?? '';
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => { resolve(); }) : resolve()));
+    await this.loopback?.stop();
   }
 
   addCluster(name: string, endpoint: string, status = 'ACTIVE'): void {
@@ -55,9 +49,7 @@ export class FakeEks {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
+    const raw = await readBody(req);
     const body: unknown = raw ? JSON.parse(raw) : undefined;
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://x').pathname;

@@ -7,8 +7,8 @@
  * and JSON patch.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Loopback, readBody, startLoopback } from './loopback.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,20 +68,15 @@ export class FakeKube {
   restoreMs = 300;
   restoreOutcome: { phase: 'Completed' | 'PartiallyFailed' | 'Failed'; warnings?: number; errors?: number; failureReason?: string } = { phase: 'Completed' };
   private version = 100;
-  private server: Server | undefined;
-  private port = 0;
+  private loopback: Loopback | undefined;
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      void this.handle(req, res);
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+    this.loopback = await startLoopback((req, res) => this.handle(req, res));
     return this;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.loopback?.url ?? '';
   }
 
   /** A kubeconfig file pointing at this server, as KUBECONFIG would. */
@@ -106,8 +101,7 @@ export class FakeKube {
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => { resolve(); }) : resolve()));
+    await this.loopback?.stop();
   }
 
   /** A deployment with `revisions` images in its history (the last is current). */
@@ -173,9 +167,7 @@ export class FakeKube {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
+    const raw = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://x');
     const method = req.method ?? 'GET';
     const body: unknown = raw ? JSON.parse(raw) : undefined;

@@ -6,8 +6,8 @@
  * throttle, fail, or never become ready on demand.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Loopback, readBody, startLoopback } from './loopback.ts';
 
 export interface FakeCluster {
   id: string;
@@ -64,25 +64,19 @@ export class FakeRds {
   /** Clusters or instances (by id) that never become available. */
   readonly neverReady = new Set<string>();
   private readonly failures = new Map<string, Failure[]>();
-  private server: Server | undefined;
-  private port = 0;
+  private loopback: Loopback | undefined;
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      void this.handle(req, res);
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+    this.loopback = await startLoopback((req, res) => this.handle(req, res));
     return this;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.loopback?.url ?? '';
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => { resolve(); }) : resolve()));
+    await this.loopback?.stop();
   }
 
   /** A production cluster with a writer, restorable from `earliest` to `latest`. */
@@ -126,9 +120,7 @@ export class FakeRds {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const params = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+    const params = Object.fromEntries(new URLSearchParams(await readBody(req)));
     const { Action: action = '', ...rest } = params;
     this.calls.push({ action, params: rest });
     const failure = this.failures.get(action)?.shift();

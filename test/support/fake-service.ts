@@ -5,8 +5,8 @@
  * is ready, `POST /notify` records a notification. It can delay or fail
  * requests on demand.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Loopback, readBody, startLoopback } from './loopback.ts';
 
 export interface Resource {
   name: string;
@@ -26,25 +26,19 @@ export class FakeService {
   /** How long a new resource stays `creating`. */
   readyAfterMs = 0;
   private readonly failures = new Map<string, Failure[]>();
-  private server: Server | undefined;
-  private port = 0;
+  private loopback: Loopback | undefined;
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      void this.handle(req, res);
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+    this.loopback = await startLoopback((req, res) => this.handle(req, res));
     return this;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.loopback?.url ?? '';
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => { resolve(); }) : resolve()));
+    await this.loopback?.stop();
   }
 
   /** The next `times` requests to `METHOD /path-prefix` fail or wait this way. */
@@ -69,9 +63,7 @@ export class FakeService {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
+    const raw = await readBody(req);
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const keyHeader = req.headers['idempotency-key'];

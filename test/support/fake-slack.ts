@@ -5,10 +5,10 @@
  * Slack does (`{ok:true,…}` / `{ok:false,error}`, HTTP 429 with Retry-After),
  * and fails on demand.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { type Loopback, readBody, startLoopback } from './loopback.ts';
 
 export interface RecordedCall {
   method: string;
@@ -54,8 +54,7 @@ export class FakeSlack {
   private readonly channels = new Map<string, Channel>();
   private readonly failures = new Map<string, Failure[]>();
   private readonly validTokens: Set<string>;
-  private server: Server | undefined;
-  private port = 0;
+  private loopback: Loopback | undefined;
   private tsCounter = 0;
   private waiters: (() => void)[] = [];
 
@@ -69,10 +68,8 @@ export class FakeSlack {
   }
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      void this.handle(req, res);
-    });
-    this.server.on('upgrade', (req, socket, head) => {
+    this.loopback = await startLoopback((req, res) => this.handle(req, res));
+    this.loopback.server.on('upgrade', (req, socket, head) => {
       this.sockets.handleUpgrade(req, socket, head, (ws) => {
         this.socketClients.add(ws);
         ws.on('close', () => this.socketClients.delete(ws));
@@ -86,8 +83,6 @@ export class FakeSlack {
         this.notify();
       });
     });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
     return this;
   }
 
@@ -120,20 +115,16 @@ export class FakeSlack {
   async stop(): Promise<void> {
     for (const ws of this.socketClients) ws.terminate();
     this.sockets.close();
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => {
-      if (this.server) this.server.close(() => { resolve(); });
-      else resolve();
-    });
+    await this.loopback?.stop();
   }
 
   /** Base URL for `SLACK_API_URL`. */
   get apiUrl(): string {
-    return `http://127.0.0.1:${this.port}/api/`;
+    return `${this.loopback?.url ?? ''}/api/`;
   }
 
   responseUrl(id: string): string {
-    return `http://127.0.0.1:${this.port}/respond/${id}`;
+    return `${this.loopback?.url ?? ''}/respond/${id}`;
   }
 
   /** A private channel the bot is (or is not) a member of; unknown ids are public channels. */
@@ -230,7 +221,7 @@ export class FakeSlack {
           is_enterprise_install: false,
         };
       case 'apps.connections.open':
-        return { ok: true, url: `ws://127.0.0.1:${this.port}/link/?ticket=${randomUUID()}` };
+        return { ok: true, url: `ws://127.0.0.1:${String(this.loopback?.port)}/link/?ticket=${randomUUID()}` };
       case 'chat.postMessage': {
         const channel = text(args.channel);
         const problem = this.cannotPost(channel) ?? invalidMessage(args);
@@ -302,12 +293,6 @@ function text(value: unknown): string {
 
 function send(res: ServerResponse, body: Record<string, unknown>): void {
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(raw: string): Record<string, unknown> {

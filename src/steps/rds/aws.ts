@@ -1,5 +1,9 @@
 import { type DBCluster, DescribeDBClustersCommand, type RDSClient } from '@aws-sdk/client-rds';
+import { z } from 'zod';
 import { PermanentStepError } from '../types.ts';
+
+/** An RDS DB cluster identifier: 1-63 letters, digits and hyphens, starting with a letter. */
+export const CLUSTER_ID = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS cluster identifier (letters, digits, hyphens)');
 
 /** Tag put on every resource the bot creates, naming the run: how a re-entered step knows the resource is its own. */
 export const RUN_TAG = 'dr-chatops:run';

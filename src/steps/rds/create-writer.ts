@@ -3,9 +3,8 @@ import { z } from 'zod';
 import { isPlaceholder } from '../../engine/bind.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError, type StepContext } from '../types.ts';
-import { awsCode, classifyAwsError, mustDescribeCluster, RUN_TAG } from './aws.ts';
+import { awsCode, classifyAwsError, mustDescribeCluster, RUN_TAG, CLUSTER_ID } from './aws.ts';
 
-const clusterId = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS cluster identifier (letters, digits, hyphens)');
 
 async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance | undefined> {
   try {
@@ -52,10 +51,10 @@ export function createWriterStep(rds: () => RDSClient) {
     id: 'rds.create-writer',
     summary: 'Create the writer instance of a restored cluster and wait until it is available',
     params: z.object({
-      cluster: clusterId,
+      cluster: CLUSTER_ID,
       instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must be a class like db.r6g.large').optional(),
       /** Copy the instance class from this cluster's writer when instanceClass is not given. */
-      copyClassFrom: clusterId.optional(),
+      copyClassFrom: CLUSTER_ID.optional(),
     }),
     outputs: ['writerEndpoint', 'readerEndpoint', 'port', 'instanceId'],
     async plan(_ctx, p) {

@@ -2,9 +2,8 @@ import { type DBCluster, DescribeGlobalClustersCommand, FailoverGlobalClusterCom
 import { z } from 'zod';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
-import { classifyAwsError, mustDescribeCluster } from './aws.ts';
+import { classifyAwsError, mustDescribeCluster, CLUSTER_ID } from './aws.ts';
 
-const clusterId = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS cluster identifier');
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like us-west-2');
 
 async function isWriter(rds: RDSClient, method: string, cluster: DBCluster, globalCluster: string | undefined): Promise<boolean> {
@@ -37,7 +36,7 @@ export function failoverStep(rds: (region?: string) => RDSClient) {
     params: z
       .object({
         method: z.enum(['promote-replica', 'global-failover']),
-        cluster: clusterId,
+        cluster: CLUSTER_ID,
         region,
         globalCluster: z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/).optional(),
       })

@@ -2,9 +2,8 @@ import { type DBCluster, type RDSClient, RestoreDBClusterToPointInTimeCommand } 
 import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
-import { awsCode, classifyAwsError, describeCluster, mustDescribeCluster, networkOf, ownedByRun, RUN_TAG, restoredClusterName } from './aws.ts';
+import { awsCode, classifyAwsError, describeCluster, mustDescribeCluster, networkOf, ownedByRun, RUN_TAG, restoredClusterName, CLUSTER_ID } from './aws.ts';
 
-const clusterId = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS cluster identifier (letters, digits, hyphens)');
 
 /**
  * `rds.restore-pitr`: restores an Aurora cluster to a point in time, as a NEW
@@ -19,10 +18,10 @@ export function restorePitrStep(rds: () => RDSClient) {
     id: 'rds.restore-pitr',
     summary: 'Restore an Aurora cluster to a point in time, as a new cluster',
     params: z.object({
-      source: clusterId,
+      source: CLUSTER_ID,
       /** An ISO-8601 time, or `latest` for the latest restorable time. */
       to: z.string().min(1),
-      target: clusterId.optional(),
+      target: CLUSTER_ID.optional(),
       /** `copy-on-write` clones fast but only to the latest restorable time. */
       restoreType: z.enum(['full-copy', 'copy-on-write']).default('full-copy'),
     }),

@@ -2,9 +2,8 @@ import { type DBClusterSnapshot, DescribeDBClusterSnapshotsCommand, type RDSClie
 import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
-import { awsCode, classifyAwsError, describeCluster, mustDescribeCluster, networkOf, ownedByRun, RUN_TAG, restoredClusterName } from './aws.ts';
+import { awsCode, classifyAwsError, describeCluster, mustDescribeCluster, networkOf, ownedByRun, RUN_TAG, restoredClusterName, CLUSTER_ID } from './aws.ts';
 
-const clusterId = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS cluster identifier (letters, digits, hyphens)');
 const SNAPSHOT_TAG = 'dr-chatops:snapshot';
 
 /** A cluster's available snapshots (automated and manual), newest first. */
@@ -53,10 +52,10 @@ export function restoreSnapshotStep(rds: () => RDSClient) {
     id: 'rds.restore-snapshot',
     summary: 'Restore an Aurora cluster snapshot as a new cluster',
     params: z.object({
-      source: clusterId,
+      source: CLUSTER_ID,
       /** A snapshot identifier, or `latest` for the newest available one. */
       snapshot: z.string().min(1).default('latest'),
-      target: clusterId.optional(),
+      target: CLUSTER_ID.optional(),
     }),
     outputs: ['clusterId', 'snapshotId', 'restorePoint'],
     async plan(ctx, p) {
