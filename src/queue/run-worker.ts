@@ -87,12 +87,15 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
   });
 
   // Repairs what no job will: a run approved but never queued (Redis went away
-  // between approval and enqueue), a running run whose job vanished, and one
-  // whose job BullMQ failed for stalling too often (no 'failed' event for that).
+  // between approval and enqueue), a request past its expiry, a running run
+  // whose job vanished, and one whose job BullMQ failed for stalling too often
+  // (no 'failed' event for that).
   const reconcile = async () => {
     try {
       for (const run of await store.list(200)) {
         if (run.state === 'approved' && Date.now() - run.createdAt > 5_000) await queue.enqueueExecution(run.id);
+        // Its expiry job may never have been queued (Redis went away right after the request).
+        if (run.state === 'awaiting_approval' && Date.now() > run.expiresAt + 5_000) await service.expire(run.id);
         if (run.state !== 'running') continue;
         const job = await queue.queue.getJob(`exec-${run.id}`);
         if (!job) await queue.enqueueExecution(run.id);
