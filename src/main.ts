@@ -17,6 +17,9 @@ import { createSlackApp, type SlackApp } from './slack/app.ts';
 import { isTokenRejected, SlackAuthMonitor } from './slack/auth-monitor.ts';
 import { createSlackClient } from './slack/client.ts';
 import { registerDrCommand } from './slack/listeners/dr-command.ts';
+import { registerRunActions } from './slack/listeners/run-actions.ts';
+import { RunMessageNotifier } from './slack/notifier.ts';
+import { UserGroups } from './slack/groups.ts';
 import { loadRunbooks, RunbookLoadError } from './runbooks/load.ts';
 import { buildRegistry } from './steps/registry.ts';
 import { createStepClients } from './steps/clients.ts';
@@ -61,6 +64,9 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   let workerHandle: WorkerHandle | undefined;
   let runWorkerHandle: WorkerHandle | undefined;
   const producerConnection = runsBot ? createRedisConnection(config.redisUrl, 'producer', logger) : undefined;
+  // Reading run events blocks, so the notifier has a connection of its own.
+  const notifierConnection = runsBot ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
+  let notifier: RunMessageNotifier | undefined;
   const workerConnection = runsWorker ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
   // Runs are read and written by the bot (fail fast inside Slack's window) and by workers (wait through blips).
   const runsConnection = createRedisConnection(config.redisUrl, runsWorker ? 'worker' : 'producer', logger);
@@ -75,7 +81,25 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     });
     const identity = first.status === 'ok' ? { botUserId: first.botUserId, ...(first.botId ? { botId: first.botId } : {}) } : undefined;
     slackApp = createSlackApp({ config, logger, routes, ...(identity ? { identity } : {}) });
-    registerDrCommand(slackApp.app, { slash: config.slack.command, producer, store, logger });
+    notifier = new RunMessageNotifier({
+      store,
+      eventsRedis: notifierConnection ?? runsConnection,
+      token: botToken,
+      apiUrl: config.slack.apiUrl,
+      logger,
+      consumerName: `${hostname()}:${process.pid}`,
+    });
+    await notifier.start();
+    registerDrCommand(slackApp.app, {
+      slash: config.slack.command,
+      producer,
+      store,
+      service: runService,
+      notifier,
+      runChannels: config.slack.runChannels,
+      logger,
+    });
+    registerRunActions(slackApp.app, { service: runService, store, notifier, groups: new UserGroups(slack), logger });
     server = await slackApp.start();
   }
   if (workerConnection) {
@@ -114,6 +138,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       (stopping ??= (async () => {
         logger.info('shutting down: no new commands or jobs are taken');
         auth.stop();
+        notifier?.stop();
         // Stop taking commands first, then let running jobs reach a safe point.
         await slackApp?.stop().catch(() => undefined);
         if (slackApp) server = null;
@@ -128,7 +153,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
           if (!server) resolve();
           else server.close(() => { resolve(); });
         });
-        for (const conn of [producerConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
+        for (const conn of [producerConnection, notifierConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
         logger.info('shutdown complete');
       })()),
   };

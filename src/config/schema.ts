@@ -23,6 +23,7 @@ export const SETTINGS = [
   { key: 'slack.appToken', env: 'SLACK_APP_TOKEN', secret: true },
   { key: 'slack.apiUrl', env: 'SLACK_API_URL' },
   { key: 'slack.command', env: 'SLACK_COMMAND' },
+  { key: 'slack.runChannels', env: 'SLACK_RUN_CHANNELS' },
   { key: 'worker.concurrency', env: 'WORKER_CONCURRENCY' },
   { key: 'worker.lockDurationMs', env: 'WORKER_LOCK_DURATION_MS' },
   { key: 'worker.retryBaseMs', env: 'STEP_RETRY_BASE_MS' },
@@ -75,6 +76,16 @@ export const ConfigSchema = z.object({
       appToken: z.string().startsWith('xapp-', 'must be an app-level token starting with xapp-').optional(),
       apiUrl: httpUrl.default('https://slack.com/api/'),
       command: z.string().regex(/^\/[a-z0-9_-]{1,31}$/, 'must look like /dr').default('/dr'),
+      /**
+       * Channels where runbooks that change things may be requested: Slack
+       * channel ids, comma separated, or `*` for every channel the bot is in.
+       * Read-only runbooks (no approval) run anywhere.
+       */
+      runChannels: z
+        .string()
+        .regex(/^(\*|[CG][A-Z0-9]{2,}(\s*,\s*[CG][A-Z0-9]{2,})*)$/, 'must be * or channel ids like C0123ABCD,C0456EFGH')
+        .default('*')
+        .transform((s) => (s === '*' ? ('*' as const) : s.split(',').map((c) => c.trim()))),
     })
     .prefault({}),
   worker: z

@@ -133,6 +133,8 @@ export interface Run extends RunDoc {
   finishedAt?: number;
   /** Why the run failed: which step, what happened. */
   failure?: { stepId?: string; message: string };
+  /** The Slack message that shows this run (plan, then live progress). */
+  message?: { channel: string; ts: string };
 }
 
 /** Steps that changed something (or may have, when interrupted): for "what was already changed". */

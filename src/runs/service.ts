@@ -5,6 +5,7 @@ import type { RunQueue } from '../queue/run-queue.ts';
 import { bindParams } from '../runbooks/params.ts';
 import type { RunbookSet } from '../runbooks/load.ts';
 import type { Scalar } from '../runbooks/refs.ts';
+import type { Runbook } from '../runbooks/schema.ts';
 import type { StepRegistry } from '../steps/registry.ts';
 import { closestMatch } from '../util/closest.ts';
 import { newRunId } from '../util/ids.ts';
@@ -53,6 +54,13 @@ export class RunService {
     return this.deps.runbooks;
   }
 
+  /** The runbook, or a UserError naming the closest one. */
+  runbook(id: string): Runbook {
+    const runbook = this.deps.runbooks.get(id);
+    if (!runbook) throw new UserError(unknownRunbookMessage(id, [...this.deps.runbooks.keys()]));
+    return runbook;
+  }
+
   /**
    * Validates parameters, plans every step (read-only calls), and stores the run
    * awaiting approval, or starts it at once when the runbook needs no approval
@@ -60,8 +68,7 @@ export class RunService {
    */
   async create(input: CreateRunInput): Promise<Run> {
     const { store, queue, registry, logger } = this.deps;
-    const runbook = this.deps.runbooks.get(input.runbookId);
-    if (!runbook) throw new UserError(unknownRunbookMessage(input.runbookId, [...this.deps.runbooks.keys()]));
+    const runbook = this.runbook(input.runbookId);
     const now = this.now();
     const params = bindParams(runbook, input.params, now);
     const id = newRunId();

@@ -168,7 +168,21 @@ export class RunStore {
     if (h.startedAt) run.startedAt = Number(h.startedAt);
     if (h.finishedAt) run.finishedAt = Number(h.finishedAt);
     if (h.failure) run.failure = JSON.parse(h.failure) as { stepId?: string; message: string };
+    if (h.message) run.message = JSON.parse(h.message) as { channel: string; ts: string };
     return run;
+  }
+
+  /** Remembers the Slack message that shows the run, for live updates. */
+  async setMessage(id: string, message: { channel: string; ts: string }): Promise<void> {
+    await this.redis.hset(this.runKey(id), 'message', JSON.stringify(message));
+  }
+
+  /**
+   * True the first time it is called for this key: makes a notification that
+   * must go out once (a threaded "run failed") idempotent across retries.
+   */
+  async once(key: string, ttlSeconds = 7 * 24 * 3_600): Promise<boolean> {
+    return (await this.redis.set(`${this.prefix}:once:${key}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK';
   }
 
   async owner(id: string): Promise<string | null> {

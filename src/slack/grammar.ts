@@ -1,38 +1,64 @@
 import { UserError } from '../errors.ts';
+import type { Scalar } from '../runbooks/refs.ts';
 import { closestMatch } from '../util/closest.ts';
 
 /**
  * The `/dr …` command language: text in, a typed command out, or a UserError
  * whose message says what was wrong and how to write it. Pure: no I/O.
+ * Shortcuts (`restore db`, `rollback`, `failover`, …) become runs of the
+ * shipped runbooks; `run` reaches any runbook, including users' own.
  */
-export type DrCommand = { name: 'help'; topic?: string } | { name: 'ping' } | { name: 'audit'; runId: string };
+export type DrCommand =
+  | { name: 'help'; topic?: string }
+  | { name: 'ping' }
+  | { name: 'runbooks' }
+  | { name: 'run'; runbookId: string; params: Record<string, Scalar>; dryRun: boolean }
+  | { name: 'runs' }
+  | { name: 'show'; runId: string }
+  | { name: 'cancel'; runId: string; reason?: string }
+  | { name: 'audit'; runId: string };
 
 export interface CommandSpec {
-  readonly name: DrCommand['name'];
+  readonly name: string;
   readonly usage: string;
   readonly summary: string;
   readonly examples: readonly string[];
 }
 
 export const COMMAND_SPECS: readonly CommandSpec[] = [
+  { name: 'help', usage: 'help [command]', summary: 'Show every command, or the details of one.', examples: ['help', 'help restore'] },
   {
-    name: 'help',
-    usage: 'help [command]',
-    summary: 'Show every command, or the details of one.',
-    examples: ['help', 'help ping'],
+    name: 'restore',
+    usage: 'restore db <cluster> --latest | --to <time> | --snapshot <id|latest>   ·   restore cluster [--backup <name>] [--schedule <name>]',
+    summary: 'Restore a database into a new cluster and repoint the app, or restore the cluster\'s workloads from Velero. Needs approval.',
+    examples: ['restore db prod-aurora --to 2026-11-15T10:00:00Z', 'restore db prod-aurora --to 15m ago', 'restore db prod-aurora --snapshot latest', 'restore cluster --schedule daily-full-backup'],
   },
   {
-    name: 'ping',
-    usage: 'ping',
-    summary: 'Check the bot end to end: Slack → job queue → worker → this channel.',
-    examples: ['ping'],
+    name: 'rollback',
+    usage: 'rollback <deployment> [-n <namespace>] [--to-revision <n>]',
+    summary: 'Roll a deployment back to its previous (or a given) revision. Needs approval.',
+    examples: ['rollback api-gateway', 'rollback api-gateway -n production --to-revision 5'],
   },
+  { name: 'failover', usage: 'failover [--region <region>]', summary: 'Fail over to the DR region. Needs two approvals.', examples: ['failover', 'failover --region us-west-2'] },
+  { name: 'drill', usage: 'drill [--backup <name>]', summary: 'Run the DR drill: restore the newest backup into an isolated namespace and time it.', examples: ['drill'] },
+  { name: 'check', usage: 'check', summary: 'Readiness: backup ages, retention, snapshots. Read-only, no approval.', examples: ['check'] },
+  { name: 'runbooks', usage: 'runbooks', summary: 'List the runbooks and their parameters.', examples: ['runbooks'] },
+  {
+    name: 'run',
+    usage: 'run <runbook> key=value … [--dry-run]',
+    summary: 'Run any runbook in commands/, including your own.',
+    examples: ['run restore-database-pitr cluster=prod-aurora to="15m ago"', 'run readiness-check'],
+  },
+  { name: 'runs', usage: 'runs', summary: 'Recent runs and their states.', examples: ['runs'] },
+  { name: 'show', usage: 'show <run>', summary: "A run's plan, state and steps.", examples: ['show r7k2m9x4'] },
+  { name: 'cancel', usage: 'cancel <run> [reason…]', summary: 'Stop a run: at once before it starts, between steps or during a wait once it runs.', examples: ['cancel r7k2m9x4 wrong region'] },
   {
     name: 'audit',
     usage: 'audit <run>',
     summary: "A run's audit log: who requested, planned, approved, started, cancelled; every step's result.",
     examples: ['audit r7k2m9x4'],
   },
+  { name: 'ping', usage: 'ping', summary: 'Check the bot end to end: Slack → job queue → worker → this channel.', examples: ['ping'] },
 ];
 
 /** Splits on whitespace, keeping "quoted strings" (straight or curly quotes) together. */
@@ -63,37 +89,156 @@ export function tokenize(text: string): string[] {
   return tokens;
 }
 
+/** Arguments after the subcommand: positionals, `key=value` pairs, and flags (`--to x`, `--to=x`, `-n x`, `--latest`). */
+interface Args {
+  positional: string[];
+  pairs: Record<string, string>;
+  flags: Map<string, string | true>;
+}
+
+function parseArgs(tokens: readonly string[], valueFlags: ReadonlySet<string>, boolFlags: ReadonlySet<string>, usage: () => UserError): Args {
+  const args: Args = { positional: [], pairs: {}, flags: new Map() };
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] ?? '';
+    if (token.startsWith('-') && token.length > 1 && !/^-\d/.test(token)) {
+      const eq = token.indexOf('=');
+      const flag = eq === -1 ? token : token.slice(0, eq);
+      if (boolFlags.has(flag)) {
+        if (eq !== -1) throw usage();
+        args.flags.set(flag, true);
+      } else if (valueFlags.has(flag)) {
+        let value = eq === -1 ? tokens[++i] : token.slice(eq + 1);
+        if (value === undefined || value === '' || (value.startsWith('--') && eq === -1)) {
+          throw new UserError(`\`${flag}\` needs a value.`);
+        }
+        // `--to 15m ago` arrives as two words.
+        if (tokens[i + 1]?.toLowerCase() === 'ago' && eq === -1) value = `${value} ${tokens[++i] ?? ''}`;
+        if (args.flags.has(flag)) throw new UserError(`\`${flag}\` is given twice.`);
+        args.flags.set(flag, value);
+      } else {
+        throw new UserError(`Unknown option \`${token.slice(0, 40)}\`.${[...valueFlags, ...boolFlags].length ? ` Options: ${[...valueFlags, ...boolFlags].map((f) => `\`${f}\``).join(', ')}.` : ''}`);
+      }
+    } else if (/^[A-Za-z_]\w*=/.test(token)) {
+      const eq = token.indexOf('=');
+      args.pairs[token.slice(0, eq)] = token.slice(eq + 1);
+    } else {
+      args.positional.push(token);
+    }
+  }
+  return args;
+}
+
+const RUN_ID = /^[\w-]{1,64}$/;
+
 export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
   const [first, ...rest] = tokenize(text);
   if (first === undefined) return { name: 'help' };
   const name = first.toLowerCase();
   const spec = COMMAND_SPECS.find((s) => s.name === name);
   if (!spec) throw new UserError(unknownCommandMessage(first, slash));
+  const usage = (what: string) => new UserError(`\`${spec.name}\` ${what}. Usage: \`${slash} ${spec.usage}\`${spec.examples[0] && spec.examples[0] !== spec.name ? `, e.g. \`${slash} ${spec.examples[0]}\`` : ''}`);
+  const noArgs = <T extends DrCommand>(command: T): T => {
+    if (rest.length > 0) throw usage('takes no arguments');
+    return command;
+  };
+  const runIdArg = (extraAllowed: boolean) => {
+    const [runId, ...extra] = rest;
+    if (runId === undefined) throw usage('needs the run id (shown on the run\'s message)');
+    if (!extraAllowed && extra.length > 0) throw usage('takes one run id');
+    if (!RUN_ID.test(runId)) throw usage(`needs a run id like r7k2m9x4, not \`${runId.slice(0, 40)}\``);
+    return { runId, extra };
+  };
 
   switch (spec.name) {
     case 'help': {
-      if (rest.length > 1) throw usageError(spec, slash, 'takes at most one command name');
+      if (rest.length > 1) throw usage('takes at most one command name');
       const topic = rest[0]?.toLowerCase();
-      if (topic !== undefined && !COMMAND_SPECS.some((s) => s.name === topic)) {
-        throw new UserError(unknownCommandMessage(topic, slash));
-      }
+      if (topic !== undefined && !COMMAND_SPECS.some((s) => s.name === topic)) throw new UserError(unknownCommandMessage(topic, slash));
       return topic === undefined ? { name: 'help' } : { name: 'help', topic };
     }
     case 'ping':
-      if (rest.length > 0) throw usageError(spec, slash, 'takes no arguments');
-      return { name: 'ping' };
-    case 'audit': {
-      const [runId, ...extra] = rest;
-      if (runId === undefined) throw usageError(spec, slash, 'needs the run id (shown on the run\'s message)');
-      if (extra.length > 0) throw usageError(spec, slash, 'takes one run id');
-      if (!/^[\w-]{1,64}$/.test(runId)) throw usageError(spec, slash, `needs a run id like r7k2m9x4, not \`${runId.slice(0, 40)}\``);
-      return { name: 'audit', runId };
+      return noArgs({ name: 'ping' });
+    case 'runbooks':
+      return noArgs({ name: 'runbooks' });
+    case 'runs':
+      return noArgs({ name: 'runs' });
+    case 'check':
+      return noArgs({ name: 'run', runbookId: 'readiness-check', params: {}, dryRun: false });
+    case 'show':
+      return { name: 'show', runId: runIdArg(false).runId };
+    case 'audit':
+      return { name: 'audit', runId: runIdArg(false).runId };
+    case 'cancel': {
+      const { runId, extra } = runIdArg(true);
+      return extra.length ? { name: 'cancel', runId, reason: extra.join(' ') } : { name: 'cancel', runId };
+    }
+    case 'run': {
+      const args = parseArgs(rest, new Set(), new Set(['--dry-run']), () => usage('got an option it does not take'));
+      const [runbookId, ...extra] = args.positional;
+      if (runbookId === undefined) throw usage('needs a runbook id (see `runbooks`)');
+      if (extra.length) throw usage(`takes parameters as key=value; \`${extra[0]?.slice(0, 40) ?? ''}\` is not one`);
+      return { name: 'run', runbookId, params: args.pairs, dryRun: args.flags.has('--dry-run') };
+    }
+    case 'restore':
+      return parseRestore(rest, usage);
+    case 'rollback': {
+      const args = parseArgs(rest, new Set(['-n', '--namespace', '--to-revision']), new Set(['--dry-run']), () => usage('got an option it does not take'));
+      const [deployment, ...extra] = args.positional;
+      if (deployment === undefined || extra.length) throw usage(deployment === undefined ? 'needs the deployment' : 'takes one deployment');
+      const namespace = args.flags.get('-n') ?? args.flags.get('--namespace');
+      const revision = args.flags.get('--to-revision');
+      return {
+        name: 'run',
+        runbookId: 'rollback-deployment',
+        params: { deployment, ...(typeof namespace === 'string' ? { namespace } : {}), ...(typeof revision === 'string' ? { toRevision: revision } : {}) },
+        dryRun: args.flags.has('--dry-run'),
+      };
+    }
+    case 'failover': {
+      const args = parseArgs(rest, new Set(['--region']), new Set(['--dry-run']), () => usage('got an option it does not take'));
+      if (args.positional.length) throw usage('takes only --region');
+      const region = args.flags.get('--region');
+      return { name: 'run', runbookId: 'failover-region', params: typeof region === 'string' ? { drRegion: region } : {}, dryRun: args.flags.has('--dry-run') };
+    }
+    case 'drill': {
+      const args = parseArgs(rest, new Set(['--backup']), new Set(['--dry-run']), () => usage('got an option it does not take'));
+      if (args.positional.length) throw usage('takes only --backup');
+      const backup = args.flags.get('--backup');
+      return { name: 'run', runbookId: 'dr-drill', params: typeof backup === 'string' ? { backup } : {}, dryRun: args.flags.has('--dry-run') };
     }
   }
+  throw new UserError(unknownCommandMessage(first, slash));
 }
 
-function usageError(spec: CommandSpec, slash: string, what: string): UserError {
-  return new UserError(`\`${spec.name}\` ${what}. Usage: \`${slash} ${spec.usage}\``);
+function parseRestore(rest: readonly string[], usage: (what: string) => UserError): DrCommand {
+  const [what, ...tokens] = rest;
+  if (what === 'db' || what === 'database') {
+    const args = parseArgs(tokens, new Set(['--to', '--snapshot']), new Set(['--latest', '--dry-run']), () => usage('got an option it does not take'));
+    const [cluster, ...extra] = args.positional;
+    if (cluster === undefined) throw usage('needs the cluster to restore from');
+    if (extra.length) throw usage(`takes one cluster; unexpected \`${extra[0]?.slice(0, 40) ?? ''}\``);
+    const to = args.flags.get('--to');
+    const snapshot = args.flags.get('--snapshot');
+    const latest = args.flags.has('--latest');
+    const chosen = [to, snapshot, latest ? true : undefined].filter((x) => x !== undefined).length;
+    if (chosen !== 1) throw usage('needs exactly one of --latest, --to <time> or --snapshot <id|latest>');
+    const dryRun = args.flags.has('--dry-run');
+    if (typeof snapshot === 'string') return { name: 'run', runbookId: 'restore-database-snapshot', params: { cluster, snapshot }, dryRun };
+    return { name: 'run', runbookId: 'restore-database-pitr', params: { cluster, to: typeof to === 'string' ? to : 'latest' }, dryRun };
+  }
+  if (what === 'cluster') {
+    const args = parseArgs(tokens, new Set(['--backup', '--schedule']), new Set(['--dry-run']), () => usage('got an option it does not take'));
+    if (args.positional.length) throw usage('takes only --backup and --schedule');
+    const backup = args.flags.get('--backup');
+    const schedule = args.flags.get('--schedule');
+    return {
+      name: 'run',
+      runbookId: 'restore-cluster',
+      params: { ...(typeof backup === 'string' ? { backup } : {}), ...(typeof schedule === 'string' ? { schedule } : {}) },
+      dryRun: args.flags.has('--dry-run'),
+    };
+  }
+  throw usage(what === undefined ? 'needs what to restore: db or cluster' : `restores db or cluster, not \`${what.slice(0, 40)}\``);
 }
 
 function unknownCommandMessage(word: string, slash: string): string {

@@ -37,11 +37,11 @@ describe('/dr audit <run> in Slack', () => {
 
   it('says so for an unknown run, and how a run id looks', async () => {
     const res = await sendSlashCommand(bot.url, { text: 'audit rnotthere' });
-    expect(res.json?.text).toBe(":warning: There is no run `rnotthere`. The run id is on the run's message, e.g. r7k2m9x4.");
+    expect(res.json?.text).toBe(':warning: There is no run `rnotthere`. List recent runs with `runs`.');
   });
 
   it('asks for the run id when it is missing', async () => {
     const res = await sendSlashCommand(bot.url, { text: 'audit' });
-    expect(res.json?.text).toBe(":warning: `audit` needs the run id (shown on the run's message). Usage: `/dr audit <run>`");
+    expect(res.json?.text).toBe(":warning: `audit` needs the run id (shown on the run's message). Usage: `/dr audit <run>`, e.g. `/dr audit r7k2m9x4`");
   });
 });

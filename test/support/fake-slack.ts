@@ -15,6 +15,8 @@ export interface RecordedCall {
   args: Record<string, unknown>;
   token: string | undefined;
   at: number;
+  /** What the fake answered (e.g. the `ts` of a posted message). */
+  result?: Record<string, unknown>;
 }
 
 export interface RecordedResponse {
@@ -35,7 +37,7 @@ interface Channel {
   archived: boolean;
 }
 
-interface StoredMessage {
+export interface StoredMessage {
   channel: string;
   ts: string;
   text: unknown;
@@ -52,6 +54,8 @@ export class FakeSlack {
   readonly responses: RecordedResponse[] = [];
   readonly messages = new Map<string, StoredMessage>();
   private readonly channels = new Map<string, Channel>();
+  /** User groups by handle: id and member user ids. */
+  readonly userGroups = new Map<string, { id: string; users: string[] }>();
   private readonly failures = new Map<string, Failure[]>();
   private readonly validTokens: Set<string>;
   private loopback: Loopback | undefined;
@@ -139,6 +143,16 @@ export class FakeSlack {
     this.failures.set(method, queue);
   }
 
+  /** The latest text and blocks of a message, as a reader in the channel sees it. */
+  messageAt(ts: string): StoredMessage | undefined {
+    return this.messages.get(ts);
+  }
+
+  /** Messages posted in a thread. */
+  replies(threadTs: string): StoredMessage[] {
+    return [...this.messages.values()].filter((m) => m.threadTs === threadTs);
+  }
+
   callsTo(method: string): RecordedCall[] {
     return this.calls.filter((c) => c.method === method);
   }
@@ -187,7 +201,8 @@ export class FakeSlack {
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const token = bearer ?? (typeof args.token === 'string' ? args.token : undefined);
     delete args.token;
-    this.calls.push({ method, args, token, at: Date.now() });
+    const call: RecordedCall = { method, args, token, at: Date.now() };
+    this.calls.push(call);
     this.notify();
 
     const failure = this.failures.get(method)?.shift();
@@ -204,7 +219,10 @@ export class FakeSlack {
 
     if (!token) send(res, { ok: false, error: 'not_authed' });
     else if (!this.validTokens.has(token)) send(res, { ok: false, error: 'invalid_auth' });
-    else send(res, this.answer(method, args));
+    else {
+      call.result = this.answer(method, args);
+      send(res, call.result);
+    }
   }
 
   private answer(method: string, args: Record<string, unknown>): Record<string, unknown> {
@@ -220,6 +238,12 @@ export class FakeSlack {
           bot_id: FAKE_BOT_ID,
           is_enterprise_install: false,
         };
+      case 'usergroups.list':
+        return { ok: true, usergroups: [...this.userGroups.entries()].map(([handle, g]) => ({ id: g.id, handle, name: handle })) };
+      case 'usergroups.users.list': {
+        const group = [...this.userGroups.values()].find((g) => g.id === args.usergroup);
+        return group ? { ok: true, users: group.users } : { ok: false, error: 'no_such_subteam' };
+      }
       case 'apps.connections.open':
         return { ok: true, url: `ws://127.0.0.1:${String(this.loopback?.port)}/link/?ticket=${randomUUID()}` };
       case 'chat.postMessage': {

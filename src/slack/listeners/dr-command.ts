@@ -1,18 +1,29 @@
-import type { App, RespondArguments } from '@slack/bolt';
-import { isUserError } from '../../errors.ts';
+import type { App, RespondArguments, RespondFn } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import { isUserError, UserError } from '../../errors.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { BotTaskProducer } from '../../queue/producer.ts';
 import { withTimeout } from '../../queue/connection.ts';
+import type { BotTaskProducer } from '../../queue/producer.ts';
+import { bindParams } from '../../runbooks/params.ts';
+import type { Actor } from '../../runs/model.ts';
+import type { RunService } from '../../runs/service.ts';
 import type { RunStore } from '../../runs/store.ts';
-import { renderAudit } from '../views/audit.ts';
 import { parseDrCommand } from '../grammar.ts';
+import type { RunMessageNotifier } from '../notifier.ts';
+import { renderAudit } from '../views/audit.ts';
 import { renderHelp } from '../views/help.ts';
 import type { SlackMessage } from '../views/message.ts';
+import { renderRunbookList, renderRunList } from '../views/lists.ts';
+import { renderRunMessage } from '../views/run.ts';
 
 export interface DrCommandDeps {
   slash: string;
   producer: BotTaskProducer;
   store: RunStore;
+  service: RunService;
+  notifier: RunMessageNotifier;
+  /** Channels where changing runbooks may be requested, or `*`. */
+  runChannels: readonly string[] | '*';
   logger: Logger;
 }
 
@@ -20,69 +31,140 @@ export interface DrCommandDeps {
 const READ_TIMEOUT_MS = 1_500;
 
 /**
- * `/dr …`: parse, then ack within Slack's 3-second window. Errors and help are
- * the ephemeral ack itself; work is queued before the ack says so, and nothing
- * is queued when the input is bad.
+ * `/dr …`: parse, check, then ack within Slack's 3-second window. Errors and
+ * read-only answers are the ephemeral ack itself; a run request is validated
+ * before the ack (nothing is stored when it is wrong) and planned after it,
+ * because planning calls AWS and Kubernetes.
  */
-export function registerDrCommand(app: App, { slash, producer, store, logger }: DrCommandDeps): void {
-  app.command(slash, async ({ command, ack }) => {
+export function registerDrCommand(app: App, deps: DrCommandDeps): void {
+  const { slash, producer, store, service, logger } = deps;
+  app.command(slash, async ({ command, ack, respond, client }) => {
     const log = logger.child({ user: command.user_id, channel: command.channel_id });
+    const fail = async (err: unknown) => {
+      if (!isUserError(err)) throw err;
+      log.info({ outcome: 'rejected', reason: err.message }, 'command rejected');
+      await ack(ephemeral({ text: `:warning: ${err.message}` }));
+    };
     let parsed;
     try {
       parsed = parseDrCommand(command.text, slash);
     } catch (err) {
-      if (!isUserError(err)) throw err;
-      log.info({ outcome: 'rejected', reason: err.message }, 'command rejected');
-      await ack(ephemeral({ text: `:warning: ${err.message}` }));
+      await fail(err);
       return;
     }
+    const requester: Actor = { id: command.user_id, name: command.user_name, via: 'slack' };
+    const read = <T>(promise: Promise<T>) => withTimeout(promise, READ_TIMEOUT_MS, 'Reading run state');
 
-    switch (parsed.name) {
-      case 'help':
-        await ack(ephemeral(renderHelp(slash, parsed.topic)));
-        return;
-      case 'audit': {
-        const found = await withTimeout(Promise.all([store.get(parsed.runId), store.audit(parsed.runId)]), READ_TIMEOUT_MS, 'Reading the audit log').catch(
-          (err: unknown) => {
-            log.error({ err: err instanceof Error ? err.message : String(err) }, 'audit read failed');
-            return 'unreachable' as const;
-          },
-        );
-        if (found === 'unreachable') {
-          await ack(ephemeral({ text: ':x: Run state (Redis) is not reachable right now. Try again in a moment.' }));
-        } else if (!found[0]) {
-          await ack(ephemeral({ text: `:warning: There is no run \`${parsed.runId}\`. The run id is on the run's message, e.g. r7k2m9x4.` }));
-        } else {
-          await ack(ephemeral(renderAudit(found[0], found[1])));
+    try {
+      switch (parsed.name) {
+        case 'help':
+          await ack(ephemeral(renderHelp(slash, parsed.topic)));
+          return;
+        case 'runbooks':
+          await ack(ephemeral(renderRunbookList(service.runbooks.values(), slash)));
+          return;
+        case 'runs':
+          await ack(ephemeral(renderRunList(await read(store.list(15)), slash)));
+          return;
+        case 'show': {
+          const run = await read(service.mustGet(parsed.runId));
+          await ack(ephemeral(renderRunMessage(run, Date.now())));
+          return;
         }
-        return;
-      }
-      case 'ping': {
-        const dedupeKey = command.trigger_id || `${command.channel_id}-${command.user_id}-${Date.now()}`;
-        try {
+        case 'audit': {
+          const run = await read(service.mustGet(parsed.runId));
+          await ack(ephemeral(renderAudit(run, await read(store.audit(run.id)))));
+          return;
+        }
+        case 'cancel': {
+          const run = await service.cancel(parsed.runId, requester, parsed.reason);
+          deps.notifier.track(run.id);
+          await ack(ephemeral({ text: run.state === 'running' ? `:black_square_for_stop: Cancel requested: run \`${run.id}\` stops at its current step.` : `Run \`${run.id}\` is ${run.state}.` }));
+          return;
+        }
+        case 'ping': {
+          const dedupeKey = command.trigger_id || `${command.channel_id}-${command.user_id}-${Date.now()}`;
           const jobId = await producer.enqueuePing(
-            {
-              channelId: command.channel_id,
-              userId: command.user_id,
-              requestedAt: Date.now(),
-              ...(command.response_url ? { responseUrl: command.response_url } : {}),
-            },
+            { channelId: command.channel_id, userId: command.user_id, requestedAt: Date.now(), ...(command.response_url ? { responseUrl: command.response_url } : {}) },
             dedupeKey,
           );
           log.info({ command: 'ping', jobId, outcome: 'queued' }, 'command queued');
           await ack(ephemeral({ text: ':satellite_antenna: Ping queued. A worker will answer in this channel.' }));
-        } catch (err) {
-          log.error({ command: 'ping', err: err instanceof Error ? err.message : String(err) }, 'could not queue');
-          await ack(
-            ephemeral({
-              text: ':x: The job queue (Redis) is not reachable right now, so nothing was queued. Try again in a moment; if it persists, check the bot\'s /readyz.',
-            }),
-          );
+          return;
         }
+        case 'run': {
+          const runbook = service.runbook(parsed.runbookId);
+          const changes = runbook.approval.required > 0 && !parsed.dryRun;
+          if (changes && deps.runChannels !== '*' && !deps.runChannels.includes(command.channel_id)) {
+            throw new UserError(
+              `\`${runbook.id}\` changes production, so it runs only in the incident channels set for it (${deps.runChannels.map((c) => `<#${c}>`).join(', ')}). Ask there, or add this channel to SLACK_RUN_CHANNELS. Nothing was requested.`,
+            );
+          }
+          bindParams(runbook, parsed.params);
+          await ack(ephemeral({ text: `:hourglass_flowing_sand: Planning *${runbook.title}*… the plan will appear in this channel.` }));
+          await planAndPost({ runbookId: runbook.id, params: parsed.params, dryRun: parsed.dryRun, requester, channel: command.channel_id, respond, client, deps, log });
+          return;
+        }
+      }
+    } catch (err) {
+      if (isUserError(err)) {
+        await fail(err);
         return;
       }
+      log.error({ command: parsed.name, err: err instanceof Error ? err.message : String(err) }, 'command failed');
+      await ack(
+        ephemeral({
+          text: ":x: Redis (the job queue and run state) is not reachable right now, so nothing was queued or changed. Try again in a moment; if it persists, check the bot's /readyz.",
+        }),
+      );
     }
   });
+}
+
+interface PlanAndPost {
+  runbookId: string;
+  params: Record<string, string | number | boolean>;
+  dryRun: boolean;
+  requester: Actor;
+  channel: string;
+  threadTs?: string;
+  respond: RespondFn;
+  client: WebClient;
+  deps: Pick<DrCommandDeps, 'service' | 'store' | 'notifier'>;
+  log: Logger;
+}
+
+/**
+ * Plans the run (read-only calls), stores it, and posts its message in the
+ * channel for the team to see and approve. A plan refused by a step answers
+ * the requester privately and stores nothing.
+ */
+export async function planAndPost({ runbookId, params, dryRun, requester, channel, threadTs, respond, client, deps, log }: PlanAndPost): Promise<void> {
+  let run;
+  try {
+    run = await deps.service.create({ runbookId, params, requester, dryRun, origin: { channelId: channel, ...(threadTs ? { threadTs } : {}) } });
+  } catch (err) {
+    const text = isUserError(err) ? `:warning: ${err.message}` : ':x: Planning failed for an internal reason; nothing was requested. The bot\'s logs have the details.';
+    if (!isUserError(err)) log.error({ runbookId, err: err instanceof Error ? err.message : String(err) }, 'planning failed');
+    await respond({ response_type: 'ephemeral', replace_original: false, text });
+    return;
+  }
+  const message = renderRunMessage(run, Date.now());
+  try {
+    const posted = await client.chat.postMessage({ channel, text: message.text, blocks: message.blocks ?? [], ...(threadTs ? { thread_ts: threadTs } : {}) });
+    if (posted.ts) await deps.store.setMessage(run.id, { channel, ts: posted.ts });
+    deps.notifier.track(run.id);
+    log.info({ runId: run.id, runbookId, outcome: run.state }, 'run requested');
+  } catch (err) {
+    // Without a message nobody can approve or follow it: withdraw the request.
+    await deps.service.cancel(run.id, requester, 'the bot could not post the plan in this channel').catch(() => undefined);
+    log.warn({ runId: run.id, err: err instanceof Error ? err.message : String(err) }, 'could not post the plan');
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: `:x: I could not post the plan here, so the request was withdrawn. If this is a private channel, invite me with \`/invite @DR ChatOps\` and ask again.`,
+    });
+  }
 }
 
 function ephemeral(message: SlackMessage): RespondArguments {

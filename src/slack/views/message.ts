@@ -9,7 +9,17 @@ export type Block =
   | { type: 'section'; text: MarkdownText; block_id?: string }
   | { type: 'header'; text: PlainText }
   | { type: 'context'; elements: MarkdownText[] }
+  | { type: 'actions'; block_id?: string; elements: Button[] }
   | { type: 'divider' };
+
+export interface Button {
+  type: 'button';
+  text: PlainText;
+  action_id: string;
+  value: string;
+  style?: 'primary' | 'danger';
+  confirm?: { title: PlainText; text: MarkdownText; confirm: PlainText; deny: PlainText };
+}
 
 export interface MarkdownText {
   type: 'mrkdwn';

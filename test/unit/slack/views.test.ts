@@ -6,13 +6,15 @@ import { renderPong } from '../../../src/slack/views/pong.ts';
 describe('views', () => {
   it('help lists every command with its usage', () => {
     const help = renderHelp('/dr');
-    expect(help.text).toBe('Commands: /dr help [command], /dr ping, /dr audit <run>');
+    expect(help.text).toContain('/dr help [command], /dr restore db <cluster> --latest | --to <time> | --snapshot <id|latest>');
+    expect(help.text).toContain('/dr audit <run>, /dr ping');
     expect(JSON.stringify(help.blocks)).toContain('`/dr ping` — Check the bot end to end');
+    expect(JSON.stringify(help.blocks)).toContain('`/dr rollback <deployment> [-n <namespace>] [--to-revision <n>]`');
   });
 
   it('help for one command shows its examples', () => {
-    const help = renderHelp('/dr', 'help');
-    expect(JSON.stringify(help.blocks)).toContain('>`/dr help ping`');
+    const help = renderHelp('/dr', 'restore');
+    expect(JSON.stringify(help.blocks)).toContain('>`/dr restore db prod-aurora --to 15m ago`');
   });
 
   it('pong names the requester and how long the job waited in the queue', () => {
