@@ -64,3 +64,60 @@ describe('parseDrCommand', () => {
     expect(userErrorOf(() => parseDrCommand('help pnig'))).toContain('Did you mean `/dr ping`?');
   });
 });
+
+describe('run shortcuts', () => {
+  it('maps restore db to the point-in-time or snapshot runbook', () => {
+    expect(parseDrCommand('restore db prod-aurora --to 2026-11-15T10:00:00Z')).toEqual({
+      name: 'run',
+      runbookId: 'restore-database-pitr',
+      params: { cluster: 'prod-aurora', to: '2026-11-15T10:00:00Z' },
+      dryRun: false,
+    });
+    expect(parseDrCommand('restore db prod-aurora --to 15m ago')).toMatchObject({ params: { to: '15m ago' } });
+    expect(parseDrCommand('restore db prod-aurora --latest --dry-run')).toMatchObject({ runbookId: 'restore-database-pitr', params: { to: 'latest' }, dryRun: true });
+    expect(parseDrCommand('restore db prod-aurora --snapshot=latest')).toMatchObject({ runbookId: 'restore-database-snapshot', params: { snapshot: 'latest' } });
+  });
+
+  it('maps rollback, failover, drill, check and restore cluster', () => {
+    expect(parseDrCommand('rollback api-gateway -n payments --to-revision 5')).toEqual({
+      name: 'run',
+      runbookId: 'rollback-deployment',
+      params: { deployment: 'api-gateway', namespace: 'payments', toRevision: '5' },
+      dryRun: false,
+    });
+    expect(parseDrCommand('failover --region us-west-2')).toMatchObject({ runbookId: 'failover-region', params: { drRegion: 'us-west-2' } });
+    expect(parseDrCommand('drill --backup daily-full-backup-20261125020000')).toMatchObject({ runbookId: 'dr-drill', params: { backup: 'daily-full-backup-20261125020000' } });
+    expect(parseDrCommand('check')).toMatchObject({ runbookId: 'readiness-check', params: {} });
+    expect(parseDrCommand('restore cluster --schedule daily-full-backup')).toMatchObject({ runbookId: 'restore-cluster', params: { schedule: 'daily-full-backup' } });
+  });
+
+  it('passes key=value pairs (quoted values too) to any runbook', () => {
+    expect(parseDrCommand('run restore-database-pitr cluster=prod-aurora to="15m ago" --dry-run')).toEqual({
+      name: 'run',
+      runbookId: 'restore-database-pitr',
+      params: { cluster: 'prod-aurora', to: '15m ago' },
+      dryRun: true,
+    });
+  });
+
+  it('parses run ids for show, audit and cancel (with a reason)', () => {
+    expect(parseDrCommand('show r7k2m9x4')).toEqual({ name: 'show', runId: 'r7k2m9x4' });
+    expect(parseDrCommand('cancel r7k2m9x4 wrong region')).toEqual({ name: 'cancel', runId: 'r7k2m9x4', reason: 'wrong region' });
+    expect(userErrorOf(() => parseDrCommand('show <@U123>'))).toContain('needs a run id like r7k2m9x4');
+  });
+
+  it('explains each mistake with the usage and an example', () => {
+    expect(userErrorOf(() => parseDrCommand('restore db'))).toBe(
+      '`restore` needs the cluster to restore from. Usage: `/dr restore db <cluster> --latest | --to <time> | --snapshot <id|latest>   ·   restore cluster [--backup <name>] [--schedule <name>]`, e.g. `/dr restore db prod-aurora --to 2026-11-15T10:00:00Z`',
+    );
+    expect(userErrorOf(() => parseDrCommand('restore db prod-aurora'))).toContain('needs exactly one of --latest, --to <time> or --snapshot <id|latest>');
+    expect(userErrorOf(() => parseDrCommand('restore db prod-aurora --to'))).toBe('`--to` needs a value.');
+    expect(userErrorOf(() => parseDrCommand('restore db prod-aurora --latest --latest2'))).toContain('Unknown option `--latest2`');
+    expect(userErrorOf(() => parseDrCommand('restore dbs prod'))).toContain('restores db or cluster, not `dbs`');
+    expect(userErrorOf(() => parseDrCommand('rollback'))).toContain('`rollback` needs the deployment');
+    expect(userErrorOf(() => parseDrCommand('failover us-west-2'))).toContain('`failover` takes only --region');
+    expect(userErrorOf(() => parseDrCommand('run'))).toContain('`run` needs a runbook id');
+    expect(userErrorOf(() => parseDrCommand('rollbak api'))).toContain('Did you mean `/dr rollback`?');
+  });
+});
+

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderHelp } from '../../../src/slack/views/help.ts';
 import { escapeMrkdwn, header, section, truncate } from '../../../src/slack/views/message.ts';
 import { renderPong } from '../../../src/slack/views/pong.ts';
+import { renderRunMessage } from '../../../src/slack/views/run.ts';
 
 describe('views', () => {
   it('help lists every command with its usage', () => {
@@ -37,3 +38,55 @@ describe('views', () => {
     expect(escapeMrkdwn('<!channel> & <@U123|bob>')).toBe('&lt;!channel&gt; &amp; &lt;@U123|bob&gt;');
   });
 });
+
+describe('run message', () => {
+  const base = {
+    id: 'rabc1234',
+    runbookId: 'big',
+    runbookTitle: 'A very long runbook',
+    params: { cluster: 'prod-aurora' },
+    requester: { id: 'U0ALICE001', via: 'slack' as const },
+    origin: {},
+    dryRun: false,
+    policy: { required: 2, users: ['U0APPROVE1'], groups: ['sre-oncall'], allowSelfApproval: false, expiresInMs: 900_000 },
+    createdAt: 0,
+    expiresAt: 900_000,
+    timeoutMs: 3_600_000,
+    approvals: [],
+  };
+  const plan = Array.from({ length: 80 }, (_, i) => ({
+    stepId: `step-${i}`,
+    name: `Step number ${i} `.repeat(5),
+    use: 'wait',
+    with: {},
+    timeoutMs: 1,
+    retries: 0,
+    lines: [{ action: 'change' as const, resource: 'x', detail: 'y'.repeat(400), irreversible: i % 10 === 0 }],
+  }));
+
+  it('stays inside Slack\'s limits with many steps and long outputs', () => {
+    const steps = Object.fromEntries(plan.map((p) => [p.stepId, { state: 'succeeded' as const, attempts: 1, startedAt: 0, finishedAt: 1000, outputs: { endpoint: 'z'.repeat(5000) } }]));
+    for (const state of ['awaiting_approval', 'succeeded'] as const) {
+      const message = renderRunMessage({ ...base, plan, steps, state, startedAt: 0, finishedAt: 5000 }, 10_000);
+      const blocks = message.blocks ?? [];
+      expect(blocks.length).toBeLessThanOrEqual(50);
+      for (const b of blocks) if (b.type === 'section') expect(b.text.text.length).toBeLessThanOrEqual(3000);
+      expect(message.text.length).toBeLessThan(300);
+    }
+  });
+
+  it('shows who may approve, the expiry, what cannot be undone, and the buttons while awaiting approval', () => {
+    const message = renderRunMessage({ ...base, plan: plan.slice(0, 2), steps: {}, state: 'awaiting_approval' }, 0);
+    const text = JSON.stringify(message.blocks);
+    expect(text).toContain('Needs 2 approvals from <@U0APPROVE1>, @sre-oncall other than the requester · expires 00:15 UTC');
+    expect(text).toContain(':warning: *Cannot be undone:*');
+    expect(text).toContain('"action_id":"run.approve","value":"rabc1234"');
+  });
+
+  it('escapes parameters so user text cannot mention @channel', () => {
+    const message = renderRunMessage({ ...base, params: { note: '<!channel> now' }, plan: [], steps: {}, state: 'awaiting_approval' }, 0);
+    expect(JSON.stringify(message.blocks)).toContain('&lt;!channel&gt; now');
+    expect(JSON.stringify(message.blocks)).not.toContain('<!channel>');
+  });
+});
+
