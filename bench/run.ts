@@ -1,12 +1,14 @@
 /**
  * `npm run bench` runs every benchmark and prints its numbers; `npm run bench -- engine`
- * runs one. Options: --runs N (default 1000), --concurrency N (default 16).
+ * runs one. Options: --runs N (engine, default 1000), --concurrency N (engine
+ * workers, default 16; ack: concurrent requests, default 200).
  * Uses REDIS_URL (default redis://127.0.0.1:6379) under a prefix of its own.
  */
+import { benchAck } from './ack.ts';
 import { benchEngine } from './engine.ts';
 import type { BenchArgs } from './util.ts';
 
-const BENCHES: Record<string, (args: BenchArgs) => Promise<void>> = { engine: benchEngine };
+const BENCHES: Record<string, (args: BenchArgs) => Promise<void>> = { ack: benchAck, engine: benchEngine };
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,7 +27,8 @@ const args: BenchArgs = {
   runs: option('runs', 1000),
   concurrency: option('concurrency', 16),
 };
+const ackConcurrency = option('concurrency', 200);
 console.log(`node ${process.version}, ${new Date().toISOString()}`);
 for (const name of selected.length > 0 ? selected : Object.keys(BENCHES)) {
-  await BENCHES[name]?.(args);
+  await BENCHES[name]?.(name === 'ack' ? { ...args, concurrency: ackConcurrency } : args);
 }
