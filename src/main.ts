@@ -18,6 +18,7 @@ import { isTokenRejected, SlackAuthMonitor } from './slack/auth-monitor.ts';
 import { createSlackClient } from './slack/client.ts';
 import { registerDrCommand } from './slack/listeners/dr-command.ts';
 import { registerRunActions } from './slack/listeners/run-actions.ts';
+import { registerAppHome } from './slack/listeners/app-home.ts';
 import { RunMessageNotifier } from './slack/notifier.ts';
 import { UserGroups } from './slack/groups.ts';
 import { loadRunbooks, RunbookLoadError } from './runbooks/load.ts';
@@ -100,6 +101,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       logger,
     });
     registerRunActions(slackApp.app, { service: runService, store, notifier, groups: new UserGroups(slack), logger });
+    registerAppHome(slackApp.app, { store, slash: config.slack.command, logger });
     server = await slackApp.start();
   }
   if (workerConnection) {

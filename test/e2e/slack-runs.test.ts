@@ -7,7 +7,7 @@ import { SHIPPED_COMMANDS } from '../support/engine.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeSlack, type RecordedCall } from '../support/fake-slack.ts';
 import { jobsQueued } from '../support/redis.ts';
-import { sendBlockAction, sendSlashCommand } from '../support/slack-requests.ts';
+import { sendBlockAction, sendEvent, sendSlashCommand } from '../support/slack-requests.ts';
 import { Redis } from 'ioredis';
 import { RunStore } from '../../src/runs/store.ts';
 import { TEST_REDIS_URL } from '../support/redis.ts';
@@ -182,4 +182,16 @@ describe('runs from Slack: plan message, approval buttons, live progress', () =>
     const show = await command(`show ${latest?.id ?? ''}`);
     expect(JSON.stringify(show.json?.blocks)).toContain(`run \`${latest?.id ?? ''}\``);
   });
+
+  it('the App Home tab shows runs awaiting approval', async () => {
+    await command('rollback api-gateway');
+    const plan = await planMessage('Roll a deployment back');
+    const runId = runIdOf(plan);
+    const res = await sendEvent(bot.url, { type: 'app_home_opened', user: BOB, channel: 'D0BOBDM001', tab: 'home', event_ts: `${Date.now() / 1000}` });
+    expect(res.status).toBe(200);
+    const publish = await slack.waitFor(() => slack.callsTo('views.publish').find((c) => c.args.user_id === BOB && JSON.stringify(c.args.view).includes(runId)));
+    expect(JSON.stringify(publish.args.view)).toContain('*Awaiting approval*');
+    expect(JSON.stringify(publish.args.view)).toContain(`0 of 1 approvals`);
+  });
 });
+

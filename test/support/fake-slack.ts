@@ -238,6 +238,8 @@ export class FakeSlack {
           bot_id: FAKE_BOT_ID,
           is_enterprise_install: false,
         };
+      case 'views.publish':
+        return typeof args.user_id === 'string' && typeof args.view === 'object' ? { ok: true, view: { id: 'V0HOME', ...(args.view as object) } } : { ok: false, error: 'invalid_arguments' };
       case 'usergroups.list':
         return { ok: true, usergroups: [...this.userGroups.entries()].map(([handle, g]) => ({ id: g.id, handle, name: handle })) };
       case 'usergroups.users.list': {

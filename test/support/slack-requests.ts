@@ -28,6 +28,8 @@ export interface SendOptions {
   signature?: string;
   /** `X-Slack-Retry-Num`, as Slack sends on redelivery. */
   retryNum?: number;
+  /** Events API bodies are JSON; commands and interactions are form-encoded. */
+  contentType?: string;
 }
 
 export interface SlackResponse {
@@ -68,7 +70,7 @@ export async function sendSigned(url: string, body: string, options: SendOptions
   const signature = options.signature ?? sign(options.secret ?? SIGNING_SECRET, timestamp, body);
   const sent = options.tamper ? options.tamper(body) : body;
   const headers: Record<string, string> = {
-    'content-type': 'application/x-www-form-urlencoded',
+    'content-type': options.contentType ?? 'application/x-www-form-urlencoded',
     'x-slack-request-timestamp': String(timestamp),
     'x-slack-signature': signature,
   };
@@ -135,4 +137,18 @@ export function blockActionBody(fields: BlockActionFields): string {
 
 export async function sendBlockAction(baseUrl: string, fields: BlockActionFields, options: SendOptions = {}): Promise<SlackResponse> {
   return sendSigned(`${baseUrl}/slack/events`, blockActionBody(fields), options);
+}
+
+/** An Events API delivery (JSON), e.g. app_home_opened. */
+export async function sendEvent(baseUrl: string, event: Record<string, unknown>, options: SendOptions = {}): Promise<SlackResponse> {
+  const body = JSON.stringify({
+    token: 'deprecated-verification-token',
+    team_id: 'T0FAKE0001',
+    api_app_id: 'A0DRCHATOP',
+    event,
+    type: 'event_callback',
+    event_id: `Ev${Date.now()}`,
+    event_time: Math.floor(Date.now() / 1000),
+  });
+  return sendSigned(`${baseUrl}/slack/events`, body, { contentType: 'application/json', ...options });
 }

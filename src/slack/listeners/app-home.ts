@@ -1,0 +1,17 @@
+import type { App } from '@slack/bolt';
+import type { Logger } from '../../log/logger.ts';
+import type { RunStore } from '../../runs/store.ts';
+import { renderHome } from '../views/home.ts';
+
+/** Publishes the App Home tab (runs in progress and awaiting approval) when someone opens it. */
+export function registerAppHome(app: App, { store, slash, logger }: { store: RunStore; slash: string; logger: Logger }): void {
+  app.event('app_home_opened', async ({ event, client }) => {
+    if (event.tab !== 'home') return;
+    try {
+      const runs = await store.list(100);
+      await client.views.publish({ user_id: event.user, view: renderHome(runs, Date.now(), slash) });
+    } catch (err) {
+      logger.warn({ user: event.user, err: err instanceof Error ? err.message : String(err) }, 'could not publish the App Home tab');
+    }
+  });
+}
