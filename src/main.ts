@@ -28,6 +28,14 @@ import { RunStore } from './runs/store.ts';
 import { RunService } from './runs/service.ts';
 import { RunQueue } from './queue/run-queue.ts';
 import { startRunWorker } from './queue/run-worker.ts';
+import { Queue } from 'bullmq';
+import { QUEUE_NAMES } from './queue/names.ts';
+import { IncidentService } from './incidents/service.ts';
+import { IncidentStore } from './incidents/store.ts';
+import { Templates, TemplateError } from './incidents/templates.ts';
+import { startIncidentWorker } from './incidents/worker.ts';
+import { StatuspageClient } from './statuspage/client.ts';
+import { StatuspageOutbox, startStatuspageWorker } from './statuspage/outbox.ts';
 
 export interface Running {
   /** The port the HTTP server (Slack events and/or health) listens on. */
@@ -43,6 +51,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   // Runbooks are checked before anything connects: a bad file stops the start with its line.
   const registry = buildRegistry(createStepClients(config));
   const runbooks = loadRunbooks(config.paths.commandsDir, registry);
+  const templates = Templates.load(config.paths.templatesDir, config.paths.templatesOverrideDir);
 
   const slack = createSlackClient({ token: botToken, apiUrl: config.slack.apiUrl, logger });
   const auth = new SlackAuthMonitor(slack, logger);
@@ -64,6 +73,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   let server: Server | null = null;
   let workerHandle: WorkerHandle | undefined;
   let runWorkerHandle: WorkerHandle | undefined;
+  let incidentWorkerHandle: WorkerHandle | undefined;
+  let statuspageHandle: WorkerHandle | undefined;
   const producerConnection = runsBot ? createRedisConnection(config.redisUrl, 'producer', logger) : undefined;
   // Reading run events blocks, so the notifier has a connection of its own.
   const notifierConnection = runsBot ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
@@ -74,6 +85,13 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runQueue = new RunQueue(runsConnection, config.queuePrefix, logger);
   const store = new RunStore(runsConnection, config.queuePrefix);
   const runService = new RunService({ store, queue: runQueue, runbooks, registry, logger });
+  const incidentStore = new IncidentStore(runsConnection, config.queuePrefix);
+  const incidentQueue = new Queue(QUEUE_NAMES.incidents, { connection: runsConnection, prefix: config.queuePrefix });
+  incidentQueue.on('error', (err) => {
+    logger.debug({ err: err.message }, 'incident queue connection error');
+  });
+  const outbox = new StatuspageOutbox(runsConnection, config.queuePrefix, logger, config.statuspage.retryBaseMs);
+  const incidents = new IncidentService({ store: incidentStore, queue: incidentQueue, outbox, templates, components: config.statuspage.components, logger });
 
   if (producerConnection) {
     producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger);
@@ -93,6 +111,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     await notifier.start();
     registerDrCommand(slackApp.app, {
       slash: config.slack.command,
+      incidents,
       producer,
       store,
       service: runService,
@@ -124,6 +143,31 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       registry,
       engine: { retryBaseMs: config.worker.retryBaseMs },
     });
+    incidentWorkerHandle = startIncidentWorker({
+      connection: workerConnection,
+      prefix: config.queuePrefix,
+      store: incidentStore,
+      service: incidents,
+      templates,
+      slack,
+      responders: config.slack.responders,
+      announceChannel: config.slack.announceChannel,
+      logger,
+    });
+    const { apiKey, pageId, apiUrl } = config.statuspage;
+    statuspageHandle = startStatuspageWorker({
+      connection: workerConnection,
+      redis: runsConnection,
+      prefix: config.queuePrefix,
+      outbox,
+      client: apiKey && pageId ? new StatuspageClient({ apiUrl, pageId, apiKey }) : undefined,
+      warnAfterMs: config.statuspage.warnAfterMs,
+      logger,
+      onWarning: async (incidentId, text) => {
+        const channel = (await incidentStore.get(incidentId))?.channelId;
+        if (channel) await slack.chat.postMessage({ channel, text });
+      },
+    });
   }
   server ??= await startRouteServer(config.port, routes);
   const address = server.address();
@@ -147,10 +191,14 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         const closed = await Promise.all([
           workerHandle?.close(config.shutdownTimeoutMs),
           runWorkerHandle?.close(config.shutdownTimeoutMs),
+          incidentWorkerHandle?.close(config.shutdownTimeoutMs),
+          statuspageHandle?.close(config.shutdownTimeoutMs),
         ]);
         if (closed.some((c) => c?.handedBack)) logger.warn('unfinished jobs were handed back to the queue for another worker');
         await producer?.close();
         await runQueue.close();
+        await incidentQueue.close();
+        await outbox.close();
         await new Promise<void>((resolve) => {
           if (!server) resolve();
           else server.close(() => { resolve(); });
@@ -180,7 +228,7 @@ async function runFromCommandLine(): Promise<void> {
   } catch (err) {
     logger.fatal({ err: errorMessage(err) }, 'start failed');
     console.error(`dr-chatops cannot start.\n${errorMessage(err)}`);
-    process.exit(err instanceof ConfigError || err instanceof RunbookLoadError ? EXIT_CONFIG : 1);
+    process.exit(err instanceof ConfigError || err instanceof RunbookLoadError || err instanceof TemplateError ? EXIT_CONFIG : 1);
   }
 
   let signals = 0;

@@ -24,6 +24,8 @@ export const SETTINGS = [
   { key: 'slack.apiUrl', env: 'SLACK_API_URL' },
   { key: 'slack.command', env: 'SLACK_COMMAND' },
   { key: 'slack.runChannels', env: 'SLACK_RUN_CHANNELS' },
+  { key: 'slack.responders', env: 'SLACK_INCIDENT_RESPONDERS' },
+  { key: 'slack.announceChannel', env: 'SLACK_ANNOUNCE_CHANNEL' },
   { key: 'worker.concurrency', env: 'WORKER_CONCURRENCY' },
   { key: 'worker.lockDurationMs', env: 'WORKER_LOCK_DURATION_MS' },
   { key: 'worker.retryBaseMs', env: 'STEP_RETRY_BASE_MS' },
@@ -38,8 +40,12 @@ export const SETTINGS = [
   { key: 'statuspage.apiKey', env: 'STATUSPAGE_API_KEY', secret: true },
   { key: 'statuspage.pageId', env: 'STATUSPAGE_PAGE_ID' },
   { key: 'statuspage.apiUrl', env: 'STATUSPAGE_API_URL' },
+  { key: 'statuspage.components', env: 'STATUSPAGE_COMPONENTS' },
+  { key: 'statuspage.retryBaseMs', env: 'STATUSPAGE_RETRY_BASE_MS' },
+  { key: 'statuspage.warnAfterMs', env: 'STATUSPAGE_WARN_AFTER_MS' },
   { key: 'paths.commandsDir', env: 'COMMANDS_DIR' },
   { key: 'paths.templatesDir', env: 'TEMPLATES_DIR' },
+  { key: 'paths.templatesOverrideDir', env: 'TEMPLATES_OVERRIDE_DIR' },
 ] as const satisfies readonly SettingSource[];
 
 export const ROLES = ['all', 'bot', 'worker'] as const;
@@ -86,6 +92,14 @@ export const ConfigSchema = z.object({
         .regex(/^(\*|[CG][A-Z0-9]{2,}(\s*,\s*[CG][A-Z0-9]{2,})*)$/, 'must be * or channel ids like C0123ABCD,C0456EFGH')
         .default('*')
         .transform((s) => (s === '*' ? ('*' as const) : s.split(',').map((c) => c.trim()))),
+      /** Slack user ids invited to every incident channel. */
+      responders: z
+        .string()
+        .regex(/^([UW][A-Z0-9]{2,}(\s*,\s*[UW][A-Z0-9]{2,})*)?$/, 'must be user ids like U0123ABCD,U0456EFGH')
+        .default('')
+        .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean)),
+      /** A channel that gets a short notice whenever an incident is declared. */
+      announceChannel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'must be a channel id like C0123ABCD').optional(),
     })
     .prefault({}),
   worker: z
@@ -123,12 +137,23 @@ export const ConfigSchema = z.object({
       apiKey: optionalText,
       pageId: optionalText,
       apiUrl: httpUrl.default('https://api.statuspage.io/v1'),
+      /** First retry delay of a failed delivery; doubles each time. */
+      retryBaseMs: wholeNumber(10, 600_000).default(2_000),
+      /** Warn in the incident channel when Statuspage has refused updates this long. */
+      warnAfterMs: wholeNumber(0, 3_600_000).default(180_000),
+      /** Our service names → Statuspage component ids: `api:cmp123,db:cmp456`. */
+      components: z
+        .string()
+        .regex(/^([\w.-]+:[\w-]+(\s*,\s*[\w.-]+:[\w-]+)*)?$/, 'must be service:componentId pairs like api:8kbf7d35c070,db:vtf8pq3v0ks6')
+        .default('')
+        .transform((s) => Object.fromEntries(s.split(',').filter(Boolean).map((pair) => pair.trim().split(':') as [string, string]))),
     })
     .prefault({}),
   paths: z
     .object({
       commandsDir: z.string().min(1).default('commands'),
       templatesDir: z.string().min(1).default('templates'),
+      templatesOverrideDir: z.string().min(1).optional(),
     })
     .prefault({}),
 });

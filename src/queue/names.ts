@@ -10,7 +10,14 @@ export const QUEUE_NAMES = {
   botTasks: 'bot-tasks',
   /** Run execution (one job per run) and approval expiry. */
   runs: 'runs',
+  /** Incident channel setup and messages. */
+  incidents: 'incidents',
+  /** Ordered Statuspage deliveries. */
+  statuspage: 'statuspage',
 } as const;
+
+export const IncidentJobSchema = z.object({ incidentId: z.string().min(1), kind: z.enum(['setup', 'update', 'resolved']), seq: z.number().int().optional() });
+export type IncidentJob = z.infer<typeof IncidentJobSchema>;
 
 export const RunJobSchema = z.object({ runId: z.string().regex(/^[\w-]{1,64}$/) });
 export type RunJob = z.infer<typeof RunJobSchema>;

@@ -16,7 +16,9 @@ export type DrCommand =
   | { name: 'runs' }
   | { name: 'show'; runId: string }
   | { name: 'cancel'; runId: string; reason?: string }
-  | { name: 'audit'; runId: string };
+  | { name: 'audit'; runId: string }
+  | { name: 'declare'; scenario: string; title: string; severity?: string; public: boolean; services?: string[] }
+  | { name: 'status'; state: string; message: string };
 
 export interface CommandSpec {
   readonly name: string;
@@ -26,6 +28,18 @@ export interface CommandSpec {
 }
 
 export const COMMAND_SPECS: readonly CommandSpec[] = [
+  {
+    name: 'declare',
+    usage: 'declare <scenario> <title…> [--severity sev1|sev2|sev3] [--services api,db] [--private]',
+    summary: 'Declare an incident: its own channel, the RTO/RPO clock, the template posted, the status page opened (unless --private).',
+    examples: ['declare region-outage "API down in us-east-1"', 'declare data-corruption "Orders table corrupted" --severity sev2 --private'],
+  },
+  {
+    name: 'status',
+    usage: 'status <investigating|identified|monitoring|resolved> <message…>',
+    summary: "Move the incident (in its channel): the update template is posted and the status page follows.",
+    examples: ['status identified "Bad migration; restoring the database to 09:55"', 'status resolved "Restored; error rates normal for 30 minutes"'],
+  },
   { name: 'help', usage: 'help [command]', summary: 'Show every command, or the details of one.', examples: ['help', 'help restore'] },
   {
     name: 'restore',
@@ -158,6 +172,26 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
     }
     case 'ping':
       return noArgs({ name: 'ping' });
+    case 'declare': {
+      const args = parseArgs(rest, new Set(['--severity', '--services']), new Set(['--private', '--no-statuspage']), () => usage('got an option it does not take'));
+      const [scenario, ...words] = args.positional;
+      if (scenario === undefined || words.length === 0) throw usage('needs a scenario and a title');
+      const severity = args.flags.get('--severity');
+      const services = args.flags.get('--services');
+      return {
+        name: 'declare',
+        scenario,
+        title: words.join(' '),
+        ...(typeof severity === 'string' ? { severity } : {}),
+        ...(typeof services === 'string' ? { services: services.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+        public: !args.flags.has('--private') && !args.flags.has('--no-statuspage'),
+      };
+    }
+    case 'status': {
+      const [state, ...words] = rest;
+      if (state === undefined || words.length === 0) throw usage('needs a status and what changed');
+      return { name: 'status', state, message: words.join(' ') };
+    }
     case 'runbooks':
       return noArgs({ name: 'runbooks' });
     case 'runs':

@@ -18,7 +18,8 @@ export interface TestBot {
   config: Config;
   prefix: string;
   logs: string[];
-  stop(): Promise<void>;
+  /** Stops the bot; its Redis keys are deleted unless `keepData` (a restart). */
+  stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
 export interface TestBotOptions {
@@ -58,9 +59,9 @@ export async function startTestBot({ slack, role = 'all', env = {}, prefix = uni
     config,
     prefix,
     logs,
-    async stop() {
+    async stop(options = {}) {
       await running.stop();
-      await deleteKeys(prefix);
+      if (!options.keepData) await deleteKeys(prefix);
     },
   };
 }

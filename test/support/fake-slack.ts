@@ -54,6 +54,9 @@ export class FakeSlack {
   readonly responses: RecordedResponse[] = [];
   readonly messages = new Map<string, StoredMessage>();
   private readonly channels = new Map<string, Channel>();
+  /** Channels the bot created (conversations.create), with their members. */
+  readonly createdChannels = new Map<string, { name: string; members: string[] }>();
+  readonly pins = new Set<string>();
   /** User groups by handle: id and member user ids. */
   readonly userGroups = new Map<string, { id: string; users: string[] }>();
   private readonly failures = new Map<string, Failure[]>();
@@ -238,6 +241,31 @@ export class FakeSlack {
           bot_id: FAKE_BOT_ID,
           is_enterprise_install: false,
         };
+      case 'conversations.create': {
+        const name = text(args.name);
+        if (!/^[a-z0-9_-]{1,80}$/.test(name)) return { ok: false, error: 'invalid_name_specials' };
+        if ([...this.createdChannels.values()].some((c) => c.name === name)) return { ok: false, error: 'name_taken' };
+        const id = `C0NEW${String(this.createdChannels.size + 1).padStart(5, '0')}`;
+        this.createdChannels.set(id, { name, members: [FAKE_BOT_USER_ID] });
+        return { ok: true, channel: { id, name, is_channel: true } };
+      }
+      case 'conversations.list':
+        return { ok: true, channels: [...this.createdChannels.entries()].map(([id, c]) => ({ id, name: c.name })), response_metadata: { next_cursor: '' } };
+      case 'conversations.invite': {
+        const channel = this.createdChannels.get(text(args.channel));
+        if (!channel) return { ok: false, error: 'channel_not_found' };
+        const users = text(args.users).split(',').filter(Boolean);
+        if (users.every((u) => channel.members.includes(u))) return { ok: false, error: 'already_in_channel' };
+        channel.members.push(...users.filter((u) => !channel.members.includes(u)));
+        return { ok: true, channel: { id: text(args.channel) } };
+      }
+      case 'pins.add': {
+        const message = this.messages.get(text(args.timestamp));
+        if (!message) return { ok: false, error: 'message_not_found' };
+        if (this.pins.has(text(args.timestamp))) return { ok: false, error: 'already_pinned' };
+        this.pins.add(text(args.timestamp));
+        return { ok: true };
+      }
       case 'views.publish':
         return typeof args.user_id === 'string' && typeof args.view === 'object' ? { ok: true, view: { id: 'V0HOME', ...(args.view as object) } } : { ok: false, error: 'invalid_arguments' };
       case 'usergroups.list':

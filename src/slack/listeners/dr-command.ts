@@ -6,6 +6,7 @@ import { withTimeout } from '../../queue/connection.ts';
 import type { BotTaskProducer } from '../../queue/producer.ts';
 import { bindParams } from '../../runbooks/params.ts';
 import type { Actor } from '../../runs/model.ts';
+import type { IncidentService } from '../../incidents/service.ts';
 import type { RunService } from '../../runs/service.ts';
 import type { RunStore } from '../../runs/store.ts';
 import { parseDrCommand } from '../grammar.ts';
@@ -18,6 +19,7 @@ import { renderRunMessage } from '../views/run.ts';
 
 export interface DrCommandDeps {
   slash: string;
+  incidents: IncidentService;
   producer: BotTaskProducer;
   store: RunStore;
   service: RunService;
@@ -80,6 +82,29 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
           const run = await service.cancel(parsed.runId, requester, parsed.reason);
           deps.notifier.track(run.id);
           await ack(ephemeral({ text: run.state === 'running' ? `:black_square_for_stop: Cancel requested: run \`${run.id}\` stops at its current step.` : `Run \`${run.id}\` is ${run.state}.` }));
+          return;
+        }
+        case 'declare': {
+          const incident = await deps.incidents.declare({
+            scenario: parsed.scenario,
+            title: parsed.title,
+            public: parsed.public,
+            requester: command.user_id,
+            originChannel: command.channel_id,
+            dedupeKey: command.trigger_id || `${command.channel_id}-${command.user_id}-${parsed.title}`,
+            ...(parsed.severity ? { severity: parsed.severity } : {}),
+            ...(parsed.services ? { affectedServices: parsed.services } : {}),
+          });
+          await ack(
+            ephemeral({
+              text: `:rotating_light: Declared *${incident.title}* (\`${incident.id}\`). Opening #${incident.channelName}: you are invited, the summary is pinned there${incident.public ? ', and the status page is being opened' : ' (private: no status page)'}.`,
+            }),
+          );
+          return;
+        }
+        case 'status': {
+          const incident = await deps.incidents.transition(command.channel_id, parsed.state, parsed.message, command.user_id);
+          await ack(ephemeral({ text: `Status set to *${incident.state}*. The update is being posted here${incident.public ? ' and on the status page' : ''}.` }));
           return;
         }
         case 'ping': {

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { SCENARIO_IDS } from './scenarios.ts';
+
+/**
+ * An incident: declared in Slack, with its own channel, a commander, the
+ * scenario's RTO/RPO clock, and a state that follows the DR plan's
+ * communication template. Its timeline is an append-only stream.
+ */
+export const INCIDENT_STATES = ['investigating', 'identified', 'monitoring', 'resolved'] as const;
+export type IncidentState = (typeof INCIDENT_STATES)[number];
+
+/** Forward as the work progresses, backward when a fix fails; resolved is final. */
+export const INCIDENT_TRANSITIONS: Readonly<Record<IncidentState, readonly IncidentState[]>> = {
+  investigating: ['identified', 'monitoring', 'resolved'],
+  identified: ['investigating', 'monitoring', 'resolved'],
+  monitoring: ['investigating', 'identified', 'resolved'],
+  resolved: [],
+};
+
+export const SEVERITIES = ['sev1', 'sev2', 'sev3'] as const;
+
+export const IncidentSchema = z.object({
+  id: z.string(),
+  scenario: z.enum(SCENARIO_IDS),
+  title: z.string(),
+  severity: z.enum(SEVERITIES),
+  /** Goes to the public status page (false for drills and internal incidents). */
+  public: z.boolean(),
+  declaredBy: z.string(),
+  commander: z.string(),
+  /** Where /dr declare was typed. */
+  originChannel: z.string(),
+  channelName: z.string(),
+  affectedServices: z.array(z.string()),
+  impact: z.string(),
+  startedAt: z.number(),
+});
+export type IncidentDoc = z.infer<typeof IncidentSchema>;
+
+export interface Incident extends IncidentDoc {
+  state: IncidentState;
+  currentStatus: string;
+  resolvedAt?: number;
+  /** Set as the setup job creates them. */
+  channelId?: string;
+  summaryTs?: string;
+  /** The restore point a run in this incident actually used (for the achieved RPO). */
+  restorePoint?: string;
+  /** Runs requested in the incident's channel. */
+  runs: string[];
+}
+
+export const TimelineEntrySchema = z.object({ at: z.number(), actor: z.string(), text: z.string() });
+export type TimelineEntry = z.infer<typeof TimelineEntrySchema>;

@@ -1,0 +1,87 @@
+import axios, { type AxiosInstance } from 'axios';
+import { z } from 'zod';
+
+/** Statuspage incident statuses (realtime incidents) and component statuses. */
+export type PageStatus = 'investigating' | 'identified' | 'monitoring' | 'resolved';
+export type ComponentStatus = 'operational' | 'degraded_performance' | 'partial_outage' | 'major_outage';
+
+export class StatuspageError extends Error {
+  readonly retryable: boolean;
+  constructor(message: string, retryable: boolean) {
+    super(message);
+    this.name = 'StatuspageError';
+    this.retryable = retryable;
+  }
+}
+
+const IncidentSchema = z.object({
+  id: z.string(),
+  name: z.string().optional(),
+  status: z.string().optional(),
+  metadata: z.record(z.string(), z.unknown()).nullish(),
+  incident_updates: z.array(z.object({ status: z.string().optional(), body: z.string().nullish() })).nullish(),
+});
+
+/**
+ * Atlassian Statuspage REST API v1 (`Authorization: OAuth <key>`, bodies
+ * wrapped as `{"incident": {...}}`). A new incident update is a PATCH of the
+ * incident with a new status and body. Errors are parsed defensively: the
+ * documented `{message}` or `{error}`.
+ */
+export class StatuspageClient {
+  private readonly http: AxiosInstance;
+
+  constructor({ apiUrl, pageId, apiKey }: { apiUrl: string; pageId: string; apiKey: string }) {
+    this.http = axios.create({
+      baseURL: `${apiUrl.replace(/\/$/, '')}/pages/${encodeURIComponent(pageId)}`,
+      headers: { Authorization: `OAuth ${apiKey}`, 'Content-Type': 'application/json' },
+      timeout: 10_000,
+      validateStatus: () => true,
+    });
+  }
+
+  async createIncident(input: { name: string; status: PageStatus; body: string; components: Record<string, ComponentStatus>; key: string }): Promise<string> {
+    const res = await this.call('post', '/incidents', {
+      incident: {
+        name: input.name.slice(0, 255),
+        status: input.status,
+        body: input.body,
+        components: input.components,
+        component_ids: Object.keys(input.components),
+        deliver_notifications: true,
+        metadata: { dr_chatops: { incident_id: input.key } },
+      },
+    });
+    return IncidentSchema.parse(res).id;
+  }
+
+  async updateIncident(id: string, input: { status: PageStatus; body: string; components: Record<string, ComponentStatus> }): Promise<void> {
+    await this.call('patch', `/incidents/${encodeURIComponent(id)}`, {
+      incident: { status: input.status, body: input.body, components: input.components, component_ids: Object.keys(input.components) },
+    });
+  }
+
+  /** The page incident made for our incident `key`, if an earlier (interrupted) delivery created it. */
+  async findByKey(key: string): Promise<{ id: string; lastStatus?: string; lastBody?: string } | undefined> {
+    const list = z.array(IncidentSchema).parse(await this.call('get', '/incidents'));
+    const found = list.find((i) => (i.metadata?.dr_chatops as { incident_id?: unknown } | undefined)?.incident_id === key);
+    if (!found) return undefined;
+    const last = found.incident_updates?.[0];
+    return { id: found.id, ...(last?.status ? { lastStatus: last.status } : {}), ...(last?.body ? { lastBody: last.body } : {}) };
+  }
+
+  private async call(method: 'get' | 'post' | 'patch', path: string, data?: unknown): Promise<unknown> {
+    let res;
+    try {
+      res = await this.http.request<unknown>({ method, url: path, data });
+    } catch (err) {
+      throw new StatuspageError(`Statuspage ${method.toUpperCase()} ${path} failed: ${axios.isAxiosError(err) ? (err.code ?? err.message) : String(err)}`, true);
+    }
+    if (res.status >= 200 && res.status < 300) return res.data;
+    const body = res.data as { message?: unknown; error?: unknown } | undefined;
+    const reason = typeof body?.message === 'string' ? body.message : typeof body?.error === 'string' ? body.error : `HTTP ${res.status}`;
+    // 420/429: rate limited (1 request/s per key); 5xx: Statuspage trouble. Both pass.
+    const retryable = res.status === 420 || res.status === 429 || res.status >= 500;
+    throw new StatuspageError(`Statuspage ${method.toUpperCase()} ${path} answered HTTP ${res.status}: ${reason}`, retryable);
+  }
+}
