@@ -17,9 +17,13 @@ export class ConfigError extends Error {
 
 /** A mistake the user can fix: the message says what was wrong and how to write it. */
 export class UserError extends Error {
-  constructor(message: string) {
+  /** The form field at fault, where the input came from a form (a Slack modal shows the message under it). */
+  readonly field: string | undefined;
+
+  constructor(message: string, field?: string) {
     super(message);
     this.name = 'UserError';
+    this.field = field;
   }
 }
 

@@ -33,7 +33,9 @@ import { QUEUE_NAMES } from './queue/names.ts';
 import { IncidentService } from './incidents/service.ts';
 import { IncidentStore } from './incidents/store.ts';
 import { Templates, TemplateError } from './incidents/templates.ts';
-import { startIncidentWorker } from './incidents/worker.ts';
+import { scheduleIncidentClock, startIncidentWorker } from './incidents/worker.ts';
+import { IncidentRunFollower } from './incidents/run-follower.ts';
+import { registerIncidentActions } from './slack/listeners/incident-actions.ts';
 import { StatuspageClient } from './statuspage/client.ts';
 import { StatuspageOutbox, startStatuspageWorker } from './statuspage/outbox.ts';
 
@@ -91,7 +93,19 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     logger.debug({ err: err.message }, 'incident queue connection error');
   });
   const outbox = new StatuspageOutbox(runsConnection, config.queuePrefix, logger, config.statuspage.retryBaseMs);
-  const incidents = new IncidentService({ store: incidentStore, queue: incidentQueue, outbox, templates, components: config.statuspage.components, logger });
+  const incidents = new IncidentService({
+    store: incidentStore,
+    queue: incidentQueue,
+    outbox,
+    templates,
+    components: config.statuspage.components,
+    publicSeverities: config.statuspage.publicSeverities,
+    readRuns: async (ids) => (await Promise.all(ids.map((id) => store.get(id)))).filter((r) => r !== undefined),
+    logger,
+  });
+  let runFollower: IncidentRunFollower | undefined;
+  // Reading run events blocks: the incident follower has a connection of its own.
+  const followerConnection = runsWorker ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
 
   if (producerConnection) {
     producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger);
@@ -117,8 +131,10 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       service: runService,
       notifier,
       runChannels: config.slack.runChannels,
+      services: Object.keys(config.statuspage.components),
       logger,
     });
+    registerIncidentActions(slackApp.app, { incidents, store: incidentStore, templates, services: Object.keys(config.statuspage.components), logger });
     registerRunActions(slackApp.app, { service: runService, store, notifier, groups: new UserGroups(slack), logger });
     registerAppHome(slackApp.app, { store, slash: config.slack.command, logger });
     server = await slackApp.start();
@@ -154,6 +170,19 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       announceChannel: config.slack.announceChannel,
       logger,
     });
+    await scheduleIncidentClock(incidentQueue, config.incidents.clockMs).catch((err: unknown) => {
+      logger.warn({ err: errorMessage(err) }, 'could not schedule the incident clock; summaries are redrawn on changes only');
+    });
+    runFollower = new IncidentRunFollower({
+      eventsRedis: followerConnection ?? runsConnection,
+      runs: store,
+      incidents: incidentStore,
+      service: incidents,
+      runbooks,
+      consumerName: `${hostname()}:${process.pid}`,
+      logger,
+    });
+    await runFollower.start();
     const { apiKey, pageId, apiUrl } = config.statuspage;
     statuspageHandle = startStatuspageWorker({
       connection: workerConnection,
@@ -185,6 +214,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         logger.info('shutting down: no new commands or jobs are taken');
         auth.stop();
         notifier?.stop();
+        runFollower?.stop();
         // Stop taking commands first, then let running jobs reach a safe point.
         await slackApp?.stop().catch(() => undefined);
         if (slackApp) server = null;
@@ -203,7 +233,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
           if (!server) resolve();
           else server.close(() => { resolve(); });
         });
-        for (const conn of [producerConnection, notifierConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
+        for (const conn of [producerConnection, notifierConnection, followerConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
         logger.info('shutdown complete');
       })()),
   };

@@ -43,6 +43,8 @@ export const SETTINGS = [
   { key: 'statuspage.components', env: 'STATUSPAGE_COMPONENTS' },
   { key: 'statuspage.retryBaseMs', env: 'STATUSPAGE_RETRY_BASE_MS' },
   { key: 'statuspage.warnAfterMs', env: 'STATUSPAGE_WARN_AFTER_MS' },
+  { key: 'statuspage.publicSeverities', env: 'STATUSPAGE_PUBLIC_SEVERITIES' },
+  { key: 'incidents.clockMs', env: 'INCIDENT_CLOCK_MS' },
   { key: 'paths.commandsDir', env: 'COMMANDS_DIR' },
   { key: 'paths.templatesDir', env: 'TEMPLATES_DIR' },
   { key: 'paths.templatesOverrideDir', env: 'TEMPLATES_OVERRIDE_DIR' },
@@ -147,6 +149,18 @@ export const ConfigSchema = z.object({
         .regex(/^([\w.-]+:[\w-]+(\s*,\s*[\w.-]+:[\w-]+)*)?$/, 'must be service:componentId pairs like api:8kbf7d35c070,db:vtf8pq3v0ks6')
         .default('')
         .transform((s) => Object.fromEntries(s.split(',').filter(Boolean).map((pair) => pair.trim().split(':') as [string, string]))),
+      /** Incidents of these severities go to the public page; others are internal (and `--private` always is). */
+      publicSeverities: z
+        .string()
+        .regex(/^((sev[123])(\s*,\s*sev[123])*)?$/, 'must be severities like sev1,sev2')
+        .default('sev1,sev2')
+        .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+    })
+    .prefault({}),
+  incidents: z
+    .object({
+      /** How often open incidents' summaries are redrawn (time since start, RTO remaining). */
+      clockMs: wholeNumber(100, 3_600_000).default(60_000),
     })
     .prefault({}),
   paths: z

@@ -4,8 +4,12 @@ import { UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { IncidentJobSchema } from '../queue/names.ts';
 import type { StatuspageOutbox } from '../statuspage/outbox.ts';
+import { escapeMrkdwn } from '../slack/views/message.ts';
 import { closestMatch } from '../util/closest.ts';
 import { formatDuration } from '../util/duration.ts';
+import type { Run } from '../runs/model.ts';
+import type { ComponentStatus } from '../statuspage/client.ts';
+import { digestRuns } from './actions.ts';
 import { type Incident, INCIDENT_STATES, type IncidentState, SEVERITIES } from './model.ts';
 import { SCENARIO_IDS, SCENARIOS, type ScenarioId } from './scenarios.ts';
 import type { IncidentStore } from './store.ts';
@@ -18,6 +22,10 @@ export interface IncidentServiceDeps {
   templates: Templates;
   /** Affected service → Statuspage component id. */
   components: Readonly<Record<string, string>>;
+  /** Severities whose incidents go to the public status page (others are internal). */
+  publicSeverities: readonly string[];
+  /** The runs linked to an incident, to fill "actions taken" and "next steps". */
+  readRuns: (ids: readonly string[]) => Promise<Run[]>;
   logger: Logger;
   now?: () => number;
 }
@@ -33,7 +41,11 @@ export interface DeclareInput {
   dedupeKey: string;
   affectedServices?: string[];
   impact?: string;
+  /** Slack user id; the declarer when not given. */
+  commander?: string;
 }
+
+export const JOB_OPTIONS = { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 7 * 24 * 3_600 } } as const;
 
 const UPDATE_EVERY = '30 minutes';
 
@@ -55,12 +67,16 @@ export class IncidentService {
     const scenario = input.scenario.toLowerCase();
     if (!(SCENARIO_IDS as readonly string[]).includes(scenario)) {
       const close = closestMatch(scenario, SCENARIO_IDS);
-      throw new UserError(`There is no scenario \`${input.scenario.slice(0, 40)}\`.${close ? ` Did you mean \`${close}\`?` : ''} Scenarios (from the DR plan): ${SCENARIO_IDS.join(', ')}.`);
+      throw new UserError(`There is no scenario \`${input.scenario.slice(0, 40)}\`.${close ? ` Did you mean \`${close}\`?` : ''} Scenarios (from the DR plan): ${SCENARIO_IDS.join(', ')}.`, 'scenario');
     }
     const title = input.title.trim();
-    if (title.length < 3 || title.length > 150) throw new UserError('The title must be 3 to 150 characters, e.g. `"API down in us-east-1"`.');
+    if (title.length < 3 || title.length > 150) throw new UserError('The title must be 3 to 150 characters, e.g. `"API down in us-east-1"`.', 'title');
     const severity = input.severity ?? 'sev1';
-    if (!(SEVERITIES as readonly string[]).includes(severity)) throw new UserError(`Severity is one of ${SEVERITIES.join(', ')}.`);
+    if (!(SEVERITIES as readonly string[]).includes(severity)) throw new UserError(`Severity is one of ${SEVERITIES.join(', ')}.`, 'severity');
+    const unknown = (input.affectedServices ?? []).filter((s) => !/^[\w.-]{1,40}$/.test(s));
+    if (unknown.length) throw new UserError(`\`${unknown[0]?.slice(0, 40) ?? ''}\` is not a service name (letters, digits, \`-\`, \`_\`, \`.\`), e.g. \`--services api,db\`.`, 'services');
+    const impact = input.impact?.trim() ?? '';
+    if (impact.length > 500) throw new UserError('Keep the impact under 500 characters: who is affected and how.', 'impact');
 
     const at = this.now();
     const day = new Date(at).toISOString().slice(0, 10).replace(/-/g, '');
@@ -71,13 +87,13 @@ export class IncidentService {
       scenario: scenario as ScenarioId,
       title,
       severity: severity as Incident['severity'],
-      public: input.public,
+      public: input.public && this.d.publicSeverities.includes(severity),
       declaredBy: input.requester,
-      commander: input.requester,
+      commander: input.commander ?? input.requester,
       originChannel: input.originChannel,
       channelName: id.slice(0, 80),
       affectedServices: input.affectedServices?.length ? input.affectedServices : Object.keys(this.d.components),
-      impact: input.impact ?? 'under investigation',
+      impact: impact || 'under investigation',
       startedAt: at,
       state: 'investigating',
       currentStatus: 'We are investigating.',
@@ -101,15 +117,32 @@ export class IncidentService {
     return stored;
   }
 
+  /** The incident of a channel (its own, or where it was declared). */
+  async byChannel(channel: string): Promise<Incident | undefined> {
+    return this.d.store.byChannel(channel);
+  }
+
   /** `/dr status <state> <message>` in the incident's channel. */
   async transition(channel: string, to: string, message: string, actor: string): Promise<Incident> {
     const incident = await this.d.store.byChannel(channel);
     if (!incident) throw new UserError('This channel has no incident. Use `/dr status` in the incident\'s channel, or declare one with `/dr declare <scenario> <title>`.');
+    return this.transitionIncident(incident, to, message, actor);
+  }
+
+  /** The status buttons on the summary name the incident. */
+  async transitionById(id: string, to: string, message: string, actor: string): Promise<Incident> {
+    const incident = await this.d.store.get(id);
+    if (!incident) throw new UserError('That incident no longer exists.');
+    return this.transitionIncident(incident, to, message, actor);
+  }
+
+  private async transitionIncident(incident: Incident, to: string, message: string, actor: string): Promise<Incident> {
     const state = to.toLowerCase();
     if (!(INCIDENT_STATES as readonly string[]).includes(state)) {
       throw new UserError(`\`${to.slice(0, 30)}\` is not a status: use investigating, identified, monitoring or resolved, e.g. \`/dr status identified "Bad migration; restoring the database"\`.`);
     }
     if (message.trim().length < 3) throw new UserError('Say what changed, e.g. `/dr status monitoring "Restore done, error rates back to normal"`.');
+    if (message.length > 1_000) throw new UserError('Keep the status message under 1000 characters; details belong in the thread.');
     const at = this.now();
     const res = await this.d.store.transition(incident.id, state as IncidentState, { at, actor, text: `${state}: ${message.trim()}` }, {
       currentStatus: message.trim(),
@@ -137,6 +170,55 @@ export class IncidentService {
     return updated;
   }
 
+  /**
+   * A runbook's public text (and component status, where the runbook says)
+   * on the status page while the incident keeps its state. Public incidents
+   * only; never after resolution.
+   */
+  async announceRunOnPage(incident: Incident, body: string, components: ComponentStatus | undefined): Promise<void> {
+    if (!incident.public || incident.state === 'resolved') return;
+    await this.d.outbox.enqueue(incident.id, {
+      kind: 'update',
+      name: incident.title,
+      status: incident.state,
+      body,
+      components: components ? this.componentStatus(incident, components) : {},
+    });
+  }
+
+  /**
+   * Redraws the summary at the end of the current second: every change within
+   * that second shares one job, which reads the state as it is by then, and a
+   * change after the job started falls into the next second's job.
+   */
+  async refresh(incidentId: string): Promise<void> {
+    const data = IncidentJobSchema.parse({ incidentId, kind: 'refresh' });
+    const now = Date.now();
+    const second = Math.floor(now / 1_000);
+    await this.d.queue.add('refresh', data, { ...JOB_OPTIONS, removeOnComplete: true, jobId: `refresh-${incidentId}-${String(second)}`, delay: (second + 1) * 1_000 - now });
+  }
+
+  /** Every placeholder's value, with what the incident's runs did and the timeline. */
+  async snapshot(incident: Incident, now = this.now()): Promise<TemplateValues> {
+    const runs = await this.d.readRuns(incident.runs);
+    const { actionsTaken, nextSteps } = digestRuns(runs, incident.state, now);
+    const timeline = await this.d.store.timeline(incident.id);
+    const during = await this.d.store.checks(incident.id, 'checklistDuring');
+    return {
+      ...this.values(incident, now),
+      actions_taken: actionsTaken.length ? actionsTaken.map((l) => `• ${l}`).join('\n') : 'None yet.',
+      next_steps: nextSteps.map((l) => `• ${l}`).join('\n'),
+      timeline: timeline.map((e) => `• ${iso(e.at).slice(11, 16)} ${e.actor.startsWith('U') || e.actor.startsWith('W') ? `<@${e.actor}>` : escapeMrkdwn(e.actor)} ${escapeMrkdwn(e.text)}`).join('\n'),
+      during_checklist: this.d.templates
+        .checklist('checklistDuring')
+        .map((item, i) => {
+          const check = during.get(i);
+          return check ? `• :ballot_box_with_check: ${escapeMrkdwn(item)} — <@${check.by}>, ${iso(check.at).slice(11, 16)}` : `• :white_large_square: ${escapeMrkdwn(item)}`;
+        })
+        .join('\n'),
+    };
+  }
+
   /** Every placeholder's value for this incident, as of `now`. */
   values(incident: Incident, now = this.now()): TemplateValues {
     const { rtoMs, rpoMs, title: scenarioTitle } = SCENARIOS[incident.scenario];
@@ -156,11 +238,14 @@ export class IncidentService {
       etr: incident.state === 'resolved' ? 'resolved' : `within the RTO: by ${iso(incident.startedAt + rtoMs)}`,
       next_update_in: UPDATE_EVERY,
       commander: `<@${incident.commander}>`,
+      incident_id: incident.id,
+      severity: incident.severity.toUpperCase(),
       rto_target: formatDuration(rtoMs),
       rpo_target: rpoMs === 0 ? 'zero data loss' : formatDuration(rpoMs),
       rto_remaining: elapsed <= rtoMs ? formatDuration(rtoMs - elapsed) : `RTO exceeded by ${formatDuration(elapsed - rtoMs)}`,
       resolved_at: incident.resolvedAt ? iso(incident.resolvedAt) : '—',
-      duration: formatDuration(elapsed),
+      // Whole seconds: the summary is redrawn every minute, not every millisecond.
+      duration: formatDuration(Math.max(1_000, Math.round(elapsed / 1_000) * 1_000)),
       rto_achieved: formatDuration(elapsed),
       rto_verdict: elapsed <= rtoMs ? 'met' : `missed by ${formatDuration(elapsed - rtoMs)}`,
       rpo_achieved: rpo === undefined ? 'no data restored' : rpo === 0 ? 'no data lost' : `${formatDuration(rpo)} of data lost (restored to ${incident.restorePoint ?? ''})`,
@@ -168,13 +253,13 @@ export class IncidentService {
     };
   }
 
-  private componentStatus(incident: Incident, status: 'operational' | 'degraded_performance' | 'major_outage') {
+  private componentStatus(incident: Incident, status: ComponentStatus) {
     return Object.fromEntries(incident.affectedServices.flatMap((s) => (this.d.components[s] ? [[this.d.components[s], status] as const] : [])));
   }
 
   private async queueJob(incident: Incident, kind: 'setup' | 'update' | 'resolved', at?: number): Promise<void> {
     const data = IncidentJobSchema.parse({ incidentId: incident.id, kind, ...(at ? { seq: at } : {}) });
-    await this.d.queue.add(kind, data, { jobId: `${kind}-${incident.id}${at ? `-${String(at)}` : ''}`, attempts: 10, backoff: { type: 'exponential', delay: 1_000 } });
+    await this.d.queue.add(kind, data, { ...JOB_OPTIONS, jobId: `${kind}-${incident.id}${at ? `-${String(at)}` : ''}` });
   }
 }
 

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { type Incident, IncidentSchema, type IncidentState, INCIDENT_TRANSITIONS, type TimelineEntry, TimelineEntrySchema } from './model.ts';
 
 const TRANSITION = `
--- KEYS[1] incident hash  KEYS[2] timeline stream
+-- KEYS[1] incident hash  KEYS[2] timeline stream  KEYS[3] open incidents set
 -- ARGV[1] new state  ARGV[2] allowed current states (comma separated)  ARGV[3] timeline entry JSON  ARGV[4..] field, value pairs
 -- Returns {1, new} or {0, current | 'missing'}
 local cur = redis.call('HGET', KEYS[1], 'state')
@@ -13,10 +13,26 @@ if not ok then return {0, cur} end
 redis.call('HSET', KEYS[1], 'state', ARGV[1])
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3])
+if ARGV[1] == 'resolved' then redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id')) end
 return {1, ARGV[1]}
 `;
 
-type Commands = Redis & { drIncidentTransition(k1: string, k2: string, ...argv: string[]): Promise<[number, string]> };
+const APPEND_ONCE = `
+-- KEYS[1] incident hash  KEYS[2] timeline stream  ARGV[1] done-field  ARGV[2] entry JSON  ARGV[3] now
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2])
+return 1
+`;
+
+type Commands = Redis & {
+  drIncidentAppendOnce(k1: string, k2: string, field: string, entry: string, now: string): Promise<number>;
+  drIncidentTransition(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string]>;
+};
+
+export interface Check {
+  by: string;
+  at: number;
+}
 
 /** Incidents in Redis: one hash each, a channel → incident index, an append-only timeline stream. */
 export class IncidentStore {
@@ -25,7 +41,10 @@ export class IncidentStore {
 
   constructor(redis: Redis, prefix: string) {
     this.prefix = prefix;
-    if (!('drIncidentTransition' in redis)) redis.defineCommand('drIncidentTransition', { numberOfKeys: 2, lua: TRANSITION });
+    if (!('drIncidentTransition' in redis)) {
+      redis.defineCommand('drIncidentTransition', { numberOfKeys: 3, lua: TRANSITION });
+      redis.defineCommand('drIncidentAppendOnce', { numberOfKeys: 2, lua: APPEND_ONCE });
+    }
     this.redis = redis as Commands;
   }
 
@@ -34,6 +53,15 @@ export class IncidentStore {
   }
   private timelineKey(id: string): string {
     return `${this.prefix}:incident-timeline:${id}`;
+  }
+  private get openKey(): string {
+    return `${this.prefix}:incidents-open`;
+  }
+  private runsKey(id: string): string {
+    return `${this.prefix}:incident-runs:${id}`;
+  }
+  private checklistKey(id: string, list: string): string {
+    return `${this.prefix}:incident-checklist:${id}:${list}`;
   }
   private channelKey(channel: string): string {
     return `${this.prefix}:incident-channel:${channel}`;
@@ -46,10 +74,11 @@ export class IncidentStore {
   async create(doc: Incident, dedupeKey: string, entry: TimelineEntry): Promise<{ id: string; created: boolean }> {
     const claimed = await this.redis.set(`${this.prefix}:declare:${dedupeKey}`, doc.id, 'EX', 24 * 3_600, 'NX');
     if (claimed !== 'OK') return { id: (await this.redis.get(`${this.prefix}:declare:${dedupeKey}`)) ?? doc.id, created: false };
-    const { state, currentStatus, runs, ...rest } = doc;
+    const { state, currentStatus } = doc;
     await this.redis
       .multi()
-      .hset(this.key(doc.id), { doc: JSON.stringify(IncidentSchema.parse(rest)), state, currentStatus, runs: JSON.stringify(runs) })
+      .hset(this.key(doc.id), { id: doc.id, doc: JSON.stringify(IncidentSchema.parse(doc)), state, currentStatus })
+      .sadd(this.openKey, doc.id)
       .set(this.channelKey(doc.originChannel), doc.id, 'NX')
       .zadd(`${this.prefix}:incidents`, doc.startedAt, doc.id)
       .xadd(this.timelineKey(doc.id), '*', 'entry', JSON.stringify(entry))
@@ -58,13 +87,13 @@ export class IncidentStore {
   }
 
   async get(id: string): Promise<Incident | undefined> {
-    const h = await this.redis.hgetall(this.key(id));
+    const [h, runs] = await Promise.all([this.redis.hgetall(this.key(id)), this.redis.zrange(this.runsKey(id), 0, -1)]);
     if (!h.doc || !h.state) return undefined;
     const incident: Incident = {
       ...IncidentSchema.parse(JSON.parse(h.doc)),
       state: h.state as IncidentState,
       currentStatus: h.currentStatus ?? '',
-      runs: JSON.parse(h.runs ?? '[]') as string[],
+      runs,
     };
     if (h.resolvedAt) incident.resolvedAt = Number(h.resolvedAt);
     if (h.channelId) incident.channelId = h.channelId;
@@ -95,14 +124,44 @@ export class IncidentStore {
 
   async transition(id: string, to: IncidentState, entry: TimelineEntry, fields: Record<string, string>): Promise<{ ok: true } | { ok: false; current: string }> {
     const from = (Object.keys(INCIDENT_TRANSITIONS) as IncidentState[]).filter((s) => INCIDENT_TRANSITIONS[s].includes(to));
-    const [ok, state] = await this.redis.drIncidentTransition(this.key(id), this.timelineKey(id), to, from.join(','), JSON.stringify(entry), ...Object.entries(fields).flat());
+    const [ok, state] = await this.redis.drIncidentTransition(this.key(id), this.timelineKey(id), this.openKey, to, from.join(','), JSON.stringify(entry), ...Object.entries(fields).flat());
     return ok === 1 ? { ok: true } : { ok: false, current: state };
   }
 
-  async addRun(id: string, runId: string, entry: TimelineEntry): Promise<void> {
-    const incident = await this.get(id);
-    if (!incident || incident.runs.includes(runId)) return;
-    await this.redis.multi().hset(this.key(id), 'runs', JSON.stringify([...incident.runs, runId])).xadd(this.timelineKey(id), '*', 'entry', JSON.stringify(entry)).exec();
+  /** Links a run to the incident (in request order); idempotent. */
+  async addRun(id: string, runId: string, createdAt: number): Promise<void> {
+    await this.redis.zadd(this.runsKey(id), 'NX', createdAt, runId);
+  }
+
+  /** Appends to the timeline once per `key`, however often a redelivered event asks. */
+  async appendOnce(id: string, key: string, entry: TimelineEntry): Promise<boolean> {
+    return (await this.redis.drIncidentAppendOnce(this.key(id), this.timelineKey(id), `done:timeline:${key}`, JSON.stringify(entry), String(Date.now()))) === 1;
+  }
+
+  /** Ticks (or unticks) a checklist item; false when it already was. */
+  async setCheck(id: string, list: string, item: number, check: Check | null): Promise<boolean> {
+    const key = this.checklistKey(id, list);
+    if (check) return (await this.redis.hsetnx(key, String(item), JSON.stringify(check))) === 1;
+    return (await this.redis.hdel(key, String(item))) === 1;
+  }
+
+  async checks(id: string, list: string): Promise<Map<number, Check>> {
+    const h = await this.redis.hgetall(this.checklistKey(id, list));
+    return new Map(Object.entries(h).map(([k, v]) => [Number(k), JSON.parse(v) as Check]));
+  }
+
+  /** Where a message of this incident was posted (checklists), to update it later. */
+  async setMessageTs(id: string, name: string, ts: string): Promise<void> {
+    await this.redis.hset(this.key(id), `ts:${name}`, ts);
+  }
+
+  async messageTs(id: string, name: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.key(id), `ts:${name}`)) ?? undefined;
+  }
+
+  /** Incidents not resolved yet, for the clock that keeps their summaries current. */
+  async openIds(): Promise<string[]> {
+    return this.redis.smembers(this.openKey);
   }
 
   async appendTimeline(id: string, entry: TimelineEntry): Promise<void> {

@@ -5,10 +5,18 @@ import { escapeMrkdwn } from '../slack/views/message.ts';
 export const PLACEHOLDERS = [
   'title', 'status', 'scenario', 'impact', 'affected_services', 'started_at', 'current_status', 'public_message',
   'actions_taken', 'next_steps', 'etr', 'next_update_in', 'commander', 'rto_target', 'rpo_target', 'rto_remaining',
-  'resolved_at', 'duration', 'rto_achieved', 'rto_verdict', 'rpo_achieved', 'rpo_verdict',
+  'resolved_at', 'duration', 'rto_achieved', 'rto_verdict', 'rpo_achieved', 'rpo_verdict', 'incident_id', 'severity',
+  'timeline', 'during_checklist',
 ] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 export type TemplateValues = Partial<Record<Placeholder, string>>;
+
+/**
+ * Values the bot builds as Slack markup itself (mentions, lists), escaping
+ * the user text inside: inserted as they are in Slack messages, and reduced
+ * to plain words on the public page.
+ */
+const BOT_MARKUP: ReadonlySet<Placeholder> = new Set(['commander', 'actions_taken', 'next_steps', 'timeline', 'during_checklist']);
 
 export const TEMPLATE_FILES = {
   declared: 'incident-declared.md',
@@ -17,7 +25,11 @@ export const TEMPLATE_FILES = {
   statuspageDeclared: 'statuspage-declared.txt',
   statuspageUpdate: 'statuspage-update.txt',
   statuspageResolved: 'statuspage-resolved.txt',
+  postmortem: 'postmortem.md',
+  checklistDuring: 'checklist-during.md',
+  checklistAfter: 'checklist-after.md',
 } as const;
+export type ChecklistKind = 'checklistDuring' | 'checklistAfter';
 export type TemplateKind = keyof typeof TEMPLATE_FILES;
 
 export class TemplateError extends Error {
@@ -64,6 +76,7 @@ export class Templates {
         }
       }
       texts[kind] = text.trim();
+      if (kind.startsWith('checklist') && checklistItems(text).length === 0) problems.push(`${path}: a checklist needs at least one \`- [ ] item\` line`);
     }
     if (problems.length) throw new TemplateError(problems);
     return new Templates(texts);
@@ -77,8 +90,32 @@ export class Templates {
     const plain = kind.startsWith('statuspage');
     return this.texts[kind].replace(PLACEHOLDER, (_m, name: Placeholder) => {
       const value = values[name] ?? '—';
-      // Public text: one line, no markup characters.
-      return plain ? Array.from(value, (c) => (c < ' ' || c === '<' || c === '>' ? ' ' : c)).join('').trim() : escapeMrkdwn(value);
+      if (plain) return plainText(BOT_MARKUP.has(name) ? value.replace(/<[@#!][^>]*>/g, '') : value);
+      return BOT_MARKUP.has(name) ? value : escapeMrkdwn(value);
     });
   }
+
+  /** The items of a checklist template, in order. */
+  checklist(kind: ChecklistKind): string[] {
+    return checklistItems(this.texts[kind]);
+  }
+
+  /** A checklist's heading: its first line that is not an item. */
+  checklistTitle(kind: ChecklistKind): string {
+    return this.texts[kind].split('\n').find((l) => l.trim() && !CHECKLIST_ITEM.test(l))?.replace(/^#+\s*/, '').trim() ?? 'Checklist';
+  }
+}
+
+const CHECKLIST_ITEM = /^\s*[-*]\s*\[[ xX]?\]\s+(.+)$/;
+
+function checklistItems(text: string): string[] {
+  return text.split('\n').flatMap((l) => {
+    const item = CHECKLIST_ITEM.exec(l)?.[1]?.trim();
+    return item ? [item] : [];
+  });
+}
+
+/** Public text: one line, no markup characters. */
+function plainText(value: string): string {
+  return Array.from(value, (c) => (c < ' ' || c === '<' || c === '>' ? ' ' : c)).join('').trim();
 }

@@ -1,14 +1,15 @@
 import type { WebClient } from '@slack/web-api';
-import { type Job, Worker } from 'bullmq';
+import { type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log/logger.ts';
 import { IncidentJobSchema, QUEUE_NAMES } from '../queue/names.ts';
 import { closeWorker, type WorkerHandle } from '../queue/worker.ts';
-import { renderIncidentSummary } from '../slack/views/incident.ts';
+import { renderChecklist, renderIncidentSummary } from '../slack/views/incident.ts';
+import { escapeMrkdwn } from '../slack/views/message.ts';
 import type { Incident } from './model.ts';
 import type { IncidentService } from './service.ts';
 import type { IncidentStore } from './store.ts';
-import type { Templates } from './templates.ts';
+import type { ChecklistKind, Templates } from './templates.ts';
 
 export interface IncidentWorkerOptions {
   connection: Redis;
@@ -32,45 +33,87 @@ export interface IncidentWorkerOptions {
 export function startIncidentWorker(o: IncidentWorkerOptions): WorkerHandle {
   const log = o.logger.child({ component: 'incidents' });
   const processor = async (job: Job): Promise<unknown> => {
+    if (job.name === CLOCK_JOB) return tick(o);
     const { incidentId, kind } = IncidentJobSchema.parse(job.data);
     const incident = await o.store.get(incidentId);
     if (!incident) return { skipped: 'no such incident' };
     const channel = incident.channelId ?? (await ensureChannel(o, incident));
     if (kind === 'setup') {
       if (!(await o.store.isDone(incident.id, 'invited'))) {
-        const users = [...new Set([incident.declaredBy, ...o.responders])].join(',');
+        const users = [...new Set([incident.declaredBy, incident.commander, ...o.responders])].join(',');
         await o.slack.conversations.invite({ channel, users }).catch((err: unknown) => {
           if (slackError(err) !== 'already_in_channel') throw err;
         });
         await o.store.markDone(incident.id, 'invited');
       }
       await ensureSummary(o, incident, channel);
-      await postOnce(o, incident.id, 'declared', channel, o.templates.render('declared', o.service.values(incident)));
+      const values = await o.service.snapshot(incident);
+      await postOnce(o, incident.id, 'declared', channel, o.templates.render('declared', values));
+      // The declarer did the first item of the DR plan's checklist by declaring.
+      await o.store.setCheck(incident.id, 'checklistDuring', 0, { by: incident.declaredBy, at: incident.startedAt });
+      await postChecklist(o, incident.id, channel, 'checklistDuring');
       if (o.announceChannel) {
-        await postOnce(o, incident.id, 'announced', o.announceChannel, `:rotating_light: Incident declared: *${incident.title}* (${incident.severity}) — follow it in <#${channel}>.`);
+        await postOnce(o, incident.id, 'announced', o.announceChannel, `:rotating_light: Incident declared: *${escapeMrkdwn(incident.title)}* (${incident.severity}) — follow it in <#${channel}>.`);
       }
       if (incident.originChannel !== channel) {
-        await postOnce(o, incident.id, 'origin-notice', incident.originChannel, `:rotating_light: Declared *${incident.title}*: the incident lives in <#${channel}> from now on.`);
+        await postOnce(o, incident.id, 'origin-notice', incident.originChannel, `:rotating_light: Declared *${escapeMrkdwn(incident.title)}*: the incident lives in <#${channel}> from now on.`);
       }
+    } else if (kind === 'refresh') {
+      await refreshSummary(o, incident, channel);
     } else {
-      const fresh = (await o.store.get(incident.id)) ?? incident;
-      await postOnce(o, incident.id, job.id ?? kind, channel, o.templates.render(kind === 'resolved' ? 'resolved' : 'update', o.service.values(fresh)));
-      await refreshSummary(o, fresh, channel);
+      const values = await o.service.snapshot(incident);
+      await postOnce(o, incident.id, job.id ?? kind, channel, o.templates.render(kind === 'resolved' ? 'resolved' : 'update', values));
+      await refreshSummary(o, incident, channel);
       if (kind === 'resolved') {
-        const timeline = (await o.store.timeline(incident.id)).map((e) => `• ${new Date(e.at).toISOString().slice(11, 16)} UTC <@${e.actor}> ${e.text}`);
-        await postOnce(o, incident.id, 'postmortem', channel, `*Timeline*\n${timeline.join('\n')}\n\n*After recovery (DR plan)*\n• Services fully restored and validated\n• Stakeholders notified of resolution\n• Post-mortem scheduled\n• Root cause identified\n• Action items created\n• DR plan updated based on lessons learned`);
+        await postOnce(o, incident.id, 'postmortem', channel, o.templates.render('postmortem', values));
+        await postChecklist(o, incident.id, channel, 'checklistAfter');
       }
     }
     return { done: kind };
   };
   const worker = new Worker(QUEUE_NAMES.incidents, processor, { connection: o.connection, prefix: o.prefix, concurrency: 4 });
   worker.on('failed', (job, err) => {
-    log.warn({ jobId: job?.id, err: err.message }, 'incident job failed; will retry');
+    log.warn({ jobId: job?.id, incidentId: (job?.data as { incidentId?: string } | undefined)?.incidentId, err: err.message }, 'incident job failed; will retry');
   });
   worker.on('error', (err) => {
     log.warn({ err: err.message }, 'incident worker error');
   });
   return { worker, close: (timeoutMs) => closeWorker(worker, timeoutMs, log) };
+}
+
+export const CLOCK_JOB = 'clock';
+
+/**
+ * The incident clock: a repeatable job (one schedule, whatever the number of
+ * workers) that redraws open incidents' summaries so "time since start" and
+ * "RTO remaining" stay true, and says once in the channel when the RTO is
+ * exceeded.
+ */
+export async function scheduleIncidentClock(queue: Queue, everyMs: number): Promise<void> {
+  await queue.upsertJobScheduler(CLOCK_JOB, { every: everyMs }, { name: CLOCK_JOB, data: {}, opts: { removeOnComplete: true, removeOnFail: true } });
+}
+
+async function tick(o: IncidentWorkerOptions): Promise<{ refreshed: number }> {
+  let refreshed = 0;
+  for (const id of await o.store.openIds()) {
+    const incident = await o.store.get(id);
+    if (!incident?.channelId || incident.state === 'resolved') continue;
+    await refreshSummary(o, incident, incident.channelId);
+    refreshed += 1;
+    const values = o.service.values(incident);
+    if (values.rto_remaining?.startsWith('RTO exceeded')) {
+      await postOnce(o, incident.id, 'rto-exceeded', incident.channelId, `:warning: <!here> The RTO of ${values.rto_target ?? ''} for ${escapeMrkdwn(values.scenario ?? 'this scenario')} is exceeded (started ${values.started_at ?? ''}). Tell the stakeholders a new ETR with \`/dr status\`.`);
+    }
+  }
+  return { refreshed };
+}
+
+/** Posts a checklist once, then keeps its message ts so ticks redraw it. */
+export async function postChecklist(o: Pick<IncidentWorkerOptions, 'store' | 'templates' | 'slack'>, incidentId: string, channel: string, kind: ChecklistKind): Promise<void> {
+  if (await o.store.messageTs(incidentId, kind)) return;
+  const message = renderChecklist(incidentId, kind, o.templates.checklistTitle(kind), o.templates.checklist(kind), await o.store.checks(incidentId, kind));
+  const posted = await o.slack.chat.postMessage({ channel, text: message.text, blocks: message.blocks ?? [] });
+  if (posted.ts) await o.store.setMessageTs(incidentId, kind, posted.ts);
 }
 
 async function ensureChannel(o: IncidentWorkerOptions, incident: Incident): Promise<string> {
@@ -94,7 +137,7 @@ async function ensureChannel(o: IncidentWorkerOptions, incident: Incident): Prom
 
 async function ensureSummary(o: IncidentWorkerOptions, incident: Incident, channel: string): Promise<void> {
   if ((await o.store.get(incident.id))?.summaryTs) return;
-  const summary = renderIncidentSummary(incident, o.service.values(incident));
+  const summary = renderIncidentSummary(incident, await o.service.snapshot(incident));
   const posted = await o.slack.chat.postMessage({ channel, text: summary.text, blocks: summary.blocks ?? [] });
   if (!posted.ts) throw new Error('Slack returned no ts for the summary');
   await o.store.setField(incident.id, 'summaryTs', posted.ts);
@@ -105,7 +148,7 @@ async function ensureSummary(o: IncidentWorkerOptions, incident: Incident, chann
 
 async function refreshSummary(o: IncidentWorkerOptions, incident: Incident, channel: string): Promise<void> {
   if (!incident.summaryTs) return;
-  const summary = renderIncidentSummary(incident, o.service.values(incident));
+  const summary = renderIncidentSummary(incident, await o.service.snapshot(incident));
   await o.slack.chat.update({ channel, ts: incident.summaryTs, text: summary.text, blocks: summary.blocks ?? [] });
 }
 

@@ -16,7 +16,7 @@ export const QUEUE_NAMES = {
   statuspage: 'statuspage',
 } as const;
 
-export const IncidentJobSchema = z.object({ incidentId: z.string().min(1), kind: z.enum(['setup', 'update', 'resolved']), seq: z.number().int().optional() });
+export const IncidentJobSchema = z.object({ incidentId: z.string().min(1), kind: z.enum(['setup', 'update', 'resolved', 'refresh']), seq: z.number().int().optional() });
 export type IncidentJob = z.infer<typeof IncidentJobSchema>;
 
 export const RunJobSchema = z.object({ runId: z.string().regex(/^[\w-]{1,64}$/) });

@@ -66,6 +66,8 @@ export const StepSpecSchema = z
   .strict();
 export type StepSpec = z.infer<typeof StepSpecSchema>;
 
+const componentStatus = z.enum(['operational', 'degraded_performance', 'partial_outage', 'major_outage']);
+
 export const RunbookSchema = z
   .object({
     id: name,
@@ -79,7 +81,13 @@ export const RunbookSchema = z
     timeout: duration.prefault('2h'),
     /** Public-safe text for the incident and status page while this runbook runs. */
     status: z
-      .object({ running: z.string().max(500).optional(), succeeded: z.string().max(500).optional(), failed: z.string().max(500).optional() })
+      .object({
+        running: z.string().max(500).optional(),
+        succeeded: z.string().max(500).optional(),
+        failed: z.string().max(500).optional(),
+        /** Status page component status for the incident's affected services at each point. */
+        components: z.object({ running: componentStatus.optional(), succeeded: componentStatus.optional(), failed: componentStatus.optional() }).strict().optional(),
+      })
       .strict()
       .optional(),
     steps: z.array(StepSpecSchema).min(1, 'a runbook needs at least one step'),

@@ -17,7 +17,9 @@ export type DrCommand =
   | { name: 'show'; runId: string }
   | { name: 'cancel'; runId: string; reason?: string }
   | { name: 'audit'; runId: string }
-  | { name: 'declare'; scenario: string; title: string; severity?: string; public: boolean; services?: string[] }
+  | { name: 'declare'; scenario: string; title: string; severity?: string; public: boolean; services?: string[]; impact?: string }
+  /** `declare` alone: the declaration form (a modal). */
+  | { name: 'declare-form' }
   | { name: 'status'; state: string; message: string };
 
 export interface CommandSpec {
@@ -30,9 +32,9 @@ export interface CommandSpec {
 export const COMMAND_SPECS: readonly CommandSpec[] = [
   {
     name: 'declare',
-    usage: 'declare <scenario> <title…> [--severity sev1|sev2|sev3] [--services api,db] [--private]',
-    summary: 'Declare an incident: its own channel, the RTO/RPO clock, the template posted, the status page opened (unless --private).',
-    examples: ['declare region-outage "API down in us-east-1"', 'declare data-corruption "Orders table corrupted" --severity sev2 --private'],
+    usage: 'declare [<scenario> <title…> [--severity sev1|sev2|sev3] [--services api,db] [--impact "…"] [--private]]',
+    summary: 'Declare an incident: its own channel, the RTO/RPO clock, the template posted, the status page opened (unless --private). Alone, it opens a form.',
+    examples: ['declare', 'declare region-outage "API down in us-east-1" --services api,db --impact "Customers cannot log in"', 'declare data-corruption "Orders table corrupted" --severity sev2 --private'],
   },
   {
     name: 'status',
@@ -173,17 +175,20 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
     case 'ping':
       return noArgs({ name: 'ping' });
     case 'declare': {
-      const args = parseArgs(rest, new Set(['--severity', '--services']), new Set(['--private', '--no-statuspage']), () => usage('got an option it does not take'));
+      if (rest.length === 0) return { name: 'declare-form' };
+      const args = parseArgs(rest, new Set(['--severity', '--services', '--impact']), new Set(['--private', '--no-statuspage']), () => usage('got an option it does not take'));
       const [scenario, ...words] = args.positional;
       if (scenario === undefined || words.length === 0) throw usage('needs a scenario and a title');
       const severity = args.flags.get('--severity');
       const services = args.flags.get('--services');
+      const impact = args.flags.get('--impact');
       return {
         name: 'declare',
         scenario,
         title: words.join(' '),
         ...(typeof severity === 'string' ? { severity } : {}),
         ...(typeof services === 'string' ? { services: services.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+        ...(typeof impact === 'string' ? { impact } : {}),
         public: !args.flags.has('--private') && !args.flags.has('--no-statuspage'),
       };
     }

@@ -150,7 +150,7 @@ describe('runs from Slack: plan message, approval buttons, live progress', () =>
   it('refuses changing runbooks outside the configured channels, and bad input, with nothing stored', async () => {
     const before = (await store.list(100)).length;
     const elsewhere = await command('rollback api-gateway', ALICE, 'C0RANDOM01');
-    expect(String(elsewhere.json?.text)).toContain('`rollback-deployment` changes production, so it runs only in the incident channels set for it (<#C0INCIDENT1>)');
+    expect(String(elsewhere.json?.text)).toContain("`rollback-deployment` changes production, so it runs only in an open incident's channel or in <#C0INCIDENT1>");
     const missing = await command('restore db');
     expect(String(missing.json?.text)).toContain('`restore` needs the cluster to restore from. Usage:');
     const both = await command('restore db prod-aurora --latest --to 15m ago');

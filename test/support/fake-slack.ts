@@ -57,6 +57,9 @@ export class FakeSlack {
   /** Channels the bot created (conversations.create), with their members. */
   readonly createdChannels = new Map<string, { name: string; members: string[] }>();
   readonly pins = new Set<string>();
+  /** Modals opened with views.open, newest last, with the view id Slack gave each. */
+  readonly openedViews: { id: string; triggerId: string; view: Record<string, unknown> }[] = [];
+  private readonly usedTriggers = new Set<string>();
   /** User groups by handle: id and member user ids. */
   readonly userGroups = new Map<string, { id: string; users: string[] }>();
   private readonly failures = new Map<string, Failure[]>();
@@ -266,6 +269,19 @@ export class FakeSlack {
         this.pins.add(text(args.timestamp));
         return { ok: true };
       }
+      case 'views.open': {
+        // A trigger id is good once (and for 3 s, which the tests' fresh ids always are).
+        const trigger = text(args.trigger_id);
+        if (!trigger) return { ok: false, error: 'invalid_arguments' };
+        if (this.usedTriggers.has(trigger)) return { ok: false, error: 'exchanged_trigger_id' };
+        const view = typeof args.view === 'string' ? parseJson(args.view) : isRecord(args.view) ? args.view : undefined;
+        const problem = view ? invalidModal(view) : 'invalid_arguments';
+        if (problem || !view) return { ok: false, error: problem ?? 'invalid_arguments' };
+        this.usedTriggers.add(trigger);
+        const id = `V0MODAL${String(this.openedViews.length + 1).padStart(4, '0')}`;
+        this.openedViews.push({ id, triggerId: trigger, view });
+        return { ok: true, view: { id, ...view } };
+      }
       case 'views.publish':
         return typeof args.user_id === 'string' && typeof args.view === 'object' ? { ok: true, view: { id: 'V0HOME', ...(args.view as object) } } : { ok: false, error: 'invalid_arguments' };
       case 'usergroups.list':
@@ -321,6 +337,23 @@ export class FakeSlack {
     this.tsCounter += 1;
     return `1764000000.${String(this.tsCounter).padStart(6, '0')}`;
   }
+}
+
+/** Slack's checks on a modal (docs.slack.dev/reference/views/modal-views). */
+function invalidModal(view: Record<string, unknown>): string | undefined {
+  const plain = (v: unknown, max: number) => isRecord(v) && v.type === 'plain_text' && typeof v.text === 'string' && v.text.length > 0 && v.text.length <= max;
+  const blocks = Array.isArray(view.blocks) ? (view.blocks as unknown[]) : undefined;
+  if (view.type !== 'modal' || !plain(view.title, 24) || !blocks || blocks.length > 100) return 'invalid_arguments';
+  const hasInput = blocks.some((b) => isRecord(b) && b.type === 'input');
+  if (hasInput && !plain(view.submit, 24)) return 'invalid_arguments';
+  if (view.close !== undefined && !plain(view.close, 24)) return 'invalid_arguments';
+  if (typeof view.private_metadata === 'string' && view.private_metadata.length > 3000) return 'invalid_arguments';
+  if (typeof view.callback_id === 'string' && view.callback_id.length > 255) return 'invalid_arguments';
+  for (const b of blocks) {
+    if (!isRecord(b)) return 'invalid_blocks';
+    if (b.type === 'input' && (!plain(b.label, 2000) || !isRecord(b.element) || typeof b.block_id !== 'string')) return 'invalid_blocks';
+  }
+  return undefined;
 }
 
 /** Slack's own checks on a message body that the bot must never trip. */

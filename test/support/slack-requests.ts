@@ -152,3 +152,39 @@ export async function sendEvent(baseUrl: string, event: Record<string, unknown>,
   });
   return sendSigned(`${baseUrl}/slack/events`, body, { contentType: 'application/json', ...options });
 }
+
+export interface ViewSubmissionFields {
+  /** The view as the bot opened it (callback_id, private_metadata, blocks). */
+  view: Record<string, unknown>;
+  viewId: string;
+  /** What the user entered: `state.values`, block id → { value: element state }. */
+  values: Record<string, { value: Record<string, unknown> }>;
+  userId?: string;
+}
+
+/** A modal's submission, as Slack sends it: form-encoded `payload=<JSON>` of type view_submission. */
+export function viewSubmissionBody(fields: ViewSubmissionFields): string {
+  const payload = {
+    type: 'view_submission',
+    team: { id: 'T0FAKE0001', domain: 'acme' },
+    user: { id: fields.userId ?? 'U0ALICE001', username: 'alice', team_id: 'T0FAKE0001' },
+    api_app_id: 'A0DRCHATOP',
+    token: 'deprecated-verification-token',
+    trigger_id: triggerId(),
+    view: {
+      ...fields.view,
+      id: fields.viewId,
+      team_id: 'T0FAKE0001',
+      app_id: 'A0DRCHATOP',
+      bot_id: 'B0DRBOT001',
+      hash: `${Date.now()}.abcd1234`,
+      state: { values: fields.values },
+    },
+    response_urls: [],
+  };
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
+export async function sendViewSubmission(baseUrl: string, fields: ViewSubmissionFields, options: SendOptions = {}): Promise<SlackResponse> {
+  return sendSigned(`${baseUrl}/slack/events`, viewSubmissionBody(fields), options);
+}

@@ -16,6 +16,7 @@ import { renderHelp } from '../views/help.ts';
 import type { SlackMessage } from '../views/message.ts';
 import { renderRunbookList, renderRunList } from '../views/lists.ts';
 import { renderRunMessage } from '../views/run.ts';
+import { openDeclareForm } from './incident-actions.ts';
 
 export interface DrCommandDeps {
   slash: string;
@@ -24,8 +25,10 @@ export interface DrCommandDeps {
   store: RunStore;
   service: RunService;
   notifier: RunMessageNotifier;
-  /** Channels where changing runbooks may be requested, or `*`. */
+  /** Channels where changing runbooks may be requested, or `*`; open incidents' channels always may. */
   runChannels: readonly string[] | '*';
+  /** Services with a status page component, offered in the declaration form. */
+  services: readonly string[];
   logger: Logger;
 }
 
@@ -84,6 +87,16 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
           await ack(ephemeral({ text: run.state === 'running' ? `:black_square_for_stop: Cancel requested: run \`${run.id}\` stops at its current step.` : `Run \`${run.id}\` is ${run.state}.` }));
           return;
         }
+        case 'declare-form':
+          try {
+            await openDeclareForm(client, command.trigger_id, command.user_id, command.channel_id, deps.services);
+          } catch (err) {
+            log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not open the declaration form');
+            await ack(ephemeral({ text: ':warning: The declaration form did not open. Declare in one line instead: `/dr declare <scenario> <title…>`, e.g. `/dr declare region-outage "API down in us-east-1"`.' }));
+            return;
+          }
+          await ack();
+          return;
         case 'declare': {
           const incident = await deps.incidents.declare({
             scenario: parsed.scenario,
@@ -94,6 +107,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
             dedupeKey: command.trigger_id || `${command.channel_id}-${command.user_id}-${parsed.title}`,
             ...(parsed.severity ? { severity: parsed.severity } : {}),
             ...(parsed.services ? { affectedServices: parsed.services } : {}),
+            ...(parsed.impact ? { impact: parsed.impact } : {}),
           });
           await ack(
             ephemeral({
@@ -120,14 +134,17 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         case 'run': {
           const runbook = service.runbook(parsed.runbookId);
           const changes = runbook.approval.required > 0 && !parsed.dryRun;
-          if (changes && deps.runChannels !== '*' && !deps.runChannels.includes(command.channel_id)) {
+          bindParams(runbook, parsed.params);
+          // A run requested in an open incident's channel belongs to that incident.
+          const incident = await read(deps.incidents.byChannel(command.channel_id));
+          const incidentId = incident && incident.state !== 'resolved' && incident.channelId === command.channel_id ? incident.id : undefined;
+          if (changes && !incidentId && deps.runChannels !== '*' && !deps.runChannels.includes(command.channel_id)) {
             throw new UserError(
-              `\`${runbook.id}\` changes production, so it runs only in the incident channels set for it (${deps.runChannels.map((c) => `<#${c}>`).join(', ')}). Ask there, or add this channel to SLACK_RUN_CHANNELS. Nothing was requested.`,
+              `\`${runbook.id}\` changes production, so it runs only in an open incident's channel${deps.runChannels.length ? ` or in ${deps.runChannels.map((c) => `<#${c}>`).join(', ')}` : ''}. Declare an incident (\`/dr declare\`) and ask in its channel, or add this channel to SLACK_RUN_CHANNELS. Nothing was requested.`,
             );
           }
-          bindParams(runbook, parsed.params);
           await ack(ephemeral({ text: `:hourglass_flowing_sand: Planning *${runbook.title}*… the plan will appear in this channel.` }));
-          await planAndPost({ runbookId: runbook.id, params: parsed.params, dryRun: parsed.dryRun, requester, channel: command.channel_id, respond, client, deps, log });
+          await planAndPost({ runbookId: runbook.id, params: parsed.params, dryRun: parsed.dryRun, requester, channel: command.channel_id, ...(incidentId ? { incidentId } : {}), respond, client, deps, log });
           return;
         }
       }
@@ -153,6 +170,7 @@ interface PlanAndPost {
   requester: Actor;
   channel: string;
   threadTs?: string;
+  incidentId?: string;
   respond: RespondFn;
   client: WebClient;
   deps: Pick<DrCommandDeps, 'service' | 'store' | 'notifier'>;
@@ -164,10 +182,10 @@ interface PlanAndPost {
  * channel for the team to see and approve. A plan refused by a step answers
  * the requester privately and stores nothing.
  */
-export async function planAndPost({ runbookId, params, dryRun, requester, channel, threadTs, respond, client, deps, log }: PlanAndPost): Promise<void> {
+export async function planAndPost({ runbookId, params, dryRun, requester, channel, threadTs, incidentId, respond, client, deps, log }: PlanAndPost): Promise<void> {
   let run;
   try {
-    run = await deps.service.create({ runbookId, params, requester, dryRun, origin: { channelId: channel, ...(threadTs ? { threadTs } : {}) } });
+    run = await deps.service.create({ runbookId, params, requester, dryRun, origin: { channelId: channel, ...(threadTs ? { threadTs } : {}), ...(incidentId ? { incidentId } : {}) } });
   } catch (err) {
     const text = isUserError(err) ? `:warning: ${err.message}` : ':x: Planning failed for an internal reason; nothing was requested. The bot\'s logs have the details.';
     if (!isUserError(err)) log.error({ runbookId, err: err instanceof Error ? err.message : String(err) }, 'planning failed');

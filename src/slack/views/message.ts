@@ -6,7 +6,7 @@ export interface SlackMessage {
 
 /** The subset of Block Kit the bot renders. Kept structural so views stay pure data. */
 export type Block =
-  | { type: 'section'; text: MarkdownText; block_id?: string }
+  | { type: 'section'; text: MarkdownText; block_id?: string; accessory?: Button }
   | { type: 'header'; text: PlainText }
   | { type: 'context'; elements: MarkdownText[] }
   | { type: 'actions'; block_id?: string; elements: Button[] }

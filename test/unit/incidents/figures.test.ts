@@ -89,3 +89,30 @@ describe('templates', () => {
     expect(Templates.load(TEMPLATES, dir).render('statuspageResolved', { affected_services: 'api' })).toBe('All good again with api.');
   });
 });
+
+describe('templates: bot-built markup, public text, checklists', () => {
+  const templates = Templates.load(TEMPLATES);
+
+  it('keeps the bot\'s mentions in Slack, strips them from the public page, and escapes user text', () => {
+    const slack = templates.render('declared', { commander: '<@U0CAROL001>', impact: 'see <!channel>' });
+    expect(slack).toContain('*INCIDENT COMMANDER:* <@U0CAROL001>');
+    expect(slack).toContain('User impact: see &lt;!channel&gt;');
+    const page = templates.render('statuspageDeclared', { affected_services: 'api <b>x</b>' });
+    expect(page).not.toMatch(/[<>]/);
+  });
+
+  it('reads the DR plan\'s checklists, and refuses an override that has no items', () => {
+    expect(templates.checklist('checklistDuring')).toEqual([
+      'Incident declared with appropriate severity',
+      'On-call team mobilized',
+      'Stakeholders notified',
+      'Status page updated',
+      'Recovery procedures initiated',
+      'Progress communicated regularly',
+    ]);
+    expect(templates.checklistTitle('checklistAfter')).toBe('After Recovery (DR plan checklist)');
+    const overrides = mkdtempSync(join(tmpdir(), 'templates-'));
+    writeFileSync(join(overrides, 'checklist-after.md'), '# After\n\nnothing to tick\n');
+    expect(() => Templates.load(TEMPLATES, overrides)).toThrow(/checklist-after\.md: a checklist needs at least one `- \[ \] item` line/);
+  });
+});
