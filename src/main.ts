@@ -31,6 +31,7 @@ import { startRunWorker } from './queue/run-worker.ts';
 import { Queue } from 'bullmq';
 import { QUEUE_NAMES } from './queue/names.ts';
 import { IncidentService } from './incidents/service.ts';
+import { scenarioTargets } from './incidents/scenarios.ts';
 import { IncidentStore } from './incidents/store.ts';
 import { Templates, TemplateError } from './incidents/templates.ts';
 import { scheduleIncidentClock, startIncidentWorker } from './incidents/worker.ts';
@@ -51,7 +52,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsWorker = role === 'all' || role === 'worker';
   const botToken = config.slack.botToken ?? '';
   // Runbooks are checked before anything connects: a bad file stops the start with its line.
-  const registry = buildRegistry(createStepClients(config));
+  const targets = scenarioTargets(config.incidents.targets);
+  const registry = buildRegistry(createStepClients(config), targets);
   const runbooks = loadRunbooks(config.paths.commandsDir, registry);
   const templates = Templates.load(config.paths.templatesDir, config.paths.templatesOverrideDir);
 
@@ -86,7 +88,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsConnection = createRedisConnection(config.redisUrl, runsWorker ? 'worker' : 'producer', logger);
   const runQueue = new RunQueue(runsConnection, config.queuePrefix, logger);
   const store = new RunStore(runsConnection, config.queuePrefix);
-  const runService = new RunService({ store, queue: runQueue, runbooks, registry, logger });
+  const runService = new RunService({ store, queue: runQueue, runbooks, registry, logger, targets });
   const incidentStore = new IncidentStore(runsConnection, config.queuePrefix);
   const incidentQueue = new Queue(QUEUE_NAMES.incidents, { connection: runsConnection, prefix: config.queuePrefix });
   incidentQueue.on('error', (err) => {
@@ -100,6 +102,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     templates,
     components: config.statuspage.components,
     publicSeverities: config.statuspage.publicSeverities,
+    targets,
     readRuns: async (ids) => (await Promise.all(ids.map((id) => store.get(id)))).filter((r) => r !== undefined),
     logger,
   });

@@ -3,6 +3,7 @@
  * Same Redis, runbooks and workers as the bot; needs no Slack credentials.
  * Exit codes: 0 ok, 1 refused or failed run, 2 usage error, 78 bad configuration.
  */
+import { scenarioTargets } from '../incidents/scenarios.ts';
 import { userInfo } from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import { ConfigError, errorMessage, isUserError } from '../errors.ts';
@@ -51,10 +52,12 @@ async function main(argv: readonly string[]): Promise<number> {
   let runbooks;
   let registry;
   let clients;
+  let targets;
   try {
     config = loadConfig({ env: process.env, needsSlack: false });
     clients = createStepClients(config);
-    registry = buildRegistry(clients);
+    targets = scenarioTargets(config.incidents.targets);
+    registry = buildRegistry(clients, targets);
     runbooks = loadRunbooks(config.paths.commandsDir, registry);
   } catch (err) {
     console.error(errorMessage(err));
@@ -67,7 +70,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     await waitForConnection(redis, 5_000);
     const store = new RunStore(redis, config.queuePrefix);
-    const service = new RunService({ store, queue, runbooks, registry, logger });
+    const service = new RunService({ store, queue, runbooks, registry, logger, targets });
     const { veleroNamespace } = config.kubernetes;
     const listVeleroBackups = async () => listBackups(await clients.kube(), veleroNamespace);
     return await runCommand(args, { service, store, registry, logger, operator: operatorFrom(args.flags.as), out: write, listBackups: listVeleroBackups });

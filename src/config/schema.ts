@@ -1,3 +1,5 @@
+import { SCENARIO_IDS, type ScenarioId } from '../incidents/scenarios.ts';
+import { parseDuration } from '../util/duration.ts';
 import { z } from 'zod';
 
 /**
@@ -45,6 +47,7 @@ export const SETTINGS = [
   { key: 'statuspage.warnAfterMs', env: 'STATUSPAGE_WARN_AFTER_MS' },
   { key: 'statuspage.publicSeverities', env: 'STATUSPAGE_PUBLIC_SEVERITIES' },
   { key: 'incidents.clockMs', env: 'INCIDENT_CLOCK_MS' },
+  { key: 'incidents.targets', env: 'INCIDENT_TARGETS' },
   { key: 'paths.commandsDir', env: 'COMMANDS_DIR' },
   { key: 'paths.templatesDir', env: 'TEMPLATES_DIR' },
   { key: 'paths.templatesOverrideDir', env: 'TEMPLATES_OVERRIDE_DIR' },
@@ -161,6 +164,25 @@ export const ConfigSchema = z.object({
     .object({
       /** How often open incidents' summaries are redrawn (time since start, RTO remaining). */
       clockMs: wholeNumber(100, 3_600_000).default(60_000),
+      /** The team's own RTO/RPO per scenario, over the DR plan's: `data-corruption=90m/30m,region-outage=2h/5m`. */
+      targets: z
+        .string()
+        .default('')
+        .transform((text, ctx) => {
+          const overrides: Partial<Record<ScenarioId, { rtoMs: number; rpoMs: number }>> = {};
+          for (const pair of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+            const m = /^([a-z-]+)=([^/]+)\/(.+)$/.exec(pair);
+            const id = m?.[1] as ScenarioId | undefined;
+            const rtoMs = m?.[2] === undefined ? undefined : parseDuration(m[2]);
+            const rpoMs = m?.[3] === '0' ? 0 : m?.[3] === undefined ? undefined : parseDuration(m[3]);
+            if (!id || !SCENARIO_IDS.includes(id) || !rtoMs || rpoMs === undefined) {
+              ctx.addIssue({ code: 'custom', message: `\`${pair}\` must be <scenario>=<rto>/<rpo> like data-corruption=90m/30m; scenarios: ${SCENARIO_IDS.join(', ')}` });
+              return z.NEVER;
+            }
+            overrides[id] = { rtoMs, rpoMs };
+          }
+          return overrides;
+        }),
     })
     .prefault({}),
   paths: z

@@ -34,6 +34,9 @@ export const IncidentSchema = z.object({
   affectedServices: z.array(z.string()),
   impact: z.string(),
   startedAt: z.number(),
+  /** The scenario's targets when declared (the DR plan's, or the team's configured ones). */
+  rtoMs: z.number(),
+  rpoMs: z.number(),
 });
 export type IncidentDoc = z.infer<typeof IncidentSchema>;
 

@@ -14,3 +14,10 @@ export const SCENARIOS = {
 
 export type ScenarioId = keyof typeof SCENARIOS;
 export const SCENARIO_IDS = Object.keys(SCENARIOS) as [ScenarioId, ...ScenarioId[]];
+
+/** Every scenario's recovery targets in force: the DR plan's, with the team's overrides. */
+export type ScenarioTargets = Readonly<Record<ScenarioId, { readonly title: string; readonly rtoMs: number; readonly rpoMs: number }>>;
+
+export function scenarioTargets(overrides: Partial<Record<ScenarioId, { rtoMs: number; rpoMs: number }>> = {}): ScenarioTargets {
+  return Object.fromEntries(SCENARIO_IDS.map((id) => [id, { ...SCENARIOS[id], ...overrides[id] }])) as unknown as ScenarioTargets;
+}

@@ -11,7 +11,7 @@ import type { Run } from '../runs/model.ts';
 import type { ComponentStatus } from '../statuspage/client.ts';
 import { digestRuns } from './actions.ts';
 import { type Incident, INCIDENT_STATES, type IncidentState, SEVERITIES } from './model.ts';
-import { SCENARIO_IDS, SCENARIOS, type ScenarioId } from './scenarios.ts';
+import { SCENARIO_IDS, type ScenarioId, type ScenarioTargets, scenarioTargets } from './scenarios.ts';
 import type { IncidentStore } from './store.ts';
 import type { Templates, TemplateValues } from './templates.ts';
 
@@ -22,6 +22,8 @@ export interface IncidentServiceDeps {
   templates: Templates;
   /** Affected service → Statuspage component id. */
   components: Readonly<Record<string, string>>;
+  /** Recovery targets per scenario (the DR plan's unless configured). */
+  targets?: ScenarioTargets;
   /** Severities whose incidents go to the public status page (others are internal). */
   publicSeverities: readonly string[];
   /** The runs linked to an incident, to fill "actions taken" and "next steps". */
@@ -58,9 +60,13 @@ export class IncidentService {
   private readonly d: IncidentServiceDeps;
   private readonly now: () => number;
 
+  /** Recovery targets in force, per scenario. */
+  readonly targets: ScenarioTargets;
+
   constructor(deps: IncidentServiceDeps) {
     this.d = deps;
     this.now = deps.now ?? Date.now;
+    this.targets = deps.targets ?? scenarioTargets();
   }
 
   async declare(input: DeclareInput): Promise<Incident> {
@@ -95,11 +101,13 @@ export class IncidentService {
       affectedServices: input.affectedServices?.length ? input.affectedServices : Object.keys(this.d.components),
       impact: impact || 'under investigation',
       startedAt: at,
+      rtoMs: this.targets[scenario as ScenarioId].rtoMs,
+      rpoMs: this.targets[scenario as ScenarioId].rpoMs,
       state: 'investigating',
       currentStatus: 'We are investigating.',
       runs: [],
     };
-    const { id: heldId, created } = await this.d.store.create(incident, input.dedupeKey, { at, actor: input.requester, text: `declared (${SCENARIOS[incident.scenario].title}, ${severity})` });
+    const { id: heldId, created } = await this.d.store.create(incident, input.dedupeKey, { at, actor: input.requester, text: `declared (${this.targets[incident.scenario].title}, ${severity})` });
     const stored = await this.d.store.get(heldId);
     if (!stored) throw new Error(`incident ${heldId} vanished right after it was created`);
     if (!created) return stored;
@@ -221,7 +229,8 @@ export class IncidentService {
 
   /** Every placeholder's value for this incident, as of `now`. */
   values(incident: Incident, now = this.now()): TemplateValues {
-    const { rtoMs, rpoMs, title: scenarioTitle } = SCENARIOS[incident.scenario];
+    const { rtoMs, rpoMs } = incident;
+    const scenarioTitle = this.targets[incident.scenario].title;
     const end = incident.resolvedAt ?? now;
     const elapsed = end - incident.startedAt;
     const rpo = achievedRpo(incident);

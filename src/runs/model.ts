@@ -89,6 +89,8 @@ export const RunDocSchema = z.object({
   runbookId: z.string(),
   runbookTitle: z.string(),
   scenario: z.string().optional(),
+  /** The scenario's RTO when the run was requested. */
+  rtoMs: z.number().optional(),
   params: z.record(z.string(), ScalarSchema),
   requester: ActorSchema,
   origin: z

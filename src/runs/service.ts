@@ -8,6 +8,7 @@ import type { Scalar } from '../runbooks/refs.ts';
 import type { Runbook } from '../runbooks/schema.ts';
 import type { StepRegistry } from '../steps/registry.ts';
 import { closestMatch } from '../util/closest.ts';
+import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts';
 import { newRunId } from '../util/ids.ts';
 import { type Actor, isTerminal, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
 import type { RunStore } from './store.ts';
@@ -33,6 +34,8 @@ export interface RunServiceDeps {
   runbooks: RunbookSet;
   registry: StepRegistry;
   logger: Logger;
+  /** Recovery targets in force (the DR plan's unless configured); a run keeps its scenario's RTO. */
+  targets?: ScenarioTargets;
   now?: () => number;
 }
 
@@ -80,7 +83,7 @@ export class RunService {
       id,
       runbookId: runbook.id,
       runbookTitle: runbook.title,
-      ...(runbook.scenario ? { scenario: runbook.scenario } : {}),
+      ...(runbook.scenario ? { scenario: runbook.scenario, rtoMs: (this.deps.targets ?? scenarioTargets())[runbook.scenario].rtoMs } : {}),
       params,
       requester: input.requester,
       origin: input.origin ?? {},

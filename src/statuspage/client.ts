@@ -7,10 +7,13 @@ export type ComponentStatus = 'operational' | 'degraded_performance' | 'partial_
 
 export class StatuspageError extends Error {
   readonly retryable: boolean;
-  constructor(message: string, retryable: boolean) {
+  /** From a rate-limit answer's Retry-After: when to try again. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryable: boolean, retryAfterMs?: number) {
     super(message);
     this.name = 'StatuspageError';
     this.retryable = retryable;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -81,7 +84,12 @@ export class StatuspageClient {
     const body = res.data as { message?: unknown; error?: unknown } | undefined;
     const reason = typeof body?.message === 'string' ? body.message : typeof body?.error === 'string' ? body.error : `HTTP ${res.status}`;
     // 420/429: rate limited (1 request/s per key); 5xx: Statuspage trouble. Both pass.
-    const retryable = res.status === 420 || res.status === 429 || res.status >= 500;
-    throw new StatuspageError(`Statuspage ${method.toUpperCase()} ${path} answered HTTP ${res.status}: ${reason}`, retryable);
+    const limited = res.status === 420 || res.status === 429;
+    const retryAfter = Number(res.headers['retry-after']);
+    throw new StatuspageError(
+      `Statuspage ${method.toUpperCase()} ${path} answered HTTP ${res.status}: ${reason}`,
+      limited || res.status >= 500,
+      limited && Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 300) * 1_000 : undefined,
+    );
   }
 }

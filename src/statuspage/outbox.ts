@@ -95,7 +95,14 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
         if (!o.client) {
           log.info({ incidentId, seq: update.seq }, 'Statuspage is not configured; dropping the update');
         } else {
-          await deliver(o.client, o.redis, o.outbox.listKey(incidentId), incidentId, update);
+          try {
+            await deliver(o.client, o.redis, o.outbox.listKey(incidentId), incidentId, update);
+          } catch (err) {
+            if (!(err instanceof StatuspageError) || err.retryable) throw err;
+            // Refused for good (bad key, page or component id): retrying cannot help, and it would hold back every later update.
+            log.error({ incidentId, seq: update.seq, err: err.message }, 'Statuspage refused the update; skipping it');
+            await o.onWarning(incidentId, `:warning: The status page refused an update (${err.message.slice(0, 200)}); it was skipped and later updates go on. Check STATUSPAGE_API_KEY, STATUSPAGE_PAGE_ID and STATUSPAGE_COMPONENTS, and update the page by hand.`);
+          }
         }
         await o.redis.lpop(o.outbox.listKey(incidentId));
         delivered += 1;
@@ -116,7 +123,11 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
         );
       }
       log.warn({ incidentId, attempt: job.attemptsMade + 1, err: message }, 'Statuspage delivery failed; will retry');
-      if (err instanceof StatuspageError && !err.retryable) log.error({ incidentId }, 'Statuspage refused the update; check STATUSPAGE_API_KEY, page id and component ids');
+      if (err instanceof StatuspageError && err.retryAfterMs !== undefined) {
+        // Rate limited: come back when Statuspage says, without using up an attempt.
+        await job.moveToDelayed(Date.now() + err.retryAfterMs, token);
+        throw new DelayedError();
+      }
       throw err;
     } finally {
       // Release only our own lock.

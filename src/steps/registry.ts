@@ -1,6 +1,7 @@
 import { httpCheckStep } from './builtin/http-check.ts';
 import { httpRequestStep } from './builtin/http-request.ts';
 import { reportRtoStep } from './builtin/report-rto.ts';
+import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts';
 import { waitStep } from './builtin/wait.ts';
 import type { StepClients } from './clients.ts';
 import { createWriterStep } from './rds/create-writer.ts';
@@ -29,12 +30,12 @@ const NO_CLIENTS: StepClients = {
   kube: () => Promise.reject(new Error('no Kubernetes client configured')),
 };
 
-export function buildRegistry(clients: StepClients = NO_CLIENTS): StepRegistry {
+export function buildRegistry(clients: StepClients = NO_CLIENTS, targets: ScenarioTargets = scenarioTargets()): StepRegistry {
   const steps: Step[] = [
     waitStep,
     httpCheckStep,
     httpRequestStep,
-    reportRtoStep,
+    reportRtoStep(targets),
     restorePitrStep(clients.rds),
     restoreSnapshotStep(clients.rds),
     createWriterStep(clients.rds),

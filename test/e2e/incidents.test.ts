@@ -147,6 +147,25 @@ describe('incidents: declare, status changes, the channel and the status page', 
     expect(page.writes).toEqual(['create investigating', 'update identified', 'update monitoring', 'update identified', 'update monitoring']);
   });
 
+  it('Statuspage rate-limits (429 with Retry-After): the update waits and goes out once; a refused update is skipped with a warning, later ones go on', async () => {
+    const writes = page.writes.length;
+    page.down = { status: 429 };
+    await command('status identified "Replication broken again"', incidentChannel);
+    await slack.waitFor(() => page.requests.some((r) => r.status === 429) && page.requests);
+    page.down = undefined;
+    await slack.waitFor(() => page.writes.length > writes && page.writes, 15_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(page.writes.slice(writes)).toEqual(['update identified']);
+
+    // The page no longer knows the db component: Statuspage answers 422 for good.
+    page.components.delete('cmpdb00001');
+    await command('status monitoring "Replication repaired"', incidentChannel);
+    const warning = await slack.waitFor(() => postsIn(incidentChannel).find((t) => t.includes('The status page refused an update')));
+    expect(warning).toContain('unknown component cmpdb00001');
+    expect(page.writes.slice(writes)).toEqual(['update identified']);
+    page.components.set('cmpdb00001', 'major_outage');
+  });
+
   it('the summary\'s status buttons open a form; its submission moves the incident, a bad one changes nothing', async () => {
     const summaryTs = [...slack.pins][0] ?? '';
     const incidentId = /Incident `([\w-]+)`/.exec(summaryOf(incidentChannel) ?? '')?.[1] ?? '';

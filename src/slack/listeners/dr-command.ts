@@ -89,7 +89,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         }
         case 'declare-form':
           try {
-            await openDeclareForm(client, command.trigger_id, command.user_id, command.channel_id, deps.services);
+            await openDeclareForm(client, command.trigger_id, command.user_id, command.channel_id, deps.services, deps.incidents.targets);
           } catch (err) {
             log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not open the declaration form');
             await ack(ephemeral({ text: ':warning: The declaration form did not open. Declare in one line instead: `/dr declare <scenario> <title…>`, e.g. `/dr declare region-outage "API down in us-east-1"`.' }));

@@ -3,7 +3,7 @@ import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import { errorMessage, isUserError } from '../../errors.ts';
 import { INCIDENT_STATES, INCIDENT_TRANSITIONS, type IncidentState } from '../../incidents/model.ts';
-import { SCENARIO_IDS, SCENARIOS } from '../../incidents/scenarios.ts';
+import { SCENARIO_IDS, type ScenarioTargets } from '../../incidents/scenarios.ts';
 import type { IncidentService } from '../../incidents/service.ts';
 import type { IncidentStore } from '../../incidents/store.ts';
 import type { ChecklistKind, Templates } from '../../incidents/templates.ts';
@@ -25,9 +25,9 @@ export interface IncidentActionDeps {
 const OPEN_TIMEOUT_MS = 2_000;
 
 /** Opens the declaration form (`/dr declare` with no arguments). */
-export async function openDeclareForm(client: WebClient, triggerId: string, declarer: string, originChannel: string, services: readonly string[]): Promise<void> {
+export async function openDeclareForm(client: WebClient, triggerId: string, declarer: string, originChannel: string, services: readonly string[], targets: ScenarioTargets): Promise<void> {
   const scenarios = SCENARIO_IDS.map((id) => {
-    const s = SCENARIOS[id];
+    const s = targets[id];
     return { id, title: s.title, rto: formatDuration(s.rtoMs), rpo: s.rpoMs === 0 ? '0' : formatDuration(s.rpoMs) };
   });
   await withTimeout(client.views.open({ trigger_id: triggerId, view: renderDeclareModal({ scenarios, declarer, services, originChannel }) }), OPEN_TIMEOUT_MS, 'Opening the form');

@@ -1,4 +1,3 @@
-import { SCENARIOS, type ScenarioId } from '../../incidents/scenarios.ts';
 import { changedSteps, isTerminal, type PlannedStep, type Run, type StepRecord } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { type Block, context, escapeMrkdwn, header, SECTION_TEXT_LIMIT, section, type SlackMessage, truncate } from './message.ts';
@@ -86,8 +85,7 @@ function progressLine(run: Run, now: number): string {
   const filled = total ? Math.round((done / total) * width) : 0;
   const bar = `${'▓'.repeat(filled)}${'░'.repeat(width - filled)}`;
   const elapsed = (run.finishedAt ?? now) - (run.startedAt ?? now);
-  const scenario = run.scenario && run.scenario in SCENARIOS ? SCENARIOS[run.scenario as ScenarioId] : undefined;
-  const rto = scenario ? ` · RTO ${formatDuration(scenario.rtoMs)} (${Math.round((elapsed / scenario.rtoMs) * 100)} % used)` : '';
+  const rto = run.rtoMs ? ` · RTO ${formatDuration(run.rtoMs)} (${Math.round((elapsed / run.rtoMs) * 100)} % used)` : '';
   return `\`${bar}\` ${done}/${total} steps · ${formatDuration(elapsed)} ${run.finishedAt ? 'total' : 'elapsed'}${rto}`;
 }
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { httpCheckStep } from '../../../src/steps/builtin/http-check.ts';
 import { httpRequestStep } from '../../../src/steps/builtin/http-request.ts';
+import { scenarioTargets } from '../../../src/incidents/scenarios.ts';
 import { reportRtoStep } from '../../../src/steps/builtin/report-rto.ts';
 import { waitStep } from '../../../src/steps/builtin/wait.ts';
 import { FakeService } from '../../support/fake-service.ts';
@@ -76,10 +77,14 @@ describe('built-in steps', () => {
     controller.abort();
     await expect(waiting).rejects.toThrow('cancelled');
 
-    const out = await reportRtoStep.run({ ...stepContext(), runStartedAt: Date.now() - 90 * 60_000 }, reportRtoStep.params.parse({ scenario: 'data-corruption' }));
+    const report = reportRtoStep(scenarioTargets());
+    const out = await report.run({ ...stepContext(), runStartedAt: Date.now() - 90 * 60_000 }, report.params.parse({ scenario: 'data-corruption' }));
     expect(out).toEqual({ elapsed: '1h 30m', rto: '2h', withinRto: true, summary: 'took 1h 30m against the Data corruption RTO of 2h (75.0%)' });
-    expect((await reportRtoStep.plan(planContext(), reportRtoStep.params.parse({ scenario: 'single-az-failure' })))[0]?.detail).toBe(
+    expect((await report.plan(planContext(), report.params.parse({ scenario: 'single-az-failure' })))[0]?.detail).toBe(
       "compare the run's duration with the RTO of Single AZ failure (5m)",
     );
+    // The team's own target wins over the DR plan's.
+    const tighter = reportRtoStep(scenarioTargets({ 'data-corruption': { rtoMs: 60 * 60_000, rpoMs: 0 } }));
+    expect(await tighter.run({ ...stepContext(), runStartedAt: Date.now() - 90 * 60_000 }, tighter.params.parse({ scenario: 'data-corruption' }))).toMatchObject({ rto: '1h', withinRto: false });
   });
 });

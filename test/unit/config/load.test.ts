@@ -147,4 +147,12 @@ describe('parseArgs', () => {
     expect(problemsOf(() => parseArgs(['--verbose']))[0]).toContain('unknown argument --verbose (usage: dr-chatops');
     expect(problemsOf(() => parseArgs(['--role']))[0]).toContain('--role needs a value');
   });
+
+  it('takes the team\'s own RTO/RPO per scenario, and names a bad one', () => {
+    const config = loadConfig({ env: { ...GOOD, INCIDENT_TARGETS: 'data-corruption=90m/30m, single-az-failure=10m/0' } });
+    expect(config.incidents.targets).toEqual({ 'data-corruption': { rtoMs: 90 * 60_000, rpoMs: 30 * 60_000 }, 'single-az-failure': { rtoMs: 10 * 60_000, rpoMs: 0 } });
+    const problems = problemsOf(() => loadConfig({ env: { ...GOOD, INCIDENT_TARGETS: 'data-corrupton=90m/30m' } }));
+    expect(problems.join('\n')).toContain('INCIDENT_TARGETS');
+    expect(problems.join('\n')).toContain('`data-corrupton=90m/30m` must be <scenario>=<rto>/<rpo> like data-corruption=90m/30m');
+  });
 });

@@ -26,6 +26,8 @@ function incident(overrides: Partial<Incident> = {}): Incident {
     affectedServices: ['api'],
     impact: 'all requests fail',
     startedAt: T0,
+    rtoMs: 4 * HOUR,
+    rpoMs: 15 * 60_000,
     state: 'investigating',
     currentStatus: 'investigating',
     runs: [],
@@ -42,6 +44,11 @@ describe('RTO and RPO figures', () => {
   it('counts the RTO down while open and turns into "exceeded by"', () => {
     expect(service(T0 + 90 * 60_000).values(incident()).rto_remaining).toBe('2h 30m');
     expect(service(T0 + 5 * HOUR).values(incident()).rto_remaining).toBe('RTO exceeded by 1h');
+  });
+
+  it('uses the targets the incident was declared with (the team\'s own when configured)', () => {
+    const tight = incident({ rtoMs: HOUR, rpoMs: 5 * 60_000 });
+    expect(service(T0 + 90 * 60_000).values(tight)).toMatchObject({ rto_target: '1h', rpo_target: '5m', rto_remaining: 'RTO exceeded by 30m' });
   });
 
   it('reports the achieved RTO on resolution against the scenario target', () => {
