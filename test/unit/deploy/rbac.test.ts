@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { isMap, isSeq } from 'yaml';
+import { z } from 'zod';
+import { readText, sourceFiles, stepIds, yamlDocs } from './files.ts';
+
+/**
+ * The Kubernetes permissions the steps need, read from their calls through
+ * @kubernetes/client-node (KubeApis: apps = AppsV1Api, core = CoreV1Api,
+ * custom = CustomObjectsApi), compared with deploy/kubernetes/rbac.yaml.
+ */
+const STEP_DIRS = ['src/steps'];
+
+/** Client method verb → RBAC verb. */
+const VERBS: Record<string, string> = { read: 'get', get: 'get', list: 'list', create: 'create', patch: 'patch', replace: 'update', delete: 'delete' };
+/** Kind in a typed client method name → API group and resource. */
+const KINDS: Record<string, { api: 'apps' | 'core'; group: string; resource: string; clusterScoped?: boolean }> = {
+  Deployment: { api: 'apps', group: 'apps', resource: 'deployments' },
+  ReplicaSet: { api: 'apps', group: 'apps', resource: 'replicasets' },
+  Pod: { api: 'core', group: '', resource: 'pods' },
+  Secret: { api: 'core', group: '', resource: 'secrets' },
+  Namespace: { api: 'core', group: '', resource: 'namespaces', clusterScoped: true },
+  Node: { api: 'core', group: '', resource: 'nodes', clusterScoped: true },
+};
+/** The group behind the `...VELERO` spread in src/steps/velero/objects.ts. */
+const veleroGroup = /VELERO = \{ group: '([^']+)'/.exec(readText('src/steps/velero/objects.ts'))?.[1];
+
+const key = (group: string, resource: string, verb: string) => `${group || 'core'}/${resource}:${verb}`;
+
+function permissionsUsedByCode(): Map<string, string> {
+  const used = new Map<string, string>();
+  for (const file of STEP_DIRS.flatMap(sourceFiles)) {
+    for (const m of file.text.matchAll(/\.(apps|core|custom)\.(\w+)\(/g)) {
+      const [, api = '', method = ''] = m;
+      const where = `${file.path}: ${api}.${method}`;
+      if (api === 'custom') {
+        const call = /^(get|list|create|patch|replace|delete)NamespacedCustomObject$/.exec(method);
+        if (!call) throw new Error(`${where}: add this CustomObjectsApi method to rbac.test.ts`);
+        const args = file.text.slice(m.index, m.index + 400);
+        const plural = /plural: '([a-z]+)'/.exec(args)?.[1];
+        const group = args.includes('...VELERO') ? veleroGroup : /group: '([^']+)'/.exec(args)?.[1];
+        if (!plural || !group) throw new Error(`${where}: cannot tell the group and plural of this call`);
+        used.set(key(group, plural, VERBS[call[1] ?? ''] ?? '?'), where);
+        continue;
+      }
+      const call = /^(read|list|create|patch|replace|delete)(?:Namespaced)?([A-Z]\w*)$/.exec(method);
+      const kind = KINDS[call?.[2] ?? ''];
+      if (!call || !kind || kind.api !== api) throw new Error(`${where}: add this method's kind to KINDS in rbac.test.ts`);
+      used.set(key(kind.group, kind.resource, VERBS[call[1] ?? ''] ?? '?'), where);
+    }
+  }
+  return used;
+}
+
+const Rule = z.object({
+  apiGroups: z.array(z.string()).min(1),
+  resources: z.array(z.string()).min(1),
+  verbs: z.array(z.string()).min(1),
+  resourceNames: z.array(z.string()).optional(),
+});
+const Role = z.object({
+  kind: z.enum(['Role', 'ClusterRole']),
+  metadata: z.object({ name: z.string(), namespace: z.string().optional() }),
+  rules: z.array(Rule).min(1),
+});
+const Binding = z.object({
+  kind: z.enum(['RoleBinding', 'ClusterRoleBinding']),
+  metadata: z.object({ name: z.string(), namespace: z.string().optional() }),
+  roleRef: z.object({ apiGroup: z.literal('rbac.authorization.k8s.io'), kind: z.enum(['Role', 'ClusterRole']), name: z.string() }),
+  subjects: z.array(z.object({ kind: z.string(), name: z.string(), namespace: z.string().optional() })).min(1),
+});
+
+const docs = yamlDocs('deploy/kubernetes/rbac.yaml');
+const kindOf = (v: unknown) => (v as { kind?: unknown }).kind;
+const roles = docs.filter((d) => kindOf(d.value) === 'Role' || kindOf(d.value) === 'ClusterRole').map((d) => ({ ...Role.parse(d.value), doc: d.doc }));
+const bindings = docs.filter((d) => kindOf(d.value) === 'RoleBinding' || kindOf(d.value) === 'ClusterRoleBinding').map((d) => Binding.parse(d.value));
+const isClusterRole = (r: (typeof roles)[number]) => r.kind === 'ClusterRole';
+const granted = (r: (typeof roles)[number]) =>
+  r.rules.flatMap((rule) => rule.apiGroups.flatMap((g) => rule.resources.flatMap((res) => rule.verbs.map((v) => key(g, res, v)))));
+
+describe('deploy/kubernetes/rbac.yaml', () => {
+  const used = permissionsUsedByCode();
+
+  it('finds the calls in the steps (the scan itself works)', () => {
+    expect(veleroGroup).toBe('velero.io');
+    expect(used.size).toBeGreaterThan(5);
+    expect(used.get('apps/deployments:patch')).toMatch(/rollout\.ts/);
+  });
+
+  it('grants exactly what the steps call, no more, no less', () => {
+    const all = new Set(roles.flatMap(granted));
+    expect([...all].sort()).toEqual([...used.keys()].sort());
+  });
+
+  it('uses no wildcards and no duplicate grants', () => {
+    for (const r of roles) {
+      for (const rule of r.rules) {
+        for (const v of [...rule.apiGroups, ...rule.resources, ...rule.verbs, ...(rule.resourceNames ?? [])]) expect(v, r.metadata.name).not.toContain('*');
+      }
+      const list = granted(r);
+      expect(new Set(list).size, `${r.metadata.name} grants something twice`).toBe(list.length);
+    }
+    expect(docs.every((d) => !['Role', 'ClusterRole'].includes(String(kindOf(d.value))) || !/aggregationRule/.test(JSON.stringify(d.value)))).toBe(true);
+  });
+
+  it('grants cluster-scoped resources in a ClusterRole bound cluster-wide', () => {
+    for (const kind of Object.values(KINDS).filter((k) => k.clusterScoped)) {
+      for (const r of roles.filter((x) => x.rules.some((rule) => rule.resources.includes(kind.resource)))) {
+        expect(isClusterRole(r), `${kind.resource} in ${r.metadata.name}`).toBe(true);
+        expect(bindings.some((b) => b.kind === 'ClusterRoleBinding' && b.roleRef.name === r.metadata.name)).toBe(true);
+      }
+    }
+  });
+
+  it('grants Velero objects only in Velero’s namespace', () => {
+    const config = yamlDocs('deploy/kubernetes/config.yaml')[0]?.value as { data?: Record<string, string> };
+    const veleroNamespace = config.data?.VELERO_NAMESPACE ?? 'velero';
+    const withVelero = roles.filter((r) => r.rules.some((rule) => rule.apiGroups.includes('velero.io')));
+    expect(withVelero.length).toBeGreaterThan(0);
+    for (const r of withVelero) {
+      expect(r.kind, r.metadata.name).toBe('Role');
+      expect(r.metadata.namespace).toBe(veleroNamespace);
+    }
+  });
+
+  it('binds every role to the bot’s ServiceAccount and the dr-chatops group, and binds nothing else', () => {
+    for (const r of roles) {
+      const bound = bindings.filter((b) => b.roleRef.name === r.metadata.name && b.roleRef.kind === r.kind);
+      expect(bound.length, `${r.kind} ${r.metadata.name} is not bound`).toBeGreaterThan(0);
+      for (const b of bound) {
+        if (r.kind === 'Role') expect(b.metadata.namespace).toBe(r.metadata.namespace);
+        expect(b.subjects).toContainEqual({ kind: 'ServiceAccount', name: 'dr-chatops', namespace: 'dr-chatops' });
+        expect(b.subjects.map((s) => `${s.kind}/${s.name}`).sort()).toEqual(['Group/dr-chatops', 'ServiceAccount/dr-chatops']);
+      }
+    }
+    for (const b of bindings) expect(roles.some((r) => r.metadata.name === b.roleRef.name && r.kind === b.roleRef.kind), b.metadata.name).toBe(true);
+  });
+
+  it('says above each rule which step needs it', () => {
+    const ids = stepIds();
+    for (const r of roles) {
+      const rules = r.doc.get('rules', true);
+      expect(isSeq(rules)).toBe(true);
+      if (!isSeq(rules)) continue;
+      for (const [i, item] of rules.items.entries()) {
+        // The comment above the first item belongs to the sequence.
+        const comment = (isMap(item) ? item.commentBefore : undefined) ?? (i === 0 ? rules.commentBefore : undefined) ?? '';
+        const named = [...ids].filter((id) => comment.includes(id));
+        expect(named.length, `${r.metadata.name}: rule without a comment naming its step: ${JSON.stringify(item)}`).toBeGreaterThan(0);
+      }
+    }
+  });
+});
