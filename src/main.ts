@@ -38,6 +38,7 @@ import { scheduleIncidentClock, startIncidentWorker } from './incidents/worker.t
 import { IncidentRunFollower } from './incidents/run-follower.ts';
 import { registerIncidentActions } from './slack/listeners/incident-actions.ts';
 import { StatuspageClient } from './statuspage/client.ts';
+import { Metrics } from './observe/metrics.ts';
 import { StatuspageOutbox, startStatuspageWorker } from './statuspage/outbox.ts';
 
 export interface Running {
@@ -57,7 +58,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runbooks = loadRunbooks(config.paths.commandsDir, registry);
   const templates = Templates.load(config.paths.templatesDir, config.paths.templatesOverrideDir);
 
-  const slack = createSlackClient({ token: botToken, apiUrl: config.slack.apiUrl, logger });
+  const metrics = new Metrics();
+  const slack = createSlackClient({ token: botToken, apiUrl: config.slack.apiUrl, logger, observer: metrics });
   const auth = new SlackAuthMonitor(slack, logger);
   const first = await auth.check();
   if (isTokenRejected(first)) {
@@ -70,7 +72,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   await waitForConnection(probe, 5_000).catch((err: unknown) => {
     logger.warn({ err: errorMessage(err) }, 'redis is not reachable at start; not ready until it is');
   });
-  const routes = healthRoutes({ redis: () => pingRedis(probe, 1_000), slack: () => auth.current() });
+  const routes = healthRoutes({ redis: () => pingRedis(probe, 1_000), slack: () => auth.current() }, metrics.registry);
 
   let producer: BotTaskProducer | undefined;
   let slackApp: SlackApp | undefined;
@@ -88,7 +90,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsConnection = createRedisConnection(config.redisUrl, runsWorker ? 'worker' : 'producer', logger);
   const runQueue = new RunQueue(runsConnection, config.queuePrefix, logger);
   const store = new RunStore(runsConnection, config.queuePrefix);
-  const runService = new RunService({ store, queue: runQueue, runbooks, registry, logger, targets });
+  const runService = new RunService({ store, queue: runQueue, runbooks, registry, logger, targets, observer: metrics });
+  metrics.watchQueue(QUEUE_NAMES.runs, runQueue.queue);
   const incidentStore = new IncidentStore(runsConnection, config.queuePrefix);
   const incidentQueue = new Queue(QUEUE_NAMES.incidents, { connection: runsConnection, prefix: config.queuePrefix });
   incidentQueue.on('error', (err) => {
@@ -104,19 +107,25 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     publicSeverities: config.statuspage.publicSeverities,
     targets,
     readRuns: async (ids) => (await Promise.all(ids.map((id) => store.get(id)))).filter((r) => r !== undefined),
+    onResolved: (incident) => {
+      metrics.incidentResolved(incident.scenario, (incident.resolvedAt ?? Date.now()) - incident.startedAt, incident.rtoMs);
+    },
     logger,
   });
+  metrics.watchQueue(QUEUE_NAMES.incidents, incidentQueue);
+  metrics.watchQueue(QUEUE_NAMES.statuspage, outbox.queue);
   let runFollower: IncidentRunFollower | undefined;
   // Reading run events blocks: the incident follower has a connection of its own.
   const followerConnection = runsWorker ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
 
   if (producerConnection) {
     producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger);
+    metrics.watchQueue(QUEUE_NAMES.botTasks, producer.queue);
     await producer.waitUntilReady().catch((err: unknown) => {
       logger.warn({ err: errorMessage(err) }, 'redis not ready at start; commands will fail until it is');
     });
     const identity = first.status === 'ok' ? { botUserId: first.botUserId, ...(first.botId ? { botId: first.botId } : {}) } : undefined;
-    slackApp = createSlackApp({ config, logger, routes, ...(identity ? { identity } : {}) });
+    slackApp = createSlackApp({ config, logger, routes, slackObserver: metrics, ...(identity ? { identity } : {}) });
     notifier = new RunMessageNotifier({
       store,
       eventsRedis: notifierConnection ?? runsConnection,
@@ -124,6 +133,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       apiUrl: config.slack.apiUrl,
       logger,
       consumerName: `${hostname()}:${process.pid}`,
+      observer: metrics,
     });
     await notifier.start();
     registerDrCommand(slackApp.app, {
@@ -135,6 +145,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       notifier,
       runChannels: config.slack.runChannels,
       services: Object.keys(config.statuspage.components),
+      metrics,
       logger,
     });
     registerIncidentActions(slackApp.app, { incidents, store: incidentStore, templates, services: Object.keys(config.statuspage.components), logger });
@@ -160,7 +171,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       service: runService,
       queue: runQueue,
       registry,
-      engine: { retryBaseMs: config.worker.retryBaseMs },
+      engine: { retryBaseMs: config.worker.retryBaseMs, observer: metrics },
     });
     incidentWorkerHandle = startIncidentWorker({
       connection: workerConnection,
@@ -192,7 +203,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       redis: runsConnection,
       prefix: config.queuePrefix,
       outbox,
-      client: apiKey && pageId ? new StatuspageClient({ apiUrl, pageId, apiKey }) : undefined,
+      client: apiKey && pageId ? new StatuspageClient({ apiUrl, pageId, apiKey, observe: (outcome) => metrics.statuspageRequests.inc({ outcome }) }) : undefined,
+      onRetry: () => metrics.statuspageRetries.inc(),
       warnAfterMs: config.statuspage.warnAfterMs,
       logger,
       onWarning: async (incidentId, text) => {
@@ -201,6 +213,13 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       },
     });
   }
+  const handles: [string, WorkerHandle | undefined][] = [
+    [QUEUE_NAMES.botTasks, workerHandle],
+    [QUEUE_NAMES.runs, runWorkerHandle],
+    [QUEUE_NAMES.incidents, incidentWorkerHandle],
+    [QUEUE_NAMES.statuspage, statuspageHandle],
+  ];
+  for (const [queue, handle] of handles) handle?.worker.on('failed', () => metrics.jobFailures.inc({ queue }));
   server ??= await startRouteServer(config.port, routes);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

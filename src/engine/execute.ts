@@ -1,4 +1,5 @@
 import type { Logger } from '../log/logger.ts';
+import type { RunObserver } from '../observe/metrics.ts';
 import type { Scalar, Scope } from '../runbooks/refs.ts';
 import { changedSteps, isTerminal, type PlannedStep, type Run, type RunState, type StepRecord, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { ChangeOptions, RunStore } from '../runs/store.ts';
@@ -30,6 +31,8 @@ export interface ExecuteDeps {
   pollMs?: number;
   /** Progress updates are written at most this often per step. */
   progressIntervalMs?: number;
+  /** Told when steps and runs end (metrics). */
+  observer?: RunObserver;
   now?: () => number;
 }
 
@@ -67,7 +70,7 @@ export async function executeRun(runId: string, deps: ExecuteDeps): Promise<Exec
 
 class Execution {
   private readonly runId: string;
-  private readonly d: Required<Omit<ExecuteDeps, 'drain' | 'interrupt'>> & Pick<ExecuteDeps, 'drain' | 'interrupt'>;
+  private readonly d: Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>> & Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>;
   private readonly log: Logger;
   private runStartedAt = 0;
 
@@ -227,6 +230,7 @@ class Execution {
             audit: { actor: SYSTEM_ACTOR, action: 'step succeeded', detail: `${stepId}${outputsText(attempt.outputs)}` },
             at,
           });
+          this.d.observer?.stepFinished(planned.use, 'succeeded', (at - (record.startedAt ?? at)) / 1_000);
         }
         return attempt;
       }
@@ -395,6 +399,8 @@ class Execution {
       at,
     });
     if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
+    this.d.observer?.stepFinished(planned.use, 'failed', (at - (record.startedAt ?? at)) / 1_000);
+    this.d.observer?.runFinished(run.runbookId, run.dryRun ? 'dry_run_failed' : 'failed');
     this.log.warn({ stepId: planned.stepId, err: message, runbook: run.runbookId }, 'run failed');
     return 'failed';
   }
@@ -421,6 +427,8 @@ class Execution {
       at,
     });
     if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
+    if (interrupted) this.d.observer?.stepFinished(planned.use, 'cancelled', (at - (record.startedAt ?? at)) / 1_000);
+    this.d.observer?.runFinished(run.runbookId, 'cancelled');
     this.log.info({ runbook: run.runbookId }, 'run cancelled');
     return 'cancelled';
   }
@@ -435,6 +443,7 @@ class Execution {
       at,
     });
     if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
+    this.d.observer?.runFinished(run.runbookId, run.dryRun ? 'dry_run' : 'succeeded');
     this.log.info({ runbook: run.runbookId }, 'run succeeded');
     return 'succeeded';
   }

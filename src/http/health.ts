@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
 import type { SlackAuthState } from '../slack/auth-monitor.ts';
 
 export interface HealthChecks {
@@ -13,9 +14,30 @@ export interface Route {
   handler: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-/** `/healthz`: the process is up. `/readyz`: it can do its job (Redis answers, Slack accepted the token). */
-export function healthRoutes(checks: HealthChecks): Route[] {
+/**
+ * `/healthz`: the process is up. `/readyz`: it can do its job (Redis answers,
+ * Slack accepted the token). `/metrics`: Prometheus text format.
+ */
+export function healthRoutes(checks: HealthChecks, metrics?: Registry): Route[] {
   return [
+    ...(metrics
+      ? [
+          {
+            path: '/metrics',
+            method: ['GET'],
+            handler: (_req: IncomingMessage, res: ServerResponse) => {
+              void metrics.metrics().then(
+                (text) => {
+                  res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(text);
+                },
+                (err: unknown) => {
+                  json(res, 500, { error: err instanceof Error ? err.message : 'metrics failed' });
+                },
+              );
+            },
+          },
+        ]
+      : []),
     {
       path: '/healthz',
       method: ['GET'],

@@ -28,6 +28,8 @@ export interface IncidentServiceDeps {
   publicSeverities: readonly string[];
   /** The runs linked to an incident, to fill "actions taken" and "next steps". */
   readRuns: (ids: readonly string[]) => Promise<Run[]>;
+  /** Told when an incident is resolved: time to recover against its RTO (metrics). */
+  onResolved?: (incident: Incident) => void;
   logger: Logger;
   now?: () => number;
 }
@@ -165,6 +167,7 @@ export class IncidentService {
     }
     const updated = await this.d.store.get(incident.id);
     if (!updated) throw new Error(`incident ${incident.id} vanished`);
+    if (state === 'resolved') this.d.onResolved?.(updated);
     await this.queueJob(updated, state === 'resolved' ? 'resolved' : 'update', at);
     if (updated.public) {
       await this.d.outbox.enqueue(updated.id, {

@@ -136,14 +136,20 @@ async function ensureChannel(o: IncidentWorkerOptions, incident: Incident): Prom
 }
 
 async function ensureSummary(o: IncidentWorkerOptions, incident: Incident, channel: string): Promise<void> {
-  if ((await o.store.get(incident.id))?.summaryTs) return;
-  const summary = renderIncidentSummary(incident, await o.service.snapshot(incident));
-  const posted = await o.slack.chat.postMessage({ channel, text: summary.text, blocks: summary.blocks ?? [] });
-  if (!posted.ts) throw new Error('Slack returned no ts for the summary');
-  await o.store.setField(incident.id, 'summaryTs', posted.ts);
-  await o.slack.pins.add({ channel, timestamp: posted.ts }).catch((err: unknown) => {
+  let ts = (await o.store.get(incident.id))?.summaryTs;
+  if (!ts) {
+    const summary = renderIncidentSummary(incident, await o.service.snapshot(incident));
+    const posted = await o.slack.chat.postMessage({ channel, text: summary.text, blocks: summary.blocks ?? [] });
+    if (!posted.ts) throw new Error('Slack returned no ts for the summary');
+    ts = posted.ts;
+    await o.store.setField(incident.id, 'summaryTs', ts);
+  }
+  // Pinning is its own step: a retry after a failed pin pins the summary it already posted.
+  if (await o.store.isDone(incident.id, 'pinned')) return;
+  await o.slack.pins.add({ channel, timestamp: ts }).catch((err: unknown) => {
     if (slackError(err) !== 'already_pinned') throw err;
   });
+  await o.store.markDone(incident.id, 'pinned');
 }
 
 async function refreshSummary(o: IncidentWorkerOptions, incident: Incident, channel: string): Promise<void> {

@@ -9,7 +9,7 @@ const ENQUEUE_TIMEOUT_MS = 1_500;
 
 /** What the bot side puts on the queues. Workers, not the bot, do the work. */
 export class BotTaskProducer {
-  private readonly queue: Queue;
+  readonly queue: Queue;
 
   constructor(connection: Redis, prefix: string, logger: Logger) {
     this.queue = new Queue(QUEUE_NAMES.botTasks, {

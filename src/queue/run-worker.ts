@@ -22,7 +22,7 @@ export interface RunWorkerOptions {
   service: RunService;
   queue: RunQueue;
   registry: StepRegistry;
-  engine?: Pick<ExecuteDeps, 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'progressIntervalMs'>;
+  engine?: Pick<ExecuteDeps, 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'progressIntervalMs' | 'observer'>;
   /** How often approved-but-unqueued runs are looked for. */
   reconcileIntervalMs?: number;
 }

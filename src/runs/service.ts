@@ -8,6 +8,7 @@ import type { Scalar } from '../runbooks/refs.ts';
 import type { Runbook } from '../runbooks/schema.ts';
 import type { StepRegistry } from '../steps/registry.ts';
 import { closestMatch } from '../util/closest.ts';
+import type { RunObserver } from '../observe/metrics.ts';
 import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts';
 import { newRunId } from '../util/ids.ts';
 import { type Actor, isTerminal, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
@@ -36,6 +37,8 @@ export interface RunServiceDeps {
   logger: Logger;
   /** Recovery targets in force (the DR plan's unless configured); a run keeps its scenario's RTO. */
   targets?: ScenarioTargets;
+  /** Told when a run ends before it started (rejected, expired, cancelled). */
+  observer?: Pick<RunObserver, 'runFinished'>;
   now?: () => number;
 }
 
@@ -150,6 +153,7 @@ export class RunService {
       at: decision.at,
     });
     if (!res.ok) throw new UserError(stateMessage(run, res.current, 'rejected'));
+    this.deps.observer?.runFinished(run.runbookId, 'rejected');
     return this.mustGet(runId);
   }
 
@@ -185,6 +189,7 @@ export class RunService {
       if (res.current === 'running') return this.cancel(runId, by, reason);
       throw new UserError(stateMessage(run, res.current, 'cancelled'));
     }
+    this.deps.observer?.runFinished(run.runbookId, 'cancelled');
     return this.mustGet(runId);
   }
 
@@ -200,6 +205,7 @@ export class RunService {
       },
       at,
     });
+    if (res.ok) this.deps.observer?.runFinished((await this.get(runId))?.runbookId ?? 'unknown', 'expired');
     return res.ok;
   }
 

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { type Config, slackMode } from '../config/schema.ts';
 import type { Route } from '../http/health.ts';
 import { type Logger, toSlackLogger } from '../log/logger.ts';
-import { slackClientOptions } from './client.ts';
+import { type SlackCallObserver, slackClientOptions } from './client.ts';
 
 export interface SlackAppOptions {
   config: Config;
@@ -12,6 +12,7 @@ export interface SlackAppOptions {
   routes: Route[];
   /** From auth.test at start, so Bolt need not call it again. */
   identity?: { botId?: string; botUserId: string };
+  slackObserver?: SlackCallObserver;
 }
 
 export interface SlackApp {
@@ -22,7 +23,7 @@ export interface SlackApp {
 }
 
 /** Builds the Bolt app: Socket Mode when SLACK_APP_TOKEN is set, else HTTP with events at /slack/events. */
-export function createSlackApp({ config, logger, routes, identity }: SlackAppOptions): SlackApp {
+export function createSlackApp({ config, logger, routes, identity, slackObserver }: SlackAppOptions): SlackApp {
   const log = logger.child({ component: 'bolt' });
   const slackLogger = toSlackLogger(logger);
   const logListenerError = (err: Error): Promise<void> => {
@@ -32,7 +33,7 @@ export function createSlackApp({ config, logger, routes, identity }: SlackAppOpt
   const common = {
     token: config.slack.botToken,
     logger: slackLogger,
-    clientOptions: slackClientOptions(config.slack.apiUrl, logger),
+    clientOptions: slackClientOptions(config.slack.apiUrl, logger, slackObserver),
     tokenVerificationEnabled: false,
     ...(identity?.botId ? { botId: identity.botId } : {}),
     ...(identity ? { botUserId: identity.botUserId } : {}),

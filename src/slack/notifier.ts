@@ -5,7 +5,7 @@ import { RunEventConsumer } from '../runs/events.ts';
 import { changedSteps, type Run, type RunEvent } from '../runs/model.ts';
 import type { RunStore } from '../runs/store.ts';
 import { formatDuration } from '../util/duration.ts';
-import { slackClientOptions } from './client.ts';
+import { type SlackCallObserver, slackClientOptions } from './client.ts';
 import { escapeMrkdwn } from './views/message.ts';
 import { renderRunMessage } from './views/run.ts';
 
@@ -20,6 +20,7 @@ export interface NotifierOptions {
   apiUrl: string;
   logger: Logger;
   consumerName: string;
+  observer?: SlackCallObserver | undefined;
   /** At most one chat.update per message per this interval. */
   minIntervalMs?: number;
 }
@@ -35,13 +36,13 @@ export class RunMessageNotifier {
   private readonly slack: WebClient;
   private readonly pending = new Map<string, NodeJS.Timeout>();
   private readonly lastSent = new Map<string, number>();
-  private readonly o: Required<Omit<NotifierOptions, 'eventsRedis'>>;
+  private readonly o: Required<Omit<NotifierOptions, 'eventsRedis' | 'observer'>>;
 
   constructor(options: NotifierOptions) {
     this.o = { minIntervalMs: 1_000, ...options };
     this.consumer = new RunEventConsumer(options.eventsRedis, options.store.eventsKey, 'slack-run-messages', options.consumerName, options.logger);
     // Rate limits are handled here (wait, then send the latest), not by resending a stale payload.
-    this.slack = new WebClient(options.token, { ...slackClientOptions(options.apiUrl, options.logger), rejectRateLimitedCalls: true });
+    this.slack = new WebClient(options.token, { ...slackClientOptions(options.apiUrl, options.logger, options.observer), rejectRateLimitedCalls: true });
   }
 
   async start(): Promise<void> {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 /** Statuspage incident statuses (realtime incidents) and component statuses. */
 export type PageStatus = 'investigating' | 'identified' | 'monitoring' | 'resolved';
+export type RequestOutcome = 'ok' | 'rate_limited' | 'server_error' | 'refused' | 'network';
 export type ComponentStatus = 'operational' | 'degraded_performance' | 'partial_outage' | 'major_outage';
 
 export class StatuspageError extends Error {
@@ -34,7 +35,10 @@ const IncidentSchema = z.object({
 export class StatuspageClient {
   private readonly http: AxiosInstance;
 
-  constructor({ apiUrl, pageId, apiKey }: { apiUrl: string; pageId: string; apiKey: string }) {
+  private readonly observe: (outcome: RequestOutcome) => void;
+
+  constructor({ apiUrl, pageId, apiKey, observe }: { apiUrl: string; pageId: string; apiKey: string; observe?: (outcome: RequestOutcome) => void }) {
+    this.observe = observe ?? (() => undefined);
     this.http = axios.create({
       baseURL: `${apiUrl.replace(/\/$/, '')}/pages/${encodeURIComponent(pageId)}`,
       headers: { Authorization: `OAuth ${apiKey}`, 'Content-Type': 'application/json' },
@@ -78,8 +82,10 @@ export class StatuspageClient {
     try {
       res = await this.http.request<unknown>({ method, url: path, data });
     } catch (err) {
+      this.observe('network');
       throw new StatuspageError(`Statuspage ${method.toUpperCase()} ${path} failed: ${axios.isAxiosError(err) ? (err.code ?? err.message) : String(err)}`, true);
     }
+    this.observe(res.status < 300 ? 'ok' : res.status === 420 || res.status === 429 ? 'rate_limited' : res.status >= 500 ? 'server_error' : 'refused');
     if (res.status >= 200 && res.status < 300) return res.data;
     const body = res.data as { message?: unknown; error?: unknown } | undefined;
     const reason = typeof body?.message === 'string' ? body.message : typeof body?.error === 'string' ? body.error : `HTTP ${res.status}`;

@@ -71,6 +71,8 @@ export interface DeliveryOptions {
   /** Tell the incident channel when Statuspage has been failing this long. */
   warnAfterMs?: number;
   onWarning: (incidentId: string, text: string) => Promise<void>;
+  /** Told each time a delivery failed and will be tried again (metrics). */
+  onRetry?: () => void;
 }
 
 export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
@@ -123,6 +125,7 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
         );
       }
       log.warn({ incidentId, attempt: job.attemptsMade + 1, err: message }, 'Statuspage delivery failed; will retry');
+      o.onRetry?.();
       if (err instanceof StatuspageError && err.retryAfterMs !== undefined) {
         // Rate limited: come back when Statuspage says, without using up an attempt.
         await job.moveToDelayed(Date.now() + err.retryAfterMs, token);

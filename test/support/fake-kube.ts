@@ -50,6 +50,8 @@ export interface KubeCall {
 }
 
 export class FakeKube {
+  /** Fraction of calls answered 503 at random, before anything is applied. */
+  failRate = 0;
   readonly deployments = new Map<string, FakeDeployment>();
   readonly replicaSets: FakeReplicaSet[] = [];
   readonly secrets = new Map<string, { namespace: string; name: string; data: Record<string, string>; resourceVersion: number }>();
@@ -173,6 +175,7 @@ export class FakeKube {
     const body: unknown = raw ? JSON.parse(raw) : undefined;
     this.calls.push({ method, path: url.pathname + url.search, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(body !== undefined ? { body } : {}) });
     try {
+      if (Math.random() < this.failRate) throw new KubeError(503, 'ServiceUnavailable', 'injected failure');
       if (this.requireEksToken) checkEksToken(req.headers.authorization);
       const [status, out] = this.route(method, url, req.headers['content-type'] ?? '', body);
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));

@@ -64,6 +64,8 @@ export class FakeRds {
   /** Clusters or instances (by id) that never become available. */
   readonly neverReady = new Set<string>();
   private readonly failures = new Map<string, Failure[]>();
+  /** Fraction of calls answered 503 at random; half of the failed changing calls are applied first (the answer is lost). */
+  failRate = 0;
   private loopback: Loopback | undefined;
 
   async start(): Promise<this> {
@@ -128,8 +130,17 @@ export class FakeRds {
       sendError(res, failure.status ?? 400, failure.code, failure.message);
       return;
     }
+    const chaos = Math.random() < this.failRate ? (!action.startsWith('Describe') && Math.random() < 0.5 ? 'after' : 'before') : undefined;
+    if (chaos === 'before') {
+      sendError(res, 503, 'ServiceUnavailable', 'injected failure');
+      return;
+    }
     try {
       const result = this.answer(action, rest);
+      if (chaos === 'after') {
+        sendError(res, 503, 'ServiceUnavailable', 'injected failure after the change was applied');
+        return;
+      }
       res.writeHead(200, { 'content-type': 'text/xml' }).end(
         `<${action}Response xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><${action}Result>${result}</${action}Result>` +
           `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></${action}Response>`,

@@ -23,9 +23,13 @@ export class FakeService {
   /** Every request received, in order. */
   readonly requests: { method: string; path: string; key?: string; at: number }[] = [];
   readonly notifications: { key: string; body: unknown }[] = [];
+  /** Resources actually created, by name: more than 1 means a create was doubled (sent again with another key). */
+  readonly creates = new Map<string, number>();
   /** How long a new resource stays `creating`. */
   readyAfterMs = 0;
   private readonly failures = new Map<string, Failure[]>();
+  /** Fraction of requests answered 503 at random; half of the failed POSTs are applied first (the answer is lost). */
+  failRate = 0;
   private loopback: Loopback | undefined;
 
   async start(): Promise<this> {
@@ -51,6 +55,7 @@ export class FakeService {
   /** Forgets everything: resources, requests, pending failures. */
   reset(): void {
     this.resources.clear();
+    this.creates.clear();
     this.requests.length = 0;
     this.notifications.length = 0;
     this.failures.clear();
@@ -78,8 +83,13 @@ export class FakeService {
       return;
     }
 
+    const chaos = Math.random() < this.failRate ? (method === 'POST' && Math.random() < 0.5 ? 'after' : 'before') : undefined;
+    if (chaos === 'before') {
+      send(res, 503, { error: 'injected failure' });
+      return;
+    }
     const [status, body] = this.answer(method, path, key, raw);
-    send(res, status, body);
+    send(res, chaos === 'after' ? 503 : status, chaos === 'after' ? { error: 'injected failure after the change was applied' } : body);
   }
 
   private answer(method: string, path: string, key: string | undefined, raw: string): [number, unknown] {
@@ -92,6 +102,7 @@ export class FakeService {
       const now = Date.now();
       const resource = { name, key, createdAt: now, readyAt: now + this.readyAfterMs };
       this.resources.set(name, resource);
+      this.creates.set(name, (this.creates.get(name) ?? 0) + 1);
       return [201, resource];
     }
     if (method === 'GET' && path.startsWith('/resources/')) {

@@ -25,6 +25,8 @@ export class FakeStatuspage {
   readonly requests: { method: string; path: string; status: number }[] = [];
   /** While set, every request fails this way. */
   down: { status: 500 | 503 | 429 } | undefined;
+  /** Fraction of calls answered 503 at random; half of the failed writes are applied first (the answer is lost). */
+  failRate = 0;
   private loopback: Loopback | undefined;
   private readonly apiKey: string;
   private readonly pageId: string;
@@ -52,7 +54,9 @@ export class FakeStatuspage {
     const raw = await readBody(req);
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const [status, body] = this.answer(method, path, req.headers.authorization, raw);
+    const chaos = Math.random() < this.failRate ? (method !== 'GET' && Math.random() < 0.5 ? 'after' : 'before') : undefined;
+    let [status, body] = chaos === 'before' ? [503, { error: 'injected failure' }] : this.answer(method, path, req.headers.authorization, raw);
+    if (chaos === 'after') [status, body] = [503, { error: 'injected failure after the change was applied' }];
     this.requests.push({ method, path, status });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status === 429) headers['retry-after'] = '1';

@@ -2,6 +2,7 @@ import type { App, RespondArguments, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import { isUserError, UserError } from '../../errors.ts';
 import type { Logger } from '../../log/logger.ts';
+import type { Metrics } from '../../observe/metrics.ts';
 import { withTimeout } from '../../queue/connection.ts';
 import type { BotTaskProducer } from '../../queue/producer.ts';
 import { bindParams } from '../../runbooks/params.ts';
@@ -29,6 +30,7 @@ export interface DrCommandDeps {
   runChannels: readonly string[] | '*';
   /** Services with a status page component, offered in the declaration form. */
   services: readonly string[];
+  metrics: Pick<Metrics, 'commandAnswered'>;
   logger: Logger;
 }
 
@@ -43,10 +45,18 @@ const READ_TIMEOUT_MS = 1_500;
  */
 export function registerDrCommand(app: App, deps: DrCommandDeps): void {
   const { slash, producer, store, service, logger } = deps;
-  app.command(slash, async ({ command, ack, respond, client }) => {
+  app.command(slash, async ({ command, ack: slackAck, respond, client }) => {
+    const received = performance.now();
     const log = logger.child({ user: command.user_id, channel: command.channel_id });
+    let name = 'invalid';
+    let outcome: 'ok' | 'refused' | 'error' = 'ok';
+    const ack = async (response?: RespondArguments) => {
+      await slackAck(response);
+      deps.metrics.commandAnswered(name, outcome, (performance.now() - received) / 1_000);
+    };
     const fail = async (err: unknown) => {
       if (!isUserError(err)) throw err;
+      outcome = 'refused';
       log.info({ outcome: 'rejected', reason: err.message }, 'command rejected');
       await ack(ephemeral({ text: `:warning: ${err.message}` }));
     };
@@ -57,6 +67,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
       await fail(err);
       return;
     }
+    name = parsed.name;
     const requester: Actor = { id: command.user_id, name: command.user_name, via: 'slack' };
     const read = <T>(promise: Promise<T>) => withTimeout(promise, READ_TIMEOUT_MS, 'Reading run state');
 
@@ -92,6 +103,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
             await openDeclareForm(client, command.trigger_id, command.user_id, command.channel_id, deps.services, deps.incidents.targets);
           } catch (err) {
             log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not open the declaration form');
+            outcome = 'error';
             await ack(ephemeral({ text: ':warning: The declaration form did not open. Declare in one line instead: `/dr declare <scenario> <title…>`, e.g. `/dr declare region-outage "API down in us-east-1"`.' }));
             return;
           }
@@ -154,6 +166,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         return;
       }
       log.error({ command: parsed.name, err: err instanceof Error ? err.message : String(err) }, 'command failed');
+      outcome = 'error';
       await ack(
         ephemeral({
           text: ":x: Redis (the job queue and run state) is not reachable right now, so nothing was queued or changed. Try again in a moment; if it persists, check the bot's /readyz.",
