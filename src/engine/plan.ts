@@ -1,3 +1,4 @@
+import { isPermanent } from '../steps/types.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Scalar } from '../runbooks/refs.ts';
@@ -20,6 +21,10 @@ export interface PlanInput {
  * early, as a UserError naming the step, on input a step refuses (a restore
  * time outside the window, an unknown cluster…).
  */
+/** Read-only planning calls are retried briefly: transient API errors should not refuse a plan. */
+const PLAN_ATTEMPTS = 4;
+const PLAN_RETRY_MS = 150;
+
 export async function planRun({ runbook, params, runId, registry, logger, signal }: PlanInput): Promise<PlannedStep[]> {
   const scope = { params, outputs: {}, run: { id: runId, shortId: runId } };
   const planned: PlannedStep[] = [];
@@ -29,13 +34,23 @@ export async function planRun({ runbook, params, runId, registry, logger, signal
     const bound = bindStepParams(step, spec.with, scope, true);
     if (!bound.ok) throw new UserError(`Step \`${spec.id}\` (${spec.use}) cannot be planned: ${bound.problem}`);
     let lines;
-    try {
-      lines = await step.plan(
-        { runId, stepId: spec.id, logger: logger.child({ runId, stepId: spec.id }), signal: signal ?? new AbortController().signal },
-        bound.params,
-      );
-    } catch (err) {
-      throw new UserError(`Step \`${spec.id}\` (${spec.use}) refused the plan: ${err instanceof Error ? err.message : String(err)}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        lines = await step.plan(
+          { runId, stepId: spec.id, logger: logger.child({ runId, stepId: spec.id }), signal: signal ?? new AbortController().signal },
+          bound.params,
+        );
+        break;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (isPermanent(err)) throw new UserError(`Step \`${spec.id}\` (${spec.use}) refused the plan: ${message}`);
+        // A throttled or briefly unavailable API should not cost the user a retyped command.
+        if (attempt >= PLAN_ATTEMPTS || signal?.aborted) {
+          throw new UserError(`Step \`${spec.id}\` (${spec.use}) could not be planned (${String(attempt)} attempts): ${message}`);
+        }
+        logger.debug({ runId, stepId: spec.id, attempt, err: message }, 'planning call failed; retrying');
+        await new Promise((r) => setTimeout(r, PLAN_RETRY_MS * 2 ** (attempt - 1)));
+      }
     }
     planned.push({
       stepId: spec.id,

@@ -16,7 +16,7 @@ export function bindParams(
   const problems: string[] = [];
   const bound: Record<string, Scalar> = {};
   for (const key of Object.keys(given)) {
-    if (!(key in runbook.params)) {
+    if (!Object.hasOwn(runbook.params, key)) {
       const known = Object.keys(runbook.params);
       problems.push(`\`${key}\` is not a parameter of ${runbook.id}${known.length ? ` (parameters: ${known.join(', ')})` : ' (it takes none)'}`);
     }
@@ -51,9 +51,10 @@ export function parseParamValue(spec: ParamSpec, input: Scalar, now: number = Da
     }
     case 'integer':
     case 'number': {
-      const n = typeof input === 'number' ? input : Number(text);
-      if (text === '' || !Number.isFinite(n)) return fail(`\`${shorten(text)}\` is not a number`);
-      if (spec.type === 'integer' && !Number.isInteger(n)) return fail(`\`${text}\` is not a whole number`);
+      const n = typeof input === 'number' ? input : /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+      if (text === '' || !Number.isFinite(n)) return fail(`\`${shorten(text)}\` is not a number (digits, e.g. 3 or 2.5)`);
+      if (spec.type === 'integer' && !Number.isInteger(n)) return fail(`\`${shorten(text)}\` is not a whole number`);
+      if (!Number.isSafeInteger(Math.trunc(n))) return fail(`\`${shorten(text)}\` is too large`);
       if (spec.min !== undefined && n < spec.min) return fail(`${n} is below the minimum ${spec.min}`);
       if (spec.max !== undefined && n > spec.max) return fail(`${n} is above the maximum ${spec.max}`);
       return { ok: true, value: n };
@@ -94,7 +95,9 @@ export function parseTime(text: string, now: number, allowLatest: boolean): Pars
   const relative = /^(\d+(?:\.\d+)?\s*(?:ms|s|m|h|d))\s+ago$/.exec(lower);
   if (relative) {
     const ms = parseDuration(relative[1] ?? '');
-    if (ms !== undefined) return { ok: true, value: new Date(now - ms).toISOString() };
+    // Dates before 1970 are no restore point anyone means (and far enough back is not a date at all).
+    if (ms !== undefined && now - ms >= 0) return { ok: true, value: new Date(now - ms).toISOString() };
+    if (ms !== undefined) return { ok: false, problem: `\`${shorten(text)}\` is too far back` };
   }
   const iso = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
   const hint = `use ISO-8601 with a zone, e.g. ${new Date(now).toISOString().slice(0, 19)}Z, or a relative time like 15m ago${allowLatest ? ', or latest' : ''}`;

@@ -113,7 +113,8 @@ interface Args {
 }
 
 function parseArgs(tokens: readonly string[], valueFlags: ReadonlySet<string>, boolFlags: ReadonlySet<string>, usage: () => UserError): Args {
-  const args: Args = { positional: [], pairs: {}, flags: new Map() };
+  // No prototype: `__proto__=x` or `constructor=x` are plain (unknown) keys, refused later by name.
+  const args: Args = { positional: [], pairs: Object.create(null) as Record<string, string>, flags: new Map() };
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i] ?? '';
     if (token.startsWith('-') && token.length > 1 && !/^-\d/.test(token)) {
@@ -136,7 +137,9 @@ function parseArgs(tokens: readonly string[], valueFlags: ReadonlySet<string>, b
       }
     } else if (/^[A-Za-z_]\w*=/.test(token)) {
       const eq = token.indexOf('=');
-      args.pairs[token.slice(0, eq)] = token.slice(eq + 1);
+      const key = token.slice(0, eq);
+      if (Object.hasOwn(args.pairs, key)) throw new UserError(`\`${key.slice(0, 40)}\` is given twice; give each parameter once.`);
+      args.pairs[key] = token.slice(eq + 1);
     } else {
       args.positional.push(token);
     }
