@@ -121,3 +121,27 @@ describe('run shortcuts', () => {
   });
 });
 
+
+describe('incident commands', () => {
+  it('opens the form for a bare declare, and parses the one-line form with its options', () => {
+    expect(parseDrCommand('declare')).toEqual({ name: 'declare-form' });
+    expect(parseDrCommand('declare region-outage "API down" --severity sev2 --services api,db --impact "EU users" --private')).toEqual({
+      name: 'declare',
+      scenario: 'region-outage',
+      title: 'API down',
+      severity: 'sev2',
+      services: ['api', 'db'],
+      impact: 'EU users',
+      public: false,
+    });
+    expect(userErrorOf(() => parseDrCommand('declare region-outage'))).toContain('needs a scenario and a title');
+    expect(parseDrCommand('status monitoring "Restore done"')).toEqual({ name: 'status', state: 'monitoring', message: 'Restore done' });
+    expect(userErrorOf(() => parseDrCommand('status monitoring'))).toContain('needs a status and what changed');
+  });
+
+  it('refuses a parameter given twice, and keeps __proto__ a plain (unknown) name', () => {
+    expect(userErrorOf(() => parseDrCommand('run quick a=1 a=2'))).toContain('`a` is given twice');
+    const parsed = parseDrCommand('run quick __proto__=x');
+    expect(parsed.name === 'run' && Object.hasOwn(parsed.params, '__proto__')).toBe(true);
+  });
+});
