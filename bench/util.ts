@@ -4,6 +4,8 @@ export interface BenchArgs {
   redisUrl: string;
   runs: number;
   concurrency: number;
+  /** memory: also load bench/heap-probe.ts (with --expose-gc) into both processes and print the live heap after a forced GC. */
+  liveHeap?: boolean;
 }
 
 /** The p-th percentile (nearest rank) of `values`. */
