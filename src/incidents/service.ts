@@ -168,6 +168,7 @@ export class IncidentService {
     const updated = await this.d.store.get(incident.id);
     if (!updated) throw new Error(`incident ${incident.id} vanished`);
     if (state === 'resolved') this.d.onResolved?.(updated);
+    this.d.logger.info({ incidentId: updated.id, from: incident.state, to: state, actor }, 'incident status changed');
     await this.queueJob(updated, state === 'resolved' ? 'resolved' : 'update', at);
     if (updated.public) {
       await this.d.outbox.enqueue(updated.id, {

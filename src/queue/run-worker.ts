@@ -79,7 +79,7 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
   worker.on('failed', (job, err) => {
     if (!job) return;
     const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-    log.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: err.message }, 'run job failed');
+    log.warn({ jobId: job.id, runId: RunJobSchema.safeParse(job.data).data?.runId, attempt: job.attemptsMade, final, err: err.message }, 'run job failed');
     if (final && job.name === RUN_JOB_NAMES.execute) void failRun(store, RunJobSchema.parse(job.data).runId, err.message, log);
   });
   worker.on('error', (err) => {

@@ -30,6 +30,8 @@ export interface FakeDeployment {
   rolloutMs: number;
   /** Set to make the rollout fail the way a stuck one does. */
   progressDeadlineExceeded: boolean;
+  /** Changes on every write of this object; a patch that names an older one is refused (409), as by the API server. */
+  resourceVersion: number;
 }
 
 export interface FakeReplicaSet {
@@ -122,6 +124,7 @@ export class FakeKube {
       rolloutStartedAt: 0,
       rolloutMs: 0,
       progressDeadlineExceeded: false,
+      resourceVersion: ++this.version,
     };
     this.deployments.set(`${namespace}/${name}`, deployment);
     images.forEach((image, i) => {
@@ -201,6 +204,10 @@ export class FakeKube {
       if (!d) throw new KubeError(404, 'NotFound', `deployments.apps "${p[6]}" not found`);
       if (method === 'GET') return [200, this.deploymentJson(d)];
       if (method === 'PATCH') {
+        const precondition = ((body as Obj | undefined)?.metadata as Obj | undefined)?.resourceVersion;
+        if (precondition !== undefined && precondition !== String(d.resourceVersion)) {
+          throw new KubeError(409, 'Conflict', `Operation cannot be fulfilled on deployments.apps "${d.name}": the object has been modified; please apply your changes to the latest version and try again`);
+        }
         const patched = applyPatch(this.deploymentJson(d), contentType, body);
         this.updateDeployment(d, patched);
         return [200, this.deploymentJson(d)];
@@ -354,6 +361,7 @@ export class FakeKube {
       d.rolloutMs = this.rolloutMs;
     }
     this.version += 1;
+    d.resourceVersion = this.version;
   }
 
   /** The ReplicaSet for a template: an existing one is revived with the next revision, as the controller does. */
@@ -389,7 +397,7 @@ export class FakeKube {
     return {
       kind: 'Deployment',
       apiVersion: 'apps/v1',
-      metadata: { name: d.name, namespace: d.namespace, uid: d.uid, generation: d.generation, resourceVersion: String(this.version), labels: d.labels, annotations: { ...d.annotations } },
+      metadata: { name: d.name, namespace: d.namespace, uid: d.uid, generation: d.generation, resourceVersion: String(d.resourceVersion), labels: d.labels, annotations: { ...d.annotations } },
       spec: { replicas: d.replicas, paused: d.paused || undefined, selector: { matchLabels: d.labels }, template: structuredClone(d.template) },
       status: {
         observedGeneration: observed,

@@ -74,7 +74,13 @@ export function rolloutRestartStep(kube: () => Promise<KubeApis>) {
         }
         if (d.spec?.paused) throw new PermanentStepError(`can't restart paused deployment ${p.namespace}/${name}`);
         ctx.progress(`restarting ${p.namespace}/${name}`);
-        const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: new Date().toISOString(), [RESTARTED_BY]: ctx.idempotencyKey } } } } };
+        // The resourceVersion we read is a precondition: if another executor of this run (a worker that
+        // took over from a stalled one) restarted it meanwhile, the API server answers 409, the step is
+        // retried, and the re-read finds our own annotation: one restart, not two.
+        const body = {
+          metadata: { resourceVersion: d.metadata?.resourceVersion },
+          spec: { template: { metadata: { annotations: { [RESTARTED_AT]: new Date().toISOString(), [RESTARTED_BY]: ctx.idempotencyKey } } } },
+        };
         try {
           await api.apps.patchNamespacedDeployment({ name, namespace: p.namespace, body }, STRATEGIC_MERGE_PATCH);
         } catch (err) {

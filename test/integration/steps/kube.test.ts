@@ -87,6 +87,18 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
       expect(ctx.progressMessages.some((m) => /new replicas updated|observed|pending termination|available/.test(m))).toBe(true);
     });
 
+    it('two executors of one run racing (a takeover from a stalled worker): the deployment restarts once', async () => {
+      const p = restart.params.parse({ namespace: 'production', deployments: ['worker'] });
+      const before = kube.deployments.get('production/worker')?.generation ?? 0;
+      // Both read the deployment before either patches; the second patch names a stale resourceVersion.
+      const results = await Promise.allSettled([restart.run(stepContext(), p), restart.run(stepContext(), p)]);
+      const refused = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+      expect(refused.every((r) => r.includes('HTTP 409'))).toBe(true);
+      // The engine retries a 409: the re-read finds this run's own restart and changes nothing.
+      expect(await restart.run(stepContext({ attempt: 2 }), p)).toEqual({ restarted: 'worker' });
+      expect(kube.deployments.get('production/worker')?.generation).toBe(before + 1);
+    });
+
     it('refuses unknown deployments (listing those that exist) and paused ones', async () => {
       expect((await failureOf(restart.plan(planContext(), restart.params.parse({ namespace: 'production', deployments: ['api'] })))).message).toBe(
         'no deployment api in namespace production (deployments there: api-gateway, worker)',
