@@ -92,7 +92,7 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
       const before = kube.deployments.get('production/worker')?.generation ?? 0;
       // Both read the deployment before either patches; the second patch names a stale resourceVersion.
       const results = await Promise.allSettled([restart.run(stepContext(), p), restart.run(stepContext(), p)]);
-      const refused = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+      const refused = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
       expect(refused.every((r) => r.includes('HTTP 409'))).toBe(true);
       // The engine retries a 409: the re-read finds this run's own restart and changes nothing.
       expect(await restart.run(stepContext({ attempt: 2 }), p)).toEqual({ restarted: 'worker' });
