@@ -53,5 +53,9 @@ export interface Incident extends IncidentDoc {
   runs: string[];
 }
 
+/** Who ticked a checklist item, and when. */
+export const CheckSchema = z.object({ by: z.string(), at: z.number() });
+export type Check = z.infer<typeof CheckSchema>;
+
 export const TimelineEntrySchema = z.object({ at: z.number(), actor: z.string(), text: z.string() });
 export type TimelineEntry = z.infer<typeof TimelineEntrySchema>;

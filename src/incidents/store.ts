@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { type Incident, IncidentSchema, type IncidentState, INCIDENT_TRANSITIONS, type TimelineEntry, TimelineEntrySchema } from './model.ts';
+import { type Check, CheckSchema, type Incident, IncidentSchema, type IncidentState, INCIDENT_TRANSITIONS, type TimelineEntry, TimelineEntrySchema } from './model.ts';
 
 const TRANSITION = `
 -- KEYS[1] incident hash  KEYS[2] timeline stream  KEYS[3] open incidents set
@@ -29,10 +29,6 @@ type Commands = Redis & {
   drIncidentTransition(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string]>;
 };
 
-export interface Check {
-  by: string;
-  at: number;
-}
 
 /** Incidents in Redis: one hash each, a channel → incident index, an append-only timeline stream. */
 export class IncidentStore {
@@ -147,7 +143,7 @@ export class IncidentStore {
 
   async checks(id: string, list: string): Promise<Map<number, Check>> {
     const h = await this.redis.hgetall(this.checklistKey(id, list));
-    return new Map(Object.entries(h).map(([k, v]) => [Number(k), JSON.parse(v) as Check]));
+    return new Map(Object.entries(h).map(([k, v]) => [Number(k), CheckSchema.parse(JSON.parse(v))]));
   }
 
   /** Where a message of this incident was posted (checklists), to update it later. */

@@ -8,7 +8,7 @@ import { SHIPPED_COMMANDS } from '../support/engine.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
-import { FakeSlack } from '../support/fake-slack.ts';
+import { createdChannelId, FakeSlack, readable } from '../support/fake-slack.ts';
 import { FakeStatuspage } from '../support/fake-statuspage.ts';
 import { TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
 import { sendBlockAction, sendSlashCommand } from '../support/slack-requests.ts';
@@ -37,7 +37,6 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
   let n = 0;
 
   const command = (text: string, channel: string, user = ALICE) => sendSlashCommand(bot.url, { text, channel_id: channel, user_id: user, response_url: slack.responseUrl(`r-${++n}`) });
-  const readable = (m: { text?: unknown; blocks?: unknown } | undefined) => `${typeof m?.text === 'string' ? m.text : ''}\n${JSON.stringify(m?.blocks ?? [])}`;
   const postsIn = (channel: string) => slack.callsTo('chat.postMessage').filter((c) => c.args.channel === channel).map((c) => String(c.args.text));
 
   beforeAll(async () => {
@@ -82,7 +81,7 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
   it('a database restore in the incident channel fills the timeline, actions taken, the achieved RPO and the status page', async () => {
     await command('declare data-corruption "Orders table corrupted" --services db', 'C0GENERAL01');
     const created = await slack.waitFor(() => slack.callsTo('conversations.create')[0]);
-    const channel = String((created.result?.channel as { id?: string } | undefined)?.id);
+    const channel = createdChannelId(created);
     await slack.waitFor(() => postsIn(channel).find((t) => t.includes('[INCIDENT] Orders table corrupted')));
     const incident = await incidents.byChannel(channel);
     expect(incident).toBeDefined();
@@ -149,7 +148,7 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
     const before = slack.callsTo('conversations.create').length;
     await command('declare accidental-deletion "Checkout pods crash-looping" --services api', 'C0GENERAL01');
     const created = await slack.waitFor(() => slack.callsTo('conversations.create')[before]);
-    const channel = String((created.result?.channel as { id?: string } | undefined)?.id);
+    const channel = createdChannelId(created);
     // The setup job records the channel right after creating it.
     let incident = await incidents.byChannel(channel);
     while (!incident) {

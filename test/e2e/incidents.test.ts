@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOT_TOKEN, startTestBot, type TestBot } from '../support/bot.ts';
-import { FakeSlack } from '../support/fake-slack.ts';
+import { createdChannelId, FakeSlack, readable } from '../support/fake-slack.ts';
 import { FakeStatuspage } from '../support/fake-statuspage.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { sendBlockAction, sendSlashCommand, sendViewSubmission } from '../support/slack-requests.ts';
@@ -10,10 +10,6 @@ const ONCALL = 'U0ONCALL01';
 const BOB = 'U0BOB00001';
 const CAROL = 'U0CAROL001';
 
-/** What a reader sees of a message: its text and every block's text. */
-function readable(message: { text?: unknown; blocks?: unknown } | undefined): string {
-  return `${typeof message?.text === 'string' ? message.text : ''}\n${JSON.stringify(message?.blocks ?? [])}`;
-}
 const SP_KEY = 'sp-api-key-0123456789abcdef';
 
 describe('incidents: declare, status changes, the channel and the status page', () => {
@@ -70,7 +66,7 @@ describe('incidents: declare, status changes, the channel and the status page', 
 
     const created = await slack.waitFor(() => slack.callsTo('conversations.create')[0]);
     expect(String(created.args.name)).toMatch(/^inc-\d{8}-api-down-in-us-east-1-[0-9a-f]{4}$/);
-    incidentChannel = String((created.result?.channel as { id?: string } | undefined)?.id);
+    incidentChannel = createdChannelId(created);
     const invite = await slack.waitFor(() => slack.callsTo('conversations.invite')[0]);
     expect(invite.args).toMatchObject({ channel: incidentChannel, users: `${ALICE},${ONCALL}` });
     await slack.waitFor(() => slack.callsTo('pins.add')[0]);
@@ -191,7 +187,7 @@ describe('incidents: declare, status changes, the channel and the status page', 
     // The same (now stale) button again: refused privately, nothing changes.
     const stale = await click('incident.status.identified', `${incidentId}|identified`, BOB, incidentChannel, summaryTs);
     const refusal = await slack.waitFor(() => slack.responses.find((r) => r.id === stale)?.body);
-    expect(String(refusal.text)).toContain('The incident is identified now; it cannot become identified. Nothing changed.');
+    expect(String(refusal.text)).toContain('The incident is already identified (this button is from before the last change). Nothing changed.');
   });
 
   it('checklist items tick with who and when, once however often clicked, and can be undone', async () => {
@@ -265,7 +261,7 @@ describe('incidents: declare, status changes, the channel and the status page', 
     const submissions = await Promise.all([1, 2].map(() => sendViewSubmission(bot.url, { view: modal.view, viewId: modal.id, values: values('Orders totals wrong') })));
     expect(submissions.map((r) => r.status)).toEqual([200, 200]);
     const channelCall = await slack.waitFor(() => slack.callsTo('conversations.create')[created]);
-    const channel = String((channelCall.result?.channel as { id?: string } | undefined)?.id);
+    const channel = createdChannelId(channelCall);
     const invite = await slack.waitFor(() => slack.callsTo('conversations.invite').find((c) => c.args.channel === channel));
     expect(String(invite.args.users).split(',')).toEqual([ALICE, CAROL, ONCALL]);
     const declared = await slack.waitFor(() => postsIn(channel).find((t) => t.includes('[INCIDENT] Orders totals wrong')));

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOT_TOKEN, startTestBot, type TestBot } from '../support/bot.ts';
 import { FIXTURE_COMMANDS } from '../support/engine.ts';
-import { FakeSlack } from '../support/fake-slack.ts';
+import { createdChannelId, FakeSlack } from '../support/fake-slack.ts';
 import { FakeStatuspage } from '../support/fake-statuspage.ts';
 import { sendSlashCommand } from '../support/slack-requests.ts';
 
@@ -78,7 +78,7 @@ describe('/metrics: what an operator graphs and alerts on', () => {
     page.down = { status: 503 };
     await command('declare single-az-failure "AZ lost"', 'C0GENERAL01');
     const created = await slack.waitFor(() => slack.callsTo('conversations.create').find((c) => c.result?.ok === true), 15_000);
-    const channel = String((created.result?.channel as { id?: string } | undefined)?.id);
+    const channel = createdChannelId(created);
     await slack.waitFor(() => page.requests.filter((r) => r.status === 503).length >= 2 && page.requests, 10_000);
     page.down = undefined;
     await slack.waitFor(() => page.writes.length >= 1 && page.writes, 15_000);

@@ -11,7 +11,7 @@ import { BOT_TOKEN } from '../support/bot.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
-import { FakeSlack } from '../support/fake-slack.ts';
+import { createdChannelId, FakeSlack } from '../support/fake-slack.ts';
 import { FakeStatuspage } from '../support/fake-statuspage.ts';
 import { type BotProcess, spawnBot } from '../support/process.ts';
 import { SIGNING_SECRET, sendSlashCommand } from '../support/slack-requests.ts';
@@ -202,10 +202,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
     await send('declare data-corruption "Orders corrupted" --services db', 'C0GENERAL01');
     await send('declare region-outage "Region degraded" --services db', 'C0GENERAL01');
     const channels = await slack.waitFor(() => {
-      const ids = slack.callsTo('conversations.create').flatMap((c) => {
-        const id = (c.result?.channel as { id?: string } | undefined)?.id;
-        return id ? [id] : [];
-      });
+      const ids = slack.callsTo('conversations.create').map(createdChannelId).filter(Boolean);
       return ids.length >= 2 && ids;
     }, 30_000);
     const statusSequence = ['identified', 'monitoring', 'identified', 'monitoring', 'resolved'];

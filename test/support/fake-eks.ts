@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Loopback, readBody, startLoopback } from './loopback.ts';
+import { LoopbackFake, readBody } from './loopback.ts';
 
 export interface FakeNodegroup {
   cluster: string;
@@ -17,28 +17,14 @@ export interface FakeNodegroup {
   updates: string[];
 }
 
-export class FakeEks {
+export class FakeEks extends LoopbackFake {
   readonly clusters = new Map<string, { name: string; endpoint: string; status: string; ca: string }>();
   readonly nodegroups = new Map<string, FakeNodegroup>();
   readonly calls: { method: string; path: string; body?: unknown }[] = [];
   updatingMs = 300;
   /** Called when a node group becomes ACTIVE at a new size. */
   onScaled: (nodegroup: string, desired: number) => void = () => undefined;
-  private loopback: Loopback | undefined;
   private readonly tokens = new Map<string, string>();
-
-  async start(): Promise<this> {
-    this.loopback = await startLoopback((req, res) => this.handle(req, res));
-    return this;
-  }
-
-  get url(): string {
-    return this.loopback?.url ?? '';
-  }
-
-  async stop(): Promise<void> {
-    await this.loopback?.stop();
-  }
 
   addCluster(name: string, endpoint: string, status = 'ACTIVE'): void {
     this.clusters.set(name, { name, endpoint, status, ca: Buffer.from('-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n').toString('base64') });
@@ -48,7 +34,7 @@ export class FakeEks {
     this.nodegroups.set(`${cluster}/${name}`, { cluster, name, minSize: sizes.min, maxSize: sizes.max, desiredSize: sizes.desired, readyAt: 0, updates: [] });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
     const body: unknown = raw ? JSON.parse(raw) : undefined;
     const method = req.method ?? 'GET';

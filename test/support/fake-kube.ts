@@ -8,7 +8,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Loopback, readBody, startLoopback } from './loopback.ts';
+import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,7 +51,7 @@ export interface KubeCall {
   body?: unknown;
 }
 
-export class FakeKube {
+export class FakeKube extends LoopbackFake {
   /** Fraction of calls answered 503 at random, before anything is applied. */
   failRate = 0;
   readonly deployments = new Map<string, FakeDeployment>();
@@ -72,16 +72,6 @@ export class FakeKube {
   restoreMs = 300;
   restoreOutcome: { phase: 'Completed' | 'PartiallyFailed' | 'Failed'; warnings?: number; errors?: number; failureReason?: string } = { phase: 'Completed' };
   private version = 100;
-  private loopback: Loopback | undefined;
-
-  async start(): Promise<this> {
-    this.loopback = await startLoopback((req, res) => this.handle(req, res));
-    return this;
-  }
-
-  get url(): string {
-    return this.loopback?.url ?? '';
-  }
 
   /** A kubeconfig file pointing at this server, as KUBECONFIG would. */
   writeKubeconfig(): string {
@@ -102,10 +92,6 @@ export class FakeKube {
       ].join('\n'),
     );
     return path;
-  }
-
-  async stop(): Promise<void> {
-    await this.loopback?.stop();
   }
 
   /** A deployment with `revisions` images in its history (the last is current). */
@@ -171,14 +157,14 @@ export class FakeKube {
     return this.calls.filter((c) => c.method === method && c.path.includes(pathPart));
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://x');
     const method = req.method ?? 'GET';
     const body: unknown = raw ? JSON.parse(raw) : undefined;
     this.calls.push({ method, path: url.pathname + url.search, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(body !== undefined ? { body } : {}) });
     try {
-      if (Math.random() < this.failRate) throw new KubeError(503, 'ServiceUnavailable', 'injected failure');
+      if (injectedFailure(this.failRate, false)) throw new KubeError(503, 'ServiceUnavailable', 'injected failure');
       if (this.requireEksToken) checkEksToken(req.headers.authorization);
       const [status, out] = this.route(method, url, req.headers['content-type'] ?? '', body);
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));

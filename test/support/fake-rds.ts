@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Loopback, readBody, startLoopback } from './loopback.ts';
+import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 
 export interface FakeCluster {
   id: string;
@@ -52,7 +52,7 @@ export interface RdsCall {
 
 type Failure = { code: string; message: string; status?: number };
 
-export class FakeRds {
+export class FakeRds extends LoopbackFake {
   readonly clusters = new Map<string, FakeCluster>();
   readonly instances = new Map<string, FakeInstance>();
   readonly snapshots: FakeSnapshot[] = [];
@@ -66,20 +66,6 @@ export class FakeRds {
   private readonly failures = new Map<string, Failure[]>();
   /** Fraction of calls answered 503 at random; half of the failed changing calls are applied first (the answer is lost). */
   failRate = 0;
-  private loopback: Loopback | undefined;
-
-  async start(): Promise<this> {
-    this.loopback = await startLoopback((req, res) => this.handle(req, res));
-    return this;
-  }
-
-  get url(): string {
-    return this.loopback?.url ?? '';
-  }
-
-  async stop(): Promise<void> {
-    await this.loopback?.stop();
-  }
 
   /** A production cluster with a writer, restorable from `earliest` to `latest`. */
   addCluster(id: string, options: { earliest: Date; latest: Date; writerClass?: string; engineVersion?: string }): FakeCluster {
@@ -121,7 +107,7 @@ export class FakeRds {
     return this.calls.filter((c) => c.action === action);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const params = Object.fromEntries(new URLSearchParams(await readBody(req)));
     const { Action: action = '', ...rest } = params;
     this.calls.push({ action, params: rest });
@@ -130,7 +116,7 @@ export class FakeRds {
       sendError(res, failure.status ?? 400, failure.code, failure.message);
       return;
     }
-    const chaos = Math.random() < this.failRate ? (!action.startsWith('Describe') && Math.random() < 0.5 ? 'after' : 'before') : undefined;
+    const chaos = injectedFailure(this.failRate, !action.startsWith('Describe'));
     if (chaos === 'before') {
       sendError(res, 503, 'ServiceUnavailable', 'injected failure');
       return;

@@ -6,7 +6,7 @@
  * requests on demand.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Loopback, readBody, startLoopback } from './loopback.ts';
+import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 
 export interface Resource {
   name: string;
@@ -17,7 +17,7 @@ export interface Resource {
 
 type Failure = { status: number; body?: string } | { delayMs: number };
 
-export class FakeService {
+export class FakeService extends LoopbackFake {
   /** Every resource created, one per distinct idempotency key. */
   readonly resources = new Map<string, Resource>();
   /** Every request received, in order. */
@@ -30,20 +30,6 @@ export class FakeService {
   private readonly failures = new Map<string, Failure[]>();
   /** Fraction of requests answered 503 at random; half of the failed POSTs are applied first (the answer is lost). */
   failRate = 0;
-  private loopback: Loopback | undefined;
-
-  async start(): Promise<this> {
-    this.loopback = await startLoopback((req, res) => this.handle(req, res));
-    return this;
-  }
-
-  get url(): string {
-    return this.loopback?.url ?? '';
-  }
-
-  async stop(): Promise<void> {
-    await this.loopback?.stop();
-  }
 
   /** The next `times` requests to `METHOD /path-prefix` fail or wait this way. */
   failNext(route: string, failure: Failure, times = 1): void {
@@ -67,7 +53,7 @@ export class FakeService {
     return this.requests.filter((r) => r.method === 'POST' && r.path === '/resources').length;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -83,7 +69,7 @@ export class FakeService {
       return;
     }
 
-    const chaos = Math.random() < this.failRate ? (method === 'POST' && Math.random() < 0.5 ? 'after' : 'before') : undefined;
+    const chaos = injectedFailure(this.failRate, method === 'POST');
     if (chaos === 'before') {
       send(res, 503, { error: 'injected failure' });
       return;

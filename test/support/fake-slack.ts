@@ -408,3 +408,14 @@ function parseJsonValue(value: string): unknown {
     return undefined;
   }
 }
+
+/** What a reader sees of a message: its fallback text and every block's text. */
+export function readable(message: { text?: unknown; blocks?: unknown } | undefined): string {
+  return `${typeof message?.text === 'string' ? message.text : ''}\n${JSON.stringify(message?.blocks ?? [])}`;
+}
+
+/** The id of the channel a `conversations.create` call made ('' when it failed). */
+export function createdChannelId(call: RecordedCall): string {
+  const channel = call.result?.channel;
+  return isRecord(channel) && typeof channel.id === 'string' ? channel.id : '';
+}

@@ -4,7 +4,7 @@
  * and component statuses, and fails on demand (5xx, 429) while "down".
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Loopback, readBody, startLoopback } from './loopback.ts';
+import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 
 export interface PageIncident {
   id: string;
@@ -17,7 +17,7 @@ export interface PageIncident {
 const STATUSES = new Set(['investigating', 'identified', 'monitoring', 'resolved']);
 const COMPONENT_STATUSES = new Set(['operational', 'degraded_performance', 'partial_outage', 'major_outage', 'under_maintenance']);
 
-export class FakeStatuspage {
+export class FakeStatuspage extends LoopbackFake {
   readonly incidents: PageIncident[] = [];
   readonly components = new Map<string, string>();
   /** Every accepted write, in order: `create <status>` / `update <status>`. */
@@ -27,34 +27,25 @@ export class FakeStatuspage {
   down: { status: 500 | 503 | 429 } | undefined;
   /** Fraction of calls answered 503 at random; half of the failed writes are applied first (the answer is lost). */
   failRate = 0;
-  private loopback: Loopback | undefined;
   private readonly apiKey: string;
   private readonly pageId: string;
 
   constructor(apiKey: string, pageId: string, components: string[]) {
+    super();
     this.apiKey = apiKey;
     this.pageId = pageId;
     for (const c of components) this.components.set(c, 'operational');
   }
 
-  async start(): Promise<this> {
-    this.loopback = await startLoopback((req, res) => this.handle(req, res));
-    return this;
-  }
-
-  get url(): string {
+  override get url(): string {
     return `${this.loopback?.url ?? ''}/v1`;
   }
 
-  async stop(): Promise<void> {
-    await this.loopback?.stop();
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const chaos = Math.random() < this.failRate ? (method !== 'GET' && Math.random() < 0.5 ? 'after' : 'before') : undefined;
+    const chaos = injectedFailure(this.failRate, method !== 'GET');
     let [status, body] = chaos === 'before' ? [503, { error: 'injected failure' }] : this.answer(method, path, req.headers.authorization, raw);
     if (chaos === 'after') [status, body] = [503, { error: 'injected failure after the change was applied' }];
     this.requests.push({ method, path, status });

@@ -34,3 +34,33 @@ export async function readBody(req: IncomingMessage): Promise<string> {
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/** A fake API on its own loopback server: start, its base URL, stop. */
+export abstract class LoopbackFake {
+  protected loopback: Loopback | undefined;
+
+  async start(): Promise<this> {
+    this.loopback = await startLoopback((req, res) => this.handle(req, res));
+    return this;
+  }
+
+  get url(): string {
+    return this.loopback?.url ?? '';
+  }
+
+  async stop(): Promise<void> {
+    await this.loopback?.stop();
+  }
+
+  protected abstract handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+/**
+ * Chaos for one request at `rate`: fail it `before` anything is applied, or,
+ * for half of the failing changes, `after` (the change is applied and the
+ * answer lost, the case idempotency must survive).
+ */
+export function injectedFailure(rate: number, changes: boolean): 'before' | 'after' | undefined {
+  if (Math.random() >= rate) return undefined;
+  return changes && Math.random() < 0.5 ? 'after' : 'before';
+}

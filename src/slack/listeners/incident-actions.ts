@@ -43,7 +43,7 @@ const InputValue = z.object({
 });
 const ViewState = z.record(z.string(), z.object({ value: InputValue }));
 const DeclareMeta = z.object({ channel: z.string() });
-const StatusMeta = z.object({ incidentId: z.string(), state: z.enum(INCIDENT_STATES), channel: z.string() });
+const StatusMeta = z.object({ incidentId: z.string(), state: z.enum(INCIDENT_STATES) });
 const CHECK_VALUE = /^([\w-]{1,100})\|(checklistDuring|checklistAfter)\|(\d{1,2})$/;
 const STATUS_VALUE = /^([\w-]{1,100})\|(investigating|identified|monitoring|resolved)$/;
 
@@ -105,11 +105,16 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
     }
     const to = match[2] as IncidentState;
     if (!INCIDENT_TRANSITIONS[incident.state].includes(to)) {
-      await whisper(respond, `:warning: The incident is ${incident.state} now; it cannot become ${to}. Nothing changed.`);
+      await whisper(
+        respond,
+        incident.state === to
+          ? `:warning: The incident is already ${to} (this button is from before the last change). Nothing changed.`
+          : `:warning: The incident is ${incident.state} now; it cannot become ${to}. Nothing changed.`,
+      );
       return;
     }
     try {
-      await withTimeout(client.views.open({ trigger_id: body.trigger_id, view: renderStatusModal(incident, to, body.channel?.id ?? incident.channelId ?? '') }), OPEN_TIMEOUT_MS, 'Opening the form');
+      await withTimeout(client.views.open({ trigger_id: body.trigger_id, view: renderStatusModal(incident, to) }), OPEN_TIMEOUT_MS, 'Opening the form');
     } catch (err) {
       log.warn({ incidentId: incident.id, err: errorMessage(err) }, 'could not open the status form');
       await whisper(respond, `:warning: The form did not open in time. Use \`/dr status ${to} "what changed"\` in this channel.`);

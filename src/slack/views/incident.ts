@@ -1,5 +1,4 @@
-import { type Incident, INCIDENT_TRANSITIONS, type IncidentState } from '../../incidents/model.ts';
-import type { Check } from '../../incidents/store.ts';
+import { type Check, type Incident, INCIDENT_TRANSITIONS, type IncidentState } from '../../incidents/model.ts';
 import type { TemplateValues } from '../../incidents/templates.ts';
 import { type Block, type Button, context, escapeMrkdwn, header, mrkdwn, section, type SlackMessage, truncate } from './message.ts';
 
@@ -120,11 +119,11 @@ export function renderDeclareModal(opts: {
 }
 
 /** The status buttons open this: a status change needs words for the team and the page. */
-export function renderStatusModal(incident: Pick<Incident, 'id' | 'title'>, state: IncidentState, channel: string) {
+export function renderStatusModal(incident: Pick<Incident, 'id' | 'title'>, state: IncidentState) {
   return {
     type: 'modal' as const,
     callback_id: INCIDENT_VIEWS.status,
-    private_metadata: JSON.stringify({ incidentId: incident.id, state, channel }),
+    private_metadata: JSON.stringify({ incidentId: incident.id, state }),
     title: { type: 'plain_text' as const, text: truncate(`Set: ${STATE_LABEL[state]}`, 24) },
     submit: { type: 'plain_text' as const, text: 'Post update' },
     close: { type: 'plain_text' as const, text: 'Cancel' },
