@@ -16,7 +16,8 @@ RUN npm ci --omit=dev --no-audit --no-fund
 # --- runtime ----------------------------------------------------------------------
 FROM node:24-slim
 ENV NODE_ENV=production \
-    PORT=3000
+    PORT=3000 \
+    METRICS_PORT=9090
 WORKDIR /app
 # Files stay owned by root and read-only for the process: it never writes to /app.
 COPY --from=deps /app/node_modules ./node_modules
@@ -27,8 +28,10 @@ COPY commands ./commands
 COPY templates ./templates
 # The official image's unprivileged user (uid 1000).
 USER node
-EXPOSE 3000
-# No curl in the slim image: Node's fetch probes the process's own /healthz.
+# 3000 (PORT): /slack/events and /healthz, the only port to publish.
+# 9090 (METRICS_PORT): /metrics, /readyz and /healthz, for monitoring inside your network.
+EXPOSE 3000 9090
+# No curl in the slim image: Node's fetch probes the process's own /healthz (on PORT).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM

@@ -39,7 +39,7 @@ export async function benchAck({ redisUrl, concurrency }: BenchArgs): Promise<vo
   const prefix = `bench-ack-${process.pid}`;
   const config = loadConfig({
     role: 'bot',
-    env: { SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, PORT: '0', LOG_LEVEL: 'silent' },
+    env: { SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'silent' },
   });
   const bot = await start(config, createLogger({ level: 'silent' }));
   const botUrl = `http://127.0.0.1:${bot.port}`;

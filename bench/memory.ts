@@ -215,7 +215,12 @@ export async function benchMemory({ redisUrl, runs, liveHeap = false }: BenchArg
     QUEUE_PREFIX: prefix,
     COMMANDS_DIR: dir,
     PORT: '0',
+    // Bot and worker on one host: each takes a free internal (metrics) port.
+    METRICS_PORT: '0',
     SHUTDOWN_TIMEOUT_MS: '5000',
+    // The bench is one user sending 2,000 runs: lift the flood limits it would otherwise meet.
+    DR_RUNS_PER_USER_PER_MINUTE: '100000',
+    DR_RUNS_PER_MINUTE: '100000',
     ...(liveHeap ? { NODE_OPTIONS: `--expose-gc --import "${HEAP_PROBE}"` } : {}),
   };
 

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import { loadConfig, parseArgs, SLACK_SETUP_HELP } from './config/load.ts';
 import { type Config, secretValues, slackMode } from './config/schema.ts';
 import { ConfigError, errorMessage } from './errors.ts';
-import { healthRoutes, startRouteServer } from './http/health.ts';
+import { closeServer, healthRoutes, listeningPort, publicRoutes, startRouteServer } from './http/health.ts';
 import { createLogger, type Logger } from './log/logger.ts';
 import { createRedisConnection, pingRedis, waitForConnection } from './queue/connection.ts';
 import { BotTaskProducer } from './queue/producer.ts';
@@ -20,9 +20,13 @@ import { registerDrCommand } from './slack/listeners/dr-command.ts';
 import { registerRunActions } from './slack/listeners/run-actions.ts';
 import { registerAppHome } from './slack/listeners/app-home.ts';
 import { RunMessageNotifier } from './slack/notifier.ts';
-import { UserGroups } from './slack/groups.ts';
+import { SlackDirectory } from './slack/directory.ts';
+import { registerGuard } from './slack/guard.ts';
+import { RateLimiter } from './runs/rate-limit.ts';
+import { describeMembers } from './access/roles.ts';
 import { loadRunbooks, RunbookLoadError } from './runbooks/load.ts';
 import { buildRegistry } from './steps/registry.ts';
+import { stepLimitsFrom } from './steps/limits.ts';
 import { createStepClients } from './steps/clients.ts';
 import { RunStore } from './runs/store.ts';
 import { RunService } from './runs/service.ts';
@@ -42,8 +46,10 @@ import { Metrics } from './observe/metrics.ts';
 import { StatuspageOutbox, startStatuspageWorker } from './statuspage/outbox.ts';
 
 export interface Running {
-  /** The port the HTTP server (Slack events and/or health) listens on. */
+  /** The public port (PORT): /slack/events in HTTP mode, and /healthz. */
   port: number;
+  /** The internal port (METRICS_PORT): /metrics, /readyz and /healthz. */
+  metricsPort: number;
   stop(): Promise<void>;
 }
 
@@ -54,7 +60,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const botToken = config.slack.botToken ?? '';
   // Runbooks are checked before anything connects: a bad file stops the start with its line.
   const targets = scenarioTargets(config.incidents.targets);
-  const registry = buildRegistry(createStepClients(config), targets);
+  const registry = buildRegistry(createStepClients(config), targets, stepLimitsFrom(config));
   const runbooks = loadRunbooks(config.paths.commandsDir, registry);
   const templates = Templates.load(config.paths.templatesDir, config.paths.templatesOverrideDir);
 
@@ -72,7 +78,9 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   await waitForConnection(probe, 5_000).catch((err: unknown) => {
     logger.warn({ err: errorMessage(err) }, 'redis is not reachable at start; not ready until it is');
   });
-  const routes = healthRoutes({ redis: () => pingRedis(probe, 1_000), slack: () => auth.current() }, metrics.registry);
+  const internalRoutes = healthRoutes({ redis: () => pingRedis(probe, 1_000), slack: () => auth.current() }, metrics.registry);
+  // PORT is what the load balancer (and so the internet) reaches: /slack/events and /healthz only.
+  const routes = publicRoutes(internalRoutes);
 
   let producer: BotTaskProducer | undefined;
   let slackApp: SlackApp | undefined;
@@ -90,7 +98,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsConnection = createRedisConnection(config.redisUrl, runsWorker ? 'worker' : 'producer', logger);
   const runQueue = new RunQueue(runsConnection, config.queuePrefix, logger);
   const store = new RunStore(runsConnection, config.queuePrefix);
-  const runService = new RunService({ store, queue: runQueue, runbooks, registry, logger, targets, observer: metrics });
+  const runService = new RunService({ store, queue: runQueue, runbooks, registry, logger, targets, observer: metrics, approvers: config.roles.approvers });
   metrics.watchQueue(QUEUE_NAMES.runs, runQueue.queue);
   const incidentStore = new IncidentStore(runsConnection, config.queuePrefix);
   const incidentQueue = new Queue(QUEUE_NAMES.incidents, { connection: runsConnection, prefix: config.queuePrefix });
@@ -136,6 +144,18 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       observer: metrics,
     });
     await notifier.start();
+    const directory = new SlackDirectory(slack);
+    // Before every listener: only full members of this installation reach them.
+    registerGuard(slackApp.app, {
+      directory,
+      installation: () => {
+        const state = auth.current();
+        return state.status === 'ok'
+          ? { teamId: state.teamId, allowedTeams: config.slack.allowedTeams, ...(state.enterpriseId ? { enterpriseId: state.enterpriseId } : {}), ...(state.appId ? { appId: state.appId } : {}) }
+          : undefined;
+      },
+      logger,
+    });
     registerDrCommand(slackApp.app, {
       slash: config.slack.command,
       incidents,
@@ -144,12 +164,28 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       service: runService,
       notifier,
       runChannels: config.slack.runChannels,
+      requesters: config.roles.requesters,
+      responders: config.roles.responders,
+      directory,
+      limiter: new RateLimiter(runsConnection, config.queuePrefix),
+      limits: config.limits,
       services: Object.keys(config.statuspage.components),
       metrics,
       logger,
     });
-    registerIncidentActions(slackApp.app, { incidents, store: incidentStore, templates, services: Object.keys(config.statuspage.components), logger });
-    registerRunActions(slackApp.app, { service: runService, store, notifier, groups: new UserGroups(slack), logger });
+    registerIncidentActions(slackApp.app, {
+      incidents,
+      store: incidentStore,
+      templates,
+      services: Object.keys(config.statuspage.components),
+      directory,
+      responders: config.roles.responders,
+      publishers: config.roles.publishers,
+      limiter: new RateLimiter(runsConnection, config.queuePrefix),
+      statusPerIncident: config.limits.statusPerIncident,
+      logger,
+    });
+    registerRunActions(slackApp.app, { service: runService, store, notifier, directory, requesters: config.roles.requesters, logger });
     registerAppHome(slackApp.app, { store, slash: config.slack.command, logger });
     server = await slackApp.start();
   }
@@ -182,6 +218,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       slack,
       responders: config.slack.responders,
       announceChannel: config.slack.announceChannel,
+      publishers: config.roles.publishers,
       logger,
     });
     await scheduleIncidentClock(incidentQueue, config.incidents.clockMs).catch((err: unknown) => {
@@ -220,17 +257,22 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     [QUEUE_NAMES.statuspage, statuspageHandle],
   ];
   for (const [queue, handle] of handles) handle?.worker.on('failed', () => metrics.jobFailures.inc({ queue }));
+  // In HTTP mode the Slack app's server is the public one (and slackApp.stop() closes it); otherwise PORT serves /healthz alone.
+  const slackServer = server;
   server ??= await startRouteServer(config.port, routes);
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  const metricsServer = await startRouteServer(config.metricsPort, internalRoutes);
+  const port = listeningPort(server, config.port);
+  const metricsPort = listeningPort(metricsServer, config.metricsPort);
   logger.info(
-    { role, slackMode: runsBot ? slackMode(config) : undefined, port, queuePrefix: config.queuePrefix, runbooks: runbooks.size },
+    { role, slackMode: runsBot ? slackMode(config) : undefined, port, metricsPort, queuePrefix: config.queuePrefix, runbooks: runbooks.size, approvers: describeMembers(config.roles.approvers) },
     'dr-chatops started',
   );
+  if (runsBot) logApprovers(runbooks, runService, logger);
 
   let stopping: Promise<void> | undefined;
   return {
     port,
+    metricsPort,
     stop: () =>
       (stopping ??= (async () => {
         logger.info('shutting down: no new commands or jobs are taken');
@@ -239,7 +281,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         runFollower?.stop();
         // Stop taking commands first, then let running jobs reach a safe point.
         await slackApp?.stop().catch(() => undefined);
-        if (slackApp) server = null;
+        if (server === slackServer) server = null;
         const closed = await Promise.all([
           workerHandle?.close(config.shutdownTimeoutMs),
           runWorkerHandle?.close(config.shutdownTimeoutMs),
@@ -251,14 +293,54 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         await runQueue.close();
         await incidentQueue.close();
         await outbox.close();
-        await new Promise<void>((resolve) => {
-          if (!server) resolve();
-          else server.close(() => { resolve(); });
-        });
+        await Promise.all([closeServer(server), closeServer(metricsServer)]);
         for (const conn of [producerConnection, notifierConnection, followerConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
         logger.info('shutdown complete');
       })()),
   };
+}
+
+/** Says at start who may approve each changing runbook, and warns about those nobody can approve. */
+function logApprovers(runbooks: ReturnType<typeof loadRunbooks>, service: RunService, logger: Logger): void {
+  for (const runbook of runbooks.values()) {
+    if (runbook.approval.required === 0) continue;
+    const who = service.approversOf(runbook);
+    const approvers = describeMembers(who);
+    if (approvers === 'nobody') logger.warn({ runbook: runbook.id }, `nobody may approve ${runbook.id}: set ${who.source ?? 'DR_APPROVERS'} (docs/security.md)`);
+    else logger.info({ runbook: runbook.id, approvers, source: who.source }, 'approvers');
+  }
+}
+
+function stackOf(err: unknown): string | undefined {
+  return err instanceof Error ? err.stack : undefined;
+}
+
+/**
+ * Last-resort handlers for the process (the bot and worker entry point).
+ *
+ * A promise nobody awaited that rejects (a library's fire-and-forget async
+ * code, such as Bolt's request handling) would end the process under Node's
+ * default `--unhandled-rejections=throw`: one bad request, every user cut off.
+ * The failure is confined to the work that promise was doing, so it is logged
+ * at error (through the logger, which scrubs secrets) and the process goes on.
+ *
+ * An uncaught exception is different: it unwound a synchronous call stack
+ * halfway, and what that code was in the middle of (a connection's parser
+ * state, a half-updated structure, a lock taken but not released) is unknown.
+ * Node's documentation says it is not safe to resume. So it is logged at fatal
+ * and the process exits 1; Kubernetes (or Docker's restart policy) starts a
+ * clean one, and runs this process held are taken over by another worker when
+ * their locks expire (docs/engine.md), as for any crash.
+ */
+function installCrashHandlers(logger: Logger): void {
+  process.on('unhandledRejection', (reason: unknown) => {
+    logger.error({ err: errorMessage(reason), stack: stackOf(reason) }, 'unhandled promise rejection; the process keeps running');
+  });
+  process.on('uncaughtException', (err: Error, origin: string) => {
+    // The logger writes synchronously: the line is out before the exit.
+    logger.fatal({ err: errorMessage(err), stack: stackOf(err), origin }, 'uncaught exception; exiting so that a clean process replaces this one');
+    process.exit(1);
+  });
 }
 
 /** Exit code for configuration errors (sysexits EX_CONFIG). */
@@ -273,6 +355,7 @@ async function runFromCommandLine(): Promise<void> {
     process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1);
   }
   const logger = createLogger({ level: config.logLevel, secrets: secretValues(config) });
+  installCrashHandlers(logger);
 
   let running: Running;
   try {

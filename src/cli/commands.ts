@@ -15,6 +15,7 @@ import { formatDuration } from '../util/duration.ts';
 import { closestMatch } from '../util/closest.ts';
 import { newRunId } from '../util/ids.ts';
 import type { Backup } from '../steps/velero/objects.ts';
+import { type CliOperator, ENTRY_FORMAT, impersonationRefusal, KEY_ENV, newOperatorKey, OPERATOR_NAME, operatorEntry, OPERATORS_ENV, SLACK_USER_ID } from './operators.ts';
 import { renderAudit, renderBackups, renderPlan, renderRun, renderRunbooks, renderRuns, stepLine } from './render.ts';
 
 export interface CliDeps {
@@ -24,7 +25,12 @@ export interface CliDeps {
   /** Velero backups, newest first (for `backups`). */
   listBackups: () => Promise<Backup[]>;
   logger: Logger;
-  operator: Actor;
+  /**
+   * Who is acting, from DR_OPERATOR_KEY and the operator map; throws a UserError
+   * saying what is missing when there is no valid key. Called only by commands
+   * that change something, before they do anything.
+   */
+  operator: () => Actor;
   out: (line: string) => void;
   now?: () => number;
   /** How often --follow polls the run. */
@@ -35,12 +41,15 @@ export interface ParsedArgs {
   command: string | undefined;
   positional: string[];
   params: Record<string, Scalar>;
-  flags: { dryRun: boolean; follow: boolean; limit: number; as?: string; help: boolean };
+  flags: { dryRun: boolean; follow: boolean; limit: number; help: boolean };
 }
 
-export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'help'] as const;
+export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'operator-key', 'help'] as const;
 
-export const USAGE = `Usage: npm run dr -- <command> [arguments] [--as <operator>]
+/** Commands that change something: they need a valid operator key. */
+export const CHANGING_COMMANDS: readonly string[] = ['run', 'approve', 'reject', 'cancel'];
+
+export const USAGE = `Usage: npm run dr -- <command> [arguments]
 
   runbooks                                list runbooks and their parameters
   plan <runbook> key=value …              show what a run would do; changes nothing
@@ -54,16 +63,24 @@ export const USAGE = `Usage: npm run dr -- <command> [arguments] [--as <operator
   runs [--limit N]                        recent runs, newest first
   audit <run>                             who did what and when
   backups                                 Velero backups: phase, age, expiry, namespaces
+  operator-key <name> [<slack user id>]   print a new operator key (once) and its ${OPERATORS_ENV} entry
 
-  --as <name>   who you are (default: $DR_OPERATOR, else $USER). A Slack user id (U012ABCDEF)
-                counts as that user for runbooks that name approvers.
-Anyone who can run this CLI can reach Redis and is trusted; the two-person rule
-still holds between operators.
+Who you are: run, approve, reject and cancel need your operator key in the
+environment variable ${KEY_ENV} (never on the command line: flags show in ps
+and shell history). ${OPERATORS_ENV} maps each key's sha256 to an operator name
+and that person's Slack user id (${ENTRY_FORMAT}); the CLI acts as that
+Slack user, so whoever requested a run cannot approve it, here or in Slack. The
+audit records "via cli (os-user@host)". The other commands need no key. There is
+no --as and DR_OPERATOR is not read: a typed name proves nothing.
+A new operator: \`npm run dr -- operator-key alice U0ALICE001\` prints a key for
+alice (give it to her, privately) and the entry to add to ${OPERATORS_ENV}.
+Anyone with write access to Redis can still forge records: see docs/security.md.
 
 Examples:
   npm run dr -- plan restore-database-pitr cluster=prod-aurora to="15m ago"
-  npm run dr -- run restore-database-pitr cluster=prod-aurora to=latest --as alice
-  npm run dr -- approve r7k2m9x4 --as bob --follow`;
+  export ${KEY_ENV}="$(cat ~/.config/dr-chatops/key)"     # alice's key
+  npm run dr -- run restore-database-pitr cluster=prod-aurora to=latest
+  npm run dr -- approve r7k2m9x4 --follow                 # bob, with his own key`;
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const parsed: ParsedArgs = { command: undefined, positional: [], params: {}, flags: { dryRun: false, follow: false, limit: 20, help: false } };
@@ -72,15 +89,17 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (arg === '--dry-run') parsed.flags.dryRun = true;
     else if (arg === '--follow' || arg === '-f') parsed.flags.follow = true;
     else if (arg === '--help' || arg === '-h') parsed.flags.help = true;
-    else if (arg === '--as' || arg === '--limit') {
+    else if (arg === '--as' || arg.startsWith('--as=')) throw new UsageError(impersonationRefusal('--as'));
+    else if (/^--(operator-)?key(=|$)/.test(arg)) {
+      throw new UsageError(
+        `${arg.split('=')[0] ?? arg}: the operator key is read from the environment variable ${KEY_ENV} only, never from a flag (flags show in ps and shell history). If you typed your key on a command line, it is in your shell history now: get a new one with operator-key. Nothing changed.`,
+      );
+    } else if (arg === '--limit') {
       const value = argv[++i];
       if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value.`);
-      if (arg === '--as') parsed.flags.as = value;
-      else {
-        const n = Number(value);
-        if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError('--limit takes a whole number from 1 to 1000.');
-        parsed.flags.limit = n;
-      }
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError('--limit takes a whole number from 1 to 1000.');
+      parsed.flags.limit = n;
     } else if (arg.startsWith('--')) throw new UsageError(`Unknown option ${arg}.`);
     else if (parsed.command === undefined) {
       if (!(COMMANDS as readonly string[]).includes(arg)) {
@@ -113,6 +132,9 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
     out(USAGE);
     return command === undefined && !args.flags.help ? 2 : 0;
   }
+  // Who acts is settled before anything is read or changed: a refused command changes nothing.
+  const operator = CHANGING_COMMANDS.includes(command) ? deps.operator() : undefined;
+  const actor = (): Actor => operator ?? deps.operator();
   const one = (what: string): string => {
     const [value, ...rest] = args.positional;
     if (value === undefined) throw new UsageError(`${command} needs ${what}.`);
@@ -137,7 +159,7 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
     }
     case 'run': {
       const runbookId = one('a runbook id');
-      const run = await service.create({ runbookId, params: args.params, requester: deps.operator, dryRun: args.flags.dryRun });
+      const run = await service.create({ runbookId, params: args.params, requester: actor(), dryRun: args.flags.dryRun });
       out(`Run ${run.id} requested: ${run.runbookId}${run.dryRun ? ' (dry run: nothing will change)' : ''}`);
       renderPlan(run.plan).forEach(out);
       if (run.state === 'awaiting_approval') {
@@ -148,7 +170,7 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
       return follow(run.id, deps);
     }
     case 'approve': {
-      const { outcome, run } = await service.approve(one('a run id'), deps.operator);
+      const { outcome, run } = await service.approve(one('a run id'), actor());
       out(outcome === 'approved' ? `Approved: run ${run.id} starts now.` : `Approval recorded: ${run.approvals.length} of ${run.policy.required}.`);
       return args.flags.follow && outcome === 'approved' ? follow(run.id, deps) : 0;
     }
@@ -157,7 +179,7 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
       const [runId, ...reason] = args.positional;
       if (runId === undefined) throw new UsageError(`${command} needs a run id.`);
       const why = reason.join(' ') || undefined;
-      const run = command === 'reject' ? await service.reject(runId, deps.operator, why) : await service.cancel(runId, deps.operator, why);
+      const run = command === 'reject' ? await service.reject(runId, actor(), why) : await service.cancel(runId, actor(), why);
       out(
         run.state === 'running'
           ? `Cancel requested: run ${run.id} stops at the current step (waits are interrupted).`
@@ -182,9 +204,48 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
     case 'backups':
       renderBackups(await deps.listBackups(), now()).forEach(out);
       return 0;
+    case 'operator-key':
+      // main.ts runs it before connecting to Redis (operatorKeyCommand).
+      throw new Error('operator-key is handled by operatorKeyCommand');
     default:
       throw new UsageError(`Unknown command '${command}'.`);
   }
+}
+
+/**
+ * `operator-key <name> [<slack user id>]`: a new random key, printed once (to
+ * `out` only, never logged), and the operator map entry that holds its hash.
+ * The Slack user id may be left out when the name is already in the map (a new
+ * key for the same person). Needs neither Redis nor a key.
+ */
+export function operatorKeyCommand(args: ParsedArgs, operators: readonly CliOperator[], out: (line: string) => void): number {
+  const [name, given, ...rest] = args.positional;
+  const example = 'npm run dr -- operator-key alice U0ALICE001';
+  if (name === undefined) throw new UsageError(`operator-key needs the operator's name and Slack user id: ${example}`);
+  if (rest.length > 0) throw new UsageError(`operator-key takes a name and a Slack user id; unexpected: ${rest.join(' ')}`);
+  if (!OPERATOR_NAME.test(name)) throw new UsageError(`operator-key: the name \`${name.slice(0, 64)}\` must be lowercase letters, digits and _ . - starting with a letter (at most 64), like alice.`);
+  const existing = operators.find((o) => o.name === name);
+  const slackUserId = given ?? existing?.slackUserId;
+  if (slackUserId === undefined) {
+    throw new UsageError(
+      `operator-key needs ${name}'s Slack user id too (Slack: their profile → ⋮ → Copy member ID): ${example}. It is who ${name} is in runs and audits, in Slack and here.`,
+    );
+  }
+  if (!SLACK_USER_ID.test(slackUserId)) throw new UsageError(`operator-key: \`${slackUserId.slice(0, 64)}\` is not a Slack user id (like U0ALICE001).`);
+  const other = operators.find((o) => o.slackUserId === slackUserId && o.name !== name);
+  if (other) throw new UsageError(`operator-key: ${slackUserId} is already the operator ${other.name}; one entry per person. Use operator-key ${other.name} for a new key.`);
+  const key = newOperatorKey();
+  const entry = operatorEntry(name, slackUserId, key);
+  out(`New operator key for ${name} (Slack user ${slackUserId}). It is shown this once and stored nowhere; give it to ${name} privately:`);
+  out('');
+  out(`  ${KEY_ENV}=${key}`);
+  out('');
+  out(`${existing ? `Replace the entry for ${name} in` : 'Add this entry to'} ${OPERATORS_ENV} (comma separated; it holds only the key's sha256, not secret):`);
+  out('');
+  out(`  ${entry}`);
+  out('');
+  out(existing ? `Until the entry is replaced, ${name}'s old key still works and this one does not.` : `Until the entry is added, this key is refused.`);
+  return 0;
 }
 
 /** Prints every change of the run until it ends; exit code 0 only for success. */

@@ -2,11 +2,12 @@
  * `npm run dr -- <command>`: the terminal front end for when Slack is down.
  * Same Redis, runbooks and workers as the bot; needs no Slack credentials.
  * Exit codes: 0 ok, 1 refused or failed run, 2 usage error, 78 bad configuration.
+ * Who acts comes from the operator key in DR_OPERATOR_KEY (operators.ts).
  */
 import { scenarioTargets } from '../incidents/scenarios.ts';
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { loadConfig } from '../config/load.ts';
-import { ConfigError, errorMessage, isUserError } from '../errors.ts';
+import { ConfigError, errorMessage, isUserError, UserError } from '../errors.ts';
 import { createLogger } from '../log/logger.ts';
 import { createRedisConnection, waitForConnection } from '../queue/connection.ts';
 import { RunQueue } from '../queue/run-queue.ts';
@@ -15,25 +16,41 @@ import type { Actor } from '../runs/model.ts';
 import { RunService } from '../runs/service.ts';
 import { RunStore } from '../runs/store.ts';
 import { buildRegistry } from '../steps/registry.ts';
+import { stepLimitsFrom } from '../steps/limits.ts';
 import { createStepClients } from '../steps/clients.ts';
 import { listBackups } from '../steps/velero/objects.ts';
-import { parseArgs, runCommand, USAGE, UsageError } from './commands.ts';
+import { CHANGING_COMMANDS, operatorKeyCommand, parseArgs, runCommand, USAGE, UsageError } from './commands.ts';
+import { type CliOperator, identify, impersonationRefusal, KEY_ENV, type TerminalOrigin } from './operators.ts';
 
 const EXIT_CONFIG = 78;
 
-function operatorFrom(flag: string | undefined): Actor {
-  const name = flag ?? process.env.DR_OPERATOR ?? process.env.USER ?? safeUserName();
-  // A Slack user id stands for that user, so runbooks that name approvers can be approved from here.
-  if (/^[UW][A-Z0-9]{2,}$/.test(name)) return { id: name, via: 'cli' };
-  return { id: `cli:${name}`, name, via: 'cli' };
+// Read the key once and drop it from the environment, so nothing this process
+// starts (a kubeconfig exec credential plugin, say) inherits it.
+const operatorKey = process.env[KEY_ENV];
+Reflect.deleteProperty(process.env, KEY_ENV);
+
+/** Where the command is typed, as this machine says: recorded in the audit, not proof. */
+function terminalOrigin(): TerminalOrigin {
+  let osUser = process.env.USER ?? 'unknown';
+  try {
+    osUser = userInfo().username;
+  } catch {
+    // no passwd entry (some containers): keep $USER
+  }
+  return { osUser, host: hostname() };
 }
 
-function safeUserName(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return 'operator';
-  }
+/** The operator for a command that changes something, or a UserError saying what is missing. */
+function operatorFor(command: string, operators: readonly CliOperator[]): () => Actor {
+  let actor: Actor | undefined;
+  return () => {
+    if (actor) return actor;
+    const who = identify(command, operatorKey, operators, terminalOrigin());
+    if ('refusal' in who) throw new UserError(who.refusal);
+    actor = who.actor;
+    console.error(`Acting as ${who.operator.name} (Slack user ${actor.id}) via cli from ${actor.osUser ?? '?'}@${actor.host ?? '?'}.`);
+    return actor;
+  };
 }
 
 const write = (line: string) => {
@@ -48,32 +65,61 @@ async function main(argv: readonly string[]): Promise<number> {
     console.error(`${errorMessage(err)}\n\n${USAGE}`);
     return 2;
   }
+  const wantsHelp = args.command === undefined || args.command === 'help' || args.flags.help;
+  if (process.env.DR_OPERATOR && !wantsHelp) {
+    console.error(impersonationRefusal('DR_OPERATOR'));
+    return 2;
+  }
   let config;
+  try {
+    config = loadConfig({ env: process.env, needsSlack: false });
+  } catch (err) {
+    console.error(errorMessage(err));
+    return err instanceof ConfigError ? EXIT_CONFIG : 1;
+  }
+  // Needs neither runbooks nor Redis.
+  if (args.command === 'operator-key' && !args.flags.help) {
+    try {
+      return operatorKeyCommand(args, config.cli.operators, write);
+    } catch (err) {
+      console.error(err instanceof UsageError ? `${err.message}\n\n${USAGE}` : `dr: ${errorMessage(err)}`);
+      return err instanceof UsageError ? 2 : 1;
+    }
+  }
+  // A command that changes something is refused before anything else is read when there is no valid key.
+  const operator = operatorFor(args.command ?? '', config.cli.operators);
+  if (args.command !== undefined && CHANGING_COMMANDS.includes(args.command) && !args.flags.help) {
+    try {
+      operator();
+    } catch (err) {
+      console.error(errorMessage(err));
+      return 1;
+    }
+  }
   let runbooks;
   let registry;
   let clients;
   let targets;
   try {
-    config = loadConfig({ env: process.env, needsSlack: false });
     clients = createStepClients(config);
     targets = scenarioTargets(config.incidents.targets);
-    registry = buildRegistry(clients, targets);
+    registry = buildRegistry(clients, targets, stepLimitsFrom(config));
     runbooks = loadRunbooks(config.paths.commandsDir, registry);
   } catch (err) {
     console.error(errorMessage(err));
     return err instanceof ConfigError || err instanceof RunbookLoadError ? EXIT_CONFIG : 1;
   }
-  // Library logs go to stderr so that stdout holds only what the operator asked for.
-  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr });
+  // Library logs go to stderr so that stdout holds only what the operator asked for; the key is scrubbed from them.
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr, secrets: operatorKey ? [operatorKey] : [] });
   const redis = createRedisConnection(config.redisUrl, 'worker', logger);
   const queue = new RunQueue(redis, config.queuePrefix, logger);
   try {
     await waitForConnection(redis, 5_000);
     const store = new RunStore(redis, config.queuePrefix);
-    const service = new RunService({ store, queue, runbooks, registry, logger, targets });
+    const service = new RunService({ store, queue, runbooks, registry, logger, targets, approvers: config.roles.approvers });
     const { veleroNamespace } = config.kubernetes;
     const listVeleroBackups = async () => listBackups(await clients.kube(), veleroNamespace);
-    return await runCommand(args, { service, store, registry, logger, operator: operatorFrom(args.flags.as), out: write, listBackups: listVeleroBackups });
+    return await runCommand(args, { service, store, registry, logger, operator, out: write, listBackups: listVeleroBackups });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);

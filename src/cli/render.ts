@@ -3,7 +3,7 @@
  */
 import { describeParam } from '../runbooks/params.ts';
 import type { Runbook } from '../runbooks/schema.ts';
-import { type AuditEntry, changedSteps, type PlannedStep, type Run, type StepRecord } from '../runs/model.ts';
+import { type Actor, type AuditEntry, changedSteps, type PlannedStep, type Run, type StepRecord } from '../runs/model.ts';
 import { type Backup, completedAt } from '../steps/velero/objects.ts';
 import { formatDuration } from '../util/duration.ts';
 
@@ -35,13 +35,13 @@ export function renderRun(run: Run, now: number): string[] {
   const params = Object.entries(run.params).map(([k, v]) => `${k}=${String(v)}`).join(' ');
   const lines = [
     `Run ${run.id}: ${run.runbookId} — ${run.state.replace('_', ' ')}${run.dryRun ? ' (dry run)' : ''}`,
-    `  requested by ${who(run.requester)} at ${iso(run.createdAt)}${params ? ` with ${params}` : ''}`,
+    `  requested by ${whoFull(run.requester)} at ${iso(run.createdAt)}${params ? ` with ${params}` : ''}`,
   ];
   if (run.state === 'awaiting_approval') {
     lines.push(`  approvals ${run.approvals.length} of ${run.policy.required}; the request expires at ${iso(run.expiresAt)}`);
   }
-  for (const a of run.approvals) lines.push(`  approved by ${who(a.by)} at ${iso(a.at)}`);
-  if (run.decision) lines.push(`  ${run.state} by ${who(run.decision.by)} at ${iso(run.decision.at)}${run.decision.reason ? `: ${run.decision.reason}` : ''}`);
+  for (const a of run.approvals) lines.push(`  approved by ${whoFull(a.by)} at ${iso(a.at)}`);
+  if (run.decision) lines.push(`  ${run.state} by ${whoFull(run.decision.by)} at ${iso(run.decision.at)}${run.decision.reason ? `: ${run.decision.reason}` : ''}`);
   if (run.startedAt) {
     lines.push(`  started ${iso(run.startedAt)}, ${run.finishedAt ? `took ${formatDuration(run.finishedAt - run.startedAt)}` : `running for ${formatDuration(now - run.startedAt)}`}`);
   }
@@ -80,7 +80,7 @@ export function renderRuns(runs: readonly Run[]): string[] {
 export function renderAudit(run: Run, entries: readonly AuditEntry[]): string[] {
   return [
     `Audit of run ${run.id} (${run.runbookId}), ${entries.length} entries:`,
-    ...entries.map((e) => `  ${iso(e.at)}  ${who(e.actor)}  ${e.action}${e.detail ? ` — ${e.detail}` : ''}`),
+    ...entries.map((e) => `  ${iso(e.at)}  ${whoFull(e.actor)}  ${e.action}${e.detail ? ` — ${e.detail}` : ''}`),
   ];
 }
 
@@ -99,8 +99,19 @@ export function renderBackups(backups: readonly Backup[], now: number): string[]
   });
 }
 
-function who(actor: { id: string; name?: string | undefined; via: string }): string {
+/** Short, for lists: `alice (cli)`, `U0123ABCD (slack)`. */
+function who(actor: Actor): string {
   return actor.name ? `${actor.name} (${actor.via})` : `${actor.id} (${actor.via})`;
+}
+
+/**
+ * In full, for the audit and a run's details. A CLI operator shows as their
+ * Slack user and where the command was typed: `alice U0ALICE001 via cli (ops@bastion-1)`.
+ */
+export function whoFull(actor: Actor): string {
+  if (actor.via !== 'cli' || (actor.osUser === undefined && actor.host === undefined)) return who(actor);
+  const name = actor.name && actor.name !== actor.id ? `${actor.name} ${actor.id}` : actor.id;
+  return `${name} via cli (${actor.osUser ?? '?'}@${actor.host ?? '?'})`;
 }
 
 function iso(ms: number): string {

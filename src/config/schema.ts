@@ -1,5 +1,9 @@
 import { SCENARIO_IDS, type ScenarioId } from '../incidents/scenarios.ts';
 import { parseDuration } from '../util/duration.ts';
+import { parseMembers, type RoleMembers } from '../access/roles.ts';
+import { type CliOperator, parseOperators } from '../cli/operators.ts';
+import { allowEntryProblem } from '../steps/builtin/outbound.ts';
+import { NAMESPACE_PATTERN, OBJECT_PATTERN, parseAllowList } from '../steps/kube/scope.ts';
 import { z } from 'zod';
 
 /**
@@ -16,6 +20,7 @@ export interface SettingSource {
 
 export const SETTINGS = [
   { key: 'port', env: 'PORT' },
+  { key: 'metricsPort', env: 'METRICS_PORT' },
   { key: 'redisUrl', env: 'REDIS_URL' },
   { key: 'queuePrefix', env: 'QUEUE_PREFIX' },
   { key: 'logLevel', env: 'LOG_LEVEL' },
@@ -28,6 +33,14 @@ export const SETTINGS = [
   { key: 'slack.runChannels', env: 'SLACK_RUN_CHANNELS' },
   { key: 'slack.responders', env: 'SLACK_INCIDENT_RESPONDERS' },
   { key: 'slack.announceChannel', env: 'SLACK_ANNOUNCE_CHANNEL' },
+  { key: 'slack.allowedTeams', env: 'SLACK_ALLOWED_TEAMS' },
+  { key: 'roles.requesters', env: 'DR_REQUESTERS' },
+  { key: 'roles.approvers', env: 'DR_APPROVERS' },
+  { key: 'roles.responders', env: 'DR_RESPONDERS' },
+  { key: 'roles.publishers', env: 'DR_PUBLISHERS' },
+  { key: 'limits.runsPerUser', env: 'DR_RUNS_PER_USER_PER_MINUTE' },
+  { key: 'limits.runsTotal', env: 'DR_RUNS_PER_MINUTE' },
+  { key: 'limits.statusPerIncident', env: 'DR_STATUS_CHANGES_PER_10_MINUTES' },
   { key: 'worker.concurrency', env: 'WORKER_CONCURRENCY' },
   { key: 'worker.lockDurationMs', env: 'WORKER_LOCK_DURATION_MS' },
   { key: 'worker.retryBaseMs', env: 'STEP_RETRY_BASE_MS' },
@@ -39,6 +52,10 @@ export const SETTINGS = [
   { key: 'kubernetes.kubeconfig', env: 'KUBECONFIG' },
   { key: 'kubernetes.eksCluster', env: 'EKS_CLUSTER_NAME' },
   { key: 'kubernetes.veleroNamespace', env: 'VELERO_NAMESPACE' },
+  { key: 'kubernetes.allowedNamespaces', env: 'K8S_ALLOWED_NAMESPACES' },
+  { key: 'kubernetes.allowedSecrets', env: 'K8S_ALLOWED_SECRETS' },
+  { key: 'kubernetes.allowedDeployments', env: 'K8S_ALLOWED_DEPLOYMENTS' },
+  { key: 'http.allow', env: 'HTTP_ALLOWED_TARGETS' },
   { key: 'statuspage.apiKey', env: 'STATUSPAGE_API_KEY', secret: true },
   { key: 'statuspage.pageId', env: 'STATUSPAGE_PAGE_ID' },
   { key: 'statuspage.apiUrl', env: 'STATUSPAGE_API_URL' },
@@ -51,6 +68,7 @@ export const SETTINGS = [
   { key: 'paths.commandsDir', env: 'COMMANDS_DIR' },
   { key: 'paths.templatesDir', env: 'TEMPLATES_DIR' },
   { key: 'paths.templatesOverrideDir', env: 'TEMPLATES_OVERRIDE_DIR' },
+  { key: 'cli.operators', env: 'DR_CLI_OPERATORS' },
 ] as const satisfies readonly SettingSource[];
 
 export const ROLES = ['all', 'bot', 'worker'] as const;
@@ -58,6 +76,36 @@ export type Role = (typeof ROLES)[number];
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 const optionalText = z.string().trim().min(1).optional();
+
+/** A role's members: `U012ABCDEF,@sre-oncall,*` (or a YAML list of them); empty = nobody. */
+function roleMembers(fallback: string) {
+  return z
+    .union([z.string(), z.array(z.string())])
+    .default(fallback)
+    .transform((value, ctx): RoleMembers => {
+      const parsed = parseMembers(Array.isArray(value) ? value.join(',') : value);
+      if ('problem' in parsed) {
+        ctx.addIssue({ code: 'custom', message: `${parsed.problem}; write user ids, @user-group handles or *, comma separated` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+}
+
+/** A Kubernetes allow-list: `*` (the default), or names and globs, comma separated (or a YAML list). */
+function kubeAllowList(entry: RegExp, like: string) {
+  return z
+    .union([z.string(), z.array(z.string())])
+    .default('*')
+    .transform((value, ctx): string[] => {
+      const parsed = parseAllowList(value, entry);
+      if (!parsed) {
+        ctx.addIssue({ code: 'custom', message: `must be * or ${like}, comma separated` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+}
 
 function wholeNumber(min: number, max: number) {
   const error = `must be a whole number from ${min} to ${max}`;
@@ -67,6 +115,8 @@ function wholeNumber(min: number, max: number) {
 export const ConfigSchema = z.object({
   role: z.enum(ROLES),
   port: wholeNumber(0, 65535).default(3000),
+  /** Internal port for /metrics, /readyz and /healthz; PORT serves only /slack/events and /healthz. 0 = a free port. */
+  metricsPort: wholeNumber(0, 65535).default(9090),
   redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
   /** BullMQ key prefix. Wrap it in braces (`{dr}`) on Redis Cluster so a queue's keys share a slot. */
   queuePrefix: z
@@ -90,11 +140,12 @@ export const ConfigSchema = z.object({
       /**
        * Channels where runbooks that change things may be requested: Slack
        * channel ids, comma separated, or `*` for every channel the bot is in.
-       * Read-only runbooks (no approval) run anywhere.
+       * The word `incidents` admits open incidents' channels (declaring an
+       * incident grants nothing by itself). Read-only runbooks run anywhere.
        */
       runChannels: z
         .string()
-        .regex(/^(\*|[CG][A-Z0-9]{2,}(\s*,\s*[CG][A-Z0-9]{2,})*)$/, 'must be * or channel ids like C0123ABCD,C0456EFGH')
+        .regex(/^(\*|([CG][A-Z0-9]{2,}|incidents)(\s*,\s*([CG][A-Z0-9]{2,}|incidents))*)$/, 'must be * or channel ids like C0123ABCD,C0456EFGH (and optionally the word incidents)')
         .default('*')
         .transform((s) => (s === '*' ? ('*' as const) : s.split(',').map((c) => c.trim()))),
       /** Slack user ids invited to every incident channel. */
@@ -105,6 +156,35 @@ export const ConfigSchema = z.object({
         .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean)),
       /** A channel that gets a short notice whenever an incident is declared. */
       announceChannel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'must be a channel id like C0123ABCD').optional(),
+      /**
+       * Teams or Enterprise Grid orgs besides the installing one whose full
+       * members may act (e.g. a second workspace of the same company).
+       */
+      allowedTeams: z
+        .string()
+        .regex(/^([TE][A-Z0-9]{2,}(\s*,\s*[TE][A-Z0-9]{2,})*)?$/, 'must be team or enterprise ids like T0123ABCD,E0456EFGH')
+        .default('')
+        .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
+    })
+    .prefault({}),
+  /** Who may do what (docs/security.md). Requesting is open to full members; approving, responding and publishing to nobody until set. */
+  roles: z
+    .object({
+      requesters: roleMembers('*'),
+      approvers: roleMembers(''),
+      responders: roleMembers(''),
+      publishers: roleMembers(''),
+    })
+    .prefault({}),
+  /** Flood limits on what people can ask for (docs/security.md, "Limits"). */
+  limits: z
+    .object({
+      /** Run requests (dry runs included) one person may make per minute. */
+      runsPerUser: wholeNumber(1, 100_000).default(5),
+      /** Run requests the whole bot takes per minute. */
+      runsTotal: wholeNumber(1, 100_000).default(60),
+      /** Status changes per incident per 10 minutes; each one posts to the status page. */
+      statusPerIncident: wholeNumber(1, 1_000).default(10),
     })
     .prefault({}),
   worker: z
@@ -135,6 +215,12 @@ export const ConfigSchema = z.object({
       eksCluster: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'must be an EKS cluster name').optional(),
       /** Where Velero's Backup and Restore objects live (for listings; runbooks name it per step). */
       veleroNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('velero'),
+      /** Namespaces Kubernetes steps may touch; `*` = all but the system ones, which only an exact name allows (src/steps/kube/scope.ts). */
+      allowedNamespaces: kubeAllowList(NAMESPACE_PATTERN, 'namespace names or globs like production,team-*'),
+      /** Secrets `k8s.update-secret` may change: names, globs or namespace/name; `*` = any in an allowed namespace. */
+      allowedSecrets: kubeAllowList(OBJECT_PATTERN, 'Secret names, globs or namespace/name like database-credentials,production/app-*'),
+      /** Deployments the rollout steps may touch (each one `*` finds, too); `*` = any in an allowed namespace. */
+      allowedDeployments: kubeAllowList(OBJECT_PATTERN, 'deployment names, globs or namespace/name like api-gateway,production/*'),
     })
     .prefault({}),
   statuspage: z
@@ -185,6 +271,42 @@ export const ConfigSchema = z.object({
         }),
     })
     .prefault({}),
+  /** The terminal front end (docs/security.md, "The CLI"). */
+  cli: z
+    .object({
+      /** Operators and the sha256 of their keys: `alice:U0ALICE001:9f86…,bob:U0BOB0001:2c26…`. Not secret: hashes only. */
+      operators: z
+        .union([z.string(), z.array(z.string())])
+        .default('')
+        .transform((value, ctx): CliOperator[] => {
+          const parsed = parseOperators(value);
+          if ('problems' in parsed) {
+            for (const message of parsed.problems) ctx.addIssue({ code: 'custom', message });
+            return z.NEVER;
+          }
+          return parsed;
+        }),
+    })
+    .prefault({}),
+  http: z
+    .object({
+      /**
+       * What `http.check` and `http.request` may reach although it is private,
+       * loopback or link-local: CIDRs or exact host names, comma separated (or a
+       * YAML list). Metadata addresses need an entry of exactly their address;
+       * the bot's own ports are never reachable (src/steps/builtin/outbound.ts).
+       */
+      allow: z
+        .union([z.string(), z.array(z.string())])
+        .default('')
+        .transform((value, ctx): string[] => {
+          const entries = (Array.isArray(value) ? value : value.split(',')).map((e) => e.trim()).filter(Boolean);
+          const problems = entries.map(allowEntryProblem).filter((m): m is string => m !== undefined);
+          for (const message of problems) ctx.addIssue({ code: 'custom', message });
+          return problems.length ? z.NEVER : entries;
+        }),
+    })
+    .prefault({}),
   paths: z
     .object({
       commandsDir: z.string().min(1).default('commands'),
@@ -192,6 +314,11 @@ export const ConfigSchema = z.object({
       templatesOverrideDir: z.string().min(1).optional(),
     })
     .prefault({}),
+}).superRefine((config, ctx) => {
+  // One port cannot serve both; 0 picks a free port for each, so it never clashes.
+  if (config.metricsPort !== 0 && config.metricsPort === config.port) {
+    ctx.addIssue({ code: 'custom', path: ['metricsPort'], message: `must differ from PORT (port), both are ${config.port}: /metrics and /readyz are served on their own port` });
+  }
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -1,10 +1,32 @@
 import { z } from 'zod';
 import { resolveRefs, type Scope } from '../runbooks/refs.ts';
 import type { Step } from '../steps/types.ts';
+import { truncate } from '../util/text.ts';
+
+/**
+ * The delimiters of planning placeholders. Only the planner makes
+ * placeholders: user-given parameter values containing either are refused
+ * (`bindParams`, and `planRun` again), so no value can pass for one and skip
+ * a step's validation.
+ */
+export const PLACEHOLDER_DELIMITERS = /[‹›]/;
+
+/** The one shape the planner makes (`placeholder()` in runbooks/refs.ts): `‹steps.<id>.outputs.<name>›`. */
+const PLACEHOLDER_SHAPE = '‹steps\\.[^.‹›\\s]+\\.outputs\\.[^.‹›\\s]+›';
+const WHOLE_PLACEHOLDER = new RegExp(`^${PLACEHOLDER_SHAPE}$`);
+const SOME_PLACEHOLDER = new RegExp(PLACEHOLDER_SHAPE);
 
 /** True for the stand-in of a value an earlier step has not produced yet (planning). */
 export function isPlaceholder(value: unknown): boolean {
-  return typeof value === 'string' && value.startsWith('‹') && value.endsWith('›');
+  return typeof value === 'string' && WHOLE_PLACEHOLDER.test(value);
+}
+
+/** True when `value` has a placeholder delimiter anywhere (a string, or inside arrays and objects). */
+export function hasPlaceholderDelimiters(value: unknown): boolean {
+  if (typeof value === 'string') return PLACEHOLDER_DELIMITERS.test(value);
+  if (Array.isArray(value)) return value.some(hasPlaceholderDelimiters);
+  if (typeof value === 'object' && value !== null) return Object.values(value).some(hasPlaceholderDelimiters);
+  return false;
 }
 
 export type BindResult = { ok: true; params: Record<string, unknown> } | { ok: false; problem: string };
@@ -33,7 +55,7 @@ export function bindStepParams(step: Step, raw: Record<string, unknown>, scope: 
 
 function containsPlaceholder(value: unknown): boolean {
   if (isPlaceholder(value)) return true;
-  if (typeof value === 'string') return value.includes('‹');
+  if (typeof value === 'string') return SOME_PLACEHOLDER.test(value);
   if (Array.isArray(value)) return value.some(containsPlaceholder);
   if (typeof value === 'object' && value !== null) return Object.values(value).some(containsPlaceholder);
   return false;
@@ -43,5 +65,5 @@ function valueNote(values: Record<string, unknown>, path: readonly PropertyKey[]
   const key = path[0];
   if (typeof key !== 'string') return '';
   const v = values[key];
-  return typeof v === 'string' || typeof v === 'number' ? ` (got ${JSON.stringify(v).slice(0, 80)})` : '';
+  return typeof v === 'string' || typeof v === 'number' ? ` (got ${truncate(JSON.stringify(v), 80, '…')})` : '';
 }

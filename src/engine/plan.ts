@@ -5,7 +5,8 @@ import type { Scalar } from '../runbooks/refs.ts';
 import type { Runbook } from '../runbooks/schema.ts';
 import type { PlannedStep } from '../runs/model.ts';
 import type { StepRegistry } from '../steps/registry.ts';
-import { bindStepParams } from './bind.ts';
+import { escapeMrkdwn } from '../slack/views/message.ts';
+import { bindStepParams, hasPlaceholderDelimiters } from './bind.ts';
 
 export interface PlanInput {
   runbook: Runbook;
@@ -26,13 +27,16 @@ const PLAN_ATTEMPTS = 4;
 const PLAN_RETRY_MS = 150;
 
 export async function planRun({ runbook, params, runId, registry, logger, signal }: PlanInput): Promise<PlannedStep[]> {
+  // Only the planner makes placeholders: a parameter that looks like one would skip the steps' checks.
+  const posing = Object.keys(params).filter((k) => hasPlaceholderDelimiters(params[k]));
+  if (posing.length) throw new UserError(`Parameter ${posing.map((k) => `\`${escapeMrkdwn(k)}\``).join(', ')} contains ‹ or ›, which are not allowed in a parameter value. Nothing was planned.`);
   const scope = { params, outputs: {}, run: { id: runId, shortId: runId } };
   const planned: PlannedStep[] = [];
   for (const spec of runbook.steps) {
     const step = registry.get(spec.use);
     if (!step) throw new Error(`step ${spec.use} is not registered`);
     const bound = bindStepParams(step, spec.with, scope, true);
-    if (!bound.ok) throw new UserError(`Step \`${spec.id}\` (${spec.use}) cannot be planned: ${bound.problem}`);
+    if (!bound.ok) throw new UserError(`Step \`${spec.id}\` (${spec.use}) cannot be planned: ${escapeMrkdwn(bound.problem)}`);
     let lines;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -43,10 +47,10 @@ export async function planRun({ runbook, params, runId, registry, logger, signal
         break;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        if (isPermanent(err)) throw new UserError(`Step \`${spec.id}\` (${spec.use}) refused the plan: ${message}`);
+        if (isPermanent(err)) throw new UserError(`Step \`${spec.id}\` (${spec.use}) refused the plan: ${escapeMrkdwn(message)}`);
         // A throttled or briefly unavailable API should not cost the user a retyped command.
         if (attempt >= PLAN_ATTEMPTS || signal?.aborted) {
-          throw new UserError(`Step \`${spec.id}\` (${spec.use}) could not be planned (${String(attempt)} attempts): ${message}`);
+          throw new UserError(`Step \`${spec.id}\` (${spec.use}) could not be planned (${String(attempt)} attempts): ${escapeMrkdwn(message)}`);
         }
         logger.debug({ runId, stepId: spec.id, attempt, err: message }, 'planning call failed; retrying');
         await new Promise((r) => setTimeout(r, PLAN_RETRY_MS * 2 ** (attempt - 1)));

@@ -16,7 +16,8 @@ export interface Route {
 
 /**
  * `/healthz`: the process is up. `/readyz`: it can do its job (Redis answers,
- * Slack accepted the token). `/metrics`: Prometheus text format.
+ * Slack accepted the token). `/metrics`: Prometheus text format. All three are
+ * served on the internal METRICS_PORT; the public PORT gets `publicRoutes` only.
  */
 export function healthRoutes(checks: HealthChecks, metrics?: Registry): Route[] {
   return [
@@ -49,9 +50,14 @@ export function healthRoutes(checks: HealthChecks, metrics?: Registry): Route[] 
       path: '/readyz',
       method: ['GET'],
       handler: (_req, res) => {
-        void readiness(checks).then((body) => {
-          json(res, body.status === 'ready' ? 200 : 503, body);
-        });
+        void readiness(checks).then(
+          (body) => {
+            json(res, body.status === 'ready' ? 200 : 503, body);
+          },
+          (err: unknown) => {
+            json(res, 503, { status: 'not ready', error: err instanceof Error ? err.message : 'check failed' });
+          },
+        );
       },
     },
   ];
@@ -72,17 +78,57 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-/** Serves the routes on their own port: for Socket Mode and worker-only processes, which have no Bolt HTTP server. */
+/**
+ * The routes the public PORT serves beside /slack/events: `/healthz` only, for
+ * load balancers. `/metrics` (what the bot did) and `/readyz` (what it depends
+ * on) stay on METRICS_PORT, which nothing outside the cluster reaches.
+ */
+export function publicRoutes(routes: readonly Route[]): Route[] {
+  return routes.filter((r) => r.path === '/healthz');
+}
+
+/**
+ * Serves exactly these routes on a port (0: a free one); anything else is 404.
+ * A handler that throws gets a 500, never a crash.
+ */
 export async function startRouteServer(port: number, routes: readonly Route[]): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const route = routes.find((r) => r.path === path && r.method.includes(req.method ?? 'GET'));
-    if (route) route.handler(req, res);
-    else json(res, 404, { error: 'not found' });
+    if (!route) {
+      json(res, 404, { error: 'not found' });
+      return;
+    }
+    try {
+      route.handler(req, res);
+    } catch (err) {
+      if (!res.headersSent) json(res, 500, { error: err instanceof Error ? err.message : 'failed' });
+      else res.end();
+    }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, resolve);
   });
   return server;
+}
+
+/** The port a started server listens on (the real one when it was started on port 0). */
+export function listeningPort(server: Server, fallback: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : fallback;
+}
+
+/** Closes a server; resolves once it is closed (keep-alive connections that are idle are dropped). */
+export function closeServer(server: Server | null | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server?.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => {
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }

@@ -9,13 +9,30 @@ import { SCENARIO_IDS } from './scenarios.ts';
 export const INCIDENT_STATES = ['investigating', 'identified', 'monitoring', 'resolved'] as const;
 export type IncidentState = (typeof INCIDENT_STATES)[number];
 
-/** Forward as the work progresses, backward when a fix fails; resolved is final. */
+/**
+ * Forward as the work progresses, backward when a fix fails. A resolved
+ * incident can only be reopened (back to investigating), and only by its
+ * commander: see `mayReopen`.
+ */
 export const INCIDENT_TRANSITIONS: Readonly<Record<IncidentState, readonly IncidentState[]>> = {
   investigating: ['identified', 'monitoring', 'resolved'],
   identified: ['investigating', 'monitoring', 'resolved'],
   monitoring: ['investigating', 'identified', 'resolved'],
-  resolved: [],
+  resolved: ['investigating'],
 };
+
+/** Reopening (resolved → investigating) is the commander's decision alone. */
+export function mayReopen(incident: Pick<IncidentDoc, 'commander'>, actor: string): boolean {
+  return incident.commander === actor;
+}
+
+/**
+ * Where a public incident stands with the status page: `held` from the
+ * declaration until a publisher confirms the first post (nothing is sent,
+ * updates queue), then `published`. Unset: private, or declared before the
+ * confirmation existed (published at once).
+ */
+export type Publication = 'held' | 'published';
 
 export const SEVERITIES = ['sev1', 'sev2', 'sev3'] as const;
 
@@ -51,10 +68,18 @@ export interface Incident extends IncidentDoc {
   restorePoint?: string;
   /** Runs requested in the incident's channel. */
   runs: string[];
+  publication?: Publication;
+  /** Who confirmed the first status page post, and when. */
+  publishedBy?: string;
+  publishedAt?: number;
 }
 
-/** Who ticked a checklist item, and when. */
-export const CheckSchema = z.object({ by: z.string(), at: z.number() });
+/**
+ * Who ticked a checklist item, and when. `auto`: the bot recorded it itself
+ * (the declaration's own "incident declared" item, on the declarer's behalf):
+ * it is a fact, not a claim, and nobody can untick it.
+ */
+export const CheckSchema = z.object({ by: z.string(), at: z.number(), auto: z.boolean().optional() });
 export type Check = z.infer<typeof CheckSchema>;
 
 export const TimelineEntrySchema = z.object({ at: z.number(), actor: z.string(), text: z.string() });

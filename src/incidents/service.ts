@@ -5,12 +5,13 @@ import type { Logger } from '../log/logger.ts';
 import { IncidentJobSchema } from '../queue/names.ts';
 import type { StatuspageOutbox } from '../statuspage/outbox.ts';
 import { escapeMrkdwn } from '../slack/views/message.ts';
+import { PUBLIC_BODY_LIMIT, publicText } from '../util/text.ts';
 import { closestMatch } from '../util/closest.ts';
 import { formatDuration } from '../util/duration.ts';
 import type { Run } from '../runs/model.ts';
 import type { ComponentStatus } from '../statuspage/client.ts';
 import { digestRuns } from './actions.ts';
-import { type Incident, INCIDENT_STATES, type IncidentState, SEVERITIES } from './model.ts';
+import { type Incident, INCIDENT_STATES, INCIDENT_TRANSITIONS, type IncidentState, mayReopen, SEVERITIES } from './model.ts';
 import { SCENARIO_IDS, type ScenarioId, type ScenarioTargets, scenarioTargets } from './scenarios.ts';
 import type { IncidentStore } from './store.ts';
 import type { Templates, TemplateValues } from './templates.ts';
@@ -48,6 +49,18 @@ export interface DeclareInput {
   /** Slack user id; the declarer when not given. */
   commander?: string;
 }
+
+/**
+ * What a front end checks around a status change: who may make it and where
+ * (`authorize`, first), and flood limits (`admit`, last, once the change is
+ * known to be valid). Both throw a UserError; nothing changes then.
+ */
+export interface TransitionCheck {
+  authorize(incident: Incident, to: IncidentState): Promise<void>;
+  admit?(incident: Incident, to: IncidentState): Promise<void>;
+}
+
+export type PublishResult = { first: true; incident: Incident } | { first: false; incident: Incident; by?: string; at?: number };
 
 export const JOB_OPTIONS = { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 7 * 24 * 3_600 } } as const;
 
@@ -109,20 +122,25 @@ export class IncidentService {
       currentStatus: 'We are investigating.',
       runs: [],
     };
+    // The first public post waits for a publisher's confirmation (`publish`); declaring sends nothing.
+    if (incident.public) incident.publication = 'held';
     const { id: heldId, created } = await this.d.store.create(incident, input.dedupeKey, { at, actor: input.requester, text: `declared (${this.targets[incident.scenario].title}, ${severity})` });
     const stored = await this.d.store.get(heldId);
     if (!stored) throw new Error(`incident ${heldId} vanished right after it was created`);
     if (!created) return stored;
-    await this.queueJob(stored, 'setup');
     if (stored.public) {
+      // Held before anything is queued: the creation and every later update wait for `publish`.
+      await this.d.outbox.hold(stored.id);
       await this.d.outbox.enqueue(stored.id, {
         kind: 'create',
-        name: stored.title,
+        name: this.publicName(stored),
         status: 'investigating',
         body: this.d.templates.render('statuspageDeclared', this.values(stored)),
         components: this.componentStatus(stored, 'major_outage'),
       });
     }
+    // After the creation is queued: the summary shows exactly the text a publisher will confirm.
+    await this.queueJob(stored, 'setup');
     this.d.logger.info({ incidentId: stored.id, scenario, public: stored.public }, 'incident declared');
     return stored;
   }
@@ -132,54 +150,105 @@ export class IncidentService {
     return this.d.store.byChannel(channel);
   }
 
-  /** `/dr status <state> <message>` in the incident's channel. */
-  async transition(channel: string, to: string, message: string, actor: string): Promise<Incident> {
+  /**
+   * `/dr status <state> <message>`: only in the incident's own channel (not
+   * the one it was declared from, whose incident is there to be read).
+   */
+  async transition(channel: string, to: string, message: string, actor: string, check: TransitionCheck): Promise<Incident> {
     const incident = await this.d.store.byChannel(channel);
     if (!incident) throw new UserError('This channel has no incident. Use `/dr status` in the incident\'s channel, or declare one with `/dr declare <scenario> <title>`.');
-    return this.transitionIncident(incident, to, message, actor);
+    if (incident.channelId !== channel) {
+      throw new UserError(
+        incident.channelId
+          ? `*${escapeMrkdwn(incident.title)}* was declared here, but its status changes only in its own channel, <#${incident.channelId}>: use \`/dr status\` there. Nothing changed.`
+          : `The channel of *${escapeMrkdwn(incident.title)}* is still being created; change its status there in a moment. Nothing changed.`,
+      );
+    }
+    return this.transitionIncident(incident, to, message, actor, check);
   }
 
-  /** The status buttons on the summary name the incident. */
-  async transitionById(id: string, to: string, message: string, actor: string): Promise<Incident> {
+  /** The status form (from the summary's buttons) names the incident. */
+  async transitionById(id: string, to: string, message: string, actor: string, check: TransitionCheck): Promise<Incident> {
     const incident = await this.d.store.get(id);
     if (!incident) throw new UserError('That incident no longer exists.');
-    return this.transitionIncident(incident, to, message, actor);
+    return this.transitionIncident(incident, to, message, actor, check);
   }
 
-  private async transitionIncident(incident: Incident, to: string, message: string, actor: string): Promise<Incident> {
+  private async transitionIncident(incident: Incident, to: string, message: string, actor: string, check: TransitionCheck): Promise<Incident> {
     const state = to.toLowerCase();
     if (!(INCIDENT_STATES as readonly string[]).includes(state)) {
       throw new UserError(`\`${to.slice(0, 30)}\` is not a status: use investigating, identified, monitoring or resolved, e.g. \`/dr status identified "Bad migration; restoring the database"\`.`);
     }
+    const target = state as IncidentState;
+    // Who may, and where, before anything about the change itself.
+    await check.authorize(incident, target);
     if (message.trim().length < 3) throw new UserError('Say what changed, e.g. `/dr status monitoring "Restore done, error rates back to normal"`.');
     if (message.length > 1_000) throw new UserError('Keep the status message under 1000 characters; details belong in the thread.');
+    const reopen = incident.state === 'resolved';
+    if (incident.state === target) throw new UserError(`The incident is already ${target}; say what changed with another status. Nothing changed.`);
+    if (!INCIDENT_TRANSITIONS[incident.state].includes(target)) throw new UserError(resolvedRefusal(incident, target));
+    if (reopen && !mayReopen(incident, actor)) throw new UserError(resolvedRefusal(incident, target));
+    // Limits last: a refused or mistaken change uses none of them.
+    await check.admit?.(incident, target);
     const at = this.now();
-    const res = await this.d.store.transition(incident.id, state as IncidentState, { at, actor, text: `${state}: ${message.trim()}` }, {
+    const text = reopen ? `reopened (${target}): ${message.trim()}` : `${target}: ${message.trim()}`;
+    // Only the commander moves it out of resolved, even if it was resolved after the checks above.
+    const onlyFrom = mayReopen(incident, actor) ? undefined : INCIDENT_STATES.filter((s) => s !== 'resolved');
+    const res = await this.d.store.transition(incident.id, target, { at, actor, text }, {
       currentStatus: message.trim(),
-      ...(state === 'resolved' ? { resolvedAt: String(at) } : {}),
-    });
+      ...(target === 'resolved' ? { resolvedAt: String(at) } : {}),
+    }, onlyFrom);
     if (!res.ok) {
       throw new UserError(
         res.current === 'resolved'
-          ? `The incident is resolved; it cannot become ${state}. Declare a new incident if the problem is back.`
+          ? resolvedRefusal(incident, target)
           : `The incident is already ${res.current}; say what changed with another status. Nothing changed.`,
       );
     }
     const updated = await this.d.store.get(incident.id);
     if (!updated) throw new Error(`incident ${incident.id} vanished`);
     if (state === 'resolved') this.d.onResolved?.(updated);
-    this.d.logger.info({ incidentId: updated.id, from: incident.state, to: state, actor }, 'incident status changed');
+    this.d.logger.info({ incidentId: updated.id, from: incident.state, to: state, actor, reopened: reopen }, 'incident status changed');
     await this.queueJob(updated, state === 'resolved' ? 'resolved' : 'update', at);
     if (updated.public) {
       await this.d.outbox.enqueue(updated.id, {
         kind: 'update',
-        name: updated.title,
+        name: this.publicName(updated),
         status: state as IncidentState,
         body: this.d.templates.render(state === 'resolved' ? 'statuspageResolved' : 'statuspageUpdate', this.values(updated)),
         components: this.componentStatus(updated, state === 'resolved' ? 'operational' : state === 'monitoring' ? 'degraded_performance' : 'major_outage'),
       });
     }
     return updated;
+  }
+
+  /**
+   * A publisher confirmed the first status page post: the held creation goes
+   * out, then the updates queued since (in order, coalesced). Once: a second
+   * press finds it published, and only finishes a release a crash interrupted.
+   * Who may press is the front end's check.
+   */
+  async publish(incidentId: string, actor: string): Promise<PublishResult> {
+    const incident = await this.d.store.get(incidentId);
+    if (!incident) throw new UserError('That incident no longer exists.');
+    if (!incident.public) throw new UserError('This incident is private: it never goes to the status page.');
+    const at = this.now();
+    const res = await this.d.store.markPublished(incident.id, actor, { at, actor, text: 'published the incident to the status page' });
+    if (res.first || res.publication === 'published') await this.d.outbox.release(incident.id);
+    const updated = (await this.d.store.get(incident.id)) ?? incident;
+    if (res.first) {
+      this.d.logger.info({ incidentId: incident.id, actor }, 'incident published to the status page');
+      await this.refresh(incident.id);
+      return { first: true, incident: updated };
+    }
+    return { first: false, incident: updated, ...(res.by ? { by: res.by } : {}), ...(res.at ? { at: res.at } : {}) };
+  }
+
+  /** The held creation of a public incident: exactly what a publisher's confirmation sends first. */
+  async pendingPublication(incident: Incident): Promise<{ name: string; body: string } | undefined> {
+    if (incident.publication !== 'held') return undefined;
+    const create = (await this.d.outbox.pending(incident.id)).find((u) => u.kind === 'create');
+    return create ? { name: create.name, body: create.body } : undefined;
   }
 
   /**
@@ -191,9 +260,9 @@ export class IncidentService {
     if (!incident.public || incident.state === 'resolved') return;
     await this.d.outbox.enqueue(incident.id, {
       kind: 'update',
-      name: incident.title,
+      name: this.publicName(incident),
       status: incident.state,
-      body,
+      body: publicText(body, { max: PUBLIC_BODY_LIMIT, multiline: true }),
       components: components ? this.componentStatus(incident, components) : {},
     });
   }
@@ -266,6 +335,16 @@ export class IncidentService {
     };
   }
 
+  /**
+   * The page incident's name: the `statuspage-name.txt` template (`{{title}}`
+   * unless overridden), cleaned like all public text. The title goes public
+   * only this way; bodies come from the other `statuspage-*` templates and
+   * runbooks' `status` text, never from what people typed as "what changed".
+   */
+  private publicName(incident: Incident): string {
+    return this.d.templates.render('statuspageName', this.values(incident));
+  }
+
   private componentStatus(incident: Incident, status: ComponentStatus) {
     return Object.fromEntries(incident.affectedServices.flatMap((s) => (this.d.components[s] ? [[this.d.components[s], status] as const] : [])));
   }
@@ -284,6 +363,13 @@ export function achievedRpo(incident: Incident): number | undefined {
   if (!incident.restorePoint) return undefined;
   const t = Date.parse(incident.restorePoint);
   return Number.isNaN(t) ? undefined : Math.max(0, incident.startedAt - t);
+}
+
+/** Why a resolved incident cannot move (or be reopened by this person). */
+function resolvedRefusal(incident: Incident, to: IncidentState): string {
+  return to === 'investigating'
+    ? `The incident is resolved; only its commander, <@${incident.commander}>, may reopen it (\`/dr status investigating "why"\` in its channel). Nothing changed.`
+    : `The incident is resolved; it cannot become ${to}. Its commander, <@${incident.commander}>, may reopen it with \`/dr status investigating "why"\`, or declare a new incident. Nothing changed.`;
 }
 
 function publicMessage(state: IncidentState): string {

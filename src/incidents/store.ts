@@ -11,10 +11,34 @@ local ok = false
 for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then ok = true end end
 if not ok then return {0, cur} end
 redis.call('HSET', KEYS[1], 'state', ARGV[1])
+-- Reopened: no longer resolved, and the clock keeps its summary current again.
+if cur == 'resolved' then redis.call('HDEL', KEYS[1], 'resolvedAt') end
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3])
-if ARGV[1] == 'resolved' then redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id')) end
+if ARGV[1] == 'resolved' then redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
+else redis.call('SADD', KEYS[3], redis.call('HGET', KEYS[1], 'id')) end
 return {1, ARGV[1]}
+`;
+
+const PUBLISH = `
+-- KEYS[1] incident hash  KEYS[2] timeline stream  ARGV[1] by  ARGV[2] at  ARGV[3] timeline entry JSON
+-- Returns {1} the first time, else {0, publication, by, at}
+local cur = redis.call('HGET', KEYS[1], 'publication')
+if cur ~= 'held' then
+  return {0, cur or '', redis.call('HGET', KEYS[1], 'publishedBy') or '', redis.call('HGET', KEYS[1], 'publishedAt') or ''}
+end
+redis.call('HSET', KEYS[1], 'publication', 'published', 'publishedBy', ARGV[1], 'publishedAt', ARGV[2])
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3])
+return {1}
+`;
+
+const UNCHECK = `
+-- KEYS[1] checklist hash  ARGV[1] item.  Returns 1 unticked, 0 not ticked, -1 ticked by the bot (stays).
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+if string.find(cur, '"auto":true', 1, true) then return -1 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
 `;
 
 const APPEND_ONCE = `
@@ -27,6 +51,8 @@ return 1
 type Commands = Redis & {
   drIncidentAppendOnce(k1: string, k2: string, field: string, entry: string, now: string): Promise<number>;
   drIncidentTransition(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string]>;
+  drIncidentPublish(k1: string, k2: string, by: string, at: string, entry: string): Promise<[number, string?, string?, string?]>;
+  drIncidentUncheck(k1: string, item: string): Promise<number>;
 };
 
 
@@ -40,6 +66,10 @@ export class IncidentStore {
     if (!('drIncidentTransition' in redis)) {
       redis.defineCommand('drIncidentTransition', { numberOfKeys: 3, lua: TRANSITION });
       redis.defineCommand('drIncidentAppendOnce', { numberOfKeys: 2, lua: APPEND_ONCE });
+    }
+    if (!('drIncidentPublish' in redis)) {
+      redis.defineCommand('drIncidentPublish', { numberOfKeys: 2, lua: PUBLISH });
+      redis.defineCommand('drIncidentUncheck', { numberOfKeys: 1, lua: UNCHECK });
     }
     this.redis = redis as Commands;
   }
@@ -73,7 +103,7 @@ export class IncidentStore {
     const { state, currentStatus } = doc;
     await this.redis
       .multi()
-      .hset(this.key(doc.id), { id: doc.id, doc: JSON.stringify(IncidentSchema.parse(doc)), state, currentStatus })
+      .hset(this.key(doc.id), { id: doc.id, doc: JSON.stringify(IncidentSchema.parse(doc)), state, currentStatus, ...(doc.publication ? { publication: doc.publication } : {}) })
       .sadd(this.openKey, doc.id)
       .set(this.channelKey(doc.originChannel), doc.id, 'NX')
       .zadd(`${this.prefix}:incidents`, doc.startedAt, doc.id)
@@ -95,10 +125,16 @@ export class IncidentStore {
     if (h.channelId) incident.channelId = h.channelId;
     if (h.summaryTs) incident.summaryTs = h.summaryTs;
     if (h.restorePoint) incident.restorePoint = h.restorePoint;
+    if (h.publication === 'held' || h.publication === 'published') incident.publication = h.publication;
+    if (h.publishedBy) incident.publishedBy = h.publishedBy;
+    if (h.publishedAt) incident.publishedAt = Number(h.publishedAt);
     return incident;
   }
 
-  /** The incident whose channel this is (its own channel, or where it was declared). */
+  /**
+   * The incident whose channel this is (its own channel, or where it was
+   * declared). For reads: changes check `channelId` against the channel.
+   */
   async byChannel(channel: string): Promise<Incident | undefined> {
     const id = await this.redis.get(this.channelKey(channel));
     return id ? this.get(id) : undefined;
@@ -118,8 +154,12 @@ export class IncidentStore {
     return (await this.redis.hexists(this.key(id), `done:${step}`)) === 1;
   }
 
-  async transition(id: string, to: IncidentState, entry: TimelineEntry, fields: Record<string, string>): Promise<{ ok: true } | { ok: false; current: string }> {
-    const from = (Object.keys(INCIDENT_TRANSITIONS) as IncidentState[]).filter((s) => INCIDENT_TRANSITIONS[s].includes(to));
+  /**
+   * Moves the incident to `to` if its current state allows it (and is one of
+   * `onlyFrom`, when given): checked and written in one step.
+   */
+  async transition(id: string, to: IncidentState, entry: TimelineEntry, fields: Record<string, string>, onlyFrom?: readonly IncidentState[]): Promise<{ ok: true } | { ok: false; current: string }> {
+    const from = (Object.keys(INCIDENT_TRANSITIONS) as IncidentState[]).filter((s) => INCIDENT_TRANSITIONS[s].includes(to) && (!onlyFrom || onlyFrom.includes(s)));
     const [ok, state] = await this.redis.drIncidentTransition(this.key(id), this.timelineKey(id), this.openKey, to, from.join(','), JSON.stringify(entry), ...Object.entries(fields).flat());
     return ok === 1 ? { ok: true } : { ok: false, current: state };
   }
@@ -134,11 +174,21 @@ export class IncidentStore {
     return (await this.redis.drIncidentAppendOnce(this.key(id), this.timelineKey(id), `done:timeline:${key}`, JSON.stringify(entry), String(Date.now()))) === 1;
   }
 
-  /** Ticks (or unticks) a checklist item; false when it already was. */
+  /** Ticks (or unticks) a checklist item; false when it already was, or is ticked by the bot (which stays). */
   async setCheck(id: string, list: string, item: number, check: Check | null): Promise<boolean> {
     const key = this.checklistKey(id, list);
-    if (check) return (await this.redis.hsetnx(key, String(item), JSON.stringify(check))) === 1;
-    return (await this.redis.hdel(key, String(item))) === 1;
+    if (check) return (await this.redis.hsetnx(key, String(item), JSON.stringify(CheckSchema.parse(check)))) === 1;
+    return (await this.redis.drIncidentUncheck(key, String(item))) === 1;
+  }
+
+  /**
+   * Records the publisher's confirmation of the first status page post, once:
+   * true the first time; otherwise what holds (who published, and when).
+   */
+  async markPublished(id: string, by: string, entry: TimelineEntry): Promise<{ first: true } | { first: false; publication?: string; by?: string; at?: number }> {
+    const [first, publication, who, at] = await this.redis.drIncidentPublish(this.key(id), this.timelineKey(id), by, String(entry.at), JSON.stringify(entry));
+    if (first === 1) return { first: true };
+    return { first: false, ...(publication ? { publication } : {}), ...(who ? { by: who } : {}), ...(at ? { at: Number(at) } : {}) };
   }
 
   async checks(id: string, list: string): Promise<Map<number, Check>> {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeMrkdwn } from '../slack/views/message.ts';
+import { PUBLIC_BODY_LIMIT, PUBLIC_NAME_LIMIT, publicText } from '../util/text.ts';
 
 export const PLACEHOLDERS = [
   'title', 'status', 'scenario', 'impact', 'affected_services', 'started_at', 'current_status', 'public_message',
@@ -13,10 +14,19 @@ export type TemplateValues = Partial<Record<Placeholder, string>>;
 
 /**
  * Values the bot builds as Slack markup itself (mentions, lists), escaping
- * the user text inside: inserted as they are in Slack messages, and reduced
- * to plain words on the public page.
+ * the user text inside: inserted as they are in Slack messages. They are
+ * internal: no status page template may name them.
  */
 const BOT_MARKUP: ReadonlySet<Placeholder> = new Set(['commander', 'actions_taken', 'next_steps', 'timeline', 'during_checklist']);
+
+/**
+ * The only placeholders a status page template may name: the incident's
+ * title, its state and the bot's fixed public sentence for it, the affected
+ * services, and times. Everything else is internal (what changed, impact,
+ * commander, actions, runs, targets, ids): naming it in a `statuspage-*`
+ * template stops the start, so internal text cannot reach the public page.
+ */
+export const PUBLIC_PLACEHOLDERS: ReadonlySet<Placeholder> = new Set(['title', 'status', 'public_message', 'affected_services', 'next_update_in', 'started_at', 'resolved_at', 'duration']);
 
 export const TEMPLATE_FILES = {
   declared: 'incident-declared.md',
@@ -25,12 +35,18 @@ export const TEMPLATE_FILES = {
   statuspageDeclared: 'statuspage-declared.txt',
   statuspageUpdate: 'statuspage-update.txt',
   statuspageResolved: 'statuspage-resolved.txt',
+  statuspageName: 'statuspage-name.txt',
   postmortem: 'postmortem.md',
   checklistDuring: 'checklist-during.md',
   checklistAfter: 'checklist-after.md',
 } as const;
 export type ChecklistKind = 'checklistDuring' | 'checklistAfter';
 export type TemplateKind = keyof typeof TEMPLATE_FILES;
+
+/** Templates that may be missing (a TEMPLATES_DIR from before they existed): their built-in text. */
+const OPTIONAL: Partial<Record<TemplateKind, string>> = { statuspageName: '{{title}}' };
+
+const isPublic = (kind: TemplateKind): boolean => kind.startsWith('statuspage');
 
 export class TemplateError extends Error {
   readonly problems: readonly string[];
@@ -65,14 +81,20 @@ export class Templates {
       try {
         text = readFileSync(path, 'utf8');
       } catch {
-        problems.push(`${path}: missing (every message kind needs its template)`);
-        continue;
+        const fallback = OPTIONAL[kind];
+        if (fallback === undefined) {
+          problems.push(`${path}: missing (every message kind needs its template)`);
+          continue;
+        }
+        text = fallback;
       }
       for (const m of text.matchAll(PLACEHOLDER)) {
         const name = m[1] ?? '';
+        const line = text.slice(0, m.index).split('\n').length;
         if (!(PLACEHOLDERS as readonly string[]).includes(name)) {
-          const line = text.slice(0, m.index).split('\n').length;
           problems.push(`${path}:${line}: unknown placeholder {{${name}}} (known: ${PLACEHOLDERS.join(', ')})`);
+        } else if (isPublic(kind) && !PUBLIC_PLACEHOLDERS.has(name as Placeholder)) {
+          problems.push(`${path}:${line}: {{${name}}} is internal and cannot go on the public status page (public: ${[...PUBLIC_PLACEHOLDERS].join(', ')})`);
         }
       }
       texts[kind] = text.trim();
@@ -84,13 +106,18 @@ export class Templates {
 
   /**
    * Fills a template. Values are escaped for Slack (`mrkdwn`: no mentions, no
-   * broken formatting) or flattened for the public page (`plain`).
+   * broken formatting). A status page template takes public placeholders only
+   * (checked at load), each value cleaned by `publicText`, and the result is
+   * cleaned again as a whole: the incident name is one line of at most 255
+   * characters, a body at most PUBLIC_BODY_LIMIT.
    */
   render(kind: TemplateKind, values: TemplateValues): string {
-    const plain = kind.startsWith('statuspage');
+    if (isPublic(kind)) {
+      const filled = this.texts[kind].replace(PLACEHOLDER, (_m, name: Placeholder) => (PUBLIC_PLACEHOLDERS.has(name) ? publicText(values[name] ?? '—') : ''));
+      return kind === 'statuspageName' ? publicText(filled, { max: PUBLIC_NAME_LIMIT }) : publicText(filled, { max: PUBLIC_BODY_LIMIT, multiline: true });
+    }
     return this.texts[kind].replace(PLACEHOLDER, (_m, name: Placeholder) => {
       const value = values[name] ?? '—';
-      if (plain) return plainText(BOT_MARKUP.has(name) ? value.replace(/<[@#!][^>]*>/g, '') : value);
       return BOT_MARKUP.has(name) ? value : escapeMrkdwn(value);
     });
   }
@@ -113,9 +140,4 @@ function checklistItems(text: string): string[] {
     const item = CHECKLIST_ITEM.exec(l)?.[1]?.trim();
     return item ? [item] : [];
   });
-}
-
-/** Public text: one line, no markup characters. */
-function plainText(value: string): string {
-  return Array.from(value, (c) => (c < ' ' || c === '<' || c === '>' ? ' ' : c)).join('').trim();
 }

@@ -6,6 +6,8 @@ import { IncidentJobSchema, QUEUE_NAMES } from '../queue/names.ts';
 import { closeWorker, type WorkerHandle } from '../queue/worker.ts';
 import { renderChecklist, renderIncidentSummary } from '../slack/views/incident.ts';
 import { escapeMrkdwn } from '../slack/views/message.ts';
+import type { RoleMembers } from '../access/roles.ts';
+import { describePublishers } from './access.ts';
 import type { Incident } from './model.ts';
 import type { IncidentService } from './service.ts';
 import type { IncidentStore } from './store.ts';
@@ -22,6 +24,8 @@ export interface IncidentWorkerOptions {
   responders: readonly string[];
   /** Where a short "incident declared" notice goes. */
   announceChannel?: string | undefined;
+  /** DR_PUBLISHERS: named on the summary of a public incident waiting to be published. */
+  publishers: RoleMembers;
   logger: Logger;
 }
 
@@ -49,8 +53,8 @@ export function startIncidentWorker(o: IncidentWorkerOptions): WorkerHandle {
       await ensureSummary(o, incident, channel);
       const values = await o.service.snapshot(incident);
       await postOnce(o, incident.id, 'declared', channel, o.templates.render('declared', values));
-      // The declarer did the first item of the DR plan's checklist by declaring.
-      await o.store.setCheck(incident.id, 'checklistDuring', 0, { by: incident.declaredBy, at: incident.startedAt });
+      // The declarer did the first item of the DR plan's checklist by declaring; the bot records it (and nobody can untick it).
+      await o.store.setCheck(incident.id, 'checklistDuring', 0, { by: incident.declaredBy, at: incident.startedAt, auto: true });
       await postChecklist(o, incident.id, channel, 'checklistDuring');
       if (o.announceChannel) {
         await postOnce(o, incident.id, 'announced', o.announceChannel, `:rotating_light: Incident declared: *${escapeMrkdwn(incident.title)}* (${incident.severity}) — follow it in <#${channel}>.`);
@@ -138,7 +142,7 @@ async function ensureChannel(o: IncidentWorkerOptions, incident: Incident): Prom
 async function ensureSummary(o: IncidentWorkerOptions, incident: Incident, channel: string): Promise<void> {
   let ts = (await o.store.get(incident.id))?.summaryTs;
   if (!ts) {
-    const summary = renderIncidentSummary(incident, await o.service.snapshot(incident));
+    const summary = await renderSummary(o, incident);
     const posted = await o.slack.chat.postMessage({ channel, text: summary.text, blocks: summary.blocks ?? [] });
     if (!posted.ts) throw new Error('Slack returned no ts for the summary');
     ts = posted.ts;
@@ -154,8 +158,15 @@ async function ensureSummary(o: IncidentWorkerOptions, incident: Incident, chann
 
 async function refreshSummary(o: IncidentWorkerOptions, incident: Incident, channel: string): Promise<void> {
   if (!incident.summaryTs) return;
-  const summary = renderIncidentSummary(incident, await o.service.snapshot(incident));
+  const summary = await renderSummary(o, incident);
   await o.slack.chat.update({ channel, ts: incident.summaryTs, text: summary.text, blocks: summary.blocks ?? [] });
+}
+
+/** The summary as it reads now, with the status page's publication state for a public incident. */
+async function renderSummary(o: IncidentWorkerOptions, incident: Incident) {
+  const values = await o.service.snapshot(incident);
+  if (!incident.public) return renderIncidentSummary(incident, values);
+  return renderIncidentSummary(incident, values, { pending: await o.service.pendingPublication(incident), publishers: describePublishers(o.publishers) });
 }
 
 /** Posts a message once per incident and key, even if the job runs again. */

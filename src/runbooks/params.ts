@@ -1,4 +1,7 @@
+import { hasPlaceholderDelimiters } from '../engine/bind.ts';
 import { UserError } from '../errors.ts';
+import { code } from '../slack/views/message.ts';
+import { truncate } from '../util/text.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import type { Scalar } from './refs.ts';
 import type { ParamSpec, Runbook } from './schema.ts';
@@ -18,13 +21,18 @@ export function bindParams(
   for (const key of Object.keys(given)) {
     if (!Object.hasOwn(runbook.params, key)) {
       const known = Object.keys(runbook.params);
-      problems.push(`\`${key}\` is not a parameter of ${runbook.id}${known.length ? ` (parameters: ${known.join(', ')})` : ' (it takes none)'}`);
+      problems.push(`${code(shorten(key))} is not a parameter of ${runbook.id}${known.length ? ` (parameters: ${known.join(', ')})` : ' (it takes none)'}`);
     }
   }
   for (const [key, spec] of Object.entries(runbook.params)) {
     const value = given[key] ?? spec.default;
     if (value === undefined) {
-      problems.push(`\`${key}\` is required: ${describeParam(spec)}${example(key, spec)}`);
+      problems.push(`\`${key}\` is required: ${describeParam(spec)}${example(key, spec)} (or give it a \`default\` in the runbook's file)`);
+      continue;
+    }
+    // ‹ › mark the planner's stand-ins for values earlier steps produce; a value holding them would skip the steps' checks.
+    if (hasPlaceholderDelimiters(value)) {
+      problems.push(`\`${key}\`: ${code(shorten(String(value)))} contains ‹ or ›, which are not allowed in a parameter value (the planner marks values of earlier steps with them)${Object.hasOwn(given, key) ? '' : ' (this is the runbook\'s default)'}`);
       continue;
     }
     const parsed = parseParamValue(spec, value, now);
@@ -46,15 +54,15 @@ export function parseParamValue(spec: ParamSpec, input: Scalar, now: number = Da
     case 'string': {
       if (text === '') return fail('must not be empty');
       if (spec.maxLength !== undefined && text.length > spec.maxLength) return fail(`is longer than ${spec.maxLength} characters`);
-      if (spec.pattern && !new RegExp(`^(?:${spec.pattern})$`).test(text)) return fail(`\`${shorten(text)}\` does not match ${spec.pattern}`);
+      if (spec.pattern && !new RegExp(`^(?:${spec.pattern})$`).test(text)) return fail(`${code(shorten(text))} does not match ${spec.pattern}`);
       return { ok: true, value: text };
     }
     case 'integer':
     case 'number': {
       const n = typeof input === 'number' ? input : /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-      if (text === '' || !Number.isFinite(n)) return fail(`\`${shorten(text)}\` is not a number (digits, e.g. 3 or 2.5)`);
-      if (spec.type === 'integer' && !Number.isInteger(n)) return fail(`\`${shorten(text)}\` is not a whole number`);
-      if (!Number.isSafeInteger(Math.trunc(n))) return fail(`\`${shorten(text)}\` is too large`);
+      if (text === '' || !Number.isFinite(n)) return fail(`${code(shorten(text))} is not a number (digits, e.g. 3 or 2.5)`);
+      if (spec.type === 'integer' && !Number.isInteger(n)) return fail(`${code(shorten(text))} is not a whole number`);
+      if (!Number.isSafeInteger(Math.trunc(n))) return fail(`${code(shorten(text))} is too large`);
       if (spec.min !== undefined && n < spec.min) return fail(`${n} is below the minimum ${spec.min}`);
       if (spec.max !== undefined && n > spec.max) return fail(`${n} is above the maximum ${spec.max}`);
       return { ok: true, value: n };
@@ -64,15 +72,15 @@ export function parseParamValue(spec: ParamSpec, input: Scalar, now: number = Da
       const lower = text.toLowerCase();
       if (['true', 'yes', 'on', '1'].includes(lower)) return { ok: true, value: true };
       if (['false', 'no', 'off', '0'].includes(lower)) return { ok: true, value: false };
-      return fail(`\`${shorten(text)}\` is not true or false`);
+      return fail(`${code(shorten(text))} is not true or false`);
     }
     case 'enum': {
       const values = spec.values ?? [];
-      return values.includes(text) ? { ok: true, value: text } : fail(`\`${shorten(text)}\` is not one of ${values.join(', ')}`);
+      return values.includes(text) ? { ok: true, value: text } : fail(`${code(shorten(text))} is not one of ${values.join(', ')}`);
     }
     case 'duration': {
       const ms = parseDuration(text);
-      if (ms === undefined) return fail(`\`${shorten(text)}\` is not a duration like 30s, 15m or 2h`);
+      if (ms === undefined) return fail(`${code(shorten(text))} is not a duration like 30s, 15m or 2h`);
       if (spec.min !== undefined && ms < spec.min * 1000) return fail(`${text} is shorter than ${formatDuration(spec.min * 1000)}`);
       if (spec.max !== undefined && ms > spec.max * 1000) return fail(`${text} is longer than ${formatDuration(spec.max * 1000)}`);
       return { ok: true, value: ms };
@@ -97,17 +105,17 @@ export function parseTime(text: string, now: number, allowLatest: boolean): Pars
     const ms = parseDuration(relative[1] ?? '');
     // Dates before 1970 are no restore point anyone means (and far enough back is not a date at all).
     if (ms !== undefined && now - ms >= 0) return { ok: true, value: new Date(now - ms).toISOString() };
-    if (ms !== undefined) return { ok: false, problem: `\`${shorten(text)}\` is too far back` };
+    if (ms !== undefined) return { ok: false, problem: `${code(shorten(text))} is too far back` };
   }
   const iso = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
   const hint = `use ISO-8601 with a zone, e.g. ${new Date(now).toISOString().slice(0, 19)}Z, or a relative time like 15m ago${allowLatest ? ', or latest' : ''}`;
-  if (!iso) return { ok: false, problem: `\`${shorten(text)}\` is not a time: ${hint}` };
-  if (!iso[8]) return { ok: false, problem: `\`${text}\` has no time zone: add Z for UTC (${text}Z) or an offset like +01:00` };
+  if (!iso) return { ok: false, problem: `${code(shorten(text))} is not a time: ${hint}` };
+  if (!iso[8]) return { ok: false, problem: `${code(text)} has no time zone: add Z for UTC (${text}Z) or an offset like +01:00` };
   const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(iso[i] ?? 0)) as [number, number, number, number, number, number];
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
   const realDate = month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59;
   const ms = Date.parse(text.replace(' ', 'T'));
-  if (!realDate || Number.isNaN(ms)) return { ok: false, problem: `\`${text}\` is not a real date and time: ${hint}` };
+  if (!realDate || Number.isNaN(ms)) return { ok: false, problem: `${code(text)} is not a real date and time: ${hint}` };
   return { ok: true, value: new Date(ms).toISOString() };
 }
 
@@ -125,7 +133,7 @@ export function describeParam(spec: ParamSpec): string {
 
 function example(key: string, spec: ParamSpec): string {
   const sample: Record<ParamSpec['type'], string> = {
-    string: 'prod-aurora',
+    string: spec.pattern?.startsWith('https?') ? 'https://app.internal/health' : 'prod-aurora',
     integer: String(spec.min ?? 1),
     number: String(spec.min ?? 1),
     boolean: 'true',
@@ -136,6 +144,7 @@ function example(key: string, spec: ParamSpec): string {
   return `, e.g. \`${key}=${sample[spec.type]}\``;
 }
 
+/** A value echoed in a message: at most 60 characters and `…`, cut by grapheme cluster. */
 function shorten(text: string): string {
-  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+  return truncate(text, 61, '…');
 }

@@ -44,10 +44,13 @@ export function statesBefore(to: RunState): RunState[] {
 }
 
 export const ActorSchema = z.object({
-  /** Slack user id (`U…`) or `cli:<name>`. */
+  /** Slack user id (`U…`; a CLI operator's is the one DR_CLI_OPERATORS maps their key to), or `cli:<name>` in older runs. */
   id: z.string().min(1).max(100),
   name: z.string().max(100).optional(),
   via: z.enum(['slack', 'cli', 'system']),
+  /** CLI only: the OS user and host the command came from, as that machine reported them. */
+  osUser: z.string().max(100).optional(),
+  host: z.string().max(255).optional(),
 });
 export type Actor = z.infer<typeof ActorSchema>;
 
@@ -76,8 +79,12 @@ export type PlannedStep = z.infer<typeof PlannedStepSchema>;
 
 export const ApprovalPolicySchema = z.object({
   required: z.number().int().min(0),
+  /** Every full member of the workspace may approve (an operator's explicit choice: DR_APPROVERS=*). */
+  anyone: z.boolean().optional(),
   users: z.array(z.string()),
   groups: z.array(z.string()),
+  /** Where the approvers came from: the runbook's own list, or the setting that filled the role. */
+  source: z.string().optional(),
   allowSelfApproval: z.boolean(),
   expiresInMs: z.number(),
 });
@@ -94,7 +101,13 @@ export const RunDocSchema = z.object({
   params: z.record(z.string(), ScalarSchema),
   requester: ActorSchema,
   origin: z
-    .object({ channelId: z.string().optional(), threadTs: z.string().optional(), incidentId: z.string().optional() })
+    .object({
+      channelId: z.string().optional(),
+      threadTs: z.string().optional(),
+      incidentId: z.string().optional(),
+      /** Requested in a private channel or DM: shown only there. */
+      private: z.boolean().optional(),
+    })
     .default({}),
   dryRun: z.boolean(),
   plan: z.array(PlannedStepSchema),

@@ -11,6 +11,9 @@ import { closestMatch } from '../util/closest.ts';
 import type { RunObserver } from '../observe/metrics.ts';
 import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts';
 import { newRunId } from '../util/ids.ts';
+import { code } from '../slack/views/message.ts';
+import { truncate } from '../util/text.ts';
+import { describeMembers, holds, isEmpty, NOBODY, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
 import { type Actor, isTerminal, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
 import type { RunStore } from './store.ts';
 
@@ -37,6 +40,8 @@ export interface RunServiceDeps {
   logger: Logger;
   /** Recovery targets in force (the DR plan's unless configured); a run keeps its scenario's RTO. */
   targets?: ScenarioTargets;
+  /** Who approves runbooks that name no approvers of their own (DR_APPROVERS); nobody when unset. */
+  approvers?: RoleMembers;
   /** Told when a run ends before it started (rejected, expired, cancelled). */
   observer?: Pick<RunObserver, 'runFinished'>;
   now?: () => number;
@@ -92,13 +97,7 @@ export class RunService {
       origin: input.origin ?? {},
       dryRun,
       plan,
-      policy: {
-        required: runbook.approval.required,
-        users: runbook.approval.users,
-        groups: runbook.approval.groups,
-        allowSelfApproval: runbook.approval.allowSelfApproval,
-        expiresInMs: runbook.approval.expiresIn,
-      },
+      policy: { ...this.approversOf(runbook), required: runbook.approval.required, allowSelfApproval: runbook.approval.allowSelfApproval, expiresInMs: runbook.approval.expiresIn },
       createdAt: now,
       expiresAt: now + runbook.approval.expiresIn,
       timeoutMs: runbook.timeout,
@@ -219,17 +218,30 @@ export class RunService {
     return run;
   }
 
+  /**
+   * Who may approve a run of this runbook: its own list when it names one,
+   * else the approvers role. Kept on the run, so the plan says who may approve
+   * and later edits of the config or the runbook do not change it.
+   */
+  approversOf(runbook: Runbook): Pick<Run['policy'], 'anyone' | 'users' | 'groups' | 'source'> {
+    const { users, groups } = runbook.approval;
+    if (users.length > 0 || groups.length > 0) return { anyone: false, users, groups, source: `runbook ${runbook.id}` };
+    const role = this.deps.approvers ?? NOBODY;
+    return { anyone: role.anyone, users: [...role.users], groups: [...role.groups], source: ROLE_SETTINGS.approvers };
+  }
+
   private checkAuthorized(run: Run, who: ApproverIdentity, action: string): void {
-    const { users, groups } = run.policy;
-    if (users.length === 0 && groups.length === 0) return;
-    if (users.includes(who.id) || (who.groups ?? []).some((g) => groups.includes(g))) return;
-    const allowed = [...users.map((u) => `<@${u}>`), ...groups.map((g) => `members of @${g}`)].join(', ');
-    throw new UserError(`You may not ${action} runs of ${run.runbookId}: only ${allowed} may. Nothing changed.`);
+    const { policy } = run;
+    if (holds(policy, who.id, who.groups ?? [])) return;
+    if (isEmpty(policy)) {
+      throw new UserError(`Nobody may ${action} runs of ${run.runbookId} yet: no approvers are configured (set ${policy.source ?? ROLE_SETTINGS.approvers}; see docs/security.md). Nothing changed.`);
+    }
+    throw new UserError(`You may not ${action} runs of ${run.runbookId}: only ${describeMembers(policy)} may. Nothing changed.`);
   }
 }
 
 function actorOf(who: ApproverIdentity): Actor {
-  return { id: who.id, via: who.via, ...(who.name ? { name: who.name } : {}) };
+  return { id: who.id, via: who.via, ...(who.name ? { name: who.name } : {}), ...(who.osUser ? { osUser: who.osUser } : {}), ...(who.host ? { host: who.host } : {}) };
 }
 
 function refusalMessage(run: Run, reason: string): string {
@@ -254,6 +266,6 @@ function stateMessage(run: Run, current: string, wanted: string): string {
 
 function unknownRunbookMessage(id: string, known: string[]): string {
   const close = closestMatch(id, known) ?? known.find((k) => k.includes(id) || id.includes(k));
-  return `There is no runbook \`${id.slice(0, 64)}\`.${close ? ` Did you mean \`${close}\`?` : ''} Runbooks: ${known.join(', ') || 'none'}.`;
+  return `There is no runbook ${code(truncate(id, 64, ''))}.${close ? ` Did you mean \`${close}\`?` : ''} Runbooks: ${known.join(', ') || 'none'}.`;
 }
 

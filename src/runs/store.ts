@@ -185,6 +185,11 @@ export class RunStore {
     return (await this.redis.set(`${this.prefix}:once:${key}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK';
   }
 
+  /** Whether `once(key)` was already called (without claiming it). */
+  async seen(key: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.prefix}:once:${key}`)) === 1;
+  }
+
   async owner(id: string): Promise<string | null> {
     return this.redis.hget(this.runKey(id), 'owner');
   }

@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.ts';
 
 export type SlackAuthState =
   | { status: 'unknown' }
-  | { status: 'ok'; teamId: string; botUserId: string; botId?: string; checkedAt: number }
+  | { status: 'ok'; teamId: string; enterpriseId?: string; appId?: string; botUserId: string; botId?: string; checkedAt: number }
   | { status: 'failed'; error: string; checkedAt: number };
 
 /** Slack answers these when the token itself is wrong: retrying will not help. */
@@ -38,11 +38,15 @@ export class SlackAuthMonitor {
     const checkedAt = Date.now();
     try {
       const res = await this.client.auth.test();
+      // The app id lets requests for another app be refused; bots.info is the API that names it.
+      const appId = this.state.status === 'ok' && this.state.appId ? this.state.appId : res.bot_id ? await this.appIdOf(res.bot_id) : undefined;
       const next: SlackAuthState = {
         status: 'ok',
         teamId: res.team_id ?? '',
         botUserId: res.user_id ?? '',
         checkedAt,
+        ...(res.enterprise_id ? { enterpriseId: res.enterprise_id } : {}),
+        ...(appId ? { appId } : {}),
         ...(res.bot_id ? { botId: res.bot_id } : {}),
       };
       if (this.state.status !== 'ok') this.logger.info({ team: next.teamId }, 'slack auth ok');
@@ -53,6 +57,15 @@ export class SlackAuthMonitor {
       this.state = { status: 'failed', error, checkedAt };
     }
     return this.state;
+  }
+
+  private async appIdOf(botId: string): Promise<string | undefined> {
+    try {
+      return (await this.client.bots.info({ bot: botId })).bot?.app_id;
+    } catch (err) {
+      this.logger.warn({ error: slackError(err) }, 'bots.info failed: requests are not checked against the app id until it answers');
+      return undefined;
+    }
   }
 
   start(): void {

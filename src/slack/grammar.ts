@@ -1,6 +1,8 @@
 import { UserError } from '../errors.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import { closestMatch } from '../util/closest.ts';
+import { truncate } from '../util/text.ts';
+import { code } from './views/message.ts';
 
 /**
  * The `/dr …` command language: text in, a typed command out, or a UserError
@@ -45,9 +47,9 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   { name: 'help', usage: 'help [command]', summary: 'Show every command, or the details of one.', examples: ['help', 'help restore'] },
   {
     name: 'restore',
-    usage: 'restore db <cluster> --latest | --to <time> | --snapshot <id|latest>   ·   restore cluster [--backup <name>] [--schedule <name>]',
-    summary: 'Restore a database into a new cluster and repoint the app, or restore the cluster\'s workloads from Velero. Needs approval.',
-    examples: ['restore db prod-aurora --to 2026-11-15T10:00:00Z', 'restore db prod-aurora --to 15m ago', 'restore db prod-aurora --snapshot latest', 'restore cluster --schedule daily-full-backup'],
+    usage: 'restore db <cluster> --latest | --to <time> | --snapshot <id|latest> [key=value …]   ·   restore cluster [--backup <name>] [--schedule <name>] [key=value …]',
+    summary: 'Restore a database into a new cluster and repoint the app, or restore the cluster\'s workloads from Velero. Needs approval. Any other runbook parameter goes after, as key=value.',
+    examples: ['restore db prod-aurora --to 2026-11-15T10:00:00Z healthUrl=https://api.internal/health', 'restore db prod-aurora --to 15m ago', 'restore db prod-aurora --snapshot latest', 'restore cluster --schedule daily-full-backup'],
   },
   {
     name: 'rollback',
@@ -63,7 +65,7 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     name: 'run',
     usage: 'run <runbook> key=value … [--dry-run]',
     summary: 'Run any runbook in commands/, including your own.',
-    examples: ['run restore-database-pitr cluster=prod-aurora to="15m ago"', 'run readiness-check'],
+    examples: ['run restore-database-pitr cluster=prod-aurora to="15m ago" healthUrl=https://api.internal/health', 'run readiness-check'],
   },
   { name: 'runs', usage: 'runs', summary: 'Recent runs and their states.', examples: ['runs'] },
   { name: 'show', usage: 'show <run>', summary: "A run's plan, state and steps.", examples: ['show r7k2m9x4'] },
@@ -133,12 +135,12 @@ function parseArgs(tokens: readonly string[], valueFlags: ReadonlySet<string>, b
         if (args.flags.has(flag)) throw new UserError(`\`${flag}\` is given twice.`);
         args.flags.set(flag, value);
       } else {
-        throw new UserError(`Unknown option \`${token.slice(0, 40)}\`.${[...valueFlags, ...boolFlags].length ? ` Options: ${[...valueFlags, ...boolFlags].map((f) => `\`${f}\``).join(', ')}.` : ''}`);
+        throw new UserError(`Unknown option ${code(cut(token))}.${[...valueFlags, ...boolFlags].length ? ` Options: ${[...valueFlags, ...boolFlags].map((f) => `\`${f}\``).join(', ')}.` : ''}`);
       }
     } else if (/^[A-Za-z_]\w*=/.test(token)) {
       const eq = token.indexOf('=');
       const key = token.slice(0, eq);
-      if (Object.hasOwn(args.pairs, key)) throw new UserError(`\`${key.slice(0, 40)}\` is given twice; give each parameter once.`);
+      if (Object.hasOwn(args.pairs, key)) throw new UserError(`${code(cut(key))} is given twice; give each parameter once.`);
       args.pairs[key] = token.slice(eq + 1);
     } else {
       args.positional.push(token);
@@ -164,7 +166,7 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
     const [runId, ...extra] = rest;
     if (runId === undefined) throw usage('needs the run id (shown on the run\'s message)');
     if (!extraAllowed && extra.length > 0) throw usage('takes one run id');
-    if (!RUN_ID.test(runId)) throw usage(`needs a run id like r7k2m9x4, not \`${runId.slice(0, 40)}\``);
+    if (!RUN_ID.test(runId)) throw usage(`needs a run id like r7k2m9x4, not ${code(cut(runId))}`);
     return { runId, extra };
   };
 
@@ -218,7 +220,7 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
       const args = parseArgs(rest, new Set(), new Set(['--dry-run']), () => usage('got an option it does not take'));
       const [runbookId, ...extra] = args.positional;
       if (runbookId === undefined) throw usage('needs a runbook id (see `runbooks`)');
-      if (extra.length) throw usage(`takes parameters as key=value; \`${extra[0]?.slice(0, 40) ?? ''}\` is not one`);
+      if (extra.length) throw usage(`takes parameters as key=value; ${code(cut(extra[0] ?? ''))} is not one`);
       return { name: 'run', runbookId, params: args.pairs, dryRun: args.flags.has('--dry-run') };
     }
     case 'restore':
@@ -232,7 +234,7 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
       return {
         name: 'run',
         runbookId: 'rollback-deployment',
-        params: { deployment, ...(typeof namespace === 'string' ? { namespace } : {}), ...(typeof revision === 'string' ? { toRevision: revision } : {}) },
+        params: withPairs({ deployment, ...(typeof namespace === 'string' ? { namespace } : {}), ...(typeof revision === 'string' ? { toRevision: revision } : {}) }, args.pairs),
         dryRun: args.flags.has('--dry-run'),
       };
     }
@@ -240,13 +242,13 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
       const args = parseArgs(rest, new Set(['--region']), new Set(['--dry-run']), () => usage('got an option it does not take'));
       if (args.positional.length) throw usage('takes only --region');
       const region = args.flags.get('--region');
-      return { name: 'run', runbookId: 'failover-region', params: typeof region === 'string' ? { drRegion: region } : {}, dryRun: args.flags.has('--dry-run') };
+      return { name: 'run', runbookId: 'failover-region', params: withPairs(typeof region === 'string' ? { drRegion: region } : {}, args.pairs), dryRun: args.flags.has('--dry-run') };
     }
     case 'drill': {
       const args = parseArgs(rest, new Set(['--backup']), new Set(['--dry-run']), () => usage('got an option it does not take'));
       if (args.positional.length) throw usage('takes only --backup');
       const backup = args.flags.get('--backup');
-      return { name: 'run', runbookId: 'dr-drill', params: typeof backup === 'string' ? { backup } : {}, dryRun: args.flags.has('--dry-run') };
+      return { name: 'run', runbookId: 'dr-drill', params: withPairs(typeof backup === 'string' ? { backup } : {}, args.pairs), dryRun: args.flags.has('--dry-run') };
     }
   }
   throw new UserError(unknownCommandMessage(first, slash));
@@ -258,15 +260,15 @@ function parseRestore(rest: readonly string[], usage: (what: string) => UserErro
     const args = parseArgs(tokens, new Set(['--to', '--snapshot']), new Set(['--latest', '--dry-run']), () => usage('got an option it does not take'));
     const [cluster, ...extra] = args.positional;
     if (cluster === undefined) throw usage('needs the cluster to restore from');
-    if (extra.length) throw usage(`takes one cluster; unexpected \`${extra[0]?.slice(0, 40) ?? ''}\``);
+    if (extra.length) throw usage(`takes one cluster; unexpected ${code(cut(extra[0] ?? ''))}`);
     const to = args.flags.get('--to');
     const snapshot = args.flags.get('--snapshot');
     const latest = args.flags.has('--latest');
     const chosen = [to, snapshot, latest ? true : undefined].filter((x) => x !== undefined).length;
     if (chosen !== 1) throw usage('needs exactly one of --latest, --to <time> or --snapshot <id|latest>');
     const dryRun = args.flags.has('--dry-run');
-    if (typeof snapshot === 'string') return { name: 'run', runbookId: 'restore-database-snapshot', params: { cluster, snapshot }, dryRun };
-    return { name: 'run', runbookId: 'restore-database-pitr', params: { cluster, to: typeof to === 'string' ? to : 'latest' }, dryRun };
+    if (typeof snapshot === 'string') return { name: 'run', runbookId: 'restore-database-snapshot', params: withPairs({ cluster, snapshot }, args.pairs), dryRun };
+    return { name: 'run', runbookId: 'restore-database-pitr', params: withPairs({ cluster, to: typeof to === 'string' ? to : 'latest' }, args.pairs), dryRun };
   }
   if (what === 'cluster') {
     const args = parseArgs(tokens, new Set(['--backup', '--schedule']), new Set(['--dry-run']), () => usage('got an option it does not take'));
@@ -276,18 +278,36 @@ function parseRestore(rest: readonly string[], usage: (what: string) => UserErro
     return {
       name: 'run',
       runbookId: 'restore-cluster',
-      params: { ...(typeof backup === 'string' ? { backup } : {}), ...(typeof schedule === 'string' ? { schedule } : {}) },
+      params: withPairs({ ...(typeof backup === 'string' ? { backup } : {}), ...(typeof schedule === 'string' ? { schedule } : {}) }, args.pairs),
       dryRun: args.flags.has('--dry-run'),
     };
   }
-  throw usage(what === undefined ? 'needs what to restore: db or cluster' : `restores db or cluster, not \`${what.slice(0, 40)}\``);
+  throw usage(what === undefined ? 'needs what to restore: db or cluster' : `restores db or cluster, not ${code(cut(what))}`);
+}
+
+/**
+ * A shortcut's own parameters plus any `key=value` the user added (e.g.
+ * `healthUrl=…` for a runbook without a default); one value per parameter.
+ */
+function withPairs(own: Record<string, string>, pairs: Readonly<Record<string, string>>): Record<string, string> {
+  const params: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, own);
+  for (const [key, value] of Object.entries(pairs)) {
+    if (Object.hasOwn(own, key)) throw new UserError(`${code(cut(key))} is given twice (by an option and as ${code(cut(key))}=…); give it once.`);
+    params[key] = value;
+  }
+  return params;
 }
 
 function unknownCommandMessage(word: string, slash: string): string {
-  const shown = word.length > 40 ? `${word.slice(0, 40)}…` : word;
+  const shown = word.length > 40 ? `${cut(word)}…` : word;
   const suggestion = closestCommand(word);
   const hint = suggestion ? ` Did you mean \`${slash} ${suggestion}\`?` : '';
-  return `Unknown command \`${shown}\`.${hint} Type \`${slash} help\` to see every command.`;
+  return `Unknown command ${code(shown)}.${hint} Type \`${slash} help\` to see every command.`;
+}
+
+/** A user's word echoed in an error: its first 40 characters, cut by grapheme cluster. */
+function cut(word: string): string {
+  return truncate(word, 40, '');
 }
 
 /** The known command nearest to `word`, if it is close enough to be a typo. */

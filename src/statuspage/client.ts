@@ -1,5 +1,6 @@
 import axios, { type AxiosInstance } from 'axios';
 import { z } from 'zod';
+import { PUBLIC_NAME_LIMIT, truncate } from '../util/text.ts';
 
 /** Statuspage incident statuses (realtime incidents) and component statuses. */
 export type PageStatus = 'investigating' | 'identified' | 'monitoring' | 'resolved';
@@ -50,7 +51,8 @@ export class StatuspageClient {
   async createIncident(input: { name: string; status: PageStatus; body: string; components: Record<string, ComponentStatus>; key: string }): Promise<string> {
     const res = await this.call('post', '/incidents', {
       incident: {
-        name: input.name.slice(0, 255),
+        // Cut by grapheme cluster (the outbox already cleaned it; this keeps the API limit whatever the caller).
+        name: truncate(input.name, PUBLIC_NAME_LIMIT, '…'),
         status: input.status,
         body: input.body,
         components: input.components,

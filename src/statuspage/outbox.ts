@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.ts';
 import { QUEUE_NAMES } from '../queue/names.ts';
 import type { WorkerHandle } from '../queue/worker.ts';
 import { closeWorker } from '../queue/worker.ts';
+import { PUBLIC_BODY_LIMIT, publicText } from '../util/text.ts';
 import { type StatuspageClient, StatuspageError } from './client.ts';
 
 export const PageUpdateSchema = z.object({
@@ -24,8 +25,10 @@ const JobSchema = z.object({ incidentId: z.string().min(1) });
  * Status page updates go through an outbox: a Redis list per incident, in
  * order. A delivery job drains it head first, under a per-incident lock, and
  * removes an update only once Statuspage accepted it, so updates arrive in
- * order, and retries (with backoff) never skip or reorder. Recovery never
- * waits on Statuspage: only this queue does.
+ * order, and retries (with backoff) never reorder. Unsent updates with a
+ * later one behind them are folded into it (`coalesceHead`). An incident's
+ * list can be held (`hold`/`release`) until its first post is confirmed.
+ * Recovery never waits on Statuspage: only this queue does.
  */
 export class StatuspageOutbox {
   readonly queue: Queue;
@@ -50,14 +53,78 @@ export class StatuspageOutbox {
     return `${this.prefix}:statuspage-outbox:${incidentId}`;
   }
 
+  /**
+   * Queues an update. This is the gate every public text passes (declare,
+   * status changes, runs' status text, resolution): name and body are cleaned
+   * by `publicText` before they are stored, whatever the caller did.
+   */
   async enqueue(incidentId: string, update: Omit<PageUpdate, 'seq'>): Promise<void> {
     const seq = await this.redis.incr(`${this.listKey(incidentId)}:seq`);
-    await this.redis.rpush(this.listKey(incidentId), JSON.stringify({ ...update, seq }));
+    await this.redis.rpush(this.listKey(incidentId), JSON.stringify({ ...cleanUpdate(update), seq }));
     await this.queue.add('deliver', { incidentId }, { jobId: `sp-${incidentId}-${String(seq)}` });
+  }
+
+  /**
+   * Holds the incident's updates: they queue, in order, and nothing is sent
+   * until `release`. Set before the first update is queued (a public
+   * incident's creation waits for a publisher's confirmation).
+   */
+  async hold(incidentId: string): Promise<void> {
+    await this.redis.set(this.heldKey(incidentId), String(Date.now()));
+  }
+
+  /**
+   * Lets the held updates go, in order: the creation first, then the later
+   * ones (coalesced, see the delivery worker). Safe to call again: a second
+   * call finds nothing held and only starts a drain that sends nothing twice.
+   */
+  async release(incidentId: string): Promise<boolean> {
+    const released = (await this.redis.del(this.heldKey(incidentId))) === 1;
+    // Always drain: a release interrupted after the delete is finished by the next call.
+    await this.queue.add('deliver', { incidentId }, { jobId: `sp-${incidentId}-release-${String(Date.now())}` });
+    return released;
+  }
+
+  async isHeld(incidentId: string): Promise<boolean> {
+    return (await this.redis.exists(this.heldKey(incidentId))) === 1;
+  }
+
+  /** The updates not sent yet, oldest first, as they will go out (already cleaned). */
+  async pending(incidentId: string): Promise<PageUpdate[]> {
+    return (await this.redis.lrange(this.listKey(incidentId), 0, -1)).map((u) => PageUpdateSchema.parse(JSON.parse(u)));
+  }
+
+  heldKey(incidentId: string): string {
+    return `${this.listKey(incidentId)}:held`;
   }
 
   async close(): Promise<void> {
     await this.queue.close();
+  }
+}
+
+/**
+ * Bursts: when the update at the head of the list (not sent yet) has a later
+ * update queued behind it, only the later one is sent. The head is dropped
+ * and its component statuses the later one does not set are carried over, so
+ * the page ends in the same state; what goes out is still in order (never an
+ * older state after a newer one), and the creation is never folded. Only the
+ * holder of the incident's delivery lock calls this: `enqueue` only appends,
+ * so positions from the head are stable.
+ */
+export async function coalesceHead(redis: Redis, listKey: string): Promise<number> {
+  let dropped = 0;
+  for (;;) {
+    const [a, b] = await redis.lrange(listKey, 0, 1);
+    if (!a || !b) return dropped;
+    const older = PageUpdateSchema.parse(JSON.parse(a));
+    const newer = PageUpdateSchema.parse(JSON.parse(b));
+    if (older.kind !== 'update' || newer.kind !== 'update') return dropped;
+    const merged: PageUpdate = { ...newer, components: { ...older.components, ...newer.components } };
+    // Write the merged update before dropping the older one: a crash in between leaves both, and folding again is the same.
+    await redis.lset(listKey, 1, JSON.stringify(merged));
+    await redis.lpop(listKey);
+    dropped += 1;
   }
 }
 
@@ -89,8 +156,12 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
     }
     const failingKey = `${o.outbox.listKey(incidentId)}:failing-since`;
     try {
+      // Held (a public incident whose first post awaits a publisher): nothing goes out; `release` drains it later.
+      if (await o.outbox.isHeld(incidentId)) return { held: true };
       let delivered = 0;
       for (;;) {
+        const coalesced = await coalesceHead(o.redis, o.outbox.listKey(incidentId));
+        if (coalesced) log.info({ incidentId, coalesced }, 'later updates were queued behind unsent ones; sending only the newest');
         const head = await o.redis.lindex(o.outbox.listKey(incidentId), 0);
         if (!head) break;
         const update = PageUpdateSchema.parse(JSON.parse(head));
@@ -149,7 +220,9 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
  * an interrupted earlier attempt made (by our key in its metadata); an update
  * whose status and body are already the page's latest is not sent again.
  */
-async function deliver(client: StatuspageClient, redis: Redis, listKey: string, incidentId: string, update: PageUpdate): Promise<void> {
+async function deliver(client: StatuspageClient, redis: Redis, listKey: string, incidentId: string, queued: PageUpdate): Promise<void> {
+  // Cleaned again on the way out: an update queued by an older version was stored as it came.
+  const update = cleanUpdate(queued);
   const idKey = `${listKey}:page-incident`;
   let pageId = await redis.get(idKey);
   if (update.kind === 'create' || !pageId) {
@@ -162,4 +235,12 @@ async function deliver(client: StatuspageClient, redis: Redis, listKey: string, 
   const current = await client.findByKey(incidentId);
   if (current?.lastStatus === update.status && current.lastBody === update.body) return;
   await client.updateIncident(pageId, { status: update.status, body: update.body, components: update.components });
+}
+
+/** The page incident's name when nothing of the title is left to show (Statuspage needs one). */
+export const FALLBACK_NAME = 'Service disruption';
+
+/** An update's public text, cleaned (idempotent: a clean update stays the same). */
+export function cleanUpdate<T extends Pick<PageUpdate, 'name' | 'body'>>(update: T): T {
+  return { ...update, name: publicText(update.name) || FALLBACK_NAME, body: publicText(update.body, { max: PUBLIC_BODY_LIMIT, multiline: true }) };
 }

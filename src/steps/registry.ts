@@ -14,6 +14,7 @@ import { deleteNamespaceStep, verifyPodsStep } from './kube/namespace.ts';
 import { failoverStep } from './rds/failover.ts';
 import { readinessCheckStep } from './readiness/check.ts';
 import type { Step } from './types.ts';
+import { DEFAULT_LIMITS, type StepLimits } from './limits.ts';
 import { veleroRestoreStep } from './velero/restore.ts';
 
 /** Every step a runbook may `use:`, by id. */
@@ -30,22 +31,22 @@ const NO_CLIENTS: StepClients = {
   kube: () => Promise.reject(new Error('no Kubernetes client configured')),
 };
 
-export function buildRegistry(clients: StepClients = NO_CLIENTS, targets: ScenarioTargets = scenarioTargets()): StepRegistry {
+export function buildRegistry(clients: StepClients = NO_CLIENTS, targets: ScenarioTargets = scenarioTargets(), limits: StepLimits = DEFAULT_LIMITS): StepRegistry {
   const steps: Step[] = [
     waitStep,
-    httpCheckStep,
-    httpRequestStep,
+    httpCheckStep(limits.outbound),
+    httpRequestStep(limits.outbound),
     reportRtoStep(targets),
     restorePitrStep(clients.rds),
     restoreSnapshotStep(clients.rds),
     createWriterStep(clients.rds),
-    updateSecretStep(clients.kube),
-    rolloutRestartStep(clients.kube),
-    rolloutStatusStep(clients.kube),
-    rolloutUndoStep(clients.kube),
-    verifyPodsStep(clients.kube),
-    deleteNamespaceStep(clients.kube),
-    veleroRestoreStep(clients.kube),
+    updateSecretStep(clients.kube, limits.kubernetes),
+    rolloutRestartStep(clients.kube, limits.kubernetes),
+    rolloutStatusStep(clients.kube, limits.kubernetes),
+    rolloutUndoStep(clients.kube, limits.kubernetes),
+    verifyPodsStep(clients.kube, limits.kubernetes),
+    deleteNamespaceStep(clients.kube, limits.kubernetes),
+    veleroRestoreStep(clients.kube, limits.kubernetes),
     readinessCheckStep(clients.rds, clients.kube),
     failoverStep(clients.rds),
     scaleNodegroupStep(clients.eks, clients.kube),

@@ -1,10 +1,27 @@
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { loadRunbooks } from '../../src/runbooks/load.ts';
+import { RunService } from '../../src/runs/service.ts';
+import { buildRegistry } from '../../src/steps/registry.ts';
+import { ALICE, BOB, FIXTURE_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeService } from '../support/fake-service.ts';
-import { REPO_ROOT } from '../support/process.ts';
+import { guardedNodeArgs, guardEnv, REPO_ROOT } from '../support/process.ts';
 import { TEST_REDIS_URL } from '../support/redis.ts';
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+const newKey = () => randomBytes(32).toString('base64url');
+
+/** Two operators, alice and bob, with the same Slack user ids as ALICE and BOB in Slack. */
+const KEY_A = newKey();
+const KEY_B = newKey();
+const OPERATORS = `alice:${ALICE.id}:${sha256(KEY_A)},bob:${BOB.id}:${sha256(KEY_B)}`;
+const AS_ALICE = { DR_OPERATOR_KEY: KEY_A };
+const AS_BOB = { DR_OPERATOR_KEY: KEY_B };
+/** What the audit records about where a CLI command came from: this machine, as the child sees it. */
+const ORIGIN = `${userInfo().username}@${hostname()}`;
 
 interface CliResult {
   code: number | null;
@@ -17,11 +34,24 @@ describe('the terminal front end (npm run dr)', () => {
   let engine: TestEngine;
   let api: FakeService;
 
+  /** The environment every CLI child starts from; a test adds to it (or overrides it) per call. */
+  const cliEnv = (): Record<string, string> => ({
+    PATH: process.env.PATH ?? '',
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: engine.prefix,
+    COMMANDS_DIR: FIXTURE_COMMANDS,
+    DR_CLI_OPERATORS: OPERATORS,
+    // Runbooks that name no approvers of their own fall back to this role.
+    DR_APPROVERS: `${ALICE.id},${BOB.id}`,
+    // The fake service listens on loopback, which http steps refuse unless allowed.
+    HTTP_ALLOWED_TARGETS: '127.0.0.1',
+  });
+
   const dr = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
     new Promise((resolve) => {
-      const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
+      const child = spawn(process.execPath, [...guardedNodeArgs(), 'src/cli/main.ts', ...args], {
         cwd: REPO_ROOT,
-        env: { PATH: process.env.PATH ?? '', REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: engine.prefix, COMMANDS_DIR: FIXTURE_COMMANDS, ...env },
+        env: { ...cliEnv(), ...env, ...guardEnv() },
       });
       let stdout = '';
       let stderr = '';
@@ -67,42 +97,134 @@ describe('the terminal front end (npm run dr)', () => {
   });
 
   it('requests, refuses self-approval, then a second operator approves and follows it to success', async () => {
-    const requested = await dr(['run', 'provision', `baseUrl=${api.url}`, '--as', 'alice']);
+    const requested = await dr(['run', 'provision', `baseUrl=${api.url}`], AS_ALICE);
     expect(requested.code).toBe(0);
     const runId = runIdIn(requested.stdout);
     expect(requested.stdout).toContain(`Waiting for approval: a second operator runs \`npm run dr -- approve ${runId}\``);
+    expect(requested.stderr).toContain(`Acting as alice (Slack user ${ALICE.id}) via cli from ${ORIGIN}.`);
 
-    const self = await dr(['approve', runId, '--as', 'alice']);
+    const self = await dr(['approve', runId], AS_ALICE);
     expect(self.code).toBe(1);
     expect(self.stderr).toContain('two-person rule');
 
-    const approved = await dr(['approve', runId, '--as', 'bob', '--follow']);
+    const approved = await dr(['approve', runId, '--follow'], AS_BOB);
     expect(approved.code).toBe(0);
     expect(approved.stdout).toContain(`Approved: run ${runId} starts now.`);
     expect(approved.stdout).toMatch(/✔ create succeeded in [\d.]+m?s \(status=201/);
     expect(approved.stdout).toMatch(/✔ notify succeeded/);
     expect(approved.stdout).toMatch(new RegExp(`Run ${runId} succeeded in`));
+    expect(`${approved.stdout}${approved.stderr}`).not.toContain(KEY_B);
 
     const status = await dr(['status', runId]);
+    expect(status.code).toBe(0);
     expect(status.stdout).toContain(`Run ${runId}: provision — succeeded`);
-    expect(status.stdout).toContain('approved by bob (cli)');
+    expect(status.stdout).toContain(`approved by bob ${BOB.id} via cli (${ORIGIN})`);
 
     const runs = await dr(['runs']);
     expect(runs.stdout).toMatch(new RegExp(`${runId}  provision\\s+succeeded\\s+alice \\(cli\\)`));
 
     const audit = await dr(['audit', runId]);
-    expect(audit.stdout).toMatch(/alice \(cli\)\s+requested — provision/);
-    expect(audit.stdout).toMatch(/bob \(cli\)\s+approved/);
+    expect(audit.stdout).toContain(`alice ${ALICE.id} via cli (${ORIGIN})  requested — provision`);
+    expect(audit.stdout).toContain(`bob ${BOB.id} via cli (${ORIGIN})  approved`);
     expect(audit.stdout).toMatch(/dr-chatops \(system\)\s+succeeded/);
+    const stored = (await engine.store.audit(runId)).find((e) => e.action === 'approved' && e.actor.via === 'cli');
+    expect(stored?.actor).toEqual({ id: BOB.id, name: 'bob', via: 'cli', osUser: userInfo().username, host: hostname() });
+  });
+
+  it('cannot be fooled into acting as someone else: --as, DR_OPERATOR, unknown or missing keys, Slack', async () => {
+    const requested = await dr(['run', 'provision', `baseUrl=${api.url}`], AS_ALICE);
+    expect(requested.code).toBe(0);
+    const runId = runIdIn(requested.stdout);
+    const before = await engine.store.audit(runId);
+
+    // alice names bob: the flag is gone.
+    const flag = await dr(['approve', runId, '--as', BOB.id], AS_ALICE);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('The --as option is gone');
+    expect(flag.stderr).toContain('DR_OPERATOR_KEY');
+
+    // alice sets DR_OPERATOR to bob: not read, and refused so nobody believes it counts.
+    const envName = await dr(['approve', runId], { ...AS_ALICE, DR_OPERATOR: BOB.id });
+    expect(envName.code).toBe(2);
+    expect(envName.stderr).toContain('DR_OPERATOR is no longer read');
+    // Without it, alice's key is alice: self-approval, refused.
+    const self = await dr(['approve', runId], AS_ALICE);
+    expect(self.code).toBe(1);
+    expect(self.stderr).toContain('You requested this run: the two-person rule needs someone else to approve it.');
+
+    // A key that is nobody's, and no key at all.
+    const unknown = await dr(['approve', runId], { DR_OPERATOR_KEY: newKey() });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('DR_OPERATOR_KEY is not the key of any operator in DR_CLI_OPERATORS, so `approve` is refused. Nothing changed.');
+    expect(unknown.stderr).toContain('npm run dr -- operator-key');
+    // bob's key hash (from the map) is not bob's key.
+    const hashAsKey = await dr(['approve', runId], { DR_OPERATOR_KEY: sha256(KEY_B) });
+    expect(hashAsKey.code).toBe(1);
+    for (const command of [['approve', runId], ['reject', runId], ['cancel', runId], ['run', 'quick']]) {
+      const none = await dr(command);
+      expect(none.code, command.join(' ')).toBe(1);
+      expect(none.stderr).toContain(`\`${command[0] ?? ''}\` changes something, so it needs to know who you are, and DR_OPERATOR_KEY is not set. Nothing changed.`);
+    }
+
+    // Slack is down for the CLI, but the rule spans both: alice in Slack is alice in the CLI.
+    const registry = buildRegistry();
+    const slackSide = new RunService({
+      store: engine.store,
+      queue: engine.queue,
+      runbooks: loadRunbooks(FIXTURE_COMMANDS, registry),
+      registry,
+      logger: engine.logger,
+      approvers: { anyone: false, users: [ALICE.id, BOB.id], groups: [] },
+    });
+    await expect(slackSide.approve(runId, { id: ALICE.id, name: 'alice', via: 'slack' })).rejects.toThrow('two-person rule');
+
+    // Nothing of that changed anything.
+    const run = await engine.store.get(runId);
+    expect(run?.state).toBe('awaiting_approval');
+    expect(run?.approvals).toEqual([]);
+    expect(await engine.store.audit(runId)).toEqual(before);
+    expect((await engine.store.list()).filter((r) => r.runbookId === 'quick')).toEqual([]);
+
+    // bob, with his own key, may.
+    const approved = await dr(['approve', runId], AS_BOB);
+    expect(approved.code).toBe(0);
+    await engine.waitForState(runId, ['succeeded']);
+    const audit = await dr(['audit', runId]);
+    expect(audit.stdout).toContain(`bob ${BOB.id} via cli (${ORIGIN})  approved`);
+  });
+
+  it('operator-key prints a new key once, and the entry for it, which then works', async () => {
+    const res = await dr(['operator-key', 'carol', 'U0CAROL001']);
+    expect(res.code).toBe(0);
+    const key = /^ {2}DR_OPERATOR_KEY=([A-Za-z0-9_-]{43})$/m.exec(res.stdout)?.[1] ?? '';
+    const entry = /^ {2}(carol:U0CAROL001:[0-9a-f]{64})$/m.exec(res.stdout)?.[1] ?? '';
+    expect(Buffer.from(key, 'base64url')).toHaveLength(32);
+    expect(entry).toBe(`carol:U0CAROL001:${sha256(key)}`);
+    expect(res.stdout.split(key)).toHaveLength(2);
+    expect(res.stderr).not.toContain(key);
+
+    const refused = await dr(['run', 'quick'], { DR_OPERATOR_KEY: key });
+    expect(refused.code).toBe(1);
+    const ran = await dr(['run', 'quick'], { DR_OPERATOR_KEY: key, DR_CLI_OPERATORS: `${OPERATORS},${entry}` });
+    expect(ran.code).toBe(0);
+    expect(ran.stderr).toContain(`Acting as carol (Slack user U0CAROL001) via cli from ${ORIGIN}.`);
+    const run = await engine.store.get(runIdIn(ran.stdout));
+    expect(run?.requester).toEqual({ id: 'U0CAROL001', name: 'carol', via: 'cli', osUser: userInfo().username, host: hostname() });
+  });
+
+  it('refuses an operator map with a duplicate entry, naming it', async () => {
+    const res = await dr(['runs'], { DR_CLI_OPERATORS: `${OPERATORS},alice:U0OTHER001:${sha256(newKey())}` });
+    expect(res.code).toBe(78);
+    expect(res.stderr).toContain('DR_CLI_OPERATORS: entry 3 (alice) repeats the name alice of the entry for alice');
   });
 
   it('cancels a running run from the terminal', async () => {
-    const requested = await dr(['run', 'long-wait', 'seconds=60', '--as', 'alice']);
+    const requested = await dr(['run', 'long-wait', 'seconds=60'], AS_ALICE);
     const runId = runIdIn(requested.stdout);
     await engine.service.approve(runId, { id: 'U0APPROVER1', via: 'slack' });
     await engine.waitForState(runId, ['running']);
 
-    const cancelled = await dr(['cancel', runId, 'wrong', 'region', '--as', 'alice']);
+    const cancelled = await dr(['cancel', runId, 'wrong', 'region'], AS_ALICE);
     expect(cancelled.code).toBe(0);
     expect(cancelled.stdout).toMatch(/Cancel requested|is cancelled/);
     const run = await engine.waitForState(runId, ['cancelled']);
@@ -110,12 +232,14 @@ describe('the terminal front end (npm run dr)', () => {
   });
 
   it('dry run: prints what would happen, changes nothing, needs no approval', async () => {
-    const res = await dr(['run', 'provision', `baseUrl=${api.url}`, '--dry-run', '--as', 'alice']);
+    const posts = () => api.requests.filter((r) => r.method === 'POST' && r.path === '/resources').length;
+    const before = posts();
+    const res = await dr(['run', 'provision', `baseUrl=${api.url}`, '--dry-run'], AS_ALICE);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('(dry run: nothing will change)');
     expect(res.stdout).toContain(`↷ create skipped: would POST ${api.url}/resources`);
     expect(res.stdout).toMatch(/Run r[a-z0-9]{7} succeeded/);
-    expect(api.requests.filter((r) => r.method === 'POST' && r.path === '/resources')).toHaveLength(1); // only the approved run's
+    expect(posts()).toBe(before);
   });
 
   it('suggests the closest command for a typo and exits 2', async () => {

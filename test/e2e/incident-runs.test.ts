@@ -10,6 +10,7 @@ import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
 import { createdChannelId, FakeSlack, readable } from '../support/fake-slack.ts';
 import { FakeStatuspage } from '../support/fake-statuspage.ts';
+import { pressPublish } from '../support/incidents.ts';
 import { TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
 import { sendBlockAction, sendSlashCommand } from '../support/slack-requests.ts';
 import { fakeAwsCredentials } from '../support/step-context.ts';
@@ -38,6 +39,15 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
 
   const command = (text: string, channel: string, user = ALICE) => sendSlashCommand(bot.url, { text, channel_id: channel, user_id: user, response_url: slack.responseUrl(`r-${++n}`) });
   const postsIn = (channel: string) => slack.callsTo('chat.postMessage').filter((c) => c.args.channel === channel).map((c) => String(c.args.text));
+  /** The ts of a run's plan message, once the bot has recorded it (its buttons work only there). */
+  const planTs = async (runId: string) => {
+    for (let i = 0; i < 100; i++) {
+      const ts = (await runs.get(runId))?.message?.ts;
+      if (ts) return ts;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return '';
+  };
 
   beforeAll(async () => {
     fakeAwsCredentials();
@@ -56,16 +66,20 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
       prefix,
       env: {
         COMMANDS_DIR: SHIPPED_COMMANDS,
+        HTTP_ALLOWED_TARGETS: '127.0.0.1', // the fake service's health URL; http steps refuse loopback otherwise
         KUBECONFIG: kube.writeKubeconfig(),
         AWS_REGION: 'us-east-1',
         AWS_ENDPOINT_URL_RDS: rds.url,
         // Changing runbooks run only in open incidents' channels (and this one, which is not used).
-        SLACK_RUN_CHANNELS: 'C0NOTUSED01',
+        SLACK_RUN_CHANNELS: 'C0NOTUSED01,incidents',
         STATUSPAGE_API_KEY: SP_KEY,
         STATUSPAGE_PAGE_ID: 'page001',
         STATUSPAGE_API_URL: page.url,
         STATUSPAGE_COMPONENTS: 'api:cmpapi0001,db:cmpdb00001',
         STATUSPAGE_RETRY_BASE_MS: '100',
+        // Status changes: the commander (the declarer, ALICE) and BOB; BOB confirms the first public post.
+        DR_RESPONDERS: BOB,
+        DR_PUBLISHERS: BOB,
       },
     });
     redis = new Redis(TEST_REDIS_URL);
@@ -86,11 +100,14 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
     const incident = await incidents.byChannel(channel);
     expect(incident).toBeDefined();
     const startedAt = incident?.startedAt ?? 0;
+    // The page opens once a publisher confirms; the run's public words follow it.
+    await pressPublish(bot.url, slack, channel, BOB);
+    await slack.waitFor(() => page.incidents[0]);
 
     // Outside an incident channel a changing runbook is refused, and nothing is planned.
     const to = new Date(startedAt - 30 * 60_000).toISOString();
     const request = `run restore-database-pitr cluster=prod-aurora to=${to} healthUrl=${api.url}/health`;
-    expect(String((await command(request, 'C0GENERAL01')).json?.text)).toContain("runs only in an open incident's channel");
+    expect(String((await command(request, 'C0GENERAL01')).json?.text)).toContain("may be requested only in <#C0NOTUSED01> or an open incident's channel");
     expect(await runs.list(10)).toEqual([]);
 
     await command(request, channel);
@@ -101,7 +118,7 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
     // Requested, not approved yet: the summary says what to do next.
     await slack.waitFor(() => readable(slack.messageAt(summaryTs)).includes(`Approve or reject *Restore the database to a point in time* (\`${runId}\`), requested by <@${ALICE}>`));
 
-    await sendBlockAction(bot.url, { actionId: 'run.approve', value: runId, userId: BOB, channelId: channel, responseUrl: slack.responseUrl('approve') });
+    await sendBlockAction(bot.url, { actionId: 'run.approve', value: runId, userId: BOB, channelId: channel, messageTs: await planTs(runId), responseUrl: slack.responseUrl('approve') });
     const summary = await slack.waitFor(() => {
       const text = readable(slack.messageAt(summaryTs));
       return text.includes(`:white_check_mark: *Restore the database to a point in time* (\`${runId}\`) succeeded in`) && text;
@@ -127,6 +144,7 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
     const timeline = (await incidents.timeline(incident?.id ?? '')).map((e) => e.text);
     expect(timeline).toEqual([
       'declared (Data corruption, sev1)',
+      'published the incident to the status page',
       `requested Restore the database to a point in time (${runId})`,
       `started Restore the database to a point in time (${runId})`,
       expect.stringMatching(new RegExp(`^Restore the database to a point in time \\(${runId}\\) succeeded in .+, restored to ${to.replace(/[.]/g, '\\.')}$`)),
@@ -160,7 +178,7 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
     await command('rollback checkout', channel);
     const plan = await slack.waitFor(() => slack.callsTo('chat.postMessage').find((c) => c.args.channel === channel && readable({ blocks: c.args.blocks }).includes('run `')));
     const runId = /run `(r[a-z0-9]{7})`/.exec(readable({ blocks: plan.args.blocks }))?.[1] ?? '';
-    await sendBlockAction(bot.url, { actionId: 'run.approve', value: runId, userId: BOB, channelId: channel, responseUrl: slack.responseUrl('approve-2') });
+    await sendBlockAction(bot.url, { actionId: 'run.approve', value: runId, userId: BOB, channelId: channel, messageTs: await planTs(runId), responseUrl: slack.responseUrl('approve-2') });
 
     const summary = await slack.waitFor(() => {
       const text = readable(slack.messageAt(summaryTs));

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOT_TOKEN, startTestBot, type TestBot } from '../support/bot.ts';
 import { createdChannelId, FakeSlack, readable } from '../support/fake-slack.ts';
 import { FakeStatuspage } from '../support/fake-statuspage.ts';
+import { joinChannel, pressPublish } from '../support/incidents.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { sendBlockAction, sendSlashCommand, sendViewSubmission } from '../support/slack-requests.ts';
 
@@ -29,6 +30,10 @@ describe('incidents: declare, status changes, the channel and the status page', 
     INCIDENT_CLOCK_MS: '400',
     SLACK_INCIDENT_RESPONDERS: ONCALL,
     SLACK_ANNOUNCE_CHANNEL: 'C0ANNOUNCE1',
+    // Status changes: the commander (the declarer here) and BOB; the first public post: CAROL.
+    DR_RESPONDERS: BOB,
+    DR_PUBLISHERS: CAROL,
+    DR_STATUS_CHANGES_PER_10_MINUTES: '50',
   });
   const command = (text: string, channel: string, user = ALICE) =>
     sendSlashCommand(bot.url, { text, channel_id: channel, user_id: user, response_url: slack.responseUrl(`inc-${++responses}`) });
@@ -59,7 +64,7 @@ describe('incidents: declare, status changes, the channel and the status page', 
     await Promise.all([slack.stop(), page.stop()]);
   });
 
-  it('declare: a channel with the declarer and responders, the pinned summary, the template, an announcement, and a status page incident', async () => {
+  it('declare: a channel with the declarer and responders, the pinned summary, the template, an announcement, and a status page incident once published', async () => {
     const ack = await command('declare region-outage "API down in us-east-1" --services api,db', 'C0GENERAL01');
     expect(ack.json?.response_type).toBe('ephemeral');
     expect(String(ack.json?.text)).toMatch(/^:rotating_light: Declared \*API down in us-east-1\* \(`inc-\d{8}-api-down-in-us-east-1-[0-9a-f]{4}`\)/);
@@ -76,6 +81,9 @@ describe('incidents: declare, status changes, the channel and the status page', 
     expect(declared).toContain('RTO 4h · RPO 15m (Region-wide outage)');
     await slack.waitFor(() => postsIn('C0ANNOUNCE1').find((t) => t.includes(`follow it in <#${incidentChannel}>`)));
 
+    // Nothing public until a publisher confirms the first post.
+    expect(page.writes).toEqual([]);
+    await pressPublish(bot.url, slack, incidentChannel, CAROL);
     await slack.waitFor(() => page.writes.length >= 1 && page.writes);
     expect(page.incidents[0]).toMatchObject({ name: 'API down in us-east-1', status: 'investigating' });
     expect(page.components.get('cmpapi0001')).toBe('major_outage');
@@ -108,8 +116,11 @@ describe('incidents: declare, status changes, the channel and the status page', 
       ['identified', 'Primary region lost; failing over to us-west-2'],
       ['monitoring', 'Serving from us-west-2; watching error rates'],
     ]) {
+      const writes = page.writes.length;
       const res = await command(`status ${state ?? ''} "${message ?? ''}"`, incidentChannel);
       expect(String(res.json?.text)).toContain(`Status set to *${state ?? ''}*`);
+      // One at a time: an update still queued when the next one comes is superseded by it (README, Incidents).
+      await slack.waitFor(() => page.writes.length > writes && page.writes, 15_000);
     }
     await slack.waitFor(() => postsIn(incidentChannel).find((t) => t.includes('*Monitoring*')));
     const updates = postsIn(incidentChannel).filter((t) => t.includes(':mega:'));
@@ -132,15 +143,18 @@ describe('incidents: declare, status changes, the channel and the status page', 
     expect(page.writes.length).toBe(before);
   });
 
-  it('Statuspage down for a while: the channel is warned, then every update arrives once, in order', async () => {
+  it('Statuspage down for a while: the channel is warned, then the queued updates arrive once, in order, the newest last', async () => {
     page.down = { status: 503 };
     await command('status identified "Replica lag; pausing writes"', incidentChannel);
-    await command('status monitoring "Writes resumed"', incidentChannel);
+    await command('status investigating "Lag is back; looking again"', incidentChannel);
     await slack.waitFor(() => postsIn(incidentChannel).find((t) => t.includes('The status page has not accepted updates')), 15_000);
     page.down = undefined;
-    await slack.waitFor(() => page.writes.length >= 5 && page.writes, 20_000);
+    await slack.waitFor(() => page.writes.at(-1) === 'update investigating' && page.writes, 20_000);
     await slack.waitFor(() => postsIn(incidentChannel).find((t) => t.includes('Statuspage is reachable again')), 10_000);
-    expect(page.writes).toEqual(['create investigating', 'update identified', 'update monitoring', 'update identified', 'update monitoring']);
+    await new Promise((r) => setTimeout(r, 300));
+    // Queued behind an unsent one, identified may have been superseded by investigating; never out of order, never twice.
+    expect([['update identified', 'update investigating'], ['update investigating']]).toContainEqual(page.writes.slice(3));
+    expect(page.writes.slice(0, 3)).toEqual(['create investigating', 'update identified', 'update monitoring']);
   });
 
   it('Statuspage rate-limits (429 with Retry-After): the update waits and goes out once; a refused update is skipped with a warning, later ones go on', async () => {
@@ -195,6 +209,8 @@ describe('incidents: declare, status changes, the channel and the status page', 
     const incidentId = /Incident `([\w-]+)`/.exec(summaryOf(incidentChannel) ?? '')?.[1] ?? '';
     expect(during).toBeDefined();
     const ts = during?.ts ?? '';
+    // Only the channel's members tick: BOB and CAROL join it.
+    joinChannel(slack, incidentChannel, BOB, CAROL);
     await Promise.all([1, 2, 3].map(() => click('incident.check', `${incidentId}|checklistDuring|1`, BOB, incidentChannel, ts)));
     await slack.waitFor(() => String(slack.messageAt(ts)?.text).includes('2 of 6 done'));
     expect(readable(slack.messageAt(ts))).toContain('~On-call team mobilized~\\n_<@U0BOB00001> at ');
@@ -218,7 +234,9 @@ describe('incidents: declare, status changes, the channel and the status page', 
     expect(resolved).toContain('*RPO:* no data restored against a target of 15m — met');
     const postmortem = await slack.waitFor(() => postsIn(incidentChannel).find((t) => t.includes('*Post-mortem: API down in us-east-1*')));
     expect(postmortem).toContain('RTO: achieved');
-    expect(postmortem).toMatch(/\*Timeline \(UTC\)\*\n• \d\d:\d\d <@U0ALICE001> declared \(Region-wide outage, sev1\)\n• \d\d:\d\d <@U0ALICE001> identified: Primary region lost; failing over to us-west-2/);
+    expect(postmortem).toMatch(
+      /\*Timeline \(UTC\)\*\n• \d\d:\d\d <@U0ALICE001> declared \(Region-wide outage, sev1\)\n• \d\d:\d\d <@U0CAROL001> published the incident to the status page\n• \d\d:\d\d <@U0ALICE001> identified: Primary region lost; failing over to us-west-2/,
+    );
     expect(postmortem).toContain('resolved: Recovered in us-west-2; error rates normal');
     expect(postmortem).toContain(':ballot_box_with_check: Incident declared with appropriate severity — <@U0ALICE001>');
     expect(postmortem).toContain('*Root cause*');
@@ -228,8 +246,8 @@ describe('incidents: declare, status changes, the channel and the status page', 
     const after = await slack.waitFor(() => messagesIn(incidentChannel).find((m) => String(m.text).startsWith('After Recovery')));
     expect(String(after.text)).toBe('After Recovery (DR plan checklist): 0 of 6 done');
     expect(readable(after)).toContain('Post-mortem scheduled');
-    // A resolved incident's summary offers no more status buttons, and its clock stops.
-    await slack.waitFor(() => summaryOf(incidentChannel)?.includes('achieved') && !summaryOf(incidentChannel)?.includes('incident.status'));
+    // A resolved incident's summary offers only the commander's Reopen, and its clock stops.
+    await slack.waitFor(() => summaryOf(incidentChannel)?.includes('achieved') && summaryOf(incidentChannel)?.includes('Reopen…') && !summaryOf(incidentChannel)?.includes('incident.status.identified'));
     await slack.waitFor(() => page.writes.at(-1) === 'update resolved' && page.writes, 15_000);
     expect(page.components.get('cmpapi0001')).toBe('operational');
     expect(String((await command('status identified "back?"', incidentChannel)).json?.text)).toContain('The incident is resolved');
@@ -270,7 +288,10 @@ describe('incidents: declare, status changes, the channel and the status page', 
     expect(declared).toContain('User impact: Orders show wrong totals &lt;!channel&gt;');
     await new Promise((r) => setTimeout(r, 500));
     expect(slack.callsTo('conversations.create').length).toBe(created + 1);
-    // sev2 is public by default: the page gets it, with the db component only.
+    // sev2 is public by default: the page gets it once published, with the db component only.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(page.incidents.find((i) => i.name === 'Orders totals wrong')).toBeUndefined();
+    await pressPublish(bot.url, slack, channel, CAROL);
     await slack.waitFor(() => page.incidents.find((i) => i.name === 'Orders totals wrong'));
     expect(page.components.get('cmpdb00001')).toBe('major_outage');
   });

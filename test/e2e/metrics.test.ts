@@ -3,6 +3,7 @@ import { BOT_TOKEN, startTestBot, type TestBot } from '../support/bot.ts';
 import { FIXTURE_COMMANDS } from '../support/engine.ts';
 import { createdChannelId, FakeSlack } from '../support/fake-slack.ts';
 import { FakeStatuspage } from '../support/fake-statuspage.ts';
+import { pressPublish } from '../support/incidents.ts';
 import { sendSlashCommand } from '../support/slack-requests.ts';
 
 const SP_KEY = 'sp-metrics-key-0123456789';
@@ -21,7 +22,7 @@ describe('/metrics: what an operator graphs and alerts on', () => {
   let slack: FakeSlack;
   let page: FakeStatuspage;
   let bot: TestBot;
-  const scrape = async () => (await fetch(`${bot.url}/metrics`)).text();
+  const scrape = async () => (await fetch(`${bot.internalUrl}/metrics`)).text();
   const command = (text: string, channel = 'C0OPS00001') => sendSlashCommand(bot.url, { text, channel_id: channel, response_url: slack.responseUrl(`m-${text}`) });
 
   beforeAll(async () => {
@@ -29,7 +30,16 @@ describe('/metrics: what an operator graphs and alerts on', () => {
     page = await new FakeStatuspage(SP_KEY, 'page001', ['cmpapi0001']).start();
     bot = await startTestBot({
       slack,
-      env: { COMMANDS_DIR: FIXTURE_COMMANDS, STATUSPAGE_API_KEY: SP_KEY, STATUSPAGE_PAGE_ID: 'page001', STATUSPAGE_API_URL: page.url, STATUSPAGE_COMPONENTS: 'api:cmpapi0001', STATUSPAGE_RETRY_BASE_MS: '50' },
+      env: {
+        COMMANDS_DIR: FIXTURE_COMMANDS,
+        STATUSPAGE_API_KEY: SP_KEY,
+        STATUSPAGE_PAGE_ID: 'page001',
+        STATUSPAGE_API_URL: page.url,
+        STATUSPAGE_COMPONENTS: 'api:cmpapi0001',
+        STATUSPAGE_RETRY_BASE_MS: '50',
+        // The declarer (the default user, ALICE) commands; BOB confirms the first public post.
+        DR_PUBLISHERS: 'U0BOB00001',
+      },
     });
   });
   afterAll(async () => {
@@ -38,7 +48,7 @@ describe('/metrics: what an operator graphs and alerts on', () => {
   });
 
   it('serves the Prometheus text format', async () => {
-    const res = await fetch(`${bot.url}/metrics`);
+    const res = await fetch(`${bot.internalUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();
@@ -79,6 +89,7 @@ describe('/metrics: what an operator graphs and alerts on', () => {
     await command('declare single-az-failure "AZ lost"', 'C0GENERAL01');
     const created = await slack.waitFor(() => slack.callsTo('conversations.create').find((c) => c.result?.ok === true), 15_000);
     const channel = createdChannelId(created);
+    await pressPublish(bot.url, slack, channel, 'U0BOB00001');
     await slack.waitFor(() => page.requests.filter((r) => r.status === 503).length >= 2 && page.requests, 10_000);
     page.down = undefined;
     await slack.waitFor(() => page.writes.length >= 1 && page.writes, 15_000);

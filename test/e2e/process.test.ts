@@ -33,6 +33,7 @@ describe('the bot as a process (what `npm start` runs)', () => {
       REDIS_URL: TEST_REDIS_URL,
       QUEUE_PREFIX: prefix,
       PORT: '0',
+      METRICS_PORT: '0',
       ...extra,
     };
   }
@@ -77,14 +78,16 @@ describe('the bot as a process (what `npm start` runs)', () => {
     expect(bot.stdout() + bot.stderr()).not.toContain(wrong);
   });
 
-  it('serves /healthz and /readyz, answers ping, and stops cleanly on SIGTERM', async () => {
+  it('serves /healthz on PORT and /readyz on METRICS_PORT, answers ping, and stops cleanly on SIGTERM', async () => {
     const bot = spawnBot(envFor());
-    const started = JSON.parse(await bot.waitForLog(/dr-chatops started/)) as { port: number; role: string };
+    const started = JSON.parse(await bot.waitForLog(/dr-chatops started/)) as { port: number; metricsPort: number; role: string };
     expect(started.role).toBe('all');
     const url = `http://127.0.0.1:${started.port}`;
+    const internal = `http://127.0.0.1:${started.metricsPort}`;
 
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
-    const ready = await fetch(`${url}/readyz`);
+    expect((await fetch(`${url}/readyz`)).status).toBe(404);
+    const ready = await fetch(`${internal}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', redis: 'ok', slack: 'ok' });
 
@@ -120,10 +123,13 @@ describe('the bot as a process (what `npm start` runs)', () => {
     expect(counts).toEqual({ completed: 1, active: 0, wait: 0 });
   });
 
-  it('runs as a worker only: health on PORT, no Slack endpoint', async () => {
+  it('runs as a worker only: /healthz on PORT, readiness and metrics on METRICS_PORT, no Slack endpoint', async () => {
     const bot = spawnBot(envFor({ SLACK_SIGNING_SECRET: '' }), ['--role', 'worker']);
-    const { port } = JSON.parse(await bot.waitForLog(/dr-chatops started/)) as { port: number };
-    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    const { port, metricsPort } = JSON.parse(await bot.waitForLog(/dr-chatops started/)) as { port: number; metricsPort: number };
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/slack/events`, { method: 'POST' })).status).toBe(404);
     bot.child.kill('SIGTERM');
     expect(await bot.exited).toBe(0);

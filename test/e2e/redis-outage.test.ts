@@ -36,15 +36,15 @@ describe('Redis goes away for a few seconds while the bot runs', () => {
   });
 
   it('works before the outage', async () => {
-    expect((await readyz(bot.url)).status).toBe(200);
+    expect((await readyz(bot.internalUrl)).status).toBe(200);
     await sendSlashCommand(bot.url, { text: 'ping', channel_id: 'C0BEFORE01' });
     await slack.waitFor(() => slack.callsTo('chat.postMessage').find((c) => c.args.channel === 'C0BEFORE01'));
   });
 
   it('during the outage: not ready, and a command is told nothing was queued, within the ack window', async () => {
     await proxy.cut();
-    await eventually(async () => (await readyz(bot.url)).status === 503);
-    expect((await readyz(bot.url)).body.redis).not.toBe('ok');
+    await eventually(async () => (await readyz(bot.internalUrl)).status === 503);
+    expect((await readyz(bot.internalUrl)).body.redis).not.toBe('ok');
 
     const res = await sendSlashCommand(bot.url, { text: 'ping', channel_id: 'C0DURING01' });
     expect(res.status).toBe(200);
@@ -55,7 +55,7 @@ describe('Redis goes away for a few seconds while the bot runs', () => {
   it('after Redis is back: ready again, and the next command works end to end', async () => {
     await new Promise((r) => setTimeout(r, 2_000));
     await proxy.restore();
-    await eventually(async () => (await readyz(bot.url)).status === 200);
+    await eventually(async () => (await readyz(bot.internalUrl)).status === 200);
 
     await eventually(async () => {
       const res = await sendSlashCommand(bot.url, { text: 'ping', channel_id: 'C0AFTER001' });

@@ -136,7 +136,7 @@ describe('shipped runbooks, end to end', () => {
   it('restore-database-pitr refuses a restore point outside the window at plan time; nothing is stored', async () => {
     const before = (await engine.store.list()).length;
     await expect(
-      engine.service.create({ runbookId: 'restore-database-pitr', params: { cluster: 'prod-aurora', to: '2020-01-01T00:00:00Z' }, requester: ALICE }),
+      engine.service.create({ runbookId: 'restore-database-pitr', params: { cluster: 'prod-aurora', to: '2020-01-01T00:00:00Z', healthUrl: `${api.url}/health` }, requester: ALICE }),
     ).rejects.toThrow(/Step `restore` \(rds\.restore-pitr\) refused the plan: 2020-01-01T00:00:00\.000Z is outside the restorable window of prod-aurora: /);
     expect(await engine.store.list()).toHaveLength(before);
   });
@@ -145,7 +145,7 @@ describe('shipped runbooks, end to end', () => {
     resetKube();
     const run = await engine.service.create({ runbookId: 'rollback-deployment', params: { deployment: 'api-gateway' }, requester: ALICE });
     expect(run.plan[0]?.lines[0]?.detail).toBe(
-      'roll back production/api-gateway from revision 2 (api-gateway:1.6.0) to revision 1 (api-gateway:1.5.0, release 1.5.0)',
+      'roll back production/api-gateway from revision 2 (api-gateway:1.6.0) to revision 1 (api-gateway:1.5.0, release 1.5.0) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
     );
     const done = await approveAndFinish(run.id);
     expect(done.state).toBe('succeeded');
@@ -191,9 +191,9 @@ describe('shipped runbooks, end to end', () => {
     const run = await engine.service.create({ runbookId: 'dr-drill', params: {}, requester: ALICE });
     const drillNs = `dr-drill-${run.id}`;
     expect(run.plan.map((p) => p.lines[0]?.detail)).toEqual([
-      expect.stringMatching(new RegExp(`^restore production from backup daily-full-backup-20261125020000 .* into production → ${drillNs}; existing objects: left as they are$`)),
-      `wait until at least 1 pods in ${drillNs} are running and ready`,
-      `delete the drill namespace ${drillNs} and everything in it`,
+      expect.stringMatching(new RegExp(`^restore production from backup daily-full-backup-20261125020000 .* into production → ${drillNs}; existing objects: left as they are \\(allowed: K8S_ALLOWED_NAMESPACES=\\*, system namespaces excluded\\)$`)),
+      `wait until at least 1 pods in ${drillNs} are running and ready (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)`,
+      `delete the drill namespace ${drillNs} and everything in it (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)`,
       "compare the run's duration with the RTO of Complete infrastructure loss (24h)",
     ]);
     const done = await approveAndFinish(run.id);

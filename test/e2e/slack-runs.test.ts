@@ -37,7 +37,13 @@ describe('runs from Slack: plan message, approval buttons, live progress', () =>
   };
   const click = async (actionId: string, runId: string, user: string) => {
     const id = `click-${++responseId}`;
-    const res = await sendBlockAction(bot.url, { actionId, value: runId, userId: user, responseUrl: slack.responseUrl(id) });
+    // A click counts only on the run's own message, as Slack sends it from there.
+    let message = (await store.get(runId))?.message;
+    for (let i = 0; !message && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      message = (await store.get(runId))?.message;
+    }
+    const res = await sendBlockAction(bot.url, { actionId, value: runId, userId: user, responseUrl: slack.responseUrl(id), ...(message ? { messageTs: message.ts, channelId: message.channel } : {}) });
     expect(res.status).toBe(200);
     return id;
   };
@@ -124,7 +130,7 @@ describe('runs from Slack: plan message, approval buttons, live progress', () =>
     await command('run restricted');
     const plan = await planMessage('Only on-call may approve');
     const runId = runIdOf(plan);
-    expect(readable(plan)).toContain('Needs 1 approval from @sre-oncall other than the requester');
+    expect(readable(plan)).toContain('Needs 1 approval from members of @sre-oncall other than the requester');
 
     const refused = await click('run.approve', runId, BOB);
     expect(String((await whisperTo(refused)).text)).toContain('You may not approve runs of restricted: only members of @sre-oncall may. Nothing changed.');
@@ -150,7 +156,7 @@ describe('runs from Slack: plan message, approval buttons, live progress', () =>
   it('refuses changing runbooks outside the configured channels, and bad input, with nothing stored', async () => {
     const before = (await store.list(100)).length;
     const elsewhere = await command('rollback api-gateway', ALICE, 'C0RANDOM01');
-    expect(String(elsewhere.json?.text)).toContain("`rollback-deployment` changes production, so it runs only in an open incident's channel or in <#C0INCIDENT1>");
+    expect(String(elsewhere.json?.text)).toContain("`rollback-deployment` changes production, so it may be requested only in <#C0INCIDENT1> (SLACK_RUN_CHANNELS)");
     const missing = await command('restore db');
     expect(String(missing.json?.text)).toContain('`restore` needs the cluster to restore from. Usage:');
     const both = await command('restore db prod-aurora --latest --to 15m ago');

@@ -15,7 +15,7 @@ function slashCommand(text: string, channel: string): Record<string, unknown> {
     command: '/dr',
     text,
     api_app_id: 'A0DRCHATOP',
-    response_url: 'https://hooks.slack.com/commands/T0FAKE0001/2/unused',
+    response_url: 'http://127.0.0.1:9/respond/commands/T0FAKE0001/2/unused',
     trigger_id: triggerId(),
   };
 }

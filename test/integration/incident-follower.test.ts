@@ -80,6 +80,8 @@ describe('the incident follower: each run event counts once', () => {
       expect.stringMatching(new RegExp(`^Heal the service \\(${run.id}\\) succeeded in `)),
     ]);
     expect((await incidents.get(incident.id))?.runs).toEqual([run.id]);
+    // Not published yet: everything is kept, in order, and nothing may go out.
+    expect(await outbox.isHeld(incident.id)).toBe(true);
     const page = (await engine.redis.lrange(outbox.listKey(incident.id), 0, -1)).map((u) => PageUpdateSchema.parse(JSON.parse(u)));
     expect(page.map((u) => [u.kind, u.body, u.components])).toEqual([
       ['create', 'We are investigating an issue affecting api. We will provide an update within 30 minutes.', { cmpapi0001: 'major_outage' }],

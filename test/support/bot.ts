@@ -14,7 +14,10 @@ import { SIGNING_SECRET } from './slack-requests.ts';
 export const BOT_TOKEN = 'xoxb-1111111111-2222222222-TESTbotTOKENvalue';
 
 export interface TestBot {
+  /** The public port: /slack/events and /healthz. */
   url: string;
+  /** The internal METRICS_PORT: /metrics, /readyz and /healthz. */
+  internalUrl: string;
   config: Config;
   prefix: string;
   logs: string[];
@@ -40,8 +43,14 @@ export async function startTestBot({ slack, role = 'all', env = {}, prefix = uni
       REDIS_URL: TEST_REDIS_URL,
       QUEUE_PREFIX: prefix,
       PORT: '0',
+      METRICS_PORT: '0',
       LOG_LEVEL: 'debug',
       SHUTDOWN_TIMEOUT_MS: '5000',
+      // The operator's explicit choice that most tests make; security tests set their own roles.
+      DR_APPROVERS: '*',
+      // Tests send many requests quickly; the rate-limit tests set their own limits.
+      DR_RUNS_PER_USER_PER_MINUTE: '1000',
+      DR_RUNS_PER_MINUTE: '10000',
       ...env,
     },
   });
@@ -56,6 +65,7 @@ export async function startTestBot({ slack, role = 'all', env = {}, prefix = uni
   const running: Running = await start(config, logger);
   return {
     url: `http://127.0.0.1:${running.port}`,
+    internalUrl: `http://127.0.0.1:${running.metricsPort}`,
     config,
     prefix,
     logs,

@@ -17,6 +17,8 @@ import { RunService } from '../../src/runs/service.ts';
 import { RunStore } from '../../src/runs/store.ts';
 import type { StepClients } from '../../src/steps/clients.ts';
 import { buildRegistry } from '../../src/steps/registry.ts';
+import type { OutboundPolicy } from '../../src/steps/builtin/outbound.ts';
+import { DEFAULT_LIMITS } from '../../src/steps/limits.ts';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from './redis.ts';
 
 export const FIXTURE_COMMANDS = fileURLToPath(new URL('../fixtures/commands/', import.meta.url));
@@ -47,7 +49,12 @@ export interface TestEngineOptions {
   clients?: StepClients;
   /** Receives every log line (the logger then logs at debug). */
   logLines?: string[];
+  /** Where http steps may connect; the loopback fakes (127.0.0.1) by default. */
+  outbound?: OutboundPolicy;
 }
+
+/** The loopback fakes listen on 127.0.0.1, which http steps refuse unless it is allowed. */
+export const TEST_OUTBOUND: OutboundPolicy = { allow: ['127.0.0.1'], ownPorts: [] };
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
   const prefix = options.prefix ?? uniquePrefix();
@@ -63,12 +70,13 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         }),
       })
     : createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const registry = buildRegistry(options.clients);
+  const registry = buildRegistry(options.clients, undefined, { ...DEFAULT_LIMITS, outbound: options.outbound ?? TEST_OUTBOUND });
   const runbooks = loadRunbooks(options.commandsDir ?? FIXTURE_COMMANDS, registry);
   const redis = createRedisConnection(TEST_REDIS_URL, 'worker', logger);
   const store = new RunStore(redis, prefix);
   const queue = new RunQueue(redis, prefix, logger);
-  const service = new RunService({ store, queue, runbooks, registry, logger });
+  // Any member approves here (an operator's explicit DR_APPROVERS=*); policy tests name their own.
+  const service = new RunService({ store, queue, runbooks, registry, logger, approvers: { anyone: true, users: [], groups: [] } });
   const workers: { handle: WorkerHandle; connection: Redis }[] = [];
   await queue.waitUntilReady();
 

@@ -15,7 +15,7 @@ export interface Resource {
   readyAt: number;
 }
 
-type Failure = { status: number; body?: string } | { delayMs: number };
+type Failure = { status: number; body?: string; headers?: Record<string, string> } | { delayMs: number };
 
 export class FakeService extends LoopbackFake {
   /** Every resource created, one per distinct idempotency key. */
@@ -31,7 +31,7 @@ export class FakeService extends LoopbackFake {
   /** Fraction of requests answered 503 at random; half of the failed POSTs are applied first (the answer is lost). */
   failRate = 0;
 
-  /** The next `times` requests to `METHOD /path-prefix` fail or wait this way. */
+  /** The next `times` requests to `METHOD /path-prefix` fail or wait this way (a `status` answer may carry headers, e.g. a redirect's `location`). */
   failNext(route: string, failure: Failure, times = 1): void {
     const list = this.failures.get(route) ?? [];
     for (let i = 0; i < times; i++) list.push(failure);
@@ -65,7 +65,7 @@ export class FakeService extends LoopbackFake {
     const failure = route ? this.failures.get(route)?.shift() : undefined;
     if (failure && 'delayMs' in failure) await new Promise((r) => setTimeout(r, failure.delayMs));
     else if (failure) {
-      res.writeHead(failure.status, { 'content-type': 'text/plain' }).end(failure.body ?? `failure ${failure.status}`);
+      res.writeHead(failure.status, { 'content-type': 'text/plain', ...failure.headers }).end(failure.body ?? `failure ${failure.status}`);
       return;
     }
 

@@ -46,6 +46,23 @@ export interface StoredMessage {
 }
 
 export const FAKE_TEAM_ID = 'T0FAKE0001';
+export const FAKE_APP_ID = 'A0DRCHATOP';
+
+/** A user as `users.info` returns it (the fields the bot reads). */
+export interface FakeUser {
+  id: string;
+  name: string;
+  team_id: string;
+  deleted?: boolean;
+  is_bot?: boolean;
+  is_app_user?: boolean;
+  is_restricted?: boolean;
+  is_ultra_restricted?: boolean;
+  enterprise_user?: { enterprise_id: string };
+}
+
+/** The people the tests act as: full members of the fake workspace. */
+export const TEST_MEMBERS = ['U0ALICE001', 'U0BOB00001', 'U0CAROL001', 'U0DAVE0001', 'U0APPROVER1', 'U0APPROVER2', 'U0APPROVE1', 'U0ADMIN01', 'U0ONCALL01', 'U0BENCH001', 'U0BENCH002'];
 export const FAKE_BOT_USER_ID = 'U0DRBOT001';
 export const FAKE_BOT_ID = 'B0DRBOT001';
 
@@ -60,6 +77,8 @@ export class FakeSlack {
   /** Modals opened with views.open, newest last, with the view id Slack gave each. */
   readonly openedViews: { id: string; triggerId: string; view: Record<string, unknown> }[] = [];
   private readonly usedTriggers = new Set<string>();
+  /** The workspace's users, for `users.info`; unknown ids are `user_not_found`, as in Slack. */
+  readonly users = new Map<string, FakeUser>();
   /** User groups by handle: id and member user ids. */
   readonly userGroups = new Map<string, { id: string; users: string[] }>();
   private readonly failures = new Map<string, Failure[]>();
@@ -75,6 +94,13 @@ export class FakeSlack {
 
   constructor(validTokens: readonly string[]) {
     this.validTokens = new Set(validTokens);
+    for (const id of TEST_MEMBERS) this.addUser(id);
+    this.addUser(FAKE_BOT_USER_ID, { name: 'dr-chatops', is_bot: true });
+  }
+
+  /** Adds (or changes) a user: a full member of the fake workspace unless told otherwise. */
+  addUser(id: string, fields: Partial<Omit<FakeUser, 'id'>> = {}): void {
+    this.users.set(id, { id, name: id.toLowerCase(), team_id: FAKE_TEAM_ID, ...fields });
   }
 
   async start(): Promise<this> {
@@ -120,6 +146,13 @@ export class FakeSlack {
     });
     client.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: true }));
     return acked;
+  }
+
+  /** Sends a WebSocket message as it is (not an envelope) on the Socket Mode connection: malformed-input tests. */
+  sendSocketRaw(text: string): void {
+    const [client] = this.socketClients;
+    if (!client) throw new Error('no Socket Mode connection is open');
+    client.send(text);
   }
 
   async stop(): Promise<void> {
@@ -251,6 +284,27 @@ export class FakeSlack {
         const id = `C0NEW${String(this.createdChannels.size + 1).padStart(5, '0')}`;
         this.createdChannels.set(id, { name, members: [FAKE_BOT_USER_ID] });
         return { ok: true, channel: { id, name, is_channel: true } };
+      }
+      case 'bots.info': {
+        if (args.bot !== FAKE_BOT_ID) return { ok: false, error: 'bot_not_found' };
+        return { ok: true, bot: { id: FAKE_BOT_ID, app_id: FAKE_APP_ID, user_id: FAKE_BOT_USER_ID, name: 'dr-chatops', deleted: false } };
+      }
+      case 'users.info': {
+        const user = this.users.get(text(args.user));
+        return user ? { ok: true, user } : { ok: false, error: 'user_not_found' };
+      }
+      case 'conversations.info': {
+        const id = text(args.channel);
+        if (!id) return { ok: false, error: 'channel_not_found' };
+        const known = this.channels.get(id);
+        if (known?.isPrivate && !known.botIsMember) return { ok: false, error: 'channel_not_found' };
+        const created = this.createdChannels.get(id);
+        return { ok: true, channel: { id, name: created?.name ?? id.toLowerCase(), is_channel: true, is_private: known?.isPrivate ?? false, is_member: known?.botIsMember ?? true } };
+      }
+      case 'conversations.members': {
+        const created = this.createdChannels.get(text(args.channel));
+        if (!created) return { ok: false, error: 'channel_not_found' };
+        return { ok: true, members: [...created.members], response_metadata: { next_cursor: '' } };
       }
       case 'conversations.list':
         return { ok: true, channels: [...this.createdChannels.entries()].map(([id, c]) => ({ id, name: c.name })), response_metadata: { next_cursor: '' } };

@@ -7,6 +7,23 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/**
+ * Under vitest (test/setup.ts set DR_TEST_LOOPBACK_LOG), node children load the
+ * loopback guard: `node ...guardedNodeArgs() <script>` with `...guardEnv()` in
+ * their env. Not imported here, so a bench spawning the bot is not guarded.
+ */
+const LOOPBACK_GUARD = fileURLToPath(new URL('./loopback-guard.ts', import.meta.url));
+const LOOPBACK_LOG_ENV = 'DR_TEST_LOOPBACK_LOG';
+
+export function guardedNodeArgs(): string[] {
+  return process.env[LOOPBACK_LOG_ENV] ? ['--import', LOOPBACK_GUARD] : [];
+}
+
+export function guardEnv(): Record<string, string> {
+  const log = process.env[LOOPBACK_LOG_ENV];
+  return log ? { [LOOPBACK_LOG_ENV]: log } : {};
+}
+
 export interface BotProcess {
   child: ChildProcess;
   stdout: () => string;
@@ -17,9 +34,9 @@ export interface BotProcess {
 }
 
 export function spawnBot(env: Record<string, string>, args: string[] = []): BotProcess {
-  const child = spawn(process.execPath, ['src/main.ts', ...args], {
+  const child = spawn(process.execPath, [...guardedNodeArgs(), 'src/main.ts', ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...env, ...guardEnv() },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

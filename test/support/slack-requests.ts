@@ -7,6 +7,12 @@ import { createHmac, randomBytes } from 'node:crypto';
 
 export const SIGNING_SECRET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
+/**
+ * `response_url` when a test gives none: loopback, a port nothing listens on
+ * (discard), so a reply the bot sends there is refused without leaving the machine.
+ */
+export const UNUSED_RESPONSE_URL = 'http://127.0.0.1:9/respond';
+
 export interface SlashCommandFields {
   text: string;
   user_id?: string;
@@ -16,6 +22,8 @@ export interface SlashCommandFields {
   command?: string;
   response_url?: string;
   trigger_id?: string;
+  team_id?: string;
+  api_app_id?: string;
 }
 
 export interface SendOptions {
@@ -50,7 +58,7 @@ export function triggerId(): string {
 export function slashCommandBody(fields: SlashCommandFields): string {
   return new URLSearchParams({
     token: 'deprecated-verification-token',
-    team_id: 'T0FAKE0001',
+    team_id: fields.team_id ?? 'T0FAKE0001',
     team_domain: 'acme',
     channel_id: fields.channel_id ?? 'C0INCIDENT1',
     channel_name: fields.channel_name ?? 'inc-api-down',
@@ -58,9 +66,9 @@ export function slashCommandBody(fields: SlashCommandFields): string {
     user_name: fields.user_name ?? 'alice',
     command: fields.command ?? '/dr',
     text: fields.text,
-    api_app_id: 'A0DRCHATOP',
+    api_app_id: fields.api_app_id ?? 'A0DRCHATOP',
     is_enterprise_install: 'false',
-    response_url: fields.response_url ?? 'https://hooks.slack.com/commands/T0FAKE0001/1/unused',
+    response_url: fields.response_url ?? `${UNUSED_RESPONSE_URL}/commands/T0FAKE0001/1/unused`,
     trigger_id: fields.trigger_id ?? triggerId(),
   }).toString();
 }
@@ -120,7 +128,7 @@ export function blockActionBody(fields: BlockActionFields): string {
     team: { id: 'T0FAKE0001', domain: 'acme' },
     channel: { id: fields.channelId ?? 'C0INCIDENT1', name: 'inc-api-down' },
     message: { type: 'message', ts: fields.messageTs ?? '1764000000.000100', text: 'plan', blocks: [] },
-    response_url: fields.responseUrl ?? 'https://hooks.slack.com/actions/T0FAKE0001/1/unused',
+    response_url: fields.responseUrl ?? `${UNUSED_RESPONSE_URL}/actions/T0FAKE0001/1/unused`,
     actions: [
       {
         type: 'button',

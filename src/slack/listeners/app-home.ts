@@ -8,7 +8,8 @@ export function registerAppHome(app: App, { store, slash, logger }: { store: Run
   app.event('app_home_opened', async ({ event, client }) => {
     if (event.tab !== 'home') return;
     try {
-      const runs = await store.list(100);
+      // The App Home is no channel: runs of private channels and DMs are not shown there.
+      const runs = (await store.list(100)).filter((r) => !r.origin.private);
       await client.views.publish({ user_id: event.user, view: renderHome(runs, Date.now(), slash) });
     } catch (err) {
       logger.warn({ user: event.user, err: err instanceof Error ? err.message : String(err) }, 'could not publish the App Home tab');

@@ -14,10 +14,17 @@ import { parseDrCommand } from '../grammar.ts';
 import type { RunMessageNotifier } from '../notifier.ts';
 import { renderAudit } from '../views/audit.ts';
 import { renderHelp } from '../views/help.ts';
-import type { SlackMessage } from '../views/message.ts';
+import { escapeMrkdwn, type SlackMessage } from '../views/message.ts';
 import { renderRunbookList, renderRunList } from '../views/lists.ts';
 import { renderRunMessage } from '../views/run.ts';
 import { openDeclareForm } from './incident-actions.ts';
+import { describeMembers, holds, NOBODY, type RoleMembers, ROLE_SETTINGS } from '../../access/roles.ts';
+import { IncidentAccess } from '../../incidents/access.ts';
+import type { Limit, RateLimiter } from '../../runs/rate-limit.ts';
+import type { Run } from '../../runs/model.ts';
+import { formatDuration } from '../../util/duration.ts';
+import type { SlackDirectory } from '../directory.ts';
+import { checkedActor } from '../guard.ts';
 
 export interface DrCommandDeps {
   slash: string;
@@ -26,8 +33,16 @@ export interface DrCommandDeps {
   store: RunStore;
   service: RunService;
   notifier: RunMessageNotifier;
-  /** Channels where changing runbooks may be requested, or `*`; open incidents' channels always may. */
+  /** Channels where changing runbooks may be requested, or `*`; `incidents` admits open incidents' channels. */
   runChannels: readonly string[] | '*';
+  /** Who may request runbooks that change things (DR_REQUESTERS). */
+  requesters: RoleMembers;
+  /** Who may change any incident's status, besides its commander (DR_RESPONDERS). */
+  responders: RoleMembers;
+  directory: SlackDirectory;
+  limiter: RateLimiter;
+  /** `statusPerIncident`: public status changes per incident per 10 minutes. */
+  limits: { runsPerUser: number; runsTotal: number; statusPerIncident: number };
   /** Services with a status page component, offered in the declaration form. */
   services: readonly string[];
   metrics: Pick<Metrics, 'commandAnswered'>;
@@ -45,7 +60,7 @@ const READ_TIMEOUT_MS = 1_500;
  */
 export function registerDrCommand(app: App, deps: DrCommandDeps): void {
   const { slash, producer, store, service, logger } = deps;
-  app.command(slash, async ({ command, ack: slackAck, respond, client }) => {
+  app.command(slash, async ({ command, ack: slackAck, respond, client, context }) => {
     const received = performance.now();
     const log = logger.child({ user: command.user_id, channel: command.channel_id });
     let name = 'invalid';
@@ -68,7 +83,8 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
       return;
     }
     name = parsed.name;
-    const requester: Actor = { id: command.user_id, name: command.user_name, via: 'slack' };
+    const requester: Actor = checkedActor(context);
+    const here = command.channel_id;
     const read = <T>(promise: Promise<T>) => withTimeout(promise, READ_TIMEOUT_MS, 'Reading run state');
 
     try {
@@ -80,20 +96,22 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
           await ack(ephemeral(renderRunbookList(service.runbooks.values(), slash)));
           return;
         case 'runs':
-          await ack(ephemeral(renderRunList(await read(store.list(15)), slash)));
+          await ack(ephemeral(renderRunList((await read(store.list(50))).filter((r) => visibleIn(r, here)).slice(0, 15), slash)));
           return;
         case 'show': {
-          const run = await read(service.mustGet(parsed.runId));
-          await ack(ephemeral(renderRunMessage(run, Date.now())));
+          const run = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);
+          await ack(ephemeral(renderRunMessage(run, Date.now(), { live: false })));
           return;
         }
         case 'audit': {
-          const run = await read(service.mustGet(parsed.runId));
+          const run = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);
           await ack(ephemeral(renderAudit(run, await read(store.audit(run.id)))));
           return;
         }
         case 'cancel': {
-          const run = await service.cancel(parsed.runId, requester, parsed.reason);
+          const target = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);
+          ownChannel(target, here, 'cancelled');
+          const run = await service.cancel(target.id, { ...requester, groups: await deps.directory.groupsOf(requester.id, target.policy.groups) }, parsed.reason);
           deps.notifier.track(run.id);
           await ack(ephemeral({ text: run.state === 'running' ? `:black_square_for_stop: Cancel requested: run \`${run.id}\` stops at its current step.` : `Run \`${run.id}\` is ${run.state}.` }));
           return;
@@ -123,14 +141,17 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
           });
           await ack(
             ephemeral({
-              text: `:rotating_light: Declared *${incident.title}* (\`${incident.id}\`). Opening #${incident.channelName}: you are invited, the summary is pinned there${incident.public ? ', and the status page is being opened' : ' (private: no status page)'}.`,
+              text: `:rotating_light: Declared *${escapeMrkdwn(incident.title)}* (\`${incident.id}\`). Opening #${incident.channelName}: you are invited, the summary is pinned there${incident.public ? '; nothing goes to the status page until a publisher presses Publish on the summary' : ' (private: no status page)'}.`,
             }),
           );
           return;
         }
         case 'status': {
-          const incident = await deps.incidents.transition(command.channel_id, parsed.state, parsed.message, command.user_id);
-          await ack(ephemeral({ text: `Status set to *${incident.state}*. The update is being posted here${incident.public ? ' and on the status page' : ''}.` }));
+          // In the incident's own channel only, by its commander or a responder (src/incidents/access.ts).
+          const access = new IncidentAccess({ responders: deps.responders, publishers: NOBODY, directory: deps.directory, limiter: deps.limiter, statusPerIncident: deps.limits.statusPerIncident });
+          const incident = await deps.incidents.transition(here, parsed.state, parsed.message, requester.id, access.statusCheck(requester.id, here));
+          const page = !incident.public ? '' : incident.publication === 'held' ? ' (the status page gets it once the incident is published)' : ' and on the status page';
+          await ack(ephemeral({ text: `Status set to *${incident.state}*. The update is being posted here${page}.` }));
           return;
         }
         case 'ping': {
@@ -145,18 +166,42 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         }
         case 'run': {
           const runbook = service.runbook(parsed.runbookId);
-          const changes = runbook.approval.required > 0 && !parsed.dryRun;
+          // Dry runs follow the same rules as real runs: they plan against production too.
+          const changes = runbook.approval.required > 0;
           bindParams(runbook, parsed.params);
           // A run requested in an open incident's channel belongs to that incident.
           const incident = await read(deps.incidents.byChannel(command.channel_id));
           const incidentId = incident && incident.state !== 'resolved' && incident.channelId === command.channel_id ? incident.id : undefined;
-          if (changes && !incidentId && deps.runChannels !== '*' && !deps.runChannels.includes(command.channel_id)) {
+          if (changes) {
+            checkRunChannel(runbook.id, here, deps.runChannels, incidentId !== undefined);
+            const groups = await deps.directory.groupsOf(requester.id, deps.requesters.groups);
+            if (!holds(deps.requesters, requester.id, groups)) {
+              throw new UserError(`Only ${describeMembers(deps.requesters)} may request \`${runbook.id}\`, which changes production (${ROLE_SETTINGS.requesters}). Nothing was requested.`);
+            }
+          }
+          // Slack retries and Socket Mode redeliveries carry the same trigger id: one request, one run.
+          const alreadyReceived = () => ack(ephemeral({ text: 'This request was already received (Slack delivered it again); its plan is posted once, in this channel.' }));
+          const trigger = command.trigger_id ? `request:${command.trigger_id}` : undefined;
+          if (trigger && (await read(store.seen(trigger)))) {
+            await alreadyReceived();
+            return;
+          }
+          const limited = await read(deps.limiter.take(runLimits(requester.id, deps.limits)));
+          if (!limited.ok) {
             throw new UserError(
-              `\`${runbook.id}\` changes production, so it runs only in an open incident's channel${deps.runChannels.length ? ` or in ${deps.runChannels.map((c) => `<#${c}>`).join(', ')}` : ''}. Declare an incident (\`/dr declare\`) and ask in its channel, or add this channel to SLACK_RUN_CHANNELS. Nothing was requested.`,
+              limited.limit.key === 'runs:all'
+                ? `The bot is taking no more than ${limited.limit.max} run requests a minute right now; try again in ${formatDuration(limited.retryInMs)}. Nothing was requested.`
+                : `You asked for ${limited.limit.max} runs within a minute, the most one person may; try again in ${formatDuration(limited.retryInMs)}. Nothing was requested.`,
             );
           }
-          await ack(ephemeral({ text: `:hourglass_flowing_sand: Planning *${runbook.title}*… the plan will appear in this channel.` }));
-          await planAndPost({ runbookId: runbook.id, params: parsed.params, dryRun: parsed.dryRun, requester, channel: command.channel_id, ...(incidentId ? { incidentId } : {}), respond, client, deps, log });
+          if (trigger && !(await read(store.once(trigger, 3_600)))) {
+            await alreadyReceived();
+            return;
+          }
+          // A channel Slack will not describe is treated as private: shown nowhere else.
+          const isPrivate = await withTimeout(deps.directory.isPrivate(here), READ_TIMEOUT_MS, 'Reading the channel').catch(() => true);
+          await ack(ephemeral({ text: `:hourglass_flowing_sand: Planning *${escapeMrkdwn(runbook.title)}*… the plan will appear in this channel.` }));
+          await planAndPost({ runbookId: runbook.id, params: parsed.params, dryRun: parsed.dryRun, requester, channel: command.channel_id, private: isPrivate, ...(incidentId ? { incidentId } : {}), respond, client, deps, log });
           return;
         }
       }
@@ -184,6 +229,8 @@ interface PlanAndPost {
   channel: string;
   threadTs?: string;
   incidentId?: string;
+  /** The channel is private (or a DM): the run is shown only there. */
+  private: boolean;
   respond: RespondFn;
   client: WebClient;
   deps: Pick<DrCommandDeps, 'service' | 'store' | 'notifier'>;
@@ -195,10 +242,11 @@ interface PlanAndPost {
  * channel for the team to see and approve. A plan refused by a step answers
  * the requester privately and stores nothing.
  */
-export async function planAndPost({ runbookId, params, dryRun, requester, channel, threadTs, incidentId, respond, client, deps, log }: PlanAndPost): Promise<void> {
+export async function planAndPost({ runbookId, params, dryRun, requester, channel, threadTs, incidentId, respond, client, deps, log, ...rest }: PlanAndPost): Promise<void> {
   let run;
   try {
-    run = await deps.service.create({ runbookId, params, requester, dryRun, origin: { channelId: channel, ...(threadTs ? { threadTs } : {}), ...(incidentId ? { incidentId } : {}) } });
+    const origin = { channelId: channel, private: rest.private, ...(threadTs ? { threadTs } : {}), ...(incidentId ? { incidentId } : {}) };
+    run = await deps.service.create({ runbookId, params, requester, dryRun, origin });
   } catch (err) {
     const text = isUserError(err) ? `:warning: ${err.message}` : ':x: Planning failed for an internal reason; nothing was requested. The bot\'s logs have the details.';
     if (!isUserError(err)) log.error({ runbookId, err: err instanceof Error ? err.message : String(err) }, 'planning failed');
@@ -221,6 +269,38 @@ export async function planAndPost({ runbookId, params, dryRun, requester, channe
       text: `:x: I could not post the plan here, so the request was withdrawn. If this is a private channel, invite me with \`/invite @DR ChatOps\` and ask again.`,
     });
   }
+}
+
+/** A run of a private channel exists, for anyone elsewhere, as little as a run that does not. */
+export function visibleIn(run: Run, channel: string): boolean {
+  return !run.origin.private || run.origin.channelId === channel;
+}
+
+function visible(run: Run, channel: string, asked: string): Run {
+  if (!visibleIn(run, channel)) throw new UserError(`There is no run \`${asked.slice(0, 64)}\`. List recent runs with \`runs\`.`);
+  return run;
+}
+
+/** Decisions on a run are taken where the team sees it: in the run's own channel. */
+export function ownChannel(run: Run, channel: string, wanted: string): void {
+  const home = run.message?.channel ?? run.origin.channelId;
+  if (home && home !== channel) throw new UserError(`Run \`${run.id}\` can be ${wanted} only in <#${home}>, where its plan was posted. Nothing changed.`);
+}
+
+function checkRunChannel(runbookId: string, channel: string, runChannels: readonly string[] | '*', incidentChannel: boolean): void {
+  if (runChannels === '*' || runChannels.includes(channel) || (incidentChannel && runChannels.includes('incidents'))) return;
+  const listed = runChannels.filter((c) => c !== 'incidents').map((c) => `<#${c}>`);
+  const where = [...listed, ...(runChannels.includes('incidents') ? ["an open incident's channel"] : [])];
+  throw new UserError(
+    `\`${runbookId}\` changes production, so it may be requested only in ${where.join(' or ') || 'no channel yet'} (SLACK_RUN_CHANNELS). Ask there, or have an admin add this channel. Nothing was requested.`,
+  );
+}
+
+function runLimits(userId: string, limits: { runsPerUser: number; runsTotal: number }): Limit[] {
+  return [
+    { key: `runs:user:${userId}`, max: limits.runsPerUser, windowMs: 60_000 },
+    { key: 'runs:all', max: limits.runsTotal, windowMs: 60_000 },
+  ];
 }
 
 function ephemeral(message: SlackMessage): RespondArguments {

@@ -1,16 +1,22 @@
 import type { App, BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
-import { errorMessage, isUserError } from '../../errors.ts';
+import { errorMessage, isUserError, UserError } from '../../errors.ts';
 import { INCIDENT_STATES, INCIDENT_TRANSITIONS, type IncidentState } from '../../incidents/model.ts';
 import { SCENARIO_IDS, type ScenarioTargets } from '../../incidents/scenarios.ts';
 import type { IncidentService } from '../../incidents/service.ts';
 import type { IncidentStore } from '../../incidents/store.ts';
 import type { ChecklistKind, Templates } from '../../incidents/templates.ts';
 import type { Logger } from '../../log/logger.ts';
+import type { RoleMembers } from '../../access/roles.ts';
+import { IncidentAccess } from '../../incidents/access.ts';
+import type { RateLimiter } from '../../runs/rate-limit.ts';
+import type { SlackDirectory } from '../directory.ts';
+import { checkedActor } from '../guard.ts';
 import { withTimeout } from '../../queue/connection.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { INCIDENT_ACTIONS, INCIDENT_VIEWS, renderChecklist, renderDeclareModal, renderStatusModal } from '../views/incident.ts';
+import { escapeMrkdwn, plainFromMrkdwn } from '../views/message.ts';
 
 export interface IncidentActionDeps {
   incidents: IncidentService;
@@ -18,6 +24,14 @@ export interface IncidentActionDeps {
   templates: Templates;
   /** Services with a status page component, offered in the declaration form. */
   services: readonly string[];
+  directory: SlackDirectory;
+  /** DR_RESPONDERS: may change any incident's status, with its commander. */
+  responders: RoleMembers;
+  /** DR_PUBLISHERS: may confirm a public incident's first status page post. */
+  publishers: RoleMembers;
+  limiter: RateLimiter;
+  /** Public status changes per incident per 10 minutes. */
+  statusPerIncident: number;
   logger: Logger;
 }
 
@@ -43,18 +57,22 @@ const InputValue = z.object({
 });
 const ViewState = z.record(z.string(), z.object({ value: InputValue }));
 const DeclareMeta = z.object({ channel: z.string() });
-const StatusMeta = z.object({ incidentId: z.string(), state: z.enum(INCIDENT_STATES) });
+const StatusMeta = z.object({ incidentId: z.string(), state: z.enum(INCIDENT_STATES), channel: z.string() });
 const CHECK_VALUE = /^([\w-]{1,100})\|(checklistDuring|checklistAfter)\|(\d{1,2})$/;
 const STATUS_VALUE = /^([\w-]{1,100})\|(investigating|identified|monitoring|resolved)$/;
+const INCIDENT_VALUE = /^[\w-]{1,100}$/;
 
 /**
  * The incident's interactive parts: the declaration form, the status buttons
- * on the summary (each opens a form asking what changed), and the checklists
- * (each tick records who and when). Refusals go only to the person who
- * clicked; nothing changes when the input is wrong.
+ * on the summary (each opens a form asking what changed), the publish button
+ * of a public incident, and the checklists (each tick records who and when).
+ * Who may do what, and where: src/incidents/access.ts. Refusals go only to the
+ * person who clicked; nothing changes when the input is wrong or not theirs.
  */
 export function registerIncidentActions(app: App, deps: IncidentActionDeps): void {
   const log = deps.logger.child({ component: 'incident-actions' });
+  const access = new IncidentAccess({ responders: deps.responders, publishers: deps.publishers, directory: deps.directory, limiter: deps.limiter, statusPerIncident: deps.statusPerIncident });
+  const clickedIn = (body: BlockAction): string | undefined => body.channel?.id ?? (body.container.channel_id as string | undefined);
 
   app.view(INCIDENT_VIEWS.declare, async ({ ack, body, view, client }) => {
     const state = ViewState.safeParse(view.state.values);
@@ -81,7 +99,7 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
       });
       await ack();
       await client.chat
-        .postEphemeral({ channel: meta.data.channel, user: body.user.id, text: `:rotating_light: Declared *${incident.title.replace(/[<>&]/g, '')}* (\`${incident.id}\`). Opening #${incident.channelName}: you are invited, the summary is pinned there.` })
+        .postEphemeral({ channel: meta.data.channel, user: body.user.id, text: `:rotating_light: Declared *${escapeMrkdwn(incident.title)}* (\`${incident.id}\`). Opening #${incident.channelName}: you are invited, the summary is pinned there${incident.public ? '; nothing goes to the status page until a publisher presses Publish on the summary' : ''}.` })
         .catch((err: unknown) => {
           log.debug({ err: errorMessage(err) }, 'could not confirm the declaration privately');
         });
@@ -91,11 +109,11 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
         await ack({ response_action: 'errors', errors: { title: 'The bot could not reach its state store; nothing was declared. Try again in a moment.' } });
         return;
       }
-      await ack({ response_action: 'errors', errors: { [err.field ?? 'title']: err.message.replace(/`/g, '') } });
+      await ack({ response_action: 'errors', errors: { [err.field ?? 'title']: plainFromMrkdwn(err.message) } });
     }
   });
 
-  app.action<BlockAction<ButtonAction>>(new RegExp(`^${INCIDENT_ACTIONS.status.replace('.', '\\.')}\\.`), async ({ ack, body, action, client, respond }) => {
+  app.action<BlockAction<ButtonAction>>(new RegExp(`^${INCIDENT_ACTIONS.status.replace('.', '\\.')}\\.`), async ({ ack, body, action, client, respond, context }) => {
     await ack();
     const match = STATUS_VALUE.exec(action.value ?? '');
     const incident = match ? await deps.store.get(match[1] ?? '') : undefined;
@@ -104,6 +122,21 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
       return;
     }
     const to = match[2] as IncidentState;
+    const actor = checkedActor(context).id;
+    const channel = clickedIn(body);
+    try {
+      await access.mayChangeStatus(incident, actor, channel, to);
+    } catch (err) {
+      if (!isUserError(err)) throw err;
+      log.info({ incidentId: incident.id, user: actor, outcome: 'refused' }, 'status button refused');
+      await whisper(respond, `:no_entry: ${err.message}`);
+      return;
+    }
+    // The buttons live on the pinned summary; a copy elsewhere (a forwarded message, a forged click) is not one.
+    if (incident.summaryTs && body.container.message_ts !== incident.summaryTs) {
+      await whisper(respond, `:warning: Use the buttons on the pinned summary in <#${incident.channelId ?? ''}>, or \`/dr status\` there. Nothing changed.`);
+      return;
+    }
     if (!INCIDENT_TRANSITIONS[incident.state].includes(to)) {
       await whisper(
         respond,
@@ -114,36 +147,38 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
       return;
     }
     try {
-      await withTimeout(client.views.open({ trigger_id: body.trigger_id, view: renderStatusModal(incident, to) }), OPEN_TIMEOUT_MS, 'Opening the form');
+      await withTimeout(client.views.open({ trigger_id: body.trigger_id, view: renderStatusModal(incident, to, channel ?? '') }), OPEN_TIMEOUT_MS, 'Opening the form');
     } catch (err) {
       log.warn({ incidentId: incident.id, err: errorMessage(err) }, 'could not open the status form');
       await whisper(respond, `:warning: The form did not open in time. Use \`/dr status ${to} "what changed"\` in this channel.`);
     }
   });
 
-  app.view(INCIDENT_VIEWS.status, async ({ ack, body, view }) => {
+  app.view(INCIDENT_VIEWS.status, async ({ ack, view, context }) => {
     const meta = StatusMeta.safeParse(safeJson(view.private_metadata));
     const message = ViewState.safeParse(view.state.values).data?.message?.value.value ?? '';
     if (!meta.success) {
       await ack({ response_action: 'errors', errors: { message: 'This form could not be read; use /dr status in the incident channel.' } });
       return;
     }
+    const actor = checkedActor(context).id;
     try {
-      const incident = await deps.incidents.transitionById(meta.data.incidentId, meta.data.state, message, body.user.id);
+      // Checked again on submission: roles and the commander may have changed since the button was clicked.
+      const incident = await deps.incidents.transitionById(meta.data.incidentId, meta.data.state, message, actor, access.statusCheck(actor, meta.data.channel));
       await ack();
-      log.info({ incidentId: incident.id, state: incident.state, user: body.user.id }, 'incident status set from the summary');
+      log.info({ incidentId: incident.id, state: incident.state, user: actor }, 'incident status set from the summary');
     } catch (err) {
       if (!isUserError(err)) {
         log.error({ err: errorMessage(err) }, 'status change failed');
         await ack({ response_action: 'errors', errors: { message: 'The bot could not reach its state store; nothing changed. Try again in a moment.' } });
         return;
       }
-      await ack({ response_action: 'errors', errors: { message: err.message.replace(/`/g, '') } });
+      await ack({ response_action: 'errors', errors: { message: plainFromMrkdwn(err.message) } });
     }
   });
 
   const toggle = (actionId: string, checked: boolean) => {
-    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond, context }) => {
       await ack();
       const match = CHECK_VALUE.exec(action.value ?? '');
       const incidentId = match?.[1] ?? '';
@@ -151,15 +186,22 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
       const items = list ? deps.templates.checklist(list) : [];
       const index = Number(match?.[3] ?? -1);
       const item = items[index];
-      if (!match || !list || item === undefined || !(await deps.store.get(incidentId))) {
+      const incident = match && list && item !== undefined ? await deps.store.get(incidentId) : undefined;
+      if (!match || !list || item === undefined || !incident) {
         await whisper(respond, ':warning: This checklist item is not part of an incident any more. Nothing changed.');
         return;
       }
+      const actor = checkedActor(context).id;
       const at = Date.now();
       try {
-        const changed = await deps.store.setCheck(incidentId, list, index, checked ? { by: body.user.id, at } : null);
+        await access.mayTick(incident, actor);
+        if (!checked && (await deps.store.checks(incidentId, list)).get(index)?.auto) {
+          await whisper(respond, `:no_entry: "${escapeMrkdwn(item)}" was recorded by the bot when the incident was declared; it stays ticked. Nothing changed.`);
+          return;
+        }
+        const changed = await deps.store.setCheck(incidentId, list, index, checked ? { by: actor, at } : null);
         // A second click on a stale button changes nothing and adds nothing to the timeline.
-        if (changed) await deps.store.appendTimeline(incidentId, { at, actor: body.user.id, text: `${checked ? 'checked' : 'unchecked'} "${item}" (${deps.templates.checklistTitle(list)})` });
+        if (changed) await deps.store.appendTimeline(incidentId, { at, actor, text: `${checked ? 'checked' : 'unchecked'} "${item}" (${deps.templates.checklistTitle(list)})` });
         const ts = body.container.message_ts as string | undefined;
         const channel = body.channel?.id ?? (body.container.channel_id as string | undefined);
         if (ts && channel) {
@@ -168,6 +210,11 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
         }
         if (changed) await deps.incidents.refresh(incidentId);
       } catch (err) {
+        if (isUserError(err)) {
+          log.info({ incidentId, user: actor, outcome: 'refused' }, 'checklist tick refused');
+          await whisper(respond, `:no_entry: ${err.message}`);
+          return;
+        }
         log.error({ incidentId, err: errorMessage(err) }, 'checklist update failed');
         await whisper(respond, ':x: That did not go through; try again.');
       }
@@ -175,6 +222,42 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
   };
   toggle(INCIDENT_ACTIONS.check, true);
   toggle(INCIDENT_ACTIONS.uncheck, false);
+
+  // The first public post: a publisher confirms (Slack's dialog showed the exact text); once, however often pressed.
+  app.action<BlockAction<ButtonAction>>(INCIDENT_ACTIONS.publish, async ({ ack, body, action, client, respond, context }) => {
+    await ack();
+    const value = action.value ?? '';
+    const incident = INCIDENT_VALUE.test(value) ? await deps.store.get(value) : undefined;
+    if (!incident) {
+      await whisper(respond, ':warning: This button does not name an incident. Nothing was published.');
+      return;
+    }
+    const actor = checkedActor(context).id;
+    try {
+      if (!incident.public) throw new UserError('This incident is private: it never goes to the status page. Nothing was published.');
+      await access.mayPublish(incident, actor, clickedIn(body));
+      const res = await deps.incidents.publish(incident.id, actor);
+      if (!res.first) {
+        const when = res.at ? ` at ${new Date(res.at).toISOString().slice(11, 16)} UTC` : '';
+        await whisper(respond, res.by ? `:information_source: Already published by <@${res.by}>${when}; nothing more was sent.` : ':information_source: This incident is already on the status page; nothing more was sent.');
+        return;
+      }
+      log.info({ incidentId: incident.id, user: actor }, 'incident published to the status page');
+      await client.chat
+        .postMessage({ channel: incident.channelId ?? '', text: `:newspaper: <@${actor}> published *${escapeMrkdwn(incident.title)}* to the status page; the status changes made since follow, in order.` })
+        .catch((err: unknown) => {
+          log.debug({ err: errorMessage(err) }, 'could not announce the publication');
+        });
+    } catch (err) {
+      if (isUserError(err)) {
+        log.info({ incidentId: incident.id, user: actor, outcome: 'refused' }, 'publish refused');
+        await whisper(respond, `:no_entry: ${err.message}`);
+        return;
+      }
+      log.error({ incidentId: incident.id, err: errorMessage(err) }, 'publishing failed');
+      await whisper(respond, ':x: The bot could not reach its state store; nothing was published. Try again in a moment.');
+    }
+  });
 }
 
 async function whisper(respond: RespondFn, text: string): Promise<void> {

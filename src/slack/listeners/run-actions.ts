@@ -3,7 +3,11 @@ import { isUserError } from '../../errors.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { RunService } from '../../runs/service.ts';
 import type { RunStore } from '../../runs/store.ts';
-import type { UserGroups } from '../groups.ts';
+import { UserError } from '../../errors.ts';
+import { describeMembers, holds, type RoleMembers, ROLE_SETTINGS } from '../../access/roles.ts';
+import type { Run } from '../../runs/model.ts';
+import type { SlackDirectory } from '../directory.ts';
+import { checkedActor, type CheckedActor } from '../guard.ts';
 import type { RunMessageNotifier } from '../notifier.ts';
 import { RUN_ACTIONS } from '../views/run.ts';
 import { planAndPost } from './dr-command.ts';
@@ -12,7 +16,9 @@ export interface RunActionDeps {
   service: RunService;
   store: RunStore;
   notifier: RunMessageNotifier;
-  groups: UserGroups;
+  directory: SlackDirectory;
+  /** Who may ask for a dry run of a runbook that changes things (DR_REQUESTERS). */
+  requesters: RoleMembers;
   logger: Logger;
 }
 
@@ -25,8 +31,8 @@ const RUN_ID = /^[\w-]{1,64}$/;
  * to the person who clicked.
  */
 export function registerRunActions(app: App, deps: RunActionDeps): void {
-  const handle = (actionId: string, act: (runId: string, body: BlockAction, respond: RespondFn) => Promise<string | undefined>) => {
-    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, respond }) => {
+  const handle = (actionId: string, act: (run: Run, actor: CheckedActor, respond: RespondFn) => Promise<string | undefined>) => {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, respond, context }) => {
       await ack();
       const runId = action.value ?? '';
       const log = deps.logger.child({ runId, user: body.user.id, action: actionId });
@@ -35,7 +41,8 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
         return;
       }
       try {
-        const reply = await act(runId, body, respond);
+        const run = fromOwnMessage(await deps.service.mustGet(runId), body);
+        const reply = await act(run, checkedActor(context), respond);
         deps.notifier.track(runId);
         log.info({ outcome: 'done' }, 'run button handled');
         if (reply) await whisper(respond, reply);
@@ -51,35 +58,34 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
     });
   };
 
-  const clicker = async (body: BlockAction, runId: string) => {
-    const run = await deps.service.mustGet(runId);
-    const groups = await deps.groups.groupsOf(body.user.id, run.policy.groups);
-    return { id: body.user.id, name: body.user.username || body.user.name || body.user.id, via: 'slack' as const, groups };
-  };
+  // Group membership is read again at every click (cached at most a minute), not taken from the request.
+  const clicker = async (actor: CheckedActor, run: Run) => ({ ...actor, groups: await deps.directory.groupsOf(actor.id, run.policy.groups) });
 
-  handle(RUN_ACTIONS.approve, async (runId, body) => {
-    const { outcome, run } = await deps.service.approve(runId, await clicker(body, runId));
-    return outcome === 'recorded' ? `Approval recorded: ${run.approvals.length} of ${run.policy.required}. It starts when the rest are in.` : undefined;
+  handle(RUN_ACTIONS.approve, async (run, actor) => {
+    const { outcome, run: after } = await deps.service.approve(run.id, await clicker(actor, run));
+    return outcome === 'recorded' ? `Approval recorded: ${after.approvals.length} of ${after.policy.required}. It starts when the rest are in.` : undefined;
   });
-  handle(RUN_ACTIONS.reject, async (runId, body) => {
-    await deps.service.reject(runId, await clicker(body, runId));
+  handle(RUN_ACTIONS.reject, async (run, actor) => {
+    await deps.service.reject(run.id, await clicker(actor, run));
     return undefined;
   });
-  handle(RUN_ACTIONS.cancel, async (runId, body) => {
-    await deps.service.cancel(runId, await clicker(body, runId));
+  handle(RUN_ACTIONS.cancel, async (run, actor) => {
+    await deps.service.cancel(run.id, await clicker(actor, run));
     return undefined;
   });
-  handle(RUN_ACTIONS.dryRun, async (runId, body, respond) => {
-    const run = await deps.service.mustGet(runId);
+  handle(RUN_ACTIONS.dryRun, async (run, actor, respond) => {
     if (!run.message) return 'This run has no message to attach a dry run to.';
-    const requester = { id: body.user.id, name: body.user.username || body.user.id, via: 'slack' as const };
+    if (run.policy.required > 0 && !holds(deps.requesters, actor.id, await deps.directory.groupsOf(actor.id, deps.requesters.groups))) {
+      return `Only ${describeMembers(deps.requesters)} may ask for dry runs of \`${run.runbookId}\` (${ROLE_SETTINGS.requesters}). Nothing was requested.`;
+    }
     await planAndPost({
       runbookId: run.runbookId,
       params: run.params,
       dryRun: true,
-      requester,
+      requester: actor,
       channel: run.message.channel,
       threadTs: run.message.ts,
+      private: run.origin.private ?? false,
       respond,
       client: app.client,
       deps,
@@ -87,6 +93,20 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
     });
     return undefined;
   });
+}
+
+/**
+ * A click counts only on the run's own message in the run's own channel: a
+ * copy of the buttons elsewhere (a forwarded message, an old ephemeral) acts on nothing.
+ */
+function fromOwnMessage(run: Run, body: BlockAction): Run {
+  const ts = body.container.message_ts as unknown;
+  const channel = body.channel?.id ?? (body.container.channel_id as unknown);
+  if (!run.message || run.message.ts !== ts || run.message.channel !== channel || body.container.is_ephemeral === true) {
+    const where = run.message ? ` in <#${run.message.channel}>` : '';
+    throw new UserError(`Buttons of run \`${run.id}\` work only on its own message${where}. Nothing changed.`);
+  }
+  return run;
 }
 
 async function whisper(respond: RespondFn, text: string): Promise<void> {

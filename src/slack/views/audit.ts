@@ -7,7 +7,7 @@ const MAX_ENTRY_BLOCKS = 45;
 /** `/dr audit <run>`: the run's append-only audit log, oldest first. */
 export function renderAudit(run: Run, entries: readonly AuditEntry[]): SlackMessage {
   const lines = entries.map((e) => {
-    const who = e.actor.via === 'slack' ? `<@${e.actor.id}>` : escapeMrkdwn(e.actor.name ?? e.actor.id);
+    const who = (e.actor.via === 'slack' ? `<@${e.actor.id}>` : escapeMrkdwn(e.actor.name ?? e.actor.id)) + (e.actor.via === 'cli' ? ` via cli${e.actor.osUser ?? e.actor.host ? ` (${escapeMrkdwn(`${e.actor.osUser ?? '?'}@${e.actor.host ?? '?'}`)})` : ''}` : '');
     const detail = e.detail ? ` — ${escapeMrkdwn(e.detail)}` : '';
     return `\`${new Date(e.at).toISOString().replace('.000Z', 'Z')}\` ${who} *${escapeMrkdwn(e.action)}*${detail}`;
   });
@@ -21,7 +21,7 @@ export function renderAudit(run: Run, entries: readonly AuditEntry[]): SlackMess
   const dropped = Math.max(0, sections.length - MAX_ENTRY_BLOCKS);
   const shown = sections.slice(dropped);
   return {
-    text: `Audit of run ${run.id} (${run.runbookId}): ${entries.length} entries`,
+    text: `Audit of run ${run.id} (${escapeMrkdwn(run.runbookId)}): ${entries.length} entries`,
     blocks: [
       header(`Audit: run ${run.id} · ${run.runbookTitle}`),
       ...shown.map((s) => section(s)),

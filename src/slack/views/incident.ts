@@ -2,8 +2,22 @@ import { type Check, type Incident, INCIDENT_TRANSITIONS, type IncidentState } f
 import type { TemplateValues } from '../../incidents/templates.ts';
 import { type Block, type Button, context, escapeMrkdwn, header, mrkdwn, section, type SlackMessage, truncate } from './message.ts';
 
-/** Button action ids. Status buttons carry `<incident>|<state>`, checklist buttons `<incident>|<list>|<item>`. */
-export const INCIDENT_ACTIONS = { status: 'incident.status', check: 'incident.check', uncheck: 'incident.uncheck' } as const;
+/**
+ * Button action ids. Status buttons carry `<incident>|<state>`, checklist
+ * buttons `<incident>|<list>|<item>`, the publish button `<incident>`.
+ */
+export const INCIDENT_ACTIONS = { status: 'incident.status', check: 'incident.check', uncheck: 'incident.uncheck', publish: 'incident.publish' } as const;
+
+/** What the summary says about a public incident's status page. */
+export interface SummaryPublication {
+  /** The held creation: exactly what goes public when a publisher confirms. */
+  pending?: { name: string; body: string } | undefined;
+  /** Who may publish (`describePublishers`). */
+  publishers: { nobody: boolean; who: string };
+}
+
+/** Slack's limit on a confirmation dialog's text. */
+const CONFIRM_TEXT_LIMIT = 300;
 
 const STATE_EMOJI: Record<IncidentState, string> = {
   investigating: ':mag:',
@@ -24,7 +38,7 @@ const STATE_LABEL: Record<IncidentState, string> = {
  * incident clock. `values` come from the service's snapshot (bot-built
  * markup for commander, actions and next steps). Pure.
  */
-export function renderIncidentSummary(incident: Incident, values: TemplateValues): SlackMessage {
+export function renderIncidentSummary(incident: Incident, values: TemplateValues, publication?: SummaryPublication): SlackMessage {
   const v = (k: keyof TemplateValues) => escapeMrkdwn(values[k] ?? '—');
   const resolved = incident.state === 'resolved';
   const rto = resolved ? `achieved ${v('rto_achieved')}, ${v('rto_verdict')}` : values.rto_remaining?.startsWith('RTO exceeded') ? `:warning: *${v('rto_remaining')}*` : `${v('rto_remaining')} left`;
@@ -42,6 +56,7 @@ export function renderIncidentSummary(incident: Incident, values: TemplateValues
     section(`*Actions taken*\n${values.actions_taken ?? 'None yet.'}`),
     section(`*Next steps*\n${values.next_steps ?? '—'}`),
   ];
+  if (incident.public && incident.publication === 'held') blocks.push(...publishBlocks(incident, publication));
   const next = INCIDENT_TRANSITIONS[incident.state];
   if (next.length) {
     blocks.push({
@@ -49,15 +64,75 @@ export function renderIncidentSummary(incident: Incident, values: TemplateValues
       block_id: 'incident-status',
       elements: next.map((state) => ({
         type: 'button',
-        text: { type: 'plain_text', text: `${STATE_LABEL[state]}…` },
+        // Out of resolved the only way is reopening, the commander's call.
+        text: { type: 'plain_text', text: resolved ? 'Reopen…' : `${STATE_LABEL[state]}…` },
         action_id: `${INCIDENT_ACTIONS.status}.${state}`,
         value: `${incident.id}|${state}`,
         ...(state === 'resolved' ? { style: 'primary' as const } : {}),
       })),
     });
   }
-  blocks.push(context(`Incident \`${incident.id}\` · or \`/dr status <investigating|identified|monitoring|resolved> "what changed"\`${incident.public ? ' · the status page follows' : ' · private: no status page'}`));
-  return { text: `${STATE_EMOJI[incident.state]} ${incident.title}: ${incident.state}`, blocks };
+  const page = !incident.public
+    ? ' · private: no status page'
+    : incident.publication === 'held'
+      ? ' · status page: not published yet'
+      : incident.publishedBy
+        ? ` · status page published by <@${incident.publishedBy}>${incident.publishedAt ? ` at ${new Date(incident.publishedAt).toISOString().slice(11, 16)} UTC` : ''}; it follows`
+        : ' · the status page follows';
+  const who = resolved ? ' · only the commander may reopen it' : ' · status changes: the commander or DR_RESPONDERS, in this channel';
+  blocks.push(context(`Incident \`${incident.id}\` · or \`/dr status <investigating|identified|monitoring|resolved> "what changed"\`${who}${page}`));
+  return { text: `${STATE_EMOJI[incident.state]} ${escapeMrkdwn(incident.title)}: ${incident.state}`, blocks };
+}
+
+/**
+ * A public incident not on the status page yet: the exact text that will go
+ * out, who may publish it, and the button (with Slack's confirmation showing
+ * that text). Nothing is sent before; status changes queue meanwhile.
+ */
+function publishBlocks(incident: Incident, publication: SummaryPublication | undefined): Block[] {
+  const publishers = publication?.publishers ?? { nobody: true, who: 'nobody may publish yet: set DR_PUBLISHERS' };
+  const pending = publication?.pending;
+  const quoted = pending ? `\n>*${escapeMrkdwn(pending.name)}*\n${pending.body.split('\n').map((l) => `>${escapeMrkdwn(l)}`).join('\n')}` : '';
+  const blocks: Block[] = [
+    section(
+      `:newspaper: *Status page: not published yet.* Nothing is public until a publisher confirms; status changes are kept and follow in order once it is out. ${
+        publishers.nobody ? `:warning: ${capitalizeFirst(publishers.who)}.` : `May publish: ${publishers.who}.`
+      }${quoted}`,
+    ),
+  ];
+  if (publishers.nobody) return blocks;
+  const button: Button = {
+    type: 'button',
+    text: { type: 'plain_text', text: 'Publish to status page' },
+    action_id: INCIDENT_ACTIONS.publish,
+    value: incident.id,
+    style: 'danger',
+    confirm: {
+      title: { type: 'plain_text', text: 'Publish to the status page?' },
+      text: mrkdwn(confirmText(pending ? `${pending.name}: ${pending.body}` : 'The declaration notice shown in the summary.')),
+      confirm: { type: 'plain_text', text: 'Publish' },
+      deny: { type: 'plain_text', text: 'Cancel' },
+    },
+  };
+  blocks.push({ type: 'actions', block_id: 'incident-publish', elements: [button] });
+  return blocks;
+}
+
+/** The public text for the confirmation dialog, escaped, within Slack's 300 characters (the summary shows it whole). */
+export function confirmText(text: string): string {
+  const prefix = 'This goes public now: ';
+  let room = CONFIRM_TEXT_LIMIT - prefix.length;
+  let shown = escapeMrkdwn(prefix + truncate(text, room, '…'));
+  // Escaping lengthens (& → &amp;): cut more until the escaped text fits.
+  while (shown.length > CONFIRM_TEXT_LIMIT && room > 1) {
+    room -= 10;
+    shown = escapeMrkdwn(prefix + truncate(text, Math.max(1, room), '…'));
+  }
+  return shown;
+}
+
+function capitalizeFirst(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 /** An interactive checklist: each item ticks with who and when. Pure. */
@@ -66,15 +141,18 @@ export function renderChecklist(incidentId: string, list: string, title: string,
   const blocks: Block[] = [section(`*${escapeMrkdwn(title)}* — ${done} of ${items.length} done`)];
   items.slice(0, 45).forEach((item, i) => {
     const check = checks.get(i);
-    const accessory: Button = check
-      ? { type: 'button', text: { type: 'plain_text', text: 'Undo' }, action_id: INCIDENT_ACTIONS.uncheck, value: `${incidentId}|${list}|${String(i)}` }
-      : { type: 'button', text: { type: 'plain_text', text: 'Done' }, action_id: INCIDENT_ACTIONS.check, value: `${incidentId}|${list}|${String(i)}`, style: 'primary' };
+    // What the bot recorded itself (the declaration's own item) has no Undo.
+    const accessory: Button | undefined = check?.auto
+      ? undefined
+      : check
+        ? { type: 'button', text: { type: 'plain_text', text: 'Undo' }, action_id: INCIDENT_ACTIONS.uncheck, value: `${incidentId}|${list}|${String(i)}` }
+        : { type: 'button', text: { type: 'plain_text', text: 'Done' }, action_id: INCIDENT_ACTIONS.check, value: `${incidentId}|${list}|${String(i)}`, style: 'primary' };
     const text = check
-      ? `:ballot_box_with_check: ~${escapeMrkdwn(item)}~\n_<@${check.by}> at ${new Date(check.at).toISOString().slice(11, 16)} UTC_`
+      ? `:ballot_box_with_check: ~${escapeMrkdwn(item)}~\n_<@${check.by}> at ${new Date(check.at).toISOString().slice(11, 16)} UTC${check.auto ? ' · recorded by the bot' : ''}_`
       : `:white_large_square: ${escapeMrkdwn(item)}`;
-    blocks.push({ type: 'section', block_id: `item-${String(i)}`, text: mrkdwn(truncate(text, 3000)), accessory });
+    blocks.push({ type: 'section', block_id: `item-${String(i)}`, text: mrkdwn(truncate(text, 3000)), ...(accessory ? { accessory } : {}) });
   });
-  return { text: `${title}: ${done} of ${items.length} done`, blocks };
+  return { text: `${escapeMrkdwn(title)}: ${done} of ${items.length} done`, blocks };
 }
 
 /** Modal callback ids. */
@@ -118,13 +196,18 @@ export function renderDeclareModal(opts: {
   };
 }
 
-/** The status buttons open this: a status change needs words for the team and the page. */
-export function renderStatusModal(incident: Pick<Incident, 'id' | 'title'>, state: IncidentState) {
+/**
+ * The status buttons open this: a status change needs words for the team and
+ * the page. The channel the button was clicked in (checked then) is checked
+ * again on submission.
+ */
+export function renderStatusModal(incident: Pick<Incident, 'id' | 'title' | 'state'>, state: IncidentState, channel: string) {
+  const reopen = incident.state === 'resolved';
   return {
     type: 'modal' as const,
     callback_id: INCIDENT_VIEWS.status,
-    private_metadata: JSON.stringify({ incidentId: incident.id, state }),
-    title: { type: 'plain_text' as const, text: truncate(`Set: ${STATE_LABEL[state]}`, 24) },
+    private_metadata: JSON.stringify({ incidentId: incident.id, state, channel }),
+    title: { type: 'plain_text' as const, text: truncate(reopen ? 'Reopen the incident' : `Set: ${STATE_LABEL[state]}`, 24) },
     submit: { type: 'plain_text' as const, text: 'Post update' },
     close: { type: 'plain_text' as const, text: 'Cancel' },
     blocks: [
@@ -132,7 +215,7 @@ export function renderStatusModal(incident: Pick<Incident, 'id' | 'title'>, stat
       {
         type: 'input' as const,
         block_id: 'message',
-        label: { type: 'plain_text' as const, text: 'What changed' },
+        label: { type: 'plain_text' as const, text: reopen ? 'Why reopen it?' : 'What changed' },
         element: { type: 'plain_text_input', action_id: 'value', multiline: true, min_length: 3, max_length: 1000 },
         hint: { type: 'plain_text' as const, text: 'Posted in the channel; the status page gets its public template.' },
       },

@@ -1,6 +1,7 @@
 import { changedSteps, isTerminal, type PlannedStep, type Run, type StepRecord } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
-import { type Block, context, escapeMrkdwn, header, SECTION_TEXT_LIMIT, section, type SlackMessage, truncate } from './message.ts';
+import { describeMembers, isEmpty, ROLE_SETTINGS } from '../../access/roles.ts';
+import { type Block, code, context, escapeMrkdwn, header, SECTION_TEXT_LIMIT, section, type SlackMessage, truncate } from './message.ts';
 
 /** Button action ids; the value of every button is the run id. */
 export const RUN_ACTIONS = { approve: 'run.approve', reject: 'run.reject', cancel: 'run.cancel', dryRun: 'run.dry-run' } as const;
@@ -35,11 +36,11 @@ const MAX_BLOCKS = 50;
  * Pure: run state in, Block Kit out. Never shows step inputs (they may hold
  * values from secrets); outputs are shown as steps report them.
  */
-export function renderRunMessage(run: Run, now: number): SlackMessage {
+export function renderRunMessage(run: Run, now: number, options: { live?: boolean } = {}): SlackMessage {
   const blocks: Block[] = [];
   const title = `${run.dryRun ? 'Dry run: ' : ''}${run.runbookTitle}`;
   blocks.push(header(title));
-  const params = Object.entries(run.params).map(([k, v]) => `${k}=\`${escapeMrkdwn(String(v))}\``).join('  ');
+  const params = Object.entries(run.params).map(([k, v]) => `${escapeMrkdwn(k)}=${code(v)}`).join('  ');
   blocks.push(section(`${STATE_EMOJI[run.state]} *${stateText(run)}* · run \`${run.id}\` · \`${run.runbookId}\` requested by ${who(run.requester)}${params ? `\n${params}` : ''}`));
 
   if (run.state === 'running' || isTerminal(run.state)) blocks.push(section(progressLine(run, now)));
@@ -61,9 +62,11 @@ export function renderRunMessage(run: Run, now: number): SlackMessage {
   }
 
   blocks.push(context(footer(run)));
-  const actions = actionsFor(run);
+  // Only the run's own message in its channel carries buttons; copies (`/dr show`) are read-only.
+  const actions = options.live === false ? undefined : actionsFor(run);
   if (actions) blocks.push(actions);
-  return { text: `${STATE_EMOJI[run.state]} ${title}: ${stateText(run)} (run ${run.id})`, blocks: fit(blocks) };
+  else if (options.live === false && !isTerminal(run.state) && run.message) blocks.push(context(`Approve, reject or cancel from the run's message in <#${run.message.channel}>.`));
+  return { text: `${STATE_EMOJI[run.state]} ${escapeMrkdwn(title)}: ${stateText(run)} (run ${run.id})`, blocks: fit(blocks) };
 }
 
 function stateText(run: Run): string {
@@ -127,14 +130,19 @@ function stepLine(p: PlannedStep, s: StepRecord | undefined, run: Run, now: numb
 function footer(run: Run): string {
   const parts: string[] = [];
   if (run.state === 'awaiting_approval') {
-    const who = [...run.policy.users.map((u) => `<@${u}>`), ...run.policy.groups.map((g) => `@${g}`)];
-    parts.push(
-      `Needs ${run.policy.required} approval${run.policy.required > 1 ? 's' : ''} from ${who.length ? who.join(', ') : 'anyone'}${run.policy.allowSelfApproval ? '' : ' other than the requester'} · expires ${clock(run.expiresAt)}`,
-    );
+    parts.push(`${approversLine(run)} · expires ${clock(run.expiresAt)}`);
   }
   for (const a of run.approvals) parts.push(`approved by ${who(a.by)} at ${clock(a.at)}`);
   parts.push(`audit: \`/dr audit ${run.id}\``);
   return parts.join(' · ');
+}
+
+/** Who may approve, as the plan states it; says plainly when nobody can yet. */
+export function approversLine(run: Pick<Run, 'policy'>): string {
+  const { policy } = run;
+  const count = `${policy.required} approval${policy.required > 1 ? 's' : ''}`;
+  if (isEmpty(policy)) return `:no_entry: Needs ${count}, but nobody may approve yet: set ${policy.source ?? ROLE_SETTINGS.approvers} (docs/security.md)`;
+  return `Needs ${count} from ${describeMembers(policy)}${policy.allowSelfApproval ? '' : ' other than the requester'}`;
 }
 
 function actionsFor(run: Run): Block | undefined {
@@ -153,7 +161,7 @@ function actionsFor(run: Run): Block | undefined {
       type: 'actions',
       block_id: `run-${run.id}`,
       elements: [
-        button('Approve', RUN_ACTIONS.approve, 'primary', { title: 'Approve this run?', text: truncate(`It will ${run.plan.map((p) => p.name.toLowerCase()).join(', then ')}.`, 300), confirm: 'Approve' }),
+        button('Approve', RUN_ACTIONS.approve, 'primary', { title: 'Approve this run?', text: truncate(`It will ${run.plan.map((p) => escapeMrkdwn(p.name.toLowerCase())).join(', then ')}.`, 300), confirm: 'Approve' }),
         button('Reject', RUN_ACTIONS.reject, 'danger'),
         button('Dry run', RUN_ACTIONS.dryRun),
       ],

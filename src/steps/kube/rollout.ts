@@ -4,6 +4,7 @@ import type { KubeApis } from '../clients.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { classifyKubeError, JSON_PATCH, K8S_NAME, K8S_NAMESPACE, STRATEGIC_MERGE_PATCH, statusCode } from './api.ts';
+import { allowedNote, checkAll, checkDeployment, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote } from './scope.ts';
 
 const REVISION = 'deployment.kubernetes.io/revision';
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
@@ -25,8 +26,14 @@ async function readDeployment(api: KubeApis, ns: string, name: string): Promise<
   }
 }
 
-/** The named deployments, or all of the namespace for `*`; unknown names are refused together. */
-async function selectDeployments(api: KubeApis, ns: string, names: readonly string[]): Promise<V1Deployment[]> {
+/**
+ * The named deployments, or all of the namespace for `*`; unknown names are
+ * refused together. Scope: the namespace and named deployments are checked
+ * before any call, and every deployment `*` finds must be allowed too (all of
+ * them are refused together, before anything is changed).
+ */
+async function selectDeployments(api: KubeApis, ns: string, names: readonly string[], scope: KubeScope): Promise<{ selected: V1Deployment[]; note: string }> {
+  enforce(checkAll([checkNamespace(scope, ns), ...names.filter((n) => n !== '*').map((n) => checkDeployment(scope, ns, n))]));
   let all: V1Deployment[];
   try {
     all = (await api.apps.listNamespacedDeployment({ namespace: ns })).items;
@@ -35,7 +42,7 @@ async function selectDeployments(api: KubeApis, ns: string, names: readonly stri
   }
   if (names.includes('*')) {
     if (all.length === 0) throw new PermanentStepError(`there are no deployments in namespace ${ns}`);
-    return all;
+    return { selected: all, note: enforce(checkAll(all.map((d) => checkDeployment(scope, ns, d.metadata?.name ?? '')))) };
   }
   const missing = names.filter((n) => !all.some((d) => d.metadata?.name === n));
   if (missing.length) {
@@ -43,30 +50,49 @@ async function selectDeployments(api: KubeApis, ns: string, names: readonly stri
       `no deployment ${missing.join(', ')} in namespace ${ns} (deployments there: ${all.map((d) => d.metadata?.name).join(', ') || 'none'})`,
     );
   }
-  return all.filter((d) => names.includes(d.metadata?.name ?? ''));
+  const selected = all.filter((d) => names.includes(d.metadata?.name ?? ''));
+  return { selected, note: enforce(checkAll(selected.map((d) => checkDeployment(scope, ns, d.metadata?.name ?? '')))) };
+}
+
+/** For plan(): a namespace or names from an earlier step cannot be listed yet; run() checks them. */
+function pendingSelection(ns: string, names: readonly string[]): boolean {
+  // While planning, a whole list from an earlier step is one placeholder string.
+  const list: unknown = names;
+  return isPending(ns) || (Array.isArray(list) ? list.some(isPending) : isPending(list));
+}
+
+/** The plan's note when names come from earlier steps; a namespace already known is checked now. */
+function pendingScopeNote(scope: KubeScope, ns: string): string {
+  if (!isPending(ns)) enforce(checkNamespace(scope, ns));
+  return pendingNote(scope, ['namespaces', 'deployments']);
 }
 
 /** `kubectl rollout restart`: the restartedAt annotation on the pod template, as a strategic merge patch. */
-export function rolloutRestartStep(kube: () => Promise<KubeApis>) {
+export function rolloutRestartStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.rollout-restart',
     summary: 'Restart deployments (as kubectl rollout restart does)',
     params: z.object({ namespace, deployments }),
     outputs: ['restarted'],
     async plan(_ctx, p) {
-      const selected = await selectDeployments(await kube(), p.namespace, p.deployments);
+      if (pendingSelection(p.namespace, p.deployments)) {
+        const note = pendingScopeNote(scope, p.namespace);
+        return [{ action: 'restart', resource: `deployments in ${p.namespace}`, detail: `rolling restart of ${[p.deployments].flat().join(', ')} in ${p.namespace}${allowedNote(note)}` }];
+      }
+      const { selected, note } = await selectDeployments(await kube(), p.namespace, p.deployments, scope);
       const paused = selected.filter((d) => d.spec?.paused).map((d) => d.metadata?.name);
       if (paused.length) throw new PermanentStepError(`can't restart paused deployment ${paused.join(', ')}: resume it first`);
-      return selected.map((d) => ({
+      // The limit is said once, on the first line: the others share it.
+      return selected.map((d, i) => ({
         action: 'restart' as const,
         resource: `deployment ${p.namespace}/${d.metadata?.name ?? ''}`,
-        detail: `rolling restart of ${p.namespace}/${d.metadata?.name ?? ''} (${d.spec?.replicas ?? 0} replicas)`,
+        detail: `rolling restart of ${p.namespace}/${d.metadata?.name ?? ''} (${d.spec?.replicas ?? 0} replicas)${i === 0 ? allowedNote(note) : ''}`,
       }));
     },
     async run(ctx, p) {
       const api = await kube();
       const restarted: string[] = [];
-      for (const d of await selectDeployments(api, p.namespace, p.deployments)) {
+      for (const d of (await selectDeployments(api, p.namespace, p.deployments, scope)).selected) {
         const name = d.metadata?.name ?? '';
         if (d.spec?.template.metadata?.annotations?.[RESTARTED_BY] === ctx.idempotencyKey) {
           restarted.push(name);
@@ -117,19 +143,22 @@ export function rolloutState(d: V1Deployment): { done: true } | { done: false; s
 }
 
 /** Waits until every selected deployment has rolled out, by kubectl's rules. */
-export function rolloutStatusStep(kube: () => Promise<KubeApis>) {
+export function rolloutStatusStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.rollout-status',
     summary: 'Wait until deployments have rolled out (as kubectl rollout status)',
     params: z.object({ namespace, deployments }),
     outputs: ['ready'],
     async plan(_ctx, p) {
-      const selected = await selectDeployments(await kube(), p.namespace, p.deployments);
-      return [{ action: 'wait', resource: `namespace ${p.namespace}`, detail: `wait until ${selected.map((d) => d.metadata?.name).join(', ')} have rolled out` }];
+      if (pendingSelection(p.namespace, p.deployments)) {
+        return [{ action: 'wait', resource: `namespace ${p.namespace}`, detail: `wait until ${[p.deployments].flat().join(', ')} have rolled out${allowedNote(pendingScopeNote(scope, p.namespace))}` }];
+      }
+      const { selected, note } = await selectDeployments(await kube(), p.namespace, p.deployments, scope);
+      return [{ action: 'wait', resource: `namespace ${p.namespace}`, detail: `wait until ${selected.map((d) => d.metadata?.name).join(', ')} have rolled out${allowedNote(note)}` }];
     },
     async run(ctx, p) {
       const api = await kube();
-      const names = (await selectDeployments(api, p.namespace, p.deployments)).map((d) => d.metadata?.name ?? '');
+      const names = (await selectDeployments(api, p.namespace, p.deployments, scope)).selected.map((d) => d.metadata?.name ?? '');
       await pollUntil(ctx, {
         what: `rollouts in ${p.namespace}`,
         check: async () => {
@@ -212,7 +241,7 @@ const KEEP_FROM_DEPLOYMENT = new Set([
  * both as one JSON patch. Idempotent: if the deployment already runs that
  * template (a re-entered step), nothing is sent.
  */
-export function rolloutUndoStep(kube: () => Promise<KubeApis>) {
+export function rolloutUndoStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.rollout-undo',
     summary: 'Roll a deployment back to its previous (or a given) revision',
@@ -224,6 +253,11 @@ export function rolloutUndoStep(kube: () => Promise<KubeApis>) {
     }),
     outputs: ['revision', 'images'],
     async plan(_ctx, p) {
+      if (isPending(p.namespace) || isPending(p.deployment)) {
+        const note = pendingScopeNote(scope, p.namespace);
+        return [{ action: 'change', resource: `deployment ${p.namespace}/${p.deployment}`, detail: `roll back ${p.namespace}/${p.deployment}${allowedNote(note)}` }];
+      }
+      const note = enforce(checkDeployment(scope, p.namespace, p.deployment));
       const api = await kube();
       const d = await readDeployment(api, p.namespace, p.deployment);
       if (d.spec?.paused) throw new PermanentStepError(`you cannot roll back a paused deployment (${p.namespace}/${p.deployment}): resume it first`);
@@ -235,11 +269,12 @@ export function rolloutUndoStep(kube: () => Promise<KubeApis>) {
         {
           action: 'change',
           resource: `deployment ${p.namespace}/${p.deployment}`,
-          detail: `roll back ${p.namespace}/${p.deployment} from revision ${current} (${now?.images ?? '?'}) to revision ${target.revision} (${target.images}${target.changeCause ? `, ${target.changeCause}` : ''})`,
+          detail: `roll back ${p.namespace}/${p.deployment} from revision ${current} (${now?.images ?? '?'}) to revision ${target.revision} (${target.images}${target.changeCause ? `, ${target.changeCause}` : ''})${allowedNote(note)}`,
         },
       ];
     },
     async run(ctx, p) {
+      enforce(checkDeployment(scope, p.namespace, p.deployment));
       const api = await kube();
       const d = await readDeployment(api, p.namespace, p.deployment);
       if (d.spec?.paused) throw new PermanentStepError(`you cannot roll back a paused deployment (${p.namespace}/${p.deployment})`);

@@ -3,6 +3,7 @@ import { isPlaceholder } from '../../engine/bind.ts';
 import type { KubeApis } from '../clients.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { classifyKubeError, K8S_NAME, K8S_NAMESPACE, MERGE_PATCH, statusCode } from './api.ts';
+import { allowedNote, checkSecret, DEFAULT_KUBE_SCOPE, enforce, enforcePlanned, isPending, type KubeScope } from './scope.ts';
 
 /**
  * `k8s.update-secret`: sets keys of an existing Secret (e.g. the database host
@@ -10,8 +11,10 @@ import { classifyKubeError, K8S_NAME, K8S_NAMESPACE, MERGE_PATCH, statusCode } f
  * the keys only.
  * Reads: GET secret. Changes: PATCH secret (merge patch of `data`).
  * Idempotency: compares before writing; a re-entered step finds nothing to change.
+ * Scope: the namespace and the Secret must be allowed (K8S_ALLOWED_NAMESPACES,
+ * K8S_ALLOWED_SECRETS), checked before any call, in plan() and again in run().
  */
-export function updateSecretStep(kube: () => Promise<KubeApis>) {
+export function updateSecretStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.update-secret',
     summary: 'Set keys of a Kubernetes Secret (values are never shown)',
@@ -22,18 +25,21 @@ export function updateSecretStep(kube: () => Promise<KubeApis>) {
     }),
     outputs: ['changedKeys'],
     async plan(_ctx, p) {
-      await readSecret(await kube(), p.namespace, p.name);
+      const note = enforcePlanned(scope, [p.namespace, p.name], ['namespaces', 'secrets'], () => checkSecret(scope, p.namespace, p.name));
+      // A Secret named by an earlier step's output cannot be read yet; run() reads (and checks) it.
+      if (!isPending(p.namespace) && !isPending(p.name)) await readSecret(await kube(), p.namespace, p.name);
       const keys = Object.keys(p.values);
       const pending = keys.filter((k) => isPlaceholder(p.values[k]));
       return [
         {
           action: 'change',
           resource: `secret ${p.namespace}/${p.name}`,
-          detail: `set ${keys.join(', ')} in secret ${p.namespace}/${p.name} (values not shown${pending.length ? `; ${pending.join(', ')} from earlier steps` : ''})`,
+          detail: `set ${keys.join(', ')} in secret ${p.namespace}/${p.name} (values not shown${pending.length ? `; ${pending.join(', ')} from earlier steps` : ''})${allowedNote(note)}`,
         },
       ];
     },
     async run(ctx, p) {
+      enforce(checkSecret(scope, p.namespace, p.name));
       const api = await kube();
       const secret = await readSecret(api, p.namespace, p.name);
       const wanted = Object.fromEntries(Object.entries(p.values).map(([k, v]) => [k, Buffer.from(String(v)).toString('base64')]));

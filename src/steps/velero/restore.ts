@@ -4,6 +4,7 @@ import type { KubeApis } from '../clients.ts';
 import { classifyKubeError, K8S_NAMESPACE, statusCode } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
+import { allowedNote, checkAll, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote, SCOPE_SETTINGS, type ScopeCheck } from '../kube/scope.ts';
 import { type Backup, completedAt, listBackups, newestCompleted, type Restore, RestoreSchema, SCHEDULE_LABEL, VELERO } from './objects.ts';
 
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a Velero object name');
@@ -32,6 +33,44 @@ function mappingOf(p: { namespaceMapping?: Record<string, string> | undefined; r
   return { ...p.namespaceMapping, ...(p.restoreInto && only ? { [only]: p.restoreInto } : {}) };
 }
 
+interface RestoreNamespaces {
+  includedNamespaces?: string[] | undefined;
+  namespaceMapping?: Record<string, string> | undefined;
+  restoreInto?: string | undefined;
+  veleroNamespace: string;
+}
+
+/**
+ * What the restore may read from the backup and write into (K8S_ALLOWED_NAMESPACES):
+ * every included namespace, where it lands (mapped or not), and both sides of
+ * every mapping. Velero's own namespace (the step's `veleroNamespace`) counts as a
+ * system namespace here. Restoring every namespace (`*`) needs `*` in the setting,
+ * and leaves out the system namespaces it does not name exactly (`excluded`).
+ */
+export function checkRestoreScope(scope: KubeScope, p: RestoreNamespaces): ScopeCheck & { excluded: string[] } {
+  const effective: KubeScope = { ...scope, systemNamespaces: [...new Set([...scope.systemNamespaces, p.veleroNamespace])] };
+  const included = p.includedNamespaces ?? ['*'];
+  const mapping = mappingOf(p);
+  const { env, key } = SCOPE_SETTINGS.namespaces;
+  const checks: ScopeCheck[] = [];
+  let excluded: string[] = [];
+  if (included.includes('*')) {
+    if (!scope.namespaces.includes('*')) {
+      checks.push({
+        ok: false,
+        problem: `restoring every namespace of the backup (includedNamespaces *) is not allowed by ${env}=${scope.namespaces.join(',')}; list the namespaces to restore in includedNamespaces, or set ${env} (${key}) to * (system namespaces stay excluded)`,
+      });
+    }
+    excluded = effective.systemNamespaces.filter((ns) => !scope.namespaces.includes(ns));
+  }
+  for (const ns of included.filter((n) => n !== '*')) checks.push(checkNamespace(effective, ns), checkNamespace(effective, mapping[ns] ?? ns));
+  for (const [from, to] of Object.entries(mapping)) checks.push(checkNamespace(effective, from), checkNamespace(effective, to));
+  const result = checks.length ? checkAll(checks) : ({ ok: true, note: `${env}=*` } as const);
+  if (!result.ok) return { ...result, excluded };
+  const note = excluded.length ? `${env}=*; not restored: ${excluded.join(', ')}` : result.note;
+  return { ok: true, note, excluded };
+}
+
 /** Restore names are fixed per run and step, so a re-entered step finds its own restore. */
 function restoreName(runId: string, stepId: string): string {
   return `dr-${runId}-${stepId}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63).replace(/-+$/, '');
@@ -53,8 +92,9 @@ async function getRestore(api: KubeApis, ns: string, restore: string): Promise<R
  * Failed fail the step with Velero's warning and error counts.
  * Reads: backups, restores. Changes: creates a Restore (`dr-<run>-<step>`).
  * Idempotency: a re-entered step finds its restore by name and keeps waiting.
+ * Scope: see checkRestoreScope; checked before any call, in plan() and in run().
  */
-export function veleroRestoreStep(kube: () => Promise<KubeApis>) {
+export function veleroRestoreStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'velero.restore',
     summary: 'Restore Kubernetes resources from a Velero backup and wait until it completes',
@@ -74,17 +114,21 @@ export function veleroRestoreStep(kube: () => Promise<KubeApis>) {
       .refine((p) => !p.restoreInto || p.includedNamespaces?.length === 1, 'restoreInto needs exactly one included namespace'),
     outputs: ['restoreName', 'backupName', 'itemsRestored', 'warnings'],
     async plan(_ctx, p) {
+      const values = [...(p.includedNamespaces ?? []), ...Object.entries(p.namespaceMapping ?? {}).flat(), p.restoreInto, p.veleroNamespace];
+      const note = values.some(isPending) ? pendingNote(scope, ['namespaces']) : enforce(checkRestoreScope(scope, p));
       const b = await chooseBackup(await kube(), p.veleroNamespace, p.backup, p.schedule);
       const mapping = Object.entries(mappingOf(p)).map(([from, to]) => `${from} → ${to}`);
       return [
         {
           action: 'create',
           resource: `velero restore from ${b.metadata.name}`,
-          detail: `restore ${p.includedNamespaces?.join(', ') ?? 'all namespaces'} from backup ${b.metadata.name} (completed ${b.status.completionTimestamp ?? '?'}, ${formatDuration(Date.now() - completedAt(b))} old)${mapping.length ? ` into ${mapping.join(', ')}` : ''}; existing objects: ${p.existingResourcePolicy === 'none' ? 'left as they are' : 'updated'}`,
+          detail: `restore ${p.includedNamespaces?.join(', ') ?? 'all namespaces'} from backup ${b.metadata.name} (completed ${b.status.completionTimestamp ?? '?'}, ${formatDuration(Date.now() - completedAt(b))} old)${mapping.length ? ` into ${mapping.join(', ')}` : ''}; existing objects: ${p.existingResourcePolicy === 'none' ? 'left as they are' : 'updated'}${allowedNote(note)}`,
         },
       ];
     },
     async run(ctx, p) {
+      const allowed = checkRestoreScope(scope, p);
+      enforce(allowed);
       const api = await kube();
       const restore = restoreName(ctx.runId, ctx.stepId);
       let existing = await getRestore(api, p.veleroNamespace, restore);
@@ -99,6 +143,7 @@ export function veleroRestoreStep(kube: () => Promise<KubeApis>) {
             // The schedule was resolved to its newest completed backup, so the plan and the restore agree.
             backupName: b.metadata.name,
             ...(p.includedNamespaces ? { includedNamespaces: p.includedNamespaces } : {}),
+            ...(allowed.excluded.length ? { excludedNamespaces: allowed.excluded } : {}),
             ...(Object.keys(mappingOf(p)).length ? { namespaceMapping: mappingOf(p) } : {}),
             existingResourcePolicy: p.existingResourcePolicy,
           },

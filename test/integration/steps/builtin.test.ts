@@ -1,11 +1,17 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { httpCheckStep } from '../../../src/steps/builtin/http-check.ts';
-import { httpRequestStep } from '../../../src/steps/builtin/http-request.ts';
+import { httpCheckStep as httpCheckStepFor } from '../../../src/steps/builtin/http-check.ts';
+import { httpRequestStep as httpRequestStepFor } from '../../../src/steps/builtin/http-request.ts';
+import { TEST_OUTBOUND } from '../../support/engine.ts';
 import { scenarioTargets } from '../../../src/incidents/scenarios.ts';
 import { reportRtoStep } from '../../../src/steps/builtin/report-rto.ts';
 import { waitStep } from '../../../src/steps/builtin/wait.ts';
 import { FakeService } from '../../support/fake-service.ts';
 import { failureOf, planContext, stepContext } from '../../support/step-context.ts';
+
+// The fake service listens on 127.0.0.1, which the steps reach only when it is allowed
+// (test/integration/steps/outbound.test.ts tests the policy itself).
+const httpCheckStep = httpCheckStepFor(TEST_OUTBOUND);
+const httpRequestStep = httpRequestStepFor(TEST_OUTBOUND);
 
 describe('built-in steps', () => {
   let api: FakeService;

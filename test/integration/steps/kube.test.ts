@@ -2,6 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createStepClients } from '../../../src/steps/clients.ts';
 import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from '../../../src/steps/kube/rollout.ts';
 import { updateSecretStep } from '../../../src/steps/kube/update-secret.ts';
+import { DEFAULT_KUBE_SCOPE, kubeScope, type KubeScope } from '../../../src/steps/kube/scope.ts';
+import { deleteNamespaceStep, verifyPodsStep } from '../../../src/steps/kube/namespace.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
 import { failureOf, planContext, stepContext } from '../../support/step-context.ts';
 
@@ -11,10 +13,11 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
   let restart: ReturnType<typeof rolloutRestartStep>;
   let status: ReturnType<typeof rolloutStatusStep>;
   let undo: ReturnType<typeof rolloutUndoStep>;
+  let clients: ReturnType<typeof createStepClients>;
 
   beforeAll(async () => {
     kube = await new FakeKube().start();
-    const clients = createStepClients({ aws: {}, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
+    clients = createStepClients({ aws: {}, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
     secret = updateSecretStep(clients.kube);
     restart = rolloutRestartStep(clients.kube);
     status = rolloutStatusStep(clients.kube);
@@ -42,7 +45,7 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
 
     it('plans naming the keys, never the values', async () => {
       const lines = await secret.plan(planContext(), p());
-      expect(lines).toEqual([{ action: 'change', resource: 'secret production/database-credentials', detail: 'set host, port in secret production/database-credentials (values not shown)' }]);
+      expect(lines).toEqual([{ action: 'change', resource: 'secret production/database-credentials', detail: 'set host, port in secret production/database-credentials (values not shown) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)' }]);
       expect(JSON.stringify(lines)).not.toContain(NEW_HOST);
     });
 
@@ -69,7 +72,7 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
     it('restarts with the restartedAt annotation (strategic merge), once, and waits for the rollout', async () => {
       const p = restart.params.parse({ namespace: 'production', deployments: ['*'] });
       expect((await restart.plan(planContext(), p)).map((l) => l.detail)).toEqual([
-        'rolling restart of production/api-gateway (3 replicas)',
+        'rolling restart of production/api-gateway (3 replicas) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
         'rolling restart of production/worker (3 replicas)',
       ]);
       const out = await restart.run(stepContext(), p);
@@ -130,7 +133,7 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
     it('plans the previous revision with its image and change cause', async () => {
       const lines = await undo.plan(planContext(), undo.params.parse({ namespace: 'production', deployment: 'api-gateway' }));
       expect(lines[0]?.detail).toBe(
-        'roll back production/api-gateway from revision 3 (api-gateway:1.6.0-bad) to revision 2 (api-gateway:1.5.0, release 1.5.0)',
+        'roll back production/api-gateway from revision 3 (api-gateway:1.6.0-bad) to revision 2 (api-gateway:1.5.0, release 1.5.0) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
       );
     });
 
@@ -158,6 +161,135 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
 
       expect(await undo.run(stepContext({ attempt: 2 }), p)).toEqual({ revision: 4, images: 'api-gateway:1.4.0' });
       expect(kube.callsMatching('PATCH', '/deployments/')).toHaveLength(1);
+    });
+  });
+  describe('blast radius: namespaces, Secrets and deployments outside the allow-lists are refused at plan and at run', () => {
+    const SYSTEM_PASSWORD = 'kube-system-secret-value';
+    const steps = (scope: KubeScope) => ({
+      secret: updateSecretStep(clients.kube, scope),
+      restart: rolloutRestartStep(clients.kube, scope),
+      status: rolloutStatusStep(clients.kube, scope),
+      undo: rolloutUndoStep(clients.kube, scope),
+      pods: verifyPodsStep(clients.kube, scope),
+      del: deleteNamespaceStep(clients.kube, scope),
+    });
+    const systemCalls = () => kube.calls.filter((c) => c.path.includes('/namespaces/kube-system'));
+    const writes = () => kube.calls.filter((c) => c.method !== 'GET');
+
+    beforeEach(() => {
+      kube.addSecret('kube-system', 'database-credentials', { host: 'etcd.internal', password: SYSTEM_PASSWORD });
+      kube.addDeployment('kube-system', 'coredns', ['coredns:1.11.1', 'coredns:1.11.3']);
+      kube.addDeployment('kube-system', 'aws-load-balancer-controller', ['aws-load-balancer-controller:2.8.0']);
+    });
+
+    it('by default (K8S_ALLOWED_NAMESPACES=*): a kube-system Secret or deployment is refused before any call, and nothing is patched', async () => {
+      const s = steps(DEFAULT_KUBE_SCOPE);
+      const before = [...kube.deployments.values()].map((d) => `${d.namespace}/${d.name}@${d.resourceVersion}`);
+      const refusal = /^namespace kube-system is a system namespace, refused by K8S_ALLOWED_NAMESPACES=\* \(system namespaces: kube-system, .*\); to allow it, add kube-system to K8S_ALLOWED_NAMESPACES \(kubernetes\.allowedNamespaces\)$/;
+      const secretParams = s.secret.params.parse({ namespace: 'kube-system', name: 'database-credentials', values: { host: 'attacker.example.com' } });
+      const all = s.restart.params.parse({ namespace: 'kube-system', deployments: ['*'] });
+      const one = s.undo.params.parse({ namespace: 'kube-system', deployment: 'coredns' });
+      const attempts: Promise<unknown>[] = [
+        s.secret.plan(planContext(), secretParams),
+        s.secret.run(stepContext(), secretParams),
+        s.restart.plan(planContext(), all),
+        s.restart.run(stepContext(), all),
+        s.restart.run(stepContext(), s.restart.params.parse({ namespace: 'kube-system', deployments: ['coredns'] })),
+        s.status.plan(planContext(), all),
+        s.status.run(stepContext(), all),
+        s.undo.plan(planContext(), one),
+        s.undo.run(stepContext(), one),
+        s.pods.plan(planContext(), s.pods.params.parse({ namespace: 'kube-system' })),
+        s.pods.run(stepContext(), s.pods.params.parse({ namespace: 'kube-system' })),
+      ];
+      for (const attempt of attempts) {
+        const failure = await failureOf(attempt);
+        expect(failure.permanent).toBe(true);
+        expect(failure.message).toMatch(refusal);
+      }
+      // Not one request reached kube-system, nothing was written anywhere, and the fake's state is as it was.
+      expect(systemCalls()).toEqual([]);
+      expect(writes()).toEqual([]);
+      expect(kube.secretValue('kube-system', 'database-credentials', 'host')).toBe('etcd.internal');
+      expect([...kube.deployments.values()].map((d) => `${d.namespace}/${d.name}@${d.resourceVersion}`)).toEqual(before);
+    });
+
+    it('a system namespace named exactly is allowed, and the plan says so', async () => {
+      const s = steps(kubeScope({ allowedNamespaces: ['production', 'kube-system'] }));
+      const lines = await s.restart.plan(planContext(), s.restart.params.parse({ namespace: 'kube-system', deployments: ['coredns'] }));
+      expect(lines.map((l) => l.detail)).toEqual(['rolling restart of kube-system/coredns (3 replicas) (allowed: system namespace kube-system named in K8S_ALLOWED_NAMESPACES)']);
+      // A glob is not a name.
+      const globbed = steps(kubeScope({ allowedNamespaces: ['kube-*'] }));
+      expect((await failureOf(globbed.restart.plan(planContext(), globbed.restart.params.parse({ namespace: 'kube-system', deployments: ['coredns'] })))).message).toMatch(
+        /^namespace kube-system is a system namespace, refused by K8S_ALLOWED_NAMESPACES=kube-\*/,
+      );
+    });
+
+    it('an explicit namespace list replaces the default: other namespaces are refused, drills included', async () => {
+      const s = steps(kubeScope({ allowedNamespaces: ['production'] }));
+      expect((await s.pods.plan(planContext(), s.pods.params.parse({ namespace: 'production' })))[0]?.detail).toBe(
+        'wait until at least 1 pods in production are running and ready (allowed: K8S_ALLOWED_NAMESPACES=production)',
+      );
+      kube.namespaces.add('dr-drill-rscope01');
+      const failure = await failureOf(s.del.plan(planContext(), s.del.params.parse({ namespace: 'dr-drill-rscope01' })));
+      expect(failure).toEqual({
+        message: 'namespace dr-drill-rscope01 is not allowed by K8S_ALLOWED_NAMESPACES=production; to allow it, add it to K8S_ALLOWED_NAMESPACES (kubernetes.allowedNamespaces)',
+        permanent: true,
+      });
+      expect((await failureOf(s.del.run(stepContext(), s.del.params.parse({ namespace: 'dr-drill-rscope01' })))).message).toMatch(/^namespace dr-drill-rscope01 is not allowed/);
+      expect(kube.namespaces.has('dr-drill-rscope01')).toBe(true);
+      expect(writes()).toEqual([]);
+      // The drill prefix rule still applies to allowed namespaces.
+      expect(s.del.params.safeParse({ namespace: 'production' }).success).toBe(false);
+    });
+
+    it('deployments: ["*"] — every deployment found must match K8S_ALLOWED_DEPLOYMENTS; one outside it refuses the whole step, nothing restarted', async () => {
+      const s = steps(kubeScope({ allowedDeployments: ['api-*'] }));
+      const all = s.restart.params.parse({ namespace: 'production', deployments: ['*'] });
+      const refusal =
+        'deployment production/worker is not allowed by K8S_ALLOWED_DEPLOYMENTS=api-*; to allow it, add worker or production/worker to K8S_ALLOWED_DEPLOYMENTS (kubernetes.allowedDeployments)';
+      expect(await failureOf(s.restart.plan(planContext(), all))).toEqual({ message: refusal, permanent: true });
+      expect(await failureOf(s.restart.run(stepContext(), all))).toEqual({ message: refusal, permanent: true });
+      expect(await failureOf(s.status.plan(planContext(), s.status.params.parse({ namespace: 'production', deployments: ['*'] })))).toEqual({ message: refusal, permanent: true });
+      expect(kube.callsMatching('PATCH', '/deployments/')).toEqual([]);
+      // Named ones that match are fine, and the plan shows the limit.
+      const lines = await s.restart.plan(planContext(), s.restart.params.parse({ namespace: 'production', deployments: ['api-gateway'] }));
+      expect(lines[0]?.detail).toBe('rolling restart of production/api-gateway (3 replicas) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded; K8S_ALLOWED_DEPLOYMENTS=api-*)');
+      expect((await failureOf(s.undo.run(stepContext(), s.undo.params.parse({ namespace: 'production', deployment: 'worker' })))).message).toBe(refusal);
+      expect(writes()).toEqual([]);
+    });
+
+    it('Secrets outside K8S_ALLOWED_SECRETS are refused; the plan names the list', async () => {
+      kube.addSecret('production', 'tls-cert', { 'tls.key': 'k' });
+      const s = steps(kubeScope({ allowedSecrets: ['production/database-credentials'] }));
+      const lines = await s.secret.plan(planContext(), s.secret.params.parse({ namespace: 'production', name: 'database-credentials', values: { host: 'h' } }));
+      expect(lines[0]?.detail).toBe(
+        'set host in secret production/database-credentials (values not shown) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded; K8S_ALLOWED_SECRETS=production/database-credentials)',
+      );
+      const p = s.secret.params.parse({ namespace: 'production', name: 'tls-cert', values: { 'tls.key': 'x' } });
+      expect((await failureOf(s.secret.plan(planContext(), p))).message).toBe(
+        'secret production/tls-cert is not allowed by K8S_ALLOWED_SECRETS=production/database-credentials; to allow it, add tls-cert or production/tls-cert to K8S_ALLOWED_SECRETS (kubernetes.allowedSecrets)',
+      );
+      expect((await failureOf(s.secret.run(stepContext(), p))).permanent).toBe(true);
+      expect(kube.secretValue('production', 'tls-cert', 'tls.key')).toBe('k');
+      expect(writes()).toEqual([]);
+    });
+
+    it('a namespace from an earlier step: the plan says it is checked when it runs, and run() refuses kube-system without patching', async () => {
+      const s = steps(DEFAULT_KUBE_SCOPE);
+      // While planning, the engine passes a placeholder for an output not produced yet.
+      const planned = { namespace: '‹steps.lookup.outputs.namespace›', name: 'database-credentials', values: { host: 'h' } } as unknown as Parameters<typeof s.secret.plan>[1];
+      const lines = await s.secret.plan(planContext(), planned);
+      expect(lines[0]?.detail).toContain('(allowed: K8S_ALLOWED_NAMESPACES=*; K8S_ALLOWED_SECRETS=*, checked when it runs)');
+      const restartPlanned = { namespace: '‹steps.lookup.outputs.namespace›', deployments: ['*'] };
+      expect((await s.restart.plan(planContext(), restartPlanned))[0]?.detail).toContain('checked when it runs');
+
+      const resolved = s.secret.params.parse({ namespace: 'kube-system', name: 'database-credentials', values: { host: 'attacker.example.com' } });
+      expect((await failureOf(s.secret.run(stepContext(), resolved))).message).toMatch(/^namespace kube-system is a system namespace/);
+      expect((await failureOf(s.restart.run(stepContext(), s.restart.params.parse({ namespace: 'kube-system', deployments: ['*'] })))).message).toMatch(/^namespace kube-system is a system namespace/);
+      expect(systemCalls()).toEqual([]);
+      expect(writes()).toEqual([]);
+      expect(kube.secretValue('kube-system', 'database-credentials', 'password')).toBe(SYSTEM_PASSWORD);
     });
   });
 });

@@ -3,6 +3,7 @@ import { createStepClients } from '../../../src/steps/clients.ts';
 import { deleteNamespaceStep, verifyPodsStep } from '../../../src/steps/kube/namespace.ts';
 import { readinessCheckStep } from '../../../src/steps/readiness/check.ts';
 import { veleroRestoreStep } from '../../../src/steps/velero/restore.ts';
+import { DEFAULT_KUBE_SCOPE, kubeScope } from '../../../src/steps/kube/scope.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
 import { FakeRds } from '../../support/fake-rds.ts';
 import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
@@ -17,12 +18,13 @@ describe('Velero, namespace and readiness steps', () => {
   let pods: ReturnType<typeof verifyPodsStep>;
   let del: ReturnType<typeof deleteNamespaceStep>;
   let readiness: ReturnType<typeof readinessCheckStep>;
+  let clients: ReturnType<typeof createStepClients>;
 
   beforeAll(async () => {
     fakeAwsCredentials();
     kube = await new FakeKube().start();
     rds = await new FakeRds().start();
-    const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
+    clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
     restore = veleroRestoreStep(clients.kube);
     pods = verifyPodsStep(clients.kube);
     del = deleteNamespaceStep(clients.kube);
@@ -46,7 +48,7 @@ describe('Velero, namespace and readiness steps', () => {
 
   it('plans the newest completed backup of the schedule, with its age', async () => {
     const [line] = await restore.plan(planContext(), restore.params.parse({ schedule: 'hourly-backup' }));
-    expect(line?.detail).toMatch(/^restore all namespaces from backup hourly-backup-20261125040000 \(completed .*, 1h 30m old\); existing objects: left as they are$/);
+    expect(line?.detail).toMatch(/^restore all namespaces from backup hourly-backup-20261125040000 \(completed .*, 1h 30m old\); existing objects: left as they are \(allowed: K8S_ALLOWED_NAMESPACES=\*; not restored: kube-system, kube-public, kube-node-lease, velero, dr-chatops\)$/);
   });
 
   it('refuses an unknown backup (listing the newest) and latest without a schedule', async () => {
@@ -74,6 +76,51 @@ describe('Velero, namespace and readiness steps', () => {
     expect(kube.callsMatching('POST', '/restores')).toHaveLength(1);
   });
 
+  it('restoring every namespace leaves out the system namespaces (excludedNamespaces), unless one is named exactly', async () => {
+    await restore.run(stepContext({ runId: 'rvel0005', stepId: 'restore' }), restore.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['*'] }));
+    expect(kube.callsMatching('POST', '/restores')[0]?.body).toMatchObject({
+      spec: { includedNamespaces: ['*'], excludedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease', 'velero', 'dr-chatops'] },
+    });
+    const named = veleroRestoreStep(clients.kube, kubeScope({ allowedNamespaces: ['*', 'kube-system'] }));
+    kube.calls.length = 0;
+    await named.run(stepContext({ runId: 'rvel0006', stepId: 'restore' }), named.params.parse({ schedule: 'daily-full-backup' }));
+    expect((kube.callsMatching('POST', '/restores')[0]?.body as { spec: { excludedNamespaces?: string[] } }).spec.excludedNamespaces).toEqual(['kube-public', 'kube-node-lease', 'velero', 'dr-chatops']);
+  });
+
+  it('refuses restoring into (or from) kube-system or Velero\'s own namespace, at plan and at run, creating no Restore', async () => {
+    const cases = [
+      { schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'kube-system' },
+      { schedule: 'daily-full-backup', includedNamespaces: ['kube-system'] },
+      { schedule: 'daily-full-backup', includedNamespaces: ['kube-system'], restoreInto: 'dr-drill-rvel0007' },
+      { schedule: 'daily-full-backup', includedNamespaces: ['*'], namespaceMapping: { production: 'velero' } },
+      { schedule: 'daily-full-backup', includedNamespaces: ['production'], namespaceMapping: { production: 'kube-public' } },
+    ];
+    for (const raw of cases) {
+      const p = restore.params.parse(raw);
+      for (const attempt of [restore.plan(planContext(), p), restore.run(stepContext({ runId: 'rvel0007', stepId: 'restore' }), p)]) {
+        const failure = await failureOf(attempt);
+        expect(failure.permanent, JSON.stringify(raw)).toBe(true);
+        expect(failure.message, JSON.stringify(raw)).toMatch(/^namespace (kube-system|kube-public|velero) is a system namespace, refused by K8S_ALLOWED_NAMESPACES=\*/);
+      }
+    }
+    // Refused before any call: not even the backups were listed.
+    expect(kube.calls).toEqual([]);
+    expect([...kube.velero.keys()].filter((k) => k.startsWith('restores/'))).toEqual([]);
+  });
+
+  it('an explicit K8S_ALLOWED_NAMESPACES: every restored namespace must be in it, and * is refused', async () => {
+    const limited = veleroRestoreStep(clients.kube, kubeScope({ allowedNamespaces: ['production', 'dr-drill-*'] }));
+    const [line] = await limited.plan(planContext(), limited.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'dr-drill-rvel0008' }));
+    expect(line?.detail).toMatch(/into production → dr-drill-rvel0008; existing objects: left as they are \(allowed: K8S_ALLOWED_NAMESPACES=production,dr-drill-\*\)$/);
+    expect((await failureOf(limited.plan(planContext(), limited.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['*'] })))).message).toBe(
+      'restoring every namespace of the backup (includedNamespaces *) is not allowed by K8S_ALLOWED_NAMESPACES=production,dr-drill-*; list the namespaces to restore in includedNamespaces, or set K8S_ALLOWED_NAMESPACES (kubernetes.allowedNamespaces) to * (system namespaces stay excluded)',
+    );
+    expect((await failureOf(limited.run(stepContext({ runId: 'rvel0008', stepId: 'r' }), limited.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['billing'] })))).message).toBe(
+      'namespace billing is not allowed by K8S_ALLOWED_NAMESPACES=production,dr-drill-*; to allow it, add it to K8S_ALLOWED_NAMESPACES (kubernetes.allowedNamespaces)',
+    );
+    expect(kube.callsMatching('POST', '/restores')).toEqual([]);
+  });
+
   it('fails on PartiallyFailed with Velero\'s warning and error counts', async () => {
     kube.restoreOutcome = { phase: 'PartiallyFailed', warnings: 3, errors: 2 };
     const failure = await failureOf(restore.run(stepContext({ runId: 'rvel0002', stepId: 'restore' }), restore.params.parse({ schedule: 'daily-full-backup' })));
@@ -95,6 +142,10 @@ describe('Velero, namespace and readiness steps', () => {
     expect(await del.run(stepContext(), del.params.parse({ namespace: 'dr-drill-rvel0004' }))).toEqual({ deleted: true });
     expect(await del.run(stepContext({ attempt: 2 }), del.params.parse({ namespace: 'dr-drill-rvel0004' }))).toEqual({ deleted: false });
     expect(del.params.safeParse({ namespace: 'production' }).error?.issues[0]?.message).toBe('only drill namespaces (dr-drill-…) can be deleted');
+    expect((await pods.plan(planContext(), pods.params.parse({ namespace: 'dr-drill-rvel0004' })))[0]?.detail).toBe(
+      'wait until at least 1 pods in dr-drill-rvel0004 are running and ready (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
+    );
+    expect(DEFAULT_KUBE_SCOPE.namespaces).toEqual(['*']);
   });
 
   it('readiness: reports every item, failing with the list when any fails', async () => {

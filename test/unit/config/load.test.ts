@@ -103,8 +103,8 @@ describe('loadConfig', () => {
 
   it('reads non-secret settings from a YAML file, with the environment taking precedence', () => {
     const file = yamlFile('port: 8080\nqueuePrefix: "{dr}"\nworker:\n  concurrency: 8\nslack:\n  command: /recover\n');
-    const config = loadConfig({ env: { ...GOOD, PORT: '9090' }, configFile: file });
-    expect(config.port).toBe(9090);
+    const config = loadConfig({ env: { ...GOOD, PORT: '9091' }, configFile: file });
+    expect(config.port).toBe(9091);
     expect(config.queuePrefix).toBe('{dr}');
     expect(config.worker.concurrency).toBe(8);
     expect(config.slack.command).toBe('/recover');

@@ -134,6 +134,8 @@ describe('deploy/kubernetes manifests', () => {
     for (const o of objects) {
       const where = `${o.file}: ${o.kind} ${o.metadata.name}`;
       if (CLUSTER_SCOPED.has(o.kind)) expect(o.metadata.namespace, where).toBeUndefined();
+      // Per-namespace grants of the workload rules, in the namespaces runbooks change (checked in rbac.test.ts).
+      else if (o.kind === 'RoleBinding' && (o.raw as { roleRef?: { kind?: string } }).roleRef?.kind === 'ClusterRole') expect(o.metadata.namespace, where).toBeDefined();
       else if (o.kind === 'Role' || o.kind === 'RoleBinding') expect([NAMESPACE, velero], where).toContain(o.metadata.namespace);
       else expect(o.metadata.namespace, where).toBe(NAMESPACE);
     }
@@ -169,20 +171,20 @@ describe('deploy/kubernetes manifests', () => {
     }
   });
 
-  it('probes /readyz and /healthz on the container port, which is the configured PORT', () => {
+  it('probes /readyz on METRICS_PORT (the only port serving it) and /healthz on PORT', () => {
     for (const d of deployments) {
       const c = containerOf(d);
       const port = (p: string | number) => (typeof p === 'number' ? p : c.ports.find((x) => x.name === p)?.containerPort);
-      const configured = effectiveConfig(d).port;
-      expect(c.ports.map((p) => p.containerPort), d.metadata.name).toEqual([configured]);
+      const { port: configured, metricsPort } = effectiveConfig(d);
+      expect(c.ports.map((p) => p.containerPort), d.metadata.name).toEqual([configured, metricsPort]);
       expect(c.readinessProbe.httpGet.path).toBe('/readyz');
       expect(c.livenessProbe.httpGet.path).toBe('/healthz');
-      expect(port(c.readinessProbe.httpGet.port), d.metadata.name).toBe(configured);
+      expect(port(c.readinessProbe.httpGet.port), d.metadata.name).toBe(metricsPort);
       expect(port(c.livenessProbe.httpGet.port), d.metadata.name).toBe(configured);
     }
   });
 
-  it('exposes the bot (not the workers) through a Service on its container port', () => {
+  it('exposes the bot (not the workers) through a Service on PORT only, never METRICS_PORT', () => {
     const services = ofKind('Service', Service);
     expect(services).toHaveLength(1);
     const svc = services[0]!;
@@ -192,7 +194,8 @@ describe('deploy/kubernetes manifests', () => {
     const c = containerOf(bot);
     for (const p of svc.spec.ports) {
       const target = typeof p.targetPort === 'number' ? p.targetPort : c.ports.find((x) => x.name === p.targetPort)?.containerPort;
-      expect(target).toBe(c.ports[0]?.containerPort);
+      expect(target).toBe(effectiveConfig(bot).port);
+      expect(target).not.toBe(effectiveConfig(bot).metricsPort);
     }
   });
 

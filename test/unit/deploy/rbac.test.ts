@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { isMap, isSeq } from 'yaml';
 import { z } from 'zod';
+import { parseAllDocuments } from 'yaml';
+import { loadConfig } from '../../../src/config/load.ts';
+import { checkNamespace, DEFAULT_KUBE_SCOPE } from '../../../src/steps/kube/scope.ts';
+import { stepLimitsFrom } from '../../../src/steps/limits.ts';
 import { readText, sourceFiles, stepIds, yamlDocs } from './files.ts';
 
 /**
@@ -133,6 +137,48 @@ describe('deploy/kubernetes/rbac.yaml', () => {
       }
     }
     for (const b of bindings) expect(roles.some((r) => r.metadata.name === b.roleRef.name && r.kind === b.roleRef.kind), b.metadata.name).toBe(true);
+  });
+
+  /**
+   * The only grants bound cluster-wide: what is cluster-scoped (nodes, namespaces)
+   * and the read-only pod listing drills need (their namespace is created by the
+   * restore, so no RoleBinding can exist there beforehand).
+   */
+  const CLUSTER_WIDE = new Set(['core/nodes:list', 'core/namespaces:delete', 'core/pods:list']);
+
+  it('binds the workload rules per namespace by default: no ClusterRoleBinding grants changes to namespaced objects', () => {
+    for (const b of bindings.filter((x) => x.kind === 'ClusterRoleBinding')) {
+      const role = roles.find((r) => r.kind === b.roleRef.kind && r.metadata.name === b.roleRef.name);
+      for (const grant of role ? granted(role) : []) expect(CLUSTER_WIDE, `${b.metadata.name} binds ${grant} cluster-wide`).toContain(grant);
+    }
+    const workloads = roles.filter((r) => granted(r).some((g) => /^(apps\/deployments|core\/secrets):/.test(g)));
+    expect(workloads.map((r) => `${r.kind} ${r.metadata.name}`)).toEqual(['ClusterRole dr-chatops-workloads']);
+    const perNamespace = bindings.filter((b) => b.roleRef.name === 'dr-chatops-workloads');
+    expect(perNamespace.length).toBeGreaterThan(0);
+    for (const b of perNamespace) {
+      expect(b.kind, b.metadata.name).toBe('RoleBinding');
+      expect(b.metadata.namespace, b.metadata.name).toBeDefined();
+    }
+  });
+
+  it('binds the workload rules only in namespaces the steps allow (default scope and config.yaml), never a system namespace', () => {
+    const config = yamlDocs('deploy/kubernetes/config.yaml')[0]?.value as { data?: Record<string, string> };
+    const shipped = stepLimitsFrom(loadConfig({ env: config.data ?? {}, needsSlack: false })).kubernetes;
+    for (const b of bindings.filter((x) => x.kind === 'RoleBinding' && x.roleRef.kind === 'ClusterRole')) {
+      const ns = b.metadata.namespace ?? '';
+      expect(checkNamespace(DEFAULT_KUBE_SCOPE, ns).ok, `RoleBinding ${b.metadata.name} in ${ns}`).toBe(true);
+      expect(checkNamespace(shipped, ns).ok, `RoleBinding ${b.metadata.name} in ${ns}: not in config.yaml's K8S_ALLOWED_NAMESPACES`).toBe(true);
+      expect(DEFAULT_KUBE_SCOPE.systemNamespaces).not.toContain(ns);
+    }
+  });
+
+  it('documents the cluster-wide variant in docs/deploy.md ("RBAC"), without applying it', () => {
+    const docsText = readText('docs/deploy.md');
+    const section = docsText.slice(docsText.indexOf('## RBAC'), docsText.indexOf('\n## ', docsText.indexOf('## RBAC') + 1));
+    const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].flatMap((m) => Array.from(parseAllDocuments(m[1] ?? '')).map((d) => d.toJS() as unknown));
+    const variant = blocks.map((v) => Binding.safeParse(v)).find((r) => r.success && r.data.kind === 'ClusterRoleBinding' && r.data.roleRef.name === 'dr-chatops-workloads');
+    expect(variant?.data?.subjects.map((x) => `${x.kind}/${x.name}`).sort()).toEqual(['Group/dr-chatops', 'ServiceAccount/dr-chatops']);
+    expect(bindings.some((b) => b.kind === 'ClusterRoleBinding' && b.roleRef.name === 'dr-chatops-workloads')).toBe(false);
   });
 
   it('says above each rule which step needs it', () => {

@@ -91,6 +91,17 @@ describe('run shortcuts', () => {
     expect(parseDrCommand('restore cluster --schedule daily-full-backup')).toMatchObject({ runbookId: 'restore-cluster', params: { schedule: 'daily-full-backup' } });
   });
 
+  it('takes any other runbook parameter after a shortcut as key=value, once', () => {
+    expect(parseDrCommand('restore db prod-aurora --latest healthUrl=https://api.internal/health')).toEqual({
+      name: 'run',
+      runbookId: 'restore-database-pitr',
+      params: { cluster: 'prod-aurora', to: 'latest', healthUrl: 'https://api.internal/health' },
+      dryRun: false,
+    });
+    expect(parseDrCommand('failover --region us-west-2 healthUrl=https://api.internal/health')).toMatchObject({ params: { drRegion: 'us-west-2', healthUrl: 'https://api.internal/health' } });
+    expect(() => parseDrCommand('restore db prod-aurora --latest cluster=other')).toThrow('`cluster` is given twice');
+  });
+
   it('passes key=value pairs (quoted values too) to any runbook', () => {
     expect(parseDrCommand('run restore-database-pitr cluster=prod-aurora to="15m ago" --dry-run')).toEqual({
       name: 'run',
@@ -108,7 +119,7 @@ describe('run shortcuts', () => {
 
   it('explains each mistake with the usage and an example', () => {
     expect(userErrorOf(() => parseDrCommand('restore db'))).toBe(
-      '`restore` needs the cluster to restore from. Usage: `/dr restore db <cluster> --latest | --to <time> | --snapshot <id|latest>   ·   restore cluster [--backup <name>] [--schedule <name>]`, e.g. `/dr restore db prod-aurora --to 2026-11-15T10:00:00Z`',
+      '`restore` needs the cluster to restore from. Usage: `/dr restore db <cluster> --latest | --to <time> | --snapshot <id|latest> [key=value …]   ·   restore cluster [--backup <name>] [--schedule <name>] [key=value …]`, e.g. `/dr restore db prod-aurora --to 2026-11-15T10:00:00Z healthUrl=https://api.internal/health`',
     );
     expect(userErrorOf(() => parseDrCommand('restore db prod-aurora'))).toContain('needs exactly one of --latest, --to <time> or --snapshot <id|latest>');
     expect(userErrorOf(() => parseDrCommand('restore db prod-aurora --to'))).toBe('`--to` needs a value.');

@@ -78,9 +78,24 @@ describe('run message', () => {
   it('shows who may approve, the expiry, what cannot be undone, and the buttons while awaiting approval', () => {
     const message = renderRunMessage({ ...base, plan: plan.slice(0, 2), steps: {}, state: 'awaiting_approval' }, 0);
     const text = JSON.stringify(message.blocks);
-    expect(text).toContain('Needs 2 approvals from <@U0APPROVE1>, @sre-oncall other than the requester · expires 00:15 UTC');
+    expect(text).toContain('Needs 2 approvals from <@U0APPROVE1>, members of @sre-oncall other than the requester · expires 00:15 UTC');
     expect(text).toContain(':warning: *Cannot be undone:*');
     expect(text).toContain('"action_id":"run.approve","value":"rabc1234"');
+  });
+
+  it('says plainly when nobody may approve yet, and which setting changes that', () => {
+    const nobody = { ...base.policy, users: [], groups: [], source: 'DR_APPROVERS' };
+    const text = JSON.stringify(renderRunMessage({ ...base, policy: nobody, plan: [], steps: {}, state: 'awaiting_approval' }, 0).blocks);
+    expect(text).toContain('Needs 2 approvals, but nobody may approve yet: set DR_APPROVERS');
+    const anyone = JSON.stringify(renderRunMessage({ ...base, policy: { ...nobody, anyone: true }, plan: [], steps: {}, state: 'awaiting_approval' }, 0).blocks);
+    expect(anyone).toContain('Needs 2 approvals from any full member of the workspace other than the requester');
+  });
+
+  it('a copy shown elsewhere (/dr show) has no buttons and says where to act', () => {
+    const run = { ...base, plan: plan.slice(0, 2), steps: {}, state: 'awaiting_approval' as const, message: { channel: 'C0RUNS00001', ts: '1.2' } };
+    const text = JSON.stringify(renderRunMessage(run, 0, { live: false }).blocks);
+    expect(text).not.toContain('"type":"actions"');
+    expect(text).toContain("from the run's message in <#C0RUNS00001>");
   });
 
   it('escapes parameters so user text cannot mention @channel', () => {

@@ -1,0 +1,129 @@
+import { describeMembers, holds, isEmpty, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
+import { UserError } from '../errors.ts';
+import type { Limit, RateLimiter } from '../runs/rate-limit.ts';
+import { escapeMrkdwn } from '../slack/views/message.ts';
+import { formatDuration } from '../util/duration.ts';
+import { type Incident, type IncidentState, mayReopen } from './model.ts';
+import type { TransitionCheck } from './service.ts';
+
+/** What the rules need to know of Slack: user-group membership and channel membership (cached by the directory). */
+export interface MembershipLookup {
+  groupsOf(userId: string, handles: readonly string[]): Promise<string[]>;
+  isMember(channelId: string, userId: string): Promise<boolean>;
+}
+
+export interface IncidentAccessDeps {
+  /** DR_RESPONDERS: may change any incident's status (with its commander). */
+  responders: RoleMembers;
+  /** DR_PUBLISHERS: may confirm a public incident's first status page post. */
+  publishers: RoleMembers;
+  directory: MembershipLookup;
+  limiter: RateLimiter;
+  /** Status changes per public incident per 10 minutes (DR_STATUS_CHANGES_PER_10_MINUTES). */
+  statusPerIncident: number;
+}
+
+export const STATUS_WINDOW_MS = 10 * 60_000;
+
+/**
+ * Who may change an incident, and where (README, "Incidents"):
+ *
+ * - status changes and resolution: in the incident's own channel, by its
+ *   commander or a holder of the responders role; reopening a resolved
+ *   incident: its commander only;
+ * - the first public status page post: a holder of the publishers role, in
+ *   the incident's channel;
+ * - checklist ticks: members of the incident's channel; what the bot ticked
+ *   itself stays ticked.
+ *
+ * Declaring grants nothing: the declarer is the commander only when the
+ * declaration names nobody else, and the commander's rights are per incident.
+ * Every refusal is a UserError saying who may and where; nothing changes.
+ */
+export class IncidentAccess {
+  private readonly d: IncidentAccessDeps;
+
+  constructor(deps: IncidentAccessDeps) {
+    this.d = deps;
+  }
+
+  /** The checks around one person's status change, made from `channel`. */
+  statusCheck(actor: string, channel: string | undefined): TransitionCheck {
+    return {
+      authorize: (incident, to) => this.mayChangeStatus(incident, actor, channel, to),
+      admit: (incident) => this.takeStatusChange(incident),
+    };
+  }
+
+  async mayChangeStatus(incident: Incident, actor: string, channel: string | undefined, to: IncidentState): Promise<void> {
+    this.inOwnChannel(incident, channel, 'changed');
+    if (incident.state === 'resolved' && to !== 'resolved') {
+      if (mayReopen(incident, actor)) return;
+      throw new UserError(`Only the commander of *${escapeMrkdwn(incident.title)}*, <@${incident.commander}>, may reopen it once resolved (\`/dr status investigating "why"\` or the Reopen button, in <#${incident.channelId ?? ''}>). Nothing changed.`);
+    }
+    if (actor === incident.commander) return;
+    if (holds(this.d.responders, actor, await this.groupsOf(actor, this.d.responders))) return;
+    throw new UserError(`${this.whoMayChange(incident)}. Nothing changed.`);
+  }
+
+  /** `Only the commander <@U…> or … (DR_RESPONDERS) may change the status of *title*, in <#C…>`. */
+  whoMayChange(incident: Incident): string {
+    const responders = isEmpty(this.d.responders) ? `nobody else yet (${ROLE_SETTINGS.responders} is empty)` : `${describeMembers(this.d.responders)} (${ROLE_SETTINGS.responders})`;
+    return `Only the commander, <@${incident.commander}>, or ${responders} may change the status of *${escapeMrkdwn(incident.title)}*, in <#${incident.channelId ?? ''}>`;
+  }
+
+  /** Public status changes are limited per incident: each one notifies the page's subscribers. */
+  async takeStatusChange(incident: Incident): Promise<void> {
+    if (!incident.public) return;
+    const limit: Limit = { key: `status:${incident.id}`, max: this.d.statusPerIncident, windowMs: STATUS_WINDOW_MS };
+    const taken = await this.d.limiter.take([limit]);
+    if (taken.ok) return;
+    throw new UserError(
+      `*${escapeMrkdwn(incident.title)}* has changed status ${limit.max} times in 10 minutes, the most for a public incident (DR_STATUS_CHANGES_PER_10_MINUTES): each change notifies the status page's subscribers. Try again in ${formatDuration(taken.retryInMs)}; meanwhile say what is happening in the channel. Nothing changed.`,
+    );
+  }
+
+  async mayPublish(incident: Incident, actor: string, channel: string | undefined): Promise<void> {
+    this.inOwnChannel(incident, channel, 'published');
+    if (holds(this.d.publishers, actor, await this.groupsOf(actor, this.d.publishers))) return;
+    throw new UserError(
+      isEmpty(this.d.publishers)
+        ? `Nobody may publish to the status page yet: set ${ROLE_SETTINGS.publishers} (user ids or @user-groups). Nothing was published.`
+        : `Only ${describeMembers(this.d.publishers)} (${ROLE_SETTINGS.publishers}) may publish *${escapeMrkdwn(incident.title)}* to the status page, from <#${incident.channelId ?? ''}>. Nothing was published.`,
+    );
+  }
+
+  async mayTick(incident: Incident, actor: string): Promise<void> {
+    if (!incident.channelId) throw new UserError('The incident\'s channel is still being created; try again in a moment. Nothing changed.');
+    let member: boolean;
+    try {
+      member = await this.d.directory.isMember(incident.channelId, actor);
+    } catch {
+      throw new UserError(`Slack did not say just now who is in <#${incident.channelId}>; try again in a moment. Nothing changed.`);
+    }
+    if (member) return;
+    throw new UserError(`Only members of <#${incident.channelId}> may tick or untick the checklists of *${escapeMrkdwn(incident.title)}*: join the channel first. Nothing changed.`);
+  }
+
+  /** The role's user groups the person is in; Slack not answering refuses (nothing is granted on doubt). */
+  private async groupsOf(actor: string, role: RoleMembers): Promise<string[]> {
+    if (role.anyone || role.users.includes(actor) || role.groups.length === 0) return [];
+    try {
+      return await this.d.directory.groupsOf(actor, role.groups);
+    } catch {
+      throw new UserError('Slack did not say just now which user groups you are in; try again in a moment. Nothing changed.');
+    }
+  }
+
+  /** Changes happen where the team sees them: the incident's own channel, not where it was declared. */
+  private inOwnChannel(incident: Incident, channel: string | undefined, what: string): void {
+    if (!incident.channelId) throw new UserError(`The channel of *${escapeMrkdwn(incident.title)}* is still being created; try again in a moment. Nothing ${what === 'published' ? 'was published' : 'changed'}.`);
+    if (channel === incident.channelId) return;
+    throw new UserError(`*${escapeMrkdwn(incident.title)}* can be ${what} only in its own channel, <#${incident.channelId}>. Nothing ${what === 'published' ? 'was published' : 'changed'}.`);
+  }
+}
+
+/** What the summary says about publishing: the role's holders, or that nobody may yet. */
+export function describePublishers(publishers: RoleMembers): { nobody: boolean; who: string } {
+  return isEmpty(publishers) ? { nobody: true, who: `nobody may publish yet: set ${ROLE_SETTINGS.publishers}` } : { nobody: false, who: `${describeMembers(publishers)} (${ROLE_SETTINGS.publishers})` };
+}

@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+
+export interface Limit {
+  /** What is counted, e.g. `runs:user:U012` or `runs:all`. */
+  key: string;
+  max: number;
+  windowMs: number;
+}
+
+/** Counts in fixed windows, one Lua call for all limits: either every counter is raised or none is. */
+const TAKE = `
+for i, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n >= tonumber(ARGV[2 * i - 1]) then return {i, redis.call('PTTL', key)} end
+end
+for i, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
+end
+return {0, 0}
+`;
+
+/**
+ * Flood limits shared by every bot process (they live in Redis): a person
+ * pasting a command 500 times, or a script, gets a clear refusal instead of
+ * 500 plans.
+ */
+export class RateLimiter {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+
+  constructor(redis: Redis, prefix: string) {
+    this.redis = redis;
+    this.prefix = prefix;
+  }
+
+  /** Takes one from each limit; when one is used up, returns it with the time until it frees up. */
+  async take(limits: readonly Limit[]): Promise<{ ok: true } | { ok: false; limit: Limit; retryInMs: number }> {
+    const keys = limits.map((l) => `${this.prefix}:limit:${l.key}:${Math.floor(Date.now() / l.windowMs)}`);
+    const args = limits.flatMap((l) => [String(l.max), String(l.windowMs)]);
+    const [hit, ttl] = (await this.redis.eval(TAKE, keys.length, ...keys, ...args)) as [number, number];
+    const limit = limits[hit - 1];
+    if (hit === 0 || !limit) return { ok: true };
+    return { ok: false, limit, retryInMs: Math.max(ttl, 1_000) };
+  }
+}

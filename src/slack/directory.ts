@@ -1,0 +1,120 @@
+import type { WebClient } from '@slack/web-api';
+import { z } from 'zod';
+import type { SlackUser } from '../access/actor.ts';
+
+const UserInfo = z.object({
+  id: z.string(),
+  name: z.string().optional(),
+  real_name: z.string().optional(),
+  team_id: z.string().optional(),
+  deleted: z.boolean().optional(),
+  is_bot: z.boolean().optional(),
+  is_app_user: z.boolean().optional(),
+  is_restricted: z.boolean().optional(),
+  is_ultra_restricted: z.boolean().optional(),
+  enterprise_user: z.object({ enterprise_id: z.string().optional() }).optional(),
+});
+
+const ChannelInfo = z.object({ id: z.string(), is_private: z.boolean().optional(), is_im: z.boolean().optional(), is_mpim: z.boolean().optional() });
+
+/** At most a minute: a guest demotion or group removal takes effect within it. */
+export const DIRECTORY_TTL_MS = 60_000;
+
+interface Cached<T> {
+  at: number;
+  value: T;
+}
+
+/**
+ * Users, channels and user groups as Slack knows them (users:read,
+ * channels:read, groups:read, usergroups:read), cached for at most a minute so
+ * checks stay inside Slack's 3-second window and rate limits.
+ */
+export class SlackDirectory {
+  private readonly users = new Map<string, Cached<SlackUser>>();
+  private readonly channels = new Map<string, Cached<{ isPrivate: boolean }>>();
+  private readonly members = new Map<string, Cached<Set<string>>>();
+  private groupIds: Cached<Map<string, string>> | undefined;
+  private readonly groupMembers = new Map<string, Cached<Set<string>>>();
+  private readonly client: WebClient;
+  private readonly now: () => number;
+
+  constructor(client: WebClient, now: () => number = Date.now) {
+    this.client = client;
+    this.now = now;
+  }
+
+  /** The user, from `users.info`; rejects when Slack does not know them. */
+  async user(id: string): Promise<SlackUser> {
+    return this.cached(this.users, id, async () => {
+      const res = await this.client.users.info({ user: id });
+      const u = UserInfo.parse(res.user);
+      return {
+        id: u.id,
+        name: u.name ?? u.real_name ?? u.id,
+        teamId: u.team_id ?? '',
+        ...(u.enterprise_user?.enterprise_id ? { enterpriseId: u.enterprise_user.enterprise_id } : {}),
+        deleted: u.deleted === true,
+        isBot: u.is_bot === true || u.is_app_user === true,
+        isRestricted: u.is_restricted === true,
+        isUltraRestricted: u.is_ultra_restricted === true,
+      };
+    });
+  }
+
+  /** Whether a channel is private (private channels, DMs and group DMs). */
+  async isPrivate(channelId: string): Promise<boolean> {
+    const info = await this.cached(this.channels, channelId, async () => {
+      const res = await this.client.conversations.info({ channel: channelId });
+      const c = ChannelInfo.parse(res.channel);
+      return { isPrivate: c.is_private === true || c.is_im === true || c.is_mpim === true };
+    });
+    return info.isPrivate;
+  }
+
+  /** Whether a user is a member of a channel (`conversations.members`, every page). */
+  async isMember(channelId: string, userId: string): Promise<boolean> {
+    const members = await this.cached(this.members, channelId, async () => {
+      const ids = new Set<string>();
+      let cursor: string | undefined;
+      do {
+        const res = await this.client.conversations.members({ channel: channelId, limit: 1000, ...(cursor ? { cursor } : {}) });
+        for (const m of res.members ?? []) ids.add(m);
+        cursor = res.response_metadata?.next_cursor || undefined;
+      } while (cursor);
+      return ids;
+    });
+    return members.has(userId);
+  }
+
+  /** The subset of `handles` whose user group contains `userId`. */
+  async groupsOf(userId: string, handles: readonly string[]): Promise<string[]> {
+    if (handles.length === 0) return [];
+    if (!this.groupIds || this.now() - this.groupIds.at >= DIRECTORY_TTL_MS) {
+      const res = await this.client.usergroups.list({ include_disabled: false });
+      const ids = new Map((res.usergroups ?? []).flatMap((g) => (g.handle && g.id ? [[g.handle, g.id] as const] : [])));
+      this.groupIds = { at: this.now(), value: ids };
+    }
+    const found: string[] = [];
+    for (const handle of handles) {
+      const id = this.groupIds.value.get(handle);
+      if (!id) continue;
+      const users = await this.cached(this.groupMembers, id, async () => {
+        const res = await this.client.usergroups.users.list({ usergroup: id });
+        return new Set(res.users ?? []);
+      });
+      if (users.has(userId)) found.push(handle);
+    }
+    return found;
+  }
+
+  private async cached<T>(map: Map<string, Cached<T>>, key: string, load: () => Promise<T>): Promise<T> {
+    const hit = map.get(key);
+    if (hit && this.now() - hit.at < DIRECTORY_TTL_MS) return hit.value;
+    const value = await load();
+    map.set(key, { at: this.now(), value });
+    // Bounded: a flood of distinct ids cannot grow the cache without limit.
+    if (map.size > 5_000) map.delete(map.keys().next().value as string);
+    return value;
+  }
+}
