@@ -145,6 +145,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     });
     await notifier.start();
     const directory = new SlackDirectory(slack);
+    const limiter = new RateLimiter(runsConnection, config.queuePrefix);
     // Before every listener: only full members of this installation reach them.
     registerGuard(slackApp.app, {
       directory,
@@ -167,7 +168,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       requesters: config.roles.requesters,
       responders: config.roles.responders,
       directory,
-      limiter: new RateLimiter(runsConnection, config.queuePrefix),
+      limiter,
       limits: config.limits,
       services: Object.keys(config.statuspage.components),
       metrics,
@@ -181,11 +182,11 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       directory,
       responders: config.roles.responders,
       publishers: config.roles.publishers,
-      limiter: new RateLimiter(runsConnection, config.queuePrefix),
+      limiter,
       statusPerIncident: config.limits.statusPerIncident,
       logger,
     });
-    registerRunActions(slackApp.app, { service: runService, store, notifier, directory, requesters: config.roles.requesters, logger });
+    registerRunActions(slackApp.app, { service: runService, store, notifier, directory, requesters: config.roles.requesters, limiter, limits: config.limits, logger });
     registerAppHome(slackApp.app, { store, slash: config.slack.command, logger });
     server = await slackApp.start();
   }

@@ -2,7 +2,7 @@ import { SCENARIO_IDS, type ScenarioId } from '../incidents/scenarios.ts';
 import { parseDuration } from '../util/duration.ts';
 import { parseMembers, type RoleMembers } from '../access/roles.ts';
 import { type CliOperator, parseOperators } from '../cli/operators.ts';
-import { allowEntryProblem } from '../steps/builtin/outbound.ts';
+import { allowEntryProblem } from '../steps/builtin/addresses.ts';
 import { NAMESPACE_PATTERN, OBJECT_PATTERN, parseAllowList } from '../steps/kube/scope.ts';
 import { z } from 'zod';
 

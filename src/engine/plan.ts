@@ -5,7 +5,7 @@ import type { Scalar } from '../runbooks/refs.ts';
 import type { Runbook } from '../runbooks/schema.ts';
 import type { PlannedStep } from '../runs/model.ts';
 import type { StepRegistry } from '../steps/registry.ts';
-import { escapeMrkdwn } from '../slack/views/message.ts';
+import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import { bindStepParams, hasPlaceholderDelimiters } from './bind.ts';
 
 export interface PlanInput {

@@ -1,7 +1,7 @@
 import { describeMembers, holds, isEmpty, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
 import { UserError } from '../errors.ts';
 import type { Limit, RateLimiter } from '../runs/rate-limit.ts';
-import { escapeMrkdwn } from '../slack/views/message.ts';
+import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import { formatDuration } from '../util/duration.ts';
 import { type Incident, type IncidentState, mayReopen } from './model.ts';
 import type { TransitionCheck } from './service.ts';

@@ -1,5 +1,5 @@
 import type { Run } from '../runs/model.ts';
-import { escapeMrkdwn } from '../slack/views/message.ts';
+import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import { formatDuration } from '../util/duration.ts';
 import type { IncidentState } from './model.ts';
 

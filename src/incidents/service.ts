@@ -4,7 +4,7 @@ import { UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { IncidentJobSchema } from '../queue/names.ts';
 import type { StatuspageOutbox } from '../statuspage/outbox.ts';
-import { escapeMrkdwn } from '../slack/views/message.ts';
+import { code, escapeMrkdwn } from '../util/mrkdwn.ts';
 import { PUBLIC_BODY_LIMIT, publicText } from '../util/text.ts';
 import { closestMatch } from '../util/closest.ts';
 import { formatDuration } from '../util/duration.ts';
@@ -88,14 +88,14 @@ export class IncidentService {
     const scenario = input.scenario.toLowerCase();
     if (!(SCENARIO_IDS as readonly string[]).includes(scenario)) {
       const close = closestMatch(scenario, SCENARIO_IDS);
-      throw new UserError(`There is no scenario \`${input.scenario.slice(0, 40)}\`.${close ? ` Did you mean \`${close}\`?` : ''} Scenarios (from the DR plan): ${SCENARIO_IDS.join(', ')}.`, 'scenario');
+      throw new UserError(`There is no scenario ${code(input.scenario.slice(0, 40))}.${close ? ` Did you mean \`${close}\`?` : ''} Scenarios (from the DR plan): ${SCENARIO_IDS.join(', ')}.`, 'scenario');
     }
     const title = input.title.trim();
     if (title.length < 3 || title.length > 150) throw new UserError('The title must be 3 to 150 characters, e.g. `"API down in us-east-1"`.', 'title');
     const severity = input.severity ?? 'sev1';
     if (!(SEVERITIES as readonly string[]).includes(severity)) throw new UserError(`Severity is one of ${SEVERITIES.join(', ')}.`, 'severity');
     const unknown = (input.affectedServices ?? []).filter((s) => !/^[\w.-]{1,40}$/.test(s));
-    if (unknown.length) throw new UserError(`\`${unknown[0]?.slice(0, 40) ?? ''}\` is not a service name (letters, digits, \`-\`, \`_\`, \`.\`), e.g. \`--services api,db\`.`, 'services');
+    if (unknown.length) throw new UserError(`${code(unknown[0]?.slice(0, 40) ?? '')} is not a service name (letters, digits, \`-\`, \`_\`, \`.\`), e.g. \`--services api,db\`.`, 'services');
     const impact = input.impact?.trim() ?? '';
     if (impact.length > 500) throw new UserError('Keep the impact under 500 characters: who is affected and how.', 'impact');
 

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { escapeMrkdwn } from '../slack/views/message.ts';
+import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import { PUBLIC_BODY_LIMIT, PUBLIC_NAME_LIMIT, publicText } from '../util/text.ts';
 
 export const PLACEHOLDERS = [

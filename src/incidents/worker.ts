@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import { IncidentJobSchema, QUEUE_NAMES } from '../queue/names.ts';
 import { closeWorker, type WorkerHandle } from '../queue/worker.ts';
 import { renderChecklist, renderIncidentSummary } from '../slack/views/incident.ts';
-import { escapeMrkdwn } from '../slack/views/message.ts';
+import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import type { RoleMembers } from '../access/roles.ts';
 import { describePublishers } from './access.ts';
 import type { Incident } from './model.ts';

@@ -1,6 +1,6 @@
 import { hasPlaceholderDelimiters } from '../engine/bind.ts';
 import { UserError } from '../errors.ts';
-import { code } from '../slack/views/message.ts';
+import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import type { Scalar } from './refs.ts';

@@ -11,7 +11,7 @@ import { closestMatch } from '../util/closest.ts';
 import type { RunObserver } from '../observe/metrics.ts';
 import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts';
 import { newRunId } from '../util/ids.ts';
-import { code } from '../slack/views/message.ts';
+import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
 import { describeMembers, holds, isEmpty, NOBODY, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
 import { type Actor, isTerminal, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';

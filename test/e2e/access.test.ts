@@ -189,6 +189,20 @@ describe('where: decisions only on the run\'s own message, runs of private chann
     expect(shown.blocks).toContain(`from the run's message in <#${RUNS_CHANNEL}>`);
   });
 
+  it('a double-clicked Dry run plans one dry run, and only on the run\'s own message', async () => {
+    const mark = h.slack.calls.length;
+    await h.command('run change');
+    const { runId } = await h.planned('Change production', mark);
+    const ts = (await h.store.get(runId))?.message?.ts ?? '';
+    expect(await h.click('run.dry-run', runId, CAROL, { channelId: 'C0ELSEWHERE', messageTs: ts })).toContain('work only on its own message');
+    const dryRuns = async () => (await h.store.list(100)).filter((r) => r.dryRun && r.origin.threadTs === ts).length;
+    expect(await dryRuns()).toBe(0);
+    await Promise.all([h.click('run.dry-run', runId, CAROL), h.click('run.dry-run', runId, CAROL)]);
+    for (let i = 0; i < 100 && (await dryRuns()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await dryRuns()).toBe(1);
+  });
+
   it('`/dr cancel` counts only in the run\'s own channel', async () => {
     const mark = h.slack.calls.length;
     await h.command('run change');

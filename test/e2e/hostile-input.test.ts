@@ -218,6 +218,8 @@ const SLASH_ROWS: SlashRow[] = [
   // declare: scenario, title, severity, services, impact.
   { name: 'declare an unknown scenario', text: 'declare nope "API down"', expect: ['There is no scenario `nope`.', 'Scenarios (from the DR plan): single-az-failure, region-outage,'] },
   { name: 'declare a misspelt scenario', text: 'declare region-outge "API down"', expect: ['There is no scenario `region-outge`. Did you mean `region-outage`?'] },
+  { name: 'declare a scenario that mentions @channel', text: 'declare <!channel> "API down"', expect: ['There is no scenario `&lt;!channel&gt;`.'] },
+  { name: 'declare a service that mentions a user', text: 'declare region-outage "API down" --services <@U0BOB00001>', expect: ['`&lt;@U0BOB00001&gt;` is not a service name'] },
   { name: 'declare a homoglyph scenario', text: 'declare r\u0435gion-outage "API down"', expect: ['There is no scenario `r\u0435gion-outage`. Did you mean `region-outage`?'] },
   { name: 'declare a path as scenario', text: 'declare ../etc "API down"', expect: ['There is no scenario `../etc`.'] },
   { name: 'declare an empty scenario', text: 'declare "" "API down"', expect: ['There is no scenario ``.'] },
@@ -231,7 +233,7 @@ const SLASH_ROWS: SlashRow[] = [
   { name: 'declare services with shell', text: 'declare region-outage "API down" --services "api;rm -rf /"', expect: ['`api;rm -rf /` is not a service name (letters, digits'] },
   { name: 'declare a path as a service', text: 'declare region-outage "API down" --services api,../etc', expect: ['`../etc` is not a service name'] },
   { name: 'declare a 41-char service', text: `declare region-outage "API down" --services ${'s'.repeat(41)}`, expect: [`\`${'s'.repeat(40)}\` is not a service name`] },
-  { name: 'declare <!channel> as a service', text: 'declare region-outage "API down" --services <!channel>', expect: ['`<!channel>` is not a service name'] },
+  { name: 'declare <!channel> as a service', text: 'declare region-outage "API down" --services <!channel>', expect: ['`&lt;!channel&gt;` is not a service name'] },
   { name: 'declare a 600-char impact', text: `declare region-outage "API down" --impact "${'i'.repeat(600)}"`, expect: ['Keep the impact under 500 characters'] },
   { name: 'declare an unknown option', text: 'declare region-outage "API down" --sev1', expect: ['Unknown option `--sev1`.'] },
   { name: 'declare without a title', text: 'declare region-outage', expect: ['`declare` needs a scenario and a title.'] },

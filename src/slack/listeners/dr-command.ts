@@ -186,14 +186,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
             await alreadyReceived();
             return;
           }
-          const limited = await read(deps.limiter.take(runLimits(requester.id, deps.limits)));
-          if (!limited.ok) {
-            throw new UserError(
-              limited.limit.key === 'runs:all'
-                ? `The bot is taking no more than ${limited.limit.max} run requests a minute right now; try again in ${formatDuration(limited.retryInMs)}. Nothing was requested.`
-                : `You asked for ${limited.limit.max} runs within a minute, the most one person may; try again in ${formatDuration(limited.retryInMs)}. Nothing was requested.`,
-            );
-          }
+          await read(takeRunRequest(deps.limiter, requester.id, deps.limits));
           if (trigger && !(await read(store.once(trigger, 3_600)))) {
             await alreadyReceived();
             return;
@@ -296,11 +289,17 @@ function checkRunChannel(runbookId: string, channel: string, runChannels: readon
   );
 }
 
-function runLimits(userId: string, limits: { runsPerUser: number; runsTotal: number }): Limit[] {
-  return [
-    { key: `runs:user:${userId}`, max: limits.runsPerUser, windowMs: 60_000 },
-    { key: 'runs:all', max: limits.runsTotal, windowMs: 60_000 },
-  ];
+/** Counts one run request (dry runs too) against the person's and the bot's limits, or says which is used up. */
+export async function takeRunRequest(limiter: RateLimiter, userId: string, limits: { runsPerUser: number; runsTotal: number }): Promise<void> {
+  const perUser: Limit = { key: `runs:user:${userId}`, max: limits.runsPerUser, windowMs: 60_000 };
+  const total: Limit = { key: 'runs:all', max: limits.runsTotal, windowMs: 60_000 };
+  const limited = await limiter.take([perUser, total]);
+  if (limited.ok) return;
+  throw new UserError(
+    limited.limit === total
+      ? `The bot is taking no more than ${total.max} run requests a minute right now; try again in ${formatDuration(limited.retryInMs)}. Nothing was requested.`
+      : `You asked for ${perUser.max} runs within a minute, the most one person may; try again in ${formatDuration(limited.retryInMs)}. Nothing was requested.`,
+  );
 }
 
 function ephemeral(message: SlackMessage): RespondArguments {

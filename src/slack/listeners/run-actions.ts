@@ -10,7 +10,8 @@ import type { SlackDirectory } from '../directory.ts';
 import { checkedActor, type CheckedActor } from '../guard.ts';
 import type { RunMessageNotifier } from '../notifier.ts';
 import { RUN_ACTIONS } from '../views/run.ts';
-import { planAndPost } from './dr-command.ts';
+import { planAndPost, takeRunRequest } from './dr-command.ts';
+import type { RateLimiter } from '../../runs/rate-limit.ts';
 
 export interface RunActionDeps {
   service: RunService;
@@ -19,10 +20,15 @@ export interface RunActionDeps {
   directory: SlackDirectory;
   /** Who may ask for a dry run of a runbook that changes things (DR_REQUESTERS). */
   requesters: RoleMembers;
+  limiter: RateLimiter;
+  limits: { runsPerUser: number; runsTotal: number };
   logger: Logger;
 }
 
 const RUN_ID = /^[\w-]{1,64}$/;
+
+/** Clicks on Dry run by one person within this long count once. */
+const DRY_RUN_DEBOUNCE_S = 30;
 
 /**
  * The buttons on a run's message. Each click is acknowledged at once; the
@@ -78,6 +84,9 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
     if (run.policy.required > 0 && !holds(deps.requesters, actor.id, await deps.directory.groupsOf(actor.id, deps.requesters.groups))) {
       return `Only ${describeMembers(deps.requesters)} may ask for dry runs of \`${run.runbookId}\` (${ROLE_SETTINGS.requesters}). Nothing was requested.`;
     }
+    // A double click (each click has its own trigger id) or a redelivered click plans one dry run.
+    if (!(await deps.store.once(`dry-run:${run.id}:${actor.id}`, DRY_RUN_DEBOUNCE_S))) return 'You asked for a dry run of this run moments ago; it is posted once, in the thread.';
+    await takeRunRequest(deps.limiter, actor.id, deps.limits);
     await planAndPost({
       runbookId: run.runbookId,
       params: run.params,

@@ -1,11 +1,12 @@
 import { truncate } from '../../util/text.ts';
+import { code, escapeMrkdwn, plainFromMrkdwn } from '../../util/mrkdwn.ts';
 
 /**
  * The one Slack escaping module: every view, fallback `text` and error shown
  * in Slack escapes user values with `escapeMrkdwn`, puts them in code spans
  * with `code`, and cuts with `truncate` (by grapheme cluster).
  */
-export { truncate };
+export { code, escapeMrkdwn, plainFromMrkdwn, truncate };
 
 /** A Slack message body: fallback text (notifications, screen readers) plus optional blocks. */
 export interface SlackMessage {
@@ -59,28 +60,3 @@ export function context(text: string): Block {
   return { type: 'context', elements: [mrkdwn(text)] };
 }
 
-/**
- * Escapes user-supplied text for mrkdwn: `&`, `<` and `>` are the only control
- * characters, and escaping them also defuses `<!channel>` and `<@U…>` mentions.
- */
-export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-/**
- * A user value as an inline code span: escaped like all user text, with its
- * backticks turned into ˋ (U+02CB, which looks alike) and its line breaks into
- * spaces, so the value can neither close the span early nor leave it.
- */
-export function code(value: string | number | boolean): string {
-  return `\`${escapeMrkdwn(String(value).replace(/`/g, '\u02CB').replace(/[\r\n\u2028\u2029]+/g, ' '))}\``;
-}
-
-/**
- * A message written for mrkdwn (a UserError's) as plain text, for places that
- * show plain text only (modal field errors): code-span backticks dropped and
- * the three entities decoded.
- */
-export function plainFromMrkdwn(text: string): string {
-  return text.replace(/`/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-}

@@ -1,7 +1,8 @@
 import axios from 'axios';
 import { z } from 'zod';
 import { PermanentStepError, defineStep } from '../types.ts';
-import { axiosOutboundOptions, bodyExcerpt, DEFAULT_OUTBOUND, type OutboundPolicy, outboundAgents, refusalIn, urlRefusal } from './outbound.ts';
+import { bodyExcerpt } from './excerpt.ts';
+import { axiosOutboundOptions, DEFAULT_OUTBOUND, type OutboundPolicy, outboundAgents, refusalIn, urlRefusal } from './outbound.ts';
 
 /** Answers worth retrying: the request may succeed later unchanged. */
 const TRANSIENT_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);

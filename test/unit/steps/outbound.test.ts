@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
+import { bodyExcerpt } from '../../../src/steps/builtin/excerpt.ts';
+import { allowEntryProblem, classifyAddress } from '../../../src/steps/builtin/addresses.ts';
 import {
-  allowEntryProblem,
-  bodyExcerpt,
-  classifyAddress,
   DEFAULT_OUTBOUND,
   type OutboundPolicy,
   refusalFor,
