@@ -42,7 +42,7 @@ export const ApprovalSchema = z
   .object({
     /** Approvals needed before the run starts; 0 = runs without approval (read-only procedures). */
     required: z.number().int().min(0).max(5).default(1),
-    /** Who may approve: Slack user ids and/or user-group handles. Both empty = anyone but the requester. */
+    /** Who may approve: Slack user ids and/or user-group handles. Both empty = the approvers role (DR_APPROVERS; nobody until it is set). */
     users: z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be a Slack user id like U012ABCDEF')).default([]),
     groups: z.array(z.string().regex(/^[a-z0-9._-]+$/, 'must be a user-group handle like sre-oncall')).default([]),
     /** Two-person rule: the requester may not approve their own run unless this is true. */

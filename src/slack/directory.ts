@@ -31,11 +31,11 @@ interface Cached<T> {
  * checks stay inside Slack's 3-second window and rate limits.
  */
 export class SlackDirectory {
-  private readonly users = new Map<string, Cached<SlackUser>>();
-  private readonly channels = new Map<string, Cached<{ isPrivate: boolean }>>();
-  private readonly members = new Map<string, Cached<Set<string>>>();
+  private readonly users = new Map<string, Cached<Promise<SlackUser>>>();
+  private readonly channels = new Map<string, Cached<Promise<{ isPrivate: boolean }>>>();
+  private readonly members = new Map<string, Cached<Promise<Set<string>>>>();
   private groupIds: Cached<Map<string, string>> | undefined;
-  private readonly groupMembers = new Map<string, Cached<Set<string>>>();
+  private readonly groupMembers = new Map<string, Cached<Promise<Set<string>>>>();
   private readonly client: WebClient;
   private readonly now: () => number;
 
@@ -108,11 +108,15 @@ export class SlackDirectory {
     return found;
   }
 
-  private async cached<T>(map: Map<string, Cached<T>>, key: string, load: () => Promise<T>): Promise<T> {
+  /** Answers from the cache; concurrent misses for one key share one call to Slack, and a failure is not kept. */
+  private async cached<T>(map: Map<string, Cached<Promise<T>>>, key: string, load: () => Promise<T>): Promise<T> {
     const hit = map.get(key);
     if (hit && this.now() - hit.at < DIRECTORY_TTL_MS) return hit.value;
-    const value = await load();
+    const value = load();
     map.set(key, { at: this.now(), value });
+    value.catch(() => {
+      if (map.get(key)?.value === value) map.delete(key);
+    });
     // Bounded: a flood of distinct ids cannot grow the cache without limit.
     if (map.size > 5_000) map.delete(map.keys().next().value as string);
     return value;
