@@ -66,6 +66,10 @@ export class FakeKube extends LoopbackFake {
   readonly nodes = new Map<string, number>();
   /** When set, every request must carry a well-formed EKS token (see src/steps/eks/token.ts). */
   requireEksToken = false;
+  /** The clock the EKS token check uses (a test may move it; the rest of the fake keeps real time). */
+  now: () => number = Date.now;
+  /** The bearer token of each request, in order (empty string when none). */
+  readonly bearerTokens: string[] = [];
   /** New rollouts take this long. */
   rolloutMs = 400;
   /** How long a Velero restore stays InProgress, and how it ends. */
@@ -163,9 +167,10 @@ export class FakeKube extends LoopbackFake {
     const method = req.method ?? 'GET';
     const body: unknown = raw ? JSON.parse(raw) : undefined;
     this.calls.push({ method, path: url.pathname + url.search, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(body !== undefined ? { body } : {}) });
+    this.bearerTokens.push(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
     try {
       if (injectedFailure(this.failRate, false)) throw new KubeError(503, 'ServiceUnavailable', 'injected failure');
-      if (this.requireEksToken) checkEksToken(req.headers.authorization);
+      if (this.requireEksToken) checkEksToken(req.headers.authorization, this.now());
       const [status, out] = this.route(method, url, req.headers['content-type'] ?? '', body);
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
     } catch (err) {
@@ -427,9 +432,10 @@ class KubeError extends Error {
  * What the EKS authenticator checks of a bearer token: `k8s-aws-v1.` + base64url
  * (no padding) of a presigned STS GetCallerIdentity URL that signs the
  * `x-k8s-aws-id` header, within 4 KiB. (Which cluster it names is in the
- * signature, which only STS can check.)
+ * signature, which only STS can check.) Like aws-iam-authenticator, it refuses
+ * a token 15 minutes after its X-Amz-Date, whatever X-Amz-Expires says.
  */
-function checkEksToken(header: string | undefined): void {
+function checkEksToken(header: string | undefined, now: number): void {
   const token = /^Bearer (.+)$/.exec(header ?? '')?.[1] ?? '';
   const fail = (why: string) => new KubeError(401, 'Unauthorized', `Unauthorized: ${why}`);
   if (!token.startsWith('k8s-aws-v1.') || token.length > 4096) throw fail('not an EKS token');
@@ -449,6 +455,10 @@ function checkEksToken(header: string | undefined): void {
   if (!ok) throw fail(`malformed presigned URL ${url.origin}`);
   // The cluster name travels as a signed header in the real request; the URL itself must not carry it.
   if (q.has('x-k8s-aws-id')) throw fail('x-k8s-aws-id must be a signed header, not a query parameter');
+  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(q.get('X-Amz-Date') ?? '');
+  if (!date) throw fail('X-Amz-Date missing or malformed');
+  const signedAt = Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3]), Number(date[4]), Number(date[5]), Number(date[6]));
+  if (now > signedAt + 15 * 60_000) throw fail(`X-Amz-Date parameter is expired (15 minute expiration) ${q.get('X-Amz-Date') ?? ''}`);
 }
 
 function stripPrivate(obj: Obj): Obj {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createStepClients } from '../../../src/steps/clients.ts';
 import { scaleNodegroupStep } from '../../../src/steps/eks/scale-nodegroup.ts';
 import { eksToken } from '../../../src/steps/eks/token.ts';
@@ -41,6 +41,9 @@ describe('EKS access and scaling, RDS failover', () => {
     rds.calls.length = 0;
     rds.globalClusters.clear();
   });
+  afterEach(() => {
+    kube.now = Date.now;
+  });
 
   it('makes a token as aws eks get-token does: presigned GetCallerIdentity, signed x-k8s-aws-id, base64url', async () => {
     const { token, expiresAt } = await eksToken({
@@ -74,21 +77,25 @@ describe('EKS access and scaling, RDS failover', () => {
     expect(kube.callsMatching('GET', '/api/v1/nodes').length).toBeGreaterThan(0);
   });
 
-  it('reuses the token, and makes a new one before 15 minutes are up', async () => {
+  it('keeps one set of clients and puts a current token on each request, renewed before 15 minutes', async () => {
     let clock = Date.now();
+    kube.now = () => clock;
     const clients = createStepClients({ aws: { region: 'us-west-2', eksEndpointUrl: eks.url }, kubernetes: { eksCluster: 'eks-dr' } }, () => clock);
     const describes = () => eks.calls.filter((c) => c.path === '/clusters/eks-dr').length;
     const before = describes();
     const first = await clients.kube();
     expect(await clients.kube()).toBe(first);
+    const from = kube.bearerTokens.length;
+    await first.core.listNode({});
     clock += 13 * 60_000;
-    expect(await clients.kube()).toBe(first);
-    expect(describes() - before).toBe(1);
+    await first.core.listNode({});
     clock += 2 * 60_000;
-    const renewed = await clients.kube();
-    expect(renewed).not.toBe(first);
-    expect(describes() - before).toBe(2);
-    await renewed.core.listNode({});
+    expect(await clients.kube()).toBe(first);
+    await first.core.listNode({});
+    const [a, b, c] = kube.bearerTokens.slice(from);
+    expect(b).toBe(a);
+    expect(c).not.toBe(a);
+    expect(describes() - before).toBe(1);
   });
 
   it('the fake API server does refuse a token that is not an EKS token', async () => {
@@ -149,5 +156,76 @@ describe('EKS access and scaling, RDS failover', () => {
       AllowDataLoss: 'true',
     });
     expect(rds.globalClusters.get('prod-global')?.[0]).toBe('prod-aurora-dr');
+  });
+
+  describe('long waits through EKS (tokens expire 15 minutes after signing)', () => {
+    const MIN = 60_000;
+    /** When a token was signed, from its presigned URL's X-Amz-Date. */
+    const signedAt = (token: string | undefined): number => {
+      const url = new URL(Buffer.from((token ?? '').slice('k8s-aws-v1.'.length), 'base64url').toString());
+      const d = url.searchParams.get('X-Amz-Date') ?? '';
+      return Date.parse(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T${d.slice(9, 11)}:${d.slice(11, 13)}:${d.slice(13, 15)}Z`);
+    };
+    const start = Date.parse('2026-11-25T06:00:00Z');
+    let clock = start;
+    let serverClock = start;
+    let api: Awaited<ReturnType<ReturnType<typeof createStepClients>['kube']>>;
+    let from = 0;
+    const nodeCalls = () => kube.calls.filter((c) => c.path.startsWith('/api/v1/nodes')).length;
+
+    beforeEach(async () => {
+      clock = start;
+      serverClock = start;
+      kube.now = () => serverClock;
+      const clients = createStepClients({ aws: { region: 'us-west-2', eksEndpointUrl: eks.url }, kubernetes: { eksCluster: 'eks-dr' } }, () => clock);
+      // One client taken before the wait and kept through it, as the steps do.
+      api = await clients.kube();
+      from = kube.bearerTokens.length;
+      kube.calls.length = 0;
+    });
+
+    it('a 20-minute wait on one client succeeds at minute 0, 10 and 20, with a new token minted in between', async () => {
+      for (const minute of [0, 10, 20]) {
+        clock = serverClock = start + minute * MIN;
+        const nodes = await api.core.listNode({ labelSelector: 'eks.amazonaws.com/nodegroup=workers' });
+        expect(nodes.items).toHaveLength(1);
+      }
+      expect(nodeCalls()).toBe(3);
+      const tokens = kube.bearerTokens.slice(from);
+      expect(tokens).toHaveLength(3);
+      expect(tokens[1]).toBe(tokens[0]);
+      expect(tokens[2]).not.toBe(tokens[0]);
+      expect(signedAt(tokens[0])).toBe(start);
+      expect(signedAt(tokens[2])).toBe(start + 20 * MIN);
+    });
+
+    it('a 401 on a stale token drops it, mints a new one and retries once', async () => {
+      await api.core.listNode({});
+      // The bot still thinks its token good (13 min), the API server already refuses it (16 min).
+      clock = start + 13 * MIN;
+      serverClock = start + 16 * MIN;
+      await api.core.listNode({});
+      const tokens = kube.bearerTokens.slice(from);
+      expect(tokens).toHaveLength(3);
+      expect(tokens[1]).toBe(tokens[0]);
+      expect(signedAt(tokens[2])).toBe(start + 13 * MIN);
+      expect(nodeCalls()).toBe(3);
+      // The renewed token is kept for later requests.
+      await api.core.listNode({});
+      expect(kube.bearerTokens.slice(from)[3]).toBe(tokens[2]);
+    });
+
+    it('a second 401 fails the call instead of looping, and other errors are not retried', async () => {
+      clock = start + 13 * MIN;
+      serverClock = start + 60 * MIN;
+      const failure = await failureOf(api.core.listNode({}));
+      expect(failure.message).toMatch(/^HTTP-Code: 401/);
+      expect(nodeCalls()).toBe(2);
+
+      serverClock = clock;
+      kube.calls.length = 0;
+      expect((await failureOf(api.core.readNamespace({ name: 'no-such-namespace' }))).message).toMatch(/^HTTP-Code: 404/);
+      expect(kube.calls).toHaveLength(1);
+    });
   });
 });
