@@ -25,6 +25,19 @@ export interface FakeCluster {
   origin?: Record<string, string>;
   /** A cross-region read replica's source (until promoted). */
   replicationSource?: string;
+  /** Settings a restore does not inherit (API-FACTS 7.1); RDS's defaults when absent. */
+  settings?: FakeClusterSettings;
+}
+
+export interface FakeClusterSettings {
+  parameterGroup?: string;
+  port?: number;
+  iamAuth?: boolean;
+  deletionProtection?: boolean;
+  logExports?: string[];
+  copyTagsToSnapshot?: boolean;
+  /** Serverless v2 scaling (ACUs): needed before a `db.serverless` instance can join the cluster. */
+  serverlessV2?: { min: number; max: number };
 }
 
 export interface FakeInstance {
@@ -34,6 +47,11 @@ export interface FakeInstance {
   engine: string;
   readyAt: number;
   isWriter: boolean;
+  /** Settings Describe reports (a source writer's, or what CreateDBInstance was given). */
+  parameterGroup?: string;
+  monitoringInterval?: number;
+  monitoringRoleArn?: string;
+  performanceInsights?: { kmsKeyId?: string; retentionDays?: number };
 }
 
 export interface FakeSnapshot {
@@ -43,6 +61,8 @@ export interface FakeSnapshot {
   engine: string;
   engineVersion: string;
   type: 'automated' | 'manual';
+  port?: number;
+  iamAuth?: boolean;
 }
 
 export interface RdsCall {
@@ -50,7 +70,8 @@ export interface RdsCall {
   params: Record<string, string>;
 }
 
-type Failure = { code: string; message: string; status?: number };
+/** An injected error answer; `afterApply`: the change is made first and only the answer fails (a lost response). */
+type Failure = { code: string; message: string; status?: number; afterApply?: boolean };
 
 export class FakeRds extends LoopbackFake {
   readonly clusters = new Map<string, FakeCluster>();
@@ -63,12 +84,15 @@ export class FakeRds extends LoopbackFake {
   creatingMs = 300;
   /** Clusters or instances (by id) that never become available. */
   readonly neverReady = new Set<string>();
+  /** Clusters or instances (by id) put into a state on demand (`forceStatus`), e.g. a terminal `incompatible-parameters`. */
+  readonly forcedStatus = new Map<string, string>();
   private readonly failures = new Map<string, Failure[]>();
   /** Fraction of calls answered 503 at random; half of the failed changing calls are applied first (the answer is lost). */
   failRate = 0;
 
   /** A production cluster with a writer, restorable from `earliest` to `latest`. */
-  addCluster(id: string, options: { earliest: Date; latest: Date; writerClass?: string; engineVersion?: string }): FakeCluster {
+  addCluster(mixedCaseId: string, options: { earliest: Date; latest: Date; writerClass?: string; engineVersion?: string; settings?: FakeClusterSettings }): FakeCluster {
+    const id = mixedCaseId.toLowerCase();
     const cluster: FakeCluster = {
       id,
       engine: 'aurora-postgresql',
@@ -80,6 +104,7 @@ export class FakeRds extends LoopbackFake {
       subnetGroup: 'prod-db-subnets',
       securityGroups: ['sg-0db0000000000001'],
       tags: {},
+      ...(options.settings ? { settings: options.settings } : {}),
     };
     this.clusters.set(id, cluster);
     this.instances.set(`${id}-instance-1`, {
@@ -91,6 +116,11 @@ export class FakeRds extends LoopbackFake {
       isWriter: true,
     });
     return cluster;
+  }
+
+  /** Puts a cluster or instance into `status` (e.g. `incompatible-parameters`, `deleted`) until cleared from `forcedStatus`. */
+  forceStatus(id: string, status: string): void {
+    this.forcedStatus.set(id.toLowerCase(), status);
   }
 
   addSnapshot(snapshot: FakeSnapshot): void {
@@ -112,7 +142,7 @@ export class FakeRds extends LoopbackFake {
     const { Action: action = '', ...rest } = params;
     this.calls.push({ action, params: rest });
     const failure = this.failures.get(action)?.shift();
-    if (failure) {
+    if (failure && !failure.afterApply) {
       sendError(res, failure.status ?? 400, failure.code, failure.message);
       return;
     }
@@ -123,6 +153,10 @@ export class FakeRds extends LoopbackFake {
     }
     try {
       const result = this.answer(action, rest);
+      if (failure) {
+        sendError(res, failure.status ?? 400, failure.code, failure.message);
+        return;
+      }
       if (chaos === 'after') {
         sendError(res, 503, 'ServiceUnavailable', 'injected failure after the change was applied');
         return;
@@ -145,14 +179,14 @@ export class FakeRds extends LoopbackFake {
         return `<DBClusters>${clusters.map((c) => `<DBCluster>${this.clusterXml(c)}</DBCluster>`).join('')}</DBClusters>`;
       }
       case 'DescribeDBInstances': {
-        const id = p.DBInstanceIdentifier;
+        const id = p.DBInstanceIdentifier?.toLowerCase();
         let list = [...this.instances.values()];
         if (id) {
           const one = this.instances.get(id);
           if (!one) throw new RdsFault('DBInstanceNotFound', `DBInstance ${id} not found.`, 404);
           list = [one];
         }
-        if (p['Filters.Filter.1.Name'] === 'db-cluster-id') list = list.filter((i) => i.clusterId === p['Filters.Filter.1.Values.Value.1']);
+        if (p['Filters.Filter.1.Name'] === 'db-cluster-id') list = list.filter((i) => i.clusterId === p['Filters.Filter.1.Values.Value.1']?.toLowerCase());
         return `<DBInstances>${list.map((i) => `<DBInstance>${this.instanceXml(i)}</DBInstance>`).join('')}</DBInstances>`;
       }
       case 'DescribeDBClusterSnapshots': {
@@ -170,6 +204,8 @@ export class FakeRds extends LoopbackFake {
                 EngineVersion: s.engineVersion,
                 Status: 'available',
                 SnapshotType: s.type,
+                Port: String(s.port ?? 5432),
+                IAMDatabaseAuthenticationEnabled: String(s.iamAuth ?? false),
               })}</DBClusterSnapshot>`,
           )
           .join('')}</DBClusterSnapshots>`;
@@ -238,13 +274,20 @@ export class FakeRds extends LoopbackFake {
         return `<GlobalCluster>${xml({ GlobalClusterIdentifier: id, Status: 'failing-over' })}</GlobalCluster>`;
       }
       case 'CreateDBInstance': {
-        const id = p.DBInstanceIdentifier ?? '';
+        // RDS stores identifiers lowercase ("stored as a lowercase string").
+        const id = (p.DBInstanceIdentifier ?? '').toLowerCase();
         if (this.instances.has(id)) throw new RdsFault('DBInstanceAlreadyExists', `DB instance ${id} already exists.`);
         const cluster = this.mustCluster(p.DBClusterIdentifier ?? '');
         if (this.status(cluster.id, cluster.readyAt) !== 'available') {
           throw new RdsFault('InvalidDBClusterStateFault', `DB cluster ${cluster.id} is not available.`);
         }
         if (p.Engine !== cluster.engine) throw new RdsFault('InvalidParameterCombination', `Engine ${p.Engine ?? ''} does not match the cluster.`);
+        // Aurora User Guide: "the cluster must have a ServerlessV2ScalingConfiguration attribute before you can
+        // add any DB instances that use the db.serverless DB instance class".
+        if (p.DBInstanceClass === 'db.serverless' && !cluster.settings?.serverlessV2) {
+          throw new RdsFault('InvalidDBClusterStateFault', 'Set the Serverless v2 scaling configuration on the parent DB cluster before creating a Serverless v2 DB instance.');
+        }
+        parseTags(p);
         const hasWriter = [...this.instances.values()].some((i) => i.clusterId === cluster.id);
         const instance: FakeInstance = {
           id,
@@ -253,6 +296,17 @@ export class FakeRds extends LoopbackFake {
           engine: p.Engine,
           readyAt: Date.now() + this.creatingMs,
           isWriter: !hasWriter,
+          ...(p.DBParameterGroupName ? { parameterGroup: p.DBParameterGroupName } : {}),
+          ...(p.MonitoringInterval ? { monitoringInterval: Number(p.MonitoringInterval) } : {}),
+          ...(p.MonitoringRoleArn ? { monitoringRoleArn: p.MonitoringRoleArn } : {}),
+          ...(p.EnablePerformanceInsights === 'true'
+            ? {
+                performanceInsights: {
+                  ...(p.PerformanceInsightsKMSKeyId ? { kmsKeyId: p.PerformanceInsightsKMSKeyId } : {}),
+                  ...(p.PerformanceInsightsRetentionPeriod ? { retentionDays: Number(p.PerformanceInsightsRetentionPeriod) } : {}),
+                },
+              }
+            : {}),
         };
         this.instances.set(id, instance);
         return `<DBInstance>${this.instanceXml(instance)}</DBInstance>`;
@@ -262,13 +316,13 @@ export class FakeRds extends LoopbackFake {
     }
   }
 
-  private createCluster(id: string, engine: string, engineVersion: string, p: Record<string, string>, origin: Record<string, string>): FakeCluster {
-    if (!/^[a-zA-Z](?:-?[a-zA-Z0-9])*$/.test(id) || id.length > 63) {
-      throw new RdsFault('InvalidParameterValue', `Invalid DB cluster identifier: ${id}`);
+  private createCluster(mixedCaseId: string, engine: string, engineVersion: string, p: Record<string, string>, origin: Record<string, string>): FakeCluster {
+    if (!/^[a-zA-Z](?:-?[a-zA-Z0-9])*$/.test(mixedCaseId) || mixedCaseId.length > 63) {
+      throw new RdsFault('InvalidParameterValue', `Invalid DB cluster identifier: ${mixedCaseId}`);
     }
+    const id = mixedCaseId.toLowerCase();
     if (this.clusters.has(id)) throw new RdsFault('DBClusterAlreadyExistsFault', `DB cluster ${id} already exists.`);
-    const tags: Record<string, string> = {};
-    for (let i = 1; p[`Tags.Tag.${i}.Key`]; i++) tags[p[`Tags.Tag.${i}.Key`] ?? ''] = p[`Tags.Tag.${i}.Value`] ?? '';
+    const tags = parseTags(p);
     const groups: string[] = [];
     for (let i = 1; p[`VpcSecurityGroupIds.VpcSecurityGroupId.${i}`]; i++) groups.push(p[`VpcSecurityGroupIds.VpcSecurityGroupId.${i}`] ?? '');
     const now = new Date();
@@ -284,18 +338,21 @@ export class FakeRds extends LoopbackFake {
       securityGroups: groups.length ? groups : ['sg-default'],
       tags,
       origin,
+      settings: settingsOf(p),
     };
     this.clusters.set(id, cluster);
     return cluster;
   }
 
   private mustCluster(id: string): FakeCluster {
-    const cluster = this.clusters.get(id);
+    const cluster = this.clusters.get(id.toLowerCase());
     if (!cluster) throw new RdsFault('DBClusterNotFoundFault', `DBCluster ${id} not found.`, 404);
     return cluster;
   }
 
   private status(id: string, readyAt: number): string {
+    const forced = this.forcedStatus.get(id);
+    if (forced) return forced;
     return !this.neverReady.has(id) && Date.now() >= readyAt ? 'available' : 'creating';
   }
 
@@ -311,12 +368,20 @@ export class FakeRds extends LoopbackFake {
         Status: this.status(c.id, c.readyAt),
         Endpoint: `${c.id}.cluster-abc123.us-east-1.rds.amazonaws.com`,
         ReaderEndpoint: `${c.id}.cluster-ro-abc123.us-east-1.rds.amazonaws.com`,
-        Port: '5432',
+        Port: String(c.settings?.port ?? 5432),
+        DBClusterParameterGroup: c.settings?.parameterGroup ?? `default.${c.engine}${c.engineVersion.split('.')[0] ?? ''}`,
+        IAMDatabaseAuthenticationEnabled: String(c.settings?.iamAuth ?? false),
+        DeletionProtection: String(c.settings?.deletionProtection ?? false),
+        CopyTagsToSnapshot: String(c.settings?.copyTagsToSnapshot ?? false),
         EarliestRestorableTime: c.earliestRestorableTime.toISOString(),
         LatestRestorableTime: c.latestRestorableTime.toISOString(),
         BackupRetentionPeriod: String(c.backupRetentionPeriod),
         DBSubnetGroup: c.subnetGroup,
       }) +
+      (c.settings?.logExports?.length ? `<EnabledCloudwatchLogsExports>${c.settings.logExports.map((l) => `<member>${escape(l)}</member>`).join('')}</EnabledCloudwatchLogsExports>` : '') +
+      (c.settings?.serverlessV2
+        ? `<ServerlessV2ScalingConfiguration>${xml({ MinCapacity: String(c.settings.serverlessV2.min), MaxCapacity: String(c.settings.serverlessV2.max) })}</ServerlessV2ScalingConfiguration>`
+        : '') +
       `<VpcSecurityGroups>${c.securityGroups.map((g) => `<VpcSecurityGroupMembership><VpcSecurityGroupId>${g}</VpcSecurityGroupId><Status>active</Status></VpcSecurityGroupMembership>`).join('')}</VpcSecurityGroups>` +
       `<DBClusterMembers>${members.map((m) => `<DBClusterMember>${xml({ DBInstanceIdentifier: m.id, IsClusterWriter: String(m.isWriter) })}</DBClusterMember>`).join('')}</DBClusterMembers>` +
       `<TagList>${Object.entries(c.tags).map(([k, v]) => `<Tag>${xml({ Key: k, Value: v })}</Tag>`).join('')}</TagList>`
@@ -330,8 +395,53 @@ export class FakeRds extends LoopbackFake {
       DBInstanceClass: i.instanceClass,
       Engine: i.engine,
       DBInstanceStatus: this.status(i.id, i.readyAt),
-    });
+      ...(i.monitoringInterval !== undefined ? { MonitoringInterval: String(i.monitoringInterval) } : {}),
+      ...(i.monitoringRoleArn ? { MonitoringRoleArn: i.monitoringRoleArn } : {}),
+      PerformanceInsightsEnabled: String(Boolean(i.performanceInsights)),
+      ...(i.performanceInsights?.kmsKeyId ? { PerformanceInsightsKMSKeyId: i.performanceInsights.kmsKeyId } : {}),
+      ...(i.performanceInsights?.retentionDays ? { PerformanceInsightsRetentionPeriod: String(i.performanceInsights.retentionDays) } : {}),
+    }) +
+      `<DBParameterGroups><DBParameterGroup>${xml({ DBParameterGroupName: i.parameterGroup ?? 'default.aurora-postgresql15', ParameterApplyStatus: 'in-sync' })}</DBParameterGroup></DBParameterGroups>`;
   }
+}
+
+/**
+ * The `Tags` of a request, refused as RDS refuses them (RDS API reference, `Tag`): keys of 1-128 characters,
+ * values of at most 256, neither beginning with `aws:`, and values not beginning with `rds:` (API-FACTS 7.1).
+ */
+function parseTags(p: Record<string, string>): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (let i = 1; p[`Tags.Tag.${i}.Key`] !== undefined; i++) {
+    const key = p[`Tags.Tag.${i}.Key`] ?? '';
+    const value = p[`Tags.Tag.${i}.Value`] ?? '';
+    if (key.length < 1 || key.length > 128) throw new RdsFault('InvalidParameterValue', `Tag key must be 1 to 128 characters long: ${key}`);
+    if (/^aws:/i.test(key)) throw new RdsFault('InvalidParameterValue', `Tag keys cannot start with "aws:": ${key}`);
+    if (value.length > 256) throw new RdsFault('InvalidParameterValue', `Tag value must be at most 256 characters long (tag ${key})`);
+    if (/^(aws|rds):/i.test(value)) throw new RdsFault('InvalidParameterValue', `Tag values cannot start with "aws:" or "rds:": ${value}`);
+    tags[key] = value;
+  }
+  return tags;
+}
+
+/** The settings a restore request asks for; absent members take RDS's defaults. */
+function settingsOf(p: Record<string, string>): FakeClusterSettings {
+  const bool = (name: string) => (p[name] === undefined ? undefined : p[name] === 'true');
+  const logs: string[] = [];
+  for (let i = 1; p[`EnableCloudwatchLogsExports.member.${i}`] !== undefined; i++) logs.push(p[`EnableCloudwatchLogsExports.member.${i}`] ?? '');
+  const min = p['ServerlessV2ScalingConfiguration.MinCapacity'];
+  const max = p['ServerlessV2ScalingConfiguration.MaxCapacity'];
+  const settings: FakeClusterSettings = {};
+  if (p.DBClusterParameterGroupName) settings.parameterGroup = p.DBClusterParameterGroupName;
+  if (p.Port) settings.port = Number(p.Port);
+  const iam = bool('EnableIAMDatabaseAuthentication');
+  if (iam !== undefined) settings.iamAuth = iam;
+  const deletion = bool('DeletionProtection');
+  if (deletion !== undefined) settings.deletionProtection = deletion;
+  const copyTags = bool('CopyTagsToSnapshot');
+  if (copyTags !== undefined) settings.copyTagsToSnapshot = copyTags;
+  if (logs.length) settings.logExports = logs;
+  if (min !== undefined && max !== undefined) settings.serverlessV2 = { min: Number(min), max: Number(max) };
+  return settings;
 }
 
 class RdsFault extends Error {

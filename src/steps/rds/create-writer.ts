@@ -1,50 +1,95 @@
-import { CreateDBInstanceCommand, type DBInstance, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, type CreateDBInstanceCommandInput, type DBInstance, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
 import { z } from 'zod';
 import { isPlaceholder } from '../../engine/bind.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError, type StepContext } from '../types.ts';
-import { awsCode, classifyAwsError, mustDescribeCluster, RUN_TAG, CLUSTER_ID } from './aws.ts';
-
+import { classifyAwsError, isAwsError, mustDescribeCluster, RUN_TAG, CLUSTER_ID, rdsId, sameRdsId } from './aws.ts';
+import { lookAtState } from './states.ts';
 
 async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance | undefined> {
   try {
     return (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances?.[0];
   } catch (err) {
-    if (awsCode(err) === 'DBInstanceNotFound' || awsCode(err) === 'DBInstanceNotFoundFault') return undefined;
+    if (isAwsError(err, 'DBInstanceNotFoundFault')) return undefined;
     throw classifyAwsError(err, `describing instance ${id}`);
   }
 }
 
-/** The instance class of `source`'s writer: the restored cluster gets the same size. */
-async function writerClassOf(rds: RDSClient, source: string): Promise<string> {
+/** `source`'s writer instance: the restored cluster's writer gets its class and settings. */
+async function sourceWriterOf(rds: RDSClient, source: string): Promise<DBInstance | undefined> {
   const cluster = await mustDescribeCluster(rds, source);
   const writer = cluster.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
-  const instance = writer ? await describeInstance(rds, writer) : undefined;
-  if (!instance?.DBInstanceClass) throw new PermanentStepError(`${source} has no writer instance to copy the class from; give instanceClass`);
-  return instance.DBInstanceClass;
+  return writer ? await describeInstance(rds, writer) : undefined;
+}
+
+type CopiedSettings = Pick<
+  CreateDBInstanceCommandInput,
+  'DBParameterGroupName' | 'MonitoringInterval' | 'MonitoringRoleArn' | 'EnablePerformanceInsights' | 'PerformanceInsightsKMSKeyId' | 'PerformanceInsightsRetentionPeriod'
+>;
+
+/**
+ * The writer settings CreateDBInstance does not inherit from anything (it
+ * takes documented defaults: the engine's default DB parameter group, no
+ * enhanced monitoring, no Performance Insights), copied from the source
+ * writer when it sets them. A `default.*` parameter group is what the default
+ * would be anyway, and is not copied (its family may not fit a newer engine).
+ */
+function settingsOf(source: DBInstance | undefined): { settings: CopiedSettings; copied: string[] } {
+  const settings: CopiedSettings = {};
+  const copied: string[] = [];
+  const group = source?.DBParameterGroups?.[0]?.DBParameterGroupName;
+  if (group && !group.startsWith('default.')) {
+    settings.DBParameterGroupName = group;
+    copied.push(`DB parameter group ${group}`);
+  }
+  if (source?.MonitoringInterval && source.MonitoringRoleArn) {
+    settings.MonitoringInterval = source.MonitoringInterval;
+    settings.MonitoringRoleArn = source.MonitoringRoleArn;
+    copied.push(`enhanced monitoring every ${source.MonitoringInterval}s`);
+  }
+  if (source?.PerformanceInsightsEnabled) {
+    settings.EnablePerformanceInsights = true;
+    if (source.PerformanceInsightsKMSKeyId) settings.PerformanceInsightsKMSKeyId = source.PerformanceInsightsKMSKeyId;
+    if (source.PerformanceInsightsRetentionPeriod) settings.PerformanceInsightsRetentionPeriod = source.PerformanceInsightsRetentionPeriod;
+    copied.push(`Performance Insights${source.PerformanceInsightsRetentionPeriod ? ` (${source.PerformanceInsightsRetentionPeriod} days)` : ''}`);
+  }
+  return { settings, copied };
+}
+
+/** What the writer is made from: its class and the settings copied from the source writer. */
+async function writerSpec(rds: RDSClient, p: { instanceClass?: string; copyClassFrom?: string }): Promise<{ instanceClass: string; settings: CopiedSettings; note: string }> {
+  const source = p.copyClassFrom ? await sourceWriterOf(rds, p.copyClassFrom) : undefined;
+  const instanceClass = p.instanceClass ?? source?.DBInstanceClass;
+  if (!instanceClass) throw new PermanentStepError(`${p.copyClassFrom ?? ''} has no writer instance to copy the class from; give instanceClass`);
+  const { settings, copied } = settingsOf(source);
+  const from = p.copyClassFrom ? `${p.copyClassFrom}'s writer` : 'no source writer (copyClassFrom not given)';
+  const note = copied.length
+    ? `copies from ${from}: ${copied.join(', ')}`
+    : `copies no DB parameter group, monitoring or Performance Insights from ${from}; RDS defaults apply`;
+  return { instanceClass, settings, note };
 }
 
 function writerName(cluster: string): string {
-  return `${cluster.slice(0, 63 - '-writer'.length).replace(/-+$/, '')}-writer`;
+  return rdsId(`${cluster.slice(0, 63 - '-writer'.length).replace(/-+$/, '')}-writer`);
 }
 
 async function waitForCluster(ctx: StepContext, rds: RDSClient, id: string): Promise<void> {
   await pollUntil(ctx, {
     what: `cluster ${id} to be available`,
-    check: async () => {
-      const status = (await mustDescribeCluster(rds, id)).Status ?? 'unknown';
-      return status === 'available' ? { done: true } : { done: false, state: status };
-    },
+    check: async () => lookAtState('DB cluster', id, (await mustDescribeCluster(rds, id)).Status ?? 'unknown'),
   });
 }
 
 /**
  * `rds.create-writer`: a restored Aurora cluster has no DB instances. Waits
  * until the cluster is available, creates its writer (`<cluster>-writer`, same
- * engine, the source writer's class unless given), waits until both are
- * available, and outputs the writer endpoint.
+ * engine, the source writer's class unless given, and the source writer's DB
+ * parameter group, monitoring and Performance Insights settings), waits until
+ * both are available, and outputs the writer endpoint. A terminal state
+ * (see states.ts) ends the waits at once.
  * Reads: DescribeDBClusters, DescribeDBInstances. Changes: CreateDBInstance.
- * Idempotency: fixed instance name; an existing instance in this cluster is adopted.
+ * Idempotency: fixed instance name (lowercase, as RDS stores it); an existing
+ * instance in this cluster is adopted.
  */
 export function createWriterStep(rds: () => RDSClient) {
   return defineStep({
@@ -52,55 +97,62 @@ export function createWriterStep(rds: () => RDSClient) {
     summary: 'Create the writer instance of a restored cluster and wait until it is available',
     params: z.object({
       cluster: CLUSTER_ID,
-      instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must be a class like db.r6g.large').optional(),
-      /** Copy the instance class from this cluster's writer when instanceClass is not given. */
+      instanceClass: z
+        .string()
+        .regex(/^db\.(serverless|[a-z0-9]+\.[a-z0-9]+)$/, 'must be a class like db.r6g.large, or db.serverless')
+        .optional(),
+      /** Copy the instance class (unless given) and the writer's settings from this cluster's writer. */
       copyClassFrom: CLUSTER_ID.optional(),
     }),
     outputs: ['writerEndpoint', 'readerEndpoint', 'port', 'instanceId'],
     async plan(_ctx, p) {
       if (!p.instanceClass && !p.copyClassFrom) throw new PermanentStepError('give instanceClass, or copyClassFrom to use the source writer\'s class');
-      const instanceClass = p.instanceClass ?? (await writerClassOf(rds(), p.copyClassFrom ?? ''));
-      const cluster = isPlaceholder(p.cluster) ? 'the restored cluster' : p.cluster;
+      const { instanceClass, note } = await writerSpec(rds(), p);
+      const cluster = isPlaceholder(p.cluster) ? 'the restored cluster' : rdsId(p.cluster);
       return [
-        { action: 'create', resource: `rds instance ${isPlaceholder(p.cluster) ? '<restored cluster>-writer' : writerName(p.cluster)}`, detail: `create the writer of ${cluster} (${instanceClass})` },
+        { action: 'create', resource: `rds instance ${isPlaceholder(p.cluster) ? '<restored cluster>-writer' : writerName(p.cluster)}`, detail: `create the writer of ${cluster} (${instanceClass}); ${note}` },
         { action: 'wait', resource: `rds cluster ${cluster}`, detail: `wait until ${cluster} and its writer are available` },
       ];
     },
     async run(ctx, p) {
       const client = rds();
-      await waitForCluster(ctx, client, p.cluster);
-      const cluster = await mustDescribeCluster(client, p.cluster);
-      const id = writerName(p.cluster);
+      const clusterId = rdsId(p.cluster);
+      await waitForCluster(ctx, client, clusterId);
+      const cluster = await mustDescribeCluster(client, clusterId);
+      const id = writerName(clusterId);
+      const refuseForeign = (instance: DBInstance | undefined): void => {
+        if (instance && !sameRdsId(instance.DBClusterIdentifier, clusterId)) {
+          throw new PermanentStepError(`a DB instance named ${id} already exists in another cluster (${instance.DBClusterIdentifier ?? '?'})`);
+        }
+      };
       const existing = await describeInstance(client, id);
-      if (existing && existing.DBClusterIdentifier !== p.cluster) {
-        throw new PermanentStepError(`a DB instance named ${id} already exists in another cluster (${existing.DBClusterIdentifier ?? '?'})`);
-      }
+      refuseForeign(existing);
       if (!existing) {
-        const instanceClass = p.instanceClass ?? (await writerClassOf(client, p.copyClassFrom ?? ''));
-        ctx.progress(`creating writer ${id} (${instanceClass})`);
+        const { instanceClass, settings, note } = await writerSpec(client, p);
+        ctx.progress(`creating writer ${id} (${instanceClass}); ${note}`);
         try {
           await client.send(
             new CreateDBInstanceCommand({
               DBInstanceIdentifier: id,
-              DBClusterIdentifier: p.cluster,
+              DBClusterIdentifier: clusterId,
               DBInstanceClass: instanceClass,
               Engine: cluster.Engine,
+              ...settings,
               Tags: [{ Key: RUN_TAG, Value: ctx.runId }],
             }),
           );
         } catch (err) {
-          if (awsCode(err) !== 'DBInstanceAlreadyExists') throw classifyAwsError(err, `creating writer ${id}`);
+          // An SDK retry after a lost answer meets the instance the first try made: it is ours.
+          if (!isAwsError(err, 'DBInstanceAlreadyExistsFault')) throw classifyAwsError(err, `creating writer ${id}`);
+          refuseForeign(await describeInstance(client, id));
         }
       }
       await pollUntil(ctx, {
         what: `writer ${id} to be available`,
-        check: async () => {
-          const status = (await describeInstance(client, id))?.DBInstanceStatus ?? 'not visible yet';
-          return status === 'available' ? { done: true } : { done: false, state: status };
-        },
+        check: async () => lookAtState('DB instance', id, (await describeInstance(client, id))?.DBInstanceStatus),
       });
-      await waitForCluster(ctx, client, p.cluster);
-      const ready = await mustDescribeCluster(client, p.cluster);
+      await waitForCluster(ctx, client, clusterId);
+      const ready = await mustDescribeCluster(client, clusterId);
       return {
         writerEndpoint: ready.Endpoint ?? '',
         readerEndpoint: ready.ReaderEndpoint ?? '',

@@ -3,21 +3,27 @@ import { z } from 'zod';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { classifyAwsError, mustDescribeCluster, CLUSTER_ID } from './aws.ts';
+import { lookAtState } from './states.ts';
 
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like us-west-2');
 
-async function isWriter(rds: RDSClient, method: string, cluster: DBCluster, globalCluster: string | undefined): Promise<boolean> {
-  if (method === 'promote-replica') return !cluster.ReplicationSourceIdentifier;
+/** Whether `cluster` is the writer, and for a global failover the global cluster's own status. */
+async function writerState(rds: RDSClient, method: string, cluster: DBCluster, globalCluster: string | undefined): Promise<{ writer: boolean; globalStatus?: string }> {
+  if (method === 'promote-replica') return { writer: !cluster.ReplicationSourceIdentifier };
   try {
     const res = await rds.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: globalCluster }));
-    const members = res.GlobalClusters?.[0]?.GlobalClusterMembers ?? [];
-    const me = members.find((m) => m.DBClusterArn === cluster.DBClusterArn);
+    const global = res.GlobalClusters?.[0];
+    const me = (global?.GlobalClusterMembers ?? []).find((m) => m.DBClusterArn === cluster.DBClusterArn);
     if (!me) throw new PermanentStepError(`${cluster.DBClusterIdentifier ?? ''} is not a member of global cluster ${globalCluster ?? ''}`);
-    return me.IsWriter === true;
+    return { writer: me.IsWriter === true, ...(global?.Status ? { globalStatus: global.Status } : {}) };
   } catch (err) {
     if (err instanceof PermanentStepError) throw err;
     throw classifyAwsError(err, `describing global cluster ${globalCluster ?? ''}`);
   }
+}
+
+async function isWriter(rds: RDSClient, method: string, cluster: DBCluster, globalCluster: string | undefined): Promise<boolean> {
+  return (await writerState(rds, method, cluster, globalCluster)).writer;
 }
 
 /**
@@ -70,13 +76,21 @@ export function failoverStep(rds: (region?: string) => RDSClient) {
           throw classifyAwsError(err, `failing over to ${p.cluster}`);
         }
       }
+      const waitingFor = 'to be a writable, available cluster';
       await pollUntil(ctx, {
-        what: `${p.cluster} to be a writable, available cluster`,
+        what: `${p.cluster} ${waitingFor}`,
         check: async () => {
           const now = await mustDescribeCluster(client, p.cluster);
-          const writer = await isWriter(client, p.method, now, p.globalCluster);
-          if (writer && now.Status === 'available') return { done: true };
-          return { done: false, state: `${now.Status ?? 'unknown'}${writer ? '' : ', not yet the writer'}` };
+          const status = now.Status ?? 'unknown';
+          const look = lookAtState('DB cluster', p.cluster, status, waitingFor);
+          if ('failed' in look) return look;
+          const { writer, globalStatus } = await writerState(client, p.method, now, p.globalCluster);
+          if (globalStatus !== undefined) {
+            const global = lookAtState('global cluster', p.globalCluster ?? '', globalStatus, `to fail over to ${p.cluster}`);
+            if ('failed' in global) return global;
+          }
+          if (writer && look.done) return { done: true };
+          return { done: false, state: `${status}${writer ? '' : ', not yet the writer'}` };
         },
       });
       const ready = await mustDescribeCluster(client, p.cluster);

@@ -3,11 +3,24 @@ import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { awsCode, classifyAwsError, describeCluster, mustDescribeCluster, networkOf, ownedByRun, RUN_TAG, restoredClusterName, CLUSTER_ID } from './aws.ts';
+import { chooseSettings, type SettingsOverrides, settingsOfCluster, settingsParams } from './settings.ts';
+import { buildTags } from './tags.ts';
+
+const RESTORE_POINT_TAG = 'dr-chatops:restore-point';
+
+/** Settings the new cluster takes: the step's overrides, else the source's (a restore inherits none of them). */
+function settingsFor(source: DBCluster, sourceId: string, p: SettingsOverrides) {
+  return chooseSettings(p, [{ label: sourceId, settings: settingsOfCluster(source) }]);
+}
 
 
 /**
  * `rds.restore-pitr`: restores an Aurora cluster to a point in time, as a NEW
  * cluster `<source>-dr-<run>` (the source is not touched).
+ * Copies from the source (unless a parameter overrides it): subnet group,
+ * security groups, cluster parameter group, port, IAM authentication,
+ * deletion protection, CloudWatch log exports, copy-tags-to-snapshot and the
+ * Serverless v2 scaling configuration.
  * Reads: DescribeDBClusters. Changes: RestoreDBClusterToPointInTime.
  * Idempotency: the new cluster's name is fixed per run and tagged with the run;
  * a re-entered step adopts it. The restored cluster has no instances yet
@@ -24,6 +37,7 @@ export function restorePitrStep(rds: () => RDSClient) {
       target: CLUSTER_ID.optional(),
       /** `copy-on-write` clones fast but only to the latest restorable time. */
       restoreType: z.enum(['full-copy', 'copy-on-write']).default('full-copy'),
+      ...settingsParams,
     }),
     outputs: ['clusterId', 'restorePoint', 'source'],
     async plan(ctx, p) {
@@ -31,11 +45,12 @@ export function restorePitrStep(rds: () => RDSClient) {
       const restorePoint = checkRestoreTime(source, p.to, p.restoreType, Date.now());
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
       const net = networkOf(source);
+      const settings = settingsFor(source, p.source, p);
       return [
         {
           action: 'create',
           resource: `rds cluster ${target}`,
-          detail: `restore ${p.source} to ${restorePoint} as new cluster ${target} (${p.restoreType}, subnet group ${net.DBSubnetGroupName ?? 'default'}, security groups ${net.VpcSecurityGroupIds?.join(', ') ?? 'default'}); ${p.source} is not changed`,
+          detail: `restore ${p.source} to ${restorePoint} as new cluster ${target} (${p.restoreType}, subnet group ${net.DBSubnetGroupName ?? 'default'}, security groups ${net.VpcSecurityGroupIds?.join(', ') ?? 'default'}); ${p.source} is not changed; ${settings.summary}`,
         },
       ];
     },
@@ -47,6 +62,8 @@ export function restorePitrStep(rds: () => RDSClient) {
       const source = await mustDescribeCluster(rds(), p.source);
       checkRestoreTime(source, p.to, p.restoreType, Date.now());
       const latest = p.to === 'latest';
+      const tags = buildTags({ [RUN_TAG]: ctx.runId, [RESTORE_POINT_TAG]: latest ? (source.LatestRestorableTime?.toISOString() ?? 'latest') : p.to });
+      for (const note of tags.notes) ctx.progress(note);
       ctx.progress(`restoring ${p.source} to ${latest ? 'the latest restorable time' : p.to} as ${target}`);
       try {
         await rds().send(
@@ -58,7 +75,9 @@ export function restorePitrStep(rds: () => RDSClient) {
             ...(latest ? { UseLatestRestorableTime: true } : { RestoreToTime: new Date(p.to) }),
             // Without these the new cluster lands in the default VPC security group, unreachable by the apps.
             ...networkOf(source),
-            Tags: [{ Key: RUN_TAG, Value: ctx.runId }, { Key: 'dr-chatops:restore-point', Value: latest ? (source.LatestRestorableTime?.toISOString() ?? 'latest') : p.to }],
+            // A restore inherits none of these: without them the new cluster differs from the one the apps used.
+            ...settingsFor(source, p.source, p).request,
+            Tags: tags.tags,
           }),
         );
       } catch (err) {
@@ -77,7 +96,7 @@ function adopt(cluster: DBCluster, runId: string, source: string, to: string) {
       `a DB cluster named ${cluster.DBClusterIdentifier ?? ''} already exists and was not created by this run; choose another target name or delete it`,
     );
   }
-  const tagged = cluster.TagList?.find((t) => t.Key === 'dr-chatops:restore-point')?.Value;
+  const tagged = cluster.TagList?.find((t) => t.Key === RESTORE_POINT_TAG)?.Value;
   return { clusterId: cluster.DBClusterIdentifier ?? '', restorePoint: tagged ?? to, source };
 }
 

@@ -1,0 +1,190 @@
+/**
+ * What the RDS restores carry over to the new cluster, and the tags they put
+ * on it, against the fake RDS (query protocol, real SDK), which refuses
+ * invalid tags and a db.serverless instance in a cluster without Serverless v2
+ * scaling as RDS does (API-FACTS 7.1).
+ */
+import { type DBCluster, DescribeDBClustersCommand, type RDSClient, RestoreDBClusterFromSnapshotCommand } from '@aws-sdk/client-rds';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createStepClients } from '../../../src/steps/clients.ts';
+import { createWriterStep } from '../../../src/steps/rds/create-writer.ts';
+import { restorePitrStep } from '../../../src/steps/rds/restore-pitr.ts';
+import { restoreSnapshotStep } from '../../../src/steps/rds/restore-snapshot.ts';
+import { buildTags } from '../../../src/steps/rds/tags.ts';
+import { type FakeClusterSettings, FakeRds } from '../../support/fake-rds.ts';
+import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
+
+const HOUR = 3_600_000;
+const PROD_SETTINGS: FakeClusterSettings = {
+  parameterGroup: 'prod-aurora-pg15',
+  port: 6432,
+  iamAuth: true,
+  deletionProtection: true,
+  logExports: ['postgresql', 'upgrade'],
+  copyTagsToSnapshot: true,
+  serverlessV2: { min: 0.5, max: 16 },
+};
+
+/** The settings of a cluster as DescribeDBClusters reports them. */
+function settingsOf(c: DBCluster | undefined) {
+  return {
+    DBClusterParameterGroup: c?.DBClusterParameterGroup,
+    Port: c?.Port,
+    IAMDatabaseAuthenticationEnabled: c?.IAMDatabaseAuthenticationEnabled,
+    DeletionProtection: c?.DeletionProtection,
+    EnabledCloudwatchLogsExports: c?.EnabledCloudwatchLogsExports ?? [],
+    CopyTagsToSnapshot: c?.CopyTagsToSnapshot,
+    ServerlessV2ScalingConfiguration: c?.ServerlessV2ScalingConfiguration,
+  };
+}
+
+describe('RDS restores: tags and the settings a replacement cluster needs', () => {
+  let rds: FakeRds;
+  let client: RDSClient;
+  let pitr: ReturnType<typeof restorePitrStep>;
+  let snapshot: ReturnType<typeof restoreSnapshotStep>;
+  let writer: ReturnType<typeof createWriterStep>;
+  let earliest: Date;
+  let latest: Date;
+
+  const describeCluster = async (id: string) => (await client.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id }))).DBClusters?.[0];
+
+  beforeAll(async () => {
+    fakeAwsCredentials();
+    rds = await new FakeRds().start();
+    const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: {} });
+    client = clients.rds();
+    pitr = restorePitrStep(clients.rds);
+    snapshot = restoreSnapshotStep(clients.rds);
+    writer = createWriterStep(clients.rds);
+  });
+  afterAll(async () => {
+    await rds.stop();
+  });
+  beforeEach(() => {
+    rds.clusters.clear();
+    rds.instances.clear();
+    rds.snapshots.length = 0;
+    rds.calls.length = 0;
+    rds.creatingMs = 200;
+    earliest = new Date(Date.now() - 7 * 24 * HOUR);
+    latest = new Date(Date.now() - 5 * 60_000);
+    rds.addCluster('prod-aurora', { earliest, latest, writerClass: 'db.serverless', settings: PROD_SETTINGS });
+    rds.addCluster('prov-aurora', { earliest, latest, writerClass: 'db.r6g.large' });
+  });
+
+  describe('tags', () => {
+    it('the fake refuses tags RDS refuses: an rds: or aws: value, an aws: key, a value over 256 or a key over 128 characters', async () => {
+      rds.addSnapshot({ id: 'manual-1', clusterId: 'prod-aurora', createdAt: new Date(), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'manual' });
+      const restore = (Key: string, Value: string) =>
+        failureOf(client.send(new RestoreDBClusterFromSnapshotCommand({ DBClusterIdentifier: 'x-tags', SnapshotIdentifier: 'manual-1', Engine: 'aurora-postgresql', Tags: [{ Key, Value }] })));
+      for (const [key, value] of [
+        ['dr-chatops:snapshot', 'rds:prod-aurora-2026-11-24-03-00@2026-11-24T03:00:00.000Z'],
+        ['dr-chatops:snapshot', 'aws:x'],
+        ['aws:owner', 'me'],
+        ['dr-chatops:snapshot', 'x'.repeat(257)],
+        ['k'.repeat(129), 'v'],
+      ] as const) {
+        const failure = await restore(key, value);
+        expect(failure.message).toMatch(/^Tag (key|value|keys|values) /);
+      }
+      expect(rds.clusters.has('x-tags')).toBe(false);
+      const names = (await Promise.allSettled([client.send(new RestoreDBClusterFromSnapshotCommand({ DBClusterIdentifier: 'x-tags', SnapshotIdentifier: 'manual-1', Engine: 'aurora-postgresql', Tags: [{ Key: 'a', Value: 'rds:b' }] }))])).map(
+        (r) => (r.status === 'rejected' ? (r.reason as Error).name : 'ok'),
+      );
+      expect(names).toEqual(['InvalidParameterValue']);
+    });
+
+    it('restores an automated (rds:) snapshot with valid tags, says so, and still reports the rds: id, on re-entry too', async () => {
+      const takenAt = new Date(Date.now() - 3 * HOUR);
+      rds.addSnapshot({ id: 'rds:prod-aurora-2026-11-24-03-00', clusterId: 'prod-aurora', createdAt: takenAt, engine: 'aurora-postgresql', engineVersion: '15.4', type: 'automated' });
+      const p = snapshot.params.parse({ source: 'prod-aurora', snapshot: 'latest' });
+      const [line] = await snapshot.plan(planContext('rauto001'), p);
+      expect(line?.detail).toContain('tag dr-chatops:snapshot drops the leading "rds:" of "rds:prod-aurora-2026-11-24-03-00" (RDS tag values may not begin with aws: or rds:)');
+
+      const ctx = stepContext({ runId: 'rauto001' });
+      const out = await snapshot.run(ctx, p);
+      expect(out).toEqual({ clusterId: 'prod-aurora-dr-rauto001', snapshotId: 'rds:prod-aurora-2026-11-24-03-00', restorePoint: takenAt.toISOString() });
+      expect(ctx.progressMessages.some((m) => m.startsWith('tag dr-chatops:snapshot drops the leading "rds:"'))).toBe(true);
+      expect(rds.clusters.get('prod-aurora-dr-rauto001')?.tags).toEqual({
+        'dr-chatops:run': 'rauto001',
+        'dr-chatops:snapshot': `prod-aurora-2026-11-24-03-00@${takenAt.toISOString()}`,
+        'dr-chatops:snapshot-type': 'automated',
+      });
+      expect(await snapshot.run(stepContext({ runId: 'rauto001', attempt: 2 }), p)).toEqual(out);
+      expect(rds.callsTo('RestoreDBClusterFromSnapshot')).toHaveLength(1);
+    });
+
+    it('cuts a long snapshot id so the tag fits 256 characters and keeps the snapshot time whole', async () => {
+      const takenAt = new Date(Date.now() - HOUR);
+      const id = `s${'x'.repeat(250)}`;
+      rds.addSnapshot({ id, clusterId: 'prod-aurora', createdAt: takenAt, engine: 'aurora-postgresql', engineVersion: '15.4', type: 'manual' });
+      const out = await snapshot.run(stepContext({ runId: 'rlong001' }), snapshot.params.parse({ source: 'prod-aurora', snapshot: id }));
+      const value = rds.clusters.get('prod-aurora-dr-rlong001')?.tags['dr-chatops:snapshot'] ?? '';
+      expect(value).toHaveLength(256);
+      expect(value.endsWith(`@${takenAt.toISOString()}`)).toBe(true);
+      expect(out.restorePoint).toBe(takenAt.toISOString());
+      expect(id.startsWith(String(out.snapshotId))).toBe(true);
+    });
+
+    it('buildTags refuses a reserved key and strips every reserved value prefix', () => {
+      expect(() => buildTags({ 'aws:x': 'v' })).toThrow('invalid RDS tag key "aws:x"');
+      expect(buildTags({ k: 'AWS:rds:v' }).tags).toEqual([{ Key: 'k', Value: 'v' }]);
+    });
+  });
+
+  describe('settings', () => {
+    it('restore-pitr gives the new cluster the source\'s settings, and the plan lists them', async () => {
+      const p = pitr.params.parse({ source: 'prod-aurora', to: 'latest' });
+      const [line] = await pitr.plan(planContext('rset0001'), p);
+      expect(line?.detail).toContain(
+        'copied from prod-aurora: cluster parameter group prod-aurora-pg15, port 6432, IAM authentication on, deletion protection on, log exports postgresql+upgrade, copy tags to snapshots on, Serverless v2 0.5-16 ACU',
+      );
+      const out = await pitr.run(stepContext({ runId: 'rset0001' }), p);
+      expect(settingsOf(await describeCluster(String(out.clusterId)))).toEqual(settingsOf(await describeCluster('prod-aurora')));
+      expect(settingsOf(await describeCluster(String(out.clusterId)))).toMatchObject({ Port: 6432, ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 16 } });
+    });
+
+    it('restore-snapshot gives the new cluster the source\'s settings', async () => {
+      rds.addSnapshot({ id: 'manual-2', clusterId: 'prod-aurora', createdAt: new Date(Date.now() - HOUR), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'manual', port: 5432 });
+      const out = await snapshot.run(stepContext({ runId: 'rset0002' }), snapshot.params.parse({ source: 'prod-aurora' }));
+      expect(settingsOf(await describeCluster(String(out.clusterId)))).toEqual(settingsOf(await describeCluster('prod-aurora')));
+    });
+
+    it('parameters override what is copied, and the plan says which were given', async () => {
+      const p = pitr.params.parse({ source: 'prod-aurora', to: 'latest', port: 5432, deletionProtection: false, logExports: [], serverlessV2: { minCapacity: 1, maxCapacity: 4 } });
+      const [line] = await pitr.plan(planContext('rset0003'), p);
+      expect(line?.detail).toContain('; given: port 5432, deletion protection off, log exports none, Serverless v2 1-4 ACU');
+      const out = await pitr.run(stepContext({ runId: 'rset0003' }), p);
+      expect(settingsOf(await describeCluster(String(out.clusterId)))).toEqual({
+        ...settingsOf(await describeCluster('prod-aurora')),
+        Port: 5432,
+        DeletionProtection: false,
+        EnabledCloudwatchLogsExports: [],
+        ServerlessV2ScalingConfiguration: { MinCapacity: 1, MaxCapacity: 4 },
+      });
+      const [call] = rds.callsTo('RestoreDBClusterToPointInTime');
+      expect(Object.keys(call?.params ?? {}).some((k) => k.startsWith('EnableCloudwatchLogsExports'))).toBe(false);
+    });
+
+    it('refuses a Serverless v2 range whose minimum exceeds its maximum', () => {
+      expect(() => pitr.params.parse({ source: 'prod-aurora', to: 'latest', serverlessV2: { minCapacity: 8, maxCapacity: 2 } })).toThrow('minCapacity must not exceed maxCapacity');
+    });
+  });
+
+  describe('Serverless v2 writer after a restore', () => {
+    it('a db.serverless writer is accepted in a restore of a Serverless v2 source', async () => {
+      const restored = await pitr.run(stepContext({ runId: 'rsv2ok01' }), pitr.params.parse({ source: 'prod-aurora', to: 'latest' }));
+      const out = await writer.run(stepContext({ runId: 'rsv2ok01' }), writer.params.parse({ cluster: restored.clusterId, copyClassFrom: 'prod-aurora' }));
+      expect(out.instanceId).toBe('prod-aurora-dr-rsv2ok01-writer');
+      expect(rds.instances.get('prod-aurora-dr-rsv2ok01-writer')?.instanceClass).toBe('db.serverless');
+    });
+
+    it('the fake refuses a db.serverless writer in a cluster without a scaling configuration, as RDS does', async () => {
+      const restored = await pitr.run(stepContext({ runId: 'rsv2no01' }), pitr.params.parse({ source: 'prov-aurora', to: 'latest' }));
+      const failure = await failureOf(writer.run(stepContext({ runId: 'rsv2no01' }), writer.params.parse({ cluster: restored.clusterId, copyClassFrom: 'prod-aurora' })));
+      expect(failure.message).toContain('InvalidDBClusterStateFault: Set the Serverless v2 scaling configuration on the parent DB cluster before creating a Serverless v2 DB instance.');
+      expect(rds.instances.has('prov-aurora-dr-rsv2no01-writer')).toBe(false);
+    });
+  });
+});
