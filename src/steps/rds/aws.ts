@@ -32,6 +32,8 @@ const PERMANENT = [
   // The credentials are wrong, not the moment.
   /^InvalidClientTokenId$/,
   /^SignatureDoesNotMatch$/,
+  // EKS: the request cannot succeed as given (e.g. a node group size outside its limits).
+  /^InvalidRequestException$/,
 ];
 
 /** The SDK's name for an AWS error (`DBInstanceAlreadyExistsFault`), `Unknown` for anything else. */

@@ -152,6 +152,8 @@ describe('RDS as AWS really behaves: lowercase identifiers, terminal states, err
         'SignatureDoesNotMatch',
         'InvalidRestoreFault',
         'KMSKeyNotAccessibleFault',
+        // EKS, e.g. UpdateNodegroupConfig with a size outside the group's limits.
+        'InvalidRequestException',
       ]) {
         expect(classifyAwsError(namedError(name), 'x').name, name).toBe('PermanentStepError');
       }

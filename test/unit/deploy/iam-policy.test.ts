@@ -101,3 +101,35 @@ describe('deploy/iam-policy.json', () => {
     expect(actions.some((a) => a.startsWith('sts:'))).toBe(false);
   });
 });
+
+describe('deploy/iam-policy-optional.json (statements added only where they apply)', () => {
+  const optional = Policy.parse(JSON.parse(readText('deploy/iam-policy-optional.json')));
+  const bySid = new Map(optional.Statement.map((s) => [s.Sid, s]));
+
+  it('lets restores use a customer managed KMS key, only through RDS, on named keys', () => {
+    const kms = bySid.get('KmsForEncryptedRestores');
+    expect(kms?.Action.sort()).toEqual(['kms:CreateGrant', 'kms:DescribeKey']);
+    expect(kms?.Condition?.StringLike?.['kms:ViaService']).toBe('rds.*.amazonaws.com');
+    for (const r of kms?.Resource ?? []) expect(r).toMatch(new RegExp(`^arn:aws:kms:\\*:${ACCOUNT}:key/[^*]+$`));
+  });
+
+  it('passes the enhanced-monitoring role only to RDS monitoring, as the writer copies it from the source', () => {
+    // rds.create-writer copies MonitoringRoleArn from the source writer: RDS then checks iam:PassRole.
+    expect(readText('src/steps/rds/create-writer.ts')).toContain('MonitoringRoleArn');
+    const pass = bySid.get('PassEnhancedMonitoringRole');
+    expect(pass?.Action).toEqual(['iam:PassRole']);
+    expect(pass?.Condition?.StringEquals?.['iam:PassedToService']).toBe('monitoring.rds.amazonaws.com');
+    for (const r of pass?.Resource ?? []) expect(r).toMatch(new RegExp(`^arn:aws:iam::${ACCOUNT}:role/[^*]+$`));
+  });
+
+  it('adds nothing the main policy has, and no wildcard actions', () => {
+    const main = new Set(policy.Statement.flatMap((s) => s.Action));
+    for (const s of optional.Statement) {
+      expect(policy.Statement.some((m) => m.Sid === s.Sid), s.Sid).toBe(false);
+      for (const a of s.Action) {
+        expect(main.has(a), a).toBe(false);
+        expect(a).not.toContain('*');
+      }
+    }
+  });
+});
