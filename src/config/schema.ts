@@ -47,6 +47,7 @@ export const SETTINGS = [
   { key: 'aws.region', env: 'AWS_REGION' },
   { key: 'aws.endpointUrl', env: 'AWS_ENDPOINT_URL' },
   { key: 'aws.rdsEndpointUrl', env: 'AWS_ENDPOINT_URL_RDS' },
+  { key: 'aws.rdsEndpointUrls', env: 'AWS_ENDPOINT_URLS_RDS' },
   { key: 'aws.eksEndpointUrl', env: 'AWS_ENDPOINT_URL_EKS' },
   { key: 'aws.stsEndpointUrl', env: 'AWS_ENDPOINT_URL_STS' },
   { key: 'kubernetes.kubeconfig', env: 'KUBECONFIG' },
@@ -204,6 +205,27 @@ export const ConfigSchema = z.object({
       region: optionalText,
       endpointUrl: httpUrl.optional(),
       rdsEndpointUrl: httpUrl.optional(),
+      /** Per-region RDS endpoints, `us-east-1=http://…,us-west-2=http://…` (or a map): win over rdsEndpointUrl for their region. */
+      rdsEndpointUrls: z
+        .union([
+          z.record(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like us-west-2'), httpUrl),
+          z
+            .string()
+            .trim()
+            .transform((text, ctx) => {
+              const map: Record<string, string> = {};
+              for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+                const [region = '', url = ''] = entry.split(/=(.*)/s).map((x) => x.trim());
+                if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region) || !httpUrl.safeParse(url).success) {
+                  ctx.addIssue({ code: 'custom', message: `\`${entry}\` must be region=http(s)-URL, e.g. us-west-2=http://127.0.0.1:4566` });
+                  return z.NEVER;
+                }
+                map[region] = url;
+              }
+              return map;
+            }),
+        ])
+        .optional(),
       eksEndpointUrl: httpUrl.optional(),
       stsEndpointUrl: httpUrl.optional(),
     })

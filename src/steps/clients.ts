@@ -55,7 +55,9 @@ export function createStepClients(config: ClientSettings, now: () => number = Da
   let eks: EKSClient | undefined;
   let kube: Promise<KubeApis> | undefined;
   const aws = (service: 'rds' | 'eks', region = config.aws.region) => {
-    const endpoint = (service === 'rds' ? config.aws.rdsEndpointUrl : config.aws.eksEndpointUrl) ?? config.aws.endpointUrl;
+    // A per-region RDS override wins: the DR region's client must not reuse the primary region's endpoint.
+    const regional = service === 'rds' && region ? config.aws.rdsEndpointUrls?.[region] : undefined;
+    const endpoint = regional ?? (service === 'rds' ? config.aws.rdsEndpointUrl : config.aws.eksEndpointUrl) ?? config.aws.endpointUrl;
     return {
       ...(region ? { region } : {}),
       ...(endpoint ? { endpoint } : {}),

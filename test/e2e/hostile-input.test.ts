@@ -191,7 +191,7 @@ const SLASH_ROWS: SlashRow[] = [
   { name: 'run with key __proto__', text: 'run readiness-check __proto__=x', expect: badParam('readiness-check', '`__proto__` is not a parameter of readiness-check') },
   { name: 'run with an integer above its maximum', text: 'run failover-region nodes=500', expect: badParam('failover-region', '`nodes`: 500 is above the maximum 200') },
   { name: 'run with a word for an integer', text: 'run failover-region nodes=many', expect: badParam('failover-region', '`nodes`: `many` is not a number') },
-  { name: 'run with a value outside an enum', text: 'run failover-region method=nuke', expect: badParam('failover-region', '`method`: `nuke` is not one of promote-replica, global-failover') },
+  { name: 'run with a value outside an enum', text: 'run failover-region method=nuke', expect: badParam('failover-region', '`method`: `nuke` is not one of auto, promote-replica, global-failover') },
   { name: 'run without a required parameter', text: 'run restore-database-pitr', expect: badParam('restore-database-pitr', '`cluster` is required') },
   { name: 'run with a word for a time', text: 'run restore-database-pitr cluster=prod-aurora to=tomorrow', expect: badParam('restore-database-pitr', '`to`: `tomorrow` is not a time') },
   { name: 'run with Infinity for an integer', text: 'run rollback-deployment deployment=api toRevision=1e400', expect: badParam('rollback-deployment', '`toRevision`: `1e400` is not a number') },

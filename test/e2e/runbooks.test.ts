@@ -233,7 +233,7 @@ describe('shipped runbooks, end to end', () => {
     eks.addCluster('eks-dr', drKube.url);
     eks.addNodegroup('eks-dr', 'workers', { min: 1, max: 1, desired: 1 });
     eks.onScaled = (ng, desired) => drKube.nodes.set(ng, desired);
-    rds.addCluster('prod-aurora-replica', { earliest: new Date(0), latest: new Date() });
+    rds.addCluster('prod-aurora-replica', { earliest: new Date(0), latest: new Date(), engine: 'aurora-mysql' });
     const replica = rds.clusters.get('prod-aurora-replica');
     if (replica) replica.replicationSource = 'prod-aurora';
     rds.calls.length = 0;
@@ -244,7 +244,7 @@ describe('shipped runbooks, end to end', () => {
     try {
       const run = await dr.service.create({ runbookId: 'failover-region', params: { healthUrl: `${api.url}/health`, nodes: 4 }, requester: ALICE });
       expect(run.plan.flatMap((p) => p.lines.filter((l) => l.irreversible).map((l) => l.detail))).toEqual([
-        'promote read replica prod-aurora-replica in us-west-2 to a standalone writer; replication from the primary stops for good',
+        'promote read replica prod-aurora-replica in us-west-2 to a standalone writer; replication from the primary stops for good (auto: promote-replica for aurora-mysql)',
       ]);
       expect((await dr.service.approve(run.id, BOB)).outcome).toBe('recorded');
       expect((await dr.service.approve(run.id, { id: 'U0CAROL001', name: 'carol', via: 'slack' })).outcome).toBe('approved');

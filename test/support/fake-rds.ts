@@ -25,6 +25,8 @@ export interface FakeCluster {
   origin?: Record<string, string>;
   /** A cross-region read replica's source (until promoted). */
   replicationSource?: string;
+  /** While PromoteReadReplicaDBCluster runs: status `promoting` until then, and the replication source is kept. */
+  promotingUntil?: number;
   /** Settings a restore does not inherit (API-FACTS 7.1); RDS's defaults when absent. */
   settings?: FakeClusterSettings;
 }
@@ -63,6 +65,10 @@ export interface FakeSnapshot {
   type: 'automated' | 'manual';
   port?: number;
   iamAuth?: boolean;
+  /** What DescribeDBClusterSnapshots reports of the cluster it was taken of (a snapshot records no subnet group or security groups). */
+  vpcId?: string;
+  kmsKeyId?: string;
+  availabilityZones?: string[];
 }
 
 export interface RdsCall {
@@ -80,6 +86,10 @@ export class FakeRds extends LoopbackFake {
   readonly calls: RdsCall[] = [];
   /** Global clusters: id → member cluster ids, the first being the writer. */
   readonly globalClusters = new Map<string, string[]>();
+  /** Global failovers under way (global cluster `failing-over`, FailoverState set) until `until`; `cancelling`: ends with the old writer. */
+  readonly globalFailovers = new Map<string, { from: string; to: string; until: number; cancelling?: boolean }>();
+  /** How long a global failover stays `failing-over` before the target becomes the writer. */
+  globalFailoverMs = 300;
   /** How long restored clusters and new instances stay `creating`. */
   creatingMs = 300;
   /** Clusters or instances (by id) that never become available. */
@@ -91,11 +101,11 @@ export class FakeRds extends LoopbackFake {
   failRate = 0;
 
   /** A production cluster with a writer, restorable from `earliest` to `latest`. */
-  addCluster(mixedCaseId: string, options: { earliest: Date; latest: Date; writerClass?: string; engineVersion?: string; settings?: FakeClusterSettings }): FakeCluster {
+  addCluster(mixedCaseId: string, options: { earliest: Date; latest: Date; writerClass?: string; engine?: string; engineVersion?: string; settings?: FakeClusterSettings }): FakeCluster {
     const id = mixedCaseId.toLowerCase();
     const cluster: FakeCluster = {
       id,
-      engine: 'aurora-postgresql',
+      engine: options.engine ?? 'aurora-postgresql',
       engineVersion: options.engineVersion ?? '15.4',
       readyAt: 0,
       earliestRestorableTime: options.earliest,
@@ -123,8 +133,51 @@ export class FakeRds extends LoopbackFake {
     this.forcedStatus.set(id.toLowerCase(), status);
   }
 
+  /** Cancels a global failover under way, as RDS does when it cannot complete it: `cancelling` for a while, then the old writer stays. */
+  cancelGlobalFailover(id: string): void {
+    const failover = this.globalFailovers.get(id);
+    if (failover) failover.cancelling = true;
+  }
+
+  /** Ends a global failover whose time has come: the target becomes the writer (unless cancelled). */
+  private settleGlobal(id: string): void {
+    const failover = this.globalFailovers.get(id);
+    const members = this.globalClusters.get(id);
+    if (!failover || !members || Date.now() < failover.until) return;
+    this.globalFailovers.delete(id);
+    if (!failover.cancelling) this.globalClusters.set(id, [failover.to, ...members.filter((m) => m !== failover.to)]);
+  }
+
   addSnapshot(snapshot: FakeSnapshot): void {
     this.snapshots.push(snapshot);
+  }
+
+  /**
+   * Deletes a cluster as DeleteDBCluster does: it and its instances are gone (DBClusterNotFoundFault),
+   * its automated snapshots go with it, its manual snapshots stay listable by its id, and a final
+   * snapshot (`finalSnapshotId`, SnapshotType `manual`) is taken of it.
+   */
+  deleteCluster(mixedCaseId: string, options: { finalSnapshotId?: string; vpcId?: string; kmsKeyId?: string; availabilityZones?: string[] } = {}): void {
+    const cluster = this.mustCluster(mixedCaseId);
+    this.clusters.delete(cluster.id);
+    for (const [id, instance] of this.instances) if (instance.clusterId === cluster.id) this.instances.delete(id);
+    for (let i = this.snapshots.length - 1; i >= 0; i--) {
+      if (this.snapshots[i]?.clusterId === cluster.id && this.snapshots[i]?.type === 'automated') this.snapshots.splice(i, 1);
+    }
+    if (options.finalSnapshotId) {
+      const { finalSnapshotId, ...recorded } = options;
+      this.snapshots.push({
+        id: finalSnapshotId,
+        clusterId: cluster.id,
+        createdAt: new Date(),
+        engine: cluster.engine,
+        engineVersion: cluster.engineVersion,
+        type: 'manual',
+        port: cluster.settings?.port ?? 5432,
+        iamAuth: cluster.settings?.iamAuth ?? false,
+        ...recorded,
+      });
+    }
   }
 
   failNext(action: string, failure: Failure, times = 1): void {
@@ -191,7 +244,8 @@ export class FakeRds extends LoopbackFake {
       }
       case 'DescribeDBClusterSnapshots': {
         let list = this.snapshots;
-        if (p.DBClusterIdentifier) list = list.filter((s) => s.clusterId === p.DBClusterIdentifier);
+        const clusterId = p.DBClusterIdentifier ?? (p['Filters.Filter.1.Name'] === 'db-cluster-id' ? p['Filters.Filter.1.Values.Value.1'] : undefined);
+        if (clusterId) list = list.filter((s) => s.clusterId === clusterId.toLowerCase());
         if (p.DBClusterSnapshotIdentifier) list = list.filter((s) => s.id === p.DBClusterSnapshotIdentifier);
         return `<DBClusterSnapshots>${list
           .map(
@@ -206,7 +260,10 @@ export class FakeRds extends LoopbackFake {
                 SnapshotType: s.type,
                 Port: String(s.port ?? 5432),
                 IAMDatabaseAuthenticationEnabled: String(s.iamAuth ?? false),
-              })}</DBClusterSnapshot>`,
+                ...(s.vpcId ? { VpcId: s.vpcId } : {}),
+                StorageEncrypted: String(Boolean(s.kmsKeyId)),
+                ...(s.kmsKeyId ? { KmsKeyId: s.kmsKeyId } : {}),
+              })}${s.availabilityZones?.length ? `<AvailabilityZones>${s.availabilityZones.map((z) => `<AvailabilityZone>${escape(z)}</AvailabilityZone>`).join('')}</AvailabilityZones>` : ''}</DBClusterSnapshot>`,
           )
           .join('')}</DBClusterSnapshots>`;
       }
@@ -240,14 +297,17 @@ export class FakeRds extends LoopbackFake {
         if (!p.Engine) throw new RdsFault('InvalidParameterValue', 'Engine is required.');
         const cluster = this.createCluster(p.DBClusterIdentifier ?? '', p.Engine, p.EngineVersion ?? snapshot.engineVersion, p, {
           snapshot: snapshot.id,
+          ...(p.KmsKeyId ? { kmsKeyId: p.KmsKeyId } : {}),
         });
         return `<DBCluster>${this.clusterXml(cluster)}</DBCluster>`;
       }
       case 'PromoteReadReplicaDBCluster': {
         const cluster = this.mustCluster(p.DBClusterIdentifier ?? '');
+        this.settlePromotion(cluster);
+        if (cluster.promotingUntil !== undefined) throw new RdsFault('InvalidDBClusterStateFault', `DB cluster ${cluster.id} is promoting.`);
         if (!cluster.replicationSource) throw new RdsFault('InvalidDBClusterStateFault', `DB cluster ${cluster.id} is not a read replica.`);
-        delete cluster.replicationSource;
-        cluster.readyAt = Date.now() + this.creatingMs;
+        // Aurora keeps the replica `promoting` (still with its replication source) for a while before it is a standalone writer.
+        cluster.promotingUntil = Date.now() + this.creatingMs;
         return `<DBCluster>${this.clusterXml(cluster)}</DBCluster>`;
       }
       case 'DescribeGlobalClusters': {
@@ -256,7 +316,12 @@ export class FakeRds extends LoopbackFake {
           .map((id) => {
             const members = this.globalClusters.get(id);
             if (!members) throw new RdsFault('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
-            return `<GlobalClusterMember>${xml({ GlobalClusterIdentifier: id, Status: 'available' })}<GlobalClusterMembers>${members
+            this.settleGlobal(id);
+            const failover = this.globalFailovers.get(id);
+            const state = failover
+              ? `<FailoverState>${xml({ Status: failover.cancelling ? 'cancelling' : 'failing-over', FromDbClusterArn: arn(failover.from), ToDbClusterArn: arn(failover.to), IsDataLossAllowed: 'true' })}</FailoverState>`
+              : '';
+            return `<GlobalClusterMember>${xml({ GlobalClusterIdentifier: id, Status: failover ? 'failing-over' : 'available' })}${state}<GlobalClusterMembers>${(this.globalClusters.get(id) ?? [])
               .map((m, i) => `<GlobalClusterMember>${xml({ DBClusterArn: arn(m), IsWriter: String(i === 0) })}</GlobalClusterMember>`)
               .join('')}</GlobalClusterMembers></GlobalClusterMember>`;
           })
@@ -268,9 +333,11 @@ export class FakeRds extends LoopbackFake {
         if (!members) throw new RdsFault('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
         const target = (p.TargetDbClusterIdentifier ?? '').split(':').pop() ?? '';
         if (!members.includes(target)) throw new RdsFault('DBClusterNotFoundFault', `${target} is not a member of ${id}.`, 404);
-        this.globalClusters.set(id, [target, ...members.filter((m) => m !== target)]);
-        const cluster = this.mustCluster(target);
-        cluster.readyAt = Date.now() + this.creatingMs;
+        this.settleGlobal(id);
+        // While a failover runs the global cluster is `failing-over`, and RDS refuses another (API-FACTS 7.1).
+        if (this.globalFailovers.has(id)) throw new RdsFault('InvalidGlobalClusterStateFault', `Global cluster ${id} is in failing-over state.`);
+        this.mustCluster(target);
+        this.globalFailovers.set(id, { from: members[0] ?? '', to: target, until: Date.now() + this.globalFailoverMs });
         return `<GlobalCluster>${xml({ GlobalClusterIdentifier: id, Status: 'failing-over' })}</GlobalCluster>`;
       }
       case 'CreateDBInstance': {
@@ -350,6 +417,14 @@ export class FakeRds extends LoopbackFake {
     return cluster;
   }
 
+  /** Ends a promotion whose time has come: the replica leaves replication for good. */
+  private settlePromotion(c: FakeCluster): void {
+    if (c.promotingUntil !== undefined && Date.now() >= c.promotingUntil) {
+      delete c.promotingUntil;
+      delete c.replicationSource;
+    }
+  }
+
   private status(id: string, readyAt: number): string {
     const forced = this.forcedStatus.get(id);
     if (forced) return forced;
@@ -357,6 +432,7 @@ export class FakeRds extends LoopbackFake {
   }
 
   private clusterXml(c: FakeCluster): string {
+    this.settlePromotion(c);
     const members = [...this.instances.values()].filter((i) => i.clusterId === c.id);
     return (
       xml({
@@ -365,7 +441,7 @@ export class FakeRds extends LoopbackFake {
         ...(c.replicationSource ? { ReplicationSourceIdentifier: arn(c.replicationSource) } : {}),
         Engine: c.engine,
         EngineVersion: c.engineVersion,
-        Status: this.status(c.id, c.readyAt),
+        Status: c.promotingUntil !== undefined && !this.forcedStatus.has(c.id) ? 'promoting' : this.status(c.id, c.readyAt),
         Endpoint: `${c.id}.cluster-abc123.us-east-1.rds.amazonaws.com`,
         ReaderEndpoint: `${c.id}.cluster-ro-abc123.us-east-1.rds.amazonaws.com`,
         Port: String(c.settings?.port ?? 5432),

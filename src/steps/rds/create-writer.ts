@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isPlaceholder } from '../../engine/bind.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError, type StepContext } from '../types.ts';
-import { classifyAwsError, isAwsError, mustDescribeCluster, RUN_TAG, CLUSTER_ID, rdsId, sameRdsId } from './aws.ts';
+import { classifyAwsError, describeCluster, isAwsError, mustDescribeCluster, RUN_TAG, CLUSTER_ID, rdsId, sameRdsId } from './aws.ts';
 import { lookAtState } from './states.ts';
 
 async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance | undefined> {
@@ -16,11 +16,16 @@ async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance 
 }
 
 /** `source`'s writer instance: the restored cluster's writer gets its class and settings. */
-async function sourceWriterOf(rds: RDSClient, source: string): Promise<DBInstance | undefined> {
-  const cluster = await mustDescribeCluster(rds, source);
+async function sourceWriterOf(rds: RDSClient, source: string): Promise<{ gone: true } | { gone: false; writer: DBInstance | undefined }> {
+  const cluster = await describeCluster(rds, source);
+  // A deleted source (restored from its final snapshot) has no writer to copy from.
+  if (!cluster) return { gone: true };
   const writer = cluster.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
-  return writer ? await describeInstance(rds, writer) : undefined;
+  return { gone: false, writer: writer ? await describeInstance(rds, writer) : undefined };
 }
+
+/** `instanceClass: same-as-source`: take the class of `copyClassFrom`'s writer (runbooks can default to it). */
+const SAME_AS_SOURCE = 'same-as-source';
 
 type CopiedSettings = Pick<
   CreateDBInstanceCommandInput,
@@ -58,11 +63,16 @@ function settingsOf(source: DBInstance | undefined): { settings: CopiedSettings;
 
 /** What the writer is made from: its class and the settings copied from the source writer. */
 async function writerSpec(rds: RDSClient, p: { instanceClass?: string; copyClassFrom?: string }): Promise<{ instanceClass: string; settings: CopiedSettings; note: string }> {
-  const source = p.copyClassFrom ? await sourceWriterOf(rds, p.copyClassFrom) : undefined;
-  const instanceClass = p.instanceClass ?? source?.DBInstanceClass;
+  const found = p.copyClassFrom ? await sourceWriterOf(rds, p.copyClassFrom) : undefined;
+  const source = found && !found.gone ? found.writer : undefined;
+  const given = p.instanceClass === SAME_AS_SOURCE ? undefined : p.instanceClass;
+  if (found?.gone && !given) {
+    throw new PermanentStepError(`${p.copyClassFrom ?? ''} no longer exists, so its writer's class cannot be copied: give the writer's class (e.g. writerClass=db.r6g.large in restore-database-snapshot)`);
+  }
+  const instanceClass = given ?? source?.DBInstanceClass;
   if (!instanceClass) throw new PermanentStepError(`${p.copyClassFrom ?? ''} has no writer instance to copy the class from; give instanceClass`);
   const { settings, copied } = settingsOf(source);
-  const from = p.copyClassFrom ? `${p.copyClassFrom}'s writer` : 'no source writer (copyClassFrom not given)';
+  const from = found?.gone ? `nothing (${p.copyClassFrom ?? ''} no longer exists)` : p.copyClassFrom ? `${p.copyClassFrom}'s writer` : 'no source writer (copyClassFrom not given)';
   const note = copied.length
     ? `copies from ${from}: ${copied.join(', ')}`
     : `copies no DB parameter group, monitoring or Performance Insights from ${from}; RDS defaults apply`;
@@ -99,14 +109,14 @@ export function createWriterStep(rds: () => RDSClient) {
       cluster: CLUSTER_ID,
       instanceClass: z
         .string()
-        .regex(/^db\.(serverless|[a-z0-9]+\.[a-z0-9]+)$/, 'must be a class like db.r6g.large, or db.serverless')
+        .regex(/^(db\.(serverless|[a-z0-9]+\.[a-z0-9]+)|same-as-source)$/, 'must be a class like db.r6g.large, db.serverless, or same-as-source (with copyClassFrom)')
         .optional(),
       /** Copy the instance class (unless given) and the writer's settings from this cluster's writer. */
       copyClassFrom: CLUSTER_ID.optional(),
     }),
     outputs: ['writerEndpoint', 'readerEndpoint', 'port', 'instanceId'],
     async plan(_ctx, p) {
-      if (!p.instanceClass && !p.copyClassFrom) throw new PermanentStepError('give instanceClass, or copyClassFrom to use the source writer\'s class');
+      if ((!p.instanceClass || p.instanceClass === SAME_AS_SOURCE) && !p.copyClassFrom) throw new PermanentStepError('give instanceClass, or copyClassFrom to use the source writer\'s class');
       const { instanceClass, note } = await writerSpec(rds(), p);
       const cluster = isPlaceholder(p.cluster) ? 'the restored cluster' : rdsId(p.cluster);
       return [

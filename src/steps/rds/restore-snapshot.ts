@@ -2,7 +2,7 @@ import { type DBCluster, type DBClusterSnapshot, DescribeDBClusterSnapshotsComma
 import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
-import { awsCode, classifyAwsError, describeCluster, mustDescribeCluster, networkOf, ownedByRun, RUN_TAG, restoredClusterName, CLUSTER_ID } from './aws.ts';
+import { awsCode, classifyAwsError, describeCluster, isAwsError, networkOf, ownedByRun, RUN_TAG, restoredClusterName, CLUSTER_ID } from './aws.ts';
 
 import { chooseSettings, type SettingsOverrides, settingsOfCluster, settingsOfSnapshot, settingsParams } from './settings.ts';
 import { buildTags } from './tags.ts';
@@ -30,11 +30,101 @@ function taggedSnapshot(cluster: DBCluster): { snapshotId: string; restorePoint:
 }
 
 /** The source's settings if it has them, else what the snapshot records; the step's parameters override both. */
-function settingsFor(source: DBCluster, sourceId: string, snapshot: DBClusterSnapshot, p: SettingsOverrides) {
+function settingsFor(source: DBCluster | undefined, sourceId: string, snapshot: DBClusterSnapshot, p: SettingsOverrides) {
   return chooseSettings(p, [
-    { label: sourceId, settings: settingsOfCluster(source) },
+    ...(source ? [{ label: sourceId, settings: settingsOfCluster(source) }] : []),
     { label: `snapshot ${snapshot.DBClusterSnapshotIdentifier ?? ''}`, settings: settingsOfSnapshot(snapshot) },
   ]);
+}
+
+/** A VPC security group id (`sg-` and 8 or 17 hex digits). */
+const SECURITY_GROUP_ID = z.string().regex(/^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$/, 'must be a VPC security group id like sg-0123456789abcdef0');
+/** `source` (a runbook's default for these parameters): the source cluster's, as when the parameter is not given. */
+const FROM_SOURCE = 'source';
+
+/** Step parameters for the new cluster's network (default: the source cluster's). */
+const networkParams = {
+  /** DB subnet group of the new cluster; needed when the source cluster was deleted (a snapshot does not record it). */
+  subnetGroup: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9 ._-]{0,254}$/, 'must be a DB subnet group name')
+    .optional()
+    .transform((v) => (v === FROM_SOURCE ? undefined : v)),
+  /** VPC security groups of the new cluster: a list, or ids separated by commas or spaces. */
+  securityGroups: z
+    .preprocess((v) => (typeof v === 'string' ? (v.trim() === FROM_SOURCE ? undefined : v.split(/[\s,]+/).filter(Boolean)) : v), z.array(SECURITY_GROUP_ID).min(1).optional()),
+};
+
+type Network = { DBSubnetGroupName?: string; VpcSecurityGroupIds?: string[] };
+
+/** What the restore is made from: the source cluster if it still exists, the chosen snapshot, and the new cluster's network. */
+interface Resolved {
+  source: DBCluster | undefined;
+  snapshot: DBClusterSnapshot;
+  engine: string;
+  network: Network;
+  /** Members taken from the snapshot when the source is gone (the encryption key). */
+  fromSnapshot: { KmsKeyId?: string };
+  /** For the plan: what was used and where each part came from. */
+  detail: string;
+}
+
+async function resolve(
+  rds: RDSClient,
+  p: { source: string; snapshot: string; target?: string | undefined; subnetGroup?: string | undefined; securityGroups?: string[] | undefined } & SettingsOverrides,
+  target: string,
+  runId: string,
+  now: number,
+): Promise<Resolved> {
+  const source = await describeCluster(rds, p.source);
+  const snapshots = await listSnapshots(rds, p.source);
+  if (!source && snapshots.length === 0) {
+    throw new PermanentStepError(`there is no DB cluster "${p.source}" in this account and region, and no available snapshot of a cluster by that name`);
+  }
+  const snapshot = choose(snapshots, p.snapshot, p.source, now);
+  const settings = settingsFor(source, p.source, snapshot, p);
+  const notes = tagsFor(runId, snapshot).notes.map((n) => `; ${n}`).join('');
+  if (source) {
+    const net = networkOf(source);
+    const network: Network = { ...net, ...(p.subnetGroup ? { DBSubnetGroupName: p.subnetGroup } : {}), ...(p.securityGroups ? { VpcSecurityGroupIds: p.securityGroups } : {}) };
+    const given = [p.subnetGroup ? 'subnet group' : '', p.securityGroups ? 'security groups' : ''].filter(Boolean).join(' and ');
+    return {
+      source,
+      snapshot,
+      engine: snapshot.Engine ?? source.Engine ?? '',
+      network,
+      fromSnapshot: {},
+      detail:
+        `restore snapshot ${describe(snapshot, now)} as new cluster ${target} (subnet group ${network.DBSubnetGroupName ?? 'default'}` +
+        `${given ? `; ${given} given: ${[p.subnetGroup, ...(p.securityGroups ?? [])].filter(Boolean).join(', ')}` : ''}); ${p.source} is not changed; ${settings.summary}${notes}`,
+    };
+  }
+  // The source was deleted: only its manual snapshots (the final one among them) remain, and a snapshot records no network.
+  const vpc = snapshot.VpcId ? ` (it was in ${snapshot.VpcId})` : '';
+  const missing = [p.subnetGroup ? '' : 'subnetGroup=…', p.securityGroups ? '' : 'securityGroups=…'].filter(Boolean);
+  if (missing.length) {
+    const what = p.subnetGroup ? 'which security groups' : 'which subnet group';
+    throw new PermanentStepError(`the source cluster ${p.source} no longer exists and its snapshot does not say ${what} to use${vpc}: pass ${missing.join(' ')}`);
+  }
+  if (!snapshot.Engine) throw new PermanentStepError(`the source cluster ${p.source} no longer exists and snapshot ${snapshot.DBClusterSnapshotIdentifier ?? ''} does not name its engine`);
+  const kms = snapshot.StorageEncrypted && snapshot.KmsKeyId ? snapshot.KmsKeyId : undefined;
+  const recorded = [
+    `engine ${snapshot.Engine}${snapshot.EngineVersion ? ` ${snapshot.EngineVersion}` : ''}`,
+    kms ? `KMS key ${kms}` : 'not encrypted',
+    ...(snapshot.VpcId ? [`VPC ${snapshot.VpcId}`] : []),
+    ...(snapshot.AvailabilityZones?.length ? [`availability zones ${snapshot.AvailabilityZones.join(', ')}`] : []),
+  ];
+  const kind = snapshot.SnapshotType === 'manual' ? 'manual snapshot (a final snapshot taken at deletion is one too)' : `${snapshot.SnapshotType ?? ''} snapshot`;
+  return {
+    source,
+    snapshot,
+    engine: snapshot.Engine,
+    network: { DBSubnetGroupName: p.subnetGroup ?? '', VpcSecurityGroupIds: p.securityGroups ?? [] },
+    fromSnapshot: kms ? { KmsKeyId: kms } : {},
+    detail:
+      `the source cluster ${p.source} no longer exists (deleted); restore its ${kind} ${describe(snapshot, now)} as new cluster ${target}; ` +
+      `from the snapshot: ${recorded.join(', ')}; given: subnet group ${p.subnetGroup ?? ''}, security groups ${(p.securityGroups ?? []).join(', ')}; ${settings.summary}${notes}`,
+  };
 }
 
 /** A cluster's available snapshots (automated and manual), newest first. */
@@ -43,10 +133,17 @@ export async function listSnapshots(rds: RDSClient, clusterId: string): Promise<
   let marker: string | undefined;
   do {
     let res;
+    const page = { MaxRecords: 100, ...(marker ? { Marker: marker } : {}) };
     try {
-      res = await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: clusterId, MaxRecords: 100, ...(marker ? { Marker: marker } : {}) }));
+      res = await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: clusterId, ...page }));
     } catch (err) {
-      throw classifyAwsError(err, `listing snapshots of ${clusterId}`);
+      // RDS lists a deleted cluster's snapshots by its id; should it ever refuse the id, the filter asks the same.
+      if (!isAwsError(err, 'DBClusterNotFoundFault')) throw classifyAwsError(err, `listing snapshots of ${clusterId}`);
+      try {
+        res = await rds.send(new DescribeDBClusterSnapshotsCommand({ Filters: [{ Name: 'db-cluster-id', Values: [clusterId] }], ...page }));
+      } catch (err2) {
+        throw classifyAwsError(err2, `listing snapshots of ${clusterId}`);
+      }
     }
     all.push(...(res.DBClusterSnapshots ?? []));
     marker = res.Marker;
@@ -78,7 +175,14 @@ function choose(snapshots: DBClusterSnapshot[], wanted: string, source: string, 
  * Copies from the source cluster (unless a parameter overrides it, and from
  * the snapshot where the source has no value): subnet group, security groups,
  * cluster parameter group, port, IAM authentication, deletion protection,
- * CloudWatch log exports, copy-tags-to-snapshot, Serverless v2 scaling.
+ * CloudWatch log exports, copy-tags-to-snapshot, Serverless v2 scaling;
+ * `subnetGroup` and `securityGroups` override the network.
+ * A deleted source (DescribeDBClusters: DBClusterNotFoundFault) is restored
+ * from its remaining snapshots (listed by its id: its manual ones, the final
+ * snapshot among them): engine, version, port, IAM authentication and KMS key
+ * come from the snapshot, and since a snapshot records no subnet group or
+ * security groups, `subnetGroup` and `securityGroups` must then be given
+ * (a runbook may set them as its parameters' defaults); the plan refuses otherwise.
  * Reads: DescribeDBClusters, DescribeDBClusterSnapshots. Changes: RestoreDBClusterFromSnapshot.
  * Idempotency: fixed name per run, tagged with the run and the snapshot used; adopted on re-entry.
  */
@@ -91,43 +195,33 @@ export function restoreSnapshotStep(rds: () => RDSClient) {
       /** A snapshot identifier, or `latest` for the newest available one. */
       snapshot: z.string().min(1).default('latest'),
       target: CLUSTER_ID.optional(),
+      ...networkParams,
       ...settingsParams,
     }),
     outputs: ['clusterId', 'snapshotId', 'restorePoint'],
     async plan(ctx, p) {
-      const source = await mustDescribeCluster(rds(), p.source);
-      const now = Date.now();
-      const snapshot = choose(await listSnapshots(rds(), p.source), p.snapshot, p.source, now);
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
-      const net = networkOf(source);
-      const settings = settingsFor(source, p.source, snapshot, p);
-      const notes = tagsFor(ctx.runId, snapshot).notes.map((n) => `; ${n}`).join('');
-      return [
-        {
-          action: 'create',
-          resource: `rds cluster ${target}`,
-          detail: `restore snapshot ${describe(snapshot, now)} as new cluster ${target} (subnet group ${net.DBSubnetGroupName ?? 'default'}); ${p.source} is not changed; ${settings.summary}${notes}`,
-        },
-      ];
+      const { detail } = await resolve(rds(), p, target, ctx.runId, Date.now());
+      return [{ action: 'create', resource: `rds cluster ${target}`, detail }];
     },
     async run(ctx, p) {
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
       const existing = await describeCluster(rds(), target);
       if (!existing) {
-        const source = await mustDescribeCluster(rds(), p.source);
-        const snapshot = choose(await listSnapshots(rds(), p.source), p.snapshot, p.source, Date.now());
+        const { source, snapshot, engine, network, fromSnapshot } = await resolve(rds(), p, target, ctx.runId, Date.now());
         const snapshotId = snapshot.DBClusterSnapshotIdentifier ?? '';
         const tags = tagsFor(ctx.runId, snapshot);
         for (const note of tags.notes) ctx.progress(note);
-        ctx.progress(`restoring snapshot ${snapshotId} as ${target}`);
+        ctx.progress(`restoring snapshot ${snapshotId} as ${target}${source ? '' : ` (the source cluster ${p.source} no longer exists)`}`);
         try {
           await rds().send(
             new RestoreDBClusterFromSnapshotCommand({
               DBClusterIdentifier: target,
               SnapshotIdentifier: snapshotId,
-              Engine: snapshot.Engine ?? source.Engine,
+              Engine: engine,
               ...(snapshot.EngineVersion ? { EngineVersion: snapshot.EngineVersion } : {}),
-              ...networkOf(source),
+              ...network,
+              ...fromSnapshot,
               // A restore inherits none of these: without them the new cluster differs from the one the apps used.
               ...settingsFor(source, p.source, snapshot, p).request,
               Tags: tags.tags,

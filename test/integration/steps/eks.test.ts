@@ -129,7 +129,7 @@ describe('EKS access and scaling, RDS failover', () => {
   });
 
   it('promotes a cross-region read replica once, and waits until it is the writer', async () => {
-    rds.addCluster('prod-aurora-replica', { earliest: new Date(0), latest: new Date() });
+    rds.addCluster('prod-aurora-replica', { earliest: new Date(0), latest: new Date(), engine: 'aurora-mysql' });
     const replica = rds.clusters.get('prod-aurora-replica');
     if (replica) replica.replicationSource = 'prod-aurora';
     const p = failover.params.parse({ method: 'promote-replica', cluster: 'prod-aurora-replica', region: 'us-west-2' });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createStepClients } from '../../../src/steps/clients.ts';
 import { createWriterStep } from '../../../src/steps/rds/create-writer.ts';
 import { restorePitrStep } from '../../../src/steps/rds/restore-pitr.ts';
-import { restoreSnapshotStep } from '../../../src/steps/rds/restore-snapshot.ts';
+import { listSnapshots, restoreSnapshotStep } from '../../../src/steps/rds/restore-snapshot.ts';
 import { buildTags } from '../../../src/steps/rds/tags.ts';
 import { type FakeClusterSettings, FakeRds } from '../../support/fake-rds.ts';
 import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
@@ -169,6 +169,86 @@ describe('RDS restores: tags and the settings a replacement cluster needs', () =
 
     it('refuses a Serverless v2 range whose minimum exceeds its maximum', () => {
       expect(() => pitr.params.parse({ source: 'prod-aurora', to: 'latest', serverlessV2: { minCapacity: 8, maxCapacity: 2 } })).toThrow('minCapacity must not exceed maxCapacity');
+    });
+  });
+
+  describe('restore-snapshot after the source cluster was deleted', () => {
+    const KMS = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    /** gone-aurora: a manual snapshot and an automated one, then deleted with a final snapshot, as AWS deletes a cluster. */
+    function deleteSource(): { finalAt: Date } {
+      rds.addCluster('gone-aurora', { earliest, latest, engineVersion: '16.2', settings: { port: 6432, iamAuth: true } });
+      rds.addSnapshot({ id: 'gone-manual-1', clusterId: 'gone-aurora', createdAt: new Date(Date.now() - 5 * HOUR), engine: 'aurora-postgresql', engineVersion: '16.2', type: 'manual', port: 6432, iamAuth: true });
+      rds.addSnapshot({ id: 'rds:gone-aurora-2026-11-24-03-00', clusterId: 'gone-aurora', createdAt: new Date(Date.now() - 2 * HOUR), engine: 'aurora-postgresql', engineVersion: '16.2', type: 'automated' });
+      rds.deleteCluster('gone-aurora', { finalSnapshotId: 'gone-aurora-final', vpcId: 'vpc-0abc1234', kmsKeyId: KMS, availabilityZones: ['us-east-1a', 'us-east-1b'] });
+      return { finalAt: rds.snapshots.find((s) => s.id === 'gone-aurora-final')?.createdAt ?? new Date(0) };
+    }
+
+    it('the fake deletes as AWS does: the cluster is not found, its final and manual snapshots stay listed by its id, the automated ones go', async () => {
+      deleteSource();
+      expect((await failureOf(describeCluster('gone-aurora'))).message).toContain('DBCluster gone-aurora not found');
+      const listed = await listSnapshots(client, 'gone-aurora');
+      expect(listed.map((s) => [s.DBClusterSnapshotIdentifier, s.SnapshotType])).toEqual([
+        ['gone-aurora-final', 'manual'],
+        ['gone-manual-1', 'manual'],
+      ]);
+      expect(listed[0]).toMatchObject({ Engine: 'aurora-postgresql', EngineVersion: '16.2', Port: 6432, IAMDatabaseAuthenticationEnabled: true, VpcId: 'vpc-0abc1234', StorageEncrypted: true, KmsKeyId: KMS });
+    });
+
+    it('restores the final snapshot with the snapshot\'s engine and the given network, says so in the plan, and adopts on re-entry', async () => {
+      const { finalAt } = deleteSource();
+      const p = snapshot.params.parse({ source: 'gone-aurora', subnetGroup: 'dr-db-subnets', securityGroups: 'sg-0123456789abcdef0, sg-0fedcba9876543210' });
+      const [line] = await snapshot.plan(planContext('rgone001'), p);
+      expect(line?.detail).toMatch(/^the source cluster gone-aurora no longer exists \(deleted\); restore its manual snapshot \(a final snapshot taken at deletion is one too\) gone-aurora-final \(manual, taken /);
+      expect(line?.detail).toContain(
+        `from the snapshot: engine aurora-postgresql 16.2, KMS key ${KMS}, VPC vpc-0abc1234, availability zones us-east-1a, us-east-1b; ` +
+          'given: subnet group dr-db-subnets, security groups sg-0123456789abcdef0, sg-0fedcba9876543210; copied from snapshot gone-aurora-final: port 6432, IAM authentication on',
+      );
+
+      const out = await snapshot.run(stepContext({ runId: 'rgone001' }), p);
+      expect(out).toEqual({ clusterId: 'gone-aurora-dr-rgone001', snapshotId: 'gone-aurora-final', restorePoint: finalAt.toISOString() });
+      const restored = rds.clusters.get('gone-aurora-dr-rgone001');
+      expect(restored).toMatchObject({ engine: 'aurora-postgresql', engineVersion: '16.2', subnetGroup: 'dr-db-subnets', securityGroups: ['sg-0123456789abcdef0', 'sg-0fedcba9876543210'] });
+      expect(restored?.origin).toEqual({ snapshot: 'gone-aurora-final', kmsKeyId: KMS });
+      expect(restored?.settings).toMatchObject({ port: 6432, iamAuth: true });
+
+      expect(await snapshot.run(stepContext({ runId: 'rgone001', attempt: 2 }), p)).toEqual(out);
+      expect(rds.callsTo('RestoreDBClusterFromSnapshot')).toHaveLength(1);
+    });
+
+    it('restores a named manual snapshot of the deleted cluster', async () => {
+      deleteSource();
+      const out = await snapshot.run(stepContext({ runId: 'rgone002' }), snapshot.params.parse({ source: 'gone-aurora', snapshot: 'gone-manual-1', subnetGroup: 'dr-db-subnets', securityGroups: ['sg-0123456789abcdef0'] }));
+      expect(out.snapshotId).toBe('gone-manual-1');
+      expect(rds.clusters.get('gone-aurora-dr-rgone002')?.subnetGroup).toBe('dr-db-subnets');
+    });
+
+    it('without the network parameters the plan refuses, saying what to pass, and run restores nothing', async () => {
+      deleteSource();
+      const refused = await failureOf(snapshot.plan(planContext('rgone003'), snapshot.params.parse({ source: 'gone-aurora', subnetGroup: 'source', securityGroups: 'source' })));
+      expect(refused).toEqual({
+        permanent: true,
+        message: 'the source cluster gone-aurora no longer exists and its snapshot does not say which subnet group to use (it was in vpc-0abc1234): pass subnetGroup=… securityGroups=…',
+      });
+      const noGroups = await failureOf(snapshot.plan(planContext('rgone003'), snapshot.params.parse({ source: 'gone-aurora', subnetGroup: 'dr-db-subnets' })));
+      expect(noGroups.message).toBe('the source cluster gone-aurora no longer exists and its snapshot does not say which security groups to use (it was in vpc-0abc1234): pass securityGroups=…');
+      expect((await failureOf(snapshot.run(stepContext({ runId: 'rgone003' }), snapshot.params.parse({ source: 'gone-aurora' })))).permanent).toBe(true);
+      expect(rds.callsTo('RestoreDBClusterFromSnapshot')).toHaveLength(0);
+    });
+
+    it('the writer of a cluster restored after deletion needs its class given: same-as-source is refused in the plan, a class is used', async () => {
+      deleteSource();
+      const copy = writer.params.parse({ cluster: 'gone-aurora-dr-rtest001', copyClassFrom: 'gone-aurora', instanceClass: 'same-as-source' });
+      const refused = await failureOf(writer.plan(planContext(), copy));
+      expect(refused.permanent).toBe(true);
+      expect(refused.message).toContain('gone-aurora no longer exists, so its writer\'s class cannot be copied');
+      const given = writer.params.parse({ cluster: 'gone-aurora-dr-rtest001', copyClassFrom: 'gone-aurora', instanceClass: 'db.r6g.large' });
+      const [create] = await writer.plan(planContext(), given);
+      expect(create?.detail).toContain('(db.r6g.large); copies no DB parameter group, monitoring or Performance Insights from nothing (gone-aurora no longer exists)');
+    });
+
+    it('refuses clearly when neither the cluster nor any snapshot of it exists', async () => {
+      const refused = await failureOf(snapshot.plan(planContext('rgone004'), snapshot.params.parse({ source: 'never-aurora', subnetGroup: 'dr-db-subnets', securityGroups: ['sg-0123456789abcdef0'] })));
+      expect(refused.message).toBe('there is no DB cluster "never-aurora" in this account and region, and no available snapshot of a cluster by that name');
     });
   });
 

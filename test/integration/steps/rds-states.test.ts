@@ -120,7 +120,7 @@ describe('RDS as AWS really behaves: lowercase identifiers, terminal states, err
     });
 
     it('a failover whose cluster goes incompatible-parameters fails at once, not after an hour', async () => {
-      rds.addCluster('dr-aurora', { earliest: new Date(), latest: new Date() });
+      rds.addCluster('dr-aurora', { earliest: new Date(), latest: new Date(), engine: 'aurora-mysql' });
       const replica = rds.clusters.get('dr-aurora');
       if (replica) replica.replicationSource = 'prod-aurora';
       rds.forceStatus('dr-aurora', 'incompatible-parameters');
