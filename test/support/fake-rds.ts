@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkRequest } from './aws-model.ts';
 import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 
 export interface FakeCluster {
@@ -84,6 +85,8 @@ export class FakeRds extends LoopbackFake {
   readonly instances = new Map<string, FakeInstance>();
   readonly snapshots: FakeSnapshot[] = [];
   readonly calls: RdsCall[] = [];
+  /** Requests the service model refused (aws-model.ts), for tests to assert there are none. */
+  readonly modelRefusals: (RdsCall & { code: string; message: string })[] = [];
   /** Global clusters: id → member cluster ids, the first being the writer. */
   readonly globalClusters = new Map<string, string[]>();
   /** Global failovers under way (global cluster `failing-over`, FailoverState set) until `until`; `cancelling`: ends with the old writer. */
@@ -194,6 +197,13 @@ export class FakeRds extends LoopbackFake {
     const params = Object.fromEntries(new URLSearchParams(await readBody(req)));
     const { Action: action = '', ...rest } = params;
     this.calls.push({ action, params: rest });
+    // Every request must pass AWS's service model first, as it must to reach RDS.
+    const problem = checkRequest(action, rest);
+    if (problem) {
+      this.modelRefusals.push({ action, params: rest, ...problem });
+      sendError(res, 400, problem.code, problem.message);
+      return;
+    }
     const failure = this.failures.get(action)?.shift();
     if (failure && !failure.afterApply) {
       sendError(res, failure.status ?? 400, failure.code, failure.message);
