@@ -23,6 +23,7 @@ import { RunMessageNotifier } from './slack/notifier.ts';
 import { SlackDirectory } from './slack/directory.ts';
 import { registerGuard } from './slack/guard.ts';
 import { RateLimiter } from './runs/rate-limit.ts';
+import { IncidentAccess } from './incidents/access.ts';
 import { describeMembers } from './access/roles.ts';
 import { loadRunbooks, RunbookLoadError } from './runbooks/load.ts';
 import { buildRegistry } from './steps/registry.ts';
@@ -146,6 +147,13 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     await notifier.start();
     const directory = new SlackDirectory(slack);
     const limiter = new RateLimiter(runsConnection, config.queuePrefix);
+    const incidentAccess = new IncidentAccess({
+      responders: config.roles.responders,
+      publishers: config.roles.publishers,
+      directory,
+      limiter,
+      statusPerIncident: config.limits.statusPerIncident,
+    });
     // Before every listener: only full members of this installation reach them.
     registerGuard(slackApp.app, {
       directory,
@@ -166,7 +174,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       notifier,
       runChannels: config.slack.runChannels,
       requesters: config.roles.requesters,
-      responders: config.roles.responders,
+      incidentAccess,
       directory,
       limiter,
       limits: config.limits,
@@ -179,11 +187,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       store: incidentStore,
       templates,
       services: Object.keys(config.statuspage.components),
-      directory,
-      responders: config.roles.responders,
-      publishers: config.roles.publishers,
-      limiter,
-      statusPerIncident: config.limits.statusPerIncident,
+      access: incidentAccess,
       logger,
     });
     registerRunActions(slackApp.app, { service: runService, store, notifier, directory, requesters: config.roles.requesters, limiter, limits: config.limits, logger });

@@ -40,7 +40,7 @@ export function requestRefusal(origin: RequestOrigin, installation: Installation
   if (origin.appId && installation.appId && origin.appId !== installation.appId) {
     return 'This request was made for another Slack app, not this installation of DR ChatOps. Nothing was done.';
   }
-  if (origin.teamId && !ourTeam(origin.teamId, undefined, installation) && !(origin.enterpriseId && ourTeam('', origin.enterpriseId, installation))) {
+  if (origin.teamId && !ourTeam(origin.teamId, origin.enterpriseId, installation)) {
     return 'This request comes from a workspace this DR ChatOps is not installed for. Nothing was done.';
   }
   if (origin.botId) return 'Requests from bots and workflows are not accepted: a person has to ask. Nothing was done.';

@@ -70,7 +70,7 @@ export function registerGuard(app: App, deps: GuardDeps): void {
         },
         installation,
       );
-      if (!refusal && !userId) refusal = 'This request names nobody who acts. Nothing was done.';
+      if (!refusal && !userId) refusal = 'Slack sent this request without saying who made it, so nothing was done.';
       if (!refusal && userId) {
         try {
           const user = await withTimeout(deps.directory.user(userId), LOOKUP_TIMEOUT_MS, 'Looking up who you are');

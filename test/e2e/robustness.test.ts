@@ -20,7 +20,7 @@ import { createSlackApp, type SlackApp } from '../../src/slack/app.ts';
 import { COMMAND_FAILED_TEXT } from '../../src/slack/front.ts';
 import { BOT_TOKEN } from '../support/bot.ts';
 import { FAKE_BOT_ID, FAKE_BOT_USER_ID, FakeSlack } from '../support/fake-slack.ts';
-import { type BotProcess, spawnBot } from '../support/process.ts';
+import { type BotProcess, spawnBot, startedUrls, stopBot } from '../support/process.ts';
 import { deleteKeys, jobsQueued, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
 import { sendBlockAction, sendSigned, sendSlashCommand, SIGNING_SECRET, triggerId, UNUSED_RESPONSE_URL } from '../support/slack-requests.ts';
 
@@ -63,10 +63,6 @@ const MALFORMED_HTTP: [string, string, string][] = [
   ['an event type Slack does not send here', JSON.stringify({ type: 'app_rate_limited' }), JSON_TYPE],
 ];
 
-function started(line: string): { port: number; metricsPort: number } {
-  return JSON.parse(line) as { port: number; metricsPort: number };
-}
-
 /** Log lines at error (50) or fatal (60). */
 const errorLines = (stdout: string) => stdout.split('\n').filter((l) => /"level":(50|60)/.test(l));
 
@@ -88,15 +84,10 @@ describe('no request crashes the bot (a real process, HTTP mode)', () => {
       PORT: '0',
       METRICS_PORT: '0',
     });
-    const { port, metricsPort } = started(await bot.waitForLog(/dr-chatops started/));
-    url = `http://127.0.0.1:${port}`;
-    internal = `http://127.0.0.1:${metricsPort}`;
+    ({ url, internal } = await startedUrls(bot));
   });
   afterAll(async () => {
-    if (bot.child.exitCode === null) {
-      bot.child.kill('SIGTERM');
-      await bot.exited;
-    }
+    await stopBot(bot);
     await slack.stop();
     await deleteKeys(prefix);
   });
@@ -199,16 +190,11 @@ describe('no Socket Mode message crashes the bot (a real process)', () => {
       PORT: '0',
       METRICS_PORT: '0',
     });
-    const { port, metricsPort } = started(await bot.waitForLog(/dr-chatops started/));
-    url = `http://127.0.0.1:${port}`;
-    internal = `http://127.0.0.1:${metricsPort}`;
+    ({ url, internal } = await startedUrls(bot));
     await slack.waitFor(() => slack.socketConnections > 0);
   });
   afterAll(async () => {
-    if (bot.child.exitCode === null) {
-      bot.child.kill('SIGTERM');
-      await bot.exited;
-    }
+    await stopBot(bot);
     await slack.stop();
     await deleteKeys(prefix);
   });
@@ -364,8 +350,7 @@ describe('the last resort: process-level handlers in `node src/main.ts`', () => 
       NODE_OPTIONS: `--import ${INJECT}`,
       DR_TEST_CRASH: mode,
     });
-    const { port } = started(await bot.waitForLog(/dr-chatops started/));
-    return { bot, url: `http://127.0.0.1:${port}` };
+    return { bot, url: (await startedUrls(bot)).url };
   }
 
   it('an unhandled rejection is logged at error (scrubbed) and the process keeps serving', async () => {
@@ -381,8 +366,7 @@ describe('the last resort: process-level handlers in `node src/main.ts`', () => 
       const help = await sendSlashCommand(url, { text: 'help' });
       expect(help.status).toBe(200);
     } finally {
-      bot.child.kill('SIGTERM');
-      await bot.exited;
+      await stopBot(bot);
     }
   });
 

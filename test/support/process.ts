@@ -62,3 +62,15 @@ export function spawnBot(env: Record<string, string>, args: string[] = []): BotP
     },
   };
 }
+
+/** Once the process logged its start: its public (PORT) and internal (METRICS_PORT) base URLs. */
+export async function startedUrls(bot: BotProcess): Promise<{ url: string; internal: string }> {
+  const { port, metricsPort } = JSON.parse(await bot.waitForLog(/dr-chatops started/)) as { port: number; metricsPort: number };
+  return { url: `http://127.0.0.1:${port}`, internal: `http://127.0.0.1:${metricsPort}` };
+}
+
+/** SIGTERM unless it already exited, and wait until it has. */
+export async function stopBot(bot: BotProcess): Promise<void> {
+  if (bot.child.exitCode === null && bot.child.signalCode === null) bot.child.kill('SIGTERM');
+  await bot.exited;
+}

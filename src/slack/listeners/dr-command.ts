@@ -18,8 +18,8 @@ import { escapeMrkdwn, type SlackMessage } from '../views/message.ts';
 import { renderRunbookList, renderRunList } from '../views/lists.ts';
 import { renderRunMessage } from '../views/run.ts';
 import { openDeclareForm } from './incident-actions.ts';
-import { describeMembers, holds, NOBODY, type RoleMembers, ROLE_SETTINGS } from '../../access/roles.ts';
-import { IncidentAccess } from '../../incidents/access.ts';
+import { describeMembers, holds, type RoleMembers, ROLE_SETTINGS } from '../../access/roles.ts';
+import type { IncidentAccess } from '../../incidents/access.ts';
 import type { Limit, RateLimiter } from '../../runs/rate-limit.ts';
 import type { Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
@@ -37,12 +37,11 @@ export interface DrCommandDeps {
   runChannels: readonly string[] | '*';
   /** Who may request runbooks that change things (DR_REQUESTERS). */
   requesters: RoleMembers;
-  /** Who may change any incident's status, besides its commander (DR_RESPONDERS). */
-  responders: RoleMembers;
+  /** Who may change an incident, and where (src/incidents/access.ts). */
+  incidentAccess: IncidentAccess;
   directory: SlackDirectory;
   limiter: RateLimiter;
-  /** `statusPerIncident`: public status changes per incident per 10 minutes. */
-  limits: { runsPerUser: number; runsTotal: number; statusPerIncident: number };
+  limits: { runsPerUser: number; runsTotal: number };
   /** Services with a status page component, offered in the declaration form. */
   services: readonly string[];
   metrics: Pick<Metrics, 'commandAnswered'>;
@@ -148,8 +147,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         }
         case 'status': {
           // In the incident's own channel only, by its commander or a responder (src/incidents/access.ts).
-          const access = new IncidentAccess({ responders: deps.responders, publishers: NOBODY, directory: deps.directory, limiter: deps.limiter, statusPerIncident: deps.limits.statusPerIncident });
-          const incident = await deps.incidents.transition(here, parsed.state, parsed.message, requester.id, access.statusCheck(requester.id, here));
+          const incident = await deps.incidents.transition(here, parsed.state, parsed.message, requester.id, deps.incidentAccess.statusCheck(requester.id, here));
           const page = !incident.public ? '' : incident.publication === 'held' ? ' (the status page gets it once the incident is published)' : ' and on the status page';
           await ack(ephemeral({ text: `Status set to *${incident.state}*. The update is being posted here${page}.` }));
           return;

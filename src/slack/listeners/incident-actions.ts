@@ -8,10 +8,7 @@ import type { IncidentService } from '../../incidents/service.ts';
 import type { IncidentStore } from '../../incidents/store.ts';
 import type { ChecklistKind, Templates } from '../../incidents/templates.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { RoleMembers } from '../../access/roles.ts';
-import { IncidentAccess } from '../../incidents/access.ts';
-import type { RateLimiter } from '../../runs/rate-limit.ts';
-import type { SlackDirectory } from '../directory.ts';
+import type { IncidentAccess } from '../../incidents/access.ts';
 import { checkedActor } from '../guard.ts';
 import { withTimeout } from '../../queue/connection.ts';
 import { formatDuration } from '../../util/duration.ts';
@@ -24,14 +21,8 @@ export interface IncidentActionDeps {
   templates: Templates;
   /** Services with a status page component, offered in the declaration form. */
   services: readonly string[];
-  directory: SlackDirectory;
-  /** DR_RESPONDERS: may change any incident's status, with its commander. */
-  responders: RoleMembers;
-  /** DR_PUBLISHERS: may confirm a public incident's first status page post. */
-  publishers: RoleMembers;
-  limiter: RateLimiter;
-  /** Public status changes per incident per 10 minutes. */
-  statusPerIncident: number;
+  /** Who may change, publish and tick an incident, and where (src/incidents/access.ts). */
+  access: IncidentAccess;
   logger: Logger;
 }
 
@@ -71,7 +62,7 @@ const INCIDENT_VALUE = /^[\w-]{1,100}$/;
  */
 export function registerIncidentActions(app: App, deps: IncidentActionDeps): void {
   const log = deps.logger.child({ component: 'incident-actions' });
-  const access = new IncidentAccess({ responders: deps.responders, publishers: deps.publishers, directory: deps.directory, limiter: deps.limiter, statusPerIncident: deps.statusPerIncident });
+  const { access } = deps;
   const clickedIn = (body: BlockAction): string | undefined => body.channel?.id ?? (body.container.channel_id as string | undefined);
 
   app.view(INCIDENT_VIEWS.declare, async ({ ack, body, view, client }) => {
