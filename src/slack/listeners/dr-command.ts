@@ -180,14 +180,16 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
           // Slack retries and Socket Mode redeliveries carry the same trigger id: one request, one run.
           const alreadyReceived = () => ack(ephemeral({ text: 'This request was already received (Slack delivered it again); its plan is posted once, in this channel.' }));
           const trigger = command.trigger_id ? `request:${command.trigger_id}` : undefined;
-          if (trigger && (await read(store.seen(trigger)))) {
-            await alreadyReceived();
-            return;
-          }
-          await read(takeRunRequest(deps.limiter, requester.id, deps.limits));
           if (trigger && !(await read(store.once(trigger, 3_600)))) {
             await alreadyReceived();
             return;
+          }
+          try {
+            await read(takeRunRequest(deps.limiter, requester.id, deps.limits));
+          } catch (err) {
+            // Refused or not counted: nothing was requested, so a retry of this request may be.
+            if (trigger) void store.release(trigger).catch(() => undefined);
+            throw err;
           }
           // A channel Slack will not describe is treated as private: shown nowhere else.
           const isPrivate = await withTimeout(deps.directory.isPrivate(here), READ_TIMEOUT_MS, 'Reading the channel').catch(() => true);
