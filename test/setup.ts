@@ -5,11 +5,16 @@
  * the tests spawn load the guard with `--import` and append their violations
  * to the file in DR_TEST_LOOPBACK_LOG, created here; it is read after each
  * test as well.
+ *
+ * A test also fails when a fake AWS service refused one of its requests for
+ * breaking the service model (test/support/aws-models/refusals.ts), unless
+ * the test took those refusals itself.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
+import { takeModelRefusals } from './support/aws-models/refusals.ts';
 import { LOOPBACK_LOG_ENV, recordInProcess, takeViolations } from './support/loopback-guard.ts';
 
 recordInProcess();
@@ -44,6 +49,13 @@ function check(when: string): void {
 
 afterEach(() => {
   check('during this test');
+  const refused = takeModelRefusals();
+  if (refused.length > 0) {
+    throw new Error(
+      `AWS service model: the fakes refused ${refused.length} request(s) that AWS would refuse too:\n` +
+        refused.map((r) => `  ${r.service} ${r.operation}: ${r.code}: ${r.message}`).join('\n'),
+    );
+  }
 });
 
 afterAll(() => {

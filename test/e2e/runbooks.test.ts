@@ -133,6 +133,29 @@ describe('shipped runbooks, end to end', () => {
     await assertNoSecretLeaked(run.id);
   });
 
+  it('restore-database-snapshot after accidental deletion: restores the final snapshot into the given network, with a writer of the given class', async () => {
+    resetKube();
+    rds.addCluster('orders-aurora', { earliest: new Date(Date.now() - 24 * HOUR), latest: new Date(Date.now() - 60_000), engineVersion: '16.2', settings: { port: 6432, iamAuth: true } });
+    rds.deleteCluster('orders-aurora', { finalSnapshotId: 'orders-aurora-final', vpcId: 'vpc-0abc1234', availabilityZones: ['us-east-1a', 'us-east-1b'] });
+    rds.calls.length = 0;
+    const params = { cluster: 'orders-aurora', healthUrl: `${api.url}/health`, deployments: 'billing', subnetGroup: 'dr-db-subnets', securityGroups: 'sg-0123456789abcdef0', writerClass: 'db.r6g.large' };
+    const run = await engine.service.create({ runbookId: 'restore-database-snapshot', params, requester: ALICE });
+    expect(run.plan[0]?.lines[0]?.detail).toMatch(/^the source cluster orders-aurora no longer exists \(deleted\); restore its manual snapshot .*orders-aurora-final/);
+    const done = await approveAndFinish(run.id);
+
+    expect(done.state).toBe('succeeded');
+    expect(mutatingRds().map((c) => `${c.action} ${c.params.SnapshotIdentifier ?? c.params.DBInstanceIdentifier ?? ''}`)).toEqual([
+      'RestoreDBClusterFromSnapshot orders-aurora-final',
+      `CreateDBInstance orders-aurora-dr-${run.id}-writer`,
+    ]);
+    const restored = rds.clusters.get(`orders-aurora-dr-${run.id}`);
+    expect(restored).toMatchObject({ subnetGroup: 'dr-db-subnets', securityGroups: ['sg-0123456789abcdef0'] });
+    expect(restored?.settings).toMatchObject({ port: 6432, iamAuth: true });
+    expect(rds.callsTo('CreateDBInstance')[0]?.params.DBInstanceClass).toBe('db.r6g.large');
+    expect(kubeWrites()).toContain('PATCH /api/v1/namespaces/production/secrets/database-credentials');
+    await assertNoSecretLeaked(run.id);
+  });
+
   it('restore-database-pitr refuses a restore point outside the window at plan time; nothing is stored', async () => {
     const before = (await engine.store.list()).length;
     await expect(

@@ -1,10 +1,13 @@
 /**
  * A loopback Amazon EKS (REST/JSON, as the real SDK calls it): clusters and
  * node groups. A scaling update moves the node group UPDATING → ACTIVE after a
- * delay and tells the test (so the fake Kubernetes can show the nodes).
+ * delay and tells the test (so the fake Kubernetes can show the nodes). Every
+ * request is checked against EKS's service model first (aws-models/).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkRestJsonRequest } from './aws-models/rest-json.ts';
+import { recordModelRefusal } from './aws-models/refusals.ts';
 import { LoopbackFake, readBody } from './loopback.ts';
 
 export interface FakeNodegroup {
@@ -21,6 +24,8 @@ export class FakeEks extends LoopbackFake {
   readonly clusters = new Map<string, { name: string; endpoint: string; status: string; ca: string }>();
   readonly nodegroups = new Map<string, FakeNodegroup>();
   readonly calls: { method: string; path: string; body?: unknown }[] = [];
+  /** Requests the service model refused (aws-models/). */
+  readonly modelRefusals: { operation: string; code: string; message: string }[] = [];
   updatingMs = 300;
   /** Called when a node group becomes ACTIVE at a new size. */
   onScaled: (nodegroup: string, desired: number) => void = () => undefined;
@@ -38,9 +43,22 @@ export class FakeEks extends LoopbackFake {
     const raw = await readBody(req);
     const body: unknown = raw ? JSON.parse(raw) : undefined;
     const method = req.method ?? 'GET';
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
     this.calls.push({ method, path, ...(body !== undefined ? { body } : {}) });
+    // Every request must pass AWS's service model first, as it must to reach EKS.
+    const { operation = `${method} ${path}`, problem } = checkRestJsonRequest('eks', method, path, url.searchParams, body);
+    if (problem) {
+      this.modelRefusals.push({ operation, ...problem });
+      recordModelRefusal({ service: 'eks', operation, ...problem });
+      this.send(res, problem.code === 'UnknownOperationException' ? 404 : 400, { message: problem.message }, problem.code);
+      return;
+    }
     const [status, out, errorType] = this.route(method, path.split('/').filter(Boolean), body as Record<string, unknown> | undefined);
+    this.send(res, status, out, errorType);
+  }
+
+  private send(res: ServerResponse, status: number, out: unknown, errorType?: string): void {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (errorType) headers['x-amzn-errortype'] = errorType;
     res.writeHead(status, headers).end(JSON.stringify(out));

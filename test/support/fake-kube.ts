@@ -8,6 +8,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkQueryRequest } from './aws-models/query.ts';
+import { recordModelRefusal } from './aws-models/refusals.ts';
 import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -453,6 +455,13 @@ function checkEksToken(header: string | undefined, now: number): void {
     (q.get('X-Amz-SignedHeaders') ?? '').split(';').includes('x-k8s-aws-id') &&
     /^[0-9a-f]{64}$/.test(q.get('X-Amz-Signature') ?? '');
   if (!ok) throw fail(`malformed presigned URL ${url.origin}`);
+  // What STS would check of the presigned request itself: its model.
+  const stsParams = Object.fromEntries([...q].filter(([k]) => !k.startsWith('X-Amz-') && k !== 'Action'));
+  const problem = checkQueryRequest('sts', 'GetCallerIdentity', stsParams);
+  if (problem) {
+    recordModelRefusal({ service: 'sts', operation: 'GetCallerIdentity', ...problem });
+    throw fail(`STS refuses the presigned request: ${problem.code}: ${problem.message}`);
+  }
   // The cluster name travels as a signed header in the real request; the URL itself must not carry it.
   if (q.has('x-k8s-aws-id')) throw fail('x-k8s-aws-id must be a signed header, not a query parameter');
   const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(q.get('X-Amz-Date') ?? '');

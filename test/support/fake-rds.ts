@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkRequest } from './aws-model.ts';
+import { checkQueryRequest } from './aws-models/query.ts';
+import { recordModelRefusal } from './aws-models/refusals.ts';
 import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 
 export interface FakeCluster {
@@ -85,7 +86,7 @@ export class FakeRds extends LoopbackFake {
   readonly instances = new Map<string, FakeInstance>();
   readonly snapshots: FakeSnapshot[] = [];
   readonly calls: RdsCall[] = [];
-  /** Requests the service model refused (aws-model.ts), for tests to assert there are none. */
+  /** Requests the service model refused (aws-models/), for tests to assert there are none. */
   readonly modelRefusals: (RdsCall & { code: string; message: string })[] = [];
   /** Global clusters: id → member cluster ids, the first being the writer. */
   readonly globalClusters = new Map<string, string[]>();
@@ -198,9 +199,10 @@ export class FakeRds extends LoopbackFake {
     const { Action: action = '', ...rest } = params;
     this.calls.push({ action, params: rest });
     // Every request must pass AWS's service model first, as it must to reach RDS.
-    const problem = checkRequest(action, rest);
+    const problem = checkQueryRequest('rds', action, rest);
     if (problem) {
       this.modelRefusals.push({ action, params: rest, ...problem });
+      recordModelRefusal({ service: 'rds', operation: action, ...problem });
       sendError(res, 400, problem.code, problem.message);
       return;
     }

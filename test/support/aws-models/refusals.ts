@@ -1,0 +1,23 @@
+/**
+ * Every request a fake refused because it breaks AWS's service model, across
+ * the test worker. test/setup.ts fails a test that leaves any here: the suite's
+ * own requests must all pass the published model. A test that sends a bad
+ * request on purpose takes the refusals it expects with `takeModelRefusals`.
+ */
+export interface ModelRefusal {
+  service: 'rds' | 'eks' | 'sts';
+  operation: string;
+  code: string;
+  message: string;
+}
+
+const refusals: ModelRefusal[] = [];
+
+export function recordModelRefusal(refusal: ModelRefusal): void {
+  refusals.push(refusal);
+}
+
+/** The refusals since the last take, removed from the log. */
+export function takeModelRefusals(): ModelRefusal[] {
+  return refusals.splice(0);
+}
