@@ -10,12 +10,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkQueryRequest } from './aws-models/query.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
+import { type BackupOptions, FakeVelero, type Obj, parseSelector, type RestoreOutcome } from './fake-velero.ts';
+import { KubeError } from './kube-error.ts';
 import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-type Obj = Record<string, unknown>;
 
 export interface FakeDeployment {
   namespace: string;
@@ -60,8 +60,8 @@ export class FakeKube extends LoopbackFake {
   readonly replicaSets: FakeReplicaSet[] = [];
   readonly secrets = new Map<string, { namespace: string; name: string; data: Record<string, string>; resourceVersion: number }>();
   readonly calls: KubeCall[] = [];
-  /** Velero objects by `<kind>/<namespace>/<name>` (kind: backups | restores). */
-  readonly velero = new Map<string, Obj>();
+  /** Velero's API group (velero.io/v1), served by this server. */
+  readonly velero: FakeVelero = new FakeVelero(this, () => ++this.version);
   /** Namespaces that exist besides those holding deployments. */
   readonly namespaces = new Set<string>(['velero', 'production']);
   /** Ready nodes per EKS node group (label eks.amazonaws.com/nodegroup). */
@@ -74,9 +74,19 @@ export class FakeKube extends LoopbackFake {
   readonly bearerTokens: string[] = [];
   /** New rollouts take this long. */
   rolloutMs = 400;
-  /** How long a Velero restore stays InProgress, and how it ends. */
-  restoreMs = 300;
-  restoreOutcome: { phase: 'Completed' | 'PartiallyFailed' | 'Failed'; warnings?: number; errors?: number; failureReason?: string } = { phase: 'Completed' };
+  /** How long a Velero restore stays InProgress, and how it ends (FakeVelero's settings). */
+  get restoreMs(): number {
+    return this.velero.restoreMs;
+  }
+  set restoreMs(ms: number) {
+    this.velero.restoreMs = ms;
+  }
+  get restoreOutcome(): RestoreOutcome {
+    return this.velero.restoreOutcome;
+  }
+  set restoreOutcome(outcome: RestoreOutcome) {
+    this.velero.restoreOutcome = outcome;
+  }
   private version = 100;
 
   /** A kubeconfig file pointing at this server, as KUBECONFIG would. */
@@ -129,20 +139,9 @@ export class FakeKube extends LoopbackFake {
     return deployment;
   }
 
-  /** A Velero backup, as a schedule names them (`<schedule>-<YYYYMMDDHHMMSS>`). */
-  addBackup(name: string, options: { schedule?: string; phase?: string; completedAt: Date; includedNamespaces?: string[]; ttlHours?: number }): void {
-    this.velero.set(`backups/velero/${name}`, {
-      apiVersion: 'velero.io/v1',
-      kind: 'Backup',
-      metadata: { name, namespace: 'velero', labels: options.schedule ? { 'velero.io/schedule-name': options.schedule } : {}, resourceVersion: String(++this.version) },
-      spec: { includedNamespaces: options.includedNamespaces ?? ['*'], ttl: `${options.ttlHours ?? 168}h0m0s` },
-      status: {
-        phase: options.phase ?? 'Completed',
-        startTimestamp: new Date(options.completedAt.getTime() - 60_000).toISOString(),
-        completionTimestamp: options.completedAt.toISOString(),
-        expiration: new Date(options.completedAt.getTime() + (options.ttlHours ?? 168) * 3_600_000).toISOString(),
-      },
-    });
+  /** A Velero backup, as a schedule names them (`<schedule>-<YYYYMMDDHHMMSS>`); see FakeVelero.addBackup. */
+  addBackup(name: string, options: BackupOptions): void {
+    this.velero.addBackup(name, options);
   }
 
   addSecret(namespace: string, name: string, values: Record<string, string>): void {
@@ -228,8 +227,8 @@ export class FakeKube extends LoopbackFake {
       return [200, { kind: 'Secret', apiVersion: 'v1', metadata: { name: secret.name, namespace: secret.namespace, resourceVersion: String(secret.resourceVersion) }, type: 'Opaque', data: secret.data }];
     }
     // /apis/velero.io/v1/namespaces/{ns}/{backups|restores}[/{name}]
-    if (p[0] === 'apis' && p[1] === 'velero.io' && p[3] === 'namespaces' && (p[5] === 'backups' || p[5] === 'restores')) {
-      return this.veleroRoute(method, p[5], p[4] ?? '', p[6], url, body);
+    if (p[0] === 'apis' && p[1] === 'velero.io') {
+      return this.velero.route(method, p, url, body);
     }
     // /api/v1/namespaces/{name}
     if (p[0] === 'api' && p[2] === 'namespaces' && p[3] && !p[4]) {
@@ -268,74 +267,20 @@ export class FakeKube extends LoopbackFake {
     throw new KubeError(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
   }
 
-  private veleroRoute(method: string, kind: string, ns: string, name: string | undefined, url: URL, body: unknown): [number, unknown] {
-    if (!name && method === 'GET') {
-      const selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
-      const items = [...this.velero.entries()]
-        .filter(([key]) => key.startsWith(`${kind}/${ns}/`))
-        .map(([, obj]) => this.advanceRestore(obj))
-        .filter((obj) => Object.entries(selector).every(([k, v]) => ((obj.metadata as Obj).labels as Record<string, string> | undefined)?.[k] === v));
-      return [200, { apiVersion: 'velero.io/v1', kind: kind === 'backups' ? 'BackupList' : 'RestoreList', items }];
-    }
-    if (!name && method === 'POST' && kind === 'restores') {
-      const obj = structuredClone(body) as Obj;
-      const metadata = (obj.metadata ?? {}) as Obj;
-      const restoreName = typeof metadata.name === 'string' ? metadata.name : '';
-      if (this.velero.has(`restores/${ns}/${restoreName}`)) throw new KubeError(409, 'AlreadyExists', `restores.velero.io "${restoreName}" already exists`);
-      const spec = (obj.spec ?? {}) as Obj;
-      if (Boolean(spec.backupName) === Boolean(spec.scheduleName)) {
-        throw new KubeError(422, 'Invalid', 'Either a backup or schedule must be specified as a source for the restore, but not both');
-      }
-      obj.metadata = { ...metadata, namespace: ns, resourceVersion: String(++this.version), creationTimestamp: new Date().toISOString() };
-      obj.status = { phase: 'New' };
-      (obj as { _createdAt?: number })._createdAt = Date.now();
-      this.velero.set(`restores/${ns}/${restoreName}`, obj);
-      return [201, this.advanceRestore(obj)];
-    }
-    const obj = name ? this.velero.get(`${kind}/${ns}/${name}`) : undefined;
-    if (!obj || !name) throw new KubeError(404, 'NotFound', `${kind}.velero.io "${name ?? ''}" not found`);
-    if (method === 'GET') return [200, this.advanceRestore(obj)];
-    if (method === 'DELETE') {
-      this.velero.delete(`${kind}/${ns}/${name}`);
-      return [200, { kind: 'Status', status: 'Success' }];
-    }
-    throw new KubeError(405, 'MethodNotAllowed', 'method not allowed');
+  /** The cluster side of a Velero restore (fake-velero.ts): the objects of a namespace, as a backup holds them. */
+  objectsIn(namespace: string): Obj[] {
+    return [...this.deployments.values()].filter((d) => d.namespace === namespace).map((d) => this.deploymentJson(d));
   }
 
-  /** Moves a restore New → InProgress → its outcome over time; on success the mapped namespaces appear. */
-  private advanceRestore(obj: Obj): Obj {
-    const createdAt = (obj as { _createdAt?: number })._createdAt;
-    if (obj.kind !== 'Restore' || createdAt === undefined) return stripPrivate(obj);
-    const status = obj.status as Obj;
-    const elapsed = Date.now() - createdAt;
-    if (status.phase === 'New' && elapsed >= 50) status.phase = 'InProgress';
-    if (status.phase === 'InProgress' && elapsed >= this.restoreMs) {
-      const outcome = this.restoreOutcome;
-      Object.assign(status, {
-        phase: outcome.phase,
-        warnings: outcome.warnings ?? 0,
-        errors: outcome.errors ?? 0,
-        ...(outcome.failureReason ? { failureReason: outcome.failureReason } : {}),
-        completionTimestamp: new Date().toISOString(),
-        progress: { totalItems: 42, itemsRestored: outcome.phase === 'Completed' ? 42 : 30 },
-      });
-      if (outcome.phase !== 'Failed') this.materialize(obj.spec as Obj);
-    }
-    return stripPrivate(obj);
-  }
-
-  /** What a restore brings back: the backed-up namespaces' deployments, under their mapped names. */
-  private materialize(spec: Obj): void {
-    const mapping = (spec.namespaceMapping ?? {}) as Record<string, string>;
-    const included = (spec.includedNamespaces ?? ['production']) as string[];
-    for (const source of included.includes('*') ? ['production'] : included) {
-      const target = mapping[source] ?? source;
-      this.namespaces.add(target);
-      for (const d of [...this.deployments.values()].filter((x) => x.namespace === source)) {
-        if (target === source) continue;
-        this.deployments.set(`${target}/${d.name}`, { ...structuredClone(d), namespace: target, uid: randomUUID(), rolloutStartedAt: 0, rolloutMs: 0 });
-      }
-    }
+  /** The cluster side of a Velero restore: an object the restore writes, already mapped to its target namespace. */
+  restoreObject(obj: Obj): void {
+    const metadata = (obj.metadata ?? {}) as Obj;
+    const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : '';
+    this.namespaces.add(namespace);
+    if (obj.kind !== 'Deployment') return;
+    const source = [...this.deployments.values()].find((d) => d.name === metadata.name);
+    if (!source || this.deployments.has(`${namespace}/${source.name}`)) return;
+    this.deployments.set(`${namespace}/${source.name}`, { ...structuredClone(source), namespace, uid: randomUUID(), rolloutStartedAt: 0, rolloutMs: 0 });
   }
 
   private updateDeployment(d: FakeDeployment, patched: Obj): void {
@@ -420,15 +365,6 @@ export class FakeKube extends LoopbackFake {
   }
 }
 
-class KubeError extends Error {
-  readonly code: number;
-  readonly reason: string;
-  constructor(code: number, reason: string, message: string) {
-    super(message);
-    this.code = code;
-    this.reason = reason;
-  }
-}
 
 /**
  * What the EKS authenticator checks of a bearer token: `k8s-aws-v1.` + base64url
@@ -470,10 +406,6 @@ function checkEksToken(header: string | undefined, now: number): void {
   if (now > signedAt + 15 * 60_000) throw fail(`X-Amz-Date parameter is expired (15 minute expiration) ${q.get('X-Amz-Date') ?? ''}`);
 }
 
-function stripPrivate(obj: Obj): Obj {
-  return Object.fromEntries(Object.entries(obj).filter(([k]) => !k.startsWith('_')));
-}
-
 function labelsOf(template: Obj): Record<string, string> {
   return ((template.metadata as Obj | undefined)?.labels ?? {}) as Record<string, string>;
 }
@@ -482,10 +414,6 @@ function stripHash(template: Obj): Obj {
   const copy = structuredClone(template) as { metadata?: { labels?: Record<string, string> } };
   delete copy.metadata?.labels?.['pod-template-hash'];
   return copy;
-}
-
-function parseSelector(text: string): Record<string, string> {
-  return Object.fromEntries(text.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 }
 
 function applyPatch(target: Obj, contentType: string, patch: unknown): Obj {
