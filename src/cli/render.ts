@@ -22,7 +22,9 @@ export function renderRunbooks(runbooks: Iterable<Runbook>): string[] {
 
 export function renderPlan(plan: readonly PlannedStep[]): string[] {
   const lines: string[] = [];
+  const firstCleanup = plan.findIndex((s) => s.always);
   plan.forEach((step, i) => {
+    if (i === firstCleanup) lines.push('  Always, however the run ends (cleanup):');
     lines.push(`  ${i + 1}. ${step.stepId} (${step.use}): ${step.name}`);
     for (const l of step.lines) lines.push(`       ${l.action.padEnd(7)} ${l.detail}${l.irreversible ? '  ⚠ cannot be undone' : ''}`);
   });
@@ -45,7 +47,7 @@ export function renderRun(run: Run, now: number): string[] {
   if (run.startedAt) {
     lines.push(`  started ${iso(run.startedAt)}, ${run.finishedAt ? `took ${formatDuration(run.finishedAt - run.startedAt)}` : `running for ${formatDuration(now - run.startedAt)}`}`);
   }
-  for (const p of run.plan) lines.push(`  ${stepLine(p, run.steps[p.stepId], now)}`);
+  for (const p of run.plan) lines.push(`  ${p.always ? '(always) ' : ''}${stepLine(p, run.steps[p.stepId], now)}`);
   if (run.failure) {
     lines.push(`  FAILED${run.failure.stepId ? ` at ${run.failure.stepId}` : ''}: ${run.failure.message}`);
     const changed = changedSteps(run).filter((s) => s.state === 'succeeded').map((s) => s.stepId);

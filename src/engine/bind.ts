@@ -32,14 +32,16 @@ export function hasPlaceholderDelimiters(value: unknown): boolean {
 export type BindResult = { ok: true; params: Record<string, unknown> } | { ok: false; problem: string };
 
 /**
- * Resolves a step's `with:` in `scope` and validates it against the step's
- * schema. With `defer` (planning), values that need outputs of earlier steps
- * become placeholders and are not validated yet.
+ * Resolves a step's `with:` in `scope`, applies the values its plan pinned,
+ * and validates the result against the step's schema. With `defer`
+ * (planning), values that need outputs of earlier steps become placeholders
+ * and are not validated yet.
  */
-export function bindStepParams(step: Step, raw: Record<string, unknown>, scope: Scope, defer: boolean): BindResult {
+export function bindStepParams(step: Step, raw: Record<string, unknown>, scope: Scope, defer: boolean, pinned: Record<string, unknown> = {}): BindResult {
   let resolved: Record<string, unknown>;
   try {
-    resolved = resolveRefs(raw, scope, defer) as Record<string, unknown>;
+    // Pinned values were resolved by the plan: they replace what the runbook says, unresolved.
+    resolved = { ...(resolveRefs(raw, scope, defer) as Record<string, unknown>), ...pinned };
   } catch (err) {
     return { ok: false, problem: err instanceof Error ? err.message : String(err) };
   }

@@ -1,12 +1,15 @@
 import type { Logger } from '../log/logger.ts';
 import type { RunObserver } from '../observe/metrics.ts';
 import type { Scalar, Scope } from '../runbooks/refs.ts';
-import { changedSteps, isTerminal, type PlannedStep, type Run, type RunState, type StepRecord, SYSTEM_ACTOR } from '../runs/model.ts';
+import { isTerminal, type PlannedStep, type Run, type RunEnding, type RunState, type StepRecord, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { ChangeOptions, RunStore } from '../runs/store.ts';
 import type { StepRegistry } from '../steps/registry.ts';
 import { isPermanent, type Step, type StepContext, type StepOutputs } from '../steps/types.ts';
 import { formatDuration } from '../util/duration.ts';
 import { bindStepParams } from './bind.ts';
+import { abortableSleep, backoff, Interrupt, untilAborted } from './interrupts.ts';
+import { type CleanupResult, endingText, RunEnder } from './finish.ts';
+import { coalescedProgress } from './progress.ts';
 
 /**
  * Executes one run, step by step, resuming where an earlier execution stopped:
@@ -38,16 +41,6 @@ export interface ExecuteDeps {
 
 export type ExecuteOutcome = RunState | 'handed_back' | 'lost' | 'missing';
 
-/** Thrown into a step's signal to say why it was interrupted. */
-class Interrupt extends Error {
-  readonly kind: 'cancelled' | 'timeout' | 'lost' | 'shutdown';
-  constructor(kind: Interrupt['kind'], message: string) {
-    super(message);
-    this.name = 'Interrupt';
-    this.kind = kind;
-  }
-}
-
 class LostOwnership extends Error {}
 
 type StepResult =
@@ -73,6 +66,7 @@ class Execution {
   private readonly d: Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>> & Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>;
   private readonly log: Logger;
   private runStartedAt = 0;
+  private runTimeoutMs = 0;
 
   constructor(runId: string, deps: ExecuteDeps) {
     this.runId = runId;
@@ -96,6 +90,7 @@ class Execution {
     run = await this.store.get(this.runId);
     if (!run?.startedAt) return 'missing';
     this.runStartedAt = run.startedAt;
+    this.runTimeoutMs = run.timeoutMs;
 
     const deadline = run.startedAt + run.timeoutMs;
     const scope: Scope & { outputs: Record<string, Record<string, Scalar>> } = {
@@ -103,7 +98,17 @@ class Execution {
       outputs: {},
       run: { id: run.id, shortId: run.id },
     };
-    for (const planned of run.plan) {
+    // A run whose main steps already ended (a worker stopped during cleanup) goes straight to its cleanup.
+    const ending = run.ending ?? (await this.runMainSteps(run, scope, deadline));
+    if (ending === 'handed_back') return 'handed_back';
+    const cleanup = await this.runCleanup(run, ending, scope);
+    if (cleanup === 'handed_back') return 'handed_back';
+    return this.finish(run, ending, cleanup);
+  }
+
+  /** The runbook's main steps, in order, until one fails, the run is cancelled, or all succeed. */
+  private async runMainSteps(run: Run, scope: Scope & { outputs: Record<string, Record<string, Scalar>> }, deadline: number): Promise<RunEnding | 'handed_back'> {
+    for (const planned of run.plan.filter((p) => !p.always)) {
       const record = run.steps[planned.stepId] ?? { state: 'pending', attempts: 0 };
       if (record.state === 'succeeded') {
         scope.outputs[planned.stepId] = record.outputs ?? {};
@@ -111,34 +116,103 @@ class Execution {
       }
       if (record.state === 'skipped') continue;
       if (this.d.drain?.aborted) return 'handed_back';
-      if (await this.store.isCancelRequested(this.runId)) return this.finishCancelled(run, planned, record, false);
+      if (await this.store.isCancelRequested(this.runId)) return { outcome: 'cancelled', stepId: planned.stepId, interrupted: false };
       if (this.d.now() >= deadline) {
-        return this.finishFailed(run, planned, record, `the run's deadline (${formatDuration(run.timeoutMs)}) passed before this step started`);
+        return this.failStep(planned, record, `the run's deadline (${formatDuration(run.timeoutMs)}) passed before this step started`);
       }
       const step = this.d.registry.get(planned.use);
-      if (!step) return this.finishFailed(run, planned, record, `step type ${planned.use} is not available on this worker`);
+      if (!step) return this.failStep(planned, record, `step type ${planned.use} is not available on this worker`);
 
       if (run.dryRun) {
         await this.dryRunStep(step, planned, record, scope);
         continue;
       }
-      const bound = bindStepParams(step, planned.with, scope, false);
-      if (!bound.ok) return this.finishFailed(run, planned, record, `invalid parameters: ${bound.problem}`);
+      const bound = bindStepParams(step, planned.with, scope, false, planned.pinned);
+      if (!bound.ok) return this.failStep(planned, record, `invalid parameters: ${bound.problem}`);
 
-      const result = await this.runStep(run, step, planned, record, bound.params, deadline);
+      const result = await this.runStep(run, step, planned, record, bound.params, deadline, false);
       switch (result.kind) {
         case 'succeeded':
           scope.outputs[planned.stepId] = result.outputs;
           break;
         case 'failed':
-          return this.finishFailed(run, planned, await this.currentRecord(planned), result.message);
+          return this.failStep(planned, await this.currentRecord(planned), result.message);
         case 'cancelled':
-          return this.finishCancelled(run, planned, await this.currentRecord(planned), true);
+          await this.cancelStep(planned, await this.currentRecord(planned));
+          return { outcome: 'cancelled', stepId: planned.stepId, interrupted: true };
         case 'shutdown':
           return 'handed_back';
       }
     }
-    return this.finishSucceeded(run);
+    return { outcome: 'succeeded' };
+  }
+
+  /**
+   * The runbook's `always` steps, however the main steps ended. The ending is
+   * stored first, so a worker that takes the run over resumes here. Cleanup
+   * is not cut short by a cancel or the run's deadline (each step keeps its
+   * own timeout), and one failed cleanup step does not skip the next.
+   */
+  private async runCleanup(run: Run, ending: RunEnding, scope: Scope & { outputs: Record<string, Record<string, Scalar>> }): Promise<CleanupResult | 'handed_back'> {
+    const cleanup = run.plan.filter((p) => p.always);
+    if (cleanup.length === 0) return {};
+    let current = (await this.store.get(this.runId)) ?? run;
+    if (cleanup.every((p) => (current.steps[p.stepId]?.state ?? 'pending') === 'pending')) {
+      const res = await this.store.update(this.runId, 'running', {
+        owner: this.d.token,
+        fields: { ending: JSON.stringify(ending) },
+        audit: { actor: SYSTEM_ACTOR, action: 'cleanup started', detail: `${endingText(ending)}; running ${cleanup.map((p) => p.stepId).join(', ')}` },
+      });
+      if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
+      current = (await this.store.get(this.runId)) ?? current;
+    }
+    let failed: CleanupResult['failed'];
+    for (const planned of cleanup) {
+      const record = current.steps[planned.stepId] ?? { state: 'pending', attempts: 0 };
+      if (record.state === 'succeeded') {
+        scope.outputs[planned.stepId] = record.outputs ?? {};
+        continue;
+      }
+      if (record.state === 'failed') {
+        failed ??= { stepId: planned.stepId, message: record.error ?? 'failed' };
+        continue;
+      }
+      if (record.state === 'skipped') continue;
+      if (this.d.drain?.aborted) return 'handed_back';
+      const step = this.d.registry.get(planned.use);
+      if (step && run.dryRun) {
+        await this.dryRunStep(step, planned, record, scope);
+        continue;
+      }
+      const bound = step ? bindStepParams(step, planned.with, scope, false, planned.pinned) : undefined;
+      if (!step || !bound?.ok) {
+        const message = step ? `invalid parameters: ${bound && !bound.ok ? bound.problem : ''}` : `step type ${planned.use} is not available on this worker`;
+        await this.failStep(planned, record, message);
+        failed ??= { stepId: planned.stepId, message };
+        continue;
+      }
+      const result = await this.runStep(run, step, planned, record, bound.params, Number.POSITIVE_INFINITY, true);
+      if (result.kind === 'shutdown') return 'handed_back';
+      if (result.kind === 'succeeded') scope.outputs[planned.stepId] = result.outputs;
+      if (result.kind === 'failed') {
+        await this.failStep(planned, await this.currentRecord(planned), result.message);
+        failed ??= { stepId: planned.stepId, message: result.message };
+      }
+    }
+    return failed ? { failed } : {};
+  }
+
+  /** Ends the run as its main steps ended; a failed cleanup fails a run that would have succeeded, and is named in any case. */
+  private async finish(run: Run, ending: RunEnding, cleanup: CleanupResult): Promise<ExecuteOutcome> {
+    const cleanupNote = cleanup.failed ? `cleanup step ${cleanup.failed.stepId} failed: ${cleanup.failed.message}` : undefined;
+    switch (ending.outcome) {
+      case 'succeeded':
+        return cleanup.failed ? this.endFailed(run, cleanup.failed.stepId, `${cleanup.failed.message} (a cleanup step; the main steps succeeded)`) : this.endSucceeded(run);
+      case 'failed':
+        return this.endFailed(run, ending.stepId, cleanupNote ? `${ending.message}; ${cleanupNote}` : ending.message);
+      case 'cancelled':
+        return this.endCancelled(run, ending, cleanupNote);
+    }
   }
 
   /** approved → running, or take over a run another worker was executing when it died. */
@@ -180,9 +254,10 @@ class Execution {
   }
 
   private async dryRunStep(step: Step, planned: PlannedStep, record: StepRecord, scope: Scope): Promise<void> {
-    const bound = bindStepParams(step, planned.with, scope, true);
+    const bound = bindStepParams(step, planned.with, scope, true, planned.pinned);
+    const ctx = { runId: this.runId, stepId: planned.stepId, logger: this.log, signal: new AbortController().signal, runTimeoutMs: this.runTimeoutMs, pin: () => undefined };
     const lines = bound.ok
-      ? await step.plan({ runId: this.runId, stepId: planned.stepId, logger: this.log, signal: new AbortController().signal }, bound.params)
+      ? await step.plan(ctx, bound.params)
       : [{ action: 'check' as const, resource: planned.stepId, detail: `would fail: ${bound.problem}` }];
     const at = this.d.now();
     await this.writeStep(
@@ -203,6 +278,8 @@ class Execution {
     initial: StepRecord,
     params: Record<string, unknown>,
     runDeadline: number,
+    /** A cleanup step: a cancel does not interrupt it. */
+    cleanup: boolean,
   ): Promise<StepResult> {
     const stepId = planned.stepId;
     let record: StepRecord = { ...initial };
@@ -220,7 +297,7 @@ class Execution {
       });
 
       const stepDeadline = Math.min(started + planned.timeoutMs, runDeadline);
-      const attempt = await this.attempt(step, planned, record, params, stepDeadline, runDeadline);
+      const attempt = await this.attempt(step, planned, record, params, stepDeadline, runDeadline, cleanup);
       if (attempt.kind !== 'error') {
         if (attempt.kind === 'succeeded') {
           const at = this.d.now();
@@ -249,7 +326,7 @@ class Execution {
       await this.writeStep(stepId, { ...record, error: text }, {
         event: { type: 'step.retrying', stepId, message: `attempt ${record.attempts} failed (${text}); retrying in ${formatDuration(delay)}` },
       });
-      const waited = await this.interruptibleWait(delay);
+      const waited = await this.interruptibleWait(delay, cleanup);
       if (waited !== 'done') return waited === 'cancelled' ? { kind: 'cancelled' } : { kind: 'shutdown' };
     }
   }
@@ -262,6 +339,7 @@ class Execution {
     params: Record<string, unknown>,
     stepDeadline: number,
     runDeadline: number,
+    cleanup: boolean,
   ): Promise<StepResult | { kind: 'error'; error: unknown }> {
     const controller = new AbortController();
     const interrupt = (kind: Interrupt['kind'], message: string) => {
@@ -280,12 +358,21 @@ class Execution {
     if (this.d.interrupt?.aborted) onShutdown();
     this.d.interrupt?.addEventListener('abort', onShutdown);
     const poller = setInterval(() => {
-      void this.pollInterrupts().then((kind) => {
+      void this.pollInterrupts(cleanup).then((kind) => {
         if (kind === 'cancelled') interrupt('cancelled', 'cancelled');
         if (kind === 'lost') interrupt('lost', 'another worker took the run over');
       });
     }, this.d.pollMs);
-    const progress = this.progressReporter(planned.stepId, () => record);
+    const progress = coalescedProgress({
+      stepId: planned.stepId,
+      intervalMs: this.d.progressIntervalMs,
+      now: this.d.now,
+      current: () => record,
+      write: ({ record: next, event, at }) => this.writeStep(planned.stepId, next, { event, at }),
+      onWriteError: (err) => {
+        this.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'progress update not written');
+      },
+    });
     const ctx: StepContext = {
       runId: this.runId,
       stepId: planned.stepId,
@@ -294,6 +381,7 @@ class Execution {
       attempt: record.attempts,
       deadline: stepDeadline,
       runStartedAt: this.runStartedAt,
+      runTimeoutMs: this.runTimeoutMs,
       logger: this.log.child({ stepId: planned.stepId }),
       signal: controller.signal,
       progress: progress.report,
@@ -319,175 +407,73 @@ class Execution {
     }
   }
 
-  private async pollInterrupts(): Promise<'cancelled' | 'lost' | undefined> {
+  /** Whether the run was taken over or (unless `ignoreCancel`, for cleanup steps) cancelled. */
+  private async pollInterrupts(ignoreCancel: boolean): Promise<'cancelled' | 'lost' | undefined> {
     try {
       if ((await this.store.owner(this.runId)) !== this.d.token) return 'lost';
-      if (await this.store.isCancelRequested(this.runId)) return 'cancelled';
+      if (!ignoreCancel && (await this.store.isCancelRequested(this.runId))) return 'cancelled';
     } catch {
       // Redis unreachable for a moment: check again on the next tick.
     }
     return undefined;
   }
 
-  /** Waits between retries; cancellation and shutdown cut it short. */
-  private async interruptibleWait(ms: number): Promise<'done' | 'cancelled' | 'shutdown'> {
+  /** Waits between retries; cancellation (of a main step) and shutdown cut it short. */
+  private async interruptibleWait(ms: number, ignoreCancel: boolean): Promise<'done' | 'cancelled' | 'shutdown'> {
     const until = this.d.now() + ms;
     while (this.d.now() < until) {
       if (this.d.drain?.aborted) return 'shutdown';
-      if ((await this.pollInterrupts()) === 'cancelled') return 'cancelled';
+      if ((await this.pollInterrupts(ignoreCancel)) === 'cancelled') return 'cancelled';
       await new Promise((r) => setTimeout(r, Math.min(this.d.pollMs, Math.max(0, until - this.d.now()))));
     }
     return 'done';
   }
 
-  /** Coalesces a step's progress reports: at most one write per interval, the latest always written. */
-  private progressReporter(stepId: string, current: () => StepRecord) {
-    let latest: { message: string; percent?: number } | undefined;
-    let lastWrite = 0;
-    let timer: NodeJS.Timeout | undefined;
-    let writing: Promise<void> = Promise.resolve();
-    const write = () => {
-      timer = undefined;
-      const p = latest;
-      if (!p) return;
-      latest = undefined;
-      lastWrite = this.d.now();
-      const at = lastWrite;
-      const progress = { message: p.message.slice(0, 500), at, ...(p.percent !== undefined ? { percent: p.percent } : {}) };
-      writing = writing
-        .then(() =>
-          this.writeStep(stepId, { ...current(), progress }, {
-            event: { type: 'step.progress', stepId, message: progress.message, ...(p.percent !== undefined ? { percent: p.percent } : {}) },
-            at,
-          }),
-        )
-        .catch((err: unknown) => {
-          this.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'progress update not written');
-        });
-    };
-    return {
-      report: (message: string, percent?: number) => {
-        latest = { message, ...(percent !== undefined ? { percent: Math.max(0, Math.min(100, percent)) } : {}) };
-        if (timer) return;
-        const wait = Math.max(0, lastWrite + this.d.progressIntervalMs - this.d.now());
-        timer = setTimeout(write, wait);
-      },
-      flush: async () => {
-        if (timer) {
-          clearTimeout(timer);
-          write();
-        }
-        await writing;
-      },
-    };
-  }
-
-  private async finishFailed(run: Run, planned: PlannedStep, record: StepRecord, message: string): Promise<ExecuteOutcome> {
+  /** Marks a step failed; the run ends later, after its cleanup. A main step's failure is stored with it as the run's ending. */
+  private async failStep(planned: PlannedStep, record: StepRecord, message: string): Promise<RunEnding> {
     const at = this.d.now();
+    const ending: RunEnding = { outcome: 'failed', stepId: planned.stepId, message };
     await this.writeStep(planned.stepId, { ...record, state: 'failed', finishedAt: at, error: message }, {
       event: { type: 'step.failed', stepId: planned.stepId, message },
+      ...(planned.always ? {} : { fields: { ending: JSON.stringify(ending) } }),
       at,
     });
-    const after = await this.store.get(this.runId);
-    const changed = after ? changedSteps(after).filter((s) => s.stepId !== planned.stepId || s.state === 'succeeded') : [];
-    const changedText = changed.length ? `already changed: ${changed.map((s) => s.stepId).join(', ')}` : 'nothing was changed before it';
-    const res = await this.store.transition(this.runId, 'failed', {
-      owner: this.d.token,
-      event: { type: 'run.failed', stepId: planned.stepId, message: `step ${planned.stepId} failed: ${message}` },
-      audit: { actor: SYSTEM_ACTOR, action: 'failed', detail: `step ${planned.stepId}: ${message}; ${changedText}` },
-      fields: { finishedAt: String(at), failure: JSON.stringify({ stepId: planned.stepId, message }) },
-      at,
-    });
-    if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
     this.d.observer?.stepFinished(planned.use, 'failed', (at - (record.startedAt ?? at)) / 1_000);
-    this.d.observer?.runFinished(run.runbookId, run.dryRun ? 'dry_run_failed' : 'failed');
-    this.log.warn({ stepId: planned.stepId, err: message, runbook: run.runbookId }, 'run failed');
-    return 'failed';
+    return ending;
   }
 
-  private async finishCancelled(run: Run, planned: PlannedStep, record: StepRecord, interrupted: boolean): Promise<ExecuteOutcome> {
+  private async cancelStep(planned: PlannedStep, record: StepRecord): Promise<void> {
     const at = this.d.now();
-    if (interrupted) {
-      await this.writeStep(planned.stepId, { ...record, state: 'cancelled', finishedAt: at, error: 'interrupted by cancel' }, {
-        event: { type: 'step.cancelled', stepId: planned.stepId, message: 'interrupted by cancel' },
-        at,
-      });
-    }
-    const current = await this.store.get(this.runId);
-    const done = current ? changedSteps(current).filter((s) => s.state === 'succeeded').map((s) => s.stepId) : [];
-    const res = await this.store.transition(this.runId, 'cancelled', {
-      owner: this.d.token,
-      event: { type: 'run.cancelled', ...(current?.cancelRequested ? { actor: current.cancelRequested.by } : {}) },
-      audit: {
-        actor: current?.cancelRequested?.by ?? SYSTEM_ACTOR,
-        action: 'cancelled',
-        detail: `${interrupted ? `interrupted ${planned.stepId}; ` : `stopped before ${planned.stepId}; `}${done.length ? `done before: ${done.join(', ')}` : 'no step had finished'}`,
-      },
-      fields: { finishedAt: String(at), ...(current?.cancelRequested ? { decision: JSON.stringify(current.cancelRequested) } : {}) },
+    await this.writeStep(planned.stepId, { ...record, state: 'cancelled', finishedAt: at, error: 'interrupted by cancel' }, {
+      event: { type: 'step.cancelled', stepId: planned.stepId, message: 'interrupted by cancel' },
       at,
     });
-    if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
-    if (interrupted) this.d.observer?.stepFinished(planned.use, 'cancelled', (at - (record.startedAt ?? at)) / 1_000);
-    this.d.observer?.runFinished(run.runbookId, 'cancelled');
-    this.log.info({ runbook: run.runbookId }, 'run cancelled');
-    return 'cancelled';
+    this.d.observer?.stepFinished(planned.use, 'cancelled', (at - (record.startedAt ?? at)) / 1_000);
   }
 
-  private async finishSucceeded(run: Run): Promise<ExecuteOutcome> {
-    const at = this.d.now();
-    const res = await this.store.transition(this.runId, 'succeeded', {
-      owner: this.d.token,
-      event: { type: 'run.succeeded', message: `finished in ${formatDuration(at - (run.startedAt ?? at))}` },
-      audit: { actor: SYSTEM_ACTOR, action: 'succeeded', detail: run.dryRun ? 'dry run: nothing was changed' : undefined },
-      fields: { finishedAt: String(at) },
-      at,
-    });
-    if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
-    this.d.observer?.runFinished(run.runbookId, run.dryRun ? 'dry_run' : 'succeeded');
-    this.log.info({ runbook: run.runbookId }, 'run succeeded');
-    return 'succeeded';
+  private get ender(): RunEnder {
+    return new RunEnder({ store: this.store, token: this.d.token, now: this.d.now, observer: this.d.observer, log: this.log, runId: this.runId });
   }
-}
 
-/** Exponential backoff with ±50 % jitter, so retrying workers do not stampede an API. */
-export function backoff(failures: number, baseMs: number, maxMs: number): number {
-  const exp = Math.min(maxMs, baseMs * 2 ** (failures - 1));
-  return Math.round(exp * (0.5 + Math.random()));
+  private async endFailed(run: Run, stepId: string, message: string): Promise<ExecuteOutcome> {
+    return this.ended(await this.ender.failed(run, stepId, message));
+  }
+
+  private async endCancelled(run: Run, ending: Extract<RunEnding, { outcome: 'cancelled' }>, cleanupNote: string | undefined): Promise<ExecuteOutcome> {
+    return this.ended(await this.ender.cancelled(run, ending, cleanupNote));
+  }
+
+  private async endSucceeded(run: Run): Promise<ExecuteOutcome> {
+    return this.ended(await this.ender.succeeded(run));
+  }
+
+  private ended(outcome: ExecuteOutcome | 'not_owner'): ExecuteOutcome {
+    if (outcome === 'not_owner') throw new LostOwnership();
+    return outcome;
+  }
 }
 
 function outputsText(outputs: StepOutputs): string {
   const entries = Object.entries(outputs);
   return entries.length ? ` (${entries.map(([k, v]) => `${k}=${String(v).slice(0, 100)}`).join(', ')})` : '';
-}
-
-/** Rejects as soon as `signal` aborts, even if the step ignores its signal. */
-async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) throw signal.reason;
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => {
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([promise, aborted]);
-  } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
-  }
-}
-
-export async function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) throw signal.reason;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

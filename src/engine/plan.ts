@@ -1,4 +1,4 @@
-import { isPermanent } from '../steps/types.ts';
+import { isPermanent, type PinnedValue } from '../steps/types.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Scalar } from '../runbooks/refs.ts';
@@ -17,31 +17,46 @@ export interface PlanInput {
   signal?: AbortSignal;
 }
 
-/**
- * Calls every step's read-only `plan()` in order and returns the plan. Fails
- * early, as a UserError naming the step, on input a step refuses (a restore
- * time outside the window, an unknown cluster…).
- */
 /** Read-only planning calls are retried briefly: transient API errors should not refuse a plan. */
 const PLAN_ATTEMPTS = 4;
 const PLAN_RETRY_MS = 150;
 
+/**
+ * Calls every step's read-only `plan()` in order, the main steps then the
+ * `always` (cleanup) steps, and returns the plan with the values the steps
+ * pinned. Fails early, as a UserError naming the step, on input a step
+ * refuses (a restore time outside the window, an unknown cluster…).
+ */
 export async function planRun({ runbook, params, runId, registry, logger, signal }: PlanInput): Promise<PlannedStep[]> {
   // Only the planner makes placeholders: a parameter that looks like one would skip the steps' checks.
   const posing = Object.keys(params).filter((k) => hasPlaceholderDelimiters(params[k]));
   if (posing.length) throw new UserError(`Parameter ${posing.map((k) => `\`${escapeMrkdwn(k)}\``).join(', ')} contains ‹ or ›, which are not allowed in a parameter value. Nothing was planned.`);
   const scope = { params, outputs: {}, run: { id: runId, shortId: runId } };
   const planned: PlannedStep[] = [];
-  for (const spec of runbook.steps) {
+  const sections = [...runbook.steps.map((spec) => ({ spec, always: false })), ...runbook.always.map((spec) => ({ spec, always: true }))];
+  for (const { spec, always } of sections) {
     const step = registry.get(spec.use);
     if (!step) throw new Error(`step ${spec.use} is not registered`);
     const bound = bindStepParams(step, spec.with, scope, true);
     if (!bound.ok) throw new UserError(`Step \`${spec.id}\` (${spec.use}) cannot be planned: ${escapeMrkdwn(bound.problem)}`);
     let lines;
+    // Filled by the attempt that succeeds (an attempt that failed may have pinned a value before it failed).
+    const pinned: Record<string, PinnedValue> = {};
     for (let attempt = 1; ; attempt++) {
+      for (const key of Object.keys(pinned)) Reflect.deleteProperty(pinned, key);
+      const pins = pinned;
       try {
         lines = await step.plan(
-          { runId, stepId: spec.id, logger: logger.child({ runId, stepId: spec.id }), signal: signal ?? new AbortController().signal },
+          {
+            runId,
+            stepId: spec.id,
+            logger: logger.child({ runId, stepId: spec.id }),
+            signal: signal ?? new AbortController().signal,
+            runTimeoutMs: runbook.timeout,
+            pin: (param, value) => {
+              pins[param] = value;
+            },
+          },
           bound.params,
         );
         break;
@@ -64,6 +79,8 @@ export async function planRun({ runbook, params, runId, registry, logger, signal
       timeoutMs: spec.timeout,
       retries: spec.retries,
       lines,
+      ...(Object.keys(pinned).length ? { pinned } : {}),
+      ...(always ? { always } : {}),
     });
   }
   return planned;

@@ -82,11 +82,17 @@ export function parseRunbook(text: string, path: string, registry: StepRegistry)
     }
   }
 
-  const seen = new Map<string, readonly string[]>();
-  runbook.steps.forEach((step, index) => {
-    const where = (...rest: (string | number)[]) => at(['steps', index, ...rest]);
-    const label = `steps[${index}] (${step.id})`;
-    if (seen.has(step.id)) problems.push(`${where('id')}: ${label}: step id is used twice`);
+  const ids = new Set<string>();
+  const checkSection = (section: 'steps' | 'always') => {
+    // Cleanup steps may not use main steps' outputs: the main step may not have run.
+    const seen = new Map<string, readonly string[]>();
+    runbook[section].forEach((step, index) => checkStep(section, step, index, seen));
+  };
+  const checkStep = (section: 'steps' | 'always', step: Runbook['steps'][number], index: number, seen: Map<string, readonly string[]>) => {
+    const where = (...rest: (string | number)[]) => at([section, index, ...rest]);
+    const label = `${section}[${index}] (${step.id})`;
+    if (ids.has(step.id)) problems.push(`${where('id')}: ${label}: step id is used twice`);
+    ids.add(step.id);
     const impl = registry.get(step.use);
     if (!impl) {
       problems.push(`${where('use')}: ${label}.use: unknown step "${step.use}" (known: ${[...registry.keys()].sort().join(', ')})`);
@@ -95,12 +101,14 @@ export function parseRunbook(text: string, path: string, registry: StepRegistry)
     }
     for (const [key, value] of Object.entries(step.with)) {
       for (const refPath of findRefs(value)) {
-        const problem = checkRef(refPath, runbook, seen);
+        const problem = checkRef(refPath, runbook, seen, section);
         if (problem) problems.push(`${where('with', key)}: ${label}.with.${key}: \${{ ${refPath} }}: ${problem}`);
       }
     }
     seen.set(step.id, impl?.outputs ?? []);
-  });
+  };
+  checkSection('steps');
+  checkSection('always');
 
   return problems.length > 0 ? { problems } : { runbook, problems };
 }
@@ -124,7 +132,7 @@ function checkWith(values: Record<string, unknown>, schema: z.ZodObject, label: 
   );
 }
 
-function checkRef(path: string, runbook: Runbook, earlier: ReadonlyMap<string, readonly string[]>): string | undefined {
+function checkRef(path: string, runbook: Runbook, earlier: ReadonlyMap<string, readonly string[]>, section: 'steps' | 'always'): string | undefined {
   const ref = parseRef(path);
   if (!ref) return 'not a reference: use params.<name>, steps.<id>.outputs.<name>, run.id or run.shortId';
   switch (ref.kind) {
@@ -134,7 +142,11 @@ function checkRef(path: string, runbook: Runbook, earlier: ReadonlyMap<string, r
         : `no parameter "${ref.name}" (parameters: ${Object.keys(runbook.params).join(', ') || 'none'})`;
     case 'output': {
       const outputs = earlier.get(ref.step);
-      if (!outputs) return `no earlier step "${ref.step}" (a step can only use outputs of steps before it)`;
+      if (!outputs) {
+        return section === 'always' && runbook.steps.some((s) => s.id === ref.step)
+          ? `an always step cannot use outputs of main step "${ref.step}": it may not have run (use params and run.id)`
+          : `no earlier step "${ref.step}" (a step can only use outputs of steps before it)`;
+      }
       return outputs.includes(ref.output)
         ? undefined
         : `step "${ref.step}" has no output "${ref.output}" (outputs: ${outputs.join(', ') || 'none'})`;

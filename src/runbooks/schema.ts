@@ -91,6 +91,13 @@ export const RunbookSchema = z
       .strict()
       .optional(),
     steps: z.array(StepSpecSchema).min(1, 'a runbook needs at least one step'),
+    /**
+     * Cleanup steps that run after the main steps however they end: succeeded,
+     * failed, cancelled or timed out (a drill deletes its namespace). They may
+     * use params, run and outputs of earlier `always` steps only: a main step
+     * may not have run.
+     */
+    always: z.array(StepSpecSchema).max(10).default([]),
   })
   .strict();
 

@@ -74,6 +74,10 @@ export const PlannedStepSchema = z.object({
   timeoutMs: z.number(),
   retries: z.number(),
   lines: z.array(PlanLineSchema),
+  /** Values the plan resolved and the approved run uses as is (ctx.pin): the newest backup, the deployments behind `*`. */
+  pinned: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())])).optional(),
+  /** A cleanup step (the runbook's `always:` section): runs however the main steps end. */
+  always: z.boolean().optional(),
 });
 export type PlannedStep = z.infer<typeof PlannedStepSchema>;
 
@@ -137,6 +141,14 @@ export type StepRecord = z.infer<typeof StepRecordSchema>;
 export const DecisionSchema = z.object({ by: ActorSchema, at: z.number(), reason: z.string().optional() });
 export type Decision = z.infer<typeof DecisionSchema>;
 
+/** How a run's main steps ended, stored before its cleanup (`always`) steps run, so a resumed run finishes the same way. */
+export const RunEndingSchema = z.discriminatedUnion('outcome', [
+  z.object({ outcome: z.literal('succeeded') }),
+  z.object({ outcome: z.literal('failed'), stepId: z.string(), message: z.string() }),
+  z.object({ outcome: z.literal('cancelled'), stepId: z.string(), interrupted: z.boolean() }),
+]);
+export type RunEnding = z.infer<typeof RunEndingSchema>;
+
 export interface Run extends RunDoc {
   state: RunState;
   approvals: Decision[];
@@ -150,6 +162,8 @@ export interface Run extends RunDoc {
   failure?: { stepId?: string; message: string };
   /** The Slack message that shows this run (plan, then live progress). */
   message?: { channel: string; ts: string };
+  /** Set once the main steps ended and cleanup steps run. */
+  ending?: RunEnding;
 }
 
 /** Steps that changed something (or may have, when interrupted): for "what was already changed". */

@@ -8,6 +8,7 @@ import {
   type Run,
   type RunDoc,
   RunDocSchema,
+  RunEndingSchema,
   type RunEvent,
   type RunState,
   type StepRecord,
@@ -23,6 +24,7 @@ import {
  *
  * Hash fields: state, doc (immutable JSON), approvals, decision, cancelRequested,
  * owner (token of the worker executing it), startedAt, finishedAt, failure,
+ * ending (how the main steps ended, while cleanup steps run),
  * step:<id> (JSON per step); plus expiresAt, requester, allowSelf, required
  * copied out of doc for the approval script.
  */
@@ -168,6 +170,7 @@ export class RunStore {
     if (h.startedAt) run.startedAt = Number(h.startedAt);
     if (h.finishedAt) run.finishedAt = Number(h.finishedAt);
     if (h.failure) run.failure = JSON.parse(h.failure) as { stepId?: string; message: string };
+    if (h.ending) run.ending = RunEndingSchema.parse(JSON.parse(h.ending));
     if (h.message) run.message = JSON.parse(h.message) as { channel: string; ts: string };
     return run;
   }

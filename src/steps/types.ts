@@ -40,14 +40,26 @@ export interface PlanLine {
   irreversible?: boolean;
 }
 
+/** A value a plan resolved and pinned into the approved run. */
+export type PinnedValue = string | number | boolean | string[];
+
 export interface PlanContext {
   runId: string;
   stepId: string;
   logger: Logger;
   signal: AbortSignal;
+  /** The run's overall timeout: what the run needs must last this long (a backup's expiry). */
+  runTimeoutMs: number;
+  /**
+   * Pins a value this plan resolved (the newest backup, the deployments behind
+   * `*`): the approved run gets parameter `param` = `value` as is, instead of
+   * resolving it again, so what was approved is what runs. Say so in the plan
+   * line; a value resolved again at run time says that instead.
+   */
+  pin(param: string, value: PinnedValue): void;
 }
 
-export interface StepContext extends PlanContext {
+export interface StepContext extends Omit<PlanContext, 'pin'> {
   /** Stable across re-entries of this step in this run: name what you create after it. */
   idempotencyKey: string;
   /** Short run id for resource names (`<source>-dr-<shortRunId>`). */

@@ -96,6 +96,31 @@ describe('a worker killed mid-step: another takes the run over, nothing is doubl
     expect(done.steps.create?.attempts).toBe(2);
   });
 
+  it('killed during the cleanup of a failed run: the next worker resumes the cleanup, never re-runs the failed step, and the run still fails', async () => {
+    await startWorker(); // beside the survivor of the earlier test
+    api.failNext('POST /notify', { delayMs: 1_500 });
+    const run = await engine.service.create({ runbookId: 'cleanup', params: { baseUrl: api.url, checkPath: '/missing' }, requester: ALICE });
+    await engine.service.approve(run.id, BOB);
+
+    const owner = await ownerOf(run.id);
+    const deadline = Date.now() + 15_000;
+    const teardownSent = () => api.requests.some((r) => r.method === 'POST' && r.key === `${run.id}-teardown`);
+    while (!teardownSent() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const checksBefore = api.requests.filter((r) => r.path === '/missing').length;
+    await kill(owner);
+
+    const done = await engine.waitForState(run.id, ['succeeded', 'failed', 'cancelled'], 30_000);
+    expect(done.state).toBe('failed');
+    expect(done.failure?.stepId).toBe('check');
+    expect(done.steps.teardown).toMatchObject({ state: 'succeeded', attempts: 2 });
+    expect(done.steps.report?.state).toBe('succeeded');
+    expect(api.requests.filter((r) => r.path === '/missing')).toHaveLength(checksBefore);
+    expect(api.notifications.filter((n) => n.key === `${run.id}-teardown`)).toHaveLength(1);
+    const actions = (await engine.store.audit(run.id)).map((a) => a.action);
+    expect(actions.filter((a) => a === 'cleanup started')).toHaveLength(1);
+    expect(actions).toContain('resumed');
+  });
+
   it('killed while waiting for the resource: the restarted worker resumes the wait without creating again', async () => {
     await startWorker(); // the "restarted" one, beside the survivor
     api.readyAfterMs = 3_000;
@@ -111,7 +136,7 @@ describe('a worker killed mid-step: another takes the run over, nothing is doubl
 
     const done = await engine.waitForState(run.id, ['succeeded', 'failed'], 30_000);
     expect(done.state).toBe('succeeded');
-    expect(api.resources.size).toBe(2); // one per run
+    expect(api.creates.get(`res-${run.id}`)).toBe(1);
     expect(api.requests.filter((r) => r.method === 'POST' && r.key === `${run.id}-create`)).toHaveLength(1);
     expect(api.notifications.filter((n) => n.key === `${run.id}-notify`)).toHaveLength(1);
     expect(done.steps.create?.attempts).toBe(1);

@@ -2,12 +2,28 @@
  * Runs a step's plan() and run() directly, with a context like the engine's:
  * a deadline, abortable sleeps and captured progress.
  */
-import { abortableSleep } from '../../src/engine/execute.ts';
+import { abortableSleep } from '../../src/engine/interrupts.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import type { PlanContext, StepContext } from '../../src/steps/types.ts';
+import type { PinnedValue, PlanContext, StepContext } from '../../src/steps/types.ts';
 
-export function planContext(runId = 'rtest001', stepId = 'step'): PlanContext {
-  return { runId, stepId, logger: createLogger({ level: 'silent' }), signal: new AbortController().signal };
+export interface TestPlanContext extends PlanContext {
+  /** What the plan pinned (ctx.pin), by parameter. */
+  pins: Record<string, PinnedValue>;
+}
+
+export function planContext(runId = 'rtest001', stepId = 'step', runTimeoutMs = 2 * 3_600_000): TestPlanContext {
+  const pins: Record<string, PinnedValue> = {};
+  return {
+    runId,
+    stepId,
+    logger: createLogger({ level: 'silent' }),
+    signal: new AbortController().signal,
+    runTimeoutMs,
+    pin: (param, value) => {
+      pins[param] = value;
+    },
+    pins,
+  };
 }
 
 export interface TestStepContext extends StepContext {
@@ -20,7 +36,10 @@ export function stepContext(options: { runId?: string; stepId?: string; timeoutM
   const controller = new AbortController();
   const progressMessages: string[] = [];
   return {
-    ...planContext(runId, stepId),
+    runId,
+    stepId,
+    logger: createLogger({ level: 'silent' }),
+    runTimeoutMs: 2 * 3_600_000,
     signal: controller.signal,
     idempotencyKey: `${runId}-${stepId}`,
     shortRunId: runId,

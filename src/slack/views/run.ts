@@ -92,8 +92,12 @@ function progressLine(run: Run, now: number): string {
   return `\`${bar}\` ${done}/${total} steps · ${formatDuration(elapsed)} ${run.finishedAt ? 'total' : 'elapsed'}${rto}`;
 }
 
+/** Above a runbook's `always` steps, in plans and live messages. */
+const CLEANUP_HEADING = '*Always, however the run ends (cleanup):*';
+
 function stepSections(run: Run, now: number): Block[] {
-  const lines = run.plan.map((p) => stepLine(p, run.steps[p.stepId], run, now));
+  const firstCleanup = run.plan.findIndex((p) => p.always);
+  const lines = run.plan.map((p, i) => `${i === firstCleanup ? `${CLEANUP_HEADING}\n` : ''}${stepLine(p, run.steps[p.stepId], run, now)}`);
   // Pack step lines into as few sections as Slack's text limit allows.
   const sections: string[] = [];
   for (const line of lines) {

@@ -50,7 +50,7 @@ export function restorePitrStep(rds: () => RDSClient) {
         {
           action: 'create',
           resource: `rds cluster ${target}`,
-          detail: `restore ${p.source} to ${restorePoint} as new cluster ${target} (${p.restoreType}, subnet group ${net.DBSubnetGroupName ?? 'default'}, security groups ${net.VpcSecurityGroupIds?.join(', ') ?? 'default'}); ${p.source} is not changed; ${settings.summary}`,
+          detail: `restore ${p.source} to ${p.to === 'latest' ? `the latest restorable time (resolved at run time; now ${restorePoint})` : restorePoint} as new cluster ${target} (${p.restoreType}, subnet group ${net.DBSubnetGroupName ?? 'default'}, security groups ${net.VpcSecurityGroupIds?.join(', ') ?? 'default'}); ${p.source} is not changed; ${settings.summary}`,
         },
       ];
     },

@@ -201,8 +201,11 @@ export function restoreSnapshotStep(rds: () => RDSClient) {
     outputs: ['clusterId', 'snapshotId', 'restorePoint'],
     async plan(ctx, p) {
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
-      const { detail } = await resolve(rds(), p, target, ctx.runId, Date.now());
-      return [{ action: 'create', resource: `rds cluster ${target}`, detail }];
+      const { detail, snapshot } = await resolve(rds(), p, target, ctx.runId, Date.now());
+      // The newest snapshot now is what was approved: a snapshot taken later is not restored instead.
+      const pinned = p.snapshot === 'latest' && snapshot.DBClusterSnapshotIdentifier;
+      if (pinned) ctx.pin('snapshot', pinned);
+      return [{ action: 'create', resource: `rds cluster ${target}`, detail: pinned ? `${detail}; pinned: the run restores exactly ${pinned}` : detail }];
     },
     async run(ctx, p) {
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);

@@ -41,6 +41,7 @@ const runbook = {
   title: 'Probe',
   params: { url: { type: 'string' as const }, note: { type: 'string' as const, default: 'none' } },
   steps: [{ id: 'probe', use: 'probe', with: { url: '${{ params.url }}' }, timeout: 1_000, retries: 0 }],
+  always: [],
 } as unknown as Runbook;
 
 describe('placeholder-shaped parameter values are refused', () => {

@@ -50,6 +50,18 @@ describe('runbook loading', () => {
     ]);
   });
 
+  it('an always (cleanup) step may use earlier cleanup steps\' outputs, never a main step\'s; ids stay unique across both', () => {
+    const withCleanup = (refs: string, id = 'tidy') =>
+      `${VALID}always:\n  - id: first\n    use: http.check\n    with: { url: '\${{ params.url }}' }\n  - id: ${id}\n    use: wait\n    with: { seconds: '\${{ ${refs} }}' }\n`;
+    const ok = parseRunbook(withCleanup('steps.first.outputs.attempts'), 'commands/rb.yaml', registry);
+    expect(ok.problems).toEqual([]);
+    expect(ok.runbook?.always.map((s) => s.id)).toEqual(['first', 'tidy']);
+    expect(problems(withCleanup('steps.check.outputs.attempts'))).toEqual([
+      'commands/rb.yaml:20: always[1] (tidy).with.seconds: ${{ steps.check.outputs.attempts }}: an always step cannot use outputs of main step "check": it may not have run (use params and run.id)',
+    ]);
+    expect(problems(withCleanup('steps.first.outputs.attempts', 'pause'))).toEqual(['commands/rb.yaml:18: always[1] (pause): step id is used twice']);
+  });
+
   it('names missing required fields and misspelt keys', () => {
     expect(problems('id: rb\nsteps:\n  - id: a\n    use: wait\n    with: { seconds: 1 }\n    retry: 3\n')).toEqual([
       'commands/rb.yaml:1: title: Invalid input: expected string, received undefined',

@@ -91,6 +91,16 @@ describe('run message', () => {
     expect(anyone).toContain('Needs 2 approvals from any full member of the workspace other than the requester');
   });
 
+  it('shows cleanup (always) steps under their own heading, after the main steps', () => {
+    const cleanup = { ...plan[2], stepId: 'cleanup', name: 'Delete the drill namespace', always: true } as (typeof plan)[number] & { always: boolean };
+    const text = renderRunMessage({ ...base, plan: [...plan.slice(0, 2), cleanup], steps: {}, state: 'awaiting_approval' }, 0)
+      .blocks?.flatMap((b) => (b.type === 'section' ? [b.text.text] : []))
+      .join('\n') ?? '';
+    const heading = text.indexOf('*Always, however the run ends (cleanup):*');
+    expect(heading).toBeGreaterThan(text.indexOf('Step number 1'));
+    expect(text.indexOf('*Delete the drill namespace*')).toBeGreaterThan(heading);
+  });
+
   it('a copy shown elsewhere (/dr show) has no buttons and says where to act', () => {
     const run = { ...base, plan: plan.slice(0, 2), steps: {}, state: 'awaiting_approval' as const, message: { channel: 'C0RUNS00001', ts: '1.2' } };
     const text = JSON.stringify(renderRunMessage(run, 0, { live: false }).blocks);
