@@ -3,6 +3,9 @@
  * signal, sleeps and promises that end when it aborts, and retry backoff.
  */
 
+/** Thrown when another executor owns the run now: this one stops without writing. */
+export class LostOwnership extends Error {}
+
 /** Thrown into a step's signal to say why it was interrupted. */
 export class Interrupt extends Error {
   readonly kind: 'cancelled' | 'timeout' | 'lost' | 'shutdown';

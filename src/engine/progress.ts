@@ -10,6 +10,9 @@ export interface ProgressWrite {
  * Coalesces a step's progress reports: at most one write per interval, the
  * latest always written. Writes run one after another; a failed write is
  * logged and dropped (the next report writes the state as it is then).
+ * `flush` ends the attempt: a step still running in the background after it
+ * was interrupted cannot write its record again (it would undo "cancelled"
+ * while cleanup steps run).
  */
 export function coalescedProgress(options: {
   stepId: string;
@@ -24,6 +27,7 @@ export function coalescedProgress(options: {
   let lastWrite = 0;
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> = Promise.resolve();
+  let closed = false;
   const flushLatest = () => {
     timer = undefined;
     const p = latest;
@@ -44,12 +48,14 @@ export function coalescedProgress(options: {
   };
   return {
     report: (message: string, percent?: number) => {
+      if (closed) return;
       latest = { message, ...(percent !== undefined ? { percent: Math.max(0, Math.min(100, percent)) } : {}) };
       if (timer) return;
       const wait = Math.max(0, lastWrite + intervalMs - now());
       timer = setTimeout(flushLatest, wait);
     },
     flush: async () => {
+      closed = true;
       if (timer) {
         clearTimeout(timer);
         flushLatest();

@@ -11,6 +11,7 @@ import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from './kube/r
 import { updateSecretStep } from './kube/update-secret.ts';
 import { scaleNodegroupStep } from './eks/scale-nodegroup.ts';
 import { deleteNamespaceStep, verifyPodsStep } from './kube/namespace.ts';
+import { verifyWorkloadsStep } from './kube/verify.ts';
 import { failoverStep } from './rds/failover.ts';
 import { readinessCheckStep } from './readiness/check.ts';
 import type { Step } from './types.ts';
@@ -45,6 +46,7 @@ export function buildRegistry(clients: StepClients = NO_CLIENTS, targets: Scenar
     rolloutStatusStep(clients.kube, limits.kubernetes),
     rolloutUndoStep(clients.kube, limits.kubernetes),
     verifyPodsStep(clients.kube, limits.kubernetes),
+    verifyWorkloadsStep(clients.kube, limits.kubernetes),
     deleteNamespaceStep(clients.kube, limits.kubernetes),
     veleroRestoreStep(clients.kube, limits.kubernetes),
     readinessCheckStep(clients.rds, clients.kube),

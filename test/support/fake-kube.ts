@@ -1,69 +1,59 @@
 /**
- * A loopback Kubernetes API server for the paths the steps use: apps/v1
- * deployments and replicasets, core/v1 secrets and pods. Objects carry
- * resourceVersion and generation; a template change makes (or revives) a
- * ReplicaSet with the next revision and rolls over time; errors are the usual
- * `Status` objects (404, 409, 422). Patches: merge, strategic-merge (as merge),
- * and JSON patch.
+ * A loopback Kubernetes API server, as strict as the real one for what the
+ * steps do: apps/v1 deployments (with rollouts, kube/deployments.ts) and
+ * replicasets, core/v1 secrets, pods and namespaces (asynchronous deletion,
+ * finalizers: kube/namespaces.ts), and the other kinds a namespace holds
+ * (statefulsets, daemonsets, services, ingresses, configmaps, cronjobs, jobs,
+ * HPAs, PVCs: kube/objects.ts). Every write is validated against the
+ * Kubernetes OpenAPI schemas (422 Invalid, nothing changed: kube/validate.ts);
+ * lists page with `limit`/`continue` (kube/list.ts); every write, status
+ * writes included, changes resourceVersion, and a stale precondition is 409.
+ * Errors are the API server's `Status` objects. Velero's group: fake-velero.ts.
  */
-import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkQueryRequest } from './aws-models/query.ts';
-import { recordModelRefusal } from './aws-models/refusals.ts';
-import { type BackupOptions, FakeVelero, type Obj, parseSelector, type RestoreOutcome } from './fake-velero.ts';
-import { KubeError } from './kube-error.ts';
-import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type BackupOptions, FakeVelero, type Obj, parseSelector, type RestoreOutcome, type VeleroCluster } from './fake-velero.ts';
+import { KubeError } from './kube-error.ts';
+import { DeploymentStore, type FakeDeployment, type FakeReplicaSet, labelsOf } from './kube/deployments.ts';
+import { checkEksToken } from './kube/eks-token.ts';
+import { listResponse } from './kube/list.ts';
+import { NamespaceLifecycle } from './kube/namespaces.ts';
+import { apiVersionOf, ObjectStore, qualified, resourceByPath, resourceOf } from './kube/objects.ts';
+import { applyPatch } from './kube/patch.ts';
+import { addCronJobPods, addPod, type PodOptions } from './kube/pods.ts';
+import { type FakeSecret, secretRoute, secretsRoute } from './kube/secrets.ts';
+import { validateObject } from './kube/validate.ts';
+import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 
-export interface FakeDeployment {
-  namespace: string;
-  name: string;
-  uid: string;
-  generation: number;
-  replicas: number;
-  paused: boolean;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  template: Obj;
-  /** When the current rollout started, and how long it takes. */
-  rolloutStartedAt: number;
-  rolloutMs: number;
-  /** Set to make the rollout fail the way a stuck one does. */
-  progressDeadlineExceeded: boolean;
-  /** Changes on every write of this object; a patch that names an older one is refused (409), as by the API server. */
-  resourceVersion: number;
-}
-
-export interface FakeReplicaSet {
-  namespace: string;
-  name: string;
-  owner: string;
-  ownerUid: string;
-  revision: number;
-  template: Obj;
-  annotations: Record<string, string>;
-}
+export type { FakeDeployment, FakeReplicaSet } from './kube/deployments.ts';
+export type { PodOptions } from './kube/pods.ts';
+export type { FakeSecret } from './kube/secrets.ts';
 
 export interface KubeCall {
   method: string;
+  /** Path and query (`?fieldManager=dr-chatops`, `?limit=500&continue=…`). */
   path: string;
   contentType?: string;
   body?: unknown;
 }
 
-export class FakeKube extends LoopbackFake {
+export class FakeKube extends LoopbackFake implements VeleroCluster {
   /** Fraction of calls answered 503 at random, before anything is applied. */
   failRate = 0;
-  readonly deployments = new Map<string, FakeDeployment>();
-  readonly replicaSets: FakeReplicaSet[] = [];
-  readonly secrets = new Map<string, { namespace: string; name: string; data: Record<string, string>; resourceVersion: number }>();
+  private version = 100;
+  private readonly nextVersion = () => ++this.version;
+  private readonly apps = new DeploymentStore(this.nextVersion);
+  /** Every other namespaced kind (statefulsets, services, cronjobs, pods added by tests…). */
+  readonly objects = new ObjectStore(this.nextVersion);
+  readonly secrets = new Map<string, FakeSecret>();
   readonly calls: KubeCall[] = [];
   /** Velero's API group (velero.io/v1), served by this server. */
-  readonly velero: FakeVelero = new FakeVelero(this, () => ++this.version);
-  /** Namespaces that exist besides those holding deployments. */
+  readonly velero: FakeVelero = new FakeVelero(this, this.nextVersion);
+  /** Namespaces that exist besides those holding objects. */
   readonly namespaces = new Set<string>(['velero', 'production']);
+  private readonly lifecycle = new NamespaceLifecycle(this.namespaces, (ns) => this.namespaceExists(ns), (ns) => this.removeNamespaceContent(ns));
   /** Ready nodes per EKS node group (label eks.amazonaws.com/nodegroup). */
   readonly nodes = new Map<string, number>();
   /** When set, every request must carry a well-formed EKS token (see src/steps/eks/token.ts). */
@@ -72,8 +62,26 @@ export class FakeKube extends LoopbackFake {
   now: () => number = Date.now;
   /** The bearer token of each request, in order (empty string when none). */
   readonly bearerTokens: string[] = [];
-  /** New rollouts take this long. */
+  /** New rollouts (and restored workloads coming up) take this long. */
   rolloutMs = 400;
+
+  get deployments(): Map<string, FakeDeployment> {
+    return this.apps.deployments;
+  }
+  get replicaSets(): FakeReplicaSet[] {
+    return this.apps.replicaSets;
+  }
+  /** How long a deleted namespace stays Terminating before it is gone (unless held). */
+  get namespaceTerminationMs(): number {
+    return this.lifecycle.terminationMs;
+  }
+  set namespaceTerminationMs(ms: number) {
+    this.lifecycle.terminationMs = ms;
+  }
+  /** Every cloud load balancer a LoadBalancer Service made (`namespace/name`), restores included. */
+  get loadBalancers(): readonly string[] {
+    return this.objects.loadBalancers;
+  }
   /** How long a Velero restore stays InProgress, and how it ends (FakeVelero's settings). */
   get restoreMs(): number {
     return this.velero.restoreMs;
@@ -87,7 +95,6 @@ export class FakeKube extends LoopbackFake {
   set restoreOutcome(outcome: RestoreOutcome) {
     this.velero.restoreOutcome = outcome;
   }
-  private version = 100;
 
   /** A kubeconfig file pointing at this server, as KUBECONFIG would. */
   writeKubeconfig(): string {
@@ -110,33 +117,44 @@ export class FakeKube extends LoopbackFake {
     return path;
   }
 
-  /** A deployment with `revisions` images in its history (the last is current). */
+  /** A deployment with one revision per image in its history (the last is current). */
   addDeployment(namespace: string, name: string, images: string[], options: { replicas?: number; changeCauses?: string[] } = {}): FakeDeployment {
+    const templates = images.map((image) => ({ metadata: { labels: { app: name } }, spec: { containers: [{ name, image }] } }));
+    const changeCauses = images.map((image, i) => options.changeCauses?.[i] ?? `deploy ${image}`);
+    return this.apps.add(namespace, name, templates, { ...(options.replicas !== undefined ? { replicas: options.replicas } : {}), changeCauses });
+  }
+
+  /** Any object of the kinds kube/objects.ts stores (validated); StatefulSets and DaemonSets come up after `readyMs`. */
+  addObject(obj: Obj, options: { readyMs?: number } = {}): Obj {
+    return this.objects.create(obj, options);
+  }
+
+  /** A StatefulSet whose pods become ready after `readyMs` (0: at once). */
+  addStatefulSet(namespace: string, name: string, options: { replicas?: number; readyMs?: number } = {}): Obj {
     const labels = { app: name };
-    const deployment: FakeDeployment = {
-      namespace,
-      name,
-      uid: randomUUID(),
-      generation: 1,
-      replicas: options.replicas ?? 3,
-      paused: false,
-      labels,
-      annotations: {},
-      template: {},
-      rolloutStartedAt: 0,
-      rolloutMs: 0,
-      progressDeadlineExceeded: false,
-      resourceVersion: ++this.version,
-    };
-    this.deployments.set(`${namespace}/${name}`, deployment);
-    images.forEach((image, i) => {
-      const template = { metadata: { labels: { ...labels } }, spec: { containers: [{ name, image }] } };
-      const rs = this.replicaSetFor(deployment, template);
-      rs.annotations['kubernetes.io/change-cause'] = options.changeCauses?.[i] ?? `deploy ${image}`;
-      deployment.template = structuredClone(template);
-      deployment.annotations['deployment.kubernetes.io/revision'] = String(rs.revision);
-    });
-    return deployment;
+    return this.addObject(
+      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name, namespace, labels }, spec: { replicas: options.replicas ?? 3, serviceName: name, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name, image: `${name}:1` }] } } } },
+      { readyMs: options.readyMs ?? 0 },
+    );
+  }
+
+  /** A pod of its own: finished (`Succeeded`), evicted (`Failed`, reason Evicted), owned by a Job… (kube/pods.ts). */
+  addPod(namespace: string, name: string, options: PodOptions = {}): Obj {
+    return addPod(this.objects, namespace, name, options);
+  }
+
+  /** A CronJob with its finished Jobs and their `Succeeded` pods, as `successfulJobsHistoryLimit` (3) keeps them. */
+  addCronJobPods(namespace: string, cronJob: string, options: { succeeded?: number; failed?: number } = {}): void {
+    addCronJobPods(this.objects, namespace, cronJob, options);
+  }
+
+  /** Something in `namespace` keeps `finalizer`: deleting the namespace never finishes until `releaseNamespace`. */
+  holdNamespace(namespace: string, finalizer: string, resource?: string): void {
+    this.lifecycle.hold(namespace, finalizer, resource);
+  }
+
+  releaseNamespace(namespace: string): void {
+    this.lifecycle.release(namespace);
   }
 
   /** A Velero backup, as a schedule names them (`<schedule>-<YYYYMMDDHHMMSS>`); see FakeVelero.addBackup. */
@@ -162,6 +180,50 @@ export class FakeKube extends LoopbackFake {
     return this.calls.filter((c) => c.method === method && c.path.includes(pathPart));
   }
 
+  /** The cluster side of a Velero restore (fake-velero.ts): a namespace's objects, as a backup holds them (pods are remade by their controllers). */
+  objectsIn(namespace: string): Obj[] {
+    const stored = this.objects.inNamespace(namespace).filter((o) => o.kind !== 'Pod');
+    return [...this.apps.inNamespace(namespace).map((d) => this.apps.json(d)), ...stored];
+  }
+
+  /**
+   * The cluster side of a Velero restore: writes one object, already in its
+   * target namespace, as a new object. A Deployment starts rolling out and is
+   * available after `rolloutMs`, as are StatefulSets and DaemonSets; a
+   * LoadBalancer Service gets a cloud load balancer; a CronJob starts a Job.
+   * An object that exists already is left as it is (Velero's default policy).
+   */
+  restoreObject(obj: Obj): void {
+    const metadata = (obj.metadata ?? {}) as { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+    const namespace = metadata.namespace ?? '';
+    const name = metadata.name ?? '';
+    this.namespaces.add(namespace);
+    // What the API server assigns is not restored.
+    const copy: Obj = { ...structuredClone(obj), metadata: { name, namespace, ...(metadata.labels ? { labels: metadata.labels } : {}), ...(metadata.annotations ? { annotations: metadata.annotations } : {}) } };
+    delete copy.status;
+    if (obj.kind === 'Deployment') {
+      if (this.deployments.has(`${namespace}/${name}`)) return;
+      validateObject(copy);
+      const spec = (obj.spec ?? {}) as { replicas?: number; template?: Obj; selector?: { matchLabels?: Record<string, string> } };
+      this.apps.add(namespace, name, [spec.template ?? {}], { replicas: spec.replicas ?? 1, labels: spec.selector?.matchLabels ?? { app: name }, rolloutMs: this.rolloutMs });
+      return;
+    }
+    const type = resourceOf(copy);
+    if (!type || this.objects.get(type, namespace, name)) return;
+    this.objects.create(copy, { readyMs: this.rolloutMs });
+    if (obj.kind === 'CronJob') addPod(this.objects, namespace, `${name}-${Date.now() % 100_000_000}-run`, { phase: 'Running', ownerKind: 'Job', ownerName: `${name}-${Date.now() % 100_000_000}` });
+  }
+
+  private namespaceExists(ns: string): boolean {
+    return this.namespaces.has(ns) || this.apps.inNamespace(ns).length > 0 || this.objects.inNamespace(ns).length > 0 || [...this.secrets.values()].some((s) => s.namespace === ns);
+  }
+
+  private removeNamespaceContent(ns: string): void {
+    this.apps.deleteNamespace(ns);
+    this.objects.deleteNamespace(ns);
+    for (const [key, s] of this.secrets) if (s.namespace === ns) this.secrets.delete(key);
+  }
+
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://x');
@@ -172,273 +234,123 @@ export class FakeKube extends LoopbackFake {
     try {
       if (injectedFailure(this.failRate, false)) throw new KubeError(503, 'ServiceUnavailable', 'injected failure');
       if (this.requireEksToken) checkEksToken(req.headers.authorization, this.now());
+      this.lifecycle.reap();
+      const manager = url.searchParams.get('fieldManager');
+      if (manager !== null && (manager.length > 128 || !/^[\x20-\x7e]+$/.test(manager))) {
+        throw new KubeError(422, 'Invalid', `fieldManager: Invalid value: ${JSON.stringify(manager)}: must be less than 128 printable characters`);
+      }
       const [status, out] = this.route(method, url, req.headers['content-type'] ?? '', body);
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
     } catch (err) {
       const e = err instanceof KubeError ? err : new KubeError(500, 'InternalError', String(err));
       res.writeHead(e.code, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: e.reason, code: e.code }),
+        JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: e.reason, ...(e.details ? { details: e.details } : {}), code: e.code }),
       );
     }
   }
 
   private route(method: string, url: URL, contentType: string, body: unknown): [number, unknown] {
     const p = url.pathname.split('/').filter(Boolean);
-    // /apis/apps/v1/namespaces/{ns}/deployments[/{name}]
-    if (p[0] === 'apis' && p[1] === 'apps' && p[3] === 'namespaces' && p[5] === 'deployments') {
-      const ns = p[4] ?? '';
-      if (!p[6]) {
-        if (method !== 'GET') throw new KubeError(405, 'MethodNotAllowed', 'method not allowed');
-        const items = [...this.deployments.values()].filter((d) => d.namespace === ns).map((d) => this.deploymentJson(d));
-        return [200, { kind: 'DeploymentList', apiVersion: 'apps/v1', metadata: { resourceVersion: String(this.version) }, items }];
-      }
-      const d = this.deployments.get(`${ns}/${p[6]}`);
-      if (!d) throw new KubeError(404, 'NotFound', `deployments.apps "${p[6]}" not found`);
-      if (method === 'GET') return [200, this.deploymentJson(d)];
-      if (method === 'PATCH') {
-        const precondition = ((body as Obj | undefined)?.metadata as Obj | undefined)?.resourceVersion;
-        if (precondition !== undefined && precondition !== String(d.resourceVersion)) {
-          throw new KubeError(409, 'Conflict', `Operation cannot be fulfilled on deployments.apps "${d.name}": the object has been modified; please apply your changes to the latest version and try again`);
-        }
-        const patched = applyPatch(this.deploymentJson(d), contentType, body);
-        this.updateDeployment(d, patched);
-        return [200, this.deploymentJson(d)];
-      }
+    if (p[0] === 'apis' && p[1] === 'velero.io') return this.velero.route(method, p, url, body);
+    // /api/v1/… or /apis/{group}/{version}/…
+    const [group, version, rest] = p[0] === 'api' ? ['', p[1] ?? '', p.slice(2)] : p[0] === 'apis' ? [p[1] ?? '', p[2] ?? '', p.slice(3)] : ['', '', []];
+    if (group === '' && rest[0] === 'namespaces' && !rest[1] && method === 'POST') {
+      validateObject({ apiVersion: 'v1', kind: 'Namespace', ...(body as Obj) });
+      return [201, this.lifecycle.create(body as Obj)];
     }
-    // /apis/apps/v1/namespaces/{ns}/replicasets
-    if (p[0] === 'apis' && p[1] === 'apps' && p[3] === 'namespaces' && p[5] === 'replicasets' && method === 'GET') {
-      const ns = p[4] ?? '';
+    if (group === '' && rest[0] === 'namespaces' && rest[1] && !rest[2]) return this.namespaceRoute(method, rest[1]);
+    if (group === '' && rest[0] === 'nodes' && method === 'GET') return this.nodeList(url);
+    if (rest[0] !== 'namespaces' || !rest[1] || !rest[2]) throw notFound(method, url);
+    const [, ns = '', resource = '', name] = rest;
+    if (group === 'apps' && resource === 'deployments') return this.deploymentRoute(method, url, ns, name, contentType, body);
+    if (group === 'apps' && resource === 'replicasets' && !name && method === 'GET') {
       const selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
-      const items = this.replicaSets
-        .filter((rs) => rs.namespace === ns && Object.entries(selector).every(([k, v]) => labelsOf(rs.template)[k] === v))
-        .map((rs) => this.replicaSetJson(rs));
-      return [200, { kind: 'ReplicaSetList', apiVersion: 'apps/v1', metadata: {}, items }];
+      const items = this.replicaSets.filter((rs) => rs.namespace === ns && matches(labelsOf(rs.template), selector)).map((rs) => this.apps.replicaSetJson(rs));
+      return [200, listResponse('ReplicaSetList', 'apps/v1', items, url, this.version)];
     }
-    // /api/v1/namespaces/{ns}/secrets/{name}
-    if (p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'secrets' && p[5]) {
-      const key = `${p[3] ?? ''}/${p[5]}`;
-      const secret = this.secrets.get(key);
-      if (!secret) throw new KubeError(404, 'NotFound', `secrets "${p[5]}" not found`);
-      if (method === 'PATCH') {
-        const patched = applyPatch({ data: secret.data }, contentType, body) as { data?: Record<string, string> };
-        secret.data = patched.data ?? {};
-        secret.resourceVersion = ++this.version;
+    if (group === '' && resource === 'secrets') {
+      const request = { method, url, ns, contentType, body, terminating: this.lifecycle.isTerminating(ns), nextVersion: this.nextVersion, resourceVersion: this.version };
+      return name ? secretRoute(this.secrets, name, request) : secretsRoute(this.secrets, request);
+    }
+    if (group === '' && resource === 'pods' && !name && method === 'GET') {
+      const items = [...this.apps.inNamespace(ns).flatMap((d) => this.apps.podsOf(d)), ...this.objects.list(podType, ns)];
+      return [200, listResponse('PodList', 'v1', filterBySelector(items, url), url, this.version)];
+    }
+    const type = resourceByPath(group, version, resource);
+    if (!type) throw notFound(method, url);
+    if (!name && method === 'GET') return [200, listResponse(`${type.kind}List`, apiVersionOf(type), filterBySelector(this.objects.list(type, ns), url), url, this.version)];
+    if (!name && method === 'POST') {
+      const createdMeta: Obj = { ...((body as Obj).metadata as Obj), namespace: ns };
+      const created: Obj = { ...(body as Obj), metadata: createdMeta };
+      if (this.lifecycle.isTerminating(ns)) {
+        const createdName = typeof createdMeta.name === 'string' ? createdMeta.name : '';
+        throw new KubeError(403, 'Forbidden', `${type.resource} "${createdName}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`);
       }
-      return [200, { kind: 'Secret', apiVersion: 'v1', metadata: { name: secret.name, namespace: secret.namespace, resourceVersion: String(secret.resourceVersion) }, type: 'Opaque', data: secret.data }];
+      return [201, this.objects.create(created)];
     }
-    // /apis/velero.io/v1/namespaces/{ns}/{backups|restores}[/{name}]
-    if (p[0] === 'apis' && p[1] === 'velero.io') {
-      return this.velero.route(method, p, url, body);
+    if (!name) throw new KubeError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    if (method === 'GET') {
+      const obj = this.objects.get(type, ns, name);
+      if (!obj) throw new KubeError(404, 'NotFound', `${qualified(type)} "${name}" not found`);
+      return [200, obj];
     }
-    // /api/v1/namespaces/{name}
-    if (p[0] === 'api' && p[2] === 'namespaces' && p[3] && !p[4]) {
-      const ns = p[3];
-      const exists = this.namespaces.has(ns) || [...this.deployments.values()].some((d) => d.namespace === ns);
-      if (!exists) throw new KubeError(404, 'NotFound', `namespaces "${ns}" not found`);
-      if (method === 'DELETE') {
-        this.namespaces.delete(ns);
-        for (const [key, d] of this.deployments) if (d.namespace === ns) this.deployments.delete(key);
-        return [200, { kind: 'Status', apiVersion: 'v1', status: 'Success', details: { name: ns, kind: 'namespaces' } }];
-      }
-      return [200, { kind: 'Namespace', apiVersion: 'v1', metadata: { name: ns }, status: { phase: 'Active' } }];
+    if (method === 'PATCH') return [200, this.objects.patch(type, ns, name, contentType, body)];
+    if (method === 'DELETE') {
+      if (!this.objects.delete(type, ns, name)) throw new KubeError(404, 'NotFound', `${qualified(type)} "${name}" not found`);
+      return [200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: type.group, kind: type.resource } }];
     }
-    // /api/v1/nodes?labelSelector=eks.amazonaws.com/nodegroup=<ng>
-    if (p[0] === 'api' && p[2] === 'nodes' && method === 'GET') {
-      const ng = parseSelector(url.searchParams.get('labelSelector') ?? '')['eks.amazonaws.com/nodegroup'] ?? '';
-      const items = Array.from({ length: this.nodes.get(ng) ?? 0 }, (_, i) => ({
-        metadata: { name: `ip-10-1-0-${i}.us-west-2.compute.internal`, labels: { 'eks.amazonaws.com/nodegroup': ng } },
-        status: { conditions: [{ type: 'Ready', status: 'True' }] },
-      }));
-      return [200, { kind: 'NodeList', apiVersion: 'v1', metadata: {}, items }];
-    }
-    // /api/v1/namespaces/{ns}/pods
-    if (p[0] === 'api' && p[2] === 'namespaces' && p[4] === 'pods' && method === 'GET') {
-      const ns = p[3] ?? '';
-      const items = [...this.deployments.values()]
-        .filter((d) => d.namespace === ns)
-        .flatMap((d) =>
-          Array.from({ length: d.replicas }, (_, i) => ({
-            metadata: { name: `${d.name}-${i}`, namespace: ns, labels: d.labels },
-            status: { phase: 'Running', conditions: [{ type: 'Ready', status: this.rolloutDone(d) ? 'True' : 'False' }] },
-          })),
-        );
-      return [200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items }];
-    }
-    throw new KubeError(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
+    throw new KubeError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
   }
 
-  /** The cluster side of a Velero restore (fake-velero.ts): the objects of a namespace, as a backup holds them. */
-  objectsIn(namespace: string): Obj[] {
-    return [...this.deployments.values()].filter((d) => d.namespace === namespace).map((d) => this.deploymentJson(d));
-  }
-
-  /** The cluster side of a Velero restore: an object the restore writes, already mapped to its target namespace. */
-  restoreObject(obj: Obj): void {
-    const metadata = (obj.metadata ?? {}) as Obj;
-    const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : '';
-    this.namespaces.add(namespace);
-    if (obj.kind !== 'Deployment') return;
-    const source = [...this.deployments.values()].find((d) => d.name === metadata.name);
-    if (!source || this.deployments.has(`${namespace}/${source.name}`)) return;
-    this.deployments.set(`${namespace}/${source.name}`, { ...structuredClone(source), namespace, uid: randomUUID(), rolloutStartedAt: 0, rolloutMs: 0 });
-  }
-
-  private updateDeployment(d: FakeDeployment, patched: Obj): void {
-    const metadata = (patched.metadata ?? {}) as Obj;
-    const spec = (patched.spec ?? {}) as Obj;
-    d.annotations = { ...((metadata.annotations ?? {}) as Record<string, string>) };
-    d.paused = spec.paused === true;
-    if (typeof spec.replicas === 'number') d.replicas = spec.replicas;
-    const template = (spec.template ?? {}) as Obj;
-    if (JSON.stringify(template) !== JSON.stringify(d.template)) {
-      d.template = structuredClone(template);
-      d.generation += 1;
-      const rs = this.replicaSetFor(d, template);
-      d.annotations['deployment.kubernetes.io/revision'] = String(rs.revision);
-      d.rolloutStartedAt = Date.now();
-      d.rolloutMs = this.rolloutMs;
+  private deploymentRoute(method: string, url: URL, ns: string, name: string | undefined, contentType: string, body: unknown): [number, unknown] {
+    if (!name) {
+      if (method !== 'GET') throw new KubeError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      const items = this.apps.inNamespace(ns).map((d) => this.apps.json(d));
+      return [200, listResponse('DeploymentList', 'apps/v1', filterBySelector(items, url), url, this.version)];
     }
-    this.version += 1;
-    d.resourceVersion = this.version;
-  }
-
-  /** The ReplicaSet for a template: an existing one is revived with the next revision, as the controller does. */
-  private replicaSetFor(d: FakeDeployment, template: Obj): FakeReplicaSet {
-    const next = Math.max(0, ...this.replicaSets.filter((r) => r.ownerUid === d.uid).map((r) => r.revision)) + 1;
-    const hash = createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
-    const existing = this.replicaSets.find((r) => r.ownerUid === d.uid && r.name === `${d.name}-${hash}`);
-    if (existing) {
-      existing.revision = next;
-      return existing;
+    const d = this.deployments.get(`${ns}/${name}`);
+    if (!d) throw new KubeError(404, 'NotFound', `deployments.apps "${name}" not found`);
+    const current = this.apps.json(d);
+    if (method === 'GET') return [200, current];
+    if (method !== 'PATCH') throw new KubeError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    const precondition = ((body as Obj | undefined)?.metadata as Obj | undefined)?.resourceVersion;
+    if (!Array.isArray(body) && precondition !== undefined && precondition !== String(d.resourceVersion)) {
+      throw new KubeError(409, 'Conflict', `Operation cannot be fulfilled on deployments.apps "${d.name}": the object has been modified; please apply your changes to the latest version and try again`);
     }
-    const withHash = structuredClone(template) as { metadata?: { labels?: Record<string, string> } };
-    withHash.metadata = { ...withHash.metadata, labels: { ...withHash.metadata?.labels, 'pod-template-hash': hash } };
-    const rs: FakeReplicaSet = { namespace: d.namespace, name: `${d.name}-${hash}`, owner: d.name, ownerUid: d.uid, revision: next, template: withHash, annotations: {} };
-    this.replicaSets.push(rs);
-    return rs;
+    const patched = applyPatch(current, contentType, body);
+    validateObject(patched);
+    this.apps.update(d, patched, this.rolloutMs);
+    return [200, this.apps.json(d)];
   }
 
-  private rolloutDone(d: FakeDeployment): boolean {
-    return Date.now() >= d.rolloutStartedAt + d.rolloutMs;
+  private namespaceRoute(method: string, ns: string): [number, unknown] {
+    if (method === 'GET') return [200, this.lifecycle.get(ns)];
+    if (method === 'DELETE') return [200, this.lifecycle.delete(ns)];
+    throw new KubeError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
   }
 
-  private deploymentJson(d: FakeDeployment): Obj {
-    const elapsed = Date.now() - d.rolloutStartedAt;
-    const observed = elapsed >= 50 ? d.generation : d.generation - 1;
-    const done = this.rolloutDone(d);
-    const updated = done ? d.replicas : Math.floor((elapsed / Math.max(1, d.rolloutMs)) * d.replicas);
-    const conditions = [
-      d.progressDeadlineExceeded
-        ? { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${d.name}-x" has timed out progressing.` }
-        : { type: 'Progressing', status: 'True', reason: done ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated', message: 'progressing' },
-    ];
-    return {
-      kind: 'Deployment',
-      apiVersion: 'apps/v1',
-      metadata: { name: d.name, namespace: d.namespace, uid: d.uid, generation: d.generation, resourceVersion: String(d.resourceVersion), labels: d.labels, annotations: { ...d.annotations } },
-      spec: { replicas: d.replicas, paused: d.paused || undefined, selector: { matchLabels: d.labels }, template: structuredClone(d.template) },
-      status: {
-        observedGeneration: observed,
-        replicas: done ? d.replicas : d.replicas + 1,
-        updatedReplicas: d.progressDeadlineExceeded ? 0 : updated,
-        availableReplicas: d.progressDeadlineExceeded ? 0 : updated,
-        readyReplicas: updated,
-        conditions,
-      },
-    };
-  }
-
-  private replicaSetJson(rs: FakeReplicaSet): Obj {
-    const d = [...this.deployments.values()].find((x) => x.uid === rs.ownerUid);
-    return {
-      kind: 'ReplicaSet',
-      apiVersion: 'apps/v1',
-      metadata: {
-        name: rs.name,
-        namespace: rs.namespace,
-        annotations: { ...rs.annotations, 'deployment.kubernetes.io/revision': String(rs.revision) },
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: rs.owner, uid: rs.ownerUid, controller: true }],
-        labels: labelsOf(rs.template),
-      },
-      spec: { replicas: d && JSON.stringify(stripHash(rs.template)) === JSON.stringify(d.template) ? d.replicas : 0, template: structuredClone(rs.template) },
-    };
+  /** /api/v1/nodes?labelSelector=eks.amazonaws.com/nodegroup=<ng> */
+  private nodeList(url: URL): [number, unknown] {
+    const ng = parseSelector(url.searchParams.get('labelSelector') ?? '')['eks.amazonaws.com/nodegroup'] ?? '';
+    const items = Array.from({ length: this.nodes.get(ng) ?? 0 }, (_, i) => ({
+      metadata: { name: `ip-10-1-0-${i}.us-west-2.compute.internal`, labels: { 'eks.amazonaws.com/nodegroup': ng } },
+      status: { conditions: [{ type: 'Ready', status: 'True' }] },
+    }));
+    return [200, listResponse('NodeList', 'v1', items, url, this.version)];
   }
 }
 
+const podType = resourceByPath('', 'v1', 'pods') ?? { group: '', version: 'v1', resource: 'pods', kind: 'Pod' };
 
-/**
- * What the EKS authenticator checks of a bearer token: `k8s-aws-v1.` + base64url
- * (no padding) of a presigned STS GetCallerIdentity URL that signs the
- * `x-k8s-aws-id` header, within 4 KiB. (Which cluster it names is in the
- * signature, which only STS can check.) Like aws-iam-authenticator, it refuses
- * a token 15 minutes after its X-Amz-Date, whatever X-Amz-Expires says.
- */
-function checkEksToken(header: string | undefined, now: number): void {
-  const token = /^Bearer (.+)$/.exec(header ?? '')?.[1] ?? '';
-  const fail = (why: string) => new KubeError(401, 'Unauthorized', `Unauthorized: ${why}`);
-  if (!token.startsWith('k8s-aws-v1.') || token.length > 4096) throw fail('not an EKS token');
-  const encoded = token.slice('k8s-aws-v1.'.length);
-  if (encoded.includes('=') || /[+/]/.test(encoded)) throw fail('token must be base64url without padding');
-  const url = new URL(Buffer.from(encoded, 'base64url').toString('utf8'));
-  const q = url.searchParams;
-  const ok =
-    url.protocol === 'https:' &&
-    /^sts\.[a-z0-9-]+\.amazonaws\.com$/.test(url.hostname) &&
-    q.get('Action') === 'GetCallerIdentity' &&
-    q.get('Version') === '2011-06-15' &&
-    q.get('X-Amz-Algorithm') === 'AWS4-HMAC-SHA256' &&
-    q.get('X-Amz-Expires') === '60' &&
-    (q.get('X-Amz-SignedHeaders') ?? '').split(';').includes('x-k8s-aws-id') &&
-    /^[0-9a-f]{64}$/.test(q.get('X-Amz-Signature') ?? '');
-  if (!ok) throw fail(`malformed presigned URL ${url.origin}`);
-  // What STS would check of the presigned request itself: its model.
-  const stsParams = Object.fromEntries([...q].filter(([k]) => !k.startsWith('X-Amz-') && k !== 'Action'));
-  const problem = checkQueryRequest('sts', 'GetCallerIdentity', stsParams);
-  if (problem) {
-    recordModelRefusal({ service: 'sts', operation: 'GetCallerIdentity', ...problem });
-    throw fail(`STS refuses the presigned request: ${problem.code}: ${problem.message}`);
-  }
-  // The cluster name travels as a signed header in the real request; the URL itself must not carry it.
-  if (q.has('x-k8s-aws-id')) throw fail('x-k8s-aws-id must be a signed header, not a query parameter');
-  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(q.get('X-Amz-Date') ?? '');
-  if (!date) throw fail('X-Amz-Date missing or malformed');
-  const signedAt = Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3]), Number(date[4]), Number(date[5]), Number(date[6]));
-  if (now > signedAt + 15 * 60_000) throw fail(`X-Amz-Date parameter is expired (15 minute expiration) ${q.get('X-Amz-Date') ?? ''}`);
+function notFound(method: string, url: URL): KubeError {
+  return new KubeError(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
 }
 
-function labelsOf(template: Obj): Record<string, string> {
-  return ((template.metadata as Obj | undefined)?.labels ?? {}) as Record<string, string>;
+function matches(labels: Record<string, string>, selector: Record<string, string>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
-function stripHash(template: Obj): Obj {
-  const copy = structuredClone(template) as { metadata?: { labels?: Record<string, string> } };
-  delete copy.metadata?.labels?.['pod-template-hash'];
-  return copy;
-}
-
-function applyPatch(target: Obj, contentType: string, patch: unknown): Obj {
-  if (contentType.includes('json-patch')) {
-    const out = structuredClone(target);
-    for (const op of patch as { op: string; path: string; value?: unknown }[]) {
-      if (op.op !== 'replace' && op.op !== 'add') throw new KubeError(422, 'Invalid', `unsupported op ${op.op}`);
-      const keys = op.path.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
-      const last = keys.pop() ?? '';
-      let node: Obj = out;
-      for (const k of keys) node = (node[k] ??= {}) as Obj;
-      node[last] = structuredClone(op.value);
-    }
-    return out;
-  }
-  if (contentType.includes('merge-patch') || contentType.includes('strategic-merge-patch')) return mergePatch(target, patch) as Obj;
-  throw new KubeError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format: ${contentType}`);
-}
-
-function mergePatch(target: unknown, patch: unknown): unknown {
-  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
-  const base: Obj = typeof target === 'object' && target !== null && !Array.isArray(target) ? (target as Obj) : {};
-  const entries = Object.entries(patch as Obj);
-  const removed = new Set(entries.filter(([, v]) => v === null).map(([k]) => k));
-  const out: Obj = Object.fromEntries(Object.entries(base).filter(([k]) => !removed.has(k)));
-  for (const [k, v] of entries) if (v !== null) out[k] = mergePatch(out[k], v);
-  return out;
+function filterBySelector(items: Obj[], url: URL): Obj[] {
+  const selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
+  return items.filter((o) => matches(((o.metadata as Obj | undefined)?.labels ?? {}) as Record<string, string>, selector));
 }

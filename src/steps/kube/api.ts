@@ -38,3 +38,35 @@ export function classifyKubeError(err: unknown, doing: string): Error {
   const permanent = code !== undefined && code >= 400 && code < 500 && code !== 409 && code !== 429;
   return permanent ? new PermanentStepError(message, { cause: err }) : new Error(message, { cause: err });
 }
+
+/** Who the API server records as the writer of our fields (managedFields), on every PATCH/POST/PUT. */
+export const FIELD_MANAGER = 'dr-chatops';
+
+/** kubectl's page size for lists (`--chunk-size`, default 500). */
+export const LIST_PAGE_SIZE = 500;
+
+/** One page of a list call, as the typed clients return it. */
+interface ListPage<T> {
+  items: T[];
+  metadata?: { _continue?: string };
+}
+
+/**
+ * Every item of a list, read page by page (`limit` and `continue`) as kubectl
+ * does, so a namespace with thousands of objects neither times out nor comes back cut short.
+ */
+export async function listAll<T>(page: (chunk: { limit: number; _continue?: string }) => Promise<ListPage<T>>): Promise<T[]> {
+  const items: T[] = [];
+  let next: string | undefined;
+  do {
+    const list = await page({ limit: LIST_PAGE_SIZE, ...(next ? { _continue: next } : {}) });
+    items.push(...list.items);
+    next = list.metadata?._continue || undefined;
+  } while (next);
+  return items;
+}
+
+/** RFC 3339 in UTC without fractional seconds, as kubectl writes `restartedAt` (`2026-12-01T13:40:05Z`). */
+export function rfc3339(at: Date = new Date()): string {
+  return at.toISOString().replace(/\.\d+Z$/, 'Z');
+}

@@ -2,8 +2,8 @@ import { type V1Deployment, V1PodTemplateSpec, type V1ReplicaSet } from '@kubern
 import { z } from 'zod';
 import type { KubeApis } from '../clients.ts';
 import { pollUntil } from '../poll.ts';
-import { defineStep, PermanentStepError } from '../types.ts';
-import { classifyKubeError, JSON_PATCH, K8S_NAME, K8S_NAMESPACE, STRATEGIC_MERGE_PATCH, statusCode } from './api.ts';
+import { defineStep, PermanentStepError, type PlanContext, type StepContext } from '../types.ts';
+import { classifyKubeError, FIELD_MANAGER, JSON_PATCH, K8S_NAME, K8S_NAMESPACE, listAll, rfc3339, STRATEGIC_MERGE_PATCH, statusCode } from './api.ts';
 import { allowedNote, checkAll, checkDeployment, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote } from './scope.ts';
 
 const REVISION = 'deployment.kubernetes.io/revision';
@@ -36,7 +36,7 @@ async function selectDeployments(api: KubeApis, ns: string, names: readonly stri
   enforce(checkAll([checkNamespace(scope, ns), ...names.filter((n) => n !== '*').map((n) => checkDeployment(scope, ns, n))]));
   let all: V1Deployment[];
   try {
-    all = (await api.apps.listNamespacedDeployment({ namespace: ns })).items;
+    all = await listAll((page) => api.apps.listNamespacedDeployment({ namespace: ns, ...page }));
   } catch (err) {
     throw classifyKubeError(err, `listing deployments in ${ns}`);
   }
@@ -74,7 +74,7 @@ export function rolloutRestartStep(kube: () => Promise<KubeApis>, scope: KubeSco
     summary: 'Restart deployments (as kubectl rollout restart does)',
     params: z.object({ namespace, deployments }),
     outputs: ['restarted'],
-    async plan(_ctx, p) {
+    async plan(ctx, p) {
       if (pendingSelection(p.namespace, p.deployments)) {
         const note = pendingScopeNote(scope, p.namespace);
         return [{ action: 'restart', resource: `deployments in ${p.namespace}`, detail: `rolling restart of ${[p.deployments].flat().join(', ')} in ${p.namespace}${allowedNote(note)}` }];
@@ -82,41 +82,66 @@ export function rolloutRestartStep(kube: () => Promise<KubeApis>, scope: KubeSco
       const { selected, note } = await selectDeployments(await kube(), p.namespace, p.deployments, scope);
       const paused = selected.filter((d) => d.spec?.paused).map((d) => d.metadata?.name);
       if (paused.length) throw new PermanentStepError(`can't restart paused deployment ${paused.join(', ')}: resume it first`);
+      const pinned = pinSelection(ctx, p.deployments, selected);
       // The limit is said once, on the first line: the others share it.
       return selected.map((d, i) => ({
         action: 'restart' as const,
         resource: `deployment ${p.namespace}/${d.metadata?.name ?? ''}`,
-        detail: `rolling restart of ${p.namespace}/${d.metadata?.name ?? ''} (${d.spec?.replicas ?? 0} replicas)${i === 0 ? allowedNote(note) : ''}`,
+        detail: `rolling restart of ${p.namespace}/${d.metadata?.name ?? ''} (${d.spec?.replicas ?? 0} replicas)${i === 0 ? `${pinned}${allowedNote(note)}` : ''}`,
       }));
     },
     async run(ctx, p) {
       const api = await kube();
       const restarted: string[] = [];
       for (const d of (await selectDeployments(api, p.namespace, p.deployments, scope)).selected) {
-        const name = d.metadata?.name ?? '';
-        if (d.spec?.template.metadata?.annotations?.[RESTARTED_BY] === ctx.idempotencyKey) {
-          restarted.push(name);
-          continue;
-        }
-        if (d.spec?.paused) throw new PermanentStepError(`can't restart paused deployment ${p.namespace}/${name}`);
-        ctx.progress(`restarting ${p.namespace}/${name}`);
-        // The resourceVersion we read is a precondition: if another executor of this run (a worker that
-        // took over from a stalled one) restarted it meanwhile, the API server answers 409, the step is
-        // retried, and the re-read finds our own annotation: one restart, not two.
-        const body = {
-          metadata: { resourceVersion: d.metadata?.resourceVersion },
-          spec: { template: { metadata: { annotations: { [RESTARTED_AT]: new Date().toISOString(), [RESTARTED_BY]: ctx.idempotencyKey } } } },
-        };
-        try {
-          await api.apps.patchNamespacedDeployment({ name, namespace: p.namespace, body }, STRATEGIC_MERGE_PATCH);
-        } catch (err) {
-          throw classifyKubeError(err, `restarting ${p.namespace}/${name}`);
-        }
-        restarted.push(name);
+        await restartOnce(ctx, api, p.namespace, d);
+        restarted.push(d.metadata?.name ?? '');
       }
       return { restarted: restarted.join(',') };
     },
   });
+}
+
+/** How often a restart re-reads and tries again when the deployment changed under it (409). */
+const CONFLICT_ATTEMPTS = 4;
+
+/**
+ * Restarts one deployment unless this step already did. The resourceVersion
+ * read is a precondition: if another executor of this run (a worker that took
+ * over from a stalled one) restarted it meanwhile, or its controller wrote its
+ * status, the API server answers 409; the step re-reads and finds either its
+ * own annotation (done: one restart, not two) or a newer version to patch.
+ */
+async function restartOnce(ctx: StepContext, api: KubeApis, ns: string, first: V1Deployment): Promise<void> {
+  const name = first.metadata?.name ?? '';
+  let d = first;
+  for (let attempt = 1; ; attempt++) {
+    if (d.spec?.template.metadata?.annotations?.[RESTARTED_BY] === ctx.idempotencyKey) return;
+    if (d.spec?.paused) throw new PermanentStepError(`can't restart paused deployment ${ns}/${name}`);
+    ctx.progress(`restarting ${ns}/${name}`);
+    const body = {
+      metadata: { resourceVersion: d.metadata?.resourceVersion },
+      spec: { template: { metadata: { annotations: { [RESTARTED_AT]: rfc3339(), [RESTARTED_BY]: ctx.idempotencyKey } } } },
+    };
+    try {
+      await api.apps.patchNamespacedDeployment({ name, namespace: ns, body, fieldManager: FIELD_MANAGER }, STRATEGIC_MERGE_PATCH);
+      return;
+    } catch (err) {
+      if (statusCode(err) !== 409 || attempt >= CONFLICT_ATTEMPTS) throw classifyKubeError(err, `restarting ${ns}/${name}`);
+    }
+    d = await readDeployment(api, ns, name);
+  }
+}
+
+/**
+ * For `*`: pins the deployments the plan found, so the approved run restarts
+ * (or waits for) exactly those; what the plan line says of it.
+ */
+function pinSelection(ctx: PlanContext, names: readonly string[], selected: readonly V1Deployment[]): string {
+  if (!names.includes('*')) return '';
+  const found = selected.map((d) => d.metadata?.name ?? '');
+  ctx.pin('deployments', found);
+  return ` (* pinned: ${found.join(', ')})`;
 }
 
 /**
@@ -149,12 +174,13 @@ export function rolloutStatusStep(kube: () => Promise<KubeApis>, scope: KubeScop
     summary: 'Wait until deployments have rolled out (as kubectl rollout status)',
     params: z.object({ namespace, deployments }),
     outputs: ['ready'],
-    async plan(_ctx, p) {
+    async plan(ctx, p) {
       if (pendingSelection(p.namespace, p.deployments)) {
         return [{ action: 'wait', resource: `namespace ${p.namespace}`, detail: `wait until ${[p.deployments].flat().join(', ')} have rolled out${allowedNote(pendingScopeNote(scope, p.namespace))}` }];
       }
       const { selected, note } = await selectDeployments(await kube(), p.namespace, p.deployments, scope);
-      return [{ action: 'wait', resource: `namespace ${p.namespace}`, detail: `wait until ${selected.map((d) => d.metadata?.name).join(', ')} have rolled out${allowedNote(note)}` }];
+      const pinned = pinSelection(ctx, p.deployments, selected);
+      return [{ action: 'wait', resource: `namespace ${p.namespace}`, detail: `wait until ${selected.map((d) => d.metadata?.name).join(', ')} have rolled out${pinned}${allowedNote(note)}` }];
     },
     async run(ctx, p) {
       const api = await kube();
@@ -187,7 +213,7 @@ export async function rolloutHistory(api: KubeApis, ns: string, deployment: V1De
   const selector = Object.entries(deployment.spec?.selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
   let items: V1ReplicaSet[];
   try {
-    items = (await api.apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: selector })).items;
+    items = await listAll((page) => api.apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: selector, ...page }));
   } catch (err) {
     throw classifyKubeError(err, `listing replica sets in ${ns}`);
   }
@@ -306,6 +332,7 @@ export function rolloutUndoStep(kube: () => Promise<KubeApis>, scope: KubeScope 
               { op: 'replace', path: '/spec/template', value: template },
               { op: 'replace', path: '/metadata/annotations', value: annotations },
             ],
+            fieldManager: FIELD_MANAGER,
           },
           JSON_PATCH,
         );

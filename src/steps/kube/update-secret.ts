@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { isPlaceholder } from '../../engine/bind.ts';
 import type { KubeApis } from '../clients.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
-import { classifyKubeError, K8S_NAME, K8S_NAMESPACE, MERGE_PATCH, statusCode } from './api.ts';
+import { classifyKubeError, FIELD_MANAGER, K8S_NAME, K8S_NAMESPACE, MERGE_PATCH, statusCode } from './api.ts';
 import { allowedNote, checkSecret, DEFAULT_KUBE_SCOPE, enforce, enforcePlanned, isPending, type KubeScope } from './scope.ts';
 
 /**
@@ -50,7 +50,7 @@ export function updateSecretStep(kube: () => Promise<KubeApis>, scope: KubeScope
       }
       try {
         await api.core.patchNamespacedSecret(
-          { name: p.name, namespace: p.namespace, body: { data: Object.fromEntries(changed.map((k) => [k, wanted[k]])) } },
+          { name: p.name, namespace: p.namespace, body: { data: Object.fromEntries(changed.map((k) => [k, wanted[k]])) }, fieldManager: FIELD_MANAGER },
           MERGE_PATCH,
         );
       } catch (err) {

@@ -3,34 +3,29 @@ import { formatDuration } from '../../util/duration.ts';
 import type { KubeApis } from '../clients.ts';
 import { classifyKubeError, K8S_NAMESPACE, statusCode } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
-import { defineStep, PermanentStepError } from '../types.ts';
+import { defineStep, type PlanLine, type StepContext } from '../types.ts';
 import { allowedNote, checkAll, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote, SCOPE_SETTINGS, type ScopeCheck } from '../kube/scope.ts';
-import { type Backup, completedAt, listBackups, newestCompleted, type Restore, RestoreSchema, SCHEDULE_LABEL, VELERO } from './objects.ts';
+import { checkExpiry, checkStorageLocation, chooseBackup } from './backup.ts';
+import { copyDrillConfig, createModifierConfigMap, deleteModifierConfigMap, ensureNamespace, ISOLATION_EXCLUDED_RESOURCES, modifierConfigMap, readDrillConfig, VOLUME_RESOURCES } from './drill.ts';
+import { drillPlan } from './drill-plan.ts';
+import { completedAt, getBackup, getRestore, type Restore, SCHEDULE_LABEL, VELERO } from './objects.ts';
 
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a Velero object name');
-/** Terminal phases that are failures (PartiallyFailed counts: something was not restored). */
+const namespaceName = z.string().regex(K8S_NAMESPACE, 'must be a namespace name');
+/** Terminal phases that are failures; PartiallyFailed only unless `allowPartial`. */
 const FAILED = new Set(['PartiallyFailed', 'Failed', 'FailedValidation']);
 
-/** Resolves the backup to restore: the named one, or the newest completed one of the schedule. */
-async function chooseBackup(api: KubeApis, ns: string, backup: string, schedule: string | undefined): Promise<Backup> {
-  const named = backup !== 'latest';
-  const backups = await listBackups(api, ns, named ? undefined : schedule);
-  const now = Date.now();
-  const describe = (b: Backup) => `${b.metadata.name} (${b.status.phase ?? '?'}, ${formatDuration(now - completedAt(b))} old)`;
-  if (named) {
-    const found = backups.find((b) => b.metadata.name === backup);
-    if (!found) throw new PermanentStepError(`there is no Velero backup "${backup}"; the newest are: ${backups.slice(0, 5).map(describe).join('; ') || 'none'}`);
-    if (found.status.phase !== 'Completed') throw new PermanentStepError(`backup ${describe(found)} did not complete; choose a completed one`);
-    return found;
-  }
-  const newest = newestCompleted(backups);
-  if (!newest) throw new PermanentStepError(`schedule ${schedule ?? ''} has no completed backup (backups: ${backups.slice(0, 5).map(describe).join('; ') || 'none'})`);
-  return newest;
-}
-
-function mappingOf(p: { namespaceMapping?: Record<string, string> | undefined; restoreInto?: string | undefined; includedNamespaces?: string[] | undefined }): Record<string, string> {
+export function mappingOf(p: { namespaceMapping?: Record<string, string> | undefined; restoreInto?: string | undefined; includedNamespaces?: string[] | undefined }): Record<string, string> {
   const only = p.includedNamespaces?.[0];
   return { ...p.namespaceMapping, ...(p.restoreInto && only ? { [only]: p.restoreInto } : {}) };
+}
+
+/**
+ * Whether the restore is an isolated drill: as asked, else whenever a namespace
+ * lands under another name (a copy next to production, which must not act as it).
+ */
+export function isIsolated(p: { isolate?: boolean | undefined } & Parameters<typeof mappingOf>[0]): boolean {
+  return p.isolate ?? Object.entries(mappingOf(p)).some(([from, to]) => from !== to);
 }
 
 interface RestoreNamespaces {
@@ -38,6 +33,8 @@ interface RestoreNamespaces {
   namespaceMapping?: Record<string, string> | undefined;
   restoreInto?: string | undefined;
   veleroNamespace: string;
+  /** A drill's configuration namespace: its Secrets are read and copied. */
+  configFrom?: string | undefined;
 }
 
 /**
@@ -65,6 +62,7 @@ export function checkRestoreScope(scope: KubeScope, p: RestoreNamespaces): Scope
   }
   for (const ns of included.filter((n) => n !== '*')) checks.push(checkNamespace(effective, ns), checkNamespace(effective, mapping[ns] ?? ns));
   for (const [from, to] of Object.entries(mapping)) checks.push(checkNamespace(effective, from), checkNamespace(effective, to));
+  if (p.configFrom) checks.push(checkNamespace(effective, p.configFrom));
   const result = checks.length ? checkAll(checks) : ({ ok: true, note: `${env}=*` } as const);
   if (!result.ok) return { ...result, excluded };
   const note = excluded.length ? `${env}=*; not restored: ${excluded.join(', ')}` : result.note;
@@ -76,108 +74,189 @@ function restoreName(runId: string, stepId: string): string {
   return `dr-${runId}-${stepId}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63).replace(/-+$/, '');
 }
 
-async function getRestore(api: KubeApis, ns: string, restore: string): Promise<Restore | undefined> {
-  try {
-    return RestoreSchema.parse(await api.custom.getNamespacedCustomObject({ ...VELERO, namespace: ns, plural: 'restores', name: restore }));
-  } catch (err) {
-    if (statusCode(err) === 404) return undefined;
-    throw classifyKubeError(err, `reading Velero restore ${restore}`);
-  }
-}
+const modifierName = (restore: string) => `${restore}-modifiers`;
+
+const params = z
+  .object({
+    /** A backup name, or `latest` for the newest completed backup of `schedule`; the plan pins what it resolved. */
+    backup: z.union([z.literal('latest'), name]).default('latest'),
+    schedule: name.optional(),
+    includedNamespaces: z.array(z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/)).optional(),
+    namespaceMapping: z.record(z.string().regex(K8S_NAMESPACE), namespaceName).optional(),
+    /** Shorthand for drills: restore the one included namespace into this one. */
+    restoreInto: namespaceName.optional(),
+    existingResourcePolicy: z.enum(['none', 'update']).default('none'),
+    veleroNamespace: z.string().regex(K8S_NAMESPACE).default('velero'),
+    /** PartiallyFailed succeeds (its warnings and errors in the outputs) instead of failing the step. */
+    allowPartial: z.boolean().default(false),
+    /** Isolate the restored copy from production (see drill.ts); default: whenever a namespace is mapped to another. */
+    isolate: z.boolean().optional(),
+    /** Isolated restores: the namespace whose Secrets and ConfigMaps are copied into the restored namespaces. */
+    configFrom: namespaceName.optional(),
+    /** Isolated restores: restore PVCs and PVs too (only sensible from a backup with volume snapshots). */
+    includeVolumes: z.boolean().default(false),
+  })
+  .refine((p) => p.backup !== 'latest' || Boolean(p.schedule), 'backup "latest" needs the schedule whose newest backup to use')
+  .refine((p) => !p.restoreInto || p.includedNamespaces?.length === 1, 'restoreInto needs exactly one included namespace')
+  .refine((p) => !isIsolated(p) || (p.includedNamespaces?.length && !p.includedNamespaces.includes('*')), 'an isolated restore needs the namespaces to restore listed in includedNamespaces (not *)')
+  .refine((p) => !p.configFrom || isIsolated(p), 'configFrom replaces the Secrets and ConfigMaps an isolated restore leaves out; it needs isolate (or a restore into another namespace)');
+export type RestoreParams = z.infer<typeof params>;
 
 /**
  * `velero.restore`: creates a Velero Restore from a backup (or the newest
- * completed backup of a schedule), optionally only some namespaces and mapped
- * into others (drills), and waits through its phases. PartiallyFailed and
- * Failed fail the step with Velero's warning and error counts.
- * Reads: backups, restores. Changes: creates a Restore (`dr-<run>-<step>`).
+ * completed backup of a schedule, resolved and pinned by the plan), optionally
+ * only some namespaces and mapped into others, isolated from production for
+ * drills (drill.ts), and waits through its phases.
+ * Reads: backups, backup storage locations, restores; for drills the source
+ * namespace's workloads and PVCs and the drill configuration.
+ * Changes: creates a Restore (`dr-<run>-<step>`); for drills also the drill
+ * namespace, its copied configuration and the resource-modifier ConfigMap
+ * (`<restore>-modifiers` in Velero's namespace, deleted once the restore ends).
  * Idempotency: a re-entered step finds its restore by name and keeps waiting.
  * Scope: see checkRestoreScope; checked before any call, in plan() and in run().
  */
 export function veleroRestoreStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'velero.restore',
-    summary: 'Restore Kubernetes resources from a Velero backup and wait until it completes',
-    params: z
-      .object({
-        /** A backup name, or `latest` for the newest completed backup of `schedule`. */
-        backup: z.union([z.literal('latest'), name]).default('latest'),
-        schedule: name.optional(),
-        includedNamespaces: z.array(z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/)).optional(),
-        namespaceMapping: z.record(z.string().regex(K8S_NAMESPACE), z.string().regex(K8S_NAMESPACE, 'must be a namespace name')).optional(),
-        /** Shorthand for drills: restore the one included namespace into this one. */
-        restoreInto: z.string().regex(K8S_NAMESPACE, 'must be a namespace name').optional(),
-        existingResourcePolicy: z.enum(['none', 'update']).default('none'),
-        veleroNamespace: z.string().regex(K8S_NAMESPACE).default('velero'),
-      })
-      .refine((p) => p.backup !== 'latest' || Boolean(p.schedule), 'backup "latest" needs the schedule whose newest backup to use')
-      .refine((p) => !p.restoreInto || p.includedNamespaces?.length === 1, 'restoreInto needs exactly one included namespace'),
-    outputs: ['restoreName', 'backupName', 'itemsRestored', 'warnings'],
-    async plan(_ctx, p) {
-      const values = [...(p.includedNamespaces ?? []), ...Object.entries(p.namespaceMapping ?? {}).flat(), p.restoreInto, p.veleroNamespace];
+    summary: 'Restore Kubernetes resources from a Velero backup (drills isolated from production) and wait until it completes',
+    params,
+    outputs: ['restoreName', 'backupName', 'itemsRestored', 'warnings', 'errors', 'partial'],
+    async plan(ctx, p) {
+      const values = [...(p.includedNamespaces ?? []), ...Object.entries(p.namespaceMapping ?? {}).flat(), p.restoreInto, p.veleroNamespace, p.configFrom];
       const note = values.some(isPending) ? pendingNote(scope, ['namespaces']) : enforce(checkRestoreScope(scope, p));
-      const b = await chooseBackup(await kube(), p.veleroNamespace, p.backup, p.schedule);
+      const api = await kube();
+      const b = await chooseBackup(api, p.veleroNamespace, p.backup, p.schedule);
+      checkExpiry(b, Date.now() + ctx.runTimeoutMs, `this run's ${formatDuration(ctx.runTimeoutMs)} timeout`);
+      const location = await checkStorageLocation(api, p.veleroNamespace, b);
+      ctx.pin('backup', b.metadata.name);
       const mapping = Object.entries(mappingOf(p)).map(([from, to]) => `${from} → ${to}`);
-      return [
+      const drill = isIsolated(p) ? await drillPlan(api, p, b) : undefined;
+      const notIsolated = !drill && mapping.length ? '; NOT isolated (isolate: false): Secrets, ConfigMaps, Ingresses, CronJobs, autoscalers and LoadBalancer Services are restored as in production' : '';
+      const lines: PlanLine[] = [
         {
           action: 'create',
           resource: `velero restore from ${b.metadata.name}`,
-          detail: `restore ${p.includedNamespaces?.join(', ') ?? 'all namespaces'} from backup ${b.metadata.name} (completed ${b.status.completionTimestamp ?? '?'}, ${formatDuration(Date.now() - completedAt(b))} old)${mapping.length ? ` into ${mapping.join(', ')}` : ''}; existing objects: ${p.existingResourcePolicy === 'none' ? 'left as they are' : 'updated'}${allowedNote(note)}`,
+          detail:
+            `restore ${p.includedNamespaces?.join(', ') ?? 'all namespaces'} from backup ${b.metadata.name} (completed ${b.status.completionTimestamp ?? '?'}, ${formatDuration(Date.now() - completedAt(b))} old)` +
+            `${mapping.length ? ` into ${mapping.join(', ')}` : ''}; pinned: the run restores exactly this backup, even if a newer one completes before it starts; it expires ${b.status.expiration ?? 'never'}; ${location}` +
+            (drill ? `; ${drill.restoreDetail}` : notIsolated) +
+            `; partial restores: ${p.allowPartial ? 'accepted (PartiallyFailed succeeds; its warnings and errors are counted in the outputs)' : 'fail the step'}` +
+            `; existing objects: ${p.existingResourcePolicy === 'none' ? 'left as they are' : 'updated'}${allowedNote(note)}`,
         },
+        ...(drill?.lines ?? []),
       ];
+      return lines;
     },
     async run(ctx, p) {
       const allowed = checkRestoreScope(scope, p);
       enforce(allowed);
       const api = await kube();
       const restore = restoreName(ctx.runId, ctx.stepId);
+      const isolated = isIsolated(p);
       let existing = await getRestore(api, p.veleroNamespace, restore);
+      let backupName = existing?.spec.backupName ?? '';
       if (!existing) {
+        if (p.backup === 'latest') ctx.progress(`resolving the newest completed backup of ${p.schedule ?? ''} again (no backup was pinned by the plan)`);
         const b = await chooseBackup(api, p.veleroNamespace, p.backup, p.schedule);
+        checkExpiry(b, ctx.deadline, "this step's deadline");
+        await checkStorageLocation(api, p.veleroNamespace, b);
+        if (isolated) await prepareDrill(ctx, api, p, restore);
         ctx.progress(`creating restore ${restore} from ${b.metadata.name}`);
-        const body = {
-          apiVersion: 'velero.io/v1',
-          kind: 'Restore',
-          metadata: { name: restore, namespace: p.veleroNamespace, labels: { 'dr-chatops/run': ctx.runId, ...(p.schedule ? { [SCHEDULE_LABEL]: p.schedule } : {}) } },
-          spec: {
-            // The schedule was resolved to its newest completed backup, so the plan and the restore agree.
-            backupName: b.metadata.name,
-            ...(p.includedNamespaces ? { includedNamespaces: p.includedNamespaces } : {}),
-            ...(allowed.excluded.length ? { excludedNamespaces: allowed.excluded } : {}),
-            ...(Object.keys(mappingOf(p)).length ? { namespaceMapping: mappingOf(p) } : {}),
-            existingResourcePolicy: p.existingResourcePolicy,
-          },
-        };
-        try {
-          await api.custom.createNamespacedCustomObject({ ...VELERO, namespace: p.veleroNamespace, plural: 'restores', body });
-        } catch (err) {
-          if (statusCode(err) !== 409) throw classifyKubeError(err, `creating Velero restore ${restore}`);
-        }
+        await createRestore(ctx, api, p, restore, b.metadata.name, allowed.excluded, isolated);
+        backupName = b.metadata.name;
       }
-      await pollUntil(ctx, {
-        what: `Velero restore ${restore}`,
-        check: async () => {
-          existing = await getRestore(api, p.veleroNamespace, restore);
-          const phase = existing?.status.phase ?? 'New';
-          if (phase === 'Completed') return { done: true };
-          if (FAILED.has(phase)) {
-            const s = existing?.status;
-            const reasons = [s?.failureReason, ...(s?.validationErrors ?? [])].filter(Boolean).join('; ');
-            throw new PermanentStepError(
-              `Velero restore ${restore} ended ${phase}: ${s?.warnings ?? 0} warnings, ${s?.errors ?? 0} errors${reasons ? ` (${reasons})` : ''}; see \`velero restore describe ${restore} --details\``,
-            );
-          }
-          const progress = existing?.status.progress;
-          const percent = progress?.totalItems ? Math.round(((progress.itemsRestored ?? 0) / progress.totalItems) * 100) : undefined;
-          return { done: false, state: phase, ...(percent !== undefined ? { percent } : {}) };
-        },
-      });
+      try {
+        await pollUntil(ctx, {
+          what: `Velero restore ${restore}`,
+          check: async () => {
+            existing = await getRestore(api, p.veleroNamespace, restore);
+            if (!existing) return { done: false, failed: await vanished(api, p.veleroNamespace, restore, backupName) };
+            backupName = existing.spec.backupName ?? backupName;
+            const phase = existing.status.phase || 'New';
+            if (phase === 'Completed' || (phase === 'PartiallyFailed' && p.allowPartial)) return { done: true };
+            if (FAILED.has(phase)) return { done: false, failed: failureMessage(restore, phase, existing) };
+            if (phase === 'New' && backupName && !(await getBackup(api, p.veleroNamespace, backupName))) {
+              return { done: false, failed: backupGone(restore, backupName) };
+            }
+            const progress = existing.status.progress;
+            const percent = progress?.totalItems ? Math.round(((progress.itemsRestored ?? 0) / progress.totalItems) * 100) : undefined;
+            return { done: false, state: phase, ...(percent !== undefined ? { percent } : {}) };
+          },
+        });
+      } finally {
+        // Velero reads the modifiers when it validates the restore (leaving New); after that, or once the restore is gone, the ConfigMap is litter.
+        const validated = !existing || (existing.status.phase || 'New') !== 'New';
+        if (isolated && validated) await deleteModifierConfigMap(api, p.veleroNamespace, modifierName(restore)).catch((err: unknown) => ctx.logger.warn({ err }, 'could not delete the resource modifier ConfigMap'));
+      }
+      const status = existing?.status;
+      const partial = status?.phase === 'PartiallyFailed';
+      if (partial) ctx.progress(`Velero restore ${restore} ended PartiallyFailed, accepted (allowPartial): ${status.warnings ?? 0} warnings, ${status.errors ?? 0} errors`);
       return {
         restoreName: restore,
-        backupName: existing?.spec.backupName ?? '',
-        itemsRestored: existing?.status.progress?.itemsRestored ?? 0,
-        warnings: existing?.status.warnings ?? 0,
+        backupName,
+        itemsRestored: status?.progress?.itemsRestored ?? 0,
+        warnings: status?.warnings ?? 0,
+        errors: status?.errors ?? 0,
+        partial,
       };
     },
   });
+}
+
+/** Before an isolated restore: the drill namespaces with their drill configuration, and the resource modifiers. */
+async function prepareDrill(ctx: StepContext, api: KubeApis, p: RestoreParams, restore: string): Promise<void> {
+  const sources = (p.includedNamespaces ?? []).filter((ns) => ns !== '*');
+  const targets = [...new Set(sources.map((ns) => mappingOf(p)[ns] ?? ns))];
+  const config = p.configFrom ? await readDrillConfig(api, p.configFrom) : undefined;
+  for (const target of targets) {
+    await ensureNamespace(api, target, ctx.runId);
+    if (config) {
+      const copied = await copyDrillConfig(api, config, target, ctx.runId);
+      ctx.progress(`copied ${copied} Secrets and ConfigMaps from ${p.configFrom ?? ''} into ${target}`);
+    }
+  }
+  await createModifierConfigMap(api, modifierConfigMap(modifierName(restore), p.veleroNamespace, ctx.runId, sources));
+}
+
+async function createRestore(ctx: StepContext, api: KubeApis, p: RestoreParams, restore: string, backupName: string, excludedNamespaces: string[], isolated: boolean): Promise<void> {
+  const excludedResources = isolated ? [...ISOLATION_EXCLUDED_RESOURCES, ...(p.includeVolumes ? [] : VOLUME_RESOURCES)] : [];
+  const body = {
+    apiVersion: 'velero.io/v1',
+    kind: 'Restore',
+    metadata: { name: restore, namespace: p.veleroNamespace, labels: { 'dr-chatops/run': ctx.runId, ...(p.schedule ? { [SCHEDULE_LABEL]: p.schedule } : {}) } },
+    spec: {
+      // A named backup, never the schedule: what the plan showed (and pinned) is what Velero restores.
+      backupName,
+      ...(p.includedNamespaces ? { includedNamespaces: p.includedNamespaces } : {}),
+      ...(excludedNamespaces.length ? { excludedNamespaces } : {}),
+      ...(excludedResources.length ? { excludedResources } : {}),
+      ...(Object.keys(mappingOf(p)).length ? { namespaceMapping: mappingOf(p) } : {}),
+      ...(isolated ? { resourceModifier: { kind: 'ConfigMap', name: modifierName(restore) } } : {}),
+      existingResourcePolicy: p.existingResourcePolicy,
+    },
+  };
+  try {
+    // Strict: a field the CRD does not know is refused instead of silently dropped.
+    await api.custom.createNamespacedCustomObject({ ...VELERO, namespace: p.veleroNamespace, plural: 'restores', body, fieldValidation: 'Strict' });
+  } catch (err) {
+    if (statusCode(err) !== 409) throw classifyKubeError(err, `creating Velero restore ${restore}`);
+  }
+}
+
+function failureMessage(restore: string, phase: string, r: Restore): string {
+  const s = r.status;
+  const reasons = [s.failureReason, ...(s.validationErrors ?? [])].filter(Boolean).join('; ');
+  const hint = phase === 'PartiallyFailed' ? '; to accept a partial restore, set allowPartial' : '';
+  return `Velero restore ${restore} ended ${phase}: ${s.warnings ?? 0} warnings, ${s.errors ?? 0} errors${reasons ? ` (${reasons})` : ''}; see \`velero restore describe ${restore} --details\`${hint}`;
+}
+
+/** A restore that is gone after it was created: deleted with its backup (GC), or by someone. */
+async function vanished(api: KubeApis, ns: string, restore: string, backupName: string): Promise<string> {
+  const gone = backupName ? !(await getBackup(api, ns, backupName)) : false;
+  return gone ? backupGone(restore, backupName) : `Velero restore ${restore} was deleted while it ran (by someone else); check \`velero restore get\` and start again`;
+}
+
+/** The same words whichever Velero's GC removed first: the restore or its backup. */
+function backupGone(restore: string, backupName: string): string {
+  return `Velero restore ${restore} cannot finish: its backup ${backupName} was deleted (Velero's garbage collection deletes an expired backup together with the restores made from it); restore from a newer backup, or extend a backup's TTL before restoring it`;
 }

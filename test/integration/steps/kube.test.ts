@@ -71,10 +71,13 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
   describe('k8s.rollout-restart and k8s.rollout-status', () => {
     it('restarts with the restartedAt annotation (strategic merge), once, and waits for the rollout', async () => {
       const p = restart.params.parse({ namespace: 'production', deployments: ['*'] });
-      expect((await restart.plan(planContext(), p)).map((l) => l.detail)).toEqual([
-        'rolling restart of production/api-gateway (3 replicas) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
+      const planned = planContext();
+      expect((await restart.plan(planned, p)).map((l) => l.detail)).toEqual([
+        'rolling restart of production/api-gateway (3 replicas) (* pinned: api-gateway, worker) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
         'rolling restart of production/worker (3 replicas)',
       ]);
+      // The approved run restarts exactly what the plan showed, not what `*` finds later.
+      expect(planned.pins).toEqual({ deployments: ['api-gateway', 'worker'] });
       const out = await restart.run(stepContext(), p);
       expect(out).toEqual({ restarted: 'api-gateway,worker' });
       const patches = kube.callsMatching('PATCH', '/deployments/');

@@ -48,7 +48,9 @@ describe('Velero, namespace and readiness steps', () => {
 
   it('plans the newest completed backup of the schedule, with its age', async () => {
     const [line] = await restore.plan(planContext(), restore.params.parse({ schedule: 'hourly-backup' }));
-    expect(line?.detail).toMatch(/^restore all namespaces from backup hourly-backup-20261125040000 \(completed .*, 1h 30m old\); existing objects: left as they are \(allowed: K8S_ALLOWED_NAMESPACES=\*; not restored: kube-system, kube-public, kube-node-lease, velero, dr-chatops\)$/);
+    expect(line?.detail).toMatch(
+      /^restore all namespaces from backup hourly-backup-20261125040000 \(completed .*, 1h 30m old\); pinned: the run restores exactly this backup, even if a newer one completes before it starts; it expires .*; storage location default Available; partial restores: fail the step; existing objects: left as they are \(allowed: K8S_ALLOWED_NAMESPACES=\*; not restored: kube-system, kube-public, kube-node-lease, velero, dr-chatops\)$/,
+    );
   });
 
   it('refuses an unknown backup (listing the newest) and latest without a schedule', async () => {
@@ -58,11 +60,11 @@ describe('Velero, namespace and readiness steps', () => {
     expect(restore.params.safeParse({}).error?.issues[0]?.message).toBe('backup "latest" needs the schedule whose newest backup to use');
   });
 
-  it('creates one named restore, mapped into the drill namespace, and waits until Completed', async () => {
-    const p = restore.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'dr-drill-rvel0001' });
+  it('creates one named restore, mapped into another namespace (not isolated), and waits until Completed', async () => {
+    const p = restore.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'dr-drill-rvel0001', isolate: false });
     const ctx = stepContext({ runId: 'rvel0001', stepId: 'restore' });
     const out = await restore.run(ctx, p);
-    expect(out).toEqual({ restoreName: 'dr-rvel0001-restore', backupName: 'daily-full-backup-20261125020000', itemsRestored: 42, warnings: 0 });
+    expect(out).toEqual({ restoreName: 'dr-rvel0001-restore', backupName: 'daily-full-backup-20261125020000', itemsRestored: 42, warnings: 0, errors: 0, partial: false });
     const posts = kube.callsMatching('POST', '/restores');
     expect(posts).toHaveLength(1);
     expect(posts[0]?.body).toMatchObject({
@@ -92,7 +94,7 @@ describe('Velero, namespace and readiness steps', () => {
       { schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'kube-system' },
       { schedule: 'daily-full-backup', includedNamespaces: ['kube-system'] },
       { schedule: 'daily-full-backup', includedNamespaces: ['kube-system'], restoreInto: 'dr-drill-rvel0007' },
-      { schedule: 'daily-full-backup', includedNamespaces: ['*'], namespaceMapping: { production: 'velero' } },
+      { schedule: 'daily-full-backup', includedNamespaces: ['*'], namespaceMapping: { production: 'velero' }, isolate: false },
       { schedule: 'daily-full-backup', includedNamespaces: ['production'], namespaceMapping: { production: 'kube-public' } },
     ];
     for (const raw of cases) {
@@ -111,7 +113,7 @@ describe('Velero, namespace and readiness steps', () => {
   it('an explicit K8S_ALLOWED_NAMESPACES: every restored namespace must be in it, and * is refused', async () => {
     const limited = veleroRestoreStep(clients.kube, kubeScope({ allowedNamespaces: ['production', 'dr-drill-*'] }));
     const [line] = await limited.plan(planContext(), limited.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'dr-drill-rvel0008' }));
-    expect(line?.detail).toMatch(/into production → dr-drill-rvel0008; existing objects: left as they are \(allowed: K8S_ALLOWED_NAMESPACES=production,dr-drill-\*\)$/);
+    expect(line?.detail).toMatch(/into production → dr-drill-rvel0008; .*; existing objects: left as they are \(allowed: K8S_ALLOWED_NAMESPACES=production,dr-drill-\*\)$/);
     expect((await failureOf(limited.plan(planContext(), limited.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['*'] })))).message).toBe(
       'restoring every namespace of the backup (includedNamespaces *) is not allowed by K8S_ALLOWED_NAMESPACES=production,dr-drill-*; list the namespaces to restore in includedNamespaces, or set K8S_ALLOWED_NAMESPACES (kubernetes.allowedNamespaces) to * (system namespaces stay excluded)',
     );
@@ -125,7 +127,7 @@ describe('Velero, namespace and readiness steps', () => {
     kube.restoreOutcome = { phase: 'PartiallyFailed', warnings: 3, errors: 2 };
     const failure = await failureOf(restore.run(stepContext({ runId: 'rvel0002', stepId: 'restore' }), restore.params.parse({ schedule: 'daily-full-backup' })));
     expect(failure).toEqual({
-      message: 'Velero restore dr-rvel0002-restore ended PartiallyFailed: 3 warnings, 2 errors; see `velero restore describe dr-rvel0002-restore --details`',
+      message: 'Velero restore dr-rvel0002-restore ended PartiallyFailed: 3 warnings, 2 errors; see `velero restore describe dr-rvel0002-restore --details`; to accept a partial restore, set allowPartial',
       permanent: true,
     });
   });
@@ -137,7 +139,7 @@ describe('Velero, namespace and readiness steps', () => {
   });
 
   it('verifies restored pods, and deletes only drill namespaces', async () => {
-    await restore.run(stepContext({ runId: 'rvel0004', stepId: 'restore' }), restore.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'dr-drill-rvel0004' }));
+    await restore.run(stepContext({ runId: 'rvel0004', stepId: 'restore' }), restore.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'dr-drill-rvel0004', isolate: false }));
     expect(await pods.run(stepContext(), pods.params.parse({ namespace: 'dr-drill-rvel0004' }))).toEqual({ pods: 2 });
     expect(await del.run(stepContext(), del.params.parse({ namespace: 'dr-drill-rvel0004' }))).toEqual({ deleted: true });
     expect(await del.run(stepContext({ attempt: 2 }), del.params.parse({ namespace: 'dr-drill-rvel0004' }))).toEqual({ deleted: false });

@@ -20,6 +20,10 @@ const VERBS: Record<string, string> = { read: 'get', get: 'get', list: 'list', c
 const KINDS: Record<string, { api: 'apps' | 'core'; group: string; resource: string; clusterScoped?: boolean }> = {
   Deployment: { api: 'apps', group: 'apps', resource: 'deployments' },
   ReplicaSet: { api: 'apps', group: 'apps', resource: 'replicasets' },
+  StatefulSet: { api: 'apps', group: 'apps', resource: 'statefulsets' },
+  DaemonSet: { api: 'apps', group: 'apps', resource: 'daemonsets' },
+  ConfigMap: { api: 'core', group: '', resource: 'configmaps' },
+  PersistentVolumeClaim: { api: 'core', group: '', resource: 'persistentvolumeclaims' },
   Pod: { api: 'core', group: '', resource: 'pods' },
   Secret: { api: 'core', group: '', resource: 'secrets' },
   Namespace: { api: 'core', group: '', resource: 'namespaces', clusterScoped: true },
@@ -144,15 +148,31 @@ describe('deploy/kubernetes/rbac.yaml', () => {
    * and the read-only pod listing drills need (their namespace is created by the
    * restore, so no RoleBinding can exist there beforehand).
    */
-  const CLUSTER_WIDE = new Set(['core/nodes:list', 'core/namespaces:delete', 'core/pods:list']);
+  /**
+   * What may be granted cluster-wide: reading nodes, namespaces, pods and workloads (verify a restore anywhere),
+   * and what a drill needs in the namespace it creates (create the namespace and copies of its configuration, delete it).
+   */
+  const CLUSTER_WIDE = new Set([
+    'core/nodes:list',
+    'core/namespaces:get',
+    'core/namespaces:create',
+    'core/namespaces:delete',
+    'core/pods:list',
+    'apps/deployments:list',
+    'apps/statefulsets:list',
+    'apps/daemonsets:list',
+    'core/secrets:create',
+    'core/configmaps:create',
+  ]);
 
   it('binds the workload rules per namespace by default: no ClusterRoleBinding grants changes to namespaced objects', () => {
     for (const b of bindings.filter((x) => x.kind === 'ClusterRoleBinding')) {
       const role = roles.find((r) => r.kind === b.roleRef.kind && r.metadata.name === b.roleRef.name);
       for (const grant of role ? granted(role) : []) expect(CLUSTER_WIDE, `${b.metadata.name} binds ${grant} cluster-wide`).toContain(grant);
     }
-    const workloads = roles.filter((r) => granted(r).some((g) => /^(apps\/deployments|core\/secrets):/.test(g)));
-    expect(workloads.map((r) => `${r.kind} ${r.metadata.name}`)).toEqual(['ClusterRole dr-chatops-workloads']);
+    // Reading a Secret or changing a workload is granted per namespace only.
+    const workloads = roles.filter((r) => granted(r).some((g) => /^(apps\/deployments:patch|core\/secrets:(get|patch|list))$/.test(g)));
+    expect(workloads.map((r) => `${r.kind} ${r.metadata.name}`)).toEqual(['ClusterRole dr-chatops-workloads', 'Role dr-chatops-drill-config']);
     const perNamespace = bindings.filter((b) => b.roleRef.name === 'dr-chatops-workloads');
     expect(perNamespace.length).toBeGreaterThan(0);
     for (const b of perNamespace) {

@@ -1,0 +1,258 @@
+import type { Logger } from '../log/logger.ts';
+import type { Scope } from '../runbooks/refs.ts';
+import { type PlannedStep, type Run, type RunEnding, type StepRecord, SYSTEM_ACTOR } from '../runs/model.ts';
+import type { ChangeOptions, RunStore } from '../runs/store.ts';
+import { isPermanent, type Step, type StepContext, type StepOutputs } from '../steps/types.ts';
+import { formatDuration } from '../util/duration.ts';
+import { bindStepParams } from './bind.ts';
+import type { ExecuteDeps } from './execute.ts';
+import { abortableSleep, backoff, Interrupt, LostOwnership, untilAborted } from './interrupts.ts';
+import { coalescedProgress } from './progress.ts';
+
+/**
+ * Runs one step of a run: its attempts with retries and backoff, interrupted
+ * by cancellation (not for cleanup steps), its deadline, shutdown or the loss
+ * of the run to another worker; and writes its record, fenced by the token.
+ */
+export type StepResult =
+  | { kind: 'succeeded'; outputs: StepOutputs }
+  | { kind: 'failed'; message: string }
+  | { kind: 'cancelled' }
+  | { kind: 'shutdown' };
+
+type RunnerDeps = Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>> & Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>;
+
+export class StepRunner {
+  private readonly runId: string;
+  private readonly d: RunnerDeps;
+  private readonly log: Logger;
+  private readonly runStartedAt: number;
+  private readonly runTimeoutMs: number;
+
+  constructor(runId: string, deps: RunnerDeps, log: Logger, run: { startedAt: number; timeoutMs: number }) {
+    this.runId = runId;
+    this.d = deps;
+    this.log = log;
+    this.runStartedAt = run.startedAt;
+    this.runTimeoutMs = run.timeoutMs;
+  }
+
+  private get store(): RunStore {
+    return this.d.store;
+  }
+
+  async currentRecord(planned: PlannedStep): Promise<StepRecord> {
+    const run = await this.store.get(this.runId);
+    return run?.steps[planned.stepId] ?? { state: 'pending', attempts: 0 };
+  }
+
+  /** Writes the step's record; throws LostOwnership when another executor owns the run now. */
+  private async writeStep(stepId: string, record: StepRecord, options: ChangeOptions = {}): Promise<void> {
+    const res = await this.store.setStep(this.runId, stepId, record, { ...options, owner: this.d.token });
+    if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
+    if (!res.ok) this.log.warn({ stepId, current: res.current }, 'step update refused: run is no longer running');
+  }
+
+  async dryRun(step: Step, planned: PlannedStep, record: StepRecord, scope: Scope): Promise<void> {
+    const bound = bindStepParams(step, planned.with, scope, true, planned.pinned);
+    const ctx = { runId: this.runId, stepId: planned.stepId, logger: this.log, signal: new AbortController().signal, runTimeoutMs: this.runTimeoutMs, pin: () => undefined };
+    const lines = bound.ok
+      ? await step.plan(ctx, bound.params)
+      : [{ action: 'check' as const, resource: planned.stepId, detail: `would fail: ${bound.problem}` }];
+    const at = this.d.now();
+    await this.writeStep(
+      planned.stepId,
+      { ...record, state: 'skipped', startedAt: at, finishedAt: at, wouldDo: lines },
+      {
+        event: { type: 'step.skipped', stepId: planned.stepId, message: `dry run: would ${lines.map((l) => l.detail).join('; ')}` },
+        audit: { actor: SYSTEM_ACTOR, action: 'dry run step', detail: `${planned.stepId}: ${lines.map((l) => l.detail).join('; ')}` },
+        at,
+      },
+    );
+  }
+
+  async run(
+    run: Run,
+    step: Step,
+    planned: PlannedStep,
+    initial: StepRecord,
+    params: Record<string, unknown>,
+    runDeadline: number,
+    /** A cleanup step: a cancel does not interrupt it. */
+    cleanup: boolean,
+  ): Promise<StepResult> {
+    const stepId = planned.stepId;
+    let record: StepRecord = { ...initial };
+    const reentered = initial.state === 'running';
+    let failures = 0;
+    for (;;) {
+      const started = this.d.now();
+      record = { ...record, state: 'running', attempts: record.attempts + 1, startedAt: record.startedAt ?? started };
+      delete record.error;
+      const message = reentered && failures === 0 ? 're-entered after the previous worker stopped' : failures > 0 ? `attempt ${record.attempts}` : undefined;
+      await this.writeStep(stepId, record, {
+        event: { type: 'step.started', stepId, ...(message ? { message } : {}) },
+        ...(failures === 0 ? { audit: { actor: SYSTEM_ACTOR, action: reentered ? 'step re-entered' : 'step started', detail: stepId } } : {}),
+        at: started,
+      });
+
+      const stepDeadline = Math.min(started + planned.timeoutMs, runDeadline);
+      const attempt = await this.attempt(step, planned, record, params, stepDeadline, runDeadline, cleanup);
+      if (attempt.kind !== 'error') {
+        if (attempt.kind === 'succeeded') {
+          const at = this.d.now();
+          record = { ...(await this.currentRecord(planned)), state: 'succeeded', finishedAt: at, outputs: attempt.outputs };
+          await this.writeStep(stepId, record, {
+            event: { type: 'step.succeeded', stepId, message: `done in ${formatDuration(at - (record.startedAt ?? at))}` },
+            audit: { actor: SYSTEM_ACTOR, action: 'step succeeded', detail: `${stepId}${outputsText(attempt.outputs)}` },
+            at,
+          });
+          this.d.observer?.stepFinished(planned.use, 'succeeded', (at - (record.startedAt ?? at)) / 1_000);
+        }
+        return attempt;
+      }
+      const err = attempt.error;
+      const text = err instanceof Error ? err.message : String(err);
+      failures += 1;
+      if (isPermanent(err)) return { kind: 'failed', message: text };
+      if (failures > planned.retries) {
+        return { kind: 'failed', message: `${text} (gave up after ${failures} attempt${failures === 1 ? '' : 's'})` };
+      }
+      const delay = backoff(failures, this.d.retryBaseMs, this.d.retryMaxMs);
+      if (this.d.now() + delay >= stepDeadline) {
+        return { kind: 'failed', message: `${text} (no time left to retry before the step's deadline)` };
+      }
+      this.log.warn({ stepId, attempt: record.attempts, delayMs: delay, err: text }, 'step failed; retrying');
+      await this.writeStep(stepId, { ...record, error: text }, {
+        event: { type: 'step.retrying', stepId, message: `attempt ${record.attempts} failed (${text}); retrying in ${formatDuration(delay)}` },
+      });
+      const waited = await this.interruptibleWait(delay, cleanup);
+      if (waited !== 'done') return waited === 'cancelled' ? { kind: 'cancelled' } : { kind: 'shutdown' };
+    }
+  }
+
+  /** One call of `step.run`, interrupted by cancellation, its deadline, shutdown or loss of the run. */
+  private async attempt(
+    step: Step,
+    planned: PlannedStep,
+    record: StepRecord,
+    params: Record<string, unknown>,
+    stepDeadline: number,
+    runDeadline: number,
+    cleanup: boolean,
+  ): Promise<StepResult | { kind: 'error'; error: unknown }> {
+    const controller = new AbortController();
+    const interrupt = (kind: Interrupt['kind'], message: string) => {
+      if (!controller.signal.aborted) controller.abort(new Interrupt(kind, message));
+    };
+    const timeoutMessage =
+      stepDeadline === runDeadline
+        ? `the run's deadline passed while this step was running`
+        : `timed out after ${formatDuration(planned.timeoutMs)}`;
+    const timer = setTimeout(() => {
+      interrupt('timeout', timeoutMessage);
+    }, Math.max(0, stepDeadline - this.d.now()));
+    const onShutdown = () => {
+      interrupt('shutdown', 'worker is shutting down');
+    };
+    if (this.d.interrupt?.aborted) onShutdown();
+    this.d.interrupt?.addEventListener('abort', onShutdown);
+    const poller = setInterval(() => {
+      void this.pollInterrupts(cleanup).then((kind) => {
+        if (kind === 'cancelled') interrupt('cancelled', 'cancelled');
+        if (kind === 'lost') interrupt('lost', 'another worker took the run over');
+      });
+    }, this.d.pollMs);
+    const progress = coalescedProgress({
+      stepId: planned.stepId,
+      intervalMs: this.d.progressIntervalMs,
+      now: this.d.now,
+      current: () => record,
+      write: ({ record: next, event, at }) => this.writeStep(planned.stepId, next, { event, at }),
+      onWriteError: (err) => {
+        this.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'progress update not written');
+      },
+    });
+    const ctx: StepContext = {
+      runId: this.runId,
+      stepId: planned.stepId,
+      shortRunId: this.runId,
+      idempotencyKey: `${this.runId}-${planned.stepId}`,
+      attempt: record.attempts,
+      deadline: stepDeadline,
+      runStartedAt: this.runStartedAt,
+      runTimeoutMs: this.runTimeoutMs,
+      logger: this.log.child({ stepId: planned.stepId }),
+      signal: controller.signal,
+      progress: progress.report,
+      sleep: (ms) => abortableSleep(ms, controller.signal),
+    };
+    try {
+      const outputs = await untilAborted(step.run(ctx, params), controller.signal);
+      return { kind: 'succeeded', outputs };
+    } catch (error) {
+      const reason: unknown = controller.signal.reason;
+      if (reason instanceof Interrupt) {
+        if (reason.kind === 'lost') throw new LostOwnership();
+        if (reason.kind === 'cancelled') return { kind: 'cancelled' };
+        if (reason.kind === 'shutdown') return { kind: 'shutdown' };
+        return { kind: 'failed', message: reason.message };
+      }
+      return { kind: 'error', error };
+    } finally {
+      clearTimeout(timer);
+      clearInterval(poller);
+      this.d.interrupt?.removeEventListener('abort', onShutdown);
+      await progress.flush();
+    }
+  }
+
+  /** Whether the run was taken over or (unless `ignoreCancel`, for cleanup steps) cancelled. */
+  private async pollInterrupts(ignoreCancel: boolean): Promise<'cancelled' | 'lost' | undefined> {
+    try {
+      if ((await this.store.owner(this.runId)) !== this.d.token) return 'lost';
+      if (!ignoreCancel && (await this.store.isCancelRequested(this.runId))) return 'cancelled';
+    } catch {
+      // Redis unreachable for a moment: check again on the next tick.
+    }
+    return undefined;
+  }
+
+  /** Waits between retries; cancellation (of a main step) and shutdown cut it short. */
+  private async interruptibleWait(ms: number, ignoreCancel: boolean): Promise<'done' | 'cancelled' | 'shutdown'> {
+    const until = this.d.now() + ms;
+    while (this.d.now() < until) {
+      if (this.d.drain?.aborted) return 'shutdown';
+      if ((await this.pollInterrupts(ignoreCancel)) === 'cancelled') return 'cancelled';
+      await new Promise((r) => setTimeout(r, Math.min(this.d.pollMs, Math.max(0, until - this.d.now()))));
+    }
+    return 'done';
+  }
+
+  /** Marks a step failed; the run ends later, after its cleanup. A main step's failure is stored with it as the run's ending. */
+  async fail(planned: PlannedStep, record: StepRecord, message: string): Promise<RunEnding> {
+    const at = this.d.now();
+    const ending: RunEnding = { outcome: 'failed', stepId: planned.stepId, message };
+    await this.writeStep(planned.stepId, { ...record, state: 'failed', finishedAt: at, error: message }, {
+      event: { type: 'step.failed', stepId: planned.stepId, message },
+      ...(planned.always ? {} : { fields: { ending: JSON.stringify(ending) } }),
+      at,
+    });
+    this.d.observer?.stepFinished(planned.use, 'failed', (at - (record.startedAt ?? at)) / 1_000);
+    return ending;
+  }
+
+  async cancel(planned: PlannedStep, record: StepRecord): Promise<void> {
+    const at = this.d.now();
+    await this.writeStep(planned.stepId, { ...record, state: 'cancelled', finishedAt: at, error: 'interrupted by cancel' }, {
+      event: { type: 'step.cancelled', stepId: planned.stepId, message: 'interrupted by cancel' },
+      at,
+    });
+    this.d.observer?.stepFinished(planned.use, 'cancelled', (at - (record.startedAt ?? at)) / 1_000);
+  }
+}
+
+function outputsText(outputs: StepOutputs): string {
+  const entries = Object.entries(outputs);
+  return entries.length ? ` (${entries.map(([k, v]) => `${k}=${String(v).slice(0, 100)}`).join(', ')})` : '';
+}

@@ -1,0 +1,54 @@
+/**
+ * Pods that stay listed in real namespaces besides running ones: Jobs' and
+ * CronJobs' finished pods (`Succeeded`; a CronJob keeps 3 successful and 1
+ * failed Job by default) and evicted pods (`Failed`, reason `Evicted`).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Obj } from '../fake-velero.ts';
+import type { ObjectStore } from './objects.ts';
+
+export interface PodOptions {
+  /** Default Running. */
+  phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  /** `Evicted` for an evicted pod (phase Failed). */
+  reason?: string;
+  /** Whether a Running pod is Ready (default true). */
+  ready?: boolean;
+  /** The controller owning it (Job, ReplicaSet…), by kind and name. */
+  ownerKind?: string;
+  ownerName?: string;
+  labels?: Record<string, string>;
+}
+
+const OWNER_API: Record<string, string> = { Job: 'batch/v1', CronJob: 'batch/v1', ReplicaSet: 'apps/v1', StatefulSet: 'apps/v1', DaemonSet: 'apps/v1' };
+
+export function addPod(store: ObjectStore, namespace: string, name: string, options: PodOptions = {}): Obj {
+  const phase = options.phase ?? 'Running';
+  const ready = phase === 'Running' && options.ready !== false;
+  const ownerReferences = options.ownerKind
+    ? [{ apiVersion: OWNER_API[options.ownerKind] ?? 'v1', kind: options.ownerKind, name: options.ownerName ?? name, uid: randomUUID(), controller: true, blockOwnerDeletion: true }]
+    : undefined;
+  return store.create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels: options.labels ?? { app: name }, ...(ownerReferences ? { ownerReferences } : {}) },
+    spec: { containers: [{ name: 'main', image: `${name}:1` }], restartPolicy: options.ownerKind === 'Job' ? 'Never' : 'Always' },
+    status: {
+      phase,
+      ...(options.reason ? { reason: options.reason, message: options.reason === 'Evicted' ? 'The node was low on resource: memory. Threshold quantity: 100Mi, available: 51200Ki.' : options.reason } : {}),
+      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', ...(phase === 'Succeeded' ? { reason: 'PodCompleted' } : {}) }],
+    },
+  });
+}
+
+/** A CronJob, its finished Jobs and their pods: `succeeded` (default 3) Succeeded and `failed` (default 0) Failed. */
+export function addCronJobPods(store: ObjectStore, namespace: string, cronJob: string, options: { succeeded?: number; failed?: number } = {}): void {
+  const jobTemplate = { spec: { template: { spec: { containers: [{ name: cronJob, image: `${cronJob}:1` }], restartPolicy: 'OnFailure' } } } };
+  store.create({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: cronJob, namespace }, spec: { schedule: '*/5 * * * *', successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 1, jobTemplate } });
+  const runs = [...Array.from({ length: options.succeeded ?? 3 }, () => 'Succeeded' as const), ...Array.from({ length: options.failed ?? 0 }, () => 'Failed' as const)];
+  runs.forEach((phase, i) => {
+    const job = `${cronJob}-2926${String(1000 + i)}`;
+    store.create({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: job, namespace, labels: { 'batch.kubernetes.io/job-name': job } }, spec: jobTemplate.spec, status: phase === 'Succeeded' ? { succeeded: 1 } : { failed: 1 } });
+    addPod(store, namespace, `${job}-x${i}q`, { phase, ownerKind: 'Job', ownerName: job, labels: { 'batch.kubernetes.io/job-name': job } });
+  });
+}
