@@ -1,7 +1,7 @@
 /**
  * `npm run bench` runs every benchmark and prints its numbers, in this order:
- * ack at 200 concurrent requests, ack at 1,000, engine, memory.
- * `npm run bench -- engine` (or ack, memory; several names allowed) runs those only.
+ * ack at 200 concurrent requests, ack at 1,000, engine, memory, startup.
+ * `npm run bench -- engine` (or ack, memory, startup; several names allowed) runs those only.
  * Options: --runs N (engine runs, default 1000; memory: RSS after N and 2N runs),
  * --concurrency N (engine workers, default 16; ack: concurrent requests, default
  * 200 when named, 200 and 1,000 in the full run; given explicitly, ack runs at N only).
@@ -11,9 +11,10 @@
 import { benchAck } from './ack.ts';
 import { benchEngine } from './engine.ts';
 import { benchMemory } from './memory.ts';
+import { benchStartup } from './startup.ts';
 import type { BenchArgs } from './util.ts';
 
-const BENCHES: Record<string, (args: BenchArgs) => Promise<void>> = { ack: benchAck, engine: benchEngine, memory: benchMemory };
+const BENCHES: Record<string, (args: BenchArgs) => Promise<void>> = { ack: benchAck, engine: benchEngine, memory: benchMemory, startup: benchStartup };
 /** Ack concurrencies of the full run (the Slack issue asks for 200 and 1,000). */
 const FULL_RUN_ACK_CONCURRENCY = [200, 1000];
 

@@ -13,9 +13,10 @@ import { createLogger, type Logger } from './log/logger.ts';
 import { createRedisConnection, pingRedis, waitForConnection } from './queue/connection.ts';
 import { BotTaskProducer } from './queue/producer.ts';
 import { startBotTaskWorker, type WorkerHandle } from './queue/worker.ts';
-import { createSlackApp, type SlackApp } from './slack/app.ts';
-import { isTokenRejected, SlackAuthMonitor } from './slack/auth-monitor.ts';
-import { createSlackClient } from './slack/client.ts';
+import { createSlackApp, type SlackApp, SlackEventsDoor } from './slack/app.ts';
+import { describeSlackState, isTokenRejected, SlackAuthMonitor } from './slack/auth-monitor.ts';
+import { createSlackClient, createSlackProbeClient } from './slack/client.ts';
+import { SLACK_FIRST_ANSWER_WAIT_MS, SlackFront } from './slack/startup.ts';
 import { registerDrCommand } from './slack/listeners/dr-command.ts';
 import { registerRunActions } from './slack/listeners/run-actions.ts';
 import { registerAppHome } from './slack/listeners/app-home.ts';
@@ -67,25 +68,25 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
 
   const metrics = new Metrics();
   const slack = createSlackClient({ token: botToken, apiUrl: config.slack.apiUrl, logger, observer: metrics });
-  const auth = new SlackAuthMonitor(slack, logger);
-  const first = await auth.check();
-  if (isTokenRejected(first)) {
-    throw new ConfigError([`SLACK_BOT_TOKEN was rejected by Slack (${first.status === 'failed' ? first.error : ''}); ${SLACK_SETUP_HELP}`]);
-  }
+  // Nothing waits on Slack here: the check runs in the background, retrying with backoff (docs/decisions.md, "Startup and readiness").
+  const auth = new SlackAuthMonitor(createSlackProbeClient({ token: botToken, apiUrl: config.slack.apiUrl, logger, observer: metrics }), logger);
   auth.start();
 
   const probe = createRedisConnection(config.redisUrl, 'probe', logger);
+  const slackState = () => describeSlackState(auth.current(), auth.everConfirmed);
+  const internalRoutes = healthRoutes({ redis: () => pingRedis(probe, 1_000), slack: slackState, slackRequired: runsBot }, metrics.registry);
+  // PORT is what the load balancer (and so the internet) reaches: /slack/events and /healthz only.
+  const door = runsBot && slackMode(config) === 'http' ? new SlackEventsDoor() : undefined;
+  // Probes are served from here on, before anything waits on Redis or Slack.
+  let server: Server | null = await startRouteServer(config.port, [...(door ? [door.route] : []), ...publicRoutes(internalRoutes)]);
+  const metricsServer = await startRouteServer(config.metricsPort, internalRoutes);
   // Report ready only once Redis is reachable; if it is down, start anyway and say so (connections retry).
   await waitForConnection(probe, 5_000).catch((err: unknown) => {
     logger.warn({ err: errorMessage(err) }, 'redis is not reachable at start; not ready until it is');
   });
-  const internalRoutes = healthRoutes({ redis: () => pingRedis(probe, 1_000), slack: () => auth.current() }, metrics.registry);
-  // PORT is what the load balancer (and so the internet) reaches: /slack/events and /healthz only.
-  const routes = publicRoutes(internalRoutes);
 
   let producer: BotTaskProducer | undefined;
-  let slackApp: SlackApp | undefined;
-  let server: Server | null = null;
+  let front: SlackFront | undefined;
   let workerHandle: WorkerHandle | undefined;
   let runWorkerHandle: WorkerHandle | undefined;
   let incidentWorkerHandle: WorkerHandle | undefined;
@@ -128,14 +129,12 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const followerConnection = runsWorker ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
 
   if (producerConnection) {
-    producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger);
-    metrics.watchQueue(QUEUE_NAMES.botTasks, producer.queue);
-    await producer.waitUntilReady().catch((err: unknown) => {
+    const botProducer = (producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger));
+    metrics.watchQueue(QUEUE_NAMES.botTasks, botProducer.queue);
+    await botProducer.waitUntilReady().catch((err: unknown) => {
       logger.warn({ err: errorMessage(err) }, 'redis not ready at start; commands will fail until it is');
     });
-    const identity = first.status === 'ok' ? { botUserId: first.botUserId, ...(first.botId ? { botId: first.botId } : {}) } : undefined;
-    slackApp = createSlackApp({ config, logger, routes, slackObserver: metrics, ...(identity ? { identity } : {}) });
-    notifier = new RunMessageNotifier({
+    const runNotifier = (notifier = new RunMessageNotifier({
       store,
       eventsRedis: notifierConnection ?? runsConnection,
       token: botToken,
@@ -143,8 +142,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       logger,
       consumerName: `${hostname()}:${process.pid}`,
       observer: metrics,
-    });
-    await notifier.start();
+    }));
+    await runNotifier.start();
     const directory = new SlackDirectory(slack);
     const limiter = new RateLimiter(runsConnection, config.queuePrefix);
     const incidentAccess = new IncidentAccess({
@@ -154,45 +153,50 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       limiter,
       statusPerIncident: config.limits.statusPerIncident,
     });
-    // Before every listener: only full members of this installation reach them.
-    registerGuard(slackApp.app, {
-      directory,
-      installation: () => {
-        const state = auth.current();
-        return state.status === 'ok'
-          ? { teamId: state.teamId, allowedTeams: config.slack.allowedTeams, ...(state.enterpriseId ? { enterpriseId: state.enterpriseId } : {}), ...(state.appId ? { appId: state.appId } : {}) }
-          : undefined;
-      },
-      logger,
-    });
-    registerDrCommand(slackApp.app, {
-      slash: config.slack.command,
-      incidents,
-      producer,
-      store,
-      service: runService,
-      notifier,
-      runChannels: config.slack.runChannels,
-      requesters: config.roles.requesters,
-      incidentAccess,
-      directory,
-      limiter,
-      limits: config.limits,
-      services: Object.keys(config.statuspage.components),
-      metrics,
-      logger,
-    });
-    registerIncidentActions(slackApp.app, {
-      incidents,
-      store: incidentStore,
-      templates,
-      services: Object.keys(config.statuspage.components),
-      access: incidentAccess,
-      logger,
-    });
-    registerRunActions(slackApp.app, { service: runService, store, notifier, directory, requesters: config.roles.requesters, limiter, limits: config.limits, logger });
-    registerAppHome(slackApp.app, { store, slash: config.slack.command, logger });
-    server = await slackApp.start();
+    const wire = (slackApp: SlackApp): SlackApp => {
+      // Before every listener: only full members of this installation reach them.
+      registerGuard(slackApp.app, {
+        directory,
+        installation: () => {
+          const state = auth.lastConfirmed();
+          return state
+            ? { teamId: state.teamId, allowedTeams: config.slack.allowedTeams, ...(state.enterpriseId ? { enterpriseId: state.enterpriseId } : {}), ...(state.appId ? { appId: state.appId } : {}) }
+            : undefined;
+        },
+        logger,
+      });
+      registerDrCommand(slackApp.app, {
+        slash: config.slack.command,
+        incidents,
+        producer: botProducer,
+        store,
+        service: runService,
+        notifier: runNotifier,
+        runChannels: config.slack.runChannels,
+        requesters: config.roles.requesters,
+        incidentAccess,
+        directory,
+        limiter,
+        limits: config.limits,
+        services: Object.keys(config.statuspage.components),
+        metrics,
+        logger,
+      });
+      registerIncidentActions(slackApp.app, {
+        incidents,
+        store: incidentStore,
+        templates,
+        services: Object.keys(config.statuspage.components),
+        access: incidentAccess,
+        logger,
+      });
+      registerRunActions(slackApp.app, { service: runService, store, notifier: runNotifier, directory, requesters: config.roles.requesters, limiter, limits: config.limits, logger });
+      registerAppHome(slackApp.app, { store, slash: config.slack.command, logger });
+      return slackApp;
+    };
+    // Built once Slack has named the installation and the bot user: until then /slack/events refuses (503).
+    front = new SlackFront({ auth, door, logger, build: (identity) => wire(createSlackApp({ config, logger, routes: [], slackObserver: metrics, identity })) });
+    front.start();
   }
   if (workerConnection) {
     workerHandle = startBotTaskWorker({
@@ -262,10 +266,6 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     [QUEUE_NAMES.statuspage, statuspageHandle],
   ];
   for (const [queue, handle] of handles) handle?.worker.on('failed', () => metrics.jobFailures.inc({ queue }));
-  // In HTTP mode the Slack app's server is the public one (and slackApp.stop() closes it); otherwise PORT serves /healthz alone.
-  const slackServer = server;
-  server ??= await startRouteServer(config.port, routes);
-  const metricsServer = await startRouteServer(config.metricsPort, internalRoutes);
   const port = listeningPort(server, config.port);
   const metricsPort = listeningPort(metricsServer, config.metricsPort);
   logger.info(
@@ -275,7 +275,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   if (runsBot) logApprovers(runbooks, runService, logger);
 
   let stopping: Promise<void> | undefined;
-  return {
+  const running: Running = {
     port,
     metricsPort,
     stop: () =>
@@ -284,9 +284,12 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         auth.stop();
         notifier?.stop();
         runFollower?.stop();
-        // Stop taking commands first, then let running jobs reach a safe point.
-        await slackApp?.stop().catch(() => undefined);
-        if (server === slackServer) server = null;
+        // Stop taking commands first (in HTTP mode PORT serves them: it closes now), then let running jobs reach a safe point.
+        await front?.stop();
+        if (door) {
+          await closeServer(server);
+          server = null;
+        }
         const closed = await Promise.all([
           workerHandle?.close(config.shutdownTimeoutMs),
           runWorkerHandle?.close(config.shutdownTimeoutMs),
@@ -303,6 +306,15 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         logger.info('shutdown complete');
       })()),
   };
+  if (runsBot) {
+    // Slack answers within milliseconds when up: then the bot takes requests as soon as start() returns.
+    const first = await auth.firstAnswer(SLACK_FIRST_ANSWER_WAIT_MS);
+    if (isTokenRejected(first)) {
+      await running.stop();
+      throw new ConfigError([`SLACK_BOT_TOKEN was rejected by Slack (${first.status === 'failed' ? first.error : ''}); ${SLACK_SETUP_HELP}`]);
+    }
+  }
+  return running;
 }
 
 /** Says at start who may approve each changing runbook, and warns about those nobody can approve. */

@@ -4,6 +4,7 @@ import { type PlannedStep, type Run, type RunEnding, type StepRecord, SYSTEM_ACT
 import type { ChangeOptions, RunStore } from '../runs/store.ts';
 import { isPermanent, type Step, type StepContext, type StepOutputs } from '../steps/types.ts';
 import { formatDuration } from '../util/duration.ts';
+import { ATTEMPT_ERROR_LIMIT, capText, ERROR_TEXT_LIMIT } from '../slack/limits.ts';
 import { bindStepParams } from './bind.ts';
 import type { ExecuteDeps } from './execute.ts';
 import { abortableSleep, backoff, Interrupt, LostOwnership, untilAborted } from './interrupts.ts';
@@ -112,7 +113,8 @@ export class StepRunner {
         return attempt;
       }
       const err = attempt.error;
-      const text = err instanceof Error ? err.message : String(err);
+      // Errors can be several KB (a stack, an HTML page): capped where recorded, keeping the start and the end (often the cause).
+      const text = capText(err instanceof Error ? err.message : String(err), ATTEMPT_ERROR_LIMIT, 'middle');
       failures += 1;
       if (isPermanent(err)) return { kind: 'failed', message: text };
       if (failures > planned.retries) {
@@ -230,7 +232,8 @@ export class StepRunner {
   }
 
   /** Marks a step failed; the run ends later, after its cleanup. A main step's failure is stored with it as the run's ending. */
-  async fail(planned: PlannedStep, record: StepRecord, message: string): Promise<RunEnding> {
+  async fail(planned: PlannedStep, record: StepRecord, failure: string): Promise<RunEnding> {
+    const message = capText(failure, ERROR_TEXT_LIMIT, 'middle');
     const at = this.d.now();
     const ending: RunEnding = { outcome: 'failed', stepId: planned.stepId, message };
     await this.writeStep(planned.stepId, { ...record, state: 'failed', finishedAt: at, error: message }, {

@@ -1,11 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import type { SlackAuthState } from '../slack/auth-monitor.ts';
-
 export interface HealthChecks {
   /** Rejects when Redis does not answer. */
   redis: () => Promise<void>;
-  slack: () => SlackAuthState;
+  /**
+   * "ok" or why Slack is not usable (src/slack/auth-monitor.ts, describeSlackState).
+   * Read from a cached answer, never a call to Slack.
+   */
+  slack: () => string;
+  /**
+   * Whether Slack counts for readiness: yes for the bot (it is Slack's front
+   * end), no for workers, which run steps without Slack and post when it is back.
+   */
+  slackRequired: boolean;
 }
 
 export interface Route {
@@ -15,8 +22,9 @@ export interface Route {
 }
 
 /**
- * `/healthz`: the process is up. `/readyz`: it can do its job (Redis answers,
- * Slack accepted the token). `/metrics`: Prometheus text format. All three are
+ * `/healthz`: the process is up (served from the first moment, whatever Slack
+ * and Redis do). `/readyz`: it can do its job: Redis answers, and for the bot,
+ * Slack has confirmed the token (workers report Slack without counting it). `/metrics`: Prometheus text format. All three are
  * served on the internal METRICS_PORT; the public PORT gets `publicRoutes` only.
  */
 export function healthRoutes(checks: HealthChecks, metrics?: Registry): Route[] {
@@ -68,9 +76,9 @@ async function readiness(checks: HealthChecks) {
     () => 'ok',
     (err: unknown) => (err instanceof Error ? err.message : 'unreachable'),
   );
-  const auth = checks.slack();
-  const slack = auth.status === 'ok' ? 'ok' : auth.status === 'failed' ? auth.error : 'not checked yet';
-  return { status: redis === 'ok' && slack === 'ok' ? 'ready' : 'not ready', redis, slack };
+  const slack = checks.slack();
+  const ready = redis === 'ok' && (slack === 'ok' || !checks.slackRequired);
+  return { status: ready ? 'ready' : 'not ready', redis, slack };
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -2,13 +2,17 @@ import type { WebClient } from '@slack/web-api';
 import { type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log/logger.ts';
-import { IncidentJobSchema, QUEUE_NAMES } from '../queue/names.ts';
+import { type IncidentJob, IncidentJobSchema, QUEUE_NAMES } from '../queue/names.ts';
 import { closeWorker, type WorkerHandle } from '../queue/worker.ts';
+import { isPermanentRefusal, slackErrorCode } from '../slack/errors.ts';
+import { splitText, TEXT_RECOMMENDED_LIMIT } from '../slack/limits.ts';
+import { type PostRecord, postMessageOnce } from '../slack/post-once.ts';
 import { renderChecklist, renderIncidentSummary } from '../slack/views/incident.ts';
 import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import type { RoleMembers } from '../access/roles.ts';
 import { describePublishers } from './access.ts';
 import type { Incident } from './model.ts';
+import { sharePostmortemOnce } from './postmortem-file.ts';
 import type { IncidentService } from './service.ts';
 import type { IncidentStore } from './store.ts';
 import type { ChecklistKind, Templates } from './templates.ts';
@@ -32,48 +36,16 @@ export interface IncidentWorkerOptions {
 /**
  * What people see of an incident, done by a worker from the stored record:
  * the channel, invitations, the pinned summary, the template messages. Every
- * part is recorded when done, so a job re-run after a crash skips it.
+ * part is recorded when done, so a job re-run after a crash skips it; every
+ * message carries a key in its metadata, so a re-run after a crash between
+ * posting and recording finds the message instead of posting it again.
  */
 export function startIncidentWorker(o: IncidentWorkerOptions): WorkerHandle {
   const log = o.logger.child({ component: 'incidents' });
   const processor = async (job: Job): Promise<unknown> => {
-    if (job.name === CLOCK_JOB) return tick(o);
+    if (job.name === CLOCK_JOB) return tickIncidentClock(o);
     const { incidentId, kind } = IncidentJobSchema.parse(job.data);
-    const incident = await o.store.get(incidentId);
-    if (!incident) return { skipped: 'no such incident' };
-    const channel = incident.channelId ?? (await ensureChannel(o, incident));
-    if (kind === 'setup') {
-      if (!(await o.store.isDone(incident.id, 'invited'))) {
-        const users = [...new Set([incident.declaredBy, incident.commander, ...o.responders])].join(',');
-        await o.slack.conversations.invite({ channel, users }).catch((err: unknown) => {
-          if (slackError(err) !== 'already_in_channel') throw err;
-        });
-        await o.store.markDone(incident.id, 'invited');
-      }
-      await ensureSummary(o, incident, channel);
-      const values = await o.service.snapshot(incident);
-      await postOnce(o, incident.id, 'declared', channel, o.templates.render('declared', values));
-      // The declarer did the first item of the DR plan's checklist by declaring; the bot records it (and nobody can untick it).
-      await o.store.setCheck(incident.id, 'checklistDuring', 0, { by: incident.declaredBy, at: incident.startedAt, auto: true });
-      await postChecklist(o, incident.id, channel, 'checklistDuring');
-      if (o.announceChannel) {
-        await postOnce(o, incident.id, 'announced', o.announceChannel, `:rotating_light: Incident declared: *${escapeMrkdwn(incident.title)}* (${incident.severity}) — follow it in <#${channel}>.`);
-      }
-      if (incident.originChannel !== channel) {
-        await postOnce(o, incident.id, 'origin-notice', incident.originChannel, `:rotating_light: Declared *${escapeMrkdwn(incident.title)}*: the incident lives in <#${channel}> from now on.`);
-      }
-    } else if (kind === 'refresh') {
-      await refreshSummary(o, incident, channel);
-    } else {
-      const values = await o.service.snapshot(incident);
-      await postOnce(o, incident.id, job.id ?? kind, channel, o.templates.render(kind === 'resolved' ? 'resolved' : 'update', values));
-      await refreshSummary(o, incident, channel);
-      if (kind === 'resolved') {
-        await postOnce(o, incident.id, 'postmortem', channel, o.templates.render('postmortem', values));
-        await postChecklist(o, incident.id, channel, 'checklistAfter');
-      }
-    }
-    return { done: kind };
+    return processIncidentJob(o, incidentId, kind, job.id);
   };
   const worker = new Worker(QUEUE_NAMES.incidents, processor, { connection: o.connection, prefix: o.prefix, concurrency: 4 });
   worker.on('failed', (job, err) => {
@@ -83,6 +55,58 @@ export function startIncidentWorker(o: IncidentWorkerOptions): WorkerHandle {
     log.warn({ err: err.message }, 'incident worker error');
   });
   return { worker, close: (timeoutMs) => closeWorker(worker, timeoutMs, log) };
+}
+
+/** One incident job: what it shows in Slack, each part once however often the job runs. */
+export async function processIncidentJob(o: IncidentWorkerOptions, incidentId: string, kind: IncidentJob['kind'], jobId?: string): Promise<unknown> {
+  const incident = await o.store.get(incidentId);
+  if (!incident) return { skipped: 'no such incident' };
+  const channel = incident.channelId ?? (await ensureChannel(o, incident));
+  if (kind === 'setup') {
+    if (!(await o.store.isDone(incident.id, 'invited'))) {
+      const users = [...new Set([incident.declaredBy, incident.commander, ...o.responders])].join(',');
+      await o.slack.conversations.invite({ channel, users }).catch((err: unknown) => {
+        if (slackErrorCode(err) !== 'already_in_channel') throw err;
+      });
+      await o.store.markDone(incident.id, 'invited');
+    }
+    await ensureSummary(o, incident, channel);
+    const values = await o.service.snapshot(incident);
+    await postOnce(o, incident.id, 'declared', channel, o.templates.render('declared', values));
+    // The declarer did the first item of the DR plan's checklist by declaring; the bot records it (and nobody can untick it).
+    await o.store.setCheck(incident.id, 'checklistDuring', 0, { by: incident.declaredBy, at: incident.startedAt, auto: true });
+    await postChecklist(o, incident.id, channel, 'checklistDuring');
+    if (o.announceChannel) {
+      await postOnce(o, incident.id, 'announced', o.announceChannel, `:rotating_light: Incident declared: *${escapeMrkdwn(incident.title)}* (${incident.severity}) — follow it in <#${channel}>.`);
+    }
+    if (incident.originChannel !== channel) {
+      await postOnce(o, incident.id, 'origin-notice', incident.originChannel, `:rotating_light: Declared *${escapeMrkdwn(incident.title)}*: the incident lives in <#${channel}> from now on.`);
+    }
+  } else if (kind === 'refresh') {
+    await refreshSummary(o, incident, channel);
+  } else {
+    const values = await o.service.snapshot(incident);
+    await postOnce(o, incident.id, jobId ?? kind, channel, o.templates.render(kind === 'resolved' ? 'resolved' : 'update', values));
+    // A summary Slack will never take again must not hold back the post-mortem and checklist that follow.
+    await refreshSummary(o, incident, channel).catch((err: unknown) => {
+      if (!isPermanentRefusal(slackErrorCode(err))) throw err;
+      o.logger.warn({ incidentId: incident.id, slackError: slackErrorCode(err) }, 'the incident summary could not be redrawn; going on with the messages');
+    });
+    if (kind === 'resolved') {
+      // A document, not a message: it outgrows Slack's message limits at ordinary sizes.
+      await sharePostmortemOnce({
+        slack: o.slack,
+        store: o.store,
+        incidentId: incident.id,
+        channel,
+        title: `Post-mortem: ${incident.title}`,
+        text: o.templates.render('postmortem', values),
+        comment: `:memo: The post-mortem draft of *${escapeMrkdwn(incident.title)}* (\`${incident.id}\`): timeline, runs and recovery objectives filled in; root cause, lessons and action items are yours to write.`,
+      });
+      await postChecklist(o, incident.id, channel, 'checklistAfter');
+    }
+  }
+  return { done: kind };
 }
 
 export const CLOCK_JOB = 'clock';
@@ -97,27 +121,41 @@ export async function scheduleIncidentClock(queue: Queue, everyMs: number): Prom
   await queue.upsertJobScheduler(CLOCK_JOB, { every: everyMs }, { name: CLOCK_JOB, data: {}, opts: { removeOnComplete: true, removeOnFail: true } });
 }
 
-async function tick(o: IncidentWorkerOptions): Promise<{ refreshed: number }> {
+/**
+ * One clock tick over every open incident. Each incident is on its own: one
+ * whose summary cannot be updated is logged and the others still refresh.
+ */
+export async function tickIncidentClock(o: IncidentWorkerOptions): Promise<{ refreshed: number; failed: number }> {
   let refreshed = 0;
+  let failed = 0;
   for (const id of await o.store.openIds()) {
-    const incident = await o.store.get(id);
-    if (!incident?.channelId || incident.state === 'resolved') continue;
-    await refreshSummary(o, incident, incident.channelId);
-    refreshed += 1;
-    const values = o.service.values(incident);
-    if (values.rto_remaining?.startsWith('RTO exceeded')) {
-      await postOnce(o, incident.id, 'rto-exceeded', incident.channelId, `:warning: <!here> The RTO of ${values.rto_target ?? ''} for ${escapeMrkdwn(values.scenario ?? 'this scenario')} is exceeded (started ${values.started_at ?? ''}). Tell the stakeholders a new ETR with \`/dr status\`.`);
+    try {
+      const incident = await o.store.get(id);
+      if (!incident?.channelId || incident.state === 'resolved') continue;
+      await refreshSummary(o, incident, incident.channelId);
+      refreshed += 1;
+      const values = o.service.values(incident);
+      if (values.rto_remaining?.startsWith('RTO exceeded')) {
+        await postOnce(o, incident.id, 'rto-exceeded', incident.channelId, `:warning: <!here> The RTO of ${values.rto_target ?? ''} for ${escapeMrkdwn(values.scenario ?? 'this scenario')} is exceeded (started ${values.started_at ?? ''}). Tell the stakeholders a new ETR with \`/dr status\`.`);
+      }
+    } catch (err) {
+      failed += 1;
+      o.logger.warn({ incidentId: id, slackError: slackErrorCode(err), err: err instanceof Error ? err.message : String(err) }, 'incident clock: this incident\'s summary was not refreshed; the next tick tries again');
     }
   }
-  return { refreshed };
+  return { refreshed, failed };
 }
 
-/** Posts a checklist once, then keeps its message ts so ticks redraw it. */
+/** Posts a checklist once (across crashes too), then keeps its message ts so ticks redraw it. */
 export async function postChecklist(o: Pick<IncidentWorkerOptions, 'store' | 'templates' | 'slack'>, incidentId: string, channel: string, kind: ChecklistKind): Promise<void> {
   if (await o.store.messageTs(incidentId, kind)) return;
   const message = renderChecklist(incidentId, kind, o.templates.checklistTitle(kind), o.templates.checklist(kind), await o.store.checks(incidentId, kind));
-  const posted = await o.slack.chat.postMessage({ channel, text: message.text, blocks: message.blocks ?? [] });
-  if (posted.ts) await o.store.setMessageTs(incidentId, kind, posted.ts);
+  const record: PostRecord = {
+    ...attempts(o.store, incidentId, kind),
+    posted: () => o.store.messageTs(incidentId, kind),
+    markPosted: (ts) => o.store.setMessageTs(incidentId, kind, ts),
+  };
+  await postMessageOnce(o.slack, record, channel, `${incidentId}:${kind}`, { text: message.text, blocks: message.blocks ?? [] });
 }
 
 async function ensureChannel(o: IncidentWorkerOptions, incident: Incident): Promise<string> {
@@ -126,7 +164,7 @@ async function ensureChannel(o: IncidentWorkerOptions, incident: Incident): Prom
     id = (await o.slack.conversations.create({ name: incident.channelName, is_private: false })).channel?.id;
   } catch (err) {
     // Created by an earlier attempt that died before recording it: find it by its (unique) name.
-    if (slackError(err) !== 'name_taken') throw err;
+    if (slackErrorCode(err) !== 'name_taken') throw err;
     let cursor: string | undefined;
     do {
       const page = await o.slack.conversations.list({ types: 'public_channel', limit: 1000, exclude_archived: true, ...(cursor ? { cursor } : {}) });
@@ -143,23 +181,50 @@ async function ensureSummary(o: IncidentWorkerOptions, incident: Incident, chann
   let ts = (await o.store.get(incident.id))?.summaryTs;
   if (!ts) {
     const summary = await renderSummary(o, incident);
-    const posted = await o.slack.chat.postMessage({ channel, text: summary.text, blocks: summary.blocks ?? [] });
-    if (!posted.ts) throw new Error('Slack returned no ts for the summary');
-    ts = posted.ts;
-    await o.store.setField(incident.id, 'summaryTs', ts);
+    const record: PostRecord = {
+      ...attempts(o.store, incident.id, 'summary'),
+      posted: async () => (await o.store.get(incident.id))?.summaryTs,
+      markPosted: (posted) => o.store.setField(incident.id, 'summaryTs', posted),
+    };
+    ts = await postMessageOnce(o.slack, record, channel, `${incident.id}:summary`, { text: summary.text, blocks: summary.blocks ?? [] });
+    if (!ts) throw new Error('Slack returned no ts for the summary');
   }
   // Pinning is its own step: a retry after a failed pin pins the summary it already posted.
   if (await o.store.isDone(incident.id, 'pinned')) return;
   await o.slack.pins.add({ channel, timestamp: ts }).catch((err: unknown) => {
-    if (slackError(err) !== 'already_pinned') throw err;
+    if (slackErrorCode(err) !== 'already_pinned') throw err;
   });
   await o.store.markDone(incident.id, 'pinned');
 }
 
+/** Refusals after which the summary message can never be redrawn: it is posted (and pinned) afresh. */
+const SUMMARY_GONE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed']);
+
 async function refreshSummary(o: IncidentWorkerOptions, incident: Incident, channel: string): Promise<void> {
-  if (!incident.summaryTs) return;
+  const stale = incident.summaryTs;
+  if (!stale) return;
   const summary = await renderSummary(o, incident);
-  await o.slack.chat.update({ channel, ts: incident.summaryTs, text: summary.text, blocks: summary.blocks ?? [] });
+  try {
+    await o.slack.chat.update({ channel, ts: stale, text: summary.text, blocks: summary.blocks ?? [] });
+    return;
+  } catch (err) {
+    if (!SUMMARY_GONE.has(slackErrorCode(err) ?? '')) throw err;
+    o.logger.warn({ incidentId: incident.id, slackError: slackErrorCode(err) }, 'the incident summary can no longer be updated; posting it afresh');
+  }
+  // Once per lost message, across crashes too: the key names the message it replaces.
+  const record: PostRecord = {
+    ...attempts(o.store, incident.id, `summary:${stale}`),
+    posted: async () => {
+      const current = (await o.store.get(incident.id))?.summaryTs;
+      return current && current !== stale ? current : undefined;
+    },
+    markPosted: (ts) => o.store.setField(incident.id, 'summaryTs', ts),
+  };
+  const ts = await postMessageOnce(o.slack, record, channel, `${incident.id}:summary:${stale}`, { text: summary.text, blocks: summary.blocks ?? [] });
+  if (!ts) return;
+  await o.slack.pins.add({ channel, timestamp: ts }).catch((err: unknown) => {
+    if (slackErrorCode(err) !== 'already_pinned') throw err;
+  });
 }
 
 /** The summary as it reads now, with the status page's publication state for a public incident. */
@@ -169,14 +234,32 @@ async function renderSummary(o: IncidentWorkerOptions, incident: Incident) {
   return renderIncidentSummary(incident, values, { pending: await o.service.pendingPublication(incident), publishers: describePublishers(o.publishers) });
 }
 
-/** Posts a message once per incident and key, even if the job runs again. */
+/**
+ * Posts a message once per incident and key, even if the job runs again or
+ * died right after posting. A text longer than Slack advises goes out in
+ * numbered parts, each posted once.
+ */
 async function postOnce(o: IncidentWorkerOptions, incidentId: string, key: string, channel: string, text: string): Promise<void> {
-  if (await o.store.isDone(incidentId, `posted:${key}`)) return;
-  await o.slack.chat.postMessage({ channel, text });
-  await o.store.markDone(incidentId, `posted:${key}`);
+  const parts = splitText(text, TEXT_RECOMMENDED_LIMIT);
+  for (const [i, part] of parts.entries()) {
+    const partKey = i === 0 ? key : `${key}:part${String(i + 1)}`;
+    const record: PostRecord = {
+      ...attempts(o.store, incidentId, partKey),
+      posted: async () => (await o.store.isDone(incidentId, `posted:${partKey}`)) || undefined,
+      markPosted: async () => {
+        await o.store.markDone(incidentId, `posted:${partKey}`);
+      },
+    };
+    await postMessageOnce(o.slack, record, channel, `${incidentId}:${partKey}`, { text: part });
+  }
 }
 
-function slackError(err: unknown): string | undefined {
-  const data = (err as { data?: { error?: unknown } } | null)?.data;
-  return typeof data?.error === 'string' ? data.error : undefined;
+/** "An attempt may have posted this": set just before posting, so a retry knows to look in the channel first. */
+function attempts(store: IncidentStore, incidentId: string, key: string): Pick<PostRecord, 'attempted' | 'markAttempted'> {
+  return {
+    attempted: () => store.isDone(incidentId, `attempt:${key}`),
+    markAttempted: async () => {
+      await store.markDone(incidentId, `attempt:${key}`);
+    },
+  };
 }

@@ -188,6 +188,11 @@ export class RunStore {
     return (await this.redis.set(`${this.prefix}:once:${key}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK';
   }
 
+  /** Whether `once(key)` was claimed (and not given back), without claiming it. */
+  async claimed(key: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.prefix}:once:${key}`)) === 1;
+  }
+
   /** Gives a `once(key)` claim back, when what it guarded did not happen (a retry may then do it). */
   async release(key: string): Promise<void> {
     await this.redis.del(`${this.prefix}:once:${key}`);

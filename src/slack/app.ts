@@ -20,9 +20,40 @@ export interface SlackAppOptions {
 
 export interface SlackApp {
   app: App;
+  /** HTTP mode: POST /slack/events, for a server that is already running (SlackEventsDoor); null in Socket Mode. */
+  events: Route | null;
   /** The public HTTP server in HTTP mode (null in Socket Mode). */
   start(): Promise<Server | null>;
   stop(): Promise<void>;
+}
+
+/** What /slack/events answers until Slack has confirmed who the bot is. */
+export const EVENTS_NOT_READY = 'Slack not reachable yet: DR ChatOps has not confirmed its token and installation with Slack, so it cannot check who is asking. Nothing was done.';
+
+/**
+ * POST /slack/events on a public server that runs from the first moment (so
+ * /healthz answers during a Slack outage). Until `open()` hands it the Slack
+ * app's route, every request is refused with 503 and reaches nothing: the
+ * installation (team, app id, bot user) the guard checks against is not known yet.
+ */
+export class SlackEventsDoor {
+  private inner: Route['handler'] | undefined;
+  readonly route: Route = {
+    path: '/slack/events',
+    method: ['POST'],
+    handler: (req, res) => {
+      if (this.inner) {
+        this.inner(req, res);
+        return;
+      }
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json', 'cache-control': 'no-store', 'retry-after': '10' }).end(JSON.stringify({ error: EVENTS_NOT_READY }));
+    },
+  };
+
+  open(events: Route): void {
+    this.inner = events.handler;
+  }
 }
 
 /** What kind of request a listener failed on, for the log line (never the body: it holds response URLs). */
@@ -77,6 +108,7 @@ export function createSlackApp({ config, logger, routes, identity, slackObserver
     app.error(onListenerError);
     return {
       app,
+      events: null,
       async start() {
         await app.start();
         return null;
@@ -104,6 +136,7 @@ export function createSlackApp({ config, logger, routes, identity, slackObserver
   let server: Server | undefined;
   return {
     app,
+    events,
     async start() {
       // Our own server: PORT serves /slack/events and the public routes, nothing else (404).
       server = await startRouteServer(config.port, [events, ...routes]);

@@ -20,19 +20,36 @@ export interface SlackClientOptions {
  */
 export const SLACK_RETRY: RetryOptions = { retries: 5, factor: 2, minTimeout: 500, maxTimeout: 20_000, randomize: true };
 
+/** One request of a job or a listener: a black-holed Slack holds it this long at most (times the retries). */
+export const SLACK_CALL_TIMEOUT_MS = 10_000;
+
+/**
+ * The reachability check (auth.test, bots.info) made at start and in the
+ * background: one short try, no retries inside the client, because the caller
+ * (src/slack/auth-monitor.ts) retries with its own backoff. Without this, a
+ * black-holed Slack held the start for 6 × 10 s plus backoff (83 s).
+ */
+export const SLACK_PROBE_TIMEOUT_MS = 3_000;
+export const SLACK_PROBE_RETRY: RetryOptions = { retries: 0 };
+
 /** Options shared by every Web API client the bot makes (Bolt's own included). */
-export function slackClientOptions(apiUrl: string, logger: Logger, observer?: SlackCallObserver) {
+export function slackClientOptions(apiUrl: string, logger: Logger, observer?: SlackCallObserver, purpose: 'calls' | 'probe' = 'calls') {
   return {
     slackApiUrl: apiUrl,
     logger: toSlackLogger(logger),
-    retryConfig: SLACK_RETRY,
-    timeout: 10_000,
+    retryConfig: purpose === 'probe' ? SLACK_PROBE_RETRY : SLACK_RETRY,
+    timeout: purpose === 'probe' ? SLACK_PROBE_TIMEOUT_MS : SLACK_CALL_TIMEOUT_MS,
     ...(observer ? { fetch: observedFetch(observer) } : {}),
   };
 }
 
 export function createSlackClient({ token, apiUrl, logger, observer }: SlackClientOptions): WebClient {
   return new WebClient(token, slackClientOptions(apiUrl, logger, observer));
+}
+
+/** The client of the reachability check: short timeout, no retries (see SLACK_PROBE_TIMEOUT_MS). */
+export function createSlackProbeClient({ token, apiUrl, logger, observer }: SlackClientOptions): WebClient {
+  return new WebClient(token, slackClientOptions(apiUrl, logger, observer, 'probe'));
 }
 
 /** `fetch` that reports rate limits and `ok: false` answers, reading a copy of the body. */

@@ -2,11 +2,13 @@ import type { Redis } from 'ioredis';
 import { WebClient, WebAPIRateLimitedError } from '@slack/web-api';
 import type { Logger } from '../log/logger.ts';
 import { RunEventConsumer } from '../runs/events.ts';
-import { changedSteps, type Run, type RunEvent } from '../runs/model.ts';
+import { changedSteps, isTerminal, type Run, type RunEvent } from '../runs/model.ts';
 import type { RunStore } from '../runs/store.ts';
 import { formatDuration } from '../util/duration.ts';
 import { type SlackCallObserver, slackClientOptions } from './client.ts';
-import { escapeMrkdwn } from './views/message.ts';
+import { slackErrorCode, UPDATE_REFUSED_FOR_GOOD } from './errors.ts';
+import { findPostedReply, onceMetadata } from './post-once.ts';
+import { escapeMrkdwn, type SlackMessage } from './views/message.ts';
 import { renderRunMessage } from './views/run.ts';
 
 /** Run endings that also get a threaded reply, so people are notified. */
@@ -90,6 +92,8 @@ export class RunMessageNotifier {
       if (err instanceof WebAPIRateLimitedError) {
         this.o.logger.warn({ runId, retryAfter: err.retryAfter }, 'slack rate limit on chat.update; sending the latest state after Retry-After');
         this.schedule(runId, err.retryAfter * 1_000);
+      } else if (UPDATE_REFUSED_FOR_GOOD.has(slackErrorCode(err) ?? '')) {
+        await this.replaceMessage(run, message, slackErrorCode(err) ?? '');
       } else {
         this.o.logger.warn({ runId, err: err instanceof Error ? err.message : String(err) }, 'updating the run message failed; the next update catches up');
       }
@@ -99,15 +103,67 @@ export class RunMessageNotifier {
     setTimeout(() => this.lastSent.delete(runId), this.o.minIntervalMs * 2).unref();
   }
 
-  private async announceEnd(event: RunEvent): Promise<void> {
-    const run = await this.o.store.get(event.runId);
-    if (!run?.message || !(await this.o.store.once(`slack-ending:${run.id}`))) return;
+  /**
+   * The run's message can never be updated again (deleted, too old, too
+   * large…): rather than leave it showing a stale state, post the current
+   * one afresh and make that the run's message. When even that is refused,
+   * post the state as plain text. At most once per stale message while the
+   * run is live and once more for its final state, so a refusal cannot loop.
+   */
+  private async replaceMessage(run: Run, message: SlackMessage, refusal: string): Promise<void> {
+    const stale = run.message;
+    if (!stale) return;
+    const phase = isTerminal(run.state) ? run.state : 'live';
+    if (!(await this.o.store.once(`slack-replace:${run.id}:${stale.ts}:${phase}`))) return;
+    const log = this.o.logger.child({ runId: run.id, refusal });
+    const thread = run.origin.threadTs ? { thread_ts: run.origin.threadTs } : {};
     try {
-      await this.slack.chat.postMessage({ channel: run.message.channel, thread_ts: run.message.ts, text: endingText(run) });
+      const posted = await this.slack.chat.postMessage({ channel: stale.channel, text: message.text, blocks: message.blocks ?? [], ...thread });
+      if (posted.ts) await this.o.store.setMessage(run.id, { channel: stale.channel, ts: posted.ts });
+      log.warn({ staleTs: stale.ts, ts: posted.ts }, 'Slack refused to update the run message for good; posted its current state as a new message');
+      return;
     } catch (err) {
-      this.o.logger.warn({ runId: run.id, err: err instanceof Error ? err.message : String(err) }, 'threaded run notification failed');
+      log.warn({ err: errorText(err) }, 'posting the run message afresh failed too; posting its state as text');
+    }
+    try {
+      await this.slack.chat.postMessage({ channel: stale.channel, text: stateText(run), ...thread });
+    } catch (err) {
+      log.error({ err: errorText(err) }, 'the run\'s current state could not be shown in Slack');
     }
   }
+
+  /**
+   * The threaded reply at a run's end, once: recorded as sent only after Slack
+   * took it. A failure is retried with the event; a retry after an attempt
+   * that may have posted (a crash before it was recorded) first looks for the
+   * reply's key in the thread.
+   */
+  private async announceEnd(event: RunEvent): Promise<void> {
+    const run = await this.o.store.get(event.runId);
+    const sent = `slack-ending:${event.runId}`;
+    if (!run?.message || (await this.o.store.claimed(sent))) return;
+    const { channel, ts } = run.message;
+    const firstAttempt = await this.o.store.once(`slack-ending-attempt:${event.runId}`);
+    try {
+      if (firstAttempt || !(await findPostedReply(this.slack, channel, ts, sent))) {
+        await this.slack.chat.postMessage({ channel, thread_ts: ts, text: endingText(run), metadata: onceMetadata(sent) });
+      }
+      await this.o.store.once(sent);
+    } catch (err) {
+      this.o.logger.warn({ runId: run.id, err: errorText(err) }, 'threaded run notification failed; retried with the event');
+      throw err;
+    }
+  }
+}
+
+/** A run's state in one line of text, for when its full message cannot be shown. */
+function stateText(run: Run): string {
+  if (isTerminal(run.state)) return endingText(run);
+  return `*${escapeMrkdwn(run.runbookTitle)}* (run \`${run.id}\`) is ${run.state.replace(/_/g, ' ')}. Its message could not be shown here; follow it with \`/dr show ${run.id}\`.`;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 export function endingText(run: Run): string {

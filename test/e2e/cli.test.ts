@@ -191,7 +191,7 @@ describe('the terminal front end (npm run dr)', () => {
     await engine.waitForState(runId, ['succeeded']);
     const audit = await dr(['audit', runId]);
     expect(audit.stdout).toContain(`bob ${BOB.id} via cli (${ORIGIN})  approved`);
-  });
+  }, 120_000); // a dozen CLI processes, each loading the AWS and Kubernetes clients: slow on a loaded machine
 
   it('operator-key prints a new key once, and the entry for it, which then works', async () => {
     const res = await dr(['operator-key', 'carol', 'U0CAROL001']);

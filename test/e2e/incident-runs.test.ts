@@ -154,7 +154,8 @@ describe('runs inside an incident: timeline, summary, RPO and the status page fo
     const resolved = await slack.waitFor(() => postsIn(channel).find((t) => t.includes('[RESOLVED] Orders table corrupted')));
     expect(resolved).toContain(`*RPO:* ${rpo} of data lost (restored to ${to}) against a target of 1h — met`);
     expect(resolved).toContain(`:white_check_mark: *Restore the database to a point in time* (\`${runId}\`) succeeded in`);
-    const postmortem = await slack.waitFor(() => postsIn(channel).find((t) => t.includes('*Post-mortem: Orders table corrupted*')));
+    // The post-mortem is a Markdown document shared in the channel.
+    const postmortem = await slack.waitFor(() => [...slack.messages.values()].filter((m) => m.channel === channel).flatMap((m) => m.files ?? []).find((f) => f.content.includes('# Post-mortem: Orders table corrupted'))?.content);
     expect(postmortem).toContain(`<@${BOB}> started Restore the database to a point in time (${runId})`);
     // Secrets never reach the channel.
     expect(JSON.stringify([...slack.messages.values()])).not.toContain('pw-never-shown');

@@ -224,6 +224,20 @@ describe('incidents: declare, status changes, the channel and the status page', 
     expect(String(slack.messageAt(ts)?.text)).toContain('2 of 6 done');
   });
 
+  it('a tick stored while Slack refuses to redraw the checklist says so, and does not ask to click again', async () => {
+    const incidentId = /Incident `([\w-]+)`/.exec(summaryOf(incidentChannel) ?? '')?.[1] ?? '';
+    // A checklist message Slack no longer has (deleted): its redraw is refused with message_not_found.
+    const answer = await click('incident.check', `${incidentId}|checklistDuring|2`, CAROL, incidentChannel, '1764000000.999999');
+    const text = String((await slack.waitFor(() => slack.responses.find((r) => r.id === answer)?.body)).text);
+    expect(text).toContain('is ticked and recorded');
+    expect(text).toContain('`message_not_found`');
+    expect(text).not.toMatch(/try again/i);
+    // It is stored: the real checklist, redrawn by the next click on it, counts it (and the click adds nothing).
+    const during = messagesIn(incidentChannel).find((m) => String(m.text).startsWith('During Disaster'));
+    await click('incident.check', `${incidentId}|checklistDuring|2`, CAROL, incidentChannel, during?.ts ?? '');
+    await slack.waitFor(() => String(slack.messageAt(during?.ts ?? '')?.text).includes('3 of 6 done'), 5_000);
+  });
+
   it('survives a restart of the bot between transitions, and resolution reports the achieved RTO', async () => {
     await bot.stop({ keepData: true });
     bot = await startTestBot({ slack, prefix, env: env() });
@@ -232,14 +246,18 @@ describe('incidents: declare, status changes, the channel and the status page', 
     const resolved = await slack.waitFor(() => postsIn(incidentChannel).find((t) => t.includes('[RESOLVED] API down in us-east-1')), 15_000);
     expect(resolved).toMatch(/\*RTO:\* achieved [\d.]+m?s against a target of 4h — met/);
     expect(resolved).toContain('*RPO:* no data restored against a target of 15m — met');
-    const postmortem = await slack.waitFor(() => postsIn(incidentChannel).find((t) => t.includes('*Post-mortem: API down in us-east-1*')));
+    // The post-mortem is a Markdown document shared in the channel, with a short message.
+    const shared = await slack.waitFor(() => messagesIn(incidentChannel).find((m) => m.files?.some((f) => f.name.startsWith('postmortem-'))));
+    expect(String(shared.text)).toContain('post-mortem draft of *API down in us-east-1*');
+    const postmortem = shared.files?.[0]?.content ?? '';
+    expect(postmortem).toContain('# Post-mortem: API down in us-east-1');
     expect(postmortem).toContain('RTO: achieved');
     expect(postmortem).toMatch(
-      /\*Timeline \(UTC\)\*\n• \d\d:\d\d <@U0ALICE001> declared \(Region-wide outage, sev1\)\n• \d\d:\d\d <@U0CAROL001> published the incident to the status page\n• \d\d:\d\d <@U0ALICE001> identified: Primary region lost; failing over to us-west-2/,
+      /## Timeline \(UTC\)\n• \d\d:\d\d <@U0ALICE001> declared \(Region-wide outage, sev1\)\n• \d\d:\d\d <@U0CAROL001> published the incident to the status page\n• \d\d:\d\d <@U0ALICE001> identified: Primary region lost; failing over to us-west-2/,
     );
     expect(postmortem).toContain('resolved: Recovered in us-west-2; error rates normal');
     expect(postmortem).toContain(':ballot_box_with_check: Incident declared with appropriate severity — <@U0ALICE001>');
-    expect(postmortem).toContain('*Root cause*');
+    expect(postmortem).toContain('## Root cause');
     expect(postmortem.match(/<@U0BOB00001> checked "On-call team mobilized"/g)).toHaveLength(1);
     expect(postmortem).toContain('<@U0BOB00001> unchecked "On-call team mobilized"');
     expect(postmortem).toContain(':ballot_box_with_check: On-call team mobilized — <@U0CAROL001>');

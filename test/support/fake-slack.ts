@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Loopback, readBody, startLoopback } from './loopback.ts';
+import { checkMessage } from './slack-limits.ts';
 
 export interface RecordedCall {
   method: string;
@@ -43,6 +44,19 @@ export interface StoredMessage {
   text: unknown;
   blocks: unknown;
   threadTs?: string;
+  /** chat.postMessage `metadata` ({event_type, event_payload}), returned by conversations.history with include_all_metadata. */
+  metadata?: Record<string, unknown>;
+  /** Files shared with the message (files.completeUploadExternal with channel_id). */
+  files?: FakeFile[];
+}
+
+/** A file uploaded with files.getUploadURLExternal + upload + files.completeUploadExternal. */
+export interface FakeFile {
+  id: string;
+  name: string;
+  title: string;
+  permalink: string;
+  content: string;
 }
 
 export const FAKE_TEAM_ID = 'T0FAKE0001';
@@ -82,6 +96,8 @@ export class FakeSlack {
   /** User groups by handle: id and member user ids. */
   readonly userGroups = new Map<string, { id: string; users: string[] }>();
   private readonly failures = new Map<string, Failure[]>();
+  /** Files by id: announced by files.getUploadURLExternal, content by the upload, complete once completed. */
+  readonly files = new Map<string, FakeFile & { length: number; uploaded: boolean; completed: boolean }>();
   private readonly validTokens: Set<string>;
   private loopback: Loopback | undefined;
   private tsCounter = 0;
@@ -225,9 +241,28 @@ export class FakeSlack {
     const url = new URL(req.url ?? '/', 'http://localhost');
 
     if (url.pathname.startsWith('/respond/')) {
+      // Slack refuses a response_url message it would refuse in chat.postMessage: HTTP 400 with the error as text.
+      const body = parseJson(raw);
+      const refusal = body.delete_original === true ? undefined : checkMessage(body).error;
+      if (refusal) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end(refusal);
+        return;
+      }
       this.responses.push({ id: url.pathname.slice('/respond/'.length), body: parseJson(raw), at: Date.now() });
       this.notify();
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      return;
+    }
+    if (url.pathname.startsWith('/upload/') && req.method === 'POST') {
+      // The upload URL files.getUploadURLExternal gave: the file's bytes, as they are.
+      const file = this.files.get(url.pathname.slice('/upload/'.length));
+      if (!file || file.completed) {
+        res.writeHead(404).end();
+        return;
+      }
+      file.content = raw;
+      file.uploaded = true;
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${String(Buffer.byteLength(raw))}`);
       return;
     }
     if (!url.pathname.startsWith('/api/') || req.method !== 'POST') {
@@ -353,8 +388,79 @@ export class FakeSlack {
         const ts = this.nextTs();
         const message: StoredMessage = { channel, ts, text: args.text, blocks: args.blocks };
         if (typeof args.thread_ts === 'string') message.threadTs = args.thread_ts;
+        if (isRecord(args.metadata)) message.metadata = args.metadata;
         this.messages.set(ts, message);
         return { ok: true, channel, ts, message: { type: 'message', user: FAKE_BOT_USER_ID, text: args.text, ts } };
+      }
+      case 'conversations.history': {
+        // Top-level messages, newest first; metadata only when asked for (include_all_metadata), as Slack does.
+        const channel = text(args.channel);
+        const known = this.channels.get(channel);
+        if (!channel || (known?.isPrivate && !known.botIsMember)) return { ok: false, error: 'channel_not_found' };
+        const withMetadata = args.include_all_metadata === true || args.include_all_metadata === 'true';
+        const limit = Math.min(Number(args.limit) || 100, 999);
+        const messages = [...this.messages.values()]
+          .filter((m) => m.channel === channel && m.threadTs === undefined)
+          .reverse()
+          .slice(0, limit)
+          .map((m) => ({
+            type: 'message',
+            user: FAKE_BOT_USER_ID,
+            ts: m.ts,
+            text: m.text,
+            ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
+            ...(m.files ? { files: m.files.map((f) => ({ id: f.id, name: f.name, title: f.title, permalink: f.permalink })) } : {}),
+          }));
+        return { ok: true, messages, has_more: false };
+      }
+      case 'conversations.replies': {
+        // The thread's parent first, then its replies, oldest first; metadata only when asked for.
+        const channel = text(args.channel);
+        const parent = text(args.ts);
+        const known = this.channels.get(channel);
+        if (!channel || (known?.isPrivate && !known.botIsMember)) return { ok: false, error: 'channel_not_found' };
+        const root = this.messages.get(parent);
+        if (!root || root.channel !== channel) return { ok: false, error: 'thread_not_found' };
+        const withMetadata = args.include_all_metadata === true || args.include_all_metadata === 'true';
+        const messages = [root, ...[...this.messages.values()].filter((m) => m.channel === channel && m.threadTs === parent)].map((m) => ({
+          type: 'message',
+          user: FAKE_BOT_USER_ID,
+          ts: m.ts,
+          text: m.text,
+          ...(m.threadTs ? { thread_ts: m.threadTs } : {}),
+          ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
+        }));
+        return { ok: true, messages, has_more: false };
+      }
+      case 'files.getUploadURLExternal': {
+        const name = text(args.filename);
+        const length = Number(args.length);
+        if (!name || !Number.isInteger(length) || length <= 0) return { ok: false, error: 'invalid_arguments' };
+        const id = `F0FILE${String(this.files.size + 1).padStart(5, '0')}`;
+        this.files.set(id, { id, name, title: name, permalink: `https://fake.slack.com/files/${FAKE_BOT_USER_ID}/${id}/${name}`, content: '', length, uploaded: false, completed: false });
+        return { ok: true, upload_url: `${this.loopback?.url ?? ''}/upload/${id}`, file_id: id };
+      }
+      case 'files.completeUploadExternal': {
+        const list = typeof args.files === 'string' ? parseJsonValue(args.files) : args.files;
+        if (!Array.isArray(list) || list.length === 0) return { ok: false, error: 'invalid_arguments' };
+        const done: FakeFile[] = [];
+        for (const entry of list as unknown[]) {
+          const file = isRecord(entry) ? this.files.get(text(entry.id)) : undefined;
+          if (!file || !file.uploaded || file.completed) return { ok: false, error: 'file_not_found' };
+          file.completed = true;
+          if (isRecord(entry) && typeof entry.title === 'string') file.title = entry.title;
+          done.push(file);
+        }
+        const channel = text(args.channel_id);
+        if (channel) {
+          const problem = this.cannotPost(channel);
+          if (problem) return { ok: false, error: problem };
+          const ts = this.nextTs();
+          const message: StoredMessage = { channel, ts, text: text(args.initial_comment), blocks: undefined, files: done };
+          if (typeof args.thread_ts === 'string') message.threadTs = args.thread_ts;
+          this.messages.set(ts, message);
+        }
+        return { ok: true, files: done.map((f) => ({ id: f.id, name: f.name, title: f.title, permalink: f.permalink })) };
       }
       case 'chat.update': {
         const ts = text(args.ts);
@@ -410,18 +516,9 @@ function invalidModal(view: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-/** Slack's own checks on a message body that the bot must never trip. */
+/** Slack's own checks on a message body that the bot must never trip (slack-limits.ts). */
 function invalidMessage(args: Record<string, unknown>): string | undefined {
-  const blocks = args.blocks;
-  if (blocks === undefined && (typeof args.text !== 'string' || args.text === '')) return 'no_text';
-  if (typeof args.text === 'string' && args.text.length > 40_000) return 'msg_too_long';
-  if (blocks === undefined) return undefined;
-  if (!Array.isArray(blocks) || blocks.length > 50) return 'invalid_blocks';
-  for (const block of blocks as { type?: string; text?: { text?: string } }[]) {
-    if (block.type === 'section' && (block.text?.text?.length ?? 0) > 3000) return 'invalid_blocks';
-    if (block.type === 'header' && (block.text?.text?.length ?? 0) > 150) return 'invalid_blocks';
-  }
-  return undefined;
+  return checkMessage(args).error;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -10,6 +10,7 @@ import type { Actor } from '../../runs/model.ts';
 import type { IncidentService } from '../../incidents/service.ts';
 import type { RunService } from '../../runs/service.ts';
 import type { RunStore } from '../../runs/store.ts';
+import { explainSlackError } from '../errors.ts';
 import { parseDrCommand } from '../grammar.ts';
 import type { RunMessageNotifier } from '../notifier.ts';
 import { renderAudit } from '../views/audit.ts';
@@ -259,7 +260,7 @@ export async function planAndPost({ runbookId, params, dryRun, requester, channe
     await respond({
       response_type: 'ephemeral',
       replace_original: false,
-      text: `:x: I could not post the plan here, so the request was withdrawn. If this is a private channel, invite me with \`/invite @DR ChatOps\` and ask again.`,
+      text: `:x: I could not post the plan here, so the request was withdrawn. ${explainSlackError(err)}`,
     });
   }
 }

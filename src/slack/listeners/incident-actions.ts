@@ -9,6 +9,7 @@ import type { IncidentStore } from '../../incidents/store.ts';
 import type { ChecklistKind, Templates } from '../../incidents/templates.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { IncidentAccess } from '../../incidents/access.ts';
+import { explainSlackError, slackErrorCode } from '../errors.ts';
 import { checkedActor } from '../guard.ts';
 import { withTimeout } from '../../queue/connection.ts';
 import { formatDuration } from '../../util/duration.ts';
@@ -97,7 +98,7 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
     } catch (err) {
       if (!isUserError(err)) {
         log.error({ err: errorMessage(err) }, 'declaration failed');
-        await ack({ response_action: 'errors', errors: { title: 'The bot could not reach its state store; nothing was declared. Try again in a moment.' } });
+        await ack({ response_action: 'errors', errors: { title: slackErrorCode(err) ? `Nothing was declared. ${plainFromMrkdwn(explainSlackError(err))}` : 'The bot could not reach its state store; nothing was declared. Try again in a moment.' } });
         return;
       }
       await ack({ response_action: 'errors', errors: { [err.field ?? 'title']: plainFromMrkdwn(err.message) } });
@@ -161,7 +162,7 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
     } catch (err) {
       if (!isUserError(err)) {
         log.error({ err: errorMessage(err) }, 'status change failed');
-        await ack({ response_action: 'errors', errors: { message: 'The bot could not reach its state store; nothing changed. Try again in a moment.' } });
+        await ack({ response_action: 'errors', errors: { message: slackErrorCode(err) ? `Nothing changed. ${plainFromMrkdwn(explainSlackError(err))}` : 'The bot could not reach its state store; nothing changed. Try again in a moment.' } });
         return;
       }
       await ack({ response_action: 'errors', errors: { message: plainFromMrkdwn(err.message) } });
@@ -184,6 +185,7 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
       }
       const actor = checkedActor(context).id;
       const at = Date.now();
+      let stored = false;
       try {
         await access.mayTick(incident, actor);
         if (!checked && (await deps.store.checks(incidentId, list)).get(index)?.auto) {
@@ -191,15 +193,20 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
           return;
         }
         const changed = await deps.store.setCheck(incidentId, list, index, checked ? { by: actor, at } : null);
+        stored = true;
         // A second click on a stale button changes nothing and adds nothing to the timeline.
         if (changed) await deps.store.appendTimeline(incidentId, { at, actor, text: `${checked ? 'checked' : 'unchecked'} "${item}" (${deps.templates.checklistTitle(list)})` });
         const ts = body.container.message_ts as string | undefined;
         const channel = body.channel?.id ?? (body.container.channel_id as string | undefined);
+        if (changed) await deps.incidents.refresh(incidentId);
         if (ts && channel) {
           const message = renderChecklist(incidentId, list, deps.templates.checklistTitle(list), items, await deps.store.checks(incidentId, list));
-          await client.chat.update({ channel, ts, text: message.text, blocks: message.blocks ?? [] });
+          // The tick is stored by now: a refused redraw must say so, not ask for a click that would undo it.
+          await client.chat.update({ channel, ts, text: message.text, blocks: message.blocks ?? [] }).catch(async (err: unknown) => {
+            log.warn({ incidentId, slackError: slackErrorCode(err), err: errorMessage(err) }, 'checklist recorded, but its message was not redrawn');
+            await whisper(respond, `:warning: "${escapeMrkdwn(item)}" is ${checked ? 'ticked' : 'unticked'} and recorded in the incident's timeline, but this checklist message could not be redrawn to show it. ${explainSlackError(err)}`);
+          });
         }
-        if (changed) await deps.incidents.refresh(incidentId);
       } catch (err) {
         if (isUserError(err)) {
           log.info({ incidentId, user: actor, outcome: 'refused' }, 'checklist tick refused');
@@ -207,7 +214,14 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
           return;
         }
         log.error({ incidentId, err: errorMessage(err) }, 'checklist update failed');
-        await whisper(respond, ':x: That did not go through; try again.');
+        const why = slackErrorCode(err) ? explainSlackError(err) : 'The bot could not reach its state store.';
+        // Once the tick is stored, "try again" would be wrong: another click would undo it.
+        await whisper(
+          respond,
+          stored
+            ? `:warning: "${escapeMrkdwn(item)}" is ${checked ? 'ticked' : 'unticked'} and stored, but the rest did not follow (the timeline or the summary may lag). ${why}`
+            : `:x: Nothing was recorded. ${slackErrorCode(err) ? why : `${why} Try again in a moment.`}`,
+        );
       }
     });
   };
@@ -246,7 +260,7 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
         return;
       }
       log.error({ incidentId: incident.id, err: errorMessage(err) }, 'publishing failed');
-      await whisper(respond, ':x: The bot could not reach its state store; nothing was published. Try again in a moment.');
+      await whisper(respond, slackErrorCode(err) ? `:x: Nothing was published. ${explainSlackError(err)}` : ':x: The bot could not reach its state store; nothing was published. Try again in a moment.');
     }
   });
 }

@@ -7,6 +7,7 @@ import { UserError } from '../../errors.ts';
 import { describeMembers, holds, type RoleMembers, ROLE_SETTINGS } from '../../access/roles.ts';
 import type { Run } from '../../runs/model.ts';
 import type { SlackDirectory } from '../directory.ts';
+import { explainSlackError, slackErrorCode } from '../errors.ts';
 import { checkedActor, type CheckedActor } from '../guard.ts';
 import type { RunMessageNotifier } from '../notifier.ts';
 import { RUN_ACTIONS } from '../views/run.ts';
@@ -55,7 +56,9 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
       } catch (err) {
         if (!isUserError(err)) {
           log.error({ err: err instanceof Error ? err.message : String(err) }, 'run button failed');
-          await whisper(respond, ':x: That did not go through (the bot could not reach its state store). Nothing changed; try again.');
+          // A Slack refusal is told as it is; anything else is the state store.
+          const text = slackErrorCode(err) ? `:x: That did not go through. ${explainSlackError(err)}` : ':x: That did not go through (the bot could not reach its state store). Nothing changed; try again.';
+          await whisper(respond, text);
           return;
         }
         log.info({ outcome: 'refused', reason: err.message }, 'run button refused');

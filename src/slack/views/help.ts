@@ -1,4 +1,5 @@
 import { COMMAND_SPECS, type CommandSpec } from '../grammar.ts';
+import { capText, fitBlocks, MESSAGE_LIMITS, packLines, TEXT_RECOMMENDED_LIMIT } from '../limits.ts';
 import { context, header, type SlackMessage, section } from './message.ts';
 
 /** `/dr help` and `/dr help <command>`: the grammar with examples. */
@@ -6,16 +7,20 @@ export function renderHelp(slash: string, topic?: string): SlackMessage {
   const spec = COMMAND_SPECS.find((s) => s.name === topic);
   if (spec) {
     const text = `*\`${slash} ${spec.usage}\`*\n${spec.summary}\n${examples(slash, spec)}`;
-    return { text: `${slash} ${spec.usage}: ${spec.summary}`, blocks: [section(text)] };
+    return { text: `${slash} ${spec.usage}: ${spec.summary}`, blocks: fitBlocks([section(text)], MESSAGE_LIMITS) };
   }
   const lines = COMMAND_SPECS.map((s) => `• \`${slash} ${s.usage}\` — ${s.summary}`);
   return {
-    text: `Commands: ${COMMAND_SPECS.map((s) => `${slash} ${s.usage}`).join(', ')}`,
-    blocks: [
-      header('Disaster recovery commands'),
-      section(lines.join('\n')),
-      context(`Quote text with spaces: \`"like this"\`. Details and examples: \`${slash} help <command>\`.`),
-    ],
+    text: capText(`Commands: ${COMMAND_SPECS.map((s) => `${slash} ${s.usage}`).join(', ')}`, TEXT_RECOMMENDED_LIMIT),
+    blocks: fitBlocks(
+      [
+        header('Disaster recovery commands'),
+        // Whole lines per section: a longer grammar never cuts a command in half.
+        ...packLines(lines).map((t) => section(t)),
+        context(`Quote text with spaces: \`"like this"\`. Details and examples: \`${slash} help <command>\`.`),
+      ],
+      MESSAGE_LIMITS,
+    ),
   };
 }
 

@@ -1,26 +1,32 @@
 import type { Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
+import { capText, fitBlocks, linesWithin, SECTION_TEXT_LIMIT, VIEW_LIMITS } from '../limits.ts';
 import { type Block, context, escapeMrkdwn, header, section } from './message.ts';
+
+/** Runs listed per section at most; the rest are counted. */
+const RUNS_PER_SECTION = 20;
+const LINE_LIMIT = 400;
 
 /** The App Home tab: what needs attention now. Pure. */
 export function renderHome(runs: readonly Run[], now: number, slash: string): { type: 'home'; blocks: Block[] } {
   const running = runs.filter((r) => r.state === 'running' || r.state === 'approved');
   const waiting = runs.filter((r) => r.state === 'awaiting_approval' && r.expiresAt > now);
   const line = (r: Run, detail: string) =>
-    `• \`${r.id}\` *${escapeMrkdwn(r.runbookTitle)}*${r.message ? ` in <#${r.message.channel}>` : ''} — ${detail} · requested by <@${r.requester.id}>`;
+    capText(`• \`${r.id}\` *${escapeMrkdwn(r.runbookTitle)}*${r.message ? ` in <#${r.message.channel}>` : ''} — ${detail} · requested by <@${r.requester.id}>`, LINE_LIMIT);
   const blocks: Block[] = [
     header('Disaster recovery'),
-    section(
-      running.length
-        ? `*Runs in progress*\n${running.slice(0, 20).map((r) => line(r, `${r.state}, ${formatDuration(now - (r.startedAt ?? r.createdAt))} so far`)).join('\n')}`
-        : '*Runs in progress*\nNone.',
-    ),
-    section(
-      waiting.length
-        ? `*Awaiting approval*\n${waiting.slice(0, 20).map((r) => line(r, `${r.approvals.length} of ${r.policy.required} approvals, expires in ${formatDuration(r.expiresAt - now)}`)).join('\n')}`
-        : '*Awaiting approval*\nNone.',
-    ),
+    section(list('*Runs in progress*', running.map((r) => line(r, `${r.state}, ${formatDuration(now - (r.startedAt ?? r.createdAt))} so far`)))),
+    section(list('*Awaiting approval*', waiting.map((r) => line(r, `${r.approvals.length} of ${r.policy.required} approvals, expires in ${formatDuration(r.expiresAt - now)}`)))),
     context(`Start with \`${slash} help\`. Runs you can act on have their buttons on their message in the channel.`),
   ];
-  return { type: 'home', blocks };
+  return { type: 'home', blocks: fitBlocks(blocks, VIEW_LIMITS) };
+}
+
+/** A heading and its lines within one section, counting those left out. */
+function list(heading: string, lines: readonly string[]): string {
+  if (lines.length === 0) return `${heading}\nNone.`;
+  const room = SECTION_TEXT_LIMIT - heading.length - 40;
+  const { kept, omitted } = linesWithin(lines.slice(0, RUNS_PER_SECTION), room);
+  const more = omitted + Math.max(0, lines.length - RUNS_PER_SECTION);
+  return `${heading}\n${kept.join('\n')}${more ? `\n_… and ${more} more_` : ''}`;
 }

@@ -1,5 +1,6 @@
 import { type Check, type Incident, INCIDENT_TRANSITIONS, type IncidentState } from '../../incidents/model.ts';
 import type { TemplateValues } from '../../incidents/templates.ts';
+import { capText, CONFIRM_TEXT_LIMIT, fitBlocks, HINT_TEXT_LIMIT, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_BLOCKS_LIMIT, MESSAGE_LIMITS, MODAL_TITLE_LIMIT, OPTION_TEXT_LIMIT, SECTION_TEXT_LIMIT } from '../limits.ts';
 import { type Block, type Button, context, escapeMrkdwn, header, mrkdwn, section, type SlackMessage, truncate } from './message.ts';
 
 /**
@@ -16,8 +17,10 @@ export interface SummaryPublication {
   publishers: { nobody: boolean; who: string };
 }
 
-/** Slack's limit on a confirmation dialog's text. */
-const CONFIRM_TEXT_LIMIT = 300;
+/** Caps on the summary's free-text parts, so that together they stay within MESSAGE_BLOCK_TEXT_BUDGET. */
+const FACTS_LIMIT = 1_500;
+const ACTIONS_TAKEN_LIMIT = 2_500;
+const NEXT_STEPS_LIMIT = 1_200;
 
 const STATE_EMOJI: Record<IncidentState, string> = {
   investigating: ':mag:',
@@ -46,15 +49,15 @@ export function renderIncidentSummary(incident: Incident, values: TemplateValues
   const blocks: Block[] = [
     header(`${incident.severity.toUpperCase()} · ${incident.title}`),
     section(
-      [
+      capText([
         `${STATE_EMOJI[incident.state]} *Status:* ${v('status')} — ${v('current_status')}`,
         `*Impact:* ${v('impact')} · *Affected:* ${v('affected_services')} · *Scenario:* ${v('scenario')}`,
         `*Started:* ${v('started_at')} (${v('duration')} ${resolved ? 'in all' : 'ago'}) · *Commander:* ${values.commander ?? '—'} · *ETR:* ${v('etr')}`,
         `*RTO* ${v('rto_target')}: ${rto} · *RPO* ${v('rpo_target')}: ${rpo}`,
-      ].join('\n'),
+      ].join('\n'), FACTS_LIMIT),
     ),
-    section(`*Actions taken*\n${values.actions_taken ?? 'None yet.'}`),
-    section(`*Next steps*\n${values.next_steps ?? '—'}`),
+    section(`*Actions taken*\n${capText(values.actions_taken ?? 'None yet.', ACTIONS_TAKEN_LIMIT)}`),
+    section(`*Next steps*\n${capText(values.next_steps ?? '—', NEXT_STEPS_LIMIT)}`),
   ];
   if (incident.public && incident.publication === 'held') blocks.push(...publishBlocks(incident, publication));
   const next = INCIDENT_TRANSITIONS[incident.state];
@@ -81,7 +84,7 @@ export function renderIncidentSummary(incident: Incident, values: TemplateValues
         : ' · the status page follows';
   const who = resolved ? ' · only the commander may reopen it' : ' · status changes: the commander or DR_RESPONDERS, in this channel';
   blocks.push(context(`Incident \`${incident.id}\` · or \`/dr status <investigating|identified|monitoring|resolved> "what changed"\`${who}${page}`));
-  return { text: `${STATE_EMOJI[incident.state]} ${escapeMrkdwn(incident.title)}: ${incident.state}`, blocks };
+  return { text: `${STATE_EMOJI[incident.state]} ${escapeMrkdwn(incident.title)}: ${incident.state}`, blocks: fitBlocks(blocks, MESSAGE_LIMITS) };
 }
 
 /**
@@ -139,7 +142,10 @@ function capitalizeFirst(s: string): string {
 export function renderChecklist(incidentId: string, list: string, title: string, items: readonly string[], checks: ReadonlyMap<number, Check>): SlackMessage {
   const done = items.filter((_, i) => checks.has(i)).length;
   const blocks: Block[] = [section(`*${escapeMrkdwn(title)}* — ${done} of ${items.length} done`)];
-  items.slice(0, 45).forEach((item, i) => {
+  const shown = items.slice(0, CHECKLIST_ITEMS_SHOWN);
+  // Each item gets its share of the message's text budget (a button's text included).
+  const itemLimit = Math.min(SECTION_TEXT_LIMIT, Math.floor((MESSAGE_BLOCK_TEXT_BUDGET - CHECKLIST_FRAME_ROOM) / Math.max(1, shown.length)) - 10);
+  shown.forEach((item, i) => {
     const check = checks.get(i);
     // What the bot recorded itself (the declaration's own item) has no Undo.
     const accessory: Button | undefined = check?.auto
@@ -150,16 +156,21 @@ export function renderChecklist(incidentId: string, list: string, title: string,
     const text = check
       ? `:ballot_box_with_check: ~${escapeMrkdwn(item)}~\n_<@${check.by}> at ${new Date(check.at).toISOString().slice(11, 16)} UTC${check.auto ? ' · recorded by the bot' : ''}_`
       : `:white_large_square: ${escapeMrkdwn(item)}`;
-    blocks.push({ type: 'section', block_id: `item-${String(i)}`, text: mrkdwn(truncate(text, 3000)), ...(accessory ? { accessory } : {}) });
+    blocks.push({ type: 'section', block_id: `item-${String(i)}`, text: mrkdwn(truncate(text, itemLimit)), ...(accessory ? { accessory } : {}) });
   });
-  return { text: `${escapeMrkdwn(title)}: ${done} of ${items.length} done`, blocks };
+  if (items.length > shown.length) blocks.push(context(`… ${items.length - shown.length} more items not shown here`));
+  return { text: `${escapeMrkdwn(title)}: ${done} of ${items.length} done`, blocks: fitBlocks(blocks, MESSAGE_LIMITS) };
 }
+
+/** One block per item, with the title and a note: within MESSAGE_BLOCKS_LIMIT. */
+const CHECKLIST_ITEMS_SHOWN = MESSAGE_BLOCKS_LIMIT - 5;
+const CHECKLIST_FRAME_ROOM = 400;
 
 /** Modal callback ids. */
 export const INCIDENT_VIEWS = { declare: 'incident.declare', status: 'incident.status' } as const;
 
 type PlainOption = { text: { type: 'plain_text'; text: string }; value: string };
-const option = (text: string, value: string): PlainOption => ({ text: { type: 'plain_text', text: truncate(text, 75) }, value });
+const option = (text: string, value: string): PlainOption => ({ text: { type: 'plain_text', text: truncate(text, OPTION_TEXT_LIMIT) }, value });
 
 /** `/dr declare` with no arguments: the whole declaration as a form. */
 export function renderDeclareModal(opts: {
@@ -174,7 +185,7 @@ export function renderDeclareModal(opts: {
     label: { type: 'plain_text' as const, text: label },
     element: { action_id: 'value', ...element },
     optional,
-    ...(hint ? { hint: { type: 'plain_text' as const, text: truncate(hint, 150) } } : {}),
+    ...(hint ? { hint: { type: 'plain_text' as const, text: truncate(hint, HINT_TEXT_LIMIT) } } : {}),
   });
   const severities = [option('SEV1 — critical, customers down', 'sev1'), option('SEV2 — major, degraded', 'sev2'), option('SEV3 — minor, internal', 'sev3')];
   return {
@@ -207,7 +218,7 @@ export function renderStatusModal(incident: Pick<Incident, 'id' | 'title' | 'sta
     type: 'modal' as const,
     callback_id: INCIDENT_VIEWS.status,
     private_metadata: JSON.stringify({ incidentId: incident.id, state, channel }),
-    title: { type: 'plain_text' as const, text: truncate(reopen ? 'Reopen the incident' : `Set: ${STATE_LABEL[state]}`, 24) },
+    title: { type: 'plain_text' as const, text: truncate(reopen ? 'Reopen the incident' : `Set: ${STATE_LABEL[state]}`, MODAL_TITLE_LIMIT) },
     submit: { type: 'plain_text' as const, text: 'Post update' },
     close: { type: 'plain_text' as const, text: 'Cancel' },
     blocks: [

@@ -1,20 +1,39 @@
 import type { Runbook } from '../../runbooks/schema.ts';
 import type { Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
-import { context, escapeMrkdwn, header, section, type SlackMessage } from './message.ts';
+import { capText, fitBlocks, linesWithin, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS, packLines } from '../limits.ts';
+import { type Block, context, escapeMrkdwn, header, section, type SlackMessage } from './message.ts';
 
-/** `/dr runbooks`: every runbook with its parameters and approval needs. */
+/** Room kept for the header and the footer out of the message's text budget. */
+const FRAME_ROOM = 500;
+const LINE_LIMIT = 500;
+
+/**
+ * `/dr runbooks`: every runbook with its parameters and approval needs. Too
+ * many for one message, it drops the parameters (`/dr help run` and the plan
+ * show them), and past that lists as many as fit and says how many more.
+ */
 export function renderRunbookList(runbooks: Iterable<Runbook>, slash: string): SlackMessage {
-  const lines = [...runbooks].map((rb) => {
+  const all = [...runbooks];
+  const line = (rb: Runbook, withParams: boolean) => {
     const approval = rb.approval.required === 0 ? 'no approval' : `${rb.approval.required} approval${rb.approval.required > 1 ? 's' : ''}`;
     const params = Object.entries(rb.params)
       .map(([k, spec]) => `\`${k}\`${spec.default === undefined ? ' (required)' : ''}`)
       .join(', ');
-    return `• *${escapeMrkdwn(rb.id)}* — ${escapeMrkdwn(rb.title)} (${approval})${params ? `\n   ${params}` : ''}`;
-  });
+    return capText(`• *${escapeMrkdwn(rb.id)}* — ${escapeMrkdwn(rb.title)} (${approval})${withParams && params ? `\n   ${params}` : ''}`, LINE_LIMIT);
+  };
+  const room = MESSAGE_BLOCK_TEXT_BUDGET - FRAME_ROOM;
+  let lines = all.map((rb) => line(rb, true));
+  let note = '';
+  if (textOf(lines) > room) {
+    lines = all.map((rb) => line(rb, false));
+    note = ` · parameters not shown: \`${slash} run <runbook>\` names any it needs`;
+  }
+  const { kept, omitted } = linesWithin(lines, room);
+  if (omitted) note += ` · ${omitted} more not shown: \`npm run dr -- runbooks\` lists them all`;
   return {
-    text: `${lines.length} runbooks`,
-    blocks: [header('Runbooks'), ...chunk(lines).map((t) => section(t)), context(`Run one: \`${slash} run <runbook> key=value …\` · add your own in commands/`)],
+    text: `${all.length} runbooks`,
+    blocks: within([header('Runbooks'), ...packLines(kept).map((t) => section(t)), context(`Run one: \`${slash} run <runbook> key=value …\` · add your own in commands/${note}`)]),
   };
 }
 
@@ -23,18 +42,17 @@ export function renderRunList(runs: readonly Run[], slash: string): SlackMessage
   if (runs.length === 0) return { text: 'No runs yet.' };
   const lines = runs.map((r) => {
     const took = r.startedAt && r.finishedAt ? ` in ${formatDuration(r.finishedAt - r.startedAt)}` : '';
-    return `\`${r.id}\` *${escapeMrkdwn(r.runbookId)}* — ${r.state.replace('_', ' ')}${took} · <@${r.requester.id}> · ${new Date(r.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+    return capText(`\`${r.id}\` *${escapeMrkdwn(r.runbookId)}* — ${r.state.replace('_', ' ')}${took} · <@${r.requester.id}> · ${new Date(r.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC`, LINE_LIMIT);
   });
-  return { text: `${runs.length} recent runs`, blocks: [header('Recent runs'), ...chunk(lines).map((t) => section(t)), context(`Details: \`${slash} show <run>\``)] };
+  const { kept, omitted } = linesWithin(lines, MESSAGE_BLOCK_TEXT_BUDGET - FRAME_ROOM);
+  const more = omitted ? ` · ${omitted} older not shown: \`npm run dr -- runs\`` : '';
+  return { text: `${runs.length} recent runs`, blocks: within([header('Recent runs'), ...packLines(kept).map((t) => section(t)), context(`Details: \`${slash} show <run>\`${more}`)]) };
 }
 
-/** Groups lines into section-sized texts. */
-function chunk(lines: readonly string[], limit = 2_900): string[] {
-  const out: string[] = [];
-  for (const line of lines) {
-    const last = out.at(-1);
-    if (last !== undefined && last.length + line.length + 1 <= limit) out[out.length - 1] = `${last}\n${line}`;
-    else out.push(line);
-  }
-  return out;
+function textOf(lines: readonly string[]): number {
+  return lines.reduce((n, l) => n + l.length + 1, 0);
+}
+
+function within(blocks: Block[]): Block[] {
+  return fitBlocks(blocks, MESSAGE_LIMITS);
 }

@@ -1,5 +1,6 @@
 import { truncate } from '../../util/text.ts';
 import { code, escapeMrkdwn, plainFromMrkdwn } from '../../util/mrkdwn.ts';
+import { HEADER_TEXT_LIMIT, SECTION_TEXT_LIMIT } from '../limits.ts';
 
 /**
  * The one Slack escaping module: every view, fallback `text` and error shown
@@ -41,8 +42,8 @@ export interface PlainText {
   emoji?: boolean;
 }
 
-export const SECTION_TEXT_LIMIT = 3000;
-export const HEADER_TEXT_LIMIT = 150;
+/** Kept here too for the views' and tests' imports; the limits live in ../limits.ts. */
+export { HEADER_TEXT_LIMIT, SECTION_TEXT_LIMIT };
 
 export function mrkdwn(text: string): MarkdownText {
   return { type: 'mrkdwn', text: truncate(text, SECTION_TEXT_LIMIT) };

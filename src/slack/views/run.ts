@@ -1,7 +1,9 @@
-import { changedSteps, isTerminal, type PlannedStep, type Run, type StepRecord } from '../../runs/model.ts';
+import { changedSteps, isTerminal, type Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { describeMembers, isEmpty, ROLE_SETTINGS } from '../../access/roles.ts';
-import { type Block, code, context, escapeMrkdwn, header, SECTION_TEXT_LIMIT, section, type SlackMessage, truncate } from './message.ts';
+import { blockTextLength, capText, CONFIRM_TEXT_LIMIT, ERROR_TEXT_LIMIT, fitBlocks, HEADER_TEXT_LIMIT, linesWithin, packLines, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS } from '../limits.ts';
+import { type Block, code, context, escapeMrkdwn, header, section, type SlackMessage, truncate } from './message.ts';
+import { stepSections } from './run-steps.ts';
 
 /** Button action ids; the value of every button is the run id. */
 export const RUN_ACTIONS = { approve: 'run.approve', reject: 'run.reject', cancel: 'run.cancel', dryRun: 'run.dry-run' } as const;
@@ -18,18 +20,6 @@ const STATE_EMOJI: Record<Run['state'], string> = {
   rejected: ':no_entry:',
 };
 
-const STEP_EMOJI: Record<StepRecord['state'], string> = {
-  pending: ':white_small_square:',
-  running: ':arrow_forward:',
-  succeeded: ':heavy_check_mark:',
-  failed: ':x:',
-  skipped: ':fast_forward:',
-  cancelled: ':black_square_for_stop:',
-};
-
-/** Slack allows 50 blocks; the run message uses at most this many. */
-const MAX_BLOCKS = 50;
-
 /**
  * The run's one message: the plan with Approve / Reject while it awaits
  * approval, live progress with Cancel while it runs, the outcome at the end.
@@ -37,36 +27,69 @@ const MAX_BLOCKS = 50;
  * values from secrets); outputs are shown as steps report them.
  */
 export function renderRunMessage(run: Run, now: number, options: { live?: boolean } = {}): SlackMessage {
-  const blocks: Block[] = [];
   const title = `${run.dryRun ? 'Dry run: ' : ''}${run.runbookTitle}`;
-  blocks.push(header(title));
   const params = Object.entries(run.params).map(([k, v]) => `${escapeMrkdwn(k)}=${code(v)}`).join('  ');
-  blocks.push(section(`${STATE_EMOJI[run.state]} *${stateText(run)}* · run \`${run.id}\` · \`${run.runbookId}\` requested by ${who(run.requester)}${params ? `\n${params}` : ''}`));
+  const head: Block[] = [
+    header(title),
+    section(capText(`${STATE_EMOJI[run.state]} *${stateText(run)}* · run \`${run.id}\` · \`${run.runbookId}\` requested by ${who(run.requester)}${params ? `\n${params}` : ''}`, STATUS_LIMIT)),
+  ];
+  if (run.state === 'running' || isTerminal(run.state)) head.push(section(progressLine(run, now)));
 
-  if (run.state === 'running' || isTerminal(run.state)) blocks.push(section(progressLine(run, now)));
-  blocks.push(...stepSections(run, now));
-
+  const tail: Block[] = [];
   const irreversible = run.plan.flatMap((p) => p.lines.filter((l) => l.irreversible).map((l) => `• ${escapeMrkdwn(l.detail)}`));
-  if (irreversible.length && !isTerminal(run.state)) blocks.push(section(`:warning: *Cannot be undone:*\n${irreversible.join('\n')}`));
+  if (irreversible.length && !isTerminal(run.state)) tail.push(...packLines(irreversibleLines(irreversible)).map((t) => section(t)));
 
   if (run.failure) {
     const done = changedSteps(run).filter((s) => s.state === 'succeeded').map((s) => `\`${s.stepId}\``);
-    blocks.push(section(`:x: *Failed${run.failure.stepId ? ` at \`${run.failure.stepId}\`` : ''}:* ${escapeMrkdwn(run.failure.message)}\n*Already changed:* ${done.join(', ') || 'nothing'}`));
+    const failure = `:x: *Failed${run.failure.stepId ? ` at \`${run.failure.stepId}\`` : ''}:* ${escapeMrkdwn(capText(run.failure.message, ERROR_TEXT_LIMIT, 'middle'))}`;
+    tail.push(section(`${failure}\n${capText(`*Already changed:* ${done.join(', ') || 'nothing'}`, CHANGED_LIMIT)}`));
   }
   if (run.decision && (run.state === 'rejected' || run.state === 'cancelled' || run.state === 'expired')) {
-    blocks.push(section(`${run.state === 'expired' ? 'Expired' : `${capitalize(run.state)} by ${who(run.decision.by)}`} at ${clock(run.decision.at)}${run.decision.reason ? `: ${escapeMrkdwn(run.decision.reason)}` : ''}`));
+    const reason = run.decision.reason ? `: ${escapeMrkdwn(capText(run.decision.reason, REASON_LIMIT))}` : '';
+    tail.push(section(`${run.state === 'expired' ? 'Expired' : `${capitalize(run.state)} by ${who(run.decision.by)}`} at ${clock(run.decision.at)}${reason}`));
   }
   if (run.state === 'succeeded') {
-    const outputs = run.plan.flatMap((p) => Object.entries(run.steps[p.stepId]?.outputs ?? {}).map(([k, v]) => `\`${p.stepId}.${k}\` ${escapeMrkdwn(String(v))}`));
-    if (outputs.length) blocks.push(section(`*Results:*\n${outputs.join('\n')}`));
+    const outputs = run.plan.flatMap((p) => Object.entries(run.steps[p.stepId]?.outputs ?? {}).map(([k, v]) => capText(`\`${p.stepId}.${k}\` ${escapeMrkdwn(String(v))}`, RESULT_LINE_LIMIT)));
+    const { kept, omitted } = linesWithin(outputs, RESULTS_LIMIT);
+    if (outputs.length) tail.push(section(`*Results:*\n${kept.join('\n')}${omitted ? `\n_… ${omitted} more results: \`npm run dr -- status ${run.id}\`_` : ''}`));
   }
 
-  blocks.push(context(footer(run)));
+  tail.push(context(capText(footer(run), FOOTER_LIMIT)));
   // Only the run's own message in its channel carries buttons; copies (`/dr show`) are read-only.
   const actions = options.live === false ? undefined : actionsFor(run);
-  if (actions) blocks.push(actions);
-  else if (options.live === false && !isTerminal(run.state) && run.message) blocks.push(context(`Approve, reject or cancel from the run's message in <#${run.message.channel}>.`));
-  return { text: `${STATE_EMOJI[run.state]} ${escapeMrkdwn(title)}: ${stateText(run)} (run ${run.id})`, blocks: fit(blocks) };
+  if (actions) tail.push(actions);
+  else if (options.live === false && !isTerminal(run.state) && run.message) tail.push(context(`Approve, reject or cancel from the run's message in <#${run.message.channel}>.`));
+
+  // The steps get what the rest leaves of the message's text budget.
+  const stepBudget = MESSAGE_BLOCK_TEXT_BUDGET - blockTextLength([...head, ...tail]) - SAFETY_MARGIN;
+  const blocks = [...head, ...stepSections(run, now, Math.max(MIN_STEP_BUDGET, stepBudget)), ...tail];
+  return { text: `${STATE_EMOJI[run.state]} ${escapeMrkdwn(truncate(title, HEADER_TEXT_LIMIT))}: ${stateText(run)} (run ${run.id})`, blocks: fitBlocks(blocks, MESSAGE_LIMITS) };
+}
+
+/** Caps on each part of the run message, so that together they leave the steps room (MESSAGE_BLOCK_TEXT_BUDGET). */
+const STATUS_LIMIT = 1_000;
+const IRREVERSIBLE_LIMIT = 2_500;
+const CHANGED_LIMIT = 800;
+const REASON_LIMIT = 500;
+const RESULT_LINE_LIMIT = 300;
+const RESULTS_LIMIT = 1_500;
+const FOOTER_LIMIT = 1_000;
+/** Slack's count and ours may differ by a little (entities, emoji names): keep some room. */
+const SAFETY_MARGIN = 100;
+const MIN_STEP_BUDGET = 1_500;
+
+/**
+ * What cannot be undone, never hidden however big the plan: every line is
+ * kept, shortened when they do not all fit.
+ */
+function irreversibleLines(lines: readonly string[]): string[] {
+  const heading = ':warning: *Cannot be undone:*';
+  const room = IRREVERSIBLE_LIMIT - heading.length;
+  if (lines.join('\n').length + 1 <= room) return [`${heading}\n${lines[0] ?? ''}`, ...lines.slice(1)];
+  // A readable stub each, even past the limit: these are never dropped.
+  const each = Math.max(24, Math.floor(room / lines.length) - 1);
+  const short = lines.map((l) => truncate(l, each, '…'));
+  return [`${heading}\n${short[0] ?? ''}`, ...short.slice(1)];
 }
 
 function stateText(run: Run): string {
@@ -90,45 +113,6 @@ function progressLine(run: Run, now: number): string {
   const elapsed = (run.finishedAt ?? now) - (run.startedAt ?? now);
   const rto = run.rtoMs ? ` · RTO ${formatDuration(run.rtoMs)} (${Math.round((elapsed / run.rtoMs) * 100)} % used)` : '';
   return `\`${bar}\` ${done}/${total} steps · ${formatDuration(elapsed)} ${run.finishedAt ? 'total' : 'elapsed'}${rto}`;
-}
-
-/** Above a runbook's `always` steps, in plans and live messages. */
-const CLEANUP_HEADING = '*Always, however the run ends (cleanup):*';
-
-function stepSections(run: Run, now: number): Block[] {
-  const firstCleanup = run.plan.findIndex((p) => p.always);
-  const lines = run.plan.map((p, i) => `${i === firstCleanup ? `${CLEANUP_HEADING}\n` : ''}${stepLine(p, run.steps[p.stepId], run, now)}`);
-  // Pack step lines into as few sections as Slack's text limit allows.
-  const sections: string[] = [];
-  for (const line of lines) {
-    const last = sections.at(-1);
-    if (last !== undefined && last.length + line.length + 1 <= SECTION_TEXT_LIMIT) sections[sections.length - 1] = `${last}\n${line}`;
-    else sections.push(truncate(line, SECTION_TEXT_LIMIT));
-  }
-  return sections.map((s) => section(s));
-}
-
-function stepLine(p: PlannedStep, s: StepRecord | undefined, run: Run, now: number): string {
-  const state = s?.state ?? 'pending';
-  const name = `*${escapeMrkdwn(p.name)}*`;
-  let detail: string;
-  switch (state) {
-    case 'pending':
-      detail = isTerminal(run.state) ? 'not run' : p.lines.map((l) => escapeMrkdwn(l.detail)).join('; ');
-      break;
-    case 'running':
-      detail = `${formatDuration(now - (s?.startedAt ?? now))}${s?.progress ? ` — ${escapeMrkdwn(s.progress.message)}` : ''}${s && s.attempts > 1 ? ` (attempt ${s.attempts})` : ''}`;
-      break;
-    case 'succeeded':
-      detail = `done in ${formatDuration((s?.finishedAt ?? now) - (s?.startedAt ?? now))}`;
-      break;
-    case 'skipped':
-      detail = s?.wouldDo ? `would ${s.wouldDo.map((l) => escapeMrkdwn(l.detail)).join('; ')}` : 'skipped';
-      break;
-    default:
-      detail = escapeMrkdwn(s?.error ?? state);
-  }
-  return truncate(`${STEP_EMOJI[state]} ${name} — ${detail}`, 600);
 }
 
 function footer(run: Run): string {
@@ -165,7 +149,7 @@ function actionsFor(run: Run): Block | undefined {
       type: 'actions',
       block_id: `run-${run.id}`,
       elements: [
-        button('Approve', RUN_ACTIONS.approve, 'primary', { title: 'Approve this run?', text: truncate(`It will ${run.plan.map((p) => escapeMrkdwn(p.name.toLowerCase())).join(', then ')}.`, 300), confirm: 'Approve' }),
+        button('Approve', RUN_ACTIONS.approve, 'primary', { title: 'Approve this run?', text: truncate(`It will ${run.plan.map((p) => escapeMrkdwn(p.name.toLowerCase())).join(', then ')}.`, CONFIRM_TEXT_LIMIT), confirm: 'Approve' }),
         button('Reject', RUN_ACTIONS.reject, 'danger'),
         button('Dry run', RUN_ACTIONS.dryRun),
       ],
@@ -179,14 +163,6 @@ function actionsFor(run: Run): Block | undefined {
     };
   }
   return undefined;
-}
-
-/** Keeps the message inside Slack's block limit, dropping step sections from the middle with a note. */
-function fit(blocks: Block[]): Block[] {
-  if (blocks.length <= MAX_BLOCKS) return blocks;
-  const keepHead = 3;
-  const keepTail = MAX_BLOCKS - keepHead - 1;
-  return [...blocks.slice(0, keepHead), context(`… ${blocks.length - keepHead - keepTail} more sections not shown; \`/dr show\` has them all`), ...blocks.slice(-keepTail)];
 }
 
 function who(actor: { id: string; name?: string | undefined; via: string }): string {

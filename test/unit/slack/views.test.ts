@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { blockTextLength, MESSAGE_BLOCK_TEXT_BUDGET } from '../../../src/slack/limits.ts';
 import { renderHelp } from '../../../src/slack/views/help.ts';
 import { escapeMrkdwn, header, section, truncate } from '../../../src/slack/views/message.ts';
 import { renderPong } from '../../../src/slack/views/pong.ts';
@@ -70,6 +71,7 @@ describe('run message', () => {
       const message = renderRunMessage({ ...base, plan, steps, state, startedAt: 0, finishedAt: 5000 }, 10_000);
       const blocks = message.blocks ?? [];
       expect(blocks.length).toBeLessThanOrEqual(50);
+      expect(blockTextLength(blocks)).toBeLessThanOrEqual(MESSAGE_BLOCK_TEXT_BUDGET);
       for (const b of blocks) if (b.type === 'section') expect(b.text.text.length).toBeLessThanOrEqual(3000);
       expect(message.text.length).toBeLessThan(300);
     }
