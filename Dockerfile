@@ -15,9 +15,12 @@ RUN npm ci --omit=dev --no-audit --no-fund
 
 # --- runtime ----------------------------------------------------------------------
 FROM node:24-slim
+# NODE_COMPILE_CACHE: Node's compiled modules, made at build (below) and read at
+# every start, which makes a start about a second faster (npm run bench -- startup).
 ENV NODE_ENV=production \
     PORT=3000 \
-    METRICS_PORT=9090
+    METRICS_PORT=9090 \
+    NODE_COMPILE_CACHE=/app/.node-compile-cache
 WORKDIR /app
 # Files stay owned by root and read-only for the process: it never writes to /app.
 COPY --from=deps /app/node_modules ./node_modules
@@ -26,6 +29,9 @@ COPY src ./src
 # Runbooks and templates ship as defaults; mount your own over them (COMMANDS_DIR, TEMPLATES_DIR).
 COPY commands ./commands
 COPY templates ./templates
+# One start without configuration loads and compiles every module into the cache,
+# then exits 78 (configuration invalid): that exit is expected here.
+RUN node src/main.ts --role worker > /dev/null 2>&1; test -d "$NODE_COMPILE_CACHE"
 # The official image's unprivileged user (uid 1000).
 USER node
 # 3000 (PORT): /slack/events and /healthz, the only port to publish.
