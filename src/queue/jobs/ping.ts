@@ -1,6 +1,8 @@
 import type { WebClient } from '@slack/web-api';
 import type { Job } from 'bullmq';
 import type { Logger } from '../../log/logger.ts';
+import { slackErrorCode } from '../../slack/errors.ts';
+import { findPostedMessage, onceMetadata } from '../../slack/post-once.ts';
 import { renderPong } from '../../slack/views/pong.ts';
 import { PingJobSchema } from '../names.ts';
 
@@ -27,8 +29,12 @@ const CANNOT_POST_IN_CHANNEL = new Set(['not_in_channel', 'channel_not_found', '
 export async function processPing(job: Job, { slack, logger, workerName, now = Date.now }: PingDeps): Promise<PingResult> {
   const data = PingJobSchema.parse(job.data);
   const message = renderPong({ userId: data.userId, requestedAt: data.requestedAt, pickedUpAt: now(), worker: workerName });
+  // A retried job (a worker that stopped after posting) finds its answer by the key in its metadata.
+  const key = `ping:${job.id ?? data.requestedAt}`;
   try {
-    const res = await slack.chat.postMessage({ channel: data.channelId, text: message.text, blocks: message.blocks });
+    const posted = job.attemptsMade > 0 ? await findPostedMessage(slack, data.channelId, key) : undefined;
+    if (posted) return { via: 'channel', ts: posted };
+    const res = await slack.chat.postMessage({ channel: data.channelId, text: message.text, blocks: message.blocks, metadata: onceMetadata(key) });
     return res.ts ? { via: 'channel', ts: res.ts } : { via: 'channel' };
   } catch (err) {
     const code = slackErrorCode(err);
@@ -39,16 +45,10 @@ export async function processPing(job: Job, { slack, logger, workerName, now = D
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
         response_type: 'in_channel',
-        text: `${message.text}\n_I am not a member of this channel: invite me with \`/invite @DR ChatOps\` so I can post run progress here._`,
+        text: code === 'is_archived' ? `${message.text}\n_This channel is archived: I cannot post run progress here._` : `${message.text}\n_I am not a member of this channel: invite me with \`/invite @DR ChatOps\` so I can post run progress here._`,
       }),
     });
     if (!res.ok) throw new Error(`response_url answered HTTP ${res.status}`, { cause: err });
     return { via: 'response_url' };
   }
-}
-
-function slackErrorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null || !('data' in err)) return undefined;
-  const data = (err as { data?: { error?: unknown } }).data;
-  return typeof data?.error === 'string' ? data.error : undefined;
 }
