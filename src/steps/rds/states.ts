@@ -31,16 +31,21 @@ const PARAMETERS = 'its parameter group has values the engine cannot start with;
 const KMS = 'RDS cannot use its KMS key (disabled, deleted, or the key policy/grant denies RDS); restore access to the key, then start it again';
 const NETWORK = 'its subnet group or VPC cannot hold it (subnets, IP addresses or AZs); fix the subnet group, then recreate it';
 
+/** The terminal states clusters and instances share (the SDK's waiters stop on these). */
+const SHARED_FAILURES: Readonly<Record<string, string>> = {
+  deleted: DELETED,
+  deleting: DELETED,
+  failed: FAILED,
+  'incompatible-restore': RESTORE,
+  'incompatible-parameters': PARAMETERS,
+  'inaccessible-encryption-credentials': KMS,
+};
+
 export const RDS_STATES: Readonly<Record<RdsResourceKind, StateTable>> = {
   'DB cluster': {
     success: ['available'],
     failure: {
-      deleted: DELETED,
-      deleting: DELETED,
-      failed: FAILED,
-      'incompatible-restore': RESTORE,
-      'incompatible-parameters': PARAMETERS,
-      'inaccessible-encryption-credentials': KMS,
+      ...SHARED_FAILURES,
       'cloning-failed': 'the clone failed; check its events, delete it and clone or restore again',
       'migration-failed': FAILED,
     },
@@ -67,12 +72,7 @@ export const RDS_STATES: Readonly<Record<RdsResourceKind, StateTable>> = {
   'DB instance': {
     success: ['available'],
     failure: {
-      deleted: DELETED,
-      deleting: DELETED,
-      failed: FAILED,
-      'incompatible-restore': RESTORE,
-      'incompatible-parameters': PARAMETERS,
-      'inaccessible-encryption-credentials': KMS,
+      ...SHARED_FAILURES,
       'incompatible-network': NETWORK,
       'incompatible-option-group': 'its option group does not fit the engine; fix the option group, then recreate it',
       'restore-error': RESTORE,

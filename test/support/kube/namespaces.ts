@@ -37,7 +37,7 @@ export class NamespaceLifecycle {
   }
 
   /** An object in `ns` with `finalizer` that nothing removes: deleting the namespace never finishes. */
-  hold(ns: string, finalizer: string, resource = 'widgets.example.com'): void {
+  hold(ns: string, finalizer: string, resource = 'persistentvolumeclaims'): void {
     this.holds.set(ns, { finalizer, resource });
   }
 
