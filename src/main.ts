@@ -21,6 +21,7 @@ import { registerDrCommand } from './slack/listeners/dr-command.ts';
 import { registerRunActions } from './slack/listeners/run-actions.ts';
 import { registerAppHome } from './slack/listeners/app-home.ts';
 import { RunMessageNotifier } from './slack/notifier.ts';
+import { postKeyedMessage } from './slack/post-once.ts';
 import { SlackDirectory } from './slack/directory.ts';
 import { registerGuard } from './slack/guard.ts';
 import { RateLimiter } from './runs/rate-limit.ts';
@@ -253,9 +254,9 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       onRetry: () => metrics.statuspageRetries.inc(),
       warnAfterMs: config.statuspage.warnAfterMs,
       logger,
-      onWarning: async (incidentId, text) => {
+      onWarning: async (incidentId, key, text) => {
         const channel = (await incidentStore.get(incidentId))?.channelId;
-        if (channel) await slack.chat.postMessage({ channel, text });
+        if (channel) await postKeyedMessage(slack, channel, `${incidentId}:${key}`, { text });
       },
     });
   }

@@ -16,7 +16,8 @@ export type DrCommand =
   | { name: 'runbooks' }
   | { name: 'run'; runbookId: string; params: Record<string, Scalar>; dryRun: boolean }
   | { name: 'runs' }
-  | { name: 'show'; runId: string }
+  /** `page`: one page of the run's steps (plans too long to show whole). */
+  | { name: 'show'; runId: string; page?: number }
   | { name: 'cancel'; runId: string; reason?: string }
   | { name: 'audit'; runId: string }
   | { name: 'declare'; scenario: string; title: string; severity?: string; public: boolean; services?: string[]; impact?: string }
@@ -68,7 +69,7 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     examples: ['run restore-database-pitr cluster=prod-aurora to="15m ago" healthUrl=https://api.internal/health', 'run readiness-check'],
   },
   { name: 'runs', usage: 'runs', summary: 'Recent runs and their states.', examples: ['runs'] },
-  { name: 'show', usage: 'show <run>', summary: "A run's plan, state and steps.", examples: ['show r7k2m9x4'] },
+  { name: 'show', usage: 'show <run> [page <n>]', summary: "A run's plan, state and steps; `page` lists every step, 15 a page.", examples: ['show r7k2m9x4', 'show r7k2m9x4 page 2'] },
   { name: 'cancel', usage: 'cancel <run> [reason…]', summary: 'Stop a run: at once before it starts, between steps or during a wait once it runs.', examples: ['cancel r7k2m9x4 wrong region'] },
   {
     name: 'audit',
@@ -208,8 +209,14 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
       return noArgs({ name: 'runs' });
     case 'check':
       return noArgs({ name: 'run', runbookId: 'readiness-check', params: {}, dryRun: false });
-    case 'show':
-      return { name: 'show', runId: runIdArg(false).runId };
+    case 'show': {
+      const { runId, extra } = runIdArg(true);
+      if (extra.length === 0) return { name: 'show', runId };
+      const [word, n, ...more] = extra;
+      if (word?.toLowerCase() !== 'page' || n === undefined || more.length) throw usage('takes a run id and, for one page of its steps, `page <n>`');
+      if (!/^[1-9]\d{0,3}$/.test(n)) throw usage(`needs a page number like 2, not ${code(cut(n))}`);
+      return { name: 'show', runId, page: Number(n) };
+    }
     case 'audit':
       return { name: 'audit', runId: runIdArg(false).runId };
     case 'cancel': {

@@ -96,3 +96,15 @@ export async function postMessageOnce(slack: WebClient, record: PostRecord, chan
   await record.markPosted(posted.ts);
   return posted.ts;
 }
+
+/**
+ * Posts `args` in `channel` unless a message carrying `key` is already among its
+ * latest: for rare messages with no store of their own (warnings), where one
+ * history read per post costs less than keeping a record.
+ */
+export async function postKeyedMessage(slack: WebClient, channel: string, key: string, args: PostArgs): Promise<string | undefined> {
+  const found = await findPostedMessage(slack, channel, key);
+  if (found) return found;
+  const posted = await slack.chat.postMessage({ ...args, channel, metadata: onceMetadata(key) });
+  return posted.ts;
+}

@@ -137,7 +137,8 @@ export interface DeliveryOptions {
   logger: Logger;
   /** Tell the incident channel when Statuspage has been failing this long. */
   warnAfterMs?: number;
-  onWarning: (incidentId: string, text: string) => Promise<void>;
+  /** Tells the incident channel; `key` names this one warning, so a retried job does not post it twice. */
+  onWarning: (incidentId: string, key: string, text: string) => Promise<void>;
   /** Told each time a delivery failed and will be tried again (metrics). */
   onRetry?: () => void;
 }
@@ -155,6 +156,7 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
       throw new DelayedError();
     }
     const failingKey = `${o.outbox.listKey(incidentId)}:failing-since`;
+    const warnedKey = `${failingKey}:warned`;
     try {
       // Held (a public incident whose first post awaits a publisher): nothing goes out; `release` drains it later.
       if (await o.outbox.isHeld(incidentId)) return { held: true };
@@ -174,26 +176,30 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
             if (!(err instanceof StatuspageError) || err.retryable) throw err;
             // Refused for good (bad key, page or component id): retrying cannot help, and it would hold back every later update.
             log.error({ incidentId, seq: update.seq, err: err.message }, 'Statuspage refused the update; skipping it');
-            await o.onWarning(incidentId, `:warning: The status page refused an update (${err.message.slice(0, 200)}); it was skipped and later updates go on. Check STATUSPAGE_API_KEY, STATUSPAGE_PAGE_ID and STATUSPAGE_COMPONENTS, and update the page by hand.`);
+            await o.onWarning(incidentId, `statuspage-refused:${update.seq}`, `:warning: The status page refused an update (${err.message.slice(0, 200)}); it was skipped and later updates go on. Check STATUSPAGE_API_KEY, STATUSPAGE_PAGE_ID and STATUSPAGE_COMPONENTS, and update the page by hand.`);
           }
         }
         await o.redis.lpop(o.outbox.listKey(incidentId));
         delivered += 1;
       }
-      const wasFailing = await o.redis.getdel(failingKey);
-      if (wasFailing && (await o.redis.del(`${failingKey}:warned`)) === 1) {
-        await o.onWarning(incidentId, `:white_check_mark: Statuspage is reachable again; the ${delivered} pending update${delivered === 1 ? '' : 's'} went out in order.`);
+      // Told before the failure is forgotten: a crash in between repeats the attempt, and the key keeps it to one message.
+      const failingSince = await o.redis.get(failingKey);
+      if (failingSince && (await o.redis.exists(warnedKey)) === 1) {
+        await o.onWarning(incidentId, `statuspage-back:${failingSince}`, `:white_check_mark: Statuspage is reachable again; the ${delivered} pending update${delivered === 1 ? '' : 's'} went out in order.`);
       }
+      if (failingSince) await o.redis.del(failingKey, warnedKey);
       return { delivered };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       await o.redis.set(failingKey, String(Date.now()), 'NX');
       const since = Number(await o.redis.get(failingKey));
-      if (Date.now() - since >= warnAfterMs && (await o.redis.set(`${failingKey}:warned`, '1', 'NX')) === 'OK') {
+      if (Date.now() - since >= warnAfterMs && (await o.redis.exists(warnedKey)) === 0) {
         await o.onWarning(
           incidentId,
+          `statuspage-down:${since}`,
           `:warning: The status page has not accepted updates for ${Math.round((Date.now() - since) / 60_000)} min (${message.slice(0, 200)}). They are queued and will go out in order; recovery is not affected. Update the page by hand if customers need news now.`,
         );
+        await o.redis.set(warnedKey, '1');
       }
       log.warn({ incidentId, attempt: job.attemptsMade + 1, err: message }, 'Statuspage delivery failed; will retry');
       o.onRetry?.();

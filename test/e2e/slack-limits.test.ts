@@ -94,13 +94,25 @@ describe('messages fit Slack: a 40-step runbook through the real bot and the fak
     }
     expect((await store.get(runId))?.state).toBe('succeeded');
 
-    // The read-only copy and the audit (some 90 entries) fit as well.
-    for (const text of [`show ${runId}`, `audit ${runId}`]) {
+    // The read-only copy, the audit (some 90 entries) and each page of steps fit as well.
+    expect(shown).toContain(`/dr show ${runId} page 1\` (of 3)`);
+    const pages: string[] = [];
+    for (const text of [`show ${runId}`, `audit ${runId}`, `show ${runId} page 1`, `show ${runId} page 2`, `show ${runId} PAGE 3`]) {
       const answer = await sendSlashCommand(bot.url, { text, user_id: ALICE, channel_id: CHANNEL });
       expect(answer.json?.response_type).toBe('ephemeral');
       expect(checkMessage(answer.json ?? {})).toEqual({ warnings: [] });
       expect(textLength(answer.json?.blocks)).toBeLessThanOrEqual(BOT_BUDGET);
+      if (text.toLowerCase().includes('page')) pages.push(JSON.stringify(answer.json?.blocks));
     }
+    // The three pages hold all 40 steps, each once, in order, with nothing left out.
+    const listed = pages.flatMap((p) => [...p.matchAll(/(\d+)\. :heavy_check_mark: \*Step (\d+) of forty/g)].map((m) => [Number(m[1]), Number(m[2])]));
+    expect(listed).toEqual(Array.from({ length: 40 }, (_, i) => [i + 1, i + 1]));
+    expect(pages.join('')).not.toContain('more steps');
+    expect(pages[0]).toContain(`next: \`/dr show ${runId} page 2\``);
+    expect(pages[2]).toContain('steps 31–40 of 40 · page 3 of 3');
+
+    const beyond = await sendSlashCommand(bot.url, { text: `show ${runId} page 4`, user_id: ALICE, channel_id: CHANNEL });
+    expect(String(beyond.json?.text)).toContain(`Run \`${runId}\` has 40 steps: pages 1–3. Try \`/dr show ${runId} page 3\`.`);
   });
 
   it('a step error of several KB is capped where the engine records it, keeping its cause, and the run message and thread still fit', async () => {

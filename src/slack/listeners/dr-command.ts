@@ -17,7 +17,8 @@ import { renderAudit } from '../views/audit.ts';
 import { renderHelp } from '../views/help.ts';
 import { escapeMrkdwn, type SlackMessage } from '../views/message.ts';
 import { renderRunbookList, renderRunList } from '../views/lists.ts';
-import { renderRunMessage } from '../views/run.ts';
+import { renderRunMessage, renderRunStepsPage } from '../views/run.ts';
+import { stepPageCount } from '../views/run-steps.ts';
 import { openDeclareForm } from './incident-actions.ts';
 import { describeMembers, holds, type RoleMembers, ROLE_SETTINGS } from '../../access/roles.ts';
 import type { IncidentAccess } from '../../incidents/access.ts';
@@ -100,7 +101,13 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
           return;
         case 'show': {
           const run = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);
-          await ack(ephemeral(renderRunMessage(run, Date.now(), { live: false })));
+          if (parsed.page === undefined) {
+            await ack(ephemeral(renderRunMessage(run, Date.now(), { live: false })));
+            return;
+          }
+          const pages = stepPageCount(run);
+          if (parsed.page > pages) throw new UserError(`Run \`${run.id}\` has ${run.plan.length} step${run.plan.length === 1 ? '' : 's'}: page${pages === 1 ? ' 1' : `s 1–${pages}`}. Try \`${slash} show ${run.id} page ${pages}\`.`);
+          await ack(ephemeral(renderRunStepsPage(run, parsed.page, Date.now())));
           return;
         }
         case 'audit': {

@@ -93,8 +93,27 @@ function layout(run: Run, lines: readonly string[], shown: ReadonlySet<number>):
     } else gap.push(i);
   });
   closeGap();
-  if (shown.size < run.plan.length) out.push(`_Every step: \`npm run dr -- status ${run.id}\`_`);
+  if (shown.size < run.plan.length) out.push(`_Every step: \`/dr show ${run.id} page 1\` (of ${stepPageCount(run)}) or \`npm run dr -- status ${run.id}\`_`);
   return joinHeadings(out);
+}
+
+/** Steps per page of `/dr show <run> page N`: fixed, so page N means the same steps each time it is asked for. */
+export const STEPS_PER_PAGE = 15;
+/** 15 lines of at most 500 characters leave the page's header and footer room within the message budget. */
+const PAGE_STEP_LINE_LIMIT = 500;
+
+export function stepPageCount(run: Pick<Run, 'plan'>): number {
+  return Math.max(1, Math.ceil(run.plan.length / STEPS_PER_PAGE));
+}
+
+/** One page of a run's steps, every step on it shown, numbered as in the plan. `page` counts from 1 and is in range. */
+export function stepPageLines(run: Run, page: number, now: number): string[] {
+  const first = (page - 1) * STEPS_PER_PAGE;
+  return run.plan.slice(first, first + STEPS_PER_PAGE).map((p, i) => {
+    const line = stepLine(p, run.steps[p.stepId], run, now, PAGE_STEP_LINE_LIMIT);
+    const cleanup = p.always && !run.plan[first + i - 1]?.always ? `${CLEANUP_HEADING}\n` : '';
+    return `${cleanup}${first + i + 1}. ${line}`;
+  });
 }
 
 /** The heading goes on the line of the first cleanup item, as one line of text. */

@@ -3,7 +3,7 @@ import { formatDuration } from '../../util/duration.ts';
 import { describeMembers, isEmpty, ROLE_SETTINGS } from '../../access/roles.ts';
 import { blockTextLength, capText, CONFIRM_TEXT_LIMIT, ERROR_TEXT_LIMIT, fitBlocks, HEADER_TEXT_LIMIT, linesWithin, packLines, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS } from '../limits.ts';
 import { type Block, code, context, escapeMrkdwn, header, section, type SlackMessage, truncate } from './message.ts';
-import { stepSections } from './run-steps.ts';
+import { STEPS_PER_PAGE, stepPageCount, stepPageLines, stepSections } from './run-steps.ts';
 
 /** Button action ids; the value of every button is the run id. */
 export const RUN_ACTIONS = { approve: 'run.approve', reject: 'run.reject', cancel: 'run.cancel', dryRun: 'run.dry-run' } as const;
@@ -64,6 +64,25 @@ export function renderRunMessage(run: Run, now: number, options: { live?: boolea
   const stepBudget = MESSAGE_BLOCK_TEXT_BUDGET - blockTextLength([...head, ...tail]) - SAFETY_MARGIN;
   const blocks = [...head, ...stepSections(run, now, Math.max(MIN_STEP_BUDGET, stepBudget)), ...tail];
   return { text: `${STATE_EMOJI[run.state]} ${escapeMrkdwn(truncate(title, HEADER_TEXT_LIMIT))}: ${stateText(run)} (run ${run.id})`, blocks: fitBlocks(blocks, MESSAGE_LIMITS) };
+}
+
+/**
+ * `/dr show <run> page N`: one page of a plan too long for its message, every
+ * step on it shown. Read-only, like every copy of a run.
+ */
+export function renderRunStepsPage(run: Run, page: number, now: number): SlackMessage {
+  const pages = stepPageCount(run);
+  const first = (page - 1) * STEPS_PER_PAGE + 1;
+  const last = Math.min(run.plan.length, page * STEPS_PER_PAGE);
+  const title = `${run.dryRun ? 'Dry run: ' : ''}${run.runbookTitle}`;
+  const around = [page > 1 ? `previous: \`/dr show ${run.id} page ${page - 1}\`` : '', page < pages ? `next: \`/dr show ${run.id} page ${page + 1}\`` : ''].filter(Boolean);
+  const blocks: Block[] = [
+    header(title),
+    context(`${STATE_EMOJI[run.state]} ${stateText(run)} · run \`${run.id}\` · steps ${first}–${last} of ${run.plan.length} · page ${page} of ${pages}`),
+    ...packLines(stepPageLines(run, page, now)).map((t) => section(t)),
+    context(around.length ? around.join(' · ') : `the whole run: \`/dr show ${run.id}\``),
+  ];
+  return { text: `${escapeMrkdwn(truncate(title, HEADER_TEXT_LIMIT))}: steps ${first}–${last} of ${run.plan.length} (run ${run.id})`, blocks: fitBlocks(blocks, MESSAGE_LIMITS) };
 }
 
 /** Caps on each part of the run message, so that together they leave the steps room (MESSAGE_BLOCK_TEXT_BUDGET). */

@@ -113,6 +113,8 @@ describe('run shortcuts', () => {
 
   it('parses run ids for show, audit and cancel (with a reason)', () => {
     expect(parseDrCommand('show r7k2m9x4')).toEqual({ name: 'show', runId: 'r7k2m9x4' });
+    expect(parseDrCommand('show r7k2m9x4 page 2')).toEqual({ name: 'show', runId: 'r7k2m9x4', page: 2 });
+    expect(userErrorOf(() => parseDrCommand('show r7k2m9x4 page 99999'))).toContain('needs a page number like 2, not `99999`');
     expect(parseDrCommand('cancel r7k2m9x4 wrong region')).toEqual({ name: 'cancel', runId: 'r7k2m9x4', reason: 'wrong region' });
     expect(userErrorOf(() => parseDrCommand('show <@U123>'))).toContain('needs a run id like r7k2m9x4');
   });
