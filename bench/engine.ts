@@ -18,6 +18,7 @@ import { loadRunbooks } from '../src/runbooks/load.ts';
 import type { Run } from '../src/runs/model.ts';
 import { RunService } from '../src/runs/service.ts';
 import { RunStore } from '../src/runs/store.ts';
+import { targetsFromConfig } from '../src/targets/from-config.ts';
 import { buildRegistry } from '../src/steps/registry.ts';
 import { deleteKeys, percentile, type BenchArgs } from './util.ts';
 
@@ -39,7 +40,9 @@ export async function benchEngine({ redisUrl, runs, concurrency }: BenchArgs): P
   const workerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const store = new RunStore(redis, prefix);
   const queue = new RunQueue(redis, prefix, logger);
-  const service = new RunService({ store, queue, runbooks, registry, logger, approvers: { anyone: true, users: [], groups: [] } });
+  // One default target reaching nothing: the bench runbook's steps call no AWS or Kubernetes API.
+  const targets = targetsFromConfig({ aws: {}, kubernetes: { veleroNamespace: 'velero' }, targets: {}, defaultTarget: 'default' });
+  const service = new RunService({ store, queue, runbooks, registry, targets, logger, approvers: { anyone: true, users: [], groups: [] } });
   const steps = 5;
 
   try {

@@ -27,10 +27,8 @@ import { registerGuard } from './slack/guard.ts';
 import { RateLimiter } from './runs/rate-limit.ts';
 import { IncidentAccess } from './incidents/access.ts';
 import { describeMembers } from './access/roles.ts';
-import { loadRunbooks, RunbookLoadError } from './runbooks/load.ts';
-import { buildRegistry } from './steps/registry.ts';
-import { stepLimitsFrom } from './steps/limits.ts';
-import { createStepClients } from './steps/clients.ts';
+import { RunbookLoadError, type RunbookSet } from './runbooks/load.ts';
+import { loadRecovery } from './runbooks/recovery.ts';
 import { RunStore } from './runs/store.ts';
 import { RunService } from './runs/service.ts';
 import { RunQueue } from './queue/run-queue.ts';
@@ -38,7 +36,6 @@ import { startRunWorker } from './queue/run-worker.ts';
 import { Queue } from 'bullmq';
 import { QUEUE_NAMES } from './queue/names.ts';
 import { IncidentService } from './incidents/service.ts';
-import { scenarioTargets } from './incidents/scenarios.ts';
 import { IncidentStore } from './incidents/store.ts';
 import { Templates, TemplateError } from './incidents/templates.ts';
 import { scheduleIncidentClock, startIncidentWorker } from './incidents/worker.ts';
@@ -62,9 +59,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsWorker = role === 'all' || role === 'worker';
   const botToken = config.slack.botToken ?? '';
   // Runbooks are checked before anything connects: a bad file stops the start with its line.
-  const targets = scenarioTargets(config.incidents.targets);
-  const registry = buildRegistry(createStepClients(config), targets, stepLimitsFrom(config));
-  const runbooks = loadRunbooks(config.paths.commandsDir, registry);
+  const { objectives, targets, registry, runbooks } = loadRecovery(config);
   const templates = Templates.load(config.paths.templatesDir, config.paths.templatesOverrideDir);
 
   const metrics = new Metrics();
@@ -101,7 +96,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsConnection = createRedisConnection(config.redisUrl, runsWorker ? 'worker' : 'producer', logger);
   const runQueue = new RunQueue(runsConnection, config.queuePrefix, logger);
   const store = new RunStore(runsConnection, config.queuePrefix);
-  const runService = new RunService({ store, queue: runQueue, runbooks, registry, logger, targets, observer: metrics, approvers: config.roles.approvers });
+  const runService = new RunService({ store, queue: runQueue, runbooks, registry, targets, objectives, logger, observer: metrics, approvers: config.roles.approvers });
   metrics.watchQueue(QUEUE_NAMES.runs, runQueue.queue);
   const incidentStore = new IncidentStore(runsConnection, config.queuePrefix);
   const incidentQueue = new Queue(QUEUE_NAMES.incidents, { connection: runsConnection, prefix: config.queuePrefix });
@@ -116,7 +111,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     templates,
     components: config.statuspage.components,
     publicSeverities: config.statuspage.publicSeverities,
-    targets,
+    targets: objectives,
     readRuns: async (ids) => (await Promise.all(ids.map((id) => store.get(id)))).filter((r) => r !== undefined),
     onResolved: (incident) => {
       metrics.incidentResolved(incident.scenario, (incident.resolvedAt ?? Date.now()) - incident.startedAt, incident.rtoMs);
@@ -319,7 +314,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
 }
 
 /** Says at start who may approve each changing runbook, and warns about those nobody can approve. */
-function logApprovers(runbooks: ReturnType<typeof loadRunbooks>, service: RunService, logger: Logger): void {
+function logApprovers(runbooks: RunbookSet, service: RunService, logger: Logger): void {
   for (const runbook of runbooks.values()) {
     if (runbook.approval.required === 0) continue;
     const who = service.approversOf(runbook);

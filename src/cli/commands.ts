@@ -2,18 +2,13 @@
  * The terminal front end's commands, over the same runbooks, run service and
  * store as the Slack bot. Output goes through `out`; the exit code is returned.
  */
-import { planRun } from '../engine/plan.ts';
-import { UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { bindParams } from '../runbooks/params.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import { type Actor, isTerminal, type Run } from '../runs/model.ts';
 import type { RunService } from '../runs/service.ts';
 import type { RunStore } from '../runs/store.ts';
-import type { StepRegistry } from '../steps/registry.ts';
 import { formatDuration } from '../util/duration.ts';
 import { closestMatch } from '../util/closest.ts';
-import { newRunId } from '../util/ids.ts';
 import type { Backup } from '../steps/velero/objects.ts';
 import { type CliOperator, ENTRY_FORMAT, impersonationRefusal, KEY_ENV, newOperatorKey, OPERATOR_NAME, operatorEntry, OPERATORS_ENV, SLACK_USER_ID } from './operators.ts';
 import { renderAudit, renderBackups, renderPlan, renderRun, renderRunbooks, renderRuns, stepLine } from './render.ts';
@@ -21,9 +16,8 @@ import { renderAudit, renderBackups, renderPlan, renderRun, renderRunbooks, rend
 export interface CliDeps {
   service: RunService;
   store: RunStore;
-  registry: StepRegistry;
-  /** Velero backups, newest first (for `backups`). */
-  listBackups: () => Promise<Backup[]>;
+  /** Velero backups of a target's cluster (the default target's without one), newest first (for `backups`). */
+  listBackups: (target?: string) => Promise<Backup[]>;
   logger: Logger;
   /**
    * Who is acting, from DR_OPERATOR_KEY and the operator map; throws a UserError
@@ -41,8 +35,11 @@ export interface ParsedArgs {
   command: string | undefined;
   positional: string[];
   params: Record<string, Scalar>;
-  flags: { dryRun: boolean; follow: boolean; limit: number; help: boolean };
+  flags: { dryRun: boolean; follow: boolean; limit: number; help: boolean; target?: string };
 }
+
+/** Commands that act on a target: `--target <name>`. */
+const TARGET_COMMANDS: readonly string[] = ['plan', 'run', 'backups'];
 
 export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'operator-key', 'help'] as const;
 
@@ -52,8 +49,8 @@ export const CHANGING_COMMANDS: readonly string[] = ['run', 'approve', 'reject',
 export const USAGE = `Usage: npm run dr -- <command> [arguments]
 
   runbooks                                list runbooks and their parameters
-  plan <runbook> key=value …              show what a run would do; changes nothing
-  run <runbook> key=value … [--dry-run] [--follow]
+  plan <runbook> key=value … [--target T] show what a run would do; changes nothing
+  run <runbook> key=value … [--dry-run] [--follow] [--target T]
                                           request a run; it waits for a second operator's approval
   approve <run> [--follow]                approve a run (the requester cannot approve their own)
   reject <run> [reason …]                 refuse a run; it never starts
@@ -62,7 +59,10 @@ export const USAGE = `Usage: npm run dr -- <command> [arguments]
   status <run> [--follow]                 a run's state and every step; --follow prints progress live
   runs [--limit N]                        recent runs, newest first
   audit <run>                             who did what and when
-  backups                                 Velero backups: phase, age, expiry, namespaces
+  backups [--target T]                    Velero backups: phase, age, expiry, namespaces
+
+--target T: where the run's steps that name no target act, or whose cluster's
+backups are listed (a configured target: docs/targets.md); the default target otherwise.
   operator-key <name> [<slack user id>]   print a new operator key (once) and its ${OPERATORS_ENV} entry
 
 Who you are: run, approve, reject and cancel need your operator key in the
@@ -100,6 +100,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError('--limit takes a whole number from 1 to 1000.');
       parsed.flags.limit = n;
+    } else if (arg === '--target' || arg.startsWith('--target=')) {
+      const value = arg === '--target' ? argv[++i] : arg.slice('--target='.length);
+      if (value === undefined || value === '' || value.startsWith('--')) throw new UsageError('--target needs a target name.');
+      parsed.flags.target = value;
     } else if (arg.startsWith('--')) throw new UsageError(`Unknown option ${arg}.`);
     else if (parsed.command === undefined) {
       if (!(COMMANDS as readonly string[]).includes(arg)) {
@@ -132,6 +136,8 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
     out(USAGE);
     return command === undefined && !args.flags.help ? 2 : 0;
   }
+  if (args.flags.target !== undefined && !TARGET_COMMANDS.includes(command)) throw new UsageError(`${command} takes no --target (only ${TARGET_COMMANDS.join(', ')} do).`);
+  const target = args.flags.target === undefined ? {} : { target: args.flags.target };
   // Who acts is settled before anything is read or changed: a refused command changes nothing.
   const operator = CHANGING_COMMANDS.includes(command) ? deps.operator() : undefined;
   const actor = (): Actor => operator ?? deps.operator();
@@ -147,11 +153,7 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
       renderRunbooks(service.runbooks.values()).forEach(out);
       return 0;
     case 'plan': {
-      const runbookId = one('a runbook id');
-      const runbook = service.runbooks.get(runbookId);
-      if (!runbook) throw new UserError(`There is no runbook \`${runbookId}\`. Runbooks: ${[...service.runbooks.keys()].join(', ')}.`);
-      const params = bindParams(runbook, args.params, now());
-      const plan = await planRun({ runbook, params, runId: newRunId(), registry: deps.registry, logger: deps.logger });
+      const { runbook, plan } = await service.preview({ runbookId: one('a runbook id'), params: args.params, ...target });
       out(`Plan for ${runbook.id} (${runbook.title}) — nothing has been changed:`);
       renderPlan(plan).forEach(out);
       out(runbook.approval.required === 0 ? 'Runs without approval.' : `Needs ${runbook.approval.required} approval(s) from someone other than the requester.`);
@@ -159,7 +161,7 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
     }
     case 'run': {
       const runbookId = one('a runbook id');
-      const run = await service.create({ runbookId, params: args.params, requester: actor(), dryRun: args.flags.dryRun });
+      const run = await service.create({ runbookId, params: args.params, requester: actor(), dryRun: args.flags.dryRun, ...target });
       out(`Run ${run.id} requested: ${run.runbookId}${run.dryRun ? ' (dry run: nothing will change)' : ''}`);
       renderPlan(run.plan).forEach(out);
       if (run.state === 'awaiting_approval') {
@@ -202,7 +204,7 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
       return 0;
     }
     case 'backups':
-      renderBackups(await deps.listBackups(), now()).forEach(out);
+      renderBackups(await deps.listBackups(args.flags.target), now()).forEach(out);
       return 0;
     case 'operator-key':
       // main.ts runs it before connecting to Redis (operatorKeyCommand).

@@ -4,20 +4,17 @@
  * Exit codes: 0 ok, 1 refused or failed run, 2 usage error, 78 bad configuration.
  * Who acts comes from the operator key in DR_OPERATOR_KEY (operators.ts).
  */
-import { scenarioTargets } from '../incidents/scenarios.ts';
 import { hostname, userInfo } from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import { ConfigError, errorMessage, isUserError, UserError } from '../errors.ts';
 import { createLogger } from '../log/logger.ts';
 import { createRedisConnection, waitForConnection } from '../queue/connection.ts';
 import { RunQueue } from '../queue/run-queue.ts';
-import { loadRunbooks, RunbookLoadError } from '../runbooks/load.ts';
+import { RunbookLoadError } from '../runbooks/load.ts';
+import { loadRecovery } from '../runbooks/recovery.ts';
 import type { Actor } from '../runs/model.ts';
 import { RunService } from '../runs/service.ts';
 import { RunStore } from '../runs/store.ts';
-import { buildRegistry } from '../steps/registry.ts';
-import { stepLimitsFrom } from '../steps/limits.ts';
-import { createStepClients } from '../steps/clients.ts';
 import { listBackups } from '../steps/velero/objects.ts';
 import { CHANGING_COMMANDS, operatorKeyCommand, parseArgs, runCommand, USAGE, UsageError } from './commands.ts';
 import { type CliOperator, identify, impersonationRefusal, KEY_ENV, type TerminalOrigin } from './operators.ts';
@@ -96,19 +93,14 @@ async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
   }
-  let runbooks;
-  let registry;
-  let clients;
-  let targets;
+  let recovery;
   try {
-    clients = createStepClients(config);
-    targets = scenarioTargets(config.incidents.targets);
-    registry = buildRegistry(clients, targets, stepLimitsFrom(config));
-    runbooks = loadRunbooks(config.paths.commandsDir, registry);
+    recovery = loadRecovery(config);
   } catch (err) {
     console.error(errorMessage(err));
     return err instanceof ConfigError || err instanceof RunbookLoadError ? EXIT_CONFIG : 1;
   }
+  const { targets, registry } = recovery;
   // Library logs go to stderr so that stdout holds only what the operator asked for; the key is scrubbed from them.
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr, secrets: operatorKey ? [operatorKey] : [] });
   const redis = createRedisConnection(config.redisUrl, 'worker', logger);
@@ -116,10 +108,12 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     await waitForConnection(redis, 5_000);
     const store = new RunStore(redis, config.queuePrefix);
-    const service = new RunService({ store, queue, runbooks, registry, logger, targets, approvers: config.roles.approvers });
-    const { veleroNamespace } = config.kubernetes;
-    const listVeleroBackups = async () => listBackups(await clients.kube(), veleroNamespace);
-    return await runCommand(args, { service, store, registry, logger, operator, out: write, listBackups: listVeleroBackups });
+    const service = new RunService({ store, queue, runbooks: recovery.runbooks, registry, targets, objectives: recovery.objectives, logger, approvers: config.roles.approvers });
+    const listVeleroBackups = async (target = targets.defaultName) => {
+      const access = targets.access(target, `cli-${userInfo().username}`);
+      return listBackups(await access.kube(), access.target.veleroNamespace);
+    };
+    return await runCommand(args, { service, store, logger, operator, out: write, listBackups: listVeleroBackups });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);

@@ -3,7 +3,7 @@
  */
 import { describeParam } from '../runbooks/params.ts';
 import type { Runbook } from '../runbooks/schema.ts';
-import { type Actor, type AuditEntry, changedSteps, type PlannedStep, type Run, type StepRecord } from '../runs/model.ts';
+import { type Actor, type AuditEntry, changedSteps, describePlace, type PlannedStep, type Run, type StepRecord } from '../runs/model.ts';
 import { type Backup, completedAt } from '../steps/velero/objects.ts';
 import { formatDuration } from '../util/duration.ts';
 
@@ -26,6 +26,7 @@ export function renderPlan(plan: readonly PlannedStep[]): string[] {
   plan.forEach((step, i) => {
     if (i === firstCleanup) lines.push('  Always, however the run ends (cleanup):');
     lines.push(`  ${i + 1}. ${step.stepId} (${step.use}): ${step.name}`);
+    if (step.place) lines.push(`       where   ${describePlace(step.place)}`);
     for (const l of step.lines) lines.push(`       ${l.action.padEnd(7)} ${l.detail}${l.irreversible ? '  ⚠ cannot be undone' : ''}`);
   });
   const irreversible = plan.flatMap((s) => s.lines.filter((l) => l.irreversible).map((l) => `${s.stepId}: ${l.detail}`));

@@ -50,8 +50,11 @@ export function loadConfig({ env, role, configFile, needsSlack = true }: LoadCon
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = issue.path.join('.');
-      const name = sourceOf.get(key) ?? SETTINGS.find((s) => s.key === key)?.env ?? key;
-      problems.push(`${name}: ${issue.message}`);
+      // A problem inside a map-valued setting (targets) names the setting, then where in it.
+      const setting = SETTINGS.find((s) => key === s.key || key.startsWith(`${s.key}.`));
+      const name = sourceOf.get(setting?.key ?? key) ?? setting?.env ?? key;
+      const inside = setting && key !== setting.key ? ` ${key.slice(setting.key.length + 1)}` : '';
+      problems.push(`${name}${inside}: ${issue.message}`);
     }
   }
   if (needsSlack) problems.push(...missingForRole(raw.role as Role, raw.slack));
@@ -105,9 +108,10 @@ function readConfigFile(path: string, problems: string[]): Map<string, unknown> 
   return values;
 }
 
+/** Dotted keys of the file's values; a setting whose value is itself a map (`targets`) is kept whole. */
 function flatten(obj: Record<string, unknown>, prefix = ''): [string, unknown][] {
   return Object.entries(obj).flatMap(([k, v]) =>
-    isPlainObject(v) ? flatten(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, unknown]],
+    isPlainObject(v) && !SETTINGS.some((s) => s.key === `${prefix}${k}`) ? flatten(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, unknown]],
   );
 }
 

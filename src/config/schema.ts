@@ -4,6 +4,8 @@ import { parseMembers, type RoleMembers } from '../access/roles.ts';
 import { type CliOperator, parseOperators } from '../cli/operators.ts';
 import { allowEntryProblem } from '../steps/builtin/addresses.ts';
 import { NAMESPACE_PATTERN, OBJECT_PATTERN, parseAllowList } from '../steps/kube/scope.ts';
+import { TARGET_NAME, TargetsSettingSchema } from '../targets/config.ts';
+import { hasLegacyDefault } from '../targets/from-config.ts';
 import { z } from 'zod';
 
 /**
@@ -50,6 +52,8 @@ export const SETTINGS = [
   { key: 'aws.rdsEndpointUrls', env: 'AWS_ENDPOINT_URLS_RDS' },
   { key: 'aws.eksEndpointUrl', env: 'AWS_ENDPOINT_URL_EKS' },
   { key: 'aws.stsEndpointUrl', env: 'AWS_ENDPOINT_URL_STS' },
+  { key: 'targets', env: 'DR_TARGETS' },
+  { key: 'defaultTarget', env: 'DR_DEFAULT_TARGET' },
   { key: 'kubernetes.kubeconfig', env: 'KUBECONFIG' },
   { key: 'kubernetes.eksCluster', env: 'EKS_CLUSTER_NAME' },
   { key: 'kubernetes.veleroNamespace', env: 'VELERO_NAMESPACE' },
@@ -230,6 +234,10 @@ export const ConfigSchema = z.object({
       stsEndpointUrl: httpUrl.optional(),
     })
     .prefault({}),
+  /** Named targets (docs/targets.md); the AWS and Kubernetes settings above make the target `default` unless it is named here. */
+  targets: TargetsSettingSchema,
+  /** The target of steps that name none. */
+  defaultTarget: z.string().regex(TARGET_NAME, 'must be a target name').default('default'),
   kubernetes: z
     .object({
       kubeconfig: optionalText,
@@ -337,6 +345,11 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
 }).superRefine((config, ctx) => {
+  const names = [...(hasLegacyDefault(config) ? ['default'] : []), ...Object.keys(config.targets)];
+  // A target with a bad name is reported as such; the default is checked against good names only.
+  if (names.every((n) => TARGET_NAME.test(n)) && !names.includes(config.defaultTarget)) {
+    ctx.addIssue({ code: 'custom', path: ['defaultTarget'], message: `names no configured target: set it to one of ${names.join(', ')}` });
+  }
   // One port cannot serve both; 0 picks a free port for each, so it never clashes.
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     ctx.addIssue({ code: 'custom', path: ['metricsPort'], message: `must differ from PORT (port), both are ${config.port}: /metrics and /readyz are served on their own port` });

@@ -3,6 +3,7 @@ import type { RunObserver } from '../observe/metrics.ts';
 import type { Scalar, Scope } from '../runbooks/refs.ts';
 import { isTerminal, type Run, type RunEnding, type RunState, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { RunStore } from '../runs/store.ts';
+import type { Targets } from '../targets/targets.ts';
 import type { StepRegistry } from '../steps/registry.ts';
 import { formatDuration } from '../util/duration.ts';
 import { bindStepParams } from './bind.ts';
@@ -19,6 +20,8 @@ import { StepRunner } from './step-runner.ts';
 export interface ExecuteDeps {
   store: RunStore;
   registry: StepRegistry;
+  /** Where steps act: each step's clients come from its planned target. */
+  targets: Targets;
   logger: Logger;
   /** Unique per execution attempt (the BullMQ lock token). */
   token: string;

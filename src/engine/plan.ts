@@ -1,10 +1,13 @@
 import { isPermanent, type PinnedValue } from '../steps/types.ts';
-import { UserError } from '../errors.ts';
+import { isUserError, UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import type { Runbook } from '../runbooks/schema.ts';
-import type { PlannedStep } from '../runs/model.ts';
+import type { Place, PlannedStep } from '../runs/model.ts';
 import type { StepRegistry } from '../steps/registry.ts';
+import { isClusterNotReady } from '../targets/kube.ts';
+import type { Targets } from '../targets/targets.ts';
+import { placeOf } from './place.ts';
 import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import { bindStepParams, hasPlaceholderDelimiters } from './bind.ts';
 
@@ -13,9 +16,15 @@ export interface PlanInput {
   params: Readonly<Record<string, Scalar>>;
   runId: string;
   registry: StepRegistry;
+  targets: Targets;
+  /** Where steps that name no target act (the CLI's --target); the configured default otherwise. */
+  target?: string | undefined;
   logger: Logger;
   signal?: AbortSignal;
 }
+
+/** The step that waits for a cluster named at run time: later steps on that cluster are planned once it is there. */
+const WAIT_CLUSTER_STEP = 'eks.wait-cluster';
 
 /** Read-only planning calls are retried briefly: transient API errors should not refuse a plan. */
 const PLAN_ATTEMPTS = 4;
@@ -27,7 +36,7 @@ const PLAN_RETRY_MS = 150;
  * pinned. Fails early, as a UserError naming the step, on input a step
  * refuses (a restore time outside the window, an unknown cluster…).
  */
-export async function planRun({ runbook, params, runId, registry, logger, signal }: PlanInput): Promise<PlannedStep[]> {
+export async function planRun({ runbook, params, runId, registry, targets, target, logger, signal }: PlanInput): Promise<PlannedStep[]> {
   // Only the planner makes placeholders: a parameter that looks like one would skip the steps' checks.
   const posing = Object.keys(params).filter((k) => hasPlaceholderDelimiters(params[k]));
   if (posing.length) throw new UserError(`Parameter ${posing.map((k) => `\`${escapeMrkdwn(k)}\``).join(', ')} contains ‹ or ›, which are not allowed in a parameter value. Nothing was planned.`);
@@ -39,6 +48,9 @@ export async function planRun({ runbook, params, runId, registry, logger, signal
     if (!step) throw new Error(`step ${spec.use} is not registered`);
     const bound = bindStepParams(step, spec.with, scope, true);
     if (!bound.ok) throw new UserError(`Step \`${spec.id}\` (${spec.use}) cannot be planned: ${escapeMrkdwn(bound.problem)}`);
+    const place = placeOf(spec, runbook, scope, targets, target);
+    const access = targets.access(place.target, runId, place.cluster);
+    const awaited = planned.some((p) => p.use === WAIT_CLUSTER_STEP && samePlace(p.place, place));
     let lines;
     // Filled by the attempt that succeeds (an attempt that failed may have pinned a value before it failed).
     const pinned: Record<string, PinnedValue> = {};
@@ -56,13 +68,19 @@ export async function planRun({ runbook, params, runId, registry, logger, signal
             pin: (param, value) => {
               pins[param] = value;
             },
+            ...access,
           },
           bound.params,
         );
         break;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        if (isPermanent(err)) throw new UserError(`Step \`${spec.id}\` (${spec.use}) refused the plan: ${escapeMrkdwn(message)}`);
+        if (isClusterNotReady(err) && awaited) {
+          // An earlier step waits for this cluster: this one cannot look at it yet, and says so in the plan.
+          lines = [{ action: 'wait' as const, resource: `eks cluster ${err.cluster}`, detail: `once EKS cluster ${err.cluster} is ACTIVE (${err.state === 'not found' ? 'it does not exist yet' : `it is ${err.state} now`}): what this step finds there is decided then` }];
+          break;
+        }
+        if (isPermanent(err) || isUserError(err) || isClusterNotReady(err)) throw new UserError(`Step \`${spec.id}\` (${spec.use}) refused the plan: ${escapeMrkdwn(message)}`);
         // A throttled or briefly unavailable API should not cost the user a retyped command.
         if (attempt >= PLAN_ATTEMPTS || signal?.aborted) {
           throw new UserError(`Step \`${spec.id}\` (${spec.use}) could not be planned (${String(attempt)} attempts): ${escapeMrkdwn(message)}`);
@@ -81,7 +99,12 @@ export async function planRun({ runbook, params, runId, registry, logger, signal
       lines,
       ...(Object.keys(pinned).length ? { pinned } : {}),
       ...(always ? { always } : {}),
+      place,
     });
   }
   return planned;
+}
+
+function samePlace(a: Place | undefined, b: Place): boolean {
+  return a?.target === b.target && a.cluster === b.cluster;
 }

@@ -8,6 +8,7 @@ import { ATTEMPT_ERROR_LIMIT, capText, ERROR_TEXT_LIMIT } from '../slack/limits.
 import { bindStepParams } from './bind.ts';
 import type { ExecuteDeps } from './execute.ts';
 import { abortableSleep, backoff, Interrupt, LostOwnership, untilAborted } from './interrupts.ts';
+import { accessFor } from './place.ts';
 import { coalescedProgress } from './progress.ts';
 
 /**
@@ -56,7 +57,7 @@ export class StepRunner {
 
   async dryRun(step: Step, planned: PlannedStep, record: StepRecord, scope: Scope): Promise<void> {
     const bound = bindStepParams(step, planned.with, scope, true, planned.pinned);
-    const ctx = { runId: this.runId, stepId: planned.stepId, logger: this.log, signal: new AbortController().signal, runTimeoutMs: this.runTimeoutMs, pin: () => undefined };
+    const ctx = { runId: this.runId, stepId: planned.stepId, logger: this.log, signal: new AbortController().signal, runTimeoutMs: this.runTimeoutMs, pin: () => undefined, ...accessFor(planned, this.d.targets, this.runId) };
     const lines = bound.ok
       ? await step.plan(ctx, bound.params)
       : [{ action: 'check' as const, resource: planned.stepId, detail: `would fail: ${bound.problem}` }];
@@ -188,6 +189,8 @@ export class StepRunner {
       signal: controller.signal,
       progress: progress.report,
       sleep: (ms) => abortableSleep(ms, controller.signal),
+      // Where the approved plan said: the target and cluster are not resolved again.
+      ...accessFor(planned, this.d.targets, this.runId),
     };
     try {
       const outputs = await untilAborted(step.run(ctx, params), controller.signal);

@@ -52,6 +52,7 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
     const outcome = await executeRun(runId, {
       store,
       registry,
+      targets: service.targets,
       logger,
       token: token ?? `${job.id ?? runId}-${String(job.attemptsMade)}`,
       drain: drain.signal,

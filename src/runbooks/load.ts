@@ -6,6 +6,7 @@ import type { StepRegistry } from '../steps/registry.ts';
 import { parseParamValue } from './params.ts';
 import { findRefs, parseRef } from './refs.ts';
 import { type Runbook, RunbookSchema } from './schema.ts';
+import { EKS_CLUSTER_NAME, TARGET_NAME } from '../targets/config.ts';
 
 /** Runbooks could not be loaded: every problem, each as `file:line: path: reason`. */
 export class RunbookLoadError extends Error {
@@ -23,7 +24,7 @@ export type RunbookSet = ReadonlyMap<string, Runbook>;
  * Loads every `*.yaml` / `*.yml` in `dir`. All or nothing: one bad file fails
  * the whole load, so a malformed runbook never half-loads.
  */
-export function loadRunbooks(dir: string, registry: StepRegistry): RunbookSet {
+export function loadRunbooks(dir: string, registry: StepRegistry, targets?: readonly string[]): RunbookSet {
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
@@ -35,7 +36,7 @@ export function loadRunbooks(dir: string, registry: StepRegistry): RunbookSet {
   const fileOf = new Map<string, string>();
   for (const file of files) {
     const path = join(dir, file);
-    const result = parseRunbook(readFileSync(path, 'utf8'), path, registry);
+    const result = parseRunbook(readFileSync(path, 'utf8'), path, registry, targets);
     problems.push(...result.problems);
     if (!result.runbook) continue;
     const other = fileOf.get(result.runbook.id);
@@ -47,8 +48,11 @@ export function loadRunbooks(dir: string, registry: StepRegistry): RunbookSet {
   return runbooks;
 }
 
-/** Parses and checks one runbook file's text. `path` names it in messages. */
-export function parseRunbook(text: string, path: string, registry: StepRegistry): { runbook?: Runbook; problems: string[] } {
+/**
+ * Parses and checks one runbook file's text. `path` names it in messages.
+ * With `targets` (the configured ones), the targets it names are checked too.
+ */
+export function parseRunbook(text: string, path: string, registry: StepRegistry, targets?: readonly string[]): { runbook?: Runbook; problems: string[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const at = (where: (string | number)[]) => `${path}:${lineOf(doc, lines, where)}`;
@@ -76,7 +80,12 @@ export function parseRunbook(text: string, path: string, registry: StepRegistry)
         problems.push(`${at([...where, 'pattern'])}: params.${name}.pattern: not a valid regular expression`);
       }
     }
-    if (spec.default !== undefined) {
+    // '' is "left out" for string and target parameters (bindParams).
+    const leftOut = spec.default === '' && (spec.type === 'string' || spec.type === 'target');
+    if (spec.type === 'target' && spec.default !== undefined && !leftOut) {
+      const problem = targetProblem(String(spec.default), targets);
+      if (problem) problems.push(`${at([...where, 'default'])}: params.${name}.default: ${problem}`);
+    } else if (spec.default !== undefined && !leftOut && spec.type !== 'target') {
       const check = parseParamValue(spec, spec.default);
       if (!check.ok) problems.push(`${at([...where, 'default'])}: params.${name}.default: ${check.problem}`);
     }
@@ -105,12 +114,43 @@ export function parseRunbook(text: string, path: string, registry: StepRegistry)
         if (problem) problems.push(`${where('with', key)}: ${label}.with.${key}: \${{ ${refPath} }}: ${problem}`);
       }
     }
+    for (const problem of placeProblems(step, runbook, targets)) problems.push(`${where(problem.field)}: ${label}.${problem.field}: ${problem.message}`);
     seen.set(step.id, impl?.outputs ?? []);
   };
+  for (const problem of placeProblems(runbook, runbook, targets)) problems.push(`${at([problem.field])}: ${problem.field}: ${problem.message}`);
   checkSection('steps');
   checkSection('always');
 
   return problems.length > 0 ? { problems } : { runbook, problems };
+}
+
+/** A step's `target:` and `cluster:`: a literal, or exactly one reference to a parameter of the right type. */
+function placeProblems(step: Pick<Runbook['steps'][number], 'target' | 'cluster'>, runbook: Runbook, targets: readonly string[] | undefined): { field: 'target' | 'cluster'; message: string }[] {
+  const out: { field: 'target' | 'cluster'; message: string }[] = [];
+  const check = (field: 'target' | 'cluster', value: string | undefined, literal: (v: string) => string | undefined) => {
+    if (value === undefined) return;
+    const refs = findRefs(value);
+    if (refs.length === 0) {
+      const problem = literal(value);
+      if (problem) out.push({ field, message: problem });
+      return;
+    }
+    const ref = refs.length === 1 && /^\$\{\{[^}]*\}\}$/.test(value.trim()) ? parseRef(refs[0] ?? '') : undefined;
+    const spec = ref?.kind === 'param' ? runbook.params[ref.name] : undefined;
+    const wanted = field === 'target' ? 'target' : 'string';
+    if (!ref || ref.kind !== 'param') out.push({ field, message: `must be a name or exactly \${{ params.<name> }}` });
+    else if (!spec) out.push({ field, message: `no parameter "${ref.name}" (parameters: ${Object.keys(runbook.params).join(', ') || 'none'})` });
+    else if (spec.type !== wanted) out.push({ field, message: `parameter "${ref.name}" must be of type ${wanted}, not ${spec.type}` });
+  };
+  check('target', step.target, (v) => targetProblem(v, targets));
+  check('cluster', step.cluster, (v) => (EKS_CLUSTER_NAME.test(v) ? undefined : `"${v.slice(0, 100)}" is not an EKS cluster name`));
+  return out;
+}
+
+function targetProblem(name: string, targets: readonly string[] | undefined): string | undefined {
+  if (!TARGET_NAME.test(name)) return `"${name.slice(0, 40)}" is not a target name (lower-case letters, digits and -)`;
+  if (targets && !targets.includes(name)) return `no target "${name}" is configured (targets: ${targets.join(', ')})`;
+  return undefined;
 }
 
 /**

@@ -15,6 +15,8 @@ export function bindParams(
   runbook: Pick<Runbook, 'id' | 'params'>,
   given: Readonly<Record<string, Scalar>>,
   now: number = Date.now(),
+  /** The configured targets, for `target` parameters. */
+  targets: readonly string[] = [],
 ): Record<string, Scalar> {
   const problems: string[] = [];
   const bound: Record<string, Scalar> = {};
@@ -30,12 +32,17 @@ export function bindParams(
       problems.push(`\`${key}\` is required: ${describeParam(spec)}${example(key, spec)} (or give it a \`default\` in the runbook's file)`);
       continue;
     }
+    if (value === '' && spec.default === '' && !Object.hasOwn(given, key) && (spec.type === 'string' || spec.type === 'target')) {
+      // Left out on purpose: the runbook says an empty value means "not given" (a cluster named only when needed).
+      bound[key] = '';
+      continue;
+    }
     // ‹ › mark the planner's stand-ins for values earlier steps produce; a value holding them would skip the steps' checks.
     if (hasPlaceholderDelimiters(value)) {
       problems.push(`\`${key}\`: ${code(shorten(String(value)))} contains ‹ or ›, which are not allowed in a parameter value (the planner marks values of earlier steps with them)${Object.hasOwn(given, key) ? '' : ' (this is the runbook\'s default)'}`);
       continue;
     }
-    const parsed = parseParamValue(spec, value, now);
+    const parsed = parseParamValue(spec, value, now, targets);
     if (parsed.ok) bound[key] = parsed.value;
     else problems.push(`\`${key}\`: ${parsed.problem}`);
   }
@@ -47,7 +54,7 @@ export function bindParams(
 
 export type ParseResult = { ok: true; value: Scalar } | { ok: false; problem: string };
 
-export function parseParamValue(spec: ParamSpec, input: Scalar, now: number = Date.now()): ParseResult {
+export function parseParamValue(spec: ParamSpec, input: Scalar, now: number = Date.now(), targets: readonly string[] = []): ParseResult {
   const text = String(input).trim();
   const fail = (problem: string): ParseResult => ({ ok: false, problem });
   switch (spec.type) {
@@ -87,6 +94,8 @@ export function parseParamValue(spec: ParamSpec, input: Scalar, now: number = Da
     }
     case 'time':
       return parseTime(text, now, spec.allowLatest === true);
+    case 'target':
+      return targets.includes(text) ? { ok: true, value: text } : fail(`there is no target ${code(shorten(text))} (targets: ${targets.join(', ') || 'none configured'})`);
   }
 }
 
@@ -126,6 +135,8 @@ export function describeParam(spec: ParamSpec): string {
       return `${what} (one of ${(spec.values ?? []).join(', ')})`;
     case 'time':
       return `${what} (ISO-8601 time with zone${spec.allowLatest ? ', or latest' : ''})`;
+    case 'target':
+      return `${what} (a configured target)`;
     default:
       return what;
   }
@@ -140,6 +151,7 @@ function example(key: string, spec: ParamSpec): string {
     time: '2026-11-15T10:00:00Z',
     duration: '15m',
     enum: spec.values?.[0] ?? '',
+    target: 'dr',
   };
   return `, e.g. \`${key}=${sample[spec.type]}\``;
 }

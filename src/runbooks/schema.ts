@@ -16,13 +16,18 @@ const name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be lower-case lett
 const paramName = z.string().regex(/^[a-z][a-zA-Z0-9_]{0,40}$/, 'must be a letter followed by letters, digits or _');
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
-export const PARAM_TYPES = ['string', 'integer', 'number', 'boolean', 'time', 'duration', 'enum'] as const;
+/** `target`: the name of a configured target (docs/targets.md); the request is refused with the list otherwise. */
+export const PARAM_TYPES = ['string', 'integer', 'number', 'boolean', 'time', 'duration', 'enum', 'target'] as const;
 
 export const ParamSpecSchema = z
   .object({
     type: z.enum(PARAM_TYPES),
     description: z.string().max(300).optional(),
-    /** A parameter with no default must be given. */
+    /**
+     * A parameter with no default must be given. A string or target parameter
+     * whose default is '' may be left out (it is then empty: for `target:` and
+     * `cluster:`, "not named here").
+     */
     default: scalar.optional(),
     /** string: a regular expression the whole value must match. */
     pattern: z.string().optional(),
@@ -59,6 +64,10 @@ export const StepSpecSchema = z
     /** Human name for the step in plans and progress; defaults to the step's summary. */
     name: z.string().max(150).optional(),
     with: z.record(z.string(), z.unknown()).default({}),
+    /** Where the step acts: a configured target's name, or `${{ params.<name> }}` of a `target` parameter; the default target if omitted. */
+    target: z.string().min(1).max(100).optional(),
+    /** An EKS cluster named at run time (in the target's region and account), or `${{ params.<name> }}`: the step reaches it instead of the target's own. */
+    cluster: z.string().min(1).max(120).optional(),
     timeout: duration.prefault('10m'),
     /** Retries of transient errors (throttling, 5xx, timeouts) before the step fails. */
     retries: z.number().int().min(0).max(20).default(3),
@@ -90,6 +99,10 @@ export const RunbookSchema = z
       })
       .strict()
       .optional(),
+    /** The target of every step that names none (a name or `${{ params.<name> }}`); the default target otherwise. */
+    target: z.string().min(1).max(100).optional(),
+    /** The EKS cluster named at run time for every step that names none (`${{ params.<name> }}`; an empty value: the target's own). */
+    cluster: z.string().min(1).max(120).optional(),
     steps: z.array(StepSpecSchema).min(1, 'a runbook needs at least one step'),
     /**
      * Cleanup steps that run after the main steps however they end: succeeded,

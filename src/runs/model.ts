@@ -65,6 +65,36 @@ export const PlanLineSchema = z.object({
   irreversible: z.boolean().optional(),
 });
 
+export const PlaceSchema = z.object({
+  target: z.string(),
+  cluster: z.string().optional(),
+  label: z.string(),
+  region: z.string().optional(),
+  account: z.string().optional(),
+  /** How the cluster is reached, e.g. `EKS eks-dr`. */
+  clusterLabel: z.string().optional(),
+});
+export type Place = z.infer<typeof PlaceSchema>;
+
+/** `DR (dr) · us-west-2 · account 222222222222 · EKS eks-dr`: where a step acts, in one line of plain text. */
+export function describePlace(place: Place): string {
+  const name = place.label === place.target ? place.target : `${place.label} (${place.target})`;
+  return [name, place.region, place.account ? `account ${place.account}` : undefined, place.clusterLabel].filter(Boolean).join(' · ');
+}
+
+/** The distinct places of a plan, in order, each with the steps acting there. */
+export function placesOf(plan: readonly PlannedStep[]): { place: Place; steps: string[] }[] {
+  const out: { place: Place; steps: string[] }[] = [];
+  for (const step of plan) {
+    if (!step.place) continue;
+    const text = describePlace(step.place);
+    const same = out.find((p) => describePlace(p.place) === text);
+    if (same) same.steps.push(step.stepId);
+    else out.push({ place: step.place, steps: [step.stepId] });
+  }
+  return out;
+}
+
 export const PlannedStepSchema = z.object({
   stepId: z.string(),
   name: z.string(),
@@ -78,6 +108,12 @@ export const PlannedStepSchema = z.object({
   pinned: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())])).optional(),
   /** A cleanup step (the runbook's `always:` section): runs however the main steps end. */
   always: z.boolean().optional(),
+  /**
+   * Where the step acts, resolved by the plan and approved as shown: the
+   * target, an EKS cluster named at run time, and what the plan showed of
+   * them. Absent in runs planned before targets: the default target.
+   */
+  place: PlaceSchema.optional(),
 });
 export type PlannedStep = z.infer<typeof PlannedStepSchema>;
 

@@ -7,6 +7,7 @@ import type { RunbookSet } from '../runbooks/load.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import type { Runbook } from '../runbooks/schema.ts';
 import type { StepRegistry } from '../steps/registry.ts';
+import type { Targets } from '../targets/targets.ts';
 import { closestMatch } from '../util/closest.ts';
 import type { RunObserver } from '../observe/metrics.ts';
 import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts';
@@ -14,7 +15,7 @@ import { newRunId } from '../util/ids.ts';
 import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
 import { describeMembers, holds, isEmpty, NOBODY, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
-import { type Actor, isTerminal, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
+import { type Actor, isTerminal, type PlannedStep, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
 import type { RunStore } from './store.ts';
 
 export interface CreateRunInput {
@@ -25,6 +26,8 @@ export interface CreateRunInput {
   origin?: RunDoc['origin'];
   /** Plan only: nothing changes; runs at once without approval. */
   dryRun?: boolean;
+  /** Where steps that name no target act (the CLI's --target); the configured default otherwise. */
+  target?: string;
 }
 
 export interface ApproverIdentity extends Actor {
@@ -37,9 +40,11 @@ export interface RunServiceDeps {
   queue: RunQueue;
   runbooks: RunbookSet;
   registry: StepRegistry;
+  /** Where steps act (docs/targets.md). */
+  targets: Targets;
   logger: Logger;
-  /** Recovery targets in force (the DR plan's unless configured); a run keeps its scenario's RTO. */
-  targets?: ScenarioTargets;
+  /** Recovery objectives in force (the DR plan's unless configured); a run keeps its scenario's RTO. */
+  objectives?: ScenarioTargets;
   /** Who approves runbooks that name no approvers of their own (DR_APPROVERS); nobody when unset. */
   approvers?: RoleMembers;
   /** Told when a run ends before it started (rejected, expired, cancelled). */
@@ -65,6 +70,11 @@ export class RunService {
     return this.deps.runbooks;
   }
 
+  /** Where steps act: the configured targets. */
+  get targets(): Targets {
+    return this.deps.targets;
+  }
+
   /** The runbook, or a UserError naming the closest one. */
   runbook(id: string): Runbook {
     const runbook = this.deps.runbooks.get(id);
@@ -78,12 +88,11 @@ export class RunService {
    * or this is a dry run. Nothing is stored or queued when anything is invalid.
    */
   async create(input: CreateRunInput): Promise<Run> {
-    const { store, queue, registry, logger } = this.deps;
+    const { store, queue, logger } = this.deps;
     const runbook = this.runbook(input.runbookId);
     const now = this.now();
-    const params = bindParams(runbook, input.params, now);
     const id = newRunId();
-    const plan = await planRun({ runbook, params, runId: id, registry, logger });
+    const { params, plan } = await this.planFor(runbook, input, id, now);
 
     const dryRun = input.dryRun === true;
     const startsAtOnce = dryRun || runbook.approval.required === 0;
@@ -91,7 +100,7 @@ export class RunService {
       id,
       runbookId: runbook.id,
       runbookTitle: runbook.title,
-      ...(runbook.scenario ? { scenario: runbook.scenario, rtoMs: (this.deps.targets ?? scenarioTargets())[runbook.scenario].rtoMs } : {}),
+      ...(runbook.scenario ? { scenario: runbook.scenario, rtoMs: (this.deps.objectives ?? scenarioTargets())[runbook.scenario].rtoMs } : {}),
       params,
       requester: input.requester,
       origin: input.origin ?? {},
@@ -120,6 +129,22 @@ export class RunService {
     if (startsAtOnce) await queue.enqueueExecution(id);
     else await queue.scheduleExpiry(id, doc.expiresAt - now);
     return this.mustGet(id);
+  }
+
+  /** The plan a request would get, stored nowhere: `npm run dr -- plan`. */
+  async preview(input: Pick<CreateRunInput, 'runbookId' | 'params' | 'target'>): Promise<{ runbook: Runbook; plan: PlannedStep[] }> {
+    const runbook = this.runbook(input.runbookId);
+    return { runbook, plan: (await this.planFor(runbook, input, newRunId(), this.now())).plan };
+  }
+
+  /** Binds the parameters and plans every step: refused (a UserError) before anything is stored. */
+  private async planFor(runbook: Runbook, input: Pick<CreateRunInput, 'params' | 'target'>, runId: string, now: number): Promise<{ params: Record<string, Scalar>; plan: PlannedStep[] }> {
+    const { registry, targets, logger } = this.deps;
+    const { given, runTarget } = withTarget(runbook, input.params, input.target);
+    const params = bindParams(runbook, given, now, targets.names());
+    // A mistyped --target names the configured ones.
+    if (runTarget !== undefined) targets.spec(runTarget);
+    return { params, plan: await planRun({ runbook, params, runId, registry, targets, target: runTarget, logger }) };
   }
 
   /**
@@ -269,3 +294,20 @@ function unknownRunbookMessage(id: string, known: string[]): string {
   return `There is no runbook ${code(truncate(id, 64, ''))}.${close ? ` Did you mean \`${close}\`?` : ''} Runbooks: ${known.join(', ') || 'none'}.`;
 }
 
+
+/**
+ * The CLI's `--target`: the value of the runbook's target parameter (the one
+ * named `target`, or its only one: `restore-cluster --target prod`), else
+ * where its steps that name no target act.
+ */
+function withTarget(runbook: Runbook, params: Readonly<Record<string, Scalar>>, target: string | undefined): { given: Readonly<Record<string, Scalar>>; runTarget?: string } {
+  if (target === undefined) return { given: params };
+  const targetParams = Object.entries(runbook.params).filter(([, spec]) => spec.type === 'target').map(([name]) => name);
+  // The parameter named `target`, else the only one of type target.
+  const name = targetParams.includes('target') ? 'target' : targetParams.length === 1 ? targetParams[0] : undefined;
+  if (targetParams.length === 0) return { given: params, runTarget: target };
+  if (name === undefined) throw new UserError(`${runbook.id} has several target parameters (${targetParams.join(', ')}): give each as key=value instead of --target.`);
+  const typed = params[name];
+  if (typed !== undefined && String(typed) !== target) throw new UserError(`--target ${target} and ${name}=${String(typed)} disagree: give one of them.`);
+  return { given: { ...params, [name]: target } };
+}

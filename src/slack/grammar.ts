@@ -58,7 +58,7 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     summary: 'Roll a deployment back to its previous (or a given) revision. Needs approval.',
     examples: ['rollback api-gateway', 'rollback api-gateway -n production --to-revision 5'],
   },
-  { name: 'failover', usage: 'failover [--region <region>]', summary: 'Fail over to the DR region. Needs two approvals.', examples: ['failover', 'failover --region us-west-2'] },
+  { name: 'failover', usage: 'failover [--target <dr target>]', summary: 'Fail over to the DR region (its target: region, account, cluster). Needs two approvals.', examples: ['failover', 'failover --target dr'] },
   { name: 'drill', usage: 'drill [--backup <name>]', summary: 'Run the DR drill: restore the newest backup into an isolated namespace and time it.', examples: ['drill'] },
   { name: 'check', usage: 'check', summary: 'Readiness: backup ages, retention, snapshots. Read-only, no approval.', examples: ['check'] },
   { name: 'runbooks', usage: 'runbooks', summary: 'List the runbooks and their parameters.', examples: ['runbooks'] },
@@ -246,10 +246,12 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
       };
     }
     case 'failover': {
-      const args = parseArgs(rest, new Set(['--region']), new Set(['--dry-run']), () => usage('got an option it does not take'));
-      if (args.positional.length) throw usage('takes only --region');
-      const region = args.flags.get('--region');
-      return { name: 'run', runbookId: 'failover-region', params: withPairs(typeof region === 'string' ? { drRegion: region } : {}, args.pairs), dryRun: args.flags.has('--dry-run') };
+      // --region was the DR region before targets: now the DR target names its region, account and cluster.
+      if (rest.some((r) => r === '--region' || r.startsWith('--region='))) throw usage('acts on the DR target, which names its region: give `--target <name>`');
+      const args = parseArgs(rest, new Set(['--target']), new Set(['--dry-run']), () => usage('got an option it does not take'));
+      if (args.positional.length) throw usage('takes only --target');
+      const target = args.flags.get('--target');
+      return { name: 'run', runbookId: 'failover-region', params: withPairs(typeof target === 'string' ? { target } : {}, args.pairs), dryRun: args.flags.has('--dry-run') };
     }
     case 'drill': {
       const args = parseArgs(rest, new Set(['--backup']), new Set(['--dry-run']), () => usage('got an option it does not take'));

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
+import type { TargetAccess } from '../targets/targets.ts';
 
 /**
  * The contract every recovery action follows (see DESIGN.md "A step"):
@@ -43,7 +44,12 @@ export interface PlanLine {
 /** A value a plan resolved and pinned into the approved run. */
 export type PinnedValue = string | number | boolean | string[];
 
-export interface PlanContext {
+/**
+ * Both contexts carry the step's target (TargetAccess): `ctx.target` says
+ * where it acts, `ctx.aws.rds(region?)`, `ctx.aws.eks(region?)` and
+ * `ctx.kube()` reach it with its credentials. Steps hold no clients.
+ */
+export interface PlanContext extends TargetAccess {
   runId: string;
   stepId: string;
   logger: Logger;
@@ -89,5 +95,9 @@ export class PermanentStepError extends Error {
 
 /** Any other error is treated as transient and retried with backoff. */
 export function isPermanent(err: unknown): boolean {
-  return err instanceof PermanentStepError || (err instanceof Error && err.name === 'PermanentStepError');
+  // A wrapped cause counts too: a target's role STS refused stays refused, whichever step met it.
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof PermanentStepError || e.name === 'PermanentStepError' || (e as { permanent?: unknown }).permanent === true) return true;
+  }
+  return false;
 }

@@ -173,6 +173,7 @@ describe('the terminal front end (npm run dr)', () => {
       queue: engine.queue,
       runbooks: loadRunbooks(FIXTURE_COMMANDS, registry),
       registry,
+      targets: engine.service.targets,
       logger: engine.logger,
       approvers: { anyone: false, users: [ALICE.id, BOB.id], groups: [] },
     });
@@ -261,6 +262,35 @@ describe('the terminal front end (npm run dr)', () => {
       expect(lines[1]).toMatch(/^daily-full-backup-20261125020000\s+Completed\s+3h old\s+expires \S+Z\s+namespaces: \*$/);
     } finally {
       await kube.stop();
+    }
+  });
+
+  it('--target: lists another target\'s backups, and refuses an unknown target or a command that takes none', async () => {
+    const primary = await new FakeKube().start();
+    const drill = await new FakeKube().start();
+    try {
+      primary.addBackup('daily-full-backup-20261125020000', { schedule: 'daily-full-backup', completedAt: new Date(Date.now() - 3 * 3_600_000), ttlHours: 720 });
+      drill.addBackup('daily-full-backup-20261124020000', { schedule: 'daily-full-backup', completedAt: new Date(Date.now() - 27 * 3_600_000), ttlHours: 720 });
+      const runs = (await engine.store.list(1000)).length;
+      const env = { KUBECONFIG: primary.writeKubeconfig(), DR_TARGETS: JSON.stringify({ drill: { region: 'us-west-2', kubernetes: { kubeconfig: drill.writeKubeconfig() } } }) };
+      const onDrill = await dr(['backups', '--target', 'drill'], env);
+      expect(onDrill.code).toBe(0);
+      expect(onDrill.stdout).toContain('daily-full-backup-20261124020000');
+      expect(onDrill.stdout).not.toContain('daily-full-backup-20261125020000');
+      expect((await dr(['backups'], env)).stdout).toContain('daily-full-backup-20261125020000');
+
+      const unknown = await dr(['plan', 'quick', '--target', 'prod-west'], env);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain('There is no target `prod-west`. Targets: `default`, `drill`.');
+      const planned = await dr(['plan', 'quick', '--target=drill'], env);
+      expect(planned.code).toBe(0);
+      expect(planned.stdout).toContain('where   drill · us-west-2 · its kubeconfig');
+      const misplaced = await dr(['runs', '--target', 'drill'], env);
+      expect(misplaced.code).toBe(2);
+      expect(misplaced.stderr).toContain('runs takes no --target (only plan, run, backups do).');
+      expect((await engine.store.list(1000)).length).toBe(runs);
+    } finally {
+      await Promise.all([primary.stop(), drill.stop()]);
     }
   });
 

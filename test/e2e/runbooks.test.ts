@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../src/steps/clients.ts';
-import { ALICE, BOB, SHIPPED_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { ALICE, BOB, SHIPPED_COMMANDS, startTestEngine, type TestEngine, testTargets } from '../support/engine.ts';
 import { FakeEks } from '../support/fake-eks.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
@@ -50,7 +49,7 @@ describe('shipped runbooks, end to end', () => {
     rds.addSnapshot({ id: 'rds:prod-aurora-2026-11-25-03-00', clusterId: 'prod-aurora', createdAt: new Date(Date.now() - 3 * HOUR), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'automated' });
     engine = await startTestEngine({
       commandsDir: SHIPPED_COMMANDS,
-      clients: createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } }),
+      targets: testTargets({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } }),
       logLines,
     });
   });
@@ -217,7 +216,10 @@ describe('shipped runbooks, end to end', () => {
     resetKube();
     resetVelero();
     const run = await engine.service.create({ runbookId: 'restore-cluster', params: { healthUrl: `${api.url}/health` }, requester: ALICE });
-    expect(run.plan[0]?.lines[0]?.detail).toMatch(/^restore \* from backup daily-full-backup-20261125020000 \(completed .*, 3h old\)/);
+    // This bot's cluster (its kubeconfig) exists: nothing to wait for; Velero is checked, then the newest full backup restored.
+    expect(run.plan.map((p) => p.stepId)).toEqual(['cluster', 'velero', 'restore', 'pods', 'health']);
+    expect(run.plan[0]?.lines[0]?.detail).toBe('target default reaches its kubeconfig, not an EKS cluster by name: nothing to wait for');
+    expect(run.plan.find((p) => p.stepId === 'restore')?.lines[0]?.detail).toMatch(/^restore \* from backup daily-full-backup-20261125020000 \(completed .*, 3h old\)/);
     // A backup that completes after the plan was approved is not the one restored.
     kube.addBackup('daily-full-backup-20261125060000', { schedule: 'daily-full-backup', completedAt: new Date(Date.now() - 60_000) });
     const done = await approveAndFinish(run.id);
@@ -248,12 +250,14 @@ describe('shipped runbooks, end to end', () => {
     const run = await engine.service.create({ runbookId: 'dr-drill', params: {}, requester: ALICE });
     const drillNs = `dr-drill-${run.id}`;
     expect(run.plan.map((p) => [p.stepId, p.always ?? false])).toEqual([
+      ['cluster', false],
+      ['velero', false],
       ['restore', false],
       ['verify', false],
       ['report', false],
       ['cleanup', true],
     ]);
-    const restorePlan = run.plan[0]?.lines.map((l) => l.detail).join('\n') ?? '';
+    const restorePlan = run.plan.find((p) => p.stepId === 'restore')?.lines.map((l) => l.detail).join('\n') ?? '';
     expect(restorePlan).toContain('daily-full-backup-20261125020000');
     expect(restorePlan).toContain('the run restores exactly this backup');
     expect(restorePlan).toMatch(/leaves out Ingresses, .*CronJobs, Jobs, HPAs, .*Secrets, ConfigMaps/);
@@ -358,7 +362,7 @@ describe('shipped runbooks, end to end', () => {
     rds.calls.length = 0;
     const dr = await startTestEngine({
       commandsDir: SHIPPED_COMMANDS,
-      clients: createStepClients({ aws: { region: 'us-west-2', rdsEndpointUrl: rds.url, eksEndpointUrl: eks.url }, kubernetes: { eksCluster: 'eks-dr' } }),
+      targets: testTargets({ aws: { region: 'us-west-2', rdsEndpointUrl: rds.url, eksEndpointUrl: eks.url }, kubernetes: { eksCluster: 'eks-dr' } }),
     });
     try {
       const run = await dr.service.create({ runbookId: 'failover-region', params: { healthUrl: `${api.url}/health`, nodes: 4 }, requester: ALICE });

@@ -15,8 +15,10 @@ import { loadRunbooks } from '../../src/runbooks/load.ts';
 import type { Actor, Run, RunState } from '../../src/runs/model.ts';
 import { RunService } from '../../src/runs/service.ts';
 import { RunStore } from '../../src/runs/store.ts';
-import type { StepClients } from '../../src/steps/clients.ts';
 import { buildRegistry } from '../../src/steps/registry.ts';
+import { TargetsSettingSchema } from '../../src/targets/config.ts';
+import { type TargetSettings, targetsFromConfig } from '../../src/targets/from-config.ts';
+import type { Targets, TargetsOptions } from '../../src/targets/targets.ts';
 import type { OutboundPolicy } from '../../src/steps/builtin/outbound.ts';
 import { DEFAULT_LIMITS } from '../../src/steps/limits.ts';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from './redis.ts';
@@ -45,12 +47,32 @@ export interface TestEngineOptions {
   workers?: number;
   prefix?: string;
   commandsDir?: string;
-  /** Clients the steps use (fakes' endpoints); none by default. */
-  clients?: StepClients;
+  /** Where steps act (fakes' endpoints); one `default` target reaching nothing by default. */
+  targets?: Targets;
   /** Receives every log line (the logger then logs at debug). */
   logLines?: string[];
   /** Where http steps may connect; the loopback fakes (127.0.0.1) by default. */
   outbound?: OutboundPolicy;
+}
+
+/**
+ * Targets as a deployment's config makes them: today's single-target settings
+ * (`aws`, `kubernetes`) as target `default`, plus named `targets`.
+ */
+export function testTargets(
+  settings: Partial<Pick<TargetSettings, 'aws' | 'defaultTarget'>> & { kubernetes?: Partial<TargetSettings['kubernetes']>; targets?: Record<string, unknown> },
+  options: TargetsOptions = {},
+): Targets {
+  return targetsFromConfig(
+    {
+      aws: settings.aws ?? {},
+      kubernetes: { veleroNamespace: 'velero', ...settings.kubernetes },
+      // Checked as the config checks DR_TARGETS.
+      targets: TargetsSettingSchema.parse(settings.targets ?? {}),
+      defaultTarget: settings.defaultTarget ?? 'default',
+    },
+    options,
+  );
 }
 
 /** The loopback fakes listen on 127.0.0.1, which http steps refuse unless it is allowed. */
@@ -70,13 +92,14 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         }),
       })
     : createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const registry = buildRegistry(options.clients, undefined, { ...DEFAULT_LIMITS, outbound: options.outbound ?? TEST_OUTBOUND });
-  const runbooks = loadRunbooks(options.commandsDir ?? FIXTURE_COMMANDS, registry);
+  const registry = buildRegistry(undefined, { ...DEFAULT_LIMITS, outbound: options.outbound ?? TEST_OUTBOUND });
+  const targets = options.targets ?? testTargets({});
+  const runbooks = loadRunbooks(options.commandsDir ?? FIXTURE_COMMANDS, registry, targets.names());
   const redis = createRedisConnection(TEST_REDIS_URL, 'worker', logger);
   const store = new RunStore(redis, prefix);
   const queue = new RunQueue(redis, prefix, logger);
   // Any member approves here (an operator's explicit DR_APPROVERS=*); policy tests name their own.
-  const service = new RunService({ store, queue, runbooks, registry, logger, approvers: { anyone: true, users: [], groups: [] } });
+  const service = new RunService({ store, queue, runbooks, registry, targets, logger, approvers: { anyone: true, users: [], groups: [] } });
   const workers: { handle: WorkerHandle; connection: Redis }[] = [];
   await queue.waitUntilReady();
 

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkRestJsonRequest } from './aws-models/rest-json.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
+import { type FakeSts, sigV4Caller } from './fake-sts.ts';
 import { LoopbackFake, readBody } from './loopback.ts';
 
 export interface FakeNodegroup {
@@ -24,12 +25,24 @@ export class FakeEks extends LoopbackFake {
   readonly clusters = new Map<string, { name: string; endpoint: string; status: string; ca: string }>();
   readonly nodegroups = new Map<string, FakeNodegroup>();
   readonly calls: { method: string; path: string; body?: unknown }[] = [];
+  /** Who signed each request (SigV4 access key id), by operation (`METHOD /path` when the model knows none). */
+  readonly callers: { operation: string; accessKeyId: string | undefined }[] = [];
   /** Requests the service model refused (aws-models/). */
   readonly modelRefusals: { operation: string; code: string; message: string }[] = [];
   updatingMs = 300;
   /** Called when a node group becomes ACTIVE at a new size. */
   onScaled: (nodegroup: string, desired: number) => void = () => undefined;
   private readonly tokens = new Map<string, string>();
+  private sessionIssuer: FakeSts | undefined;
+
+  /**
+   * Session credentials (ASIA…) are accepted only while `sts` says they are
+   * live: unknown ones and expired ones are refused. Static keys are accepted as before.
+   */
+  trustSessionsFrom(sts: FakeSts): this {
+    this.sessionIssuer = sts;
+    return this;
+  }
 
   addCluster(name: string, endpoint: string, status = 'ACTIVE'): void {
     this.clusters.set(name, { name, endpoint, status, ca: Buffer.from('-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n').toString('base64') });
@@ -48,6 +61,18 @@ export class FakeEks extends LoopbackFake {
     this.calls.push({ method, path, ...(body !== undefined ? { body } : {}) });
     // Every request must pass AWS's service model first, as it must to reach EKS.
     const { operation = `${method} ${path}`, problem } = checkRestJsonRequest('eks', method, path, url.searchParams, body);
+    const caller = sigV4Caller(req.headers);
+    this.callers.push({ operation, accessKeyId: caller?.accessKeyId });
+    // AWS authenticates a request before it reads it.
+    const standing = this.sessionIssuer?.standing(caller);
+    if (standing === 'expired') {
+      this.send(res, 403, { message: 'The security token included in the request is expired' }, 'ExpiredTokenException');
+      return;
+    }
+    if (standing === 'invalid') {
+      this.send(res, 403, { message: 'The security token included in the request is invalid.' }, 'UnrecognizedClientException');
+      return;
+    }
     if (problem) {
       this.modelRefusals.push({ operation, ...problem });
       recordModelRefusal({ service: 'eks', operation, ...problem });

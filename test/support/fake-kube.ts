@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { type BackupOptions, FakeVelero, type Obj, parseSelector, type RestoreOutcome, type VeleroCluster } from './fake-velero.ts';
 import { KubeError } from './kube-error.ts';
 import { DeploymentStore, type FakeDeployment, type FakeReplicaSet, labelsOf } from './kube/deployments.ts';
-import { checkEksToken } from './kube/eks-token.ts';
+import type { FakeSts } from './fake-sts.ts';
+import { checkEksToken, eksTokenSigner } from './kube/eks-token.ts';
 import { listResponse } from './kube/list.ts';
 import { NamespaceLifecycle } from './kube/namespaces.ts';
 import { apiVersionOf, ObjectStore, qualified, resourceByPath, resourceOf } from './kube/objects.ts';
@@ -62,8 +63,21 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
   now: () => number = Date.now;
   /** The bearer token of each request, in order (empty string when none). */
   readonly bearerTokens: string[] = [];
+  /** The AWS access key id that signed each request's EKS token (its `X-Amz-Credential`), in order; requests without one are left out. */
+  readonly eksCallers: string[] = [];
+  private sessionIssuer: FakeSts | undefined;
   /** New rollouts (and restored workloads coming up) take this long. */
   rolloutMs = 400;
+
+  /**
+   * EKS tokens signed with session credentials (ASIA…) are let in only while
+   * `sts` says they are live: one it never issued, or one expired by its
+   * clock, is 401 (what STS answers the authenticator's GetCallerIdentity).
+   */
+  trustSessionsFrom(sts: FakeSts): this {
+    this.sessionIssuer = sts;
+    return this;
+  }
 
   get deployments(): Map<string, FakeDeployment> {
     return this.apps.deployments;
@@ -231,9 +245,11 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
     const body: unknown = raw ? JSON.parse(raw) : undefined;
     this.calls.push({ method, path: url.pathname + url.search, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(body !== undefined ? { body } : {}) });
     this.bearerTokens.push(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
+    const signer = eksTokenSigner(req.headers.authorization);
+    if (signer) this.eksCallers.push(signer.accessKeyId);
     try {
       if (injectedFailure(this.failRate, false)) throw new KubeError(503, 'ServiceUnavailable', 'injected failure');
-      if (this.requireEksToken) checkEksToken(req.headers.authorization, this.now());
+      if (this.requireEksToken) checkEksToken(req.headers.authorization, this.now(), this.sessionIssuer);
       this.lifecycle.reap();
       const manager = url.searchParams.get('fieldManager');
       if (manager !== null && (manager.length > 128 || !/^[\x20-\x7e]+$/.test(manager))) {

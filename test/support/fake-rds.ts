@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkQueryRequest } from './aws-models/query.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
+import { type FakeSts, sigV4Caller } from './fake-sts.ts';
 import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 
 export interface FakeCluster {
@@ -78,6 +79,12 @@ export interface RdsCall {
   params: Record<string, string>;
 }
 
+/** Who signed a request: the SigV4 access key id (undefined for an unsigned one). */
+export interface AwsCaller {
+  action: string;
+  accessKeyId: string | undefined;
+}
+
 /** An injected error answer; `afterApply`: the change is made first and only the answer fails (a lost response). */
 type Failure = { code: string; message: string; status?: number; afterApply?: boolean };
 
@@ -86,6 +93,8 @@ export class FakeRds extends LoopbackFake {
   readonly instances = new Map<string, FakeInstance>();
   readonly snapshots: FakeSnapshot[] = [];
   readonly calls: RdsCall[] = [];
+  /** Who signed each request, in order: which credentials a target's client used. */
+  readonly callers: AwsCaller[] = [];
   /** Requests the service model refused (aws-models/), for tests to assert there are none. */
   readonly modelRefusals: (RdsCall & { code: string; message: string })[] = [];
   /** Global clusters: id → member cluster ids, the first being the writer. */
@@ -101,6 +110,7 @@ export class FakeRds extends LoopbackFake {
   /** Clusters or instances (by id) put into a state on demand (`forceStatus`), e.g. a terminal `incompatible-parameters`. */
   readonly forcedStatus = new Map<string, string>();
   private readonly failures = new Map<string, Failure[]>();
+  private sessionIssuer: FakeSts | undefined;
   /** Fraction of calls answered 503 at random; half of the failed changing calls are applied first (the answer is lost). */
   failRate = 0;
 
@@ -194,10 +204,32 @@ export class FakeRds extends LoopbackFake {
     return this.calls.filter((c) => c.action === action);
   }
 
+  /**
+   * Session credentials (ASIA…) are accepted only while `sts` says they are
+   * live, as RDS asks STS: unknown ones and expired ones are refused. Static
+   * keys are accepted as before.
+   */
+  trustSessionsFrom(sts: FakeSts): this {
+    this.sessionIssuer = sts;
+    return this;
+  }
+
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const params = Object.fromEntries(new URLSearchParams(await readBody(req)));
     const { Action: action = '', ...rest } = params;
     this.calls.push({ action, params: rest });
+    const caller = sigV4Caller(req.headers);
+    this.callers.push({ action, accessKeyId: caller?.accessKeyId });
+    // AWS authenticates a request before it reads it.
+    const standing = this.sessionIssuer?.standing(caller);
+    if (standing === 'expired') {
+      sendError(res, 403, 'ExpiredToken', 'The security token included in the request is expired');
+      return;
+    }
+    if (standing === 'invalid') {
+      sendError(res, 403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
+      return;
+    }
     // Every request must pass AWS's service model first, as it must to reach RDS.
     const problem = checkQueryRequest('rds', action, rest);
     if (problem) {

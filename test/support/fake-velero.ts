@@ -284,7 +284,9 @@ export class FakeVelero {
     for (const source of included.includes('*') ? ['production'] : included) {
       const target = mapping[source] ?? source;
       this.cluster.namespaces.add(target);
-      if (target === source) continue;
+      // Restored in place from the cluster's own objects, nothing changes (Velero skips what exists); a backup's
+      // recorded contents come back wherever they are restored, as into a new cluster.
+      if (target === source && !held) continue;
       const objects = held ? held.filter((o) => (o.metadata as Obj | undefined)?.namespace === source) : this.cluster.objectsIn(source);
       for (const o of objects) {
         if (includedResources.length && !resourceMatches(includedResources, o)) continue;

@@ -1,10 +1,63 @@
 /**
  * Runs a step's plan() and run() directly, with a context like the engine's:
- * a deadline, abortable sleeps and captured progress.
+ * a deadline, abortable sleeps and captured progress. The context reaches no
+ * target unless the step is wrapped by withClients (createStepClients makes
+ * the target `default` from the single-target settings, as the bot does).
  */
+import { type Config, ConfigSchema } from '../../src/config/schema.ts';
 import { abortableSleep } from '../../src/engine/interrupts.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import type { PinnedValue, PlanContext, StepContext } from '../../src/steps/types.ts';
+import type { PinnedValue, PlanContext, Step, StepContext } from '../../src/steps/types.ts';
+import { targetsFromConfig } from '../../src/targets/from-config.ts';
+import type { TargetAccess, TargetView } from '../../src/targets/targets.ts';
+
+/** The single-target settings a test reaches its fakes with (they make the target `default`). */
+export interface ClientSettings {
+  aws: Config['aws'];
+  kubernetes: { kubeconfig?: string; eksCluster?: string; veleroNamespace?: string };
+}
+
+/**
+ * The clients of target `default` for run rtest001, made by the bot's own
+ * Targets from these settings; the Kubernetes allow-lists take their defaults.
+ */
+export function createStepClients(settings: ClientSettings, now: () => number = Date.now): TargetAccess {
+  const kubernetes = ConfigSchema.shape.kubernetes.parse(settings.kubernetes);
+  return targetsFromConfig({ aws: settings.aws, kubernetes, targets: {}, defaultTarget: 'default' }, { now }).access('default', 'rtest001');
+}
+
+/** `step` acting on `access`'s target: its plan() and run() get that target's clients in their context. */
+export function withClients<S extends Step>(step: S, access: TargetAccess): S {
+  return {
+    ...step,
+    plan: (ctx: PlanContext, params: never) => step.plan({ ...ctx, ...access }, params),
+    run: (ctx: StepContext, params: never) => step.run({ ...ctx, ...access }, params),
+  };
+}
+
+function noTarget(asked: string): Error {
+  return new Error(`this test gave the step no target (it asked for ${asked}): build the step with withClients(step, createStepClients(...))`);
+}
+
+/** The target of a context made without one: any use of it fails the test, saying so. */
+const NO_TARGET: TargetAccess = {
+  target: new Proxy({} as TargetView, {
+    get: (_view, key) => {
+      // Symbols and `then` are asked by inspection and await, not by a step.
+      if (typeof key === 'symbol' || key === 'then') return undefined;
+      throw noTarget(`ctx.target.${key}`);
+    },
+  }),
+  aws: {
+    rds: () => {
+      throw noTarget('ctx.aws.rds()');
+    },
+    eks: () => {
+      throw noTarget('ctx.aws.eks()');
+    },
+  },
+  kube: () => Promise.reject(noTarget('ctx.kube()')),
+};
 
 export interface TestPlanContext extends PlanContext {
   /** What the plan pinned (ctx.pin), by parameter. */
@@ -14,6 +67,7 @@ export interface TestPlanContext extends PlanContext {
 export function planContext(runId = 'rtest001', stepId = 'step', runTimeoutMs = 2 * 3_600_000): TestPlanContext {
   const pins: Record<string, PinnedValue> = {};
   return {
+    ...NO_TARGET,
     runId,
     stepId,
     logger: createLogger({ level: 'silent' }),
@@ -36,6 +90,7 @@ export function stepContext(options: { runId?: string; stepId?: string; timeoutM
   const controller = new AbortController();
   const progressMessages: string[] = [];
   return {
+    ...NO_TARGET,
     runId,
     stepId,
     logger: createLogger({ level: 'silent' }),

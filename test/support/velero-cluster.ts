@@ -12,8 +12,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FakeSts } from './fake-sts.ts';
 import { FakeVelero, type Obj, type VeleroCluster } from './fake-velero.ts';
 import { KubeError } from './kube-error.ts';
+import { checkEksToken, eksTokenSigner } from './kube/eks-token.ts';
 import { LoopbackFake, readBody } from './loopback.ts';
 
 /** Served resources: `<group>/<version>/<plural>` → kind. */
@@ -46,7 +48,20 @@ export class VeleroTestCluster extends LoopbackFake implements VeleroCluster {
   readonly loadBalancers: string[] = [];
   readonly calls: ClusterCall[] = [];
   readonly velero = new FakeVelero(this, () => ++this.version);
+  /** When set, every request must carry a well-formed EKS token (kube/eks-token.ts), as an EKS cluster's API server requires. */
+  requireEksToken = false;
+  /** The clock the EKS token check uses. */
+  now: () => number = Date.now;
+  /** The AWS access key id that signed each request's EKS token (its `X-Amz-Credential`), in order; requests without one are left out. */
+  readonly eksCallers: string[] = [];
   private version = 1;
+  private sessionIssuer: FakeSts | undefined;
+
+  /** EKS tokens signed with session credentials (ASIA…) are let in only while `sts` says they are live (see FakeKube.trustSessionsFrom). */
+  trustSessionsFrom(sts: FakeSts): this {
+    this.sessionIssuer = sts;
+    return this;
+  }
 
   writeKubeconfig(): string {
     const path = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
@@ -95,7 +110,10 @@ export class VeleroTestCluster extends LoopbackFake implements VeleroCluster {
     const method = req.method ?? 'GET';
     const body: unknown = raw ? JSON.parse(raw) : undefined;
     this.calls.push({ method, path: url.pathname + url.search, ...(body !== undefined ? { body } : {}) });
+    const signer = eksTokenSigner(req.headers.authorization);
+    if (signer) this.eksCallers.push(signer.accessKeyId);
     try {
+      if (this.requireEksToken) checkEksToken(req.headers.authorization, this.now(), this.sessionIssuer);
       const [status, out] = this.route(method, url, body);
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
     } catch (err) {

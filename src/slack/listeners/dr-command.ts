@@ -174,7 +174,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
           const runbook = service.runbook(parsed.runbookId);
           // Dry runs follow the same rules as real runs: they plan against production too.
           const changes = runbook.approval.required > 0;
-          bindParams(runbook, parsed.params);
+          bindParams(runbook, parsed.params, Date.now(), service.targets.names());
           // A run requested in an open incident's channel belongs to that incident.
           const incident = await read(deps.incidents.byChannel(command.channel_id));
           const incidentId = incident && incident.state !== 'resolved' && incident.channelId === command.channel_id ? incident.id : undefined;

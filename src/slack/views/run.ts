@@ -1,4 +1,4 @@
-import { changedSteps, isTerminal, type Run } from '../../runs/model.ts';
+import { changedSteps, describePlace, isTerminal, placesOf, type Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { describeMembers, isEmpty, ROLE_SETTINGS } from '../../access/roles.ts';
 import { blockTextLength, capText, CONFIRM_TEXT_LIMIT, ERROR_TEXT_LIMIT, fitBlocks, HEADER_TEXT_LIMIT, linesWithin, packLines, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS } from '../limits.ts';
@@ -34,6 +34,8 @@ export function renderRunMessage(run: Run, now: number, options: { live?: boolea
     section(capText(`${STATE_EMOJI[run.state]} *${stateText(run)}* · run \`${run.id}\` · \`${run.runbookId}\` requested by ${who(run.requester)}${params ? `\n${params}` : ''}`, STATUS_LIMIT)),
   ];
   if (run.state === 'running' || isTerminal(run.state)) head.push(section(progressLine(run, now)));
+  const where = placesText(run);
+  if (where) head.push(section(capText(where, WHERE_LIMIT)));
 
   const tail: Block[] = [];
   const irreversible = run.plan.flatMap((p) => p.lines.filter((l) => l.irreversible).map((l) => `• ${escapeMrkdwn(l.detail)}`));
@@ -87,6 +89,7 @@ export function renderRunStepsPage(run: Run, page: number, now: number): SlackMe
 
 /** Caps on each part of the run message, so that together they leave the steps room (MESSAGE_BLOCK_TEXT_BUDGET). */
 const STATUS_LIMIT = 1_000;
+const WHERE_LIMIT = 1_200;
 const IRREVERSIBLE_LIMIT = 2_500;
 const CHANGED_LIMIT = 800;
 const REASON_LIMIT = 500;
@@ -109,6 +112,18 @@ function irreversibleLines(lines: readonly string[]): string[] {
   const each = Math.max(24, Math.floor(room / lines.length) - 1);
   const short = lines.map((l) => truncate(l, each, '…'));
   return [`${heading}\n${short[0] ?? ''}`, ...short.slice(1)];
+}
+
+/**
+ * Where the run acts, which the approval covers: one place (target, region,
+ * account, cluster) for the whole run, or each place with its steps.
+ */
+function placesText(run: Run): string | undefined {
+  const places = placesOf(run.plan);
+  if (places.length === 0) return undefined;
+  const [only] = places;
+  if (places.length === 1 && only) return `:round_pushpin: *Where:* ${escapeMrkdwn(describePlace(only.place))}`;
+  return [':round_pushpin: *Where:*', ...places.map((p) => `• ${escapeMrkdwn(describePlace(p.place))}: ${p.steps.map((id) => `\`${id}\``).join(', ')}`)].join('\n');
 }
 
 function stateText(run: Run): string {
@@ -168,7 +183,7 @@ function actionsFor(run: Run): Block | undefined {
       type: 'actions',
       block_id: `run-${run.id}`,
       elements: [
-        button('Approve', RUN_ACTIONS.approve, 'primary', { title: 'Approve this run?', text: truncate(`It will ${run.plan.map((p) => escapeMrkdwn(p.name.toLowerCase())).join(', then ')}.`, CONFIRM_TEXT_LIMIT), confirm: 'Approve' }),
+        button('Approve', RUN_ACTIONS.approve, 'primary', { title: 'Approve this run?', text: truncate(`${whereShort(run)}It will ${run.plan.map((p) => escapeMrkdwn(p.name.toLowerCase())).join(', then ')}.`, CONFIRM_TEXT_LIMIT), confirm: 'Approve' }),
         button('Reject', RUN_ACTIONS.reject, 'danger'),
         button('Dry run', RUN_ACTIONS.dryRun),
       ],
@@ -182,6 +197,14 @@ function actionsFor(run: Run): Block | undefined {
     };
   }
   return undefined;
+}
+
+/** `In dr (us-west-2, account 222222222222) and default: ` for the approval's confirmation. */
+function whereShort(run: Run): string {
+  const places = placesOf(run.plan);
+  if (places.length === 0) return '';
+  const names = places.map(({ place }) => `${escapeMrkdwn(place.target)}${place.region ? ` (${[place.region, place.account].filter(Boolean).join(', ')})` : ''}`);
+  return `In ${names.join(' and ')}: `;
 }
 
 function who(actor: { id: string; name?: string | undefined; via: string }): string {

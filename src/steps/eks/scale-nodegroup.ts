@@ -1,6 +1,5 @@
 import { DescribeNodegroupCommand, type EKSClient, type Nodegroup, UpdateNodegroupConfigCommand } from '@aws-sdk/client-eks';
 import { z } from 'zod';
-import type { KubeApis } from '../clients.ts';
 import { classifyKubeError } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
 import { classifyAwsError } from '../rds/aws.ts';
@@ -27,7 +26,7 @@ async function describe(eks: EKSClient, cluster: string, nodegroup: string): Pro
  * Idempotency: the run's clientRequestToken makes a repeated call the same
  * update; a node group already at the size is not updated again.
  */
-export function scaleNodegroupStep(eks: () => EKSClient, kube: () => Promise<KubeApis>) {
+export function scaleNodegroupStep() {
   return defineStep({
     id: 'eks.scale-nodegroup',
     summary: 'Scale an EKS node group and wait until its nodes are ready',
@@ -44,8 +43,8 @@ export function scaleNodegroupStep(eks: () => EKSClient, kube: () => Promise<Kub
       .refine((p) => p.min === undefined || p.min <= p.desired, 'min must not exceed desired')
       .refine((p) => p.max === undefined || p.desired <= p.max, 'desired must not exceed max'),
     outputs: ['desired', 'readyNodes'],
-    async plan(_ctx, p) {
-      const ng = await describe(eks(), p.cluster, p.nodegroup);
+    async plan(ctx, p) {
+      const ng = await describe(ctx.aws.eks(), p.cluster, p.nodegroup);
       const now = ng.scalingConfig ?? {};
       const max = p.max ?? now.maxSize ?? 0;
       if (p.desired > max) throw new PermanentStepError(`desired ${p.desired} exceeds the node group's max size ${max}; give max as well`);
@@ -58,7 +57,7 @@ export function scaleNodegroupStep(eks: () => EKSClient, kube: () => Promise<Kub
       ];
     },
     async run(ctx, p) {
-      const client = eks();
+      const client = ctx.aws.eks();
       const ng = await describe(client, p.cluster, p.nodegroup);
       const now = ng.scalingConfig ?? {};
       const target = { minSize: p.min ?? now.minSize, maxSize: p.max ?? now.maxSize, desiredSize: p.desired };
@@ -86,7 +85,7 @@ export function scaleNodegroupStep(eks: () => EKSClient, kube: () => Promise<Kub
           if (!p.waitForNodes) return { done: true };
           let nodes;
           try {
-            nodes = (await (await kube()).core.listNode({ labelSelector: `eks.amazonaws.com/nodegroup=${p.nodegroup}` })).items;
+            nodes = (await (await ctx.kube()).core.listNode({ labelSelector: `eks.amazonaws.com/nodegroup=${p.nodegroup}` })).items;
           } catch (err) {
             throw classifyKubeError(err, `listing nodes of ${p.nodegroup}`);
           }

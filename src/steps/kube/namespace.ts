@@ -1,15 +1,14 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { z } from 'zod';
-import type { KubeApis } from '../clients.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { classifyKubeError, statusCode } from './api.ts';
-import { allowedNote, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, enforcePlanned, type KubeScope } from './scope.ts';
+import { allowedNote, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, enforcePlanned, type KubeScope, scopeOnTarget } from './scope.ts';
 import { verifyWorkloadsStep } from './verify.ts';
 
 /** `k8s.verify-pods`: the older name of `k8s.verify-workloads` (verify.ts), kept for existing runbooks. */
-export function verifyPodsStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
-  return verifyWorkloadsStep(kube, scope, 'k8s.verify-pods');
+export function verifyPodsStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
+  return verifyWorkloadsStep(limits, 'k8s.verify-pods');
 }
 
 /** The namespace controller's conditions that say why a terminating namespace is still there. */
@@ -39,24 +38,26 @@ export function whatHoldsNamespace(ns: V1Namespace): string {
  * Idempotent: an already deleted namespace is done (`deleted: false`); one
  * still terminating (a re-entered step) is waited for.
  */
-export function deleteNamespaceStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
+export function deleteNamespaceStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   const drillNamespace = z.string().regex(/^dr-drill-[a-z0-9-]{1,50}$/, 'only drill namespaces (dr-drill-…) can be deleted');
   return defineStep({
     id: 'k8s.delete-namespace',
     summary: 'Delete a drill namespace (dr-drill-… only) and wait until it is gone',
     params: z.object({ namespace: drillNamespace }),
     outputs: ['deleted'],
-    plan: (_ctx, p) =>
+    plan: (ctx, p) =>
       Promise.resolve().then(() => {
+        const scope = scopeOnTarget(limits, ctx.target);
         const note = enforcePlanned(scope, [p.namespace], ['namespaces'], () => checkNamespace(scope, p.namespace));
         return [{ action: 'delete' as const, resource: `namespace ${p.namespace}`, detail: `delete the drill namespace ${p.namespace} and everything in it${allowedNote(note)}`, irreversible: true }];
       }),
     async run(ctx, p) {
+      const scope = scopeOnTarget(limits, ctx.target);
       if (!drillNamespace.safeParse(p.namespace).success) throw new PermanentStepError(`refusing to delete ${p.namespace}: not a drill namespace`);
       enforce(checkNamespace(scope, p.namespace));
       ctx.progress(`deleting namespace ${p.namespace}`);
       try {
-        await (await kube()).core.deleteNamespace({ name: p.namespace });
+        await (await ctx.kube()).core.deleteNamespace({ name: p.namespace });
       } catch (err) {
         if (statusCode(err) === 404) return { deleted: false };
         // 409: already terminating (an earlier attempt deleted it): wait for it like a fresh deletion.
@@ -67,7 +68,7 @@ export function deleteNamespaceStep(kube: () => Promise<KubeApis>, scope: KubeSc
         check: async () => {
           let ns: V1Namespace;
           try {
-            ns = await (await kube()).core.readNamespace({ name: p.namespace });
+            ns = await (await ctx.kube()).core.readNamespace({ name: p.namespace });
           } catch (err) {
             if (statusCode(err) === 404) return { done: true };
             throw classifyKubeError(err, `reading namespace ${p.namespace}`);

@@ -1,10 +1,10 @@
 import { type V1Deployment, V1PodTemplateSpec, type V1ReplicaSet } from '@kubernetes/client-node';
 import { z } from 'zod';
-import type { KubeApis } from '../clients.ts';
+import type { KubeApis } from '../../targets/kube.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError, type PlanContext, type StepContext } from '../types.ts';
 import { classifyKubeError, FIELD_MANAGER, JSON_PATCH, K8S_NAME, K8S_NAMESPACE, listAll, rfc3339, STRATEGIC_MERGE_PATCH, statusCode } from './api.ts';
-import { allowedNote, checkAll, checkDeployment, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote } from './scope.ts';
+import { allowedNote, checkAll, checkDeployment, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote, scopeOnTarget } from './scope.ts';
 
 const REVISION = 'deployment.kubernetes.io/revision';
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
@@ -68,18 +68,19 @@ function pendingScopeNote(scope: KubeScope, ns: string): string {
 }
 
 /** `kubectl rollout restart`: the restartedAt annotation on the pod template, as a strategic merge patch. */
-export function rolloutRestartStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
+export function rolloutRestartStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.rollout-restart',
     summary: 'Restart deployments (as kubectl rollout restart does)',
     params: z.object({ namespace, deployments }),
     outputs: ['restarted'],
     async plan(ctx, p) {
+      const scope = scopeOnTarget(limits, ctx.target);
       if (pendingSelection(p.namespace, p.deployments)) {
         const note = pendingScopeNote(scope, p.namespace);
         return [{ action: 'restart', resource: `deployments in ${p.namespace}`, detail: `rolling restart of ${[p.deployments].flat().join(', ')} in ${p.namespace}${allowedNote(note)}` }];
       }
-      const { selected, note } = await selectDeployments(await kube(), p.namespace, p.deployments, scope);
+      const { selected, note } = await selectDeployments(await ctx.kube(), p.namespace, p.deployments, scope);
       const paused = selected.filter((d) => d.spec?.paused).map((d) => d.metadata?.name);
       if (paused.length) throw new PermanentStepError(`can't restart paused deployment ${paused.join(', ')}: resume it first`);
       const pinned = pinSelection(ctx, p.deployments, selected);
@@ -91,7 +92,8 @@ export function rolloutRestartStep(kube: () => Promise<KubeApis>, scope: KubeSco
       }));
     },
     async run(ctx, p) {
-      const api = await kube();
+      const scope = scopeOnTarget(limits, ctx.target);
+      const api = await ctx.kube();
       const restarted: string[] = [];
       for (const d of (await selectDeployments(api, p.namespace, p.deployments, scope)).selected) {
         await restartOnce(ctx, api, p.namespace, d);
@@ -168,22 +170,24 @@ export function rolloutState(d: V1Deployment): { done: true } | { done: false; s
 }
 
 /** Waits until every selected deployment has rolled out, by kubectl's rules. */
-export function rolloutStatusStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
+export function rolloutStatusStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.rollout-status',
     summary: 'Wait until deployments have rolled out (as kubectl rollout status)',
     params: z.object({ namespace, deployments }),
     outputs: ['ready'],
     async plan(ctx, p) {
+      const scope = scopeOnTarget(limits, ctx.target);
       if (pendingSelection(p.namespace, p.deployments)) {
         return [{ action: 'wait', resource: `namespace ${p.namespace}`, detail: `wait until ${[p.deployments].flat().join(', ')} have rolled out${allowedNote(pendingScopeNote(scope, p.namespace))}` }];
       }
-      const { selected, note } = await selectDeployments(await kube(), p.namespace, p.deployments, scope);
+      const { selected, note } = await selectDeployments(await ctx.kube(), p.namespace, p.deployments, scope);
       const pinned = pinSelection(ctx, p.deployments, selected);
       return [{ action: 'wait', resource: `namespace ${p.namespace}`, detail: `wait until ${selected.map((d) => d.metadata?.name).join(', ')} have rolled out${pinned}${allowedNote(note)}` }];
     },
     async run(ctx, p) {
-      const api = await kube();
+      const scope = scopeOnTarget(limits, ctx.target);
+      const api = await ctx.kube();
       const names = (await selectDeployments(api, p.namespace, p.deployments, scope)).selected.map((d) => d.metadata?.name ?? '');
       await pollUntil(ctx, {
         what: `rollouts in ${p.namespace}`,
@@ -267,7 +271,7 @@ const KEEP_FROM_DEPLOYMENT = new Set([
  * both as one JSON patch. Idempotent: if the deployment already runs that
  * template (a re-entered step), nothing is sent.
  */
-export function rolloutUndoStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
+export function rolloutUndoStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.rollout-undo',
     summary: 'Roll a deployment back to its previous (or a given) revision',
@@ -278,13 +282,14 @@ export function rolloutUndoStep(kube: () => Promise<KubeApis>, scope: KubeScope 
       toRevision: z.number().int().min(0).default(0),
     }),
     outputs: ['revision', 'images'],
-    async plan(_ctx, p) {
+    async plan(ctx, p) {
+      const scope = scopeOnTarget(limits, ctx.target);
       if (isPending(p.namespace) || isPending(p.deployment)) {
         const note = pendingScopeNote(scope, p.namespace);
         return [{ action: 'change', resource: `deployment ${p.namespace}/${p.deployment}`, detail: `roll back ${p.namespace}/${p.deployment}${allowedNote(note)}` }];
       }
       const note = enforce(checkDeployment(scope, p.namespace, p.deployment));
-      const api = await kube();
+      const api = await ctx.kube();
       const d = await readDeployment(api, p.namespace, p.deployment);
       if (d.spec?.paused) throw new PermanentStepError(`you cannot roll back a paused deployment (${p.namespace}/${p.deployment}): resume it first`);
       const current = Number(d.metadata?.annotations?.[REVISION] ?? 0);
@@ -300,8 +305,9 @@ export function rolloutUndoStep(kube: () => Promise<KubeApis>, scope: KubeScope 
       ];
     },
     async run(ctx, p) {
+      const scope = scopeOnTarget(limits, ctx.target);
       enforce(checkDeployment(scope, p.namespace, p.deployment));
-      const api = await kube();
+      const api = await ctx.kube();
       const d = await readDeployment(api, p.namespace, p.deployment);
       if (d.spec?.paused) throw new PermanentStepError(`you cannot roll back a paused deployment (${p.namespace}/${p.deployment})`);
       const current = Number(d.metadata?.annotations?.[REVISION] ?? 0);

@@ -60,6 +60,15 @@ export function kubeScope(settings: { allowedNamespaces?: readonly string[]; all
   };
 }
 
+/**
+ * The scope on a target: its own Velero namespace counts as a system
+ * namespace too, whether or not it is the one VELERO_NAMESPACE names.
+ */
+export function scopeOnTarget(scope: KubeScope, target: { veleroNamespace: string }): KubeScope {
+  if (scope.systemNamespaces.includes(target.veleroNamespace)) return scope;
+  return { ...scope, systemNamespaces: [...scope.systemNamespaces, target.veleroNamespace] };
+}
+
 /** Parses a setting's comma-separated list (or YAML list); undefined when it is malformed. */
 export function parseAllowList(value: string | readonly string[], entry: RegExp): string[] | undefined {
   const items = (typeof value === 'string' ? value.split(',') : value).map((s) => s.trim()).filter(Boolean);

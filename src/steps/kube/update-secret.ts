@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { isPlaceholder } from '../../engine/bind.ts';
-import type { KubeApis } from '../clients.ts';
+import type { KubeApis } from '../../targets/kube.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { classifyKubeError, FIELD_MANAGER, K8S_NAME, K8S_NAMESPACE, MERGE_PATCH, statusCode } from './api.ts';
-import { allowedNote, checkSecret, DEFAULT_KUBE_SCOPE, enforce, enforcePlanned, isPending, type KubeScope } from './scope.ts';
+import { allowedNote, checkSecret, DEFAULT_KUBE_SCOPE, enforce, enforcePlanned, isPending, type KubeScope, scopeOnTarget } from './scope.ts';
 
 /**
  * `k8s.update-secret`: sets keys of an existing Secret (e.g. the database host
@@ -14,7 +14,7 @@ import { allowedNote, checkSecret, DEFAULT_KUBE_SCOPE, enforce, enforcePlanned, 
  * Scope: the namespace and the Secret must be allowed (K8S_ALLOWED_NAMESPACES,
  * K8S_ALLOWED_SECRETS), checked before any call, in plan() and again in run().
  */
-export function updateSecretStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
+export function updateSecretStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.update-secret',
     summary: 'Set keys of a Kubernetes Secret (values are never shown)',
@@ -24,10 +24,11 @@ export function updateSecretStep(kube: () => Promise<KubeApis>, scope: KubeScope
       values: z.record(z.string().regex(/^[-._a-zA-Z0-9]+$/, 'must be a valid Secret key'), z.union([z.string(), z.number()])),
     }),
     outputs: ['changedKeys'],
-    async plan(_ctx, p) {
+    async plan(ctx, p) {
+      const scope = scopeOnTarget(limits, ctx.target);
       const note = enforcePlanned(scope, [p.namespace, p.name], ['namespaces', 'secrets'], () => checkSecret(scope, p.namespace, p.name));
       // A Secret named by an earlier step's output cannot be read yet; run() reads (and checks) it.
-      if (!isPending(p.namespace) && !isPending(p.name)) await readSecret(await kube(), p.namespace, p.name);
+      if (!isPending(p.namespace) && !isPending(p.name)) await readSecret(await ctx.kube(), p.namespace, p.name);
       const keys = Object.keys(p.values);
       const pending = keys.filter((k) => isPlaceholder(p.values[k]));
       return [
@@ -39,8 +40,9 @@ export function updateSecretStep(kube: () => Promise<KubeApis>, scope: KubeScope
       ];
     },
     async run(ctx, p) {
+      const scope = scopeOnTarget(limits, ctx.target);
       enforce(checkSecret(scope, p.namespace, p.name));
-      const api = await kube();
+      const api = await ctx.kube();
       const secret = await readSecret(api, p.namespace, p.name);
       const wanted = Object.fromEntries(Object.entries(p.values).map(([k, v]) => [k, Buffer.from(String(v)).toString('base64')]));
       const changed = Object.keys(wanted).filter((k) => secret.data?.[k] !== wanted[k]);

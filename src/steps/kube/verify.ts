@@ -1,10 +1,10 @@
 import type { V1DaemonSet, V1Deployment, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { z } from 'zod';
-import type { KubeApis } from '../clients.ts';
+import type { KubeApis } from '../../targets/kube.ts';
 import { type PollLook, pollUntil } from '../poll.ts';
 import { defineStep } from '../types.ts';
 import { classifyKubeError, K8S_NAMESPACE, listAll } from './api.ts';
-import { allowedNote, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, enforcePlanned, type KubeScope } from './scope.ts';
+import { allowedNote, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, enforcePlanned, type KubeScope, scopeOnTarget } from './scope.ts';
 
 /** One workload's readiness: how many replicas it wants and has available, or why it is not counted yet. */
 interface WorkloadState {
@@ -113,15 +113,16 @@ async function lookAtWorkloads(api: KubeApis, ns: string, minPods: number): Prom
  * unless `minPods` is 0.
  * Reads only, but only in an allowed namespace (K8S_ALLOWED_NAMESPACES).
  */
-export function verifyWorkloadsStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE, id: 'k8s.verify-workloads' | 'k8s.verify-pods' = 'k8s.verify-workloads') {
+export function verifyWorkloadsStep(limits: KubeScope = DEFAULT_KUBE_SCOPE, id: 'k8s.verify-workloads' | 'k8s.verify-pods' = 'k8s.verify-workloads') {
   return defineStep({
     id,
     summary: 'Wait until every deployment, statefulset and daemonset in a namespace has its replicas available',
     params: z.object({ namespace: z.string().regex(K8S_NAMESPACE, 'must be a namespace name'), minPods: z.number().int().min(0).default(1) }),
     outputs: ['pods'],
     // A refusal rejects the promise (it does not throw from the call).
-    plan: (_ctx, p) =>
+    plan: (ctx, p) =>
       Promise.resolve().then(() => {
+        const scope = scopeOnTarget(limits, ctx.target);
         const note = enforcePlanned(scope, [p.namespace], ['namespaces'], () => checkNamespace(scope, p.namespace));
         // The older id keeps the wording its runbooks' plans have always shown.
         const detail =
@@ -131,13 +132,14 @@ export function verifyWorkloadsStep(kube: () => Promise<KubeApis>, scope: KubeSc
         return [{ action: 'check' as const, resource: `namespace ${p.namespace}`, detail: `${detail}${allowedNote(note)}` }];
       }),
     async run(ctx, p) {
+      const scope = scopeOnTarget(limits, ctx.target);
       enforce(checkNamespace(scope, p.namespace));
       let pods = 0;
       await pollUntil(ctx, {
         what: `workloads in ${p.namespace}`,
         check: async () => {
           // A client per look: with EKS its token is current however long the wait.
-          const look = await lookAtWorkloads(await kube(), p.namespace, p.minPods);
+          const look = await lookAtWorkloads(await ctx.kube(), p.namespace, p.minPods);
           pods = look.pods;
           return look;
         },

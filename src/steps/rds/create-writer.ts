@@ -101,7 +101,7 @@ async function waitForCluster(ctx: StepContext, rds: RDSClient, id: string): Pro
  * Idempotency: fixed instance name (lowercase, as RDS stores it); an existing
  * instance in this cluster is adopted.
  */
-export function createWriterStep(rds: () => RDSClient) {
+export function createWriterStep() {
   return defineStep({
     id: 'rds.create-writer',
     summary: 'Create the writer instance of a restored cluster and wait until it is available',
@@ -115,9 +115,9 @@ export function createWriterStep(rds: () => RDSClient) {
       copyClassFrom: CLUSTER_ID.optional(),
     }),
     outputs: ['writerEndpoint', 'readerEndpoint', 'port', 'instanceId'],
-    async plan(_ctx, p) {
+    async plan(ctx, p) {
       if ((!p.instanceClass || p.instanceClass === SAME_AS_SOURCE) && !p.copyClassFrom) throw new PermanentStepError('give instanceClass, or copyClassFrom to use the source writer\'s class');
-      const { instanceClass, note } = await writerSpec(rds(), p);
+      const { instanceClass, note } = await writerSpec(ctx.aws.rds(), p);
       const cluster = isPlaceholder(p.cluster) ? 'the restored cluster' : rdsId(p.cluster);
       return [
         { action: 'create', resource: `rds instance ${isPlaceholder(p.cluster) ? '<restored cluster>-writer' : writerName(p.cluster)}`, detail: `create the writer of ${cluster} (${instanceClass}); ${note}` },
@@ -125,7 +125,7 @@ export function createWriterStep(rds: () => RDSClient) {
       ];
     },
     async run(ctx, p) {
-      const client = rds();
+      const client = ctx.aws.rds();
       const clusterId = rdsId(p.cluster);
       await waitForCluster(ctx, client, clusterId);
       const cluster = await mustDescribeCluster(client, clusterId);

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { z } from 'zod';
 import { pollUntil, type PollLook } from '../poll.ts';
-import { defineStep, PermanentStepError } from '../types.ts';
+import { defineStep, PermanentStepError, type PlanContext } from '../types.ts';
 import { classifyAwsError, isAwsError, mustDescribeCluster, CLUSTER_ID } from './aws.ts';
 import { lookAtState } from './states.ts';
 
@@ -129,6 +129,13 @@ function promoteView(cluster: DBCluster): 'writer' | 'in-progress' | 'replica' {
   return cluster.ReplicationSourceIdentifier ? 'replica' : 'writer';
 }
 
+/** The parameters with the region settled: given, or the target's (every call then goes to that region only). */
+function inRegion<P extends { region?: string | undefined }>(ctx: Pick<PlanContext, 'target'>, p: P): P & { region: string } {
+  const chosen = p.region ?? ctx.target.region;
+  if (!chosen) throw new PermanentStepError(`no region: give the step a region, or run it on a target with one (target ${ctx.target.name} has none)`);
+  return { ...p, region: chosen };
+}
+
 /**
  * `rds.failover`: makes the DR region's Aurora cluster the writer, for a
  * region outage. `method: auto` (the default) chooses from the cluster: a member
@@ -145,19 +152,21 @@ function promoteView(cluster: DBCluster): 'writer' | 'in-progress' | 'replica' {
  * RDS refuses while failing over (InvalidGlobalClusterStateFault) counts as progress.
  * A failover that is cancelled, or ends with another writer, fails the step.
  */
-export function failoverStep(rds: (region?: string) => RDSClient) {
+export function failoverStep() {
   return defineStep({
     id: 'rds.failover',
     summary: 'Make the DR region database the writer (replica promotion or global failover, chosen from the engine)',
     params: z.object({
       method: z.enum(['auto', 'promote-replica', 'global-failover']).default('auto'),
       cluster: CLUSTER_ID,
-      region,
+      /** The DR region; the step's target's region when left out (failover-region runs on the DR target). */
+      region: region.optional(),
       globalCluster: z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/).optional(),
     }),
     outputs: ['writerEndpoint', 'clusterArn'],
-    async plan(_ctx, p) {
-      const client = rds(p.region);
+    async plan(ctx, given) {
+      const p = inRegion(ctx, given);
+      const client = ctx.aws.rds(p.region);
       const { method, cluster, global } = await resolve(client, p);
       const chosen = p.method === 'auto' ? ` (auto: ${method} for ${cluster.Engine ?? 'unknown'})` : '';
       if (method === 'promote-replica') {
@@ -184,8 +193,9 @@ export function failoverStep(rds: (region?: string) => RDSClient) {
           ];
       }
     },
-    async run(ctx, p) {
-      const client = rds(p.region);
+    async run(ctx, given) {
+      const p = inRegion(ctx, given);
+      const client = ctx.aws.rds(p.region);
       const { method, cluster, global } = await resolve(client, p);
       const globalId = global?.GlobalClusterIdentifier ?? '';
       /** Whether this run saw the failover under way (so a global cluster back to idle without us as writer means it was cancelled). */

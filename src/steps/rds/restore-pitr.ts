@@ -1,4 +1,4 @@
-import { type DBCluster, type RDSClient, RestoreDBClusterToPointInTimeCommand } from '@aws-sdk/client-rds';
+import { type DBCluster, RestoreDBClusterToPointInTimeCommand } from '@aws-sdk/client-rds';
 import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
@@ -26,7 +26,7 @@ function settingsFor(source: DBCluster, sourceId: string, p: SettingsOverrides) 
  * a re-entered step adopts it. The restored cluster has no instances yet
  * (`rds.create-writer` adds the writer).
  */
-export function restorePitrStep(rds: () => RDSClient) {
+export function restorePitrStep() {
   return defineStep({
     id: 'rds.restore-pitr',
     summary: 'Restore an Aurora cluster to a point in time, as a new cluster',
@@ -41,7 +41,7 @@ export function restorePitrStep(rds: () => RDSClient) {
     }),
     outputs: ['clusterId', 'restorePoint', 'source'],
     async plan(ctx, p) {
-      const source = await mustDescribeCluster(rds(), p.source);
+      const source = await mustDescribeCluster(ctx.aws.rds(), p.source);
       const restorePoint = checkRestoreTime(source, p.to, p.restoreType, Date.now());
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
       const net = networkOf(source);
@@ -55,18 +55,19 @@ export function restorePitrStep(rds: () => RDSClient) {
       ];
     },
     async run(ctx, p) {
+      const rds = ctx.aws.rds();
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
-      const existing = await describeCluster(rds(), target);
+      const existing = await describeCluster(rds, target);
       if (existing) return adopt(existing, ctx.runId, p.source, p.to);
 
-      const source = await mustDescribeCluster(rds(), p.source);
+      const source = await mustDescribeCluster(rds, p.source);
       checkRestoreTime(source, p.to, p.restoreType, Date.now());
       const latest = p.to === 'latest';
       const tags = buildTags({ [RUN_TAG]: ctx.runId, [RESTORE_POINT_TAG]: latest ? (source.LatestRestorableTime?.toISOString() ?? 'latest') : p.to });
       for (const note of tags.notes) ctx.progress(note);
       ctx.progress(`restoring ${p.source} to ${latest ? 'the latest restorable time' : p.to} as ${target}`);
       try {
-        await rds().send(
+        await rds.send(
           new RestoreDBClusterToPointInTimeCommand({
             SourceDBClusterIdentifier: p.source,
             DBClusterIdentifier: target,
@@ -83,7 +84,7 @@ export function restorePitrStep(rds: () => RDSClient) {
       } catch (err) {
         if (awsCode(err) !== 'DBClusterAlreadyExistsFault') throw classifyAwsError(err, `restoring ${p.source}`);
       }
-      const created = await describeCluster(rds(), target);
+      const created = await describeCluster(rds, target);
       if (!created) throw new Error(`cluster ${target} is not visible yet after the restore call`);
       return adopt(created, ctx.runId, p.source, p.to);
     },

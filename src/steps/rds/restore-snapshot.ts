@@ -186,7 +186,7 @@ function choose(snapshots: DBClusterSnapshot[], wanted: string, source: string, 
  * Reads: DescribeDBClusters, DescribeDBClusterSnapshots. Changes: RestoreDBClusterFromSnapshot.
  * Idempotency: fixed name per run, tagged with the run and the snapshot used; adopted on re-entry.
  */
-export function restoreSnapshotStep(rds: () => RDSClient) {
+export function restoreSnapshotStep() {
   return defineStep({
     id: 'rds.restore-snapshot',
     summary: 'Restore an Aurora cluster snapshot as a new cluster',
@@ -201,23 +201,24 @@ export function restoreSnapshotStep(rds: () => RDSClient) {
     outputs: ['clusterId', 'snapshotId', 'restorePoint'],
     async plan(ctx, p) {
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
-      const { detail, snapshot } = await resolve(rds(), p, target, ctx.runId, Date.now());
+      const { detail, snapshot } = await resolve(ctx.aws.rds(), p, target, ctx.runId, Date.now());
       // The newest snapshot now is what was approved: a snapshot taken later is not restored instead.
       const pinned = p.snapshot === 'latest' && snapshot.DBClusterSnapshotIdentifier;
       if (pinned) ctx.pin('snapshot', pinned);
       return [{ action: 'create', resource: `rds cluster ${target}`, detail: pinned ? `${detail}; pinned: the run restores exactly ${pinned}` : detail }];
     },
     async run(ctx, p) {
+      const rds = ctx.aws.rds();
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
-      const existing = await describeCluster(rds(), target);
+      const existing = await describeCluster(rds, target);
       if (!existing) {
-        const { source, snapshot, engine, network, fromSnapshot } = await resolve(rds(), p, target, ctx.runId, Date.now());
+        const { source, snapshot, engine, network, fromSnapshot } = await resolve(rds, p, target, ctx.runId, Date.now());
         const snapshotId = snapshot.DBClusterSnapshotIdentifier ?? '';
         const tags = tagsFor(ctx.runId, snapshot);
         for (const note of tags.notes) ctx.progress(note);
         ctx.progress(`restoring snapshot ${snapshotId} as ${target}${source ? '' : ` (the source cluster ${p.source} no longer exists)`}`);
         try {
-          await rds().send(
+          await rds.send(
             new RestoreDBClusterFromSnapshotCommand({
               DBClusterIdentifier: target,
               SnapshotIdentifier: snapshotId,
@@ -234,7 +235,7 @@ export function restoreSnapshotStep(rds: () => RDSClient) {
           if (awsCode(err) !== 'DBClusterAlreadyExistsFault') throw classifyAwsError(err, `restoring snapshot ${snapshotId}`);
         }
       }
-      const cluster = existing ?? (await describeCluster(rds(), target));
+      const cluster = existing ?? (await describeCluster(rds, target));
       if (!cluster) throw new Error(`cluster ${target} is not visible yet after the restore call`);
       if (!ownedByRun(cluster, ctx.runId)) {
         throw new PermanentStepError(`a DB cluster named ${target} already exists and was not created by this run; choose another target name or delete it`);

@@ -1,7 +1,5 @@
-import type { RDSClient } from '@aws-sdk/client-rds';
 import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
-import type { KubeApis } from '../clients.ts';
 import { K8S_NAMESPACE } from '../kube/api.ts';
 import { mustDescribeCluster } from '../rds/aws.ts';
 import { listSnapshots } from '../rds/restore-snapshot.ts';
@@ -21,15 +19,20 @@ interface Item {
  * RDS backup retention, a recent snapshot per cluster. Fails (after checking
  * everything) when any item fails, listing each. Reads only.
  */
-export function readinessCheckStep(rds: () => RDSClient, kube: () => Promise<KubeApis>) {
+export function readinessCheckStep() {
   return defineStep({
     id: 'readiness.check',
     summary: 'Check backups and retention against the DR plan (read-only)',
     params: z.object({
-      veleroNamespace: z.string().regex(K8S_NAMESPACE).default('velero'),
+      /** Where Velero's backups are; the target's Velero namespace unless given. */
+      veleroNamespace: z.string().regex(K8S_NAMESPACE).optional(),
       /** Velero schedule → the largest acceptable age of its newest completed backup, in hours. */
       schedules: z.record(z.string().min(1), z.number().positive()).default({}),
-      clusters: z.array(z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/)).default([]),
+      /** Aurora clusters to check; an empty entry (a parameter left out) checks nothing. */
+      clusters: z
+        .array(z.union([z.literal(''), z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/)]))
+        .default([])
+        .transform((ids) => ids.filter(Boolean)),
       minRetentionDays: z.number().int().min(1).max(35).default(35),
       maxSnapshotAgeHours: z.number().positive().default(26),
     }),
@@ -51,7 +54,7 @@ export function readinessCheckStep(rds: () => RDSClient, kube: () => Promise<Kub
         ctx.progress(`${item.ok ? 'pass' : 'FAIL'}: ${item.text}`, Math.round((items.length / (Object.keys(p.schedules).length + 2 * p.clusters.length)) * 100));
       };
       for (const [schedule, maxHours] of Object.entries(p.schedules)) {
-        const newest = newestCompleted(await listBackups(await kube(), p.veleroNamespace, schedule));
+        const newest = newestCompleted(await listBackups(await ctx.kube(), p.veleroNamespace ?? ctx.target.veleroNamespace, schedule));
         if (!newest) add({ ok: false, text: `${schedule}: no completed backup` });
         else {
           const age = now - completedAt(newest);
@@ -59,9 +62,9 @@ export function readinessCheckStep(rds: () => RDSClient, kube: () => Promise<Kub
         }
       }
       for (const cluster of p.clusters) {
-        const retention = (await mustDescribeCluster(rds(), cluster)).BackupRetentionPeriod ?? 0;
+        const retention = (await mustDescribeCluster(ctx.aws.rds(), cluster)).BackupRetentionPeriod ?? 0;
         add({ ok: retention >= p.minRetentionDays, text: `${cluster}: automated backups kept ${retention} days (need ${p.minRetentionDays})` });
-        const newest = (await listSnapshots(rds(), cluster))[0];
+        const newest = (await listSnapshots(ctx.aws.rds(), cluster))[0];
         const age = newest?.SnapshotCreateTime ? now - newest.SnapshotCreateTime.getTime() : undefined;
         add({
           ok: age !== undefined && age <= p.maxSnapshotAgeHours * HOUR,

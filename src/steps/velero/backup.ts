@@ -1,5 +1,5 @@
 import { formatDuration } from '../../util/duration.ts';
-import type { KubeApis } from '../clients.ts';
+import type { KubeApis } from '../../targets/kube.ts';
 import { PermanentStepError } from '../types.ts';
 import { type Backup, completedAt, getBackup, getStorageLocation, listBackups, newestCompleted, storageLocationOf } from './objects.ts';
 

@@ -1,4 +1,4 @@
-import type { KubeApis } from '../clients.ts';
+import type { KubeApis } from '../../targets/kube.ts';
 import { isPending } from '../kube/scope.ts';
 import { PermanentStepError, type PlanLine } from '../types.ts';
 import { volumeSnapshots } from './backup.ts';

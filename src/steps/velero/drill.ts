@@ -1,6 +1,6 @@
 import { V1ConfigMap, V1Namespace, V1ObjectMeta, type V1PodSpec, V1Secret } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import type { KubeApis } from '../clients.ts';
+import type { KubeApis } from '../../targets/kube.ts';
 import { classifyKubeError, statusCode } from '../kube/api.ts';
 import { PermanentStepError } from '../types.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { KubeApis } from '../clients.ts';
+import type { KubeApis } from '../../targets/kube.ts';
 import { classifyKubeError, statusCode } from '../kube/api.ts';
 
 /** Velero's custom resources, parsed at the boundary (the client returns untyped JSON). */

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
-import type { KubeApis } from '../clients.ts';
+import type { KubeApis } from '../../targets/kube.ts';
 import { classifyKubeError, K8S_NAMESPACE, statusCode } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, type PlanLine, type StepContext } from '../types.ts';
-import { allowedNote, checkAll, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote, SCOPE_SETTINGS, type ScopeCheck } from '../kube/scope.ts';
+import { allowedNote, checkAll, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote, scopeOnTarget, SCOPE_SETTINGS, type ScopeCheck } from '../kube/scope.ts';
 import { checkExpiry, checkStorageLocation, chooseBackup } from './backup.ts';
 import { copyDrillConfig, createModifierConfigMap, deleteModifierConfigMap, ensureNamespace, ISOLATION_EXCLUDED_RESOURCES, modifierConfigMap, readDrillConfig, VOLUME_RESOURCES } from './drill.ts';
 import { drillPlan } from './drill-plan.ts';
@@ -86,7 +86,8 @@ const params = z
     /** Shorthand for drills: restore the one included namespace into this one. */
     restoreInto: namespaceName.optional(),
     existingResourcePolicy: z.enum(['none', 'update']).default('none'),
-    veleroNamespace: z.string().regex(K8S_NAMESPACE).default('velero'),
+    /** Where Velero runs; the target's Velero namespace unless given. */
+    veleroNamespace: z.string().regex(K8S_NAMESPACE).optional(),
     /** PartiallyFailed succeeds (its warnings and errors in the outputs) instead of failing the step. */
     allowPartial: z.boolean().default(false),
     /** Isolate the restored copy from production (see drill.ts); default: whenever a namespace is mapped to another. */
@@ -100,7 +101,12 @@ const params = z
   .refine((p) => !p.restoreInto || p.includedNamespaces?.length === 1, 'restoreInto needs exactly one included namespace')
   .refine((p) => !isIsolated(p) || (p.includedNamespaces?.length && !p.includedNamespaces.includes('*')), 'an isolated restore needs the namespaces to restore listed in includedNamespaces (not *)')
   .refine((p) => !p.configFrom || isIsolated(p), 'configFrom replaces the Secrets and ConfigMaps an isolated restore leaves out; it needs isolate (or a restore into another namespace)');
-export type RestoreParams = z.infer<typeof params>;
+/** The parameters with the Velero namespace resolved (the target's unless the runbook names one). */
+export type RestoreParams = z.infer<typeof params> & { veleroNamespace: string };
+
+function resolved(given: z.infer<typeof params>, target: { veleroNamespace: string }): RestoreParams {
+  return { ...given, veleroNamespace: given.veleroNamespace ?? target.veleroNamespace };
+}
 
 /**
  * `velero.restore`: creates a Velero Restore from a backup (or the newest
@@ -115,16 +121,18 @@ export type RestoreParams = z.infer<typeof params>;
  * Idempotency: a re-entered step finds its restore by name and keeps waiting.
  * Scope: see checkRestoreScope; checked before any call, in plan() and in run().
  */
-export function veleroRestoreStep(kube: () => Promise<KubeApis>, scope: KubeScope = DEFAULT_KUBE_SCOPE) {
+export function veleroRestoreStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'velero.restore',
     summary: 'Restore Kubernetes resources from a Velero backup (drills isolated from production) and wait until it completes',
     params,
     outputs: ['restoreName', 'backupName', 'itemsRestored', 'warnings', 'errors', 'partial'],
-    async plan(ctx, p) {
+    async plan(ctx, given) {
+      const p = resolved(given, ctx.target);
+      const scope = scopeOnTarget(limits, ctx.target);
       const values = [...(p.includedNamespaces ?? []), ...Object.entries(p.namespaceMapping ?? {}).flat(), p.restoreInto, p.veleroNamespace, p.configFrom];
       const note = values.some(isPending) ? pendingNote(scope, ['namespaces']) : enforce(checkRestoreScope(scope, p));
-      const api = await kube();
+      const api = await ctx.kube();
       const b = await chooseBackup(api, p.veleroNamespace, p.backup, p.schedule);
       checkExpiry(b, Date.now() + ctx.runTimeoutMs, `this run's ${formatDuration(ctx.runTimeoutMs)} timeout`);
       const location = await checkStorageLocation(api, p.veleroNamespace, b);
@@ -147,10 +155,12 @@ export function veleroRestoreStep(kube: () => Promise<KubeApis>, scope: KubeScop
       ];
       return lines;
     },
-    async run(ctx, p) {
+    async run(ctx, given) {
+      const p = resolved(given, ctx.target);
+      const scope = scopeOnTarget(limits, ctx.target);
       const allowed = checkRestoreScope(scope, p);
       enforce(allowed);
-      const api = await kube();
+      const api = await ctx.kube();
       const restore = restoreName(ctx.runId, ctx.stepId);
       const isolated = isIsolated(p);
       let existing = await getRestore(api, p.veleroNamespace, restore);

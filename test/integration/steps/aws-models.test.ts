@@ -6,7 +6,7 @@
 import { DescribeDBClusterSnapshotsCommand, RDSClient, RestoreDBClusterToPointInTimeCommand } from '@aws-sdk/client-rds';
 import { DescribeNodegroupCommand, EKSClient, UpdateNodegroupConfigCommand } from '@aws-sdk/client-eks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eksToken } from '../../../src/steps/eks/token.ts';
+import { eksToken } from '../../../src/targets/eks-token.ts';
 import { takeModelRefusals } from '../../support/aws-models/refusals.ts';
 import { FakeEks } from '../../support/fake-eks.ts';
 import { FakeKube } from '../../support/fake-kube.ts';

@@ -1,12 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { scaleNodegroupStep } from '../../../src/steps/eks/scale-nodegroup.ts';
-import { eksToken } from '../../../src/steps/eks/token.ts';
+import { eksToken } from '../../../src/targets/eks-token.ts';
 import { failoverStep } from '../../../src/steps/rds/failover.ts';
 import { FakeEks } from '../../support/fake-eks.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
 import { FakeRds } from '../../support/fake-rds.ts';
-import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, fakeAwsCredentials, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 describe('EKS access and scaling, RDS failover', () => {
   let eks: FakeEks;
@@ -25,8 +24,8 @@ describe('EKS access and scaling, RDS failover', () => {
       aws: { region: 'us-west-2', eksEndpointUrl: eks.url, rdsEndpointUrl: rds.url },
       kubernetes: { eksCluster: 'eks-dr' },
     });
-    scale = scaleNodegroupStep(clients.eks, clients.kube);
-    failover = failoverStep(clients.rds);
+    scale = withClients(scaleNodegroupStep(), clients);
+    failover = withClients(failoverStep(), clients);
   });
   afterAll(async () => {
     await Promise.all([eks.stop(), kube.stop(), rds.stop()]);

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { MERGE_PATCH } from '../../../src/steps/kube/api.ts';
 import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from '../../../src/steps/kube/rollout.ts';
 import { updateSecretStep } from '../../../src/steps/kube/update-secret.ts';
 import { verifyWorkloadsStep } from '../../../src/steps/kube/verify.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
-import { planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 /** The HTTP status and the API server's message of a refused call. */
 async function refusal(call: Promise<unknown>): Promise<{ code: number; message: string }> {
@@ -43,15 +42,15 @@ describe('Kubernetes conformance: what the steps send, and a fake as strict as t
   });
 
   it('restartedAt is RFC 3339 without fractional seconds, as kubectl writes it', async () => {
-    await rolloutRestartStep(clients.kube).run(stepContext(), { namespace: 'production', deployments: ['worker'] });
+    await withClients(rolloutRestartStep(), clients).run(stepContext(), { namespace: 'production', deployments: ['worker'] });
     const restartedAt = (kube.deployments.get('production/worker')?.template.metadata as { annotations?: Record<string, string> }).annotations?.['kubectl.kubernetes.io/restartedAt'];
     expect(restartedAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
   });
 
   it('every write carries fieldManager=dr-chatops', async () => {
-    await rolloutRestartStep(clients.kube).run(stepContext(), { namespace: 'production', deployments: ['worker'] });
-    await rolloutUndoStep(clients.kube).run(stepContext(), { namespace: 'production', deployment: 'api-gateway', toRevision: 0 });
-    await updateSecretStep(clients.kube).run(stepContext(), { namespace: 'production', name: 'database-credentials', values: { host: 'new.example.com' } });
+    await withClients(rolloutRestartStep(), clients).run(stepContext(), { namespace: 'production', deployments: ['worker'] });
+    await withClients(rolloutUndoStep(), clients).run(stepContext(), { namespace: 'production', deployment: 'api-gateway', toRevision: 0 });
+    await withClients(updateSecretStep(), clients).run(stepContext(), { namespace: 'production', name: 'database-credentials', values: { host: 'new.example.com' } });
     const writes = kube.calls.filter((c) => ['PATCH', 'POST', 'PUT'].includes(c.method));
     expect(writes.map((c) => c.path.split('?')[0])).toEqual([
       '/apis/apps/v1/namespaces/production/deployments/worker',
@@ -66,7 +65,7 @@ describe('Kubernetes conformance: what the steps send, and a fake as strict as t
     const names = Array.from({ length: 1_201 }, (_, i) => `svc-${String(i).padStart(4, '0')}`);
     for (const name of names) kube.addDeployment('big', name, [`${name}:1`], { replicas: 1 });
     const planned = planContext();
-    const [line] = await rolloutStatusStep(clients.kube).plan(planned, { namespace: 'big', deployments: ['*'] });
+    const [line] = await withClients(rolloutStatusStep(), clients).plan(planned, { namespace: 'big', deployments: ['*'] });
     expect(planned.pins.deployments).toEqual(names);
     expect(line?.detail).toContain('svc-1200 have rolled out');
     const lists = kube.callsMatching('GET', '/namespaces/big/deployments').map((c) => new URL(c.path, 'http://x').searchParams);
@@ -75,7 +74,7 @@ describe('Kubernetes conformance: what the steps send, and a fake as strict as t
       ['500', true],
       ['500', true],
     ]);
-    expect(await verifyWorkloadsStep(clients.kube).run(stepContext(), { namespace: 'big', minPods: 1 })).toEqual({ pods: 1_201 });
+    expect(await withClients(verifyWorkloadsStep(), clients).run(stepContext(), { namespace: 'big', minPods: 1 })).toEqual({ pods: 1_201 });
   });
 
   it('the fake pages lists: metadata.continue and remainingItemCount, then the rest', async () => {
@@ -101,7 +100,7 @@ describe('Kubernetes conformance: what the steps send, and a fake as strict as t
   });
 
   it('a status write bumps resourceVersion: a patch naming the version read before the rollout moved on is refused 409', async () => {
-    await rolloutUndoStep(clients.kube).run(stepContext(), { namespace: 'production', deployment: 'api-gateway', toRevision: 0 });
+    await withClients(rolloutUndoStep(), clients).run(stepContext(), { namespace: 'production', deployment: 'api-gateway', toRevision: 0 });
     const { apps } = await clients.kube();
     const read = await apps.readNamespacedDeployment({ name: 'api-gateway', namespace: 'production' });
     // The rollout finishes: the controller's status writes come after our read.
@@ -113,7 +112,7 @@ describe('Kubernetes conformance: what the steps send, and a fake as strict as t
     const stale = { metadata: { resourceVersion: read.metadata?.resourceVersion }, spec: { replicas: 4 } };
     expect((await refusal(apps.patchNamespacedDeployment({ name: 'api-gateway', namespace: 'production', body: stale }, MERGE_PATCH))).code).toBe(409);
     // The restart step re-reads on 409 and restarts once.
-    expect(await rolloutRestartStep(clients.kube).run(stepContext(), { namespace: 'production', deployments: ['api-gateway'] })).toEqual({ restarted: 'api-gateway' });
+    expect(await withClients(rolloutRestartStep(), clients).run(stepContext(), { namespace: 'production', deployments: ['api-gateway'] })).toEqual({ restarted: 'api-gateway' });
   });
 
   it('restored LoadBalancer Services get a cloud load balancer, and the fake says so', () => {

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { deleteNamespaceStep, verifyPodsStep } from '../../../src/steps/kube/namespace.ts';
 import { rolloutRestartStep } from '../../../src/steps/kube/rollout.ts';
 import { verifyWorkloadsStep } from '../../../src/steps/kube/verify.ts';
 import { buildRegistry } from '../../../src/steps/registry.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
-import { failureOf, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 /** What a Velero restore into `target` writes: the objects of `source` (fake-velero.ts does the same). */
 function restoreInto(kube: FakeKube, source: string, target: string): void {
@@ -22,9 +21,9 @@ describe('k8s.verify-workloads / k8s.verify-pods and k8s.delete-namespace, as re
   beforeAll(async () => {
     kube = await new FakeKube().start();
     clients = createStepClients({ aws: {}, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
-    verify = verifyWorkloadsStep(clients.kube);
-    legacy = verifyPodsStep(clients.kube);
-    del = deleteNamespaceStep(clients.kube);
+    verify = withClients(verifyWorkloadsStep(), clients);
+    legacy = withClients(verifyPodsStep(), clients);
+    del = withClients(deleteNamespaceStep(), clients);
   });
   afterAll(async () => {
     await kube.stop();
@@ -51,8 +50,8 @@ describe('k8s.verify-workloads / k8s.verify-pods and k8s.delete-namespace, as re
       // The runbooks' older id is the same check.
       expect(legacy.id).toBe('k8s.verify-pods');
       expect(await legacy.run(stepContext(), p)).toEqual({ pods: 6 });
-      expect(buildRegistry(clients).get('k8s.verify-workloads')?.id).toBe('k8s.verify-workloads');
-      expect(buildRegistry(clients).get('k8s.verify-pods')?.id).toBe('k8s.verify-pods');
+      expect(buildRegistry().get('k8s.verify-workloads')?.id).toBe('k8s.verify-workloads');
+      expect(buildRegistry().get('k8s.verify-pods')?.id).toBe('k8s.verify-pods');
     });
 
     it('waits for restored workloads to come up (deployments, statefulsets), and the plan says what it checks', async () => {
@@ -69,7 +68,7 @@ describe('k8s.verify-workloads / k8s.verify-pods and k8s.delete-namespace, as re
 
     it('names what is not available when it gives up', async () => {
       kube.rolloutMs = 60_000;
-      await rolloutRestartStep(clients.kube).run(stepContext(), { namespace: 'production', deployments: ['billing'] });
+      await withClients(rolloutRestartStep(), clients).run(stepContext(), { namespace: 'production', deployments: ['billing'] });
       kube.addStatefulSet('production', 'ledger-db', { replicas: 3, readyMs: 60_000 });
       const failure = await failureOf(verify.run(stepContext({ timeoutMs: 1_200 }), { namespace: 'production', minPods: 1 }));
       expect(failure.permanent).toBe(true);

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from '../../../src/steps/kube/rollout.ts';
 import { updateSecretStep } from '../../../src/steps/kube/update-secret.ts';
 import { DEFAULT_KUBE_SCOPE, kubeScope, type KubeScope } from '../../../src/steps/kube/scope.ts';
 import { deleteNamespaceStep, verifyPodsStep } from '../../../src/steps/kube/namespace.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
-import { failureOf, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 describe('Kubernetes steps against a fake API server (real @kubernetes/client-node)', () => {
   let kube: FakeKube;
@@ -18,10 +17,10 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
   beforeAll(async () => {
     kube = await new FakeKube().start();
     clients = createStepClients({ aws: {}, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
-    secret = updateSecretStep(clients.kube);
-    restart = rolloutRestartStep(clients.kube);
-    status = rolloutStatusStep(clients.kube);
-    undo = rolloutUndoStep(clients.kube);
+    secret = withClients(updateSecretStep(), clients);
+    restart = withClients(rolloutRestartStep(), clients);
+    status = withClients(rolloutStatusStep(), clients);
+    undo = withClients(rolloutUndoStep(), clients);
   });
   afterAll(async () => {
     await kube.stop();
@@ -169,12 +168,12 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
   describe('blast radius: namespaces, Secrets and deployments outside the allow-lists are refused at plan and at run', () => {
     const SYSTEM_PASSWORD = 'kube-system-secret-value';
     const steps = (scope: KubeScope) => ({
-      secret: updateSecretStep(clients.kube, scope),
-      restart: rolloutRestartStep(clients.kube, scope),
-      status: rolloutStatusStep(clients.kube, scope),
-      undo: rolloutUndoStep(clients.kube, scope),
-      pods: verifyPodsStep(clients.kube, scope),
-      del: deleteNamespaceStep(clients.kube, scope),
+      secret: withClients(updateSecretStep(scope), clients),
+      restart: withClients(rolloutRestartStep(scope), clients),
+      status: withClients(rolloutStatusStep(scope), clients),
+      undo: withClients(rolloutUndoStep(scope), clients),
+      pods: withClients(verifyPodsStep(scope), clients),
+      del: withClients(deleteNamespaceStep(scope), clients),
     });
     const systemCalls = () => kube.calls.filter((c) => c.path.includes('/namespaces/kube-system'));
     const writes = () => kube.calls.filter((c) => c.method !== 'GET');
@@ -215,6 +214,19 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
       expect(writes()).toEqual([]);
       expect(kube.secretValue('kube-system', 'database-credentials', 'host')).toBe('etcd.internal');
       expect([...kube.deployments.values()].map((d) => `${d.namespace}/${d.name}@${d.resourceVersion}`)).toEqual(before);
+    });
+
+    it("a target's own Velero namespace is a system namespace too, even when VELERO_NAMESPACE names another", async () => {
+      kube.addDeployment('velero-dr', 'velero', ['velero:1.14.0']);
+      const onDr = createStepClients({ aws: {}, kubernetes: { kubeconfig: kube.writeKubeconfig(), veleroNamespace: 'velero-dr' } });
+      const restart = withClients(rolloutRestartStep(DEFAULT_KUBE_SCOPE), onDr);
+      const p = restart.params.parse({ namespace: 'velero-dr', deployments: ['velero'] });
+      for (const attempt of [restart.plan(planContext(), p), restart.run(stepContext(), p)]) {
+        const failure = await failureOf(attempt);
+        expect(failure.permanent).toBe(true);
+        expect(failure.message).toMatch(/^namespace velero-dr is a system namespace, refused by K8S_ALLOWED_NAMESPACES=\* \(system namespaces: .*velero-dr.*\)/);
+      }
+      expect(kube.calls.filter((c) => c.path.includes('/namespaces/velero-dr'))).toEqual([]);
     });
 
     it('a system namespace named exactly is allowed, and the plan says so', async () => {

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { failoverStep } from '../../../src/steps/rds/failover.ts';
 import { FakeRds } from '../../support/fake-rds.ts';
-import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, fakeAwsCredentials, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 const DR_ARN = 'arn:aws:rds:us-west-2:123456789012:cluster:prod-aurora-dr';
 
@@ -13,7 +12,7 @@ describe('rds.failover as AWS really behaves: lost answers, global cluster state
   beforeAll(async () => {
     fakeAwsCredentials();
     rds = await new FakeRds().start();
-    failover = failoverStep(createStepClients({ aws: { region: 'us-west-2', rdsEndpointUrl: rds.url }, kubernetes: {} }).rds);
+    failover = withClients(failoverStep(), createStepClients({ aws: { region: 'us-west-2', rdsEndpointUrl: rds.url }, kubernetes: {} }));
   });
   afterAll(async () => {
     await rds.stop();
@@ -180,7 +179,7 @@ describe('rds.failover as AWS really behaves: lost answers, global cluster state
       const { ConfigSchema: configSchema } = await import('../../../src/config/schema.ts');
       const parsed = configSchema.shape.aws.parse({ rdsEndpointUrl: other.url, rdsEndpointUrls: `us-west-2=${rds.url}, us-east-1=${other.url}` });
       expect(parsed.rdsEndpointUrls).toEqual({ 'us-west-2': rds.url, 'us-east-1': other.url });
-      const step = failoverStep(createStepClients({ aws: { ...parsed, region: 'us-east-1' }, kubernetes: {} }).rds);
+      const step = withClients(failoverStep(), createStepClients({ aws: { ...parsed, region: 'us-east-1' }, kubernetes: {} }));
       await step.plan(planContext(), step.params.parse({ cluster: 'prod-aurora-replica', region: 'us-west-2' }));
       expect(rds.callsTo('DescribeDBClusters')).toHaveLength(1);
       expect(other.calls).toHaveLength(0);

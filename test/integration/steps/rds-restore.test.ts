@@ -6,13 +6,12 @@
  */
 import { type DBCluster, DescribeDBClustersCommand, type RDSClient, RestoreDBClusterFromSnapshotCommand } from '@aws-sdk/client-rds';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { createWriterStep } from '../../../src/steps/rds/create-writer.ts';
 import { restorePitrStep } from '../../../src/steps/rds/restore-pitr.ts';
 import { listSnapshots, restoreSnapshotStep } from '../../../src/steps/rds/restore-snapshot.ts';
 import { buildTags } from '../../../src/steps/rds/tags.ts';
 import { type FakeClusterSettings, FakeRds } from '../../support/fake-rds.ts';
-import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, fakeAwsCredentials, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 const HOUR = 3_600_000;
 const PROD_SETTINGS: FakeClusterSettings = {
@@ -53,10 +52,10 @@ describe('RDS restores: tags and the settings a replacement cluster needs', () =
     fakeAwsCredentials();
     rds = await new FakeRds().start();
     const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: {} });
-    client = clients.rds();
-    pitr = restorePitrStep(clients.rds);
-    snapshot = restoreSnapshotStep(clients.rds);
-    writer = createWriterStep(clients.rds);
+    client = clients.aws.rds();
+    pitr = withClients(restorePitrStep(), clients);
+    snapshot = withClients(restoreSnapshotStep(), clients);
+    writer = withClients(createWriterStep(), clients);
   });
   afterAll(async () => {
     await rds.stop();

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { classifyAwsError, isAwsError } from '../../../src/steps/rds/aws.ts';
 import { createWriterStep } from '../../../src/steps/rds/create-writer.ts';
 import { failoverStep } from '../../../src/steps/rds/failover.ts';
 import { lookAtState, verdictOf } from '../../../src/steps/rds/states.ts';
 import { FakeRds } from '../../support/fake-rds.ts';
-import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, fakeAwsCredentials, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 const HOUR = 3_600_000;
 /** A step deadline as long as the real writer wait's: a terminal state must end the wait long before it. */
@@ -28,8 +27,8 @@ describe('RDS as AWS really behaves: lowercase identifiers, terminal states, err
     fakeAwsCredentials();
     rds = await new FakeRds().start();
     const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: {} });
-    writer = createWriterStep(clients.rds);
-    failover = failoverStep(clients.rds);
+    writer = withClients(createWriterStep(), clients);
+    failover = withClients(failoverStep(), clients);
   });
   afterAll(async () => {
     await rds.stop();

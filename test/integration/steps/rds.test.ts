@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { createWriterStep } from '../../../src/steps/rds/create-writer.ts';
 import { restorePitrStep } from '../../../src/steps/rds/restore-pitr.ts';
 import { restoreSnapshotStep } from '../../../src/steps/rds/restore-snapshot.ts';
 import { FakeRds } from '../../support/fake-rds.ts';
-import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, fakeAwsCredentials, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 const HOUR = 3_600_000;
 
@@ -20,9 +19,9 @@ describe('RDS steps against a fake RDS (query protocol, real SDK)', () => {
     fakeAwsCredentials();
     rds = await new FakeRds().start();
     const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: {} });
-    pitr = restorePitrStep(clients.rds);
-    writer = createWriterStep(clients.rds);
-    snapshot = restoreSnapshotStep(clients.rds);
+    pitr = withClients(restorePitrStep(), clients);
+    writer = withClients(createWriterStep(), clients);
+    snapshot = withClients(restoreSnapshotStep(), clients);
   });
   afterAll(async () => {
     await rds.stop();

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { veleroRestoreStep } from '../../../src/steps/velero/restore.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
-import { failureOf, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, planContext, stepContext, withClients } from '../../support/step-context.ts';
 import { VeleroTestCluster } from '../../support/velero-cluster.ts';
 
 const HOUR = 3_600_000;
@@ -56,7 +55,7 @@ describe('velero.restore: a drill isolated from production', () => {
 
   beforeAll(async () => {
     cluster = await new VeleroTestCluster().start();
-    restore = veleroRestoreStep(createStepClients({ aws: { region: 'us-east-1' }, kubernetes: { kubeconfig: cluster.writeKubeconfig() } }).kube);
+    restore = withClients(veleroRestoreStep(), createStepClients({ aws: { region: 'us-east-1' }, kubernetes: { kubeconfig: cluster.writeKubeconfig() } }));
   });
   afterAll(async () => {
     await cluster.stop();
@@ -156,7 +155,7 @@ describe('velero.restore: a drill against FakeKube', () => {
 
   beforeAll(async () => {
     kube = await new FakeKube().start();
-    restore = veleroRestoreStep(createStepClients({ aws: { region: 'us-east-1' }, kubernetes: { kubeconfig: kube.writeKubeconfig() } }).kube);
+    restore = withClients(veleroRestoreStep(), createStepClients({ aws: { region: 'us-east-1' }, kubernetes: { kubeconfig: kube.writeKubeconfig() } }));
   });
   afterAll(async () => {
     await kube.stop();

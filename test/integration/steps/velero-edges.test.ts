@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { veleroRestoreStep } from '../../../src/steps/velero/restore.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
-import { failureOf, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 const HOUR = 3_600_000;
 const ago = (hours: number) => new Date(Date.now() - hours * HOUR);
@@ -15,7 +14,7 @@ describe('velero.restore: what was approved runs, and Velero edge cases', () => 
   beforeAll(async () => {
     kube = await new FakeKube().start();
     clients = createStepClients({ aws: { region: 'us-east-1' }, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
-    restore = veleroRestoreStep(clients.kube);
+    restore = withClients(veleroRestoreStep(), clients);
   });
   afterAll(async () => {
     await kube.stop();
@@ -43,6 +42,16 @@ describe('velero.restore: what was approved runs, and Velero edge cases', () => 
     const out = await restore.run(stepContext({ runId: 'rpin0001', stepId: 'restore' }), latest({ backup: ctx.pins.backup }));
     expect(out.backupName).toBe('daily-full-backup-20261125020000');
     expect(kube.callsMatching('POST', '/restores')[0]?.body).toMatchObject({ spec: { backupName: 'daily-full-backup-20261125020000' } });
+  });
+
+  it("looks for backups in the target's Velero namespace unless the runbook names one", async () => {
+    const onDr = withClients(veleroRestoreStep(), createStepClients({ aws: { region: 'us-east-1' }, kubernetes: { kubeconfig: kube.writeKubeconfig(), veleroNamespace: 'velero-dr' } }));
+    const failure = await failureOf(onDr.plan(planContext('rtgt0001', 'restore'), latest()));
+    expect(failure.message).toBe('schedule daily-full-backup has no completed backup (backups: none)');
+    expect(kube.calls.map((c) => c.path)).toEqual([expect.stringMatching(/^\/apis\/velero\.io\/v1\/namespaces\/velero-dr\/backups\?/)]);
+    // Named in the runbook, it wins over the target's.
+    const [line] = await onDr.plan(planContext('rtgt0002', 'restore'), latest({ veleroNamespace: 'velero' }));
+    expect(line?.detail).toContain('from backup daily-full-backup-20261125020000');
   });
 
   it('refuses a backup that expires within the run, naming its expiration', async () => {

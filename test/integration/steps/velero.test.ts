@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStepClients } from '../../../src/steps/clients.ts';
 import { deleteNamespaceStep, verifyPodsStep } from '../../../src/steps/kube/namespace.ts';
 import { readinessCheckStep } from '../../../src/steps/readiness/check.ts';
 import { veleroRestoreStep } from '../../../src/steps/velero/restore.ts';
 import { DEFAULT_KUBE_SCOPE, kubeScope } from '../../../src/steps/kube/scope.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
 import { FakeRds } from '../../support/fake-rds.ts';
-import { failureOf, fakeAwsCredentials, planContext, stepContext } from '../../support/step-context.ts';
+import { createStepClients, failureOf, fakeAwsCredentials, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 const HOUR = 3_600_000;
 const ago = (hours: number) => new Date(Date.now() - hours * HOUR);
@@ -25,10 +24,10 @@ describe('Velero, namespace and readiness steps', () => {
     kube = await new FakeKube().start();
     rds = await new FakeRds().start();
     clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } });
-    restore = veleroRestoreStep(clients.kube);
-    pods = verifyPodsStep(clients.kube);
-    del = deleteNamespaceStep(clients.kube);
-    readiness = readinessCheckStep(clients.rds, clients.kube);
+    restore = withClients(veleroRestoreStep(), clients);
+    pods = withClients(verifyPodsStep(), clients);
+    del = withClients(deleteNamespaceStep(), clients);
+    readiness = withClients(readinessCheckStep(), clients);
   });
   afterAll(async () => {
     await Promise.all([kube.stop(), rds.stop()]);
@@ -83,7 +82,7 @@ describe('Velero, namespace and readiness steps', () => {
     expect(kube.callsMatching('POST', '/restores')[0]?.body).toMatchObject({
       spec: { includedNamespaces: ['*'], excludedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease', 'velero', 'dr-chatops'] },
     });
-    const named = veleroRestoreStep(clients.kube, kubeScope({ allowedNamespaces: ['*', 'kube-system'] }));
+    const named = withClients(veleroRestoreStep(kubeScope({ allowedNamespaces: ['*', 'kube-system'] })), clients);
     kube.calls.length = 0;
     await named.run(stepContext({ runId: 'rvel0006', stepId: 'restore' }), named.params.parse({ schedule: 'daily-full-backup' }));
     expect((kube.callsMatching('POST', '/restores')[0]?.body as { spec: { excludedNamespaces?: string[] } }).spec.excludedNamespaces).toEqual(['kube-public', 'kube-node-lease', 'velero', 'dr-chatops']);
@@ -111,7 +110,7 @@ describe('Velero, namespace and readiness steps', () => {
   });
 
   it('an explicit K8S_ALLOWED_NAMESPACES: every restored namespace must be in it, and * is refused', async () => {
-    const limited = veleroRestoreStep(clients.kube, kubeScope({ allowedNamespaces: ['production', 'dr-drill-*'] }));
+    const limited = withClients(veleroRestoreStep(kubeScope({ allowedNamespaces: ['production', 'dr-drill-*'] })), clients);
     const [line] = await limited.plan(planContext(), limited.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['production'], restoreInto: 'dr-drill-rvel0008' }));
     expect(line?.detail).toMatch(/into production → dr-drill-rvel0008; .*; existing objects: left as they are \(allowed: K8S_ALLOWED_NAMESPACES=production,dr-drill-\*\)$/);
     expect((await failureOf(limited.plan(planContext(), limited.params.parse({ schedule: 'daily-full-backup', includedNamespaces: ['*'] })))).message).toBe(

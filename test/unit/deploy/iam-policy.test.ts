@@ -1,10 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { readText, sourceFiles } from './files.ts';
+import { TargetsSettingSchema } from '../../../src/targets/config.ts';
+import { sessionName } from '../../../src/targets/credentials.ts';
+import { newRunId } from '../../../src/util/ids.ts';
+import { readText, sourceFiles, yamlDocs } from './files.ts';
 
 /** @aws-sdk/client-<name> → IAM service prefix. */
-const SERVICES: Record<string, string> = { rds: 'rds', eks: 'eks' };
+const SERVICES: Record<string, string> = { rds: 'rds', eks: 'eks', sts: 'sts' };
 const ACCOUNT = '111122223333';
+/** The one call made with the bot's own credentials only: becoming a target's role (src/targets/credentials.ts). */
+const ASSUME_ROLE = 'sts:AssumeRole';
 
 const Statement = z.object({
   Sid: z.string().regex(/^[A-Za-z0-9]+$/),
@@ -17,16 +23,20 @@ const Policy = z.object({ Version: z.literal('2012-10-17'), Statement: z.array(S
 const policy = Policy.parse(JSON.parse(readText('deploy/iam-policy.json')));
 
 const steps = sourceFiles('src/steps');
+/** The steps, and how a target is reached: credentials (AssumeRole) and its EKS cluster (DescribeCluster). */
+const code = [...steps, ...sourceFiles('src/targets')];
 
-/** `new XxxCommand(` in the steps, as `service:Xxx`, with where it is. */
+/** `new XxxCommand(` in the steps and the targets, as `service:Xxx`, with where it is. */
 function actionsUsedByCode(): Map<string, string> {
   const used = new Map<string, string>();
-  for (const file of steps) {
+  for (const file of code) {
     const serviceOf = new Map<string, string>();
-    for (const imp of file.text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-([\w-]+)'/g)) {
+    // Static imports, and the clients loaded when first needed: `const { XCommand } = await import('@aws-sdk/client-…')`.
+    const imports = [...file.text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-([\w-]+)'/g), ...file.text.matchAll(/const\s*\{([^}]*)\}\s*=\s*await import\('@aws-sdk\/client-([\w-]+)'\)/g)];
+    for (const imp of imports) {
       const service = SERVICES[imp[2] ?? ''];
       if (!service) throw new Error(`${file.path}: add @aws-sdk/client-${imp[2] ?? ''} to SERVICES in iam-policy.test.ts`);
-      for (const name of (imp[1] ?? '').split(',').map((n) => n.trim().replace(/^type\s+/, ''))) if (name) serviceOf.set(name, service);
+      for (const name of (imp[1] ?? '').split(',').map((n) => n.trim().replace(/^type\s+/, '').split(':')[0]?.trim())) if (name) serviceOf.set(name, service);
     }
     for (const m of file.text.matchAll(/new (\w+)Command\(/g)) {
       const service = serviceOf.get(`${m[1] ?? ''}Command`);
@@ -47,21 +57,47 @@ function tagKeysOnCreate(): string[] {
   );
 }
 
+/** An IAM condition or ARN pattern (`*` any characters) as a RegExp. */
+function glob(pattern: string): RegExp {
+  return new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+}
+
+/** Every resource an ARN of `account` and of a service the statement's actions belong to; no `*` resource. */
+function expectScopedTo(p: z.infer<typeof Policy>, account: string): void {
+  for (const s of p.Statement) {
+    const services = new Set(s.Action.map((a) => a.split(':')[0]));
+    for (const r of s.Resource) {
+      expect(r, s.Sid).not.toBe('*');
+      const [, partition, service, , inAccount, resource] = r.split(':');
+      expect(partition, r).toBe('aws');
+      expect(services.has(service ?? ''), `${s.Sid}: ${r} is not a resource of ${[...services].join(', ')}`).toBe(true);
+      expect(inAccount, r).toBe(account);
+      expect(resource ?? '', r).not.toBe('*');
+    }
+  }
+  expect(new Set(p.Statement.map((s) => s.Sid)).size).toBe(p.Statement.length);
+}
+
+const used = actionsUsedByCode();
+const tagKeys = tagKeysOnCreate();
+/** Actions beyond the commands themselves, each allowed only while the code needs it. */
+const EXTRAS: Record<string, boolean> = { 'rds:AddTagsToResource': tagKeys.length > 0 };
+const extras = new Set(Object.keys(EXTRAS).filter((a) => EXTRAS[a]));
+/** What acting on a target needs, whoever's credentials it acts with: every call but AssumeRole, plus the extras. */
+const targetActions = [...new Set([...[...used.keys()].filter((a) => a !== ASSUME_ROLE), ...extras])].sort();
+
 describe('deploy/iam-policy.json', () => {
-  const used = actionsUsedByCode();
-  const tagKeys = tagKeysOnCreate();
-  /** Actions beyond the commands themselves, each allowed only while the code needs it. */
-  const EXTRAS: Record<string, boolean> = { 'rds:AddTagsToResource': tagKeys.length > 0 };
-  const extras = new Set(Object.keys(EXTRAS).filter((a) => EXTRAS[a]));
   const actions = policy.Statement.flatMap((s) => s.Action);
 
-  it('finds the AWS calls in the steps (the scan itself works)', () => {
+  it('finds the AWS calls in the steps and the targets (the scan itself works)', () => {
     expect(used.get('rds:RestoreDBClusterToPointInTime')).toBe('src/steps/rds/restore-pitr.ts');
-    expect(used.get('eks:DescribeCluster')).toBe('src/steps/clients.ts');
+    expect(used.get('eks:DescribeCluster')).toBe('src/targets/kube.ts');
+    expect(used.get(ASSUME_ROLE)).toBe('src/targets/credentials.ts');
   });
 
-  it('allows exactly the actions the steps call (plus tagging on create, as the code tags)', () => {
-    expect([...new Set(actions)].sort()).toEqual([...new Set([...used.keys(), ...extras])].sort());
+  it('allows exactly the actions the steps call (plus tagging on create, as the code tags), for targets without a role', () => {
+    // AssumeRole is in deploy/iam/assume-targets-policy.json: a bot whose targets have no roleArn never needs it.
+    expect([...new Set(actions)].sort()).toEqual(targetActions);
     expect(new Set(actions).size, 'an action is listed twice').toBe(actions.length);
   });
 
@@ -73,32 +109,144 @@ describe('deploy/iam-policy.json', () => {
   });
 
   it('scopes every statement to ARNs of the account and of its own services', () => {
-    for (const s of policy.Statement) {
-      const services = new Set(s.Action.map((a) => a.split(':')[0]));
-      for (const r of s.Resource) {
-        expect(r, s.Sid).not.toBe('*');
-        const [, partition, service, , account, resource] = r.split(':');
-        expect(partition, r).toBe('aws');
-        expect(services.has(service ?? ''), `${s.Sid}: ${r} is not a resource of ${[...services].join(', ')}`).toBe(true);
-        expect(account, r).toBe(ACCOUNT);
-        expect(resource ?? '', r).not.toBe('*');
-      }
-    }
-    expect(new Set(policy.Statement.map((s) => s.Sid)).size).toBe(policy.Statement.length);
+    expectScopedTo(policy, ACCOUNT);
   });
 
   it('limits tagging to the keys the steps set', () => {
     const tagging = policy.Statement.filter((s) => s.Action.includes('rds:AddTagsToResource'));
     expect(tagging).toHaveLength(1);
     const allowed = tagging[0]?.Condition?.['ForAllValues:StringLike']?.['aws:TagKeys'];
-    const patterns = (Array.isArray(allowed) ? allowed : [allowed ?? '']).map((p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));
+    const patterns = (Array.isArray(allowed) ? allowed : [allowed ?? '']).map(glob);
     expect(tagKeys.length).toBeGreaterThan(0);
     for (const k of tagKeys) expect(patterns.some((p) => p.test(k)), `tag key ${k}`).toBe(true);
   });
 
   it('needs no STS permission for the EKS token (a presigned GetCallerIdentity)', () => {
-    expect(readText('src/steps/eks/token.ts')).toContain("Action: 'GetCallerIdentity'");
+    expect(readText('src/targets/eks-token.ts')).toContain("Action: 'GetCallerIdentity'");
     expect(actions.some((a) => a.startsWith('sts:'))).toBe(false);
+  });
+});
+
+/** The target role's account in the shipped files (a placeholder, like 111122223333 for the bot's own). */
+const TARGET_ACCOUNT = '222222222222';
+const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/[\w+=,.@/-]+$/;
+const assumeTargets = Policy.parse(JSON.parse(readText('deploy/iam/assume-targets-policy.json')));
+const targetRole = Policy.parse(JSON.parse(readText('deploy/iam/target-role-policy.json')));
+
+const TrustStatement = z
+  .object({
+    Sid: z.string().regex(/^[A-Za-z0-9]+$/),
+    Effect: z.literal('Allow'),
+    Principal: z.object({ AWS: z.string() }).strict(),
+    Action: z.array(z.string()).min(1),
+    Condition: z.record(z.string(), z.record(z.string(), z.union([z.string(), z.array(z.string())]))),
+  })
+  .strict();
+const trust = z
+  .object({ Version: z.literal('2012-10-17'), Statement: z.array(TrustStatement).min(1) })
+  .strict()
+  .parse(JSON.parse(readText('deploy/iam/target-role-trust.json')));
+
+/** The bot's own role: the IRSA annotation of its ServiceAccount. */
+const botRole = z
+  .object({ metadata: z.object({ annotations: z.object({ 'eks.amazonaws.com/role-arn': z.string().regex(ROLE_ARN) }) }) })
+  .parse(yamlDocs('deploy/kubernetes/serviceaccount.yaml')[0]?.value).metadata.annotations['eks.amazonaws.com/role-arn'];
+
+/** The documented configuration (docs/targets.md), parsed as the bot parses `targets:`. */
+function documentedTargets() {
+  const text = readText('docs/targets.md');
+  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].flatMap((m) => Array.from(parseAllDocuments(m[1] ?? '')).map((d) => d.toJS() as unknown));
+  const withTargets = blocks.find((b): b is { targets: unknown } => typeof b === 'object' && b !== null && 'targets' in b);
+  return { targets: TargetsSettingSchema.parse(withTargets?.targets), text };
+}
+
+describe('deploy/iam/assume-targets-policy.json (the bot’s own role, for targets with a roleArn)', () => {
+  const actions = assumeTargets.Statement.flatMap((s) => s.Action);
+  const roles = assumeTargets.Statement.flatMap((s) => s.Resource);
+
+  it('allows only sts:AssumeRole, the one call the bot makes with its own credentials for a target', () => {
+    expect(actions).toEqual([ASSUME_ROLE]);
+    expect([...used.keys()].filter((a) => a.startsWith('sts:'))).toEqual([ASSUME_ROLE]);
+    expect(assumeTargets.Statement.every((s) => s.Condition === undefined)).toBe(true);
+  });
+
+  it('names each target role by its full ARN: no wildcard, no other resource', () => {
+    expect(roles.length).toBeGreaterThan(0);
+    for (const r of roles) {
+      expect(r).toMatch(ROLE_ARN);
+      expect(r).not.toContain('*');
+    }
+    expect(new Set(roles).size, 'a role is listed twice').toBe(roles.length);
+    expect(roles.some((r) => ROLE_ARN.exec(r)?.[1] === TARGET_ACCOUNT)).toBe(true);
+  });
+
+  it('lists exactly the roles of the documented configuration (docs/targets.md)', () => {
+    const { targets } = documentedTargets();
+    const documented = new Set(Object.values(targets).flatMap((t) => (t.roleArn ? [t.roleArn] : [])));
+    expect(documented.size).toBeGreaterThan(0);
+    expect([...new Set(roles)].sort()).toEqual([...documented].sort());
+  });
+});
+
+describe('deploy/iam/target-role-trust.json (who may become a target role)', () => {
+  it('trusts only the bot’s own role (the ServiceAccount’s IRSA role), never an account or `*`', () => {
+    for (const s of trust.Statement) {
+      expect(s.Principal.AWS, s.Sid).toBe(botRole);
+      expect(s.Action, s.Sid).toEqual([ASSUME_ROLE]);
+    }
+  });
+
+  it('sends no session tags, so the trust needs no sts:TagSession', () => {
+    expect(readText('src/targets/credentials.ts')).not.toMatch(/\b(Tags|TransitiveTagKeys):/);
+  });
+
+  it('requires the external id, as every documented target with a role sends one', () => {
+    for (const s of trust.Statement) expect(s.Condition.StringEquals?.['sts:ExternalId'], s.Sid).toMatch(/^[\w+=,.@:/-]{2,1224}$/);
+    const { targets } = documentedTargets();
+    for (const [name, t] of Object.entries(targets)) if (t.roleArn) expect(t.externalId, `target ${name}`).toBeDefined();
+  });
+
+  it('admits the session names the bot uses (dr-chatops-<run id>, shown in CloudTrail), and only those', () => {
+    for (const s of trust.Statement) {
+      const allowed = s.Condition.StringLike?.['sts:RoleSessionName'];
+      expect(typeof allowed, s.Sid).toBe('string');
+      const pattern = glob(typeof allowed === 'string' ? allowed : '');
+      expect(pattern.test(sessionName(newRunId()))).toBe(true);
+      expect(pattern.test('console-session')).toBe(false);
+    }
+  });
+});
+
+describe('deploy/iam/target-role-policy.json (the permissions of each target role)', () => {
+  const actions = targetRole.Statement.flatMap((s) => s.Action);
+
+  it('allows exactly what acting on a target calls, the statements of deploy/iam-policy.json', () => {
+    expect([...new Set(actions)].sort()).toEqual(targetActions);
+    expect(new Set(actions).size, 'an action is listed twice').toBe(actions.length);
+    const shape = (p: z.infer<typeof Policy>) => p.Statement.map((s) => ({ Sid: s.Sid, Action: s.Action, Condition: s.Condition }));
+    expect(shape(targetRole)).toEqual(shape(policy));
+  });
+
+  it('uses no wildcard actions and no STS permission (the EKS token is presigned, AssumeRole is the bot’s)', () => {
+    for (const a of actions) {
+      expect(a).toMatch(/^[a-z0-9-]+:[A-Za-z0-9]+$/);
+      expect(a).not.toContain('*');
+    }
+    expect(actions.some((a) => a.startsWith('sts:'))).toBe(false);
+  });
+
+  it('scopes every statement to ARNs of the target’s account and of its own services', () => {
+    expectScopedTo(targetRole, TARGET_ACCOUNT);
+  });
+
+  it('lets DescribeCluster reach every cluster the documented runs name, also those named at run time', () => {
+    const { targets, text } = documentedTargets();
+    const configured = Object.values(targets).flatMap((t) => (t.kubernetes && 'eksCluster' in t.kubernetes ? [t.kubernetes.eksCluster] : []));
+    const namedAtRunTime = [...text.matchAll(/\bcluster=([\w-]+)/g)].map((m) => m[1] ?? '');
+    expect(namedAtRunTime.length).toBeGreaterThan(0);
+    const describeCluster = targetRole.Statement.filter((s) => s.Action.includes('eks:DescribeCluster')).flatMap((s) => s.Resource);
+    const names = describeCluster.map((r) => glob(r.slice(r.indexOf(':cluster/') + ':cluster/'.length)));
+    for (const cluster of new Set([...configured, ...namedAtRunTime])) expect(names.some((n) => n.test(cluster)), `cluster ${cluster}`).toBe(true);
   });
 });
 

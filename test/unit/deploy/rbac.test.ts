@@ -5,14 +5,15 @@ import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../../src/config/load.ts';
 import { checkNamespace, DEFAULT_KUBE_SCOPE } from '../../../src/steps/kube/scope.ts';
 import { stepLimitsFrom } from '../../../src/steps/limits.ts';
-import { readText, sourceFiles, stepIds, yamlDocs } from './files.ts';
+import { readText, sourceFiles, stepIds, type YamlDoc, yamlDocs } from './files.ts';
 
 /**
  * The Kubernetes permissions the steps need, read from their calls through
  * @kubernetes/client-node (KubeApis: apps = AppsV1Api, core = CoreV1Api,
- * custom = CustomObjectsApi), compared with deploy/kubernetes/rbac.yaml.
+ * custom = CustomObjectsApi), compared with deploy/kubernetes/rbac.yaml (the
+ * bot's own cluster) and deploy/target-cluster/rbac.yaml (the clusters of its targets).
  */
-const STEP_DIRS = ['src/steps'];
+const STEP_DIRS = ['src/steps', 'src/targets'];
 
 /** Client method verb → RBAC verb. */
 const VERBS: Record<string, string> = { read: 'get', get: 'get', list: 'list', create: 'create', patch: 'patch', replace: 'update', delete: 'delete' };
@@ -77,13 +78,40 @@ const Binding = z.object({
   subjects: z.array(z.object({ kind: z.string(), name: z.string(), namespace: z.string().optional() })).min(1),
 });
 
-const docs = yamlDocs('deploy/kubernetes/rbac.yaml');
+type RoleDoc = z.infer<typeof Role> & { doc: YamlDoc['doc'] };
+type BindingDoc = z.infer<typeof Binding>;
 const kindOf = (v: unknown) => (v as { kind?: unknown }).kind;
-const roles = docs.filter((d) => kindOf(d.value) === 'Role' || kindOf(d.value) === 'ClusterRole').map((d) => ({ ...Role.parse(d.value), doc: d.doc }));
-const bindings = docs.filter((d) => kindOf(d.value) === 'RoleBinding' || kindOf(d.value) === 'ClusterRoleBinding').map((d) => Binding.parse(d.value));
-const isClusterRole = (r: (typeof roles)[number]) => r.kind === 'ClusterRole';
-const granted = (r: (typeof roles)[number]) =>
+
+/** The Roles and bindings of an RBAC file, parsed. */
+function rbacFile(relPath: string): { docs: YamlDoc[]; roles: RoleDoc[]; bindings: BindingDoc[] } {
+  const docs = yamlDocs(relPath);
+  return {
+    docs,
+    roles: docs.filter((d) => kindOf(d.value) === 'Role' || kindOf(d.value) === 'ClusterRole').map((d) => ({ ...Role.parse(d.value), doc: d.doc })),
+    bindings: docs.filter((d) => kindOf(d.value) === 'RoleBinding' || kindOf(d.value) === 'ClusterRoleBinding').map((d) => Binding.parse(d.value)),
+  };
+}
+
+const { docs, roles, bindings } = rbacFile('deploy/kubernetes/rbac.yaml');
+const isClusterRole = (r: RoleDoc) => r.kind === 'ClusterRole';
+const granted = (r: Pick<RoleDoc, 'rules'>) =>
   r.rules.flatMap((rule) => rule.apiGroups.flatMap((g) => rule.resources.flatMap((res) => rule.verbs.map((v) => key(g, res, v)))));
+
+/** Each rule of each role has a comment above it naming a step that needs it. */
+function expectEveryRuleNamesItsStep(of: readonly RoleDoc[]): void {
+  const ids = stepIds();
+  for (const r of of) {
+    const rules = r.doc.get('rules', true);
+    expect(isSeq(rules)).toBe(true);
+    if (!isSeq(rules)) continue;
+    for (const [i, item] of rules.items.entries()) {
+      // The comment above the first item belongs to the sequence.
+      const comment = (isMap(item) ? item.commentBefore : undefined) ?? (i === 0 ? rules.commentBefore : undefined) ?? '';
+      const named = [...ids].filter((id) => comment.includes(id));
+      expect(named.length, `${r.metadata.name}: rule without a comment naming its step: ${JSON.stringify(item)}`).toBeGreaterThan(0);
+    }
+  }
+}
 
 describe('deploy/kubernetes/rbac.yaml', () => {
   const used = permissionsUsedByCode();
@@ -202,17 +230,58 @@ describe('deploy/kubernetes/rbac.yaml', () => {
   });
 
   it('says above each rule which step needs it', () => {
-    const ids = stepIds();
-    for (const r of roles) {
-      const rules = r.doc.get('rules', true);
-      expect(isSeq(rules)).toBe(true);
-      if (!isSeq(rules)) continue;
-      for (const [i, item] of rules.items.entries()) {
-        // The comment above the first item belongs to the sequence.
-        const comment = (isMap(item) ? item.commentBefore : undefined) ?? (i === 0 ? rules.commentBefore : undefined) ?? '';
-        const named = [...ids].filter((id) => comment.includes(id));
-        expect(named.length, `${r.metadata.name}: rule without a comment naming its step: ${JSON.stringify(item)}`).toBeGreaterThan(0);
+    expectEveryRuleNamesItsStep(roles);
+  });
+});
+
+describe('deploy/target-cluster/rbac.yaml (every target cluster the bot does not run in)', () => {
+  const used = permissionsUsedByCode();
+  const target = rbacFile('deploy/target-cluster/rbac.yaml');
+  const ruleSet = (r: Pick<RoleDoc, 'rules'>) => [...new Set(granted(r))].sort();
+  const roleShape = (r: RoleDoc) => ({ kind: r.kind, name: r.metadata.name, namespace: r.metadata.namespace, grants: ruleSet(r) });
+  const bindingShape = (b: BindingDoc) => ({ kind: b.kind, name: b.metadata.name, namespace: b.metadata.namespace, roleRef: b.roleRef });
+
+  it('grants exactly what the steps call, no more, no less', () => {
+    expect([...new Set(target.roles.flatMap(granted))].sort()).toEqual([...used.keys()].sort());
+  });
+
+  it('has the roles of deploy/kubernetes/rbac.yaml, rule for rule, in the same namespaces', () => {
+    // Same names and scopes: the per-namespace and Velero-only limits hold on a target cluster too.
+    const byName = (a: { kind: string; name: string }, b: { kind: string; name: string }) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`);
+    expect(target.roles.map(roleShape).sort(byName)).toEqual(roles.map(roleShape).sort(byName));
+    expect(target.bindings.map(bindingShape).sort(byName)).toEqual(bindings.map(bindingShape).sort(byName));
+    for (const r of target.roles) {
+      for (const rule of r.rules) {
+        for (const v of [...rule.apiGroups, ...rule.resources, ...rule.verbs, ...(rule.resourceNames ?? [])]) expect(v, r.metadata.name).not.toContain('*');
       }
     }
+  });
+
+  it('binds every role to the group dr-chatops only: the bot’s IAM role, mapped by an access entry, not a ServiceAccount', () => {
+    for (const b of target.bindings) expect(b.subjects.map((x) => `${x.kind}/${x.name}`), b.metadata.name).toEqual(['Group/dr-chatops']);
+    for (const r of target.roles) expect(target.bindings.some((b) => b.roleRef.name === r.metadata.name && b.roleRef.kind === r.kind), `${r.kind} ${r.metadata.name} is not bound`).toBe(true);
+  });
+
+  it('creates the drill configuration namespace its Role lives in', () => {
+    const namespaces = target.docs.filter((d) => kindOf(d.value) === 'Namespace').map((d) => (d.value as { metadata: { name: string } }).metadata.name);
+    expect(namespaces).toEqual(['dr-drill-config']);
+    expect(target.roles.some((r) => r.metadata.namespace === 'dr-drill-config')).toBe(true);
+  });
+
+  it('says above each rule which step needs it', () => {
+    expectEveryRuleNamesItsStep(target.roles);
+  });
+
+  it('is applied on target clusters, not with the bot’s kustomization', () => {
+    const kustomization = yamlDocs('deploy/kubernetes/kustomization.yaml')[0]?.value as { resources?: string[] };
+    expect((kustomization.resources ?? []).some((r) => r.includes('target-cluster'))).toBe(false);
+  });
+
+  it('documents mapping the IAM role into the group with an EKS access entry (docs/targets.md)', () => {
+    const text = readText('docs/targets.md');
+    const commands = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').join('\n');
+    const entry = /aws eks create-access-entry(?:\\\n|[^\n])*/.exec(commands)?.[0] ?? '';
+    expect(entry).toContain('--kubernetes-groups dr-chatops');
+    expect(commands).toContain('apply -f deploy/target-cluster/rbac.yaml');
   });
 });

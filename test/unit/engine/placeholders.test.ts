@@ -14,6 +14,7 @@ import { placeholder } from '../../../src/runbooks/refs.ts';
 import type { Runbook } from '../../../src/runbooks/schema.ts';
 import type { StepRegistry } from '../../../src/steps/registry.ts';
 import { defineStep } from '../../../src/steps/types.ts';
+import { testTargets } from '../../support/engine.ts';
 
 const messageOf = (fn: () => unknown): string => {
   try {
@@ -63,15 +64,15 @@ describe('placeholder-shaped parameter values are refused', () => {
   });
 
   it('planRun refuses them as well, whoever calls it', async () => {
-    await expect(planRun({ runbook, params: { url: '‹steps.probe.outputs.url›' }, runId: 'r1', registry, logger: createLogger({ level: 'silent' }) })).rejects.toThrow(
+    await expect(planRun({ runbook, params: { url: '‹steps.probe.outputs.url›' }, runId: 'r1', registry, targets: testTargets({}), logger: createLogger({ level: 'silent' }) })).rejects.toThrow(
       /Parameter `url` contains ‹ or ›, which are not allowed in a parameter value\. Nothing was planned\./,
     );
-    const planned = await planRun({ runbook, params: { url: 'https://a.example/x' }, runId: 'r1', registry, logger: createLogger({ level: 'silent' }) });
+    const planned = await planRun({ runbook, params: { url: 'https://a.example/x' }, runId: 'r1', registry, targets: testTargets({}), logger: createLogger({ level: 'silent' }) });
     expect(planned[0]?.lines[0]?.detail).toBe('probe https://a.example/x');
   });
 
   it('step problems echoed at plan time are escaped for Slack', async () => {
-    await expect(planRun({ runbook, params: { url: '<!channel>' }, runId: 'r1', registry, logger: createLogger({ level: 'silent' }) })).rejects.toThrow(/\(got "&lt;!channel&gt;"\)/);
+    await expect(planRun({ runbook, params: { url: '<!channel>' }, runId: 'r1', registry, targets: testTargets({}), logger: createLogger({ level: 'silent' }) })).rejects.toThrow(/\(got "&lt;!channel&gt;"\)/);
   });
 });
 

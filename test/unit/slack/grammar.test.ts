@@ -85,7 +85,8 @@ describe('run shortcuts', () => {
       params: { deployment: 'api-gateway', namespace: 'payments', toRevision: '5' },
       dryRun: false,
     });
-    expect(parseDrCommand('failover --region us-west-2')).toMatchObject({ runbookId: 'failover-region', params: { drRegion: 'us-west-2' } });
+    expect(parseDrCommand('failover --target dr')).toMatchObject({ runbookId: 'failover-region', params: { target: 'dr' } });
+    expect(userErrorOf(() => parseDrCommand('failover --region us-west-2'))).toContain('`failover` acts on the DR target, which names its region: give `--target <name>`');
     expect(parseDrCommand('drill --backup daily-full-backup-20261125020000')).toMatchObject({ runbookId: 'dr-drill', params: { backup: 'daily-full-backup-20261125020000' } });
     expect(parseDrCommand('check')).toMatchObject({ runbookId: 'readiness-check', params: {} });
     expect(parseDrCommand('restore cluster --schedule daily-full-backup')).toMatchObject({ runbookId: 'restore-cluster', params: { schedule: 'daily-full-backup' } });
@@ -98,7 +99,7 @@ describe('run shortcuts', () => {
       params: { cluster: 'prod-aurora', to: 'latest', healthUrl: 'https://api.internal/health' },
       dryRun: false,
     });
-    expect(parseDrCommand('failover --region us-west-2 healthUrl=https://api.internal/health')).toMatchObject({ params: { drRegion: 'us-west-2', healthUrl: 'https://api.internal/health' } });
+    expect(parseDrCommand('failover --target dr healthUrl=https://api.internal/health')).toMatchObject({ params: { target: 'dr', healthUrl: 'https://api.internal/health' } });
     expect(() => parseDrCommand('restore db prod-aurora --latest cluster=other')).toThrow('`cluster` is given twice');
   });
 
@@ -128,7 +129,7 @@ describe('run shortcuts', () => {
     expect(userErrorOf(() => parseDrCommand('restore db prod-aurora --latest --latest2'))).toContain('Unknown option `--latest2`');
     expect(userErrorOf(() => parseDrCommand('restore dbs prod'))).toContain('restores db or cluster, not `dbs`');
     expect(userErrorOf(() => parseDrCommand('rollback'))).toContain('`rollback` needs the deployment');
-    expect(userErrorOf(() => parseDrCommand('failover us-west-2'))).toContain('`failover` takes only --region');
+    expect(userErrorOf(() => parseDrCommand('failover us-west-2'))).toContain('`failover` takes only --target');
     expect(userErrorOf(() => parseDrCommand('run'))).toContain('`run` needs a runbook id');
     expect(userErrorOf(() => parseDrCommand('rollbak api'))).toContain('Did you mean `/dr rollback`?');
   });

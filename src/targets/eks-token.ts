@@ -10,7 +10,7 @@ export interface EksTokenInput {
   cluster: string;
   region: string;
   credentials: AwsCredentialIdentity | Provider<AwsCredentialIdentity>;
-  /** STS host; `sts.<region>.amazonaws.com` unless overridden (China, GovCloud, proxies). */
+  /** STS host; `sts.<region>.amazonaws.com` (`.com.cn` in China) unless given. */
   stsHost?: string;
   now?: Date;
 }
@@ -23,7 +23,7 @@ export interface EksTokenInput {
  * server makes it when it checks the token.
  */
 export async function eksToken({ cluster, region, credentials, stsHost, now = new Date() }: EksTokenInput): Promise<{ token: string; expiresAt: number }> {
-  const hostname = stsHost ?? `sts.${region}.amazonaws.com`;
+  const hostname = stsHost ?? tokenStsHost(region);
   const signer = new SignatureV4({ service: 'sts', region, credentials, sha256: Sha256 });
   const request = new HttpRequest({
     method: 'GET',
@@ -40,4 +40,13 @@ export async function eksToken({ cluster, region, credentials, stsHost, now = ne
     .join('&');
   const url = `https://${hostname}/?${query}`;
   return { token: `k8s-aws-v1.${Buffer.from(url).toString('base64url')}`, expiresAt: now.getTime() + EKS_TOKEN_LIFETIME_MS };
+}
+
+/**
+ * The STS host an EKS token is presigned for. The cluster's authenticator
+ * accepts only AWS's own regional STS hosts, so this is never an endpoint
+ * override (a proxy, a VPC endpoint, a test's fake): those serve AssumeRole.
+ */
+export function tokenStsHost(region: string): string {
+  return `sts.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+/**
+ * Named targets: where a step acts. Each is an AWS region (optionally through
+ * an assumed role in another account), per-service endpoint overrides, a
+ * Kubernetes cluster and its Velero namespace. `docs/targets.md` explains them.
+ */
+
+export const TARGET_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+export const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+export const EKS_CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
+const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}):role\/[\w+=,.@/-]{1,512}$/;
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const region = z.string({ error: 'is required: an AWS region like us-west-2' }).regex(AWS_REGION, 'must be an AWS region like us-west-2');
+
+const EndpointsSchema = z
+  .object({
+    rds: httpUrl.optional(),
+    eks: httpUrl.optional(),
+    sts: httpUrl.optional(),
+    /** Any service not named above (AWS_ENDPOINT_URL). */
+    default: httpUrl.optional(),
+  })
+  .strict();
+
+const KubernetesSchema = z.union(
+  [
+    z.object({ eksCluster: z.string().regex(EKS_CLUSTER_NAME, 'must be an EKS cluster name') }).strict(),
+    z.object({ context: z.string().min(1).max(253), kubeconfig: z.string().min(1).optional() }).strict(),
+    z.object({ kubeconfig: z.string().min(1) }).strict(),
+    z.object({ inCluster: z.literal(true) }).strict(),
+  ],
+  { error: 'must be one of { eksCluster: <name> }, { context: <name>, kubeconfig?: <path> }, { kubeconfig: <path> } or { inCluster: true }' },
+);
+
+export const TargetSpecSchema = z
+  .object({
+    /** What people read in plans, e.g. "DR (us-west-2, account 222222222222)". */
+    label: z.string().trim().min(1).max(80).optional(),
+    region,
+    /** The account, shown in plans; taken from roleArn when that is set. */
+    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(),
+    /** A role to assume for this target (cross-account); the bot's own credentials otherwise. */
+    roleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN like arn:aws:iam::222222222222:role/dr-chatops-target').optional(),
+    /** The external id the role's trust policy requires, if it requires one. */
+    externalId: z.string().regex(/^[\w+=,.@:/-]{2,1224}$/, 'must be 2 to 1,224 characters of letters, digits and +=,.@:/-').optional(),
+    endpoints: EndpointsSchema.prefault({}),
+    /** Per-region RDS endpoints for steps that name another region (a failover's DR region). */
+    rdsEndpoints: z.record(region, httpUrl).default({}),
+    /** How the target's cluster is reached; no cluster = the target has AWS only. */
+    kubernetes: KubernetesSchema.optional(),
+    veleroNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('velero'),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const fromArn = spec.roleArn ? ROLE_ARN.exec(spec.roleArn)?.[2] : undefined;
+    if (fromArn && spec.account && fromArn !== spec.account) {
+      ctx.addIssue({ code: 'custom', path: ['account'], message: `is ${spec.account} but roleArn is in account ${fromArn}` });
+    }
+    if (spec.externalId && !spec.roleArn) ctx.addIssue({ code: 'custom', path: ['externalId'], message: 'needs roleArn: an external id is sent only when assuming a role' });
+  });
+export type TargetSpec = z.infer<typeof TargetSpecSchema>;
+
+/** `targets` as a map (YAML config file) or as JSON text (DR_TARGETS). */
+export const TargetsSettingSchema = z
+  .preprocess(
+    (value, ctx): unknown => {
+      if (value === undefined) return {};
+      if (typeof value !== 'string') return value;
+      const text = value.trim();
+      if (text === '') return {};
+      try {
+        return JSON.parse(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON: {"dr": {"region": "us-west-2", "kubernetes": {"eksCluster": "eks-dr"}}}' });
+        return z.NEVER;
+      }
+    },
+    z.record(z.string(), z.unknown(), { error: 'must be a map of target names to targets' }).superRefine((targets, ctx) => {
+      // Checked here, not as the record's key schema: zod reports a bad key only as "Invalid key in record".
+      for (const name of Object.keys(targets)) {
+        if (!TARGET_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'target names are lower-case letters, digits and -, starting with a letter (at most 31)' });
+      }
+    }),
+  )
+  .pipe(z.record(z.string(), TargetSpecSchema));
+
+/** The account a target acts in, when it is known without asking AWS. */
+export function accountOf(spec: Pick<TargetSpec, 'account' | 'roleArn'>): string | undefined {
+  return spec.account ?? (spec.roleArn ? ROLE_ARN.exec(spec.roleArn)?.[2] : undefined);
+}
+
+/** How a target's cluster is named in plans (`cluster`: one named at run time). */
+export function clusterLabel(k: TargetSpec['kubernetes'] | { fromEnvironment: true } | undefined, cluster?: string): string | undefined {
+  if (cluster) return `EKS ${cluster}`;
+  if (!k) return undefined;
+  if ('eksCluster' in k) return `EKS ${k.eksCluster}`;
+  if ('inCluster' in k) return 'the cluster the bot runs in';
+  if ('context' in k) return `kubeconfig context ${k.context}`;
+  if ('kubeconfig' in k) return 'its kubeconfig';
+  return 'the kubeconfig (KUBECONFIG, ~/.kube/config or the service account)';
+}

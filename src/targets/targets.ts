@@ -1,0 +1,193 @@
+import { EKSClient } from '@aws-sdk/client-eks';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { UserError } from '../errors.ts';
+import { accountOf, clusterLabel, EKS_CLUSTER_NAME, type TargetSpec } from './config.ts';
+import { assumedRoleCredentials, sessionName } from './credentials.ts';
+import { eksAccess, type KubeApis, kubeconfigAccess } from './kube.ts';
+
+/** Where a step acts, as its plan shows it and its approval covers it. */
+export interface TargetView {
+  name: string;
+  /** The target's label, or its name when it has none. */
+  label: string;
+  /** Undefined only for a default target with no AWS_REGION (the SDK's own chain decides). */
+  region?: string | undefined;
+  account?: string | undefined;
+  /** How the cluster is reached, e.g. `EKS eks-dr`; undefined when the target has no cluster. */
+  cluster?: string | undefined;
+  /** The EKS cluster by name, when the cluster is reached through EKS. */
+  eksCluster?: string | undefined;
+  veleroNamespace: string;
+}
+
+/** What a step's context gives it for its target. */
+export interface TargetAccess {
+  readonly target: TargetView;
+  readonly aws: {
+    /** RDS in the target's region, or in `region` (a failover's DR region), with the target's credentials. */
+    rds(region?: string): RDSClient;
+    eks(region?: string): EKSClient;
+  };
+  /** The target's cluster (or the one named at run time); the same APIs each time, tokens renewed per request. */
+  kube(): Promise<KubeApis>;
+}
+
+/**
+ * A target as the bot resolved it. The default target made from the
+ * single-target settings may leave its region to the SDK, and its cluster to
+ * the environment (KUBECONFIG, ~/.kube/config or the service account).
+ */
+export type ResolvedTarget = Omit<TargetSpec, 'region' | 'kubernetes' | 'endpoints'> & {
+  region?: string | undefined;
+  endpoints: Partial<Record<'rds' | 'eks' | 'sts' | 'default', string | undefined>>;
+  kubernetes?: TargetSpec['kubernetes'] | { fromEnvironment: true } | undefined;
+};
+
+export interface TargetsOptions {
+  /** The clock credentials and EKS tokens are renewed by. */
+  now?: () => number;
+  /** The bot's own credentials (the SDK's default chain unless given). */
+  credentials?: AwsCredentialIdentityProvider;
+}
+
+/** How long cached clients of a run's session are kept after their last use. */
+const IDLE_MS = 2 * 3_600_000;
+
+interface Session {
+  credentials: AwsCredentialIdentityProvider;
+  clients: Map<string, RDSClient | EKSClient>;
+  kube: Map<string, Promise<KubeApis>>;
+  usedAt: number;
+}
+
+/**
+ * The one place that knows the configured targets and turns a target name
+ * (and a run) into clients: credentials (the bot's own, or an assumed role
+ * per run session, renewed before they expire), AWS clients per region, and
+ * Kubernetes access per cluster, all cached and reused.
+ */
+export class Targets {
+  readonly defaultName: string;
+  private readonly specs: ReadonlyMap<string, ResolvedTarget>;
+  private readonly now: () => number;
+  private baseCredentials: AwsCredentialIdentityProvider | undefined;
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(specs: ReadonlyMap<string, ResolvedTarget>, defaultName: string, options: TargetsOptions = {}) {
+    if (!specs.has(defaultName)) throw new Error(`the default target ${defaultName} is not configured (targets: ${[...specs.keys()].join(', ') || 'none'})`);
+    this.specs = specs;
+    this.defaultName = defaultName;
+    this.now = options.now ?? Date.now;
+    this.baseCredentials = options.credentials;
+  }
+
+  names(): string[] {
+    return [...this.specs.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.specs.has(name);
+  }
+
+  /** The target's spec, or a UserError that lists the configured ones. */
+  spec(name: string): ResolvedTarget {
+    const spec = this.specs.get(name);
+    if (!spec) throw new UserError(unknownTargetMessage(name, this.names()));
+    return spec;
+  }
+
+  /** Where a step on `name` acts; `cluster` is an EKS cluster named at run time in the target's region and account. */
+  view(name: string, cluster?: string): TargetView {
+    const spec = this.spec(name);
+    if (cluster !== undefined && !EKS_CLUSTER_NAME.test(cluster)) throw new UserError(`\`${cluster.slice(0, 100)}\` is not an EKS cluster name (letters, digits, - and _, at most 100).`);
+    const eksCluster = cluster ?? (spec.kubernetes && 'eksCluster' in spec.kubernetes ? spec.kubernetes.eksCluster : undefined);
+    const account = accountOf(spec);
+    const label = spec.label ?? name;
+    return { name, label, region: spec.region, account, cluster: clusterLabel(spec.kubernetes, cluster), eksCluster, veleroNamespace: spec.veleroNamespace };
+  }
+
+  /**
+   * Clients for steps on target `name` acting for `session` (a run id: it
+   * names the assumed-role session), reaching `cluster` when one is named.
+   */
+  access(name: string, session: string, cluster?: string): TargetAccess {
+    const spec = this.spec(name);
+    const target = this.view(name, cluster);
+    const s = this.session(name, spec, session);
+    const client = <C extends RDSClient | EKSClient>(service: 'rds' | 'eks', region: string | undefined, make: (config: ReturnType<typeof awsConfig>) => C): C => {
+      const key = `${service}:${region ?? ''}`;
+      const cached = s.clients.get(key) as C | undefined;
+      if (cached) return cached;
+      const made = make(awsConfig(spec, service, region, s.credentials));
+      s.clients.set(key, made);
+      return made;
+    };
+    const aws = {
+      rds: (region?: string) => client('rds', region ?? spec.region, (c) => new RDSClient(c)),
+      eks: (region?: string) => client('eks', region ?? spec.region, (c) => new EKSClient(c)),
+    };
+    const kube = (): Promise<KubeApis> => {
+      const key = target.eksCluster ?? '';
+      const cached = s.kube.get(key);
+      if (cached) return cached;
+      const made = this.connect(spec, target, aws.eks(), s.credentials).catch((err: unknown) => {
+        // A failure is not kept: the cluster may be up on the next try.
+        s.kube.delete(key);
+        throw err;
+      });
+      s.kube.set(key, made);
+      return made;
+    };
+    return { target, aws, kube };
+  }
+
+  private async connect(spec: ResolvedTarget, target: TargetView, eks: EKSClient, credentials: AwsCredentialIdentityProvider): Promise<KubeApis> {
+    if (target.eksCluster) {
+      const region = spec.region ?? (await eks.config.region());
+      // The token names AWS's own STS host, whatever endpoint serves AssumeRole (eks-token.ts).
+      return eksAccess({ eks, cluster: target.eksCluster, region, credentials, now: this.now });
+    }
+    const k = spec.kubernetes;
+    if (!k) throw new UserError(`Target \`${target.name}\` has no Kubernetes cluster configured: give it kubernetes.eksCluster, a kubeconfig context or inCluster (docs/targets.md).`);
+    return kubeconfigAccess({ ...('kubeconfig' in k ? { kubeconfig: k.kubeconfig } : {}), ...('context' in k ? { context: k.context } : {}), ...('inCluster' in k ? { inCluster: true } : {}) });
+  }
+
+  private session(name: string, spec: ResolvedTarget, session: string): Session {
+    const now = this.now();
+    for (const [key, s] of this.sessions) if (now - s.usedAt > IDLE_MS) this.sessions.delete(key);
+    // Without a role every session of a target shares the bot's credentials, so their clients too.
+    const key = spec.roleArn ? `${name}\u0000${session}` : name;
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = { credentials: this.credentialsFor(spec, session), clients: new Map(), kube: new Map(), usedAt: now };
+      this.sessions.set(key, s);
+    }
+    s.usedAt = now;
+    return s;
+  }
+
+  private credentialsFor(spec: ResolvedTarget, session: string): AwsCredentialIdentityProvider {
+    this.baseCredentials ??= defaultProvider();
+    if (!spec.roleArn) return this.baseCredentials;
+    return assumedRoleCredentials({ sts: awsConfig(spec, 'sts', spec.region, this.baseCredentials), roleArn: spec.roleArn, sessionName: sessionName(session), externalId: spec.externalId, now: this.now });
+  }
+}
+
+function awsConfig(spec: ResolvedTarget, service: 'rds' | 'eks' | 'sts', region: string | undefined, credentials: AwsCredentialIdentityProvider) {
+  // A per-region RDS endpoint wins: the DR region's client must not reuse the primary region's endpoint.
+  const regional = service === 'rds' && region ? spec.rdsEndpoints[region] : undefined;
+  const endpoint = regional ?? spec.endpoints[service] ?? spec.endpoints.default;
+  return {
+    ...(region ? { region } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    credentials,
+    // The SDK retries throttling and 5xx itself; the engine retries again with its own backoff.
+    maxAttempts: 3,
+  };
+}
+
+export function unknownTargetMessage(name: string, known: readonly string[]): string {
+  return `There is no target \`${name.slice(0, 40)}\`. Targets: ${known.map((t) => `\`${t}\``).join(', ')}.`;
+}
