@@ -1,11 +1,11 @@
-import { isPermanent, type PinnedValue } from '../steps/types.ts';
+import { isPermanent, type PinnedValue, type PlanLine } from '../steps/types.ts';
 import { isUserError, UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import type { Runbook } from '../runbooks/schema.ts';
 import type { Place, PlannedStep } from '../runs/model.ts';
 import type { StepRegistry } from '../steps/registry.ts';
-import { isClusterNotReady } from '../targets/kube.ts';
+import { type ClusterNotReady, isClusterNotReady } from '../targets/kube.ts';
 import type { Targets } from '../targets/targets.ts';
 import { placeOf } from './place.ts';
 import { escapeMrkdwn } from '../util/mrkdwn.ts';
@@ -77,7 +77,8 @@ export async function planRun({ runbook, params, runId, registry, targets, targe
         const message = err instanceof Error ? err.message : String(err);
         if (isClusterNotReady(err) && awaited) {
           // An earlier step waits for this cluster: this one cannot look at it yet, and says so in the plan.
-          lines = [{ action: 'wait' as const, resource: `eks cluster ${err.cluster}`, detail: `once EKS cluster ${err.cluster} is ACTIVE (${err.state === 'not found' ? 'it does not exist yet' : `it is ${err.state} now`}): what this step finds there is decided then` }];
+          const line = waitForClusterLine(err);
+          lines = [{ ...line, detail: `${line.detail}: what this step finds there is decided then` }];
           break;
         }
         if (isPermanent(err) || isUserError(err) || isClusterNotReady(err)) throw new UserError(`Step \`${spec.id}\` (${spec.use}) refused the plan: ${escapeMrkdwn(message)}`);
@@ -107,4 +108,9 @@ export async function planRun({ runbook, params, runId, registry, targets, targe
 
 function samePlace(a: Place | undefined, b: Place): boolean {
   return a?.target === b.target && a.cluster === b.cluster;
+}
+
+/** What a step on a cluster that is not ACTIVE yet waits for, in a plan or a dry run. */
+export function waitForClusterLine(err: ClusterNotReady): PlanLine {
+  return { action: 'wait', resource: `eks cluster ${err.cluster}`, detail: `once EKS cluster ${err.cluster} is ACTIVE (${err.state === 'not found' ? 'it does not exist yet' : `it is ${err.state} now`})` };
 }

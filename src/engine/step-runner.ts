@@ -8,7 +8,9 @@ import { ATTEMPT_ERROR_LIMIT, capText, ERROR_TEXT_LIMIT } from '../slack/limits.
 import { bindStepParams } from './bind.ts';
 import type { ExecuteDeps } from './execute.ts';
 import { abortableSleep, backoff, Interrupt, LostOwnership, untilAborted } from './interrupts.ts';
+import { isClusterNotReady } from '../targets/kube.ts';
 import { accessFor } from './place.ts';
+import { waitForClusterLine } from './plan.ts';
 import { coalescedProgress } from './progress.ts';
 
 /**
@@ -59,7 +61,11 @@ export class StepRunner {
     const bound = bindStepParams(step, planned.with, scope, true, planned.pinned);
     const ctx = { runId: this.runId, stepId: planned.stepId, logger: this.log, signal: new AbortController().signal, runTimeoutMs: this.runTimeoutMs, pin: () => undefined, ...accessFor(planned, this.d.targets, this.runId) };
     const lines = bound.ok
-      ? await step.plan(ctx, bound.params)
+      ? await step.plan(ctx, bound.params).catch((err: unknown) => {
+          // A dry run does not wait for a cluster being created: it says what the step waits for.
+          if (!isClusterNotReady(err)) throw err;
+          return [waitForClusterLine(err)];
+        })
       : [{ action: 'check' as const, resource: planned.stepId, detail: `would fail: ${bound.problem}` }];
     const at = this.d.now();
     await this.writeStep(

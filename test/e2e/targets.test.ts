@@ -256,6 +256,19 @@ describe('targets, end to end', () => {
 
     it('restore-cluster into a cluster that appears after the run started: waits for it, then restores the newest full backup there', async () => {
       engine = await startTestEngine({ commandsDir: SHIPPED_COMMANDS, targets });
+      // A dry run first says what each step would wait for, without waiting and without changing anything.
+      const dry = await engine.service.create({ runbookId: 'restore-cluster', params: { target: 'dr', cluster: 'eks-prod-2', healthUrl: `${api.url}/health` }, requester: ALICE, dryRun: true });
+      const rehearsed = await engine.waitForState(dry.id, ['succeeded', 'failed'], 20_000);
+      expect(rehearsed.state).toBe('succeeded');
+      expect(rehearsed.steps.restore?.wouldDo?.map((l) => l.detail)).toEqual(['once EKS cluster eks-prod-2 is ACTIVE (it does not exist yet)']);
+      expect(kube.callsMatching('POST', '/apis/velero.io/v1/namespaces/velero/restores')).toEqual([]);
+      // What follows counts the real run's calls only (the dry run had a session of its own).
+      sts.calls.length = 0;
+      sts.sessions.clear();
+      eks.calls.length = 0;
+      eks.callers.length = 0;
+      kube.eksCallers.length = 0;
+
       // Looking every second instead of every 15 s: three looks (not created, CREATING, ACTIVE) take 3 s, not 30.
       const run = await engine.service.create({ runbookId: 'restore-cluster', params: { target: 'dr', cluster: 'eks-prod-2', clusterPollSeconds: 1, healthUrl: `${api.url}/health` }, requester: ALICE });
       const newCluster = { target: 'dr', cluster: 'eks-prod-2', label: DR_LABEL, region: 'us-west-2', account: '222222222222', clusterLabel: 'EKS eks-prod-2' };

@@ -2,21 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isUserError } from '../../src/errors.ts';
 import { QUEUE_NAMES } from '../../src/queue/names.ts';
 import { renderRunMessage } from '../../src/slack/views/run.ts';
-import { ALICE, startTestEngine, type TestEngine, testTargets } from '../support/engine.ts';
+import { ALICE, startTestEngine, type TestEngine, testTargets, userErrorOf } from '../support/engine.ts';
 import { jobsQueued } from '../support/redis.ts';
-
-async function userErrorOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isUserError(err)) return err.message;
-    throw err;
-  }
-  throw new Error('expected a UserError');
-}
 
 const WHERE = `id: where
 title: Acts where it is told

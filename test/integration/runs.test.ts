@@ -1,18 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isUserError } from '../../src/errors.ts';
 import type { RunEvent } from '../../src/runs/model.ts';
-import { ALICE, BOB, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { ALICE, BOB, startTestEngine, type TestEngine, userErrorOf } from '../support/engine.ts';
 import { FakeService } from '../support/fake-service.ts';
-
-async function userErrorOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isUserError(err)) return err.message;
-    throw err;
-  }
-  throw new Error('expected a UserError');
-}
 
 async function eventsOf(engine: TestEngine, runId: string): Promise<RunEvent[]> {
   const entries = await engine.redis.xrange(engine.store.eventsKey, '-', '+');

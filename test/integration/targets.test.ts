@@ -7,7 +7,10 @@ import { UserError } from '../../src/errors.ts';
 import { TargetSpecSchema } from '../../src/targets/config.ts';
 import { Targets } from '../../src/targets/targets.ts';
 import { takeModelRefusals } from '../support/aws-models/refusals.ts';
+import { waitClusterStep } from '../../src/steps/eks/wait-cluster.ts';
 import { FakeEks } from '../support/fake-eks.ts';
+import { FakeKube } from '../support/fake-kube.ts';
+import { stepContext, withClients } from '../support/step-context.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeSts } from '../support/fake-sts.ts';
 
@@ -19,6 +22,14 @@ const BOT_KEY = 'AKIAFAKEFAKEFAKE0001';
 const botCredentials = () => Promise.resolve({ accessKeyId: BOT_KEY, secretAccessKey: 'x'.repeat(40) });
 
 /** The error `promise` rejects with (an AWS SDK error carries its code as `name` and its HTTP status). */
+/** Resolves once `ready()` holds, polled; fails saying `what` never happened. */
+async function until(ready: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !ready(); ) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function rejection(promise: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
   try {
     await promise;
@@ -154,6 +165,37 @@ describe('targets: a role assumed per run, reaching the target account only', ()
     expect(refused.name).toBe('ExpiredToken');
     expect(refused.message).toBe('The security token included in the request is expired');
     expect(refused.$metadata?.httpStatusCode).toBe(403);
+  });
+
+  it('a step waiting past its session\'s expiry (a cluster still being created) goes on with a renewed session', async () => {
+    const kube = await new FakeKube().start();
+    try {
+      kube.requireEksToken = true;
+      kube.now = now;
+      kube.trustSessionsFrom(sts);
+      const step = withClients(waitClusterStep(), targets().access('dr', 'r7k2m9x4', 'eks-prod-2'));
+      const ctx = stepContext({ timeoutMs: 20_000 });
+      const waiting = step.run(ctx, step.params.parse({ intervalSeconds: 1 }));
+      // Awaited below; if a wait fails first, its rejection is not left unhandled.
+      waiting.catch(() => undefined);
+      await until(() => eks.callers.length >= 2, 'the step looked for the cluster twice');
+      const before = eks.callers.at(-1)?.accessKeyId ?? '';
+      // An hour and ten minutes pass while the cluster is being created: the first session has expired.
+      clock += 70 * MINUTE;
+      await until(() => eks.callers.some((c) => c.accessKeyId !== before), 'a call with a renewed session');
+      eks.addCluster('eks-prod-2', kube.url);
+      expect(await waiting).toEqual({ cluster: 'eks-prod-2', endpoint: kube.url });
+
+      const keys = [...new Set(eks.callers.map((c) => c.accessKeyId))];
+      expect(keys).toHaveLength(2);
+      expect(sts.callsTo('AssumeRole').map((c) => c.sessionName)).toEqual(['dr-chatops-r7k2m9x4', 'dr-chatops-r7k2m9x4']);
+      // Every call after the jump, and the cluster's token, carry the new session: the fakes refused none.
+      expect(sts.standing({ accessKeyId: keys[0] ?? '', sessionToken: sts.sessions.get(keys[0] ?? '')?.sessionToken })).toBe('expired');
+      expect(kube.eksCallers.every((k) => k === keys[1])).toBe(true);
+      expect(ctx.progressMessages.some((m) => m.includes('not created yet'))).toBe(true);
+    } finally {
+      await kube.stop();
+    }
   });
 
   it('fails the call, naming AccessDenied and the role, when STS refuses the role; nothing reaches the DR account', async () => {

@@ -6,6 +6,7 @@
 import { Redis } from 'ioredis';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { isUserError } from '../../src/errors.ts';
 import { createLogger, type Logger } from '../../src/log/logger.ts';
 import { createRedisConnection } from '../../src/queue/connection.ts';
 import { RunQueue } from '../../src/queue/run-queue.ts';
@@ -53,6 +54,17 @@ export interface TestEngineOptions {
   logLines?: string[];
   /** Where http steps may connect; the loopback fakes (127.0.0.1) by default. */
   outbound?: OutboundPolicy;
+}
+
+/** The message of the UserError `promise` rejects with (what the user would be told); anything else is rethrown. */
+export async function userErrorOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    if (isUserError(err)) return err.message;
+    throw err;
+  }
+  throw new Error('expected a UserError');
 }
 
 /**

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkQueryRequest } from './aws-models/query.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
-import { type FakeSts, sigV4Caller } from './fake-sts.ts';
+import { type FakeSts, queryCredentialRefusal, sendQueryError, sigV4Caller } from './fake-sts.ts';
 import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 
 export interface FakeCluster {
@@ -221,13 +221,9 @@ export class FakeRds extends LoopbackFake {
     const caller = sigV4Caller(req.headers);
     this.callers.push({ action, accessKeyId: caller?.accessKeyId });
     // AWS authenticates a request before it reads it.
-    const standing = this.sessionIssuer?.standing(caller);
-    if (standing === 'expired') {
-      sendError(res, 403, 'ExpiredToken', 'The security token included in the request is expired');
-      return;
-    }
-    if (standing === 'invalid') {
-      sendError(res, 403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
+    const refused = queryCredentialRefusal(this.sessionIssuer?.standing(caller));
+    if (refused) {
+      sendError(res, 403, refused.code, refused.message);
       return;
     }
     // Every request must pass AWS's service model first, as it must to reach RDS.
@@ -575,12 +571,7 @@ class RdsFault extends Error {
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {
-  res
-    .writeHead(status, { 'content-type': 'text/xml' })
-    .end(
-      `<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type><Code>${code}</Code>` +
-        `<Message>${escape(message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
-    );
+  sendQueryError(res, 'http://rds.amazonaws.com/doc/2014-10-31/', status, code, message);
 }
 
 function arn(clusterId: string): string {

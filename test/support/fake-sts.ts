@@ -126,13 +126,9 @@ export class FakeSts extends LoopbackFake {
       sendError(res, 403, 'MissingAuthenticationToken', 'Request is missing Authentication Token');
       return;
     }
-    const standing = this.standing(caller);
-    if (standing === 'expired') {
-      sendError(res, 403, 'ExpiredToken', 'The security token included in the request is expired');
-      return;
-    }
-    if (standing === 'invalid') {
-      sendError(res, 403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
+    const refused = queryCredentialRefusal(this.standing(caller));
+    if (refused) {
+      sendError(res, 403, refused.code, refused.message);
       return;
     }
     const problem = checkQueryRequest('sts', action, rest) ?? documentedProblem(action, rest);
@@ -216,12 +212,24 @@ function documentedProblem(action: string, p: Record<string, string>): { code: s
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  sendQueryError(res, NAMESPACE, status, code, message);
+}
+
+/** An AWS Query-protocol error (STS, RDS) as the services send it, in `namespace`'s XML. */
+export function sendQueryError(res: ServerResponse, namespace: string, status: number, code: string, message: string): void {
   res
     .writeHead(status, { 'content-type': 'text/xml' })
     .end(
-      `<ErrorResponse xmlns="${NAMESPACE}"><Error><Type>Sender</Type><Code>${code}</Code>` +
+      `<ErrorResponse xmlns="${namespace}"><Error><Type>Sender</Type><Code>${code}</Code>` +
         `<Message>${escape(message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
     );
+}
+
+/** How a Query-protocol service refuses credentials STS says are expired or were never issued; undefined when they are good. */
+export function queryCredentialRefusal(standing: CredentialStanding | undefined): { code: string; message: string } | undefined {
+  if (standing === 'expired') return { code: 'ExpiredToken', message: 'The security token included in the request is expired' };
+  if (standing === 'invalid') return { code: 'InvalidClientTokenId', message: 'The security token included in the request is invalid.' };
+  return undefined;
 }
 
 function escape(text: string): string {
