@@ -114,11 +114,12 @@ export class RunMessageNotifier {
     const stale = run.message;
     if (!stale) return;
     const phase = isTerminal(run.state) ? run.state : 'live';
-    if (!(await this.o.store.once(`slack-replace:${run.id}:${stale.ts}:${phase}`))) return;
+    const key = `slack-replace:${run.id}:${stale.ts}:${phase}`;
+    if (!(await this.o.store.once(key))) return;
     const log = this.o.logger.child({ runId: run.id, refusal });
     const thread = run.origin.threadTs ? { thread_ts: run.origin.threadTs } : {};
     try {
-      const posted = await this.slack.chat.postMessage({ channel: stale.channel, text: message.text, blocks: message.blocks ?? [], ...thread });
+      const posted = await this.slack.chat.postMessage({ channel: stale.channel, text: message.text, blocks: message.blocks ?? [], ...thread, metadata: onceMetadata(key) });
       if (posted.ts) await this.o.store.setMessage(run.id, { channel: stale.channel, ts: posted.ts });
       log.warn({ staleTs: stale.ts, ts: posted.ts }, 'Slack refused to update the run message for good; posted its current state as a new message');
       return;
@@ -126,7 +127,7 @@ export class RunMessageNotifier {
       log.warn({ err: errorText(err) }, 'posting the run message afresh failed too; posting its state as text');
     }
     try {
-      await this.slack.chat.postMessage({ channel: stale.channel, text: stateText(run), ...thread });
+      await this.slack.chat.postMessage({ channel: stale.channel, text: stateText(run), ...thread, metadata: onceMetadata(`${key}:text`) });
     } catch (err) {
       log.error({ err: errorText(err) }, 'the run\'s current state could not be shown in Slack');
     }

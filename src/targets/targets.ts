@@ -176,7 +176,7 @@ export class Targets {
 }
 
 function awsConfig(spec: ResolvedTarget, service: 'rds' | 'eks' | 'sts', region: string | undefined, credentials: AwsCredentialIdentityProvider) {
-  // A per-region RDS endpoint wins: the DR region's client must not reuse the primary region's endpoint.
+  // A per-region RDS endpoint wins for its region (AWS_ENDPOINT_URLS_RDS); other regions fall back to the service's, as documented.
   const regional = service === 'rds' && region ? spec.rdsEndpoints[region] : undefined;
   const endpoint = regional ?? spec.endpoints[service] ?? spec.endpoints.default;
   return {

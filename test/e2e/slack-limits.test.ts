@@ -74,6 +74,8 @@ describe('messages fit Slack: a 40-step runbook through the real bot and the fak
     expect(shown).toContain('Needs 1 approval from any full member of the workspace other than the requester');
     const runId = /run `(r[a-z0-9]{7})`/.exec(shown)?.[1] ?? '';
     expect(runId).not.toBe('');
+    // Like every message the bot posts, the plan carries its key in Slack's metadata.
+    expect(plan.args.metadata).toEqual({ event_type: 'dr_chatops_message', event_payload: { key: `run:${runId}:plan` } });
 
     const click = await sendBlockAction(bot.url, { actionId: 'run.approve', value: runId, userId: BOB, responseUrl: slack.responseUrl('approve'), messageTs: String(plan.result?.ts), channelId: CHANNEL });
     expect(click.status).toBe(200);

@@ -11,6 +11,7 @@ import type { IncidentService } from '../../incidents/service.ts';
 import type { RunService } from '../../runs/service.ts';
 import type { RunStore } from '../../runs/store.ts';
 import { explainSlackError } from '../errors.ts';
+import { onceMetadata } from '../post-once.ts';
 import { parseDrCommand } from '../grammar.ts';
 import type { RunMessageNotifier } from '../notifier.ts';
 import { renderAudit } from '../views/audit.ts';
@@ -256,7 +257,7 @@ export async function planAndPost({ runbookId, params, dryRun, requester, channe
   }
   const message = renderRunMessage(run, Date.now());
   try {
-    const posted = await client.chat.postMessage({ channel, text: message.text, blocks: message.blocks ?? [], ...(threadTs ? { thread_ts: threadTs } : {}) });
+    const posted = await client.chat.postMessage({ channel, text: message.text, blocks: message.blocks ?? [], ...(threadTs ? { thread_ts: threadTs } : {}), metadata: onceMetadata(`run:${run.id}:plan`) });
     if (posted.ts) await deps.store.setMessage(run.id, { channel, ts: posted.ts });
     deps.notifier.track(run.id);
     log.info({ runId: run.id, runbookId, outcome: run.state }, 'run requested');

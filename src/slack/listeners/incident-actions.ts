@@ -15,6 +15,7 @@ import { withTimeout } from '../../queue/connection.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { INCIDENT_ACTIONS, INCIDENT_VIEWS, renderChecklist, renderDeclareModal, renderStatusModal } from '../views/incident.ts';
 import { escapeMrkdwn, plainFromMrkdwn } from '../views/message.ts';
+import { onceMetadata } from '../post-once.ts';
 
 export interface IncidentActionDeps {
   incidents: IncidentService;
@@ -249,7 +250,12 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
       }
       log.info({ incidentId: incident.id, user: actor }, 'incident published to the status page');
       await client.chat
-        .postMessage({ channel: incident.channelId ?? '', text: `:newspaper: <@${actor}> published *${escapeMrkdwn(incident.title)}* to the status page; the status changes made since follow, in order.` })
+        .postMessage({
+          channel: incident.channelId ?? '',
+          text: `:newspaper: <@${actor}> published *${escapeMrkdwn(incident.title)}* to the status page; the status changes made since follow, in order.`,
+          // Said once: only the first publication gets here (publish answers `first` once).
+          metadata: onceMetadata(`${incident.id}:published`),
+        })
         .catch((err: unknown) => {
           log.debug({ err: errorMessage(err) }, 'could not announce the publication');
         });
