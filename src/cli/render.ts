@@ -13,7 +13,7 @@ export function renderRunbooks(runbooks: Iterable<Runbook>): string[] {
     const approval = rb.approval.required === 0 ? 'no approval' : `${rb.approval.required} approval${rb.approval.required > 1 ? 's' : ''}`;
     lines.push(`${rb.id} — ${rb.title}${rb.scenario ? ` [${rb.scenario}]` : ''} (${approval})`);
     for (const [name, spec] of Object.entries(rb.params)) {
-      const need = spec.default === undefined ? 'required' : `default ${String(spec.default)}`;
+      const need = spec.default === undefined ? 'required' : spec.default === '' ? 'optional' : `default ${String(spec.default)}`;
       lines.push(`    ${name}=<${spec.type}>  ${describeParam(spec)} (${need})`);
     }
   }
