@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { EKS_CLUSTER_NAME } from '../../targets/config.ts';
-import { clusterState } from '../../targets/kube.ts';
+import { clusterState, DEAD_CLUSTER_STATES } from '../../targets/kube.ts';
 import type { TargetAccess } from '../../targets/targets.ts';
 import { classifyKubeError, statusCode } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
@@ -15,9 +15,6 @@ const params = z
   })
   .strict();
 type WaitClusterParams = z.infer<typeof params>;
-
-/** States a cluster does not leave for ACTIVE: waiting cannot help. */
-const DEAD = new Set(['DELETING', 'FAILED']);
 
 /** A namespace every cluster has: reading it proves the bot is let in. */
 const PROBE_NAMESPACE = 'kube-system';
@@ -116,7 +113,7 @@ export function waitClusterStep() {
       if (other) return [{ action: 'check', resource: `target ${ctx.target.name}`, detail: other }];
       const c = await clusterOf(ctx, p);
       const { state } = await lookUp(ctx, c.name);
-      if (DEAD.has(state)) throw new PermanentStepError(deadMessage(c, state));
+      if (DEAD_CLUSTER_STATES.has(state)) throw new PermanentStepError(deadMessage(c, state));
       const resource = `eks cluster ${c.name}`;
       const then = c.reachable
         ? `, looking every ${p.intervalSeconds}s; then checks that the bot can read its Kubernetes API`
@@ -145,7 +142,7 @@ export function waitClusterStep() {
         check: async () => {
           refused = undefined;
           const found = await lookUp(ctx, c.name);
-          if (DEAD.has(found.state)) return { done: false, failed: deadMessage(c, found.state) };
+          if (DEAD_CLUSTER_STATES.has(found.state)) return { done: false, failed: deadMessage(c, found.state) };
           if (found.state === 'not found') return { done: false, state: `not created yet ${where(c)}` };
           if (found.state !== 'ACTIVE') return { done: false, state: found.state };
           if (!found.endpoint) return { done: false, state: 'ACTIVE without an endpoint yet' };

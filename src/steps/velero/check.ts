@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
-import { type ClusterNotReady, isClusterNotReady, type KubeApis } from '../../targets/kube.ts';
+import { type ClusterNotReady, DEAD_CLUSTER_STATES, isClusterNotReady, type KubeApis } from '../../targets/kube.ts';
 import type { TargetAccess } from '../../targets/targets.ts';
 import { classifyKubeError, K8S_NAME, K8S_NAMESPACE, statusCode } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
@@ -26,9 +26,6 @@ const LocationSchema = StorageLocationSchema.extend({
 });
 type Location = z.infer<typeof LocationSchema>;
 const LocationList = z.object({ items: z.array(LocationSchema) });
-
-/** Cluster states a cluster does not leave for ACTIVE: waiting cannot help. */
-const DEAD = new Set(['DELETING', 'FAILED']);
 
 /** What one look found: what is missing, or the location (and backup) that make Velero usable. */
 interface Usable {
@@ -89,7 +86,7 @@ async function reach(ctx: TargetAccess): Promise<{ api: KubeApis } | { notReady:
     return { api: await ctx.kube() };
   } catch (err) {
     if (!isClusterNotReady(err)) throw err;
-    if (DEAD.has(err.state)) throw new PermanentStepError(`${err.message}: Velero there cannot be checked`, { cause: err });
+    if (DEAD_CLUSTER_STATES.has(err.state)) throw new PermanentStepError(`${err.message}: Velero there cannot be checked`, { cause: err });
     return { notReady: err };
   }
 }
