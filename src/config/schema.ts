@@ -4,7 +4,7 @@ import { parseMembers, type RoleMembers } from '../access/roles.ts';
 import { type CliOperator, parseOperators } from '../cli/operators.ts';
 import { allowEntryProblem } from '../steps/builtin/addresses.ts';
 import { NAMESPACE_PATTERN, OBJECT_PATTERN, parseAllowList } from '../steps/kube/scope.ts';
-import { TARGET_NAME, TargetsSettingSchema } from '../targets/config.ts';
+import { AWS_REGION, EKS_CLUSTER_NAME, TARGET_NAME, TargetsSettingSchema } from '../targets/config.ts';
 import { hasLegacyDefault } from '../targets/from-config.ts';
 import { z } from 'zod';
 
@@ -212,7 +212,7 @@ export const ConfigSchema = z.object({
       /** Per-region RDS endpoints, `us-east-1=http://…,us-west-2=http://…` (or a map): win over rdsEndpointUrl for their region. */
       rdsEndpointUrls: z
         .union([
-          z.record(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like us-west-2'), httpUrl),
+          z.record(z.string().regex(AWS_REGION, 'must be an AWS region like us-west-2'), httpUrl),
           z
             .string()
             .trim()
@@ -220,7 +220,7 @@ export const ConfigSchema = z.object({
               const map: Record<string, string> = {};
               for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
                 const [region = '', url = ''] = entry.split(/=(.*)/s).map((x) => x.trim());
-                if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region) || !httpUrl.safeParse(url).success) {
+                if (!AWS_REGION.test(region) || !httpUrl.safeParse(url).success) {
                   ctx.addIssue({ code: 'custom', message: `\`${entry}\` must be region=http(s)-URL, e.g. us-west-2=http://127.0.0.1:4566` });
                   return z.NEVER;
                 }
@@ -242,7 +242,7 @@ export const ConfigSchema = z.object({
     .object({
       kubeconfig: optionalText,
       /** Reach this EKS cluster with a token from STS (no kubeconfig, no aws CLI); wins over KUBECONFIG. */
-      eksCluster: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'must be an EKS cluster name').optional(),
+      eksCluster: z.string().regex(EKS_CLUSTER_NAME, 'must be an EKS cluster name').optional(),
       /** Where Velero's Backup and Restore objects live (for listings; runbooks name it per step). */
       veleroNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('velero'),
       /** Namespaces Kubernetes steps may touch; `*` = all but the system ones, which only an exact name allows (src/steps/kube/scope.ts). */

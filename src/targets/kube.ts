@@ -23,7 +23,7 @@ export interface KubeApis {
   custom: CustomObjectsApi;
 }
 
-export function apisFor(kc: KubeConfig): KubeApis {
+function apisFor(kc: KubeConfig): KubeApis {
   return { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
 }
 

@@ -188,6 +188,6 @@ function awsConfig(spec: ResolvedTarget, service: 'rds' | 'eks' | 'sts', region:
   };
 }
 
-export function unknownTargetMessage(name: string, known: readonly string[]): string {
+function unknownTargetMessage(name: string, known: readonly string[]): string {
   return `There is no target \`${name.slice(0, 40)}\`. Targets: ${known.map((t) => `\`${t}\``).join(', ')}.`;
 }

@@ -2,6 +2,7 @@ import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { DescribeDBClustersCommand, RDSClient } from '@aws-sdk/client-rds';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { classifyAwsError } from '../../src/steps/rds/aws.ts';
 import { isPermanent } from '../../src/steps/types.ts';
 import { UserError } from '../../src/errors.ts';
 import { TargetSpecSchema } from '../../src/targets/config.ts';
@@ -202,8 +203,9 @@ describe('targets: a role assumed per run, reaching the target account only', ()
     const err = await rejection(targets('wrong-external-id').access('dr', 'r7k2m9x4').aws.rds().send(new DescribeDBClustersCommand({})));
     expect(err.message).toContain('AccessDenied');
     expect(err.message).toContain(DR_ROLE);
-    // The engine fails the step at once instead of retrying a refusal.
+    // The engine fails the step at once instead of retrying a refusal, also when a step wraps the error.
     expect(isPermanent(err)).toBe(true);
+    expect(isPermanent(classifyAwsError(err, 'describing clusters'))).toBe(true);
     expect(rdsDr.calls).toEqual([]);
     // Refused once: a trust policy does not change between retries.
     expect(sts.callsTo('AssumeRole')).toMatchObject([{ roleArn: DR_ROLE, externalId: 'wrong-external-id' }]);

@@ -4,8 +4,9 @@ import { classifyKubeError } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
 import { classifyAwsError } from '../rds/aws.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
+import { EKS_CLUSTER_NAME } from '../../targets/config.ts';
 
-const eksName = z.string().regex(/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'must be an EKS name');
+const eksName = z.string().regex(EKS_CLUSTER_NAME, 'must be an EKS name');
 
 async function describe(eks: EKSClient, cluster: string, nodegroup: string): Promise<Nodegroup> {
   try {

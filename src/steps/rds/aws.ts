@@ -1,6 +1,5 @@
 import { type DBCluster, DescribeDBClustersCommand, type RDSClient } from '@aws-sdk/client-rds';
 import { z } from 'zod';
-import { AssumeRoleError } from '../../targets/credentials.ts';
 import { PermanentStepError } from '../types.ts';
 
 /** An RDS DB cluster identifier: 1-63 letters, digits and hyphens, starting with a letter. */
@@ -39,8 +38,6 @@ const PERMANENT = [
 
 /** The SDK's name for an AWS error (`DBInstanceAlreadyExistsFault`), `Unknown` for anything else. */
 export function awsCode(err: unknown): string {
-  // A target's role that could not be assumed: STS's code decides (AccessDenied will not pass on a retry).
-  if (err instanceof AssumeRoleError && err.code) return err.code;
   return err instanceof Error ? err.name : 'Unknown';
 }
 

@@ -11,8 +11,9 @@ import { pollUntil, type PollLook } from '../poll.ts';
 import { defineStep, PermanentStepError, type PlanContext } from '../types.ts';
 import { classifyAwsError, isAwsError, mustDescribeCluster, CLUSTER_ID } from './aws.ts';
 import { lookAtState } from './states.ts';
+import { AWS_REGION } from '../../targets/config.ts';
 
-const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like us-west-2');
+const region = z.string().regex(AWS_REGION, 'must be an AWS region like us-west-2');
 
 type Method = 'promote-replica' | 'global-failover';
 

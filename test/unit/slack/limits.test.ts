@@ -11,6 +11,7 @@ import { renderRunbookList, renderRunList } from '../../../src/slack/views/lists
 import { type Block, section, type SlackMessage } from '../../../src/slack/views/message.ts';
 import { renderRunMessage } from '../../../src/slack/views/run.ts';
 import { checkMessage } from '../../support/slack-limits.ts';
+import { runFields } from '../../support/runs.ts';
 
 /** A message Slack accepts, within the bot's own budget, with nothing Slack would warn about. */
 function expectFits(message: SlackMessage): void {
@@ -106,20 +107,7 @@ describe('the fake Slack refuses what Slack refuses', () => {
 });
 
 describe('every view fits Slack by design', () => {
-  const base = {
-    id: 'rbig0001',
-    runbookId: 'big',
-    runbookTitle: 'A very long runbook '.repeat(10),
-    params: { cluster: 'prod-aurora', note: 'n'.repeat(2_000) },
-    requester: { id: 'U0ALICE001', via: 'slack' as const },
-    origin: {},
-    dryRun: false,
-    policy: { required: 2, users: ['U0APPROVE1'], groups: ['sre-oncall'], allowSelfApproval: false, expiresInMs: 900_000 },
-    createdAt: 0,
-    expiresAt: 900_000,
-    timeoutMs: 3_600_000,
-    approvals: [],
-  };
+  const base = runFields({ id: 'rbig0001', runbookTitle: 'A very long runbook '.repeat(10), params: { cluster: 'prod-aurora', note: 'n'.repeat(2_000) } });
   const planOf = (n: number): PlannedStep[] =>
     Array.from({ length: n }, (_, i) => ({
       stepId: `step-${i}`,

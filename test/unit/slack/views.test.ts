@@ -4,6 +4,7 @@ import { renderHelp } from '../../../src/slack/views/help.ts';
 import { escapeMrkdwn, header, section, truncate } from '../../../src/slack/views/message.ts';
 import { renderPong } from '../../../src/slack/views/pong.ts';
 import { renderRunMessage } from '../../../src/slack/views/run.ts';
+import { runFields } from '../../support/runs.ts';
 
 describe('views', () => {
   it('help lists every command with its usage', () => {
@@ -41,20 +42,7 @@ describe('views', () => {
 });
 
 describe('run message', () => {
-  const base = {
-    id: 'rabc1234',
-    runbookId: 'big',
-    runbookTitle: 'A very long runbook',
-    params: { cluster: 'prod-aurora' },
-    requester: { id: 'U0ALICE001', via: 'slack' as const },
-    origin: {},
-    dryRun: false,
-    policy: { required: 2, users: ['U0APPROVE1'], groups: ['sre-oncall'], allowSelfApproval: false, expiresInMs: 900_000 },
-    createdAt: 0,
-    expiresAt: 900_000,
-    timeoutMs: 3_600_000,
-    approvals: [],
-  };
+  const base = runFields();
   const plan = Array.from({ length: 80 }, (_, i) => ({
     stepId: `step-${i}`,
     name: `Step number ${i} `.repeat(5),
