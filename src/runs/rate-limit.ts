@@ -7,7 +7,10 @@ export interface Limit {
   windowMs: number;
 }
 
-/** Counts in fixed windows, one Lua call for all limits: either every counter is raised or none is. */
+/**
+ * Counts in windows that open with the first request counted and last windowMs (the counter's expiry), one Lua call for
+ * all limits: either every counter is raised or none is. Not clock-aligned: a burst across a minute boundary is not let through twice.
+ */
 const TAKE = `
 for i, key in ipairs(KEYS) do
   local n = tonumber(redis.call('GET', key) or '0')
@@ -35,7 +38,7 @@ export class RateLimiter {
 
   /** Takes one from each limit; when one is used up, returns it with the time until it frees up. */
   async take(limits: readonly Limit[]): Promise<{ ok: true } | { ok: false; limit: Limit; retryInMs: number }> {
-    const keys = limits.map((l) => `${this.prefix}:limit:${l.key}:${Math.floor(Date.now() / l.windowMs)}`);
+    const keys = limits.map((l) => `${this.prefix}:limit:${l.key}`);
     const args = limits.flatMap((l) => [String(l.max), String(l.windowMs)]);
     const [hit, ttl] = (await this.redis.eval(TAKE, keys.length, ...keys, ...args)) as [number, number];
     const limit = limits[hit - 1];

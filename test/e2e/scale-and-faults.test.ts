@@ -267,14 +267,29 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
     const store = new RunStore(client, prefix);
     const deadline = Date.now() + 240_000;
     let runs = await store.list(1_000);
+    // A request acknowledged just before Redis went away is told afterwards (response_url) that nothing was
+    // requested: the person asks again, as for an acknowledgement that said so.
+    const askedAgain = new Map<number, number>();
+    const toldNothingWasRequested = (i: number) =>
+      slack.responses.filter((r) => r.id === `chaos-${String(i)}` && /nothing was (requested|queued)/.test(String(r.body.text))).length > (askedAgain.get(i) ?? 0);
     while (Date.now() < deadline && (runs.length < RUNS || runs.some((r) => !['succeeded', 'failed', 'cancelled', 'expired', 'rejected'].includes(r.state)))) {
       await new Promise((r) => setTimeout(r, 500));
       runs = await store.list(1_000).catch(() => runs);
+      const requested = new Set(runs.map((r) => r.params.deployment));
+      for (let i = 0; i < RUNS; i++) {
+        if (requested.has(`app-${String(i)}`) || !toldNothingWasRequested(i) || (askedAgain.get(i) ?? 0) >= 10) continue;
+        askedAgain.set(i, (askedAgain.get(i) ?? 0) + 1);
+        await send(`run chaos baseUrl=${api.url} deployment=app-${String(i)}`, 'C0CHAOS0001', i);
+      }
     }
     chaosState.stop = true;
     await chaos;
 
     // Every run requested once and finished, successfully.
+    const requestedAt = new Set(runs.map((r) => r.params.deployment));
+    const missing = Array.from({ length: RUNS }, (_, i) => i).filter((i) => !requestedAt.has(`app-${String(i)}`));
+    // What the bot told the person of each request that made no run, to say why.
+    expect(missing.map((i) => [i, slack.responses.filter((r) => r.id === `chaos-${String(i)}`).map((r) => String(r.body.text))])).toEqual([]);
     expect(runs.length).toBe(RUNS);
     expect(runs.filter((r) => r.state !== 'succeeded').map((r) => `${r.id} ${r.state} ${r.failure?.message ?? ''}`)).toEqual([]);
     expect(new Set(runs.map((r) => r.params.deployment)).size).toBe(RUNS);
