@@ -24,6 +24,8 @@ const IncidentSchema = z.object({
   name: z.string().optional(),
   status: z.string().optional(),
   metadata: z.record(z.string(), z.unknown()).nullish(),
+  /** The affected components, with their current status on the page. */
+  components: z.array(z.object({ id: z.string(), status: z.string().optional() }).loose()).nullish(),
   incident_updates: z.array(z.object({ status: z.string().optional(), body: z.string().nullish() })).nullish(),
 });
 
@@ -71,12 +73,13 @@ export class StatuspageClient {
   }
 
   /** The page incident made for our incident `key`, if an earlier (interrupted) delivery created it. */
-  async findByKey(key: string): Promise<{ id: string; lastStatus?: string; lastBody?: string } | undefined> {
+  async findByKey(key: string): Promise<{ id: string; lastStatus?: string; lastBody?: string; components: Record<string, string> } | undefined> {
     const list = z.array(IncidentSchema).parse(await this.call('get', '/incidents'));
     const found = list.find((i) => (i.metadata?.dr_chatops as { incident_id?: unknown } | undefined)?.incident_id === key);
     if (!found) return undefined;
     const last = found.incident_updates?.[0];
-    return { id: found.id, ...(last?.status ? { lastStatus: last.status } : {}), ...(last?.body ? { lastBody: last.body } : {}) };
+    const components = Object.fromEntries((found.components ?? []).flatMap((c) => (c.status ? [[c.id, c.status] as const] : [])));
+    return { id: found.id, ...(last?.status ? { lastStatus: last.status } : {}), ...(last?.body ? { lastBody: last.body } : {}), components };
   }
 
   private async call(method: 'get' | 'post' | 'patch', path: string, data?: unknown): Promise<unknown> {

@@ -224,7 +224,8 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
 /**
  * Sends one update, idempotently: a create first looks for the page incident
  * an interrupted earlier attempt made (by our key in its metadata); an update
- * whose status and body are already the page's latest is not sent again.
+ * whose status, body and component statuses are already the page's latest
+ * is not sent again (a change of a component alone is an update).
  */
 async function deliver(client: StatuspageClient, redis: Redis, listKey: string, incidentId: string, queued: PageUpdate): Promise<void> {
   // Cleaned again on the way out: an update queued by an older version was stored as it came.
@@ -239,7 +240,9 @@ async function deliver(client: StatuspageClient, redis: Redis, listKey: string, 
     if (update.kind === 'create') return;
   }
   const current = await client.findByKey(incidentId);
-  if (current?.lastStatus === update.status && current.lastBody === update.body) return;
+  // Already the page's latest (an earlier attempt's answer was lost): same status, same text, and every component as this update sets it.
+  const same = current?.lastStatus === update.status && current.lastBody === update.body && Object.entries(update.components).every(([id, status]) => current.components[id] === status);
+  if (same) return;
   await client.updateIncident(pageId, { status: update.status, body: update.body, components: update.components });
 }
 

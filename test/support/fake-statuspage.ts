@@ -12,6 +12,8 @@ export interface PageIncident {
   status: string;
   metadata: Record<string, unknown>;
   incident_updates: { status: string; body: string }[];
+  /** The components the incident affects (its `component_ids` so far); answered with their current statuses, as Statuspage does. */
+  component_ids: string[];
 }
 
 const STATUSES = new Set(['investigating', 'identified', 'monitoring', 'resolved']);
@@ -59,7 +61,7 @@ export class FakeStatuspage extends LoopbackFake {
     if (auth !== `OAuth ${this.apiKey}`) return [401, { error: 'Could not authenticate' }];
     const base = `/v1/pages/${this.pageId}/incidents`;
     if (!path.startsWith(base)) return [404, { error: 'page not found' }];
-    if (method === 'GET' && path === base) return [200, [...this.incidents].reverse()];
+    if (method === 'GET' && path === base) return [200, [...this.incidents].reverse().map((i) => this.shown(i))];
     const body = raw ? (JSON.parse(raw) as { incident?: Record<string, unknown> }) : {};
     const incident = body.incident;
     if (!incident) return [400, { error: 'body must be {"incident": {...}}' }];
@@ -79,11 +81,12 @@ export class FakeStatuspage extends LoopbackFake {
         status,
         metadata: (incident.metadata ?? {}) as Record<string, unknown>,
         incident_updates: [{ status, body: text }],
+        component_ids: Object.keys(components),
       };
       this.incidents.push(created);
       for (const [id, s] of Object.entries(components)) this.components.set(id, s);
       this.writes.push(`create ${status}`);
-      return [201, created];
+      return [201, this.shown(created)];
     }
     const id = path.slice(base.length + 1);
     const found = this.incidents.find((i) => i.id === id);
@@ -91,9 +94,16 @@ export class FakeStatuspage extends LoopbackFake {
       found.status = status;
       found.incident_updates.unshift({ status, body: text });
       for (const [cid, s] of Object.entries(components)) this.components.set(cid, s);
+      for (const cid of Object.keys(components)) if (!found.component_ids.includes(cid)) found.component_ids.push(cid);
       this.writes.push(`update ${status}`);
-      return [200, found];
+      return [200, this.shown(found)];
     }
     return [404, { error: 'incident not found' }];
+  }
+
+  /** An incident as the API answers it: `components` are Component objects with their current status. */
+  private shown(incident: PageIncident): Record<string, unknown> {
+    const { component_ids: ids, ...rest } = incident;
+    return { ...rest, components: ids.map((id) => ({ id, status: this.components.get(id) ?? 'operational' })) };
   }
 }
