@@ -19,6 +19,7 @@ import { KubeError } from './kube-error.ts';
 import { DeploymentStore, type FakeDeployment, type FakeReplicaSet, labelsOf } from './kube/deployments.ts';
 import type { FakeSts } from './fake-sts.ts';
 import { checkEksToken, eksTokenSigner } from './kube/eks-token.ts';
+import { writeManager } from './kube/field-manager.ts';
 import { listResponse } from './kube/list.ts';
 import { NamespaceLifecycle } from './kube/namespaces.ts';
 import { apiVersionOf, ObjectStore, qualified, resourceByPath, resourceOf } from './kube/objects.ts';
@@ -38,6 +39,8 @@ export interface KubeCall {
   path: string;
   contentType?: string;
   body?: unknown;
+  /** A write's field manager as the API server records it: its `fieldManager`, else the User-Agent's product name (kube/field-manager.ts). */
+  manager?: string;
 }
 
 export class FakeKube extends LoopbackFake implements VeleroCluster {
@@ -243,7 +246,8 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
     const url = new URL(req.url ?? '/', 'http://x');
     const method = req.method ?? 'GET';
     const body: unknown = raw ? JSON.parse(raw) : undefined;
-    this.calls.push({ method, path: url.pathname + url.search, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(body !== undefined ? { body } : {}) });
+    const call: KubeCall = { method, path: url.pathname + url.search, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(body !== undefined ? { body } : {}) };
+    this.calls.push(call);
     this.bearerTokens.push(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
     const signer = eksTokenSigner(req.headers.authorization);
     if (signer) this.eksCallers.push(signer.accessKeyId);
@@ -251,10 +255,8 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
       if (injectedFailure(this.failRate, false)) throw new KubeError(503, 'ServiceUnavailable', 'injected failure');
       if (this.requireEksToken) checkEksToken(req.headers.authorization, this.now(), this.sessionIssuer);
       this.lifecycle.reap();
-      const manager = url.searchParams.get('fieldManager');
-      if (manager !== null && (manager.length > 128 || !/^[\x20-\x7e]+$/.test(manager))) {
-        throw new KubeError(422, 'Invalid', `fieldManager: Invalid value: ${JSON.stringify(manager)}: must be less than 128 printable characters`);
-      }
+      const manager = writeManager(method, url, req.headers['content-type'] ?? '', req.headers['user-agent']);
+      if (manager !== undefined) call.manager = manager;
       const [status, out] = this.route(method, url, req.headers['content-type'] ?? '', body);
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
     } catch (err) {

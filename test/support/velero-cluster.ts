@@ -16,6 +16,7 @@ import type { FakeSts } from './fake-sts.ts';
 import { FakeVelero, type Obj, type VeleroCluster } from './fake-velero.ts';
 import { KubeError } from './kube-error.ts';
 import { checkEksToken, eksTokenSigner } from './kube/eks-token.ts';
+import { writeManager } from './kube/field-manager.ts';
 import { LoopbackFake, readBody } from './loopback.ts';
 
 /** Served resources: `<group>/<version>/<plural>` → kind. */
@@ -38,6 +39,8 @@ export interface ClusterCall {
   method: string;
   path: string;
   body?: unknown;
+  /** A write's field manager as the API server records it (kube/field-manager.ts). */
+  manager?: string;
 }
 
 export class VeleroTestCluster extends LoopbackFake implements VeleroCluster {
@@ -109,11 +112,14 @@ export class VeleroTestCluster extends LoopbackFake implements VeleroCluster {
     const url = new URL(req.url ?? '/', 'http://x');
     const method = req.method ?? 'GET';
     const body: unknown = raw ? JSON.parse(raw) : undefined;
-    this.calls.push({ method, path: url.pathname + url.search, ...(body !== undefined ? { body } : {}) });
+    const call: ClusterCall = { method, path: url.pathname + url.search, ...(body !== undefined ? { body } : {}) };
+    this.calls.push(call);
     const signer = eksTokenSigner(req.headers.authorization);
     if (signer) this.eksCallers.push(signer.accessKeyId);
     try {
       if (this.requireEksToken) checkEksToken(req.headers.authorization, this.now(), this.sessionIssuer);
+      const manager = writeManager(method, url, req.headers['content-type'] ?? '', req.headers['user-agent']);
+      if (manager !== undefined) call.manager = manager;
       const [status, out] = this.route(method, url, body);
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
     } catch (err) {

@@ -1,7 +1,7 @@
 import { V1ConfigMap, V1Namespace, V1ObjectMeta, type V1PodSpec, V1Secret } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { KubeApis } from '../../targets/kube.ts';
-import { classifyKubeError, statusCode } from '../kube/api.ts';
+import { classifyKubeError, FIELD_MANAGER, statusCode } from '../kube/api.ts';
 import { PermanentStepError } from '../types.ts';
 
 /**
@@ -104,7 +104,7 @@ function configMap(metadata: V1ObjectMeta, data: Record<string, string> | undefi
 export async function createModifierConfigMap(api: KubeApis, body: V1ConfigMap): Promise<void> {
   const namespace = body.metadata?.namespace ?? '';
   try {
-    await api.core.createNamespacedConfigMap({ namespace, body, fieldValidation: 'Strict' });
+    await api.core.createNamespacedConfigMap({ namespace, body, fieldValidation: 'Strict', fieldManager: FIELD_MANAGER });
   } catch (err) {
     if (statusCode(err) !== 409) throw classifyKubeError(err, `creating the resource modifier ConfigMap ${namespace}/${body.metadata?.name ?? ''}`);
   }
@@ -217,7 +217,7 @@ export function missingConfig(needs: SourceNeeds, config: DrillConfig | undefine
 export async function ensureNamespace(api: KubeApis, name: string, runId: string): Promise<void> {
   try {
     const body = Object.assign(new V1Namespace(), { apiVersion: 'v1', kind: 'Namespace', metadata: meta({ name, labels: { [RUN_LABEL]: runId, 'dr-chatops/drill': 'true' } }) });
-    await api.core.createNamespace({ body });
+    await api.core.createNamespace({ body, fieldManager: FIELD_MANAGER });
   } catch (err) {
     if (statusCode(err) !== 409) throw classifyKubeError(err, `creating the drill namespace ${name}`);
     const existing = await api.core.readNamespace({ name }).catch((e: unknown) => {
@@ -237,11 +237,11 @@ export async function copyDrillConfig(api: KubeApis, config: DrillConfig, into: 
   let copied = 0;
   for (const s of config.secrets) {
     const body = Object.assign(new V1Secret(), { apiVersion: 'v1', kind: 'Secret', metadata: metadataFor(s), ...(s.type ? { type: s.type } : {}), ...(s.data ? { data: s.data } : {}) });
-    copied += await createKept(() => api.core.createNamespacedSecret({ namespace: into, body }), `copying Secret ${s.metadata?.name ?? ''} into ${into}`);
+    copied += await createKept(() => api.core.createNamespacedSecret({ namespace: into, body, fieldManager: FIELD_MANAGER }), `copying Secret ${s.metadata?.name ?? ''} into ${into}`);
   }
   for (const c of config.configMaps) {
     const body = configMap(metadataFor(c), c.data, c.binaryData);
-    copied += await createKept(() => api.core.createNamespacedConfigMap({ namespace: into, body }), `copying ConfigMap ${c.metadata?.name ?? ''} into ${into}`);
+    copied += await createKept(() => api.core.createNamespacedConfigMap({ namespace: into, body, fieldManager: FIELD_MANAGER }), `copying ConfigMap ${c.metadata?.name ?? ''} into ${into}`);
   }
   return copied;
 }

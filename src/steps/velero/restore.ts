@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
 import type { KubeApis } from '../../targets/kube.ts';
-import { classifyKubeError, K8S_NAMESPACE, statusCode } from '../kube/api.ts';
+import { classifyKubeError, FIELD_MANAGER, K8S_NAMESPACE, statusCode } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, type PlanLine, type StepContext } from '../types.ts';
 import { allowedNote, checkAll, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote, scopeOnTarget, SCOPE_SETTINGS, type ScopeCheck } from '../kube/scope.ts';
@@ -247,7 +247,7 @@ async function createRestore(ctx: StepContext, api: KubeApis, p: RestoreParams, 
   };
   try {
     // Strict: a field the CRD does not know is refused instead of silently dropped.
-    await api.custom.createNamespacedCustomObject({ ...VELERO, namespace: p.veleroNamespace, plural: 'restores', body, fieldValidation: 'Strict' });
+    await api.custom.createNamespacedCustomObject({ ...VELERO, namespace: p.veleroNamespace, plural: 'restores', body, fieldValidation: 'Strict', fieldManager: FIELD_MANAGER });
   } catch (err) {
     if (statusCode(err) !== 409) throw classifyKubeError(err, `creating Velero restore ${restore}`);
   }

@@ -4,6 +4,7 @@ import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from '../../..
 import { updateSecretStep } from '../../../src/steps/kube/update-secret.ts';
 import { verifyWorkloadsStep } from '../../../src/steps/kube/verify.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
+import { resourceByPath } from '../../support/kube/objects.ts';
 import { createStepClients, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 /** The HTTP status and the API server's message of a refused call. */
@@ -58,6 +59,28 @@ describe('Kubernetes conformance: what the steps send, and a fake as strict as t
       '/api/v1/namespaces/production/secrets/database-credentials',
     ]);
     for (const w of writes) expect(new URL(w.path, 'http://x').searchParams.get('fieldManager')).toBe('dr-chatops');
+  });
+
+  it('records who created an object as the API server does, and refuses a fieldManager it would refuse', async () => {
+    /** A ConfigMap created as a client would send it: `fieldManager` in the query, its own User-Agent. */
+    const create = async (name: string, fieldManager?: string) => {
+      const query = fieldManager === undefined ? '' : `?fieldManager=${encodeURIComponent(fieldManager)}`;
+      const res = await fetch(`${kube.url}/api/v1/namespaces/production/configmaps${query}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'kubectl/v1.31.0 (linux/amd64) kubernetes/abcdef' },
+        body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'production' }, data: {} }),
+      });
+      return { code: res.status, message: ((await res.json()) as { message?: string }).message };
+    };
+    expect((await create('marker', 'dr-chatops')).code).toBe(201);
+    expect(await create('long', 'm'.repeat(129))).toEqual({ code: 422, message: 'CreateOptions.meta.k8s.io "" is invalid: fieldManager: Too long: may not be more than 128 bytes' });
+    expect(await create('bell', 'dr\u0007chatops')).toEqual({ code: 422, message: 'CreateOptions.meta.k8s.io "" is invalid: fieldManager: Invalid value: "dr\\u0007chatops": invalid character U+0007 (at position 2)' });
+    // 128 bytes of printable characters are fine; without a fieldManager the manager is the User-Agent's product name.
+    expect((await create('edge', 'é'.repeat(64))).code).toBe(201);
+    expect((await create('by-kubectl')).code).toBe(201);
+    expect(kube.calls.filter((c) => c.method === 'POST').map((c) => c.manager)).toEqual(['dr-chatops', undefined, undefined, 'é'.repeat(64), 'kubectl']);
+    const configMaps = resourceByPath('', 'v1', 'configmaps');
+    expect(configMaps && kube.objects.list(configMaps, 'production').map((o) => (o.metadata as { name: string }).name).sort()).toEqual(['by-kubectl', 'edge', 'marker']);
   });
 
   it('a list longer than one page is read whole, 500 at a time with continue, as kubectl pages', async () => {

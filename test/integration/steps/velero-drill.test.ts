@@ -113,6 +113,14 @@ describe('velero.restore: a drill isolated from production', () => {
     expect(body.spec.resourceModifier).toEqual({ kind: 'ConfigMap', name: 'dr-rdrl0002-restore-modifiers' });
     expect(cluster.get('ConfigMap', 'velero', 'dr-rdrl0002-restore-modifiers')).toBeUndefined();
     expect(cluster.velero.warnings).toEqual([]);
+    // Every object the drill created is recorded under the bot's field manager, as its patches are.
+    expect(cluster.calls.filter((c) => c.method === 'POST').map((c) => `${c.path.split('?')[0] ?? ''} by ${c.manager ?? ''}`)).toEqual([
+      '/api/v1/namespaces by dr-chatops',
+      '/api/v1/namespaces/dr-drill-rdrl0002/secrets by dr-chatops',
+      '/api/v1/namespaces/dr-drill-rdrl0002/configmaps by dr-chatops',
+      '/api/v1/namespaces/velero/configmaps by dr-chatops',
+      '/apis/velero.io/v1/namespaces/velero/restores by dr-chatops',
+    ]);
 
     // Re-entered (a worker died): the same restore is adopted, nothing is created twice.
     await restore.run(stepContext({ runId: 'rdrl0002', stepId: 'restore', attempt: 2 }), drill('rdrl0002'));
@@ -163,6 +171,7 @@ describe('velero.restore: a drill against FakeKube', () => {
 
   it('restores the workloads without a load balancer, Ingress, CronJob or HPA, with the drill database credentials', async () => {
     kube.velero.clear();
+    kube.calls.length = 0;
     kube.restoreMs = 200;
     const ns = 'production';
     kube.addDeployment(ns, 'api', ['api:1.6.0'], { replicas: 2 });
@@ -184,6 +193,14 @@ describe('velero.restore: a drill against FakeKube', () => {
     expect(kube.loadBalancers).toEqual(lbsBefore);
     expect(kube.secretValue(drillNs, 'database-credentials', 'host')).toBe('drill-aurora.cluster-xyz.us-east-1.rds.amazonaws.com');
     expect(kube.velero.warnings).toEqual([]);
+    const creates = kube.calls.filter((c) => c.method === 'POST');
+    expect(creates.map((c) => c.path.split('?')[0])).toEqual([
+      '/api/v1/namespaces',
+      `/api/v1/namespaces/${drillNs}/secrets`,
+      '/api/v1/namespaces/velero/configmaps',
+      '/apis/velero.io/v1/namespaces/velero/restores',
+    ]);
+    expect(new Set(creates.map((c) => c.manager))).toEqual(new Set(['dr-chatops']));
   });
 
   it('refuses to drill into a namespace that already exists and is not its own, creating no restore and copying nothing', async () => {
