@@ -248,6 +248,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       client: apiKey && pageId ? new StatuspageClient({ apiUrl, pageId, apiKey, observe: (outcome) => metrics.statuspageRequests.inc({ outcome }) }) : undefined,
       onRetry: () => metrics.statuspageRetries.inc(),
       warnAfterMs: config.statuspage.warnAfterMs,
+      minIntervalMs: config.statuspage.minIntervalMs,
       logger,
       onWarning: async (incidentId, key, text) => {
         const channel = (await incidentStore.get(incidentId))?.channelId;

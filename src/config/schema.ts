@@ -67,6 +67,7 @@ export const SETTINGS = [
   { key: 'statuspage.components', env: 'STATUSPAGE_COMPONENTS' },
   { key: 'statuspage.retryBaseMs', env: 'STATUSPAGE_RETRY_BASE_MS' },
   { key: 'statuspage.warnAfterMs', env: 'STATUSPAGE_WARN_AFTER_MS' },
+  { key: 'statuspage.minIntervalMs', env: 'STATUSPAGE_MIN_INTERVAL_MS' },
   { key: 'statuspage.publicSeverities', env: 'STATUSPAGE_PUBLIC_SEVERITIES' },
   { key: 'incidents.clockMs', env: 'INCIDENT_CLOCK_MS' },
   { key: 'incidents.targets', env: 'INCIDENT_TARGETS' },
@@ -262,6 +263,8 @@ export const ConfigSchema = z.object({
       retryBaseMs: wholeNumber(10, 600_000).default(2_000),
       /** Warn in the incident channel when Statuspage has refused updates this long. */
       warnAfterMs: wholeNumber(0, 3_600_000).default(180_000),
+      /** At most one write per incident this often: each write notifies subscribers; a burst goes out as its newest state. */
+      minIntervalMs: wholeNumber(0, 3_600_000).default(30_000),
       /** Our service names → Statuspage component ids: `api:cmp123,db:cmp456`. */
       components: z
         .string()

@@ -26,7 +26,9 @@ const JobSchema = z.object({ incidentId: z.string().min(1) });
  * order. A delivery job drains it head first, under a per-incident lock, and
  * removes an update only once Statuspage accepted it, so updates arrive in
  * order, and retries (with backoff) never reorder. Unsent updates with a
- * later one behind them are folded into it (`coalesceHead`). An incident's
+ * later one behind them are folded into it (`coalesceHead`), and the page is
+ * written at most once per `minIntervalMs`, so a burst of changes reaches
+ * subscribers as its newest state. An incident's
  * list can be held (`hold`/`release`) until its first post is confirmed.
  * Recovery never waits on Statuspage: only this queue does.
  */
@@ -141,11 +143,18 @@ export interface DeliveryOptions {
   onWarning: (incidentId: string, key: string, text: string) => Promise<void>;
   /** Told each time a delivery failed and will be tried again (metrics). */
   onRetry?: () => void;
+  /**
+   * At most one write per incident in this long (STATUSPAGE_MIN_INTERVAL_MS):
+   * each write notifies the page's subscribers. Updates queued meanwhile wait
+   * and go out as one, the newest state.
+   */
+  minIntervalMs?: number;
 }
 
 export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
   const log = o.logger.child({ component: 'statuspage' });
   const warnAfterMs = o.warnAfterMs ?? 3 * 60_000;
+  const minIntervalMs = o.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
   const processor = async (job: Job, token?: string): Promise<unknown> => {
     const { incidentId } = JobSchema.parse(job.data);
     const lockKey = `${o.outbox.listKey(incidentId)}:lock`;
@@ -156,6 +165,7 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
       throw new DelayedError();
     }
     const failingKey = `${o.outbox.listKey(incidentId)}:failing-since`;
+    const lastWriteKey = `${o.outbox.listKey(incidentId)}:last-write`;
     const warnedKey = `${failingKey}:warned`;
     try {
       // Held (a public incident whose first post awaits a publisher): nothing goes out; `release` drains it later.
@@ -167,11 +177,20 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
         const head = await o.redis.lindex(o.outbox.listKey(incidentId), 0);
         if (!head) break;
         const update = PageUpdateSchema.parse(JSON.parse(head));
+        // Too soon after the last write: come back when the interval is over (the job and the list are in Redis, so a restart keeps both); whatever is queued by then goes out as one.
+        const wait = Number((await o.redis.get(lastWriteKey)) ?? 0) + minIntervalMs - Date.now();
+        if (o.client && wait > 0) {
+          log.debug({ incidentId, waitMs: wait }, 'the page was written moments ago; the next update waits');
+          await job.moveToDelayed(Date.now() + wait, token);
+          throw new DelayedError();
+        }
         if (!o.client) {
           log.info({ incidentId, seq: update.seq }, 'Statuspage is not configured; dropping the update');
         } else {
           try {
-            await deliver(o.client, o.redis, o.outbox.listKey(incidentId), incidentId, update);
+            if (await deliver(o.client, o.redis, o.outbox.listKey(incidentId), incidentId, update)) {
+              if (minIntervalMs > 0) await o.redis.set(lastWriteKey, String(Date.now()), 'PX', minIntervalMs);
+            }
           } catch (err) {
             if (!(err instanceof StatuspageError) || err.retryable) throw err;
             // Refused for good (bad key, page or component id): retrying cannot help, and it would hold back every later update.
@@ -190,6 +209,7 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
       if (failingSince) await o.redis.del(failingKey, warnedKey);
       return { delivered };
     } catch (err) {
+      if (err instanceof DelayedError) throw err;
       const message = err instanceof Error ? err.message : String(err);
       await o.redis.set(failingKey, String(Date.now()), 'NX');
       const since = Number(await o.redis.get(failingKey));
@@ -222,12 +242,13 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
 }
 
 /**
- * Sends one update, idempotently: a create first looks for the page incident
- * an interrupted earlier attempt made (by our key in its metadata); an update
- * whose status, body and component statuses are already the page's latest
- * is not sent again (a change of a component alone is an update).
+ * Sends one update, idempotently: a create first looks for the page
+ * incident an interrupted earlier attempt made (by our key in its metadata);
+ * an update whose status, body and component statuses are already the page's
+ * latest is not sent again (a change of a component alone is an update).
+ * True when the page was written.
  */
-async function deliver(client: StatuspageClient, redis: Redis, listKey: string, incidentId: string, queued: PageUpdate): Promise<void> {
+async function deliver(client: StatuspageClient, redis: Redis, listKey: string, incidentId: string, queued: PageUpdate): Promise<boolean> {
   // Cleaned again on the way out: an update queued by an older version was stored as it came.
   const update = cleanUpdate(queued);
   const idKey = `${listKey}:page-incident`;
@@ -235,16 +256,21 @@ async function deliver(client: StatuspageClient, redis: Redis, listKey: string, 
   if (update.kind === 'create' || !pageId) {
     const existing = pageId ? undefined : await client.findByKey(incidentId);
     if (existing) pageId = existing.id;
+    const created = !pageId;
     if (!pageId) pageId = await client.createIncident({ name: update.name, status: update.status, body: update.body, components: update.components, key: incidentId });
     await redis.set(idKey, pageId);
-    if (update.kind === 'create') return;
+    if (update.kind === 'create') return created;
   }
   const current = await client.findByKey(incidentId);
   // Already the page's latest (an earlier attempt's answer was lost): same status, same text, and every component as this update sets it.
   const same = current?.lastStatus === update.status && current.lastBody === update.body && Object.entries(update.components).every(([id, status]) => current.components[id] === status);
-  if (same) return;
+  if (same) return false;
   await client.updateIncident(pageId, { status: update.status, body: update.body, components: update.components });
+  return true;
 }
+
+/** STATUSPAGE_MIN_INTERVAL_MS's default: a burst of changes notifies subscribers at most twice a minute. */
+export const DEFAULT_MIN_INTERVAL_MS = 30_000;
 
 /** The page incident's name when nothing of the title is left to show (Statuspage needs one). */
 export const FALLBACK_NAME = 'Service disruption';

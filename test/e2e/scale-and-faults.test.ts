@@ -166,6 +166,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
       STATUSPAGE_API_URL: page.url,
       STATUSPAGE_COMPONENTS: 'db:cmpdb00001',
       STATUSPAGE_RETRY_BASE_MS: '100',
+      STATUSPAGE_MIN_INTERVAL_MS: '200',
       // The declarer commands the incidents and confirms their first public posts.
       DR_PUBLISHERS: 'U0ALICE001',
       // 200 runs from one person in seconds: above the shipped flood limits, on purpose.
