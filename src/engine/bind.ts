@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { resolveRefs, type Scope } from '../runbooks/refs.ts';
 import type { Step } from '../steps/types.ts';
 import { truncate } from '../util/text.ts';
+import { withoutUrlCredentials } from '../util/url-credentials.ts';
 
 /**
  * The delimiters of planning placeholders. Only the planner makes
@@ -67,5 +68,6 @@ function valueNote(values: Record<string, unknown>, path: readonly PropertyKey[]
   const key = path[0];
   if (typeof key !== 'string') return '';
   const v = values[key];
-  return typeof v === 'string' || typeof v === 'number' ? ` (got ${truncate(JSON.stringify(v), 80, '…')})` : '';
+  // A URL's password is never echoed (the step's own schema says why it is refused).
+  return typeof v === 'string' || typeof v === 'number' ? ` (got ${truncate(JSON.stringify(typeof v === 'string' ? withoutUrlCredentials(v) : v), 80, '…')})` : '';
 }

@@ -1,5 +1,6 @@
 import { LogLevel, type Logger as SlackLogger } from '@slack/logger';
 import { type DestinationStream, pino, type Logger as PinoLogger } from 'pino';
+import { withoutUrlCredentials } from '../util/url-credentials.ts';
 
 export type Logger = PinoLogger;
 
@@ -27,7 +28,8 @@ const REDACT_PATHS = [
 
 /**
  * Token shapes scrubbed from every line, whatever field or error message carries
- * them: Slack tokens, Slack response URLs, Redis URLs with a password.
+ * them: Slack tokens, Slack response URLs. URLs with a user name or password
+ * (Redis URLs, a webhook typed into a command) lose them by withoutUrlCredentials.
  */
 const SECRET_PATTERNS: readonly RegExp[] = [
   /\bxox[abposr]-[A-Za-z0-9-]+/g,
@@ -35,7 +37,6 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /https:\/\/hooks\.slack\.com\/[^\s"]+/g,
   // Socket Mode connection URLs carry a one-time ticket.
   /\bticket=[^&\s"]+/g,
-  /(rediss?:\/\/[^:/@\s"]*:)[^@\s"]+@/g,
 ];
 
 export interface LoggerOptions {
@@ -66,11 +67,32 @@ export function makeScrubber(secrets: readonly string[]): (line: string) => stri
   return (line) => {
     let out = line;
     for (const secret of exact) out = out.split(secret).join(REDACTED);
-    for (const pattern of SECRET_PATTERNS) {
-      out = out.replace(pattern, (_m, keep: unknown) => (typeof keep === 'string' ? `${keep}${REDACTED}@` : REDACTED));
-    }
-    return out;
+    for (const pattern of SECRET_PATTERNS) out = out.replace(pattern, REDACTED);
+    return withoutUrlCredentials(out);
   };
+}
+
+/**
+ * The debug lines of Bolt, the Web API client and the Socket Mode client that
+ * carry what people typed or were shown (request and response bodies, acks,
+ * WebSocket envelopes): kept up to where the content starts. A command's text
+ * or a message can hold anything, in shapes no pattern knows.
+ */
+const CONTENT_LINES: readonly RegExp[] = [
+  /^(http request (?:body|result): )/,
+  /^(ack\(\) [a-z ]+\(body: )/,
+  /^(Received a message on the WebSocket: )/,
+  /^(Sending a WebSocket message: )/,
+  /^(Calling ack\(\) - type: [^,]*, envelope_id: [^,]*, data: )/,
+  /^(Unable to parse an incoming WebSocket message \(will ignore\): )/,
+];
+
+function withoutContent(line: string): string {
+  for (const pattern of CONTENT_LINES) {
+    const start = pattern.exec(line)?.[1];
+    if (start !== undefined) return `${start}[content not logged]`;
+  }
+  return line;
 }
 
 /** Routes Bolt's and the Web API client's logs through our logger, so they are redacted too. */
@@ -78,7 +100,7 @@ export function toSlackLogger(logger: Logger): SlackLogger {
   const child = logger.child({ component: 'slack' });
   let level: LogLevel = LogLevel.INFO;
   const text = (msg: unknown[]): string =>
-    msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
+    withoutContent(msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' '));
   return {
     debug: (...msg) => {
       child.debug(text(msg));

@@ -3,8 +3,12 @@ import { UserError } from '../errors.ts';
 import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
+import { hasUrlCredentials, URL_CREDENTIALS_REFUSAL, withoutUrlCredentials } from '../util/url-credentials.ts';
 import type { Scalar } from './refs.ts';
 import type { ParamSpec, Runbook } from './schema.ts';
+
+/** Problems listed in one refusal; nobody fixes more at once, and Slack and terminals stay readable. */
+const PROBLEMS_SHOWN = 20;
 
 /**
  * Turns user-given parameter values (text from Slack or the CLI, or typed
@@ -19,11 +23,12 @@ export function bindParams(
   targets: readonly string[] = [],
 ): Record<string, Scalar> {
   const problems: string[] = [];
+  const withCredentials: string[] = [];
   const bound: Record<string, Scalar> = {};
   for (const key of Object.keys(given)) {
     if (!Object.hasOwn(runbook.params, key)) {
       const known = Object.keys(runbook.params);
-      problems.push(`${code(shorten(key))} is not a parameter of ${runbook.id}${known.length ? ` (parameters: ${known.join(', ')})` : ' (it takes none)'}`);
+      problems.push(`${code(shorten(withoutUrlCredentials(key)))} is not a parameter of ${runbook.id}${known.length ? ` (parameters: ${known.join(', ')})` : ' (it takes none)'}`);
     }
   }
   for (const [key, spec] of Object.entries(runbook.params)) {
@@ -37,6 +42,11 @@ export function bindParams(
       bound[key] = '';
       continue;
     }
+    // Never echoed: the value holds a password or token.
+    if (typeof value === 'string' && hasUrlCredentials(value)) {
+      withCredentials.push(`\`${key}\`${Object.hasOwn(given, key) ? '' : ' (the runbook\'s default)'}`);
+      continue;
+    }
     // ‹ › mark the planner's stand-ins for values earlier steps produce; a value holding them would skip the steps' checks.
     if (hasPlaceholderDelimiters(value)) {
       problems.push(`\`${key}\`: ${code(shorten(String(value)))} contains ‹ or ›, which are not allowed in a parameter value (the planner marks values of earlier steps with them)${Object.hasOwn(given, key) ? '' : ' (this is the runbook\'s default)'}`);
@@ -46,8 +56,11 @@ export function bindParams(
     if (parsed.ok) bound[key] = parsed.value;
     else problems.push(`\`${key}\`: ${parsed.problem}`);
   }
+  if (withCredentials.length > 0) problems.unshift(`${withCredentials.join(', ')}: ${URL_CREDENTIALS_REFUSAL}`);
   if (problems.length > 0) {
-    throw new UserError(`Parameters for ${runbook.id} are not valid:\n${problems.map((p) => `• ${p}`).join('\n')}`);
+    const shown = problems.slice(0, PROBLEMS_SHOWN).map((p) => `• ${p}`);
+    if (problems.length > PROBLEMS_SHOWN) shown.push(`• … and ${problems.length - PROBLEMS_SHOWN} more problems`);
+    throw new UserError(`Parameters for ${runbook.id} are not valid:\n${shown.join('\n')}`);
   }
   return bound;
 }

@@ -28,6 +28,7 @@ import type { Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
 import type { SlackDirectory } from '../directory.ts';
 import { checkedActor } from '../guard.ts';
+import { ephemeralText } from '../views/ephemeral.ts';
 
 export interface DrCommandDeps {
   slash: string;
@@ -252,7 +253,7 @@ export async function planAndPost({ runbookId, params, dryRun, requester, channe
   } catch (err) {
     const text = isUserError(err) ? `:warning: ${err.message}` : ':x: Planning failed for an internal reason; nothing was requested. The bot\'s logs have the details.';
     if (!isUserError(err)) log.error({ runbookId, err: err instanceof Error ? err.message : String(err) }, 'planning failed');
-    await respond({ response_type: 'ephemeral', replace_original: false, text });
+    await respond({ response_type: 'ephemeral', replace_original: false, text: ephemeralText(text) });
     return;
   }
   const message = renderRunMessage(run, Date.now());
@@ -312,5 +313,5 @@ export async function takeRunRequest(limiter: RateLimiter, userId: string, limit
 }
 
 function ephemeral(message: SlackMessage): RespondArguments {
-  return { response_type: 'ephemeral', ...message };
+  return { response_type: 'ephemeral', ...message, text: ephemeralText(message.text) };
 }

@@ -10,6 +10,7 @@ import type { SlackDirectory } from '../directory.ts';
 import { explainSlackError, slackErrorCode } from '../errors.ts';
 import { checkedActor, type CheckedActor } from '../guard.ts';
 import type { RunMessageNotifier } from '../notifier.ts';
+import { ephemeralText } from '../views/ephemeral.ts';
 import { RUN_ACTIONS } from '../views/run.ts';
 import { planAndPost, takeRunRequest } from './dr-command.ts';
 import type { RateLimiter } from '../../runs/rate-limit.ts';
@@ -122,5 +123,5 @@ function fromOwnMessage(run: Run, body: BlockAction): Run {
 }
 
 async function whisper(respond: RespondFn, text: string): Promise<void> {
-  await respond({ response_type: 'ephemeral', replace_original: false, text });
+  await respond({ response_type: 'ephemeral', replace_original: false, text: ephemeralText(text) });
 }

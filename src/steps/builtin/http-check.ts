@@ -1,7 +1,7 @@
 import axios from 'axios';
 import { z } from 'zod';
 import { PermanentStepError, defineStep } from '../types.ts';
-import { axiosOutboundOptions, DEFAULT_OUTBOUND, type OutboundPolicy, outboundAgents, refusalIn, urlRefusal } from './outbound.ts';
+import { axiosOutboundOptions, DEFAULT_OUTBOUND, type OutboundPolicy, outboundAgents, refusalIn, stepUrl, urlRefusal } from './outbound.ts';
 
 /**
  * `http.check`: GETs a URL until it answers as expected (status, optional body
@@ -21,7 +21,7 @@ export const httpCheckStep = (policy: OutboundPolicy = DEFAULT_OUTBOUND) => {
     id: 'http.check',
     summary: 'GET a URL until it answers with the expected status (and body)',
     params: z.object({
-      url: z.url({ protocol: /^https?$/ }),
+      url: stepUrl,
       expectStatus: z.number().int().min(100).max(599).default(200),
       bodyContains: z.string().min(1).max(500).optional(),
       /** How long to keep trying. */

@@ -2,7 +2,7 @@ import axios from 'axios';
 import { z } from 'zod';
 import { PermanentStepError, defineStep } from '../types.ts';
 import { bodyExcerpt } from './excerpt.ts';
-import { axiosOutboundOptions, DEFAULT_OUTBOUND, type OutboundPolicy, outboundAgents, refusalIn, urlRefusal } from './outbound.ts';
+import { axiosOutboundOptions, DEFAULT_OUTBOUND, type OutboundPolicy, outboundAgents, refusalIn, stepUrl, urlRefusal } from './outbound.ts';
 
 /** Answers worth retrying: the request may succeed later unchanged. */
 const TRANSIENT_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -32,7 +32,7 @@ export const httpRequestStep = (policy: OutboundPolicy = DEFAULT_OUTBOUND) => {
     summary: 'Call an HTTP API that changes something, with an idempotency key',
     params: z.object({
       method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']),
-      url: z.url({ protocol: /^https?$/ }),
+      url: stepUrl,
       body: z.record(z.string(), z.unknown()).optional(),
       /** Shown in the plan; true when the call cannot be undone. */
       irreversible: z.boolean().default(false),

@@ -37,6 +37,8 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
+import { z } from 'zod';
+import { hasUrlCredentials, URL_CREDENTIALS_REFUSAL } from '../../util/url-credentials.ts';
 import { PermanentStepError } from '../types.ts';
 import { allowEntryProblem, type Cidr, classifyIp, formatIp, forms, inCidr, type Ip, LOOPBACK_OR_UNSPECIFIED, METADATA, normaliseHost, parseCidr, parseIp, sameIp } from './addresses.ts';
 
@@ -51,6 +53,14 @@ export interface OutboundPolicy {
 }
 
 export const DEFAULT_OUTBOUND: OutboundPolicy = { allow: [], ownPorts: [] };
+
+/**
+ * The URL `http.check` and `http.request` take, however it reaches them (a
+ * literal in the runbook, a parameter, an earlier step's output): http(s),
+ * and never with a user name or password in it, because the URL is shown in
+ * the plan, the run message, the audit and the logs.
+ */
+export const stepUrl = z.url({ protocol: /^https?$/ }).refine((url) => !hasUrlCredentials(url), { message: URL_CREDENTIALS_REFUSAL });
 
 /** The setting that widens the policy, as messages name it. */
 const SETTING = 'HTTP_ALLOWED_TARGETS (file key http.allow)';
