@@ -44,9 +44,6 @@ export class ClusterNotReady extends Error {
   }
 }
 
-/** EKS cluster states that never lead to ACTIVE: waiting for such a cluster cannot help. */
-export const DEAD_CLUSTER_STATES: ReadonlySet<string> = new Set(['DELETING', 'FAILED']);
-
 export function isClusterNotReady(err: unknown): err is ClusterNotReady {
   return err instanceof Error && err.name === 'ClusterNotReady';
 }

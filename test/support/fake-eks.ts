@@ -1,7 +1,8 @@
 /**
  * A loopback Amazon EKS (REST/JSON, as the real SDK calls it): clusters and
  * node groups. A scaling update moves the node group UPDATING → ACTIVE after a
- * delay and tells the test (so the fake Kubernetes can show the nodes). Every
+ * delay and tells the test (so the fake Kubernetes can show the nodes); a test
+ * can put a node group in a failed or DEGRADED state with health issues. Every
  * request is checked against EKS's service model first (aws-models/).
  */
 import { randomUUID } from 'node:crypto';
@@ -19,7 +20,25 @@ export interface FakeNodegroup {
   desiredSize: number;
   readyAt: number;
   updates: string[];
+  /**
+   * A state put on it (`setNodegroupState`), reported once an update under way
+   * has finished, with its health issues: CREATE_FAILED, DELETING,
+   * DELETE_FAILED, DEGRADED. ACTIVE when absent.
+   */
+  state?: { status: NodegroupState; issues: FakeIssue[] };
 }
+
+export type NodegroupState = 'ACTIVE' | 'CREATE_FAILED' | 'DELETING' | 'DELETE_FAILED' | 'DEGRADED';
+
+/** A node group health issue as DescribeNodegroup reports it (`health.issues[]`). */
+export interface FakeIssue {
+  code: string;
+  message: string;
+  resourceIds?: string[];
+}
+
+/** States in which EKS refuses UpdateNodegroupConfig (it updates an ACTIVE or DEGRADED node group only). */
+const NOT_UPDATABLE: ReadonlySet<string> = new Set(['CREATE_FAILED', 'DELETING', 'DELETE_FAILED']);
 
 export class FakeEks extends LoopbackFake {
   readonly clusters = new Map<string, { name: string; endpoint: string; status: string; ca: string }>();
@@ -30,6 +49,8 @@ export class FakeEks extends LoopbackFake {
   /** Requests the service model refused (aws-models/). */
   readonly modelRefusals: { operation: string; code: string; message: string }[] = [];
   updatingMs = 300;
+  /** Called when a scaling update is accepted, before it finishes (a test may put a state on the node group then). */
+  onUpdate: (nodegroup: FakeNodegroup) => void = () => undefined;
   /** Called when a node group becomes ACTIVE at a new size. */
   onScaled: (nodegroup: string, desired: number) => void = () => undefined;
   private readonly tokens = new Map<string, string>();
@@ -50,6 +71,14 @@ export class FakeEks extends LoopbackFake {
 
   addNodegroup(cluster: string, name: string, sizes: { min: number; max: number; desired: number }): void {
     this.nodegroups.set(`${cluster}/${name}`, { cluster, name, minSize: sizes.min, maxSize: sizes.max, desiredSize: sizes.desired, readyAt: 0, updates: [] });
+  }
+
+  /** Puts a node group in `status` with these health issues (ACTIVE and no issues: as it was). */
+  setNodegroupState(cluster: string, name: string, status: NodegroupState, issues: FakeIssue[] = []): void {
+    const ng = this.nodegroups.get(`${cluster}/${name}`);
+    if (!ng) throw new Error(`no node group ${cluster}/${name} in the fake EKS`);
+    if (status === 'ACTIVE' && issues.length === 0) delete ng.state;
+    else ng.state = { status, issues };
   }
 
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -105,6 +134,8 @@ export class FakeEks extends LoopbackFake {
       const known = token ? this.tokens.get(token) : undefined;
       if (known) return [200, { update: { id: known, status: 'InProgress', type: 'ConfigUpdate' } }];
       if (Date.now() < ng.readyAt) return [409, { message: 'Nodegroup is currently UPDATING' }, 'ResourceInUseException'];
+      // EKS's answer as reported in aws/containers-roadmap#2204 (a CREATE_FAILED node group).
+      if (ng.state && NOT_UPDATABLE.has(ng.state.status)) return [409, { message: 'Nodegroup cannot be updated as it is currently not in Active State' }, 'ResourceInUseException'];
       const scaling = (body?.scalingConfig ?? {}) as { minSize?: number; maxSize?: number; desiredSize?: number };
       const next = { min: scaling.minSize ?? ng.minSize, max: scaling.maxSize ?? ng.maxSize, desired: scaling.desiredSize ?? ng.desiredSize };
       if (next.desired > next.max || next.desired < next.min) {
@@ -114,6 +145,7 @@ export class FakeEks extends LoopbackFake {
       const id = randomUUID();
       ng.updates.push(id);
       if (token) this.tokens.set(token, id);
+      this.onUpdate(ng);
       setTimeout(() => { this.onScaled(ng.name, ng.desiredSize); }, this.updatingMs);
       return [200, { update: { id, status: 'InProgress', type: 'ConfigUpdate' } }];
     }
@@ -124,8 +156,9 @@ export class FakeEks extends LoopbackFake {
     return {
       nodegroupName: ng.name,
       clusterName: ng.cluster,
-      status: Date.now() >= ng.readyAt ? 'ACTIVE' : 'UPDATING',
+      status: Date.now() < ng.readyAt ? 'UPDATING' : (ng.state?.status ?? 'ACTIVE'),
       scalingConfig: { minSize: ng.minSize, maxSize: ng.maxSize, desiredSize: ng.desiredSize },
+      health: { issues: ng.state?.issues ?? [] },
     };
   }
 }

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { EKS_CLUSTER_NAME } from '../../targets/config.ts';
-import { clusterState, DEAD_CLUSTER_STATES } from '../../targets/kube.ts';
+import { clusterState } from '../../targets/kube.ts';
 import type { TargetAccess } from '../../targets/targets.ts';
 import { classifyKubeError, statusCode } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
 import { classifyAwsError } from '../rds/aws.ts';
 import { defineStep, isPermanent, PermanentStepError, type PlanLine } from '../types.ts';
+import { eksVerdictOf, terminalAdvice } from './states.ts';
 
 const params = z
   .object({
@@ -55,12 +56,11 @@ async function lookUp(ctx: TargetAccess, name: string): ReturnType<typeof cluste
   }
 }
 
+/** Whether the cluster is in a state that never leads to ACTIVE (FAILED, DELETING): waiting cannot help. */
+const isDead = (state: string) => eksVerdictOf('cluster', state) === 'failure';
+
 function deadMessage(c: Cluster, state: string): string {
-  const fix =
-    state === 'FAILED'
-      ? `see why with \`aws eks describe-cluster --name ${c.name} --query cluster.health\`, then delete it and create it again`
-      : 'wait until it is gone and create it again';
-  return `EKS cluster ${c.name} ${where(c)} is ${state}: it will not become ACTIVE; ${fix}`;
+  return `EKS cluster ${c.name} ${where(c)} is ${state}: it will not become ACTIVE; ${terminalAdvice('cluster', { cluster: c.name }, state)}`;
 }
 
 /**
@@ -113,7 +113,7 @@ export function waitClusterStep() {
       if (other) return [{ action: 'check', resource: `target ${ctx.target.name}`, detail: other }];
       const c = await clusterOf(ctx, p);
       const { state } = await lookUp(ctx, c.name);
-      if (DEAD_CLUSTER_STATES.has(state)) throw new PermanentStepError(deadMessage(c, state));
+      if (isDead(state)) throw new PermanentStepError(deadMessage(c, state));
       const resource = `eks cluster ${c.name}`;
       const then = c.reachable
         ? `, looking every ${p.intervalSeconds}s; then checks that the bot can read its Kubernetes API`
@@ -142,7 +142,7 @@ export function waitClusterStep() {
         check: async () => {
           refused = undefined;
           const found = await lookUp(ctx, c.name);
-          if (DEAD_CLUSTER_STATES.has(found.state)) return { done: false, failed: deadMessage(c, found.state) };
+          if (isDead(found.state)) return { done: false, failed: deadMessage(c, found.state) };
           if (found.state === 'not found') return { done: false, state: `not created yet ${where(c)}` };
           if (found.state !== 'ACTIVE') return { done: false, state: found.state };
           if (!found.endpoint) return { done: false, state: 'ACTIVE without an endpoint yet' };

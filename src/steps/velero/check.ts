@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { formatDuration } from '../../util/duration.ts';
-import { type ClusterNotReady, DEAD_CLUSTER_STATES, isClusterNotReady, type KubeApis } from '../../targets/kube.ts';
+import { type ClusterNotReady, isClusterNotReady, type KubeApis } from '../../targets/kube.ts';
+import { eksVerdictOf } from '../eks/states.ts';
 import type { TargetAccess } from '../../targets/targets.ts';
 import { classifyKubeError, K8S_NAME, K8S_NAMESPACE, statusCode } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
@@ -86,7 +87,7 @@ async function reach(ctx: TargetAccess): Promise<{ api: KubeApis } | { notReady:
     return { api: await ctx.kube() };
   } catch (err) {
     if (!isClusterNotReady(err)) throw err;
-    if (DEAD_CLUSTER_STATES.has(err.state)) throw new PermanentStepError(`${err.message}: Velero there cannot be checked`, { cause: err });
+    if (eksVerdictOf('cluster', err.state) === 'failure') throw new PermanentStepError(`${err.message}: Velero there cannot be checked`, { cause: err });
     return { notReady: err };
   }
 }
