@@ -115,6 +115,8 @@ class Execution {
       }
       const step = this.d.registry.get(planned.use);
       if (!step) return this.steps.fail(planned, record, `step type ${planned.use} is not available on this worker`);
+      const moved = this.steps.placeMoved(planned);
+      if (moved) return this.steps.fail(planned, record, moved, 'step refused');
 
       if (run.dryRun) {
         await this.steps.dryRun(step, planned, record, scope);
@@ -172,6 +174,13 @@ class Execution {
       }
       if (record.state === 'skipped') continue;
       if (this.d.drain?.aborted) return 'handed_back';
+      // A cleanup step never acts on a place other than the approved one either; cleanups where nothing moved still run.
+      const moved = this.steps.placeMoved(planned);
+      if (moved) {
+        const refused = await this.steps.fail(planned, record, moved, 'step refused');
+        failed ??= { stepId: planned.stepId, message: refused.message };
+        continue;
+      }
       const step = this.d.registry.get(planned.use);
       if (step && run.dryRun) {
         await this.steps.dryRun(step, planned, record, scope);
@@ -197,7 +206,9 @@ class Execution {
 
   /** Ends the run as its main steps ended; a failed cleanup fails a run that would have succeeded, and is named in any case. */
   private async finish(run: Run, ending: RunEnding, cleanup: CleanupResult): Promise<ExecuteOutcome> {
-    const cleanupNote = cleanup.failed ? `cleanup step ${cleanup.failed.stepId} failed: ${cleanup.failed.message}` : undefined;
+    // A cleanup refused for the main step's reason (both on a target that moved) says so, not the whole reason again.
+    const sameReason = ending.outcome === 'failed' && cleanup.failed?.message === ending.message;
+    const cleanupNote = cleanup.failed ? `cleanup step ${cleanup.failed.stepId} failed${sameReason ? ' for the same reason' : `: ${cleanup.failed.message}`}` : undefined;
     switch (ending.outcome) {
       case 'succeeded':
         return cleanup.failed ? this.endFailed(run, cleanup.failed.stepId, `${cleanup.failed.message} (a cleanup step; the main steps succeeded)`) : this.endSucceeded(run);

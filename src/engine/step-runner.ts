@@ -9,7 +9,7 @@ import { bindStepParams } from './bind.ts';
 import type { ExecuteDeps } from './execute.ts';
 import { abortableSleep, backoff, Interrupt, LostOwnership, untilAborted } from './interrupts.ts';
 import { isClusterNotReady } from '../targets/kube.ts';
-import { accessFor } from './place.ts';
+import { accessFor, placeMoved } from './place.ts';
 import { waitForClusterLine } from './plan.ts';
 import { coalescedProgress } from './progress.ts';
 
@@ -240,13 +240,25 @@ export class StepRunner {
     return 'done';
   }
 
-  /** Marks a step failed; the run ends later, after its cleanup. A main step's failure is stored with it as the run's ending. */
-  async fail(planned: PlannedStep, record: StepRecord, failure: string): Promise<RunEnding> {
+  /** Why `planned` must not run where its target resolves now (the configuration changed since the approval), if it must not. */
+  placeMoved(planned: PlannedStep): string | undefined {
+    const moved = placeMoved(planned, this.d.targets);
+    if (moved) this.log.error({ stepId: planned.stepId, err: moved }, 'step refused: its target no longer resolves where the run was approved');
+    return moved;
+  }
+
+  /**
+   * Marks a step failed; the run ends later, after its cleanup. A main step's
+   * failure is stored with it as the run's ending. `auditAction`: a failure
+   * the audit records as it happens (a step refused before it started).
+   */
+  async fail(planned: PlannedStep, record: StepRecord, failure: string, auditAction?: string): Promise<Extract<RunEnding, { outcome: 'failed' }>> {
     const message = capText(failure, ERROR_TEXT_LIMIT, 'middle');
     const at = this.d.now();
-    const ending: RunEnding = { outcome: 'failed', stepId: planned.stepId, message };
+    const ending = { outcome: 'failed' as const, stepId: planned.stepId, message };
     await this.writeStep(planned.stepId, { ...record, state: 'failed', finishedAt: at, error: message }, {
       event: { type: 'step.failed', stepId: planned.stepId, message },
+      ...(auditAction ? { audit: { actor: SYSTEM_ACTOR, action: auditAction, detail: `${planned.stepId}: ${message}` } } : {}),
       ...(planned.always ? {} : { fields: { ending: JSON.stringify(ending) } }),
       at,
     });

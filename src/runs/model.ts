@@ -73,6 +73,8 @@ export const PlaceSchema = z.object({
   account: z.string().optional(),
   /** How the cluster is reached, e.g. `EKS eks-dr`. */
   clusterLabel: z.string().optional(),
+  /** Everything that decided where its calls go when planned (account, role, endpoints, API server…): each step runs only where the target still resolves to it. */
+  resolved: z.record(z.string(), z.string()).optional(),
 });
 export type Place = z.infer<typeof PlaceSchema>;
 

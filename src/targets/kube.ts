@@ -161,8 +161,24 @@ export async function eksAccess(input: EksAccessInput): Promise<KubeApis> {
   return { apps: new AppsV1Api(configuration), core: new CoreV1Api(configuration), custom: new CustomObjectsApi(configuration) };
 }
 
+/** How a cluster is reached without EKS: a kubeconfig file (a context in it, or its current one), the environment's, or the pod's service account. */
+export interface KubeconfigSource {
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
+  inCluster?: boolean;
+}
+
 /** Access from a kubeconfig (a context in it, or its current one), or from the pod's service account. */
-export function kubeconfigAccess(how: { kubeconfig?: string | undefined; context?: string | undefined; inCluster?: boolean }): KubeApis {
+export function kubeconfigAccess(how: KubeconfigSource): KubeApis {
+  return apisFor(loadKubeconfig(how));
+}
+
+/** The API server `how` reaches, as its kubeconfig says now (read from disk each time). */
+export function kubeconfigServer(how: KubeconfigSource): string | undefined {
+  return loadKubeconfig(how).getCurrentCluster()?.server;
+}
+
+function loadKubeconfig(how: KubeconfigSource): KubeConfig {
   const kc = new KubeConfig();
   if (how.inCluster) kc.loadFromCluster();
   else if (how.kubeconfig) kc.loadFromFile(how.kubeconfig);
@@ -172,5 +188,5 @@ export function kubeconfigAccess(how: { kubeconfig?: string | undefined; context
     if (!kc.getContextObject(how.context)) throw new Error(`kubeconfig has no context ${how.context}`);
     kc.setCurrentContext(how.context);
   }
-  return apisFor(kc);
+  return kc;
 }

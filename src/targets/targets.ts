@@ -5,6 +5,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UserError } from '../errors.ts';
 import { accountOf, clusterLabel, EKS_CLUSTER_NAME, type TargetSpec } from './config.ts';
 import { assumedRoleCredentials, sessionName } from './credentials.ts';
+import { kubeconfigSourceOf, placeIdentity, type PlaceIdentity } from './identity.ts';
 import { eksAccess, type KubeApis, kubeconfigAccess } from './kube.ts';
 
 /** Where a step acts, as its plan shows it and its approval covers it. */
@@ -108,6 +109,11 @@ export class Targets {
     return { name, label, region: spec.region, account, cluster: clusterLabel(spec.kubernetes, cluster), eksCluster, veleroNamespace: spec.veleroNamespace };
   }
 
+  /** Everything that decides where calls to `name` (and `cluster`) go, as configured now: a plan keeps it, each step compares it. */
+  identity(name: string, cluster?: string): PlaceIdentity {
+    return placeIdentity(this.spec(name), this.view(name, cluster));
+  }
+
   /**
    * Clients for steps on target `name` acting for `session` (a run id: it
    * names the assumed-role session), reaching `cluster` when one is named.
@@ -149,9 +155,9 @@ export class Targets {
       // The token names AWS's own STS host, whatever endpoint serves AssumeRole (eks-token.ts).
       return eksAccess({ eks, cluster: target.eksCluster, region, credentials, now: this.now });
     }
-    const k = spec.kubernetes;
-    if (!k) throw new UserError(`Target \`${target.name}\` has no Kubernetes cluster configured: give it kubernetes.eksCluster, a kubeconfig context or inCluster (docs/targets.md).`);
-    return kubeconfigAccess({ ...('kubeconfig' in k ? { kubeconfig: k.kubeconfig } : {}), ...('context' in k ? { context: k.context } : {}), ...('inCluster' in k ? { inCluster: true } : {}) });
+    const source = kubeconfigSourceOf(spec.kubernetes);
+    if (!source) throw new UserError(`Target \`${target.name}\` has no Kubernetes cluster configured: give it kubernetes.eksCluster, a kubeconfig context or inCluster (docs/targets.md).`);
+    return kubeconfigAccess(source);
   }
 
   private session(name: string, spec: ResolvedTarget, session: string): Session {

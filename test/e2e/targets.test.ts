@@ -56,7 +56,8 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 /** The Velero schedules a cluster's backup lists asked for (`labelSelector=velero.io/schedule-name=…`), sorted. */
 const schedulesAsked = (calls: { path: string }[]) =>
   [...new Set(calls.map((c) => new URL(c.path, 'http://x').searchParams.get('labelSelector') ?? '').filter((s) => s.startsWith('velero.io/schedule-name=')).map((s) => s.slice('velero.io/schedule-name='.length)))].sort();
-const places = (run: Run) => run.plan.map((p) => [p.stepId, p.place]);
+/** Each step's place as its plan shows it (what decided where it acts, `resolved`, is compared by the engine). */
+const places = (run: Run) => run.plan.map((p) => [p.stepId, p.place && Object.fromEntries(Object.entries(p.place).filter(([key]) => key !== 'resolved'))]);
 const lines = (run: Run) => run.plan.map((p) => [p.stepId, p.lines.map((l) => `${l.action} ${l.resource}: ${l.detail}`)]);
 
 /**

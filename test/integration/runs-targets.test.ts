@@ -56,8 +56,16 @@ describe('runs on targets: where each step acts is planned, shown and refused wh
   it('plans each step where the runbook says and shows it in the plan', async () => {
     const run = await engine.service.create({ runbookId: 'where', params: { target: 'dr' }, requester: ALICE });
     expect(run.plan.map((p) => p.place)).toEqual([
-      { target: 'dr', label: 'DR', region: 'us-west-2', account: '222222222222', clusterLabel: 'EKS eks-dr' },
-      { target: 'default', label: 'default', region: 'us-east-1', clusterLabel: 'EKS eks-prod' },
+      {
+        target: 'dr',
+        label: 'DR',
+        region: 'us-west-2',
+        account: '222222222222',
+        clusterLabel: 'EKS eks-dr',
+        // What each step compares before it runs: the run acts only where its target still resolves to this.
+        resolved: { account: '222222222222', region: 'us-west-2', role: 'arn:aws:iam::222222222222:role/dr-chatops-target', cluster: 'EKS eks-dr', 'Velero namespace': 'velero' },
+      },
+      { target: 'default', label: 'default', region: 'us-east-1', clusterLabel: 'EKS eks-prod', resolved: { region: 'us-east-1', cluster: 'EKS eks-prod', 'Velero namespace': 'velero' } },
     ]);
     const shown = JSON.stringify(renderRunMessage(run, Date.now()).blocks);
     expect(shown).toContain(':round_pushpin: *Where:*\\n• DR (dr) · us-west-2 · account 222222222222 · EKS eks-dr: `first`\\n• default · us-east-1 · EKS eks-prod: `second`');
