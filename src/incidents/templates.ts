@@ -99,6 +99,7 @@ export class Templates {
       }
       texts[kind] = text.trim();
       if (kind.startsWith('checklist') && checklistItems(text).length === 0) problems.push(`${path}: a checklist needs at least one \`- [ ] item\` line`);
+      if (kind.startsWith('checklist') && checklistItems(text).length > CHECKLIST_ITEMS_LIMIT) problems.push(`${path}: a checklist has at most ${String(CHECKLIST_ITEMS_LIMIT)} items (it has ${String(checklistItems(text).length)}); split it or move details into the runbooks`);
     }
     if (problems.length) throw new TemplateError(problems);
     return new Templates(texts);
@@ -132,6 +133,9 @@ export class Templates {
     return this.texts[kind].split('\n').find((l) => l.trim() && !CHECKLIST_ITEM.test(l))?.replace(/^#+\s*/, '').trim() ?? 'Checklist';
   }
 }
+
+/** Items in one checklist: posted in messages of 25, so at most 8 messages in the channel. */
+export const CHECKLIST_ITEMS_LIMIT = 200;
 
 const CHECKLIST_ITEM = /^\s*[-*]\s*\[[ xX]?\]\s+(.+)$/;
 

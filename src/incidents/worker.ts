@@ -7,7 +7,7 @@ import { closeWorker, type WorkerHandle } from '../queue/worker.ts';
 import { isPermanentRefusal, slackErrorCode } from '../slack/errors.ts';
 import { splitText, TEXT_RECOMMENDED_LIMIT } from '../slack/limits.ts';
 import { type PostRecord, postMessageOnce } from '../slack/post-once.ts';
-import { renderChecklist, renderIncidentSummary } from '../slack/views/incident.ts';
+import { checklistParts, renderChecklist, renderIncidentSummary } from '../slack/views/incident.ts';
 import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import type { RoleMembers } from '../access/roles.ts';
 import { describePublishers } from './access.ts';
@@ -146,16 +146,23 @@ export async function tickIncidentClock(o: IncidentWorkerOptions): Promise<{ ref
   return { refreshed, failed };
 }
 
-/** Posts a checklist once (across crashes too), then keeps its message ts so ticks redraw it. */
+/**
+ * Posts a checklist once (across crashes too), in as many messages as it
+ * needs (`checklistParts`), each once; keeps their message ts so ticks redraw them.
+ */
 export async function postChecklist(o: Pick<IncidentWorkerOptions, 'store' | 'templates' | 'slack'>, incidentId: string, channel: string, kind: ChecklistKind): Promise<void> {
-  if (await o.store.messageTs(incidentId, kind)) return;
-  const message = renderChecklist(incidentId, kind, o.templates.checklistTitle(kind), o.templates.checklist(kind), await o.store.checks(incidentId, kind));
-  const record: PostRecord = {
-    ...attempts(o.store, incidentId, kind),
-    posted: () => o.store.messageTs(incidentId, kind),
-    markPosted: (ts) => o.store.setMessageTs(incidentId, kind, ts),
-  };
-  await postMessageOnce(o.slack, record, channel, `${incidentId}:${kind}`, { text: message.text, blocks: message.blocks ?? [] });
+  const items = o.templates.checklist(kind);
+  for (let part = 0; part < checklistParts(items.length); part++) {
+    const name = part === 0 ? kind : `${kind}:part${String(part + 1)}`;
+    if (await o.store.messageTs(incidentId, name)) continue;
+    const message = renderChecklist(incidentId, kind, o.templates.checklistTitle(kind), items, await o.store.checks(incidentId, kind), part);
+    const record: PostRecord = {
+      ...attempts(o.store, incidentId, name),
+      posted: () => o.store.messageTs(incidentId, name),
+      markPosted: (ts) => o.store.setMessageTs(incidentId, name, ts),
+    };
+    await postMessageOnce(o.slack, record, channel, `${incidentId}:${name}`, { text: message.text, blocks: message.blocks ?? [] });
+  }
 }
 
 async function ensureChannel(o: IncidentWorkerOptions, incident: Incident): Promise<string> {

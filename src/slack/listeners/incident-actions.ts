@@ -13,7 +13,7 @@ import { explainSlackError, slackErrorCode } from '../errors.ts';
 import { checkedActor } from '../guard.ts';
 import { withTimeout } from '../../queue/connection.ts';
 import { formatDuration } from '../../util/duration.ts';
-import { INCIDENT_ACTIONS, INCIDENT_VIEWS, renderChecklist, renderDeclareModal, renderStatusModal } from '../views/incident.ts';
+import { checklistPartOf, INCIDENT_ACTIONS, INCIDENT_VIEWS, renderChecklist, renderDeclareModal, renderStatusModal } from '../views/incident.ts';
 import { escapeMrkdwn, plainFromMrkdwn } from '../views/message.ts';
 import { onceMetadata } from '../post-once.ts';
 
@@ -51,7 +51,7 @@ const InputValue = z.object({
 const ViewState = z.record(z.string(), z.object({ value: InputValue }));
 const DeclareMeta = z.object({ channel: z.string() });
 const StatusMeta = z.object({ incidentId: z.string(), state: z.enum(INCIDENT_STATES), channel: z.string() });
-const CHECK_VALUE = /^([\w-]{1,100})\|(checklistDuring|checklistAfter)\|(\d{1,2})$/;
+const CHECK_VALUE = /^([\w-]{1,100})\|(checklistDuring|checklistAfter)\|(\d{1,3})$/;
 const STATUS_VALUE = /^([\w-]{1,100})\|(investigating|identified|monitoring|resolved)$/;
 const INCIDENT_VALUE = /^[\w-]{1,100}$/;
 
@@ -201,7 +201,8 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
         const channel = body.channel?.id ?? (body.container.channel_id as string | undefined);
         if (changed) await deps.incidents.refresh(incidentId);
         if (ts && channel) {
-          const message = renderChecklist(incidentId, list, deps.templates.checklistTitle(list), items, await deps.store.checks(incidentId, list));
+          // The message of the part that holds the item: a long checklist is several messages.
+          const message = renderChecklist(incidentId, list, deps.templates.checklistTitle(list), items, await deps.store.checks(incidentId, list), checklistPartOf(index));
           // The tick is stored by now: a refused redraw must say so, not ask for a click that would undo it.
           await client.chat.update({ channel, ts, text: message.text, blocks: message.blocks ?? [] }).catch(async (err: unknown) => {
             log.warn({ incidentId, slackError: slackErrorCode(err), err: errorMessage(err) }, 'checklist recorded, but its message was not redrawn');

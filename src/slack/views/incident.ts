@@ -1,6 +1,6 @@
 import { type Check, type Incident, INCIDENT_TRANSITIONS, type IncidentState } from '../../incidents/model.ts';
 import type { TemplateValues } from '../../incidents/templates.ts';
-import { capText, CONFIRM_TEXT_LIMIT, fitBlocks, HINT_TEXT_LIMIT, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_BLOCKS_LIMIT, MESSAGE_LIMITS, MODAL_TITLE_LIMIT, OPTION_TEXT_LIMIT, SECTION_TEXT_LIMIT } from '../limits.ts';
+import { capText, CONFIRM_TEXT_LIMIT, fitBlocks, HINT_TEXT_LIMIT, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS, MODAL_TITLE_LIMIT, OPTION_TEXT_LIMIT, SECTION_TEXT_LIMIT } from '../limits.ts';
 import { type Block, type Button, context, escapeMrkdwn, header, mrkdwn, section, type SlackMessage, truncate } from './message.ts';
 
 /**
@@ -138,14 +138,41 @@ function capitalizeFirst(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
-/** An interactive checklist: each item ticks with who and when. Pure. */
-export function renderChecklist(incidentId: string, list: string, title: string, items: readonly string[], checks: ReadonlyMap<number, Check>): SlackMessage {
-  const done = items.filter((_, i) => checks.has(i)).length;
-  const blocks: Block[] = [section(`*${escapeMrkdwn(title)}* — ${done} of ${items.length} done`)];
-  const shown = items.slice(0, CHECKLIST_ITEMS_SHOWN);
+/**
+ * Items in one checklist message: a block each, beside the heading, well
+ * within MESSAGE_BLOCKS_LIMIT, and about 330 characters of text each within
+ * MESSAGE_BLOCK_TEXT_BUDGET. A longer checklist is posted as several
+ * messages (parts), every item with its own button.
+ */
+export const CHECKLIST_ITEMS_PER_MESSAGE = 25;
+
+/** How many messages a checklist of `count` items takes. */
+export function checklistParts(count: number): number {
+  return Math.max(1, Math.ceil(count / CHECKLIST_ITEMS_PER_MESSAGE));
+}
+
+/** The part (0-based) that shows item `index`. */
+export function checklistPartOf(index: number): number {
+  return Math.floor(index / CHECKLIST_ITEMS_PER_MESSAGE);
+}
+
+/**
+ * One message of an interactive checklist (`part`, 0-based, of
+ * `checklistParts`): each item ticks with who and when. Buttons carry the
+ * item's index in the whole list. Pure.
+ */
+export function renderChecklist(incidentId: string, list: string, title: string, items: readonly string[], checks: ReadonlyMap<number, Check>, part = 0): SlackMessage {
+  const parts = checklistParts(items.length);
+  const first = Math.min(part, parts - 1) * CHECKLIST_ITEMS_PER_MESSAGE;
+  const shown = items.slice(first, first + CHECKLIST_ITEMS_PER_MESSAGE);
+  const done = shown.filter((_, i) => checks.has(first + i)).length;
+  // One message: the whole list's count. Several: each counts its own items (the others are not redrawn on a tick).
+  const heading = parts === 1 ? escapeMrkdwn(title) : `${escapeMrkdwn(title)} (part ${String(part + 1)} of ${String(parts)}, items ${String(first + 1)}–${String(first + shown.length)})`;
+  const blocks: Block[] = [section(`*${heading}* — ${done} of ${shown.length} done`)];
   // Each item gets its share of the message's text budget (a button's text included).
   const itemLimit = Math.min(SECTION_TEXT_LIMIT, Math.floor((MESSAGE_BLOCK_TEXT_BUDGET - CHECKLIST_FRAME_ROOM) / Math.max(1, shown.length)) - 10);
-  shown.forEach((item, i) => {
+  shown.forEach((item, at) => {
+    const i = first + at;
     const check = checks.get(i);
     // What the bot recorded itself (the declaration's own item) has no Undo.
     const accessory: Button | undefined = check?.auto
@@ -158,12 +185,9 @@ export function renderChecklist(incidentId: string, list: string, title: string,
       : `:white_large_square: ${escapeMrkdwn(item)}`;
     blocks.push({ type: 'section', block_id: `item-${String(i)}`, text: mrkdwn(truncate(text, itemLimit)), ...(accessory ? { accessory } : {}) });
   });
-  if (items.length > shown.length) blocks.push(context(`… ${items.length - shown.length} more items not shown here`));
-  return { text: `${escapeMrkdwn(title)}: ${done} of ${items.length} done`, blocks: fitBlocks(blocks, MESSAGE_LIMITS) };
+  return { text: `${heading}: ${done} of ${shown.length} done`, blocks: fitBlocks(blocks, MESSAGE_LIMITS) };
 }
 
-/** One block per item, with the title and a note: within MESSAGE_BLOCKS_LIMIT. */
-const CHECKLIST_ITEMS_SHOWN = MESSAGE_BLOCKS_LIMIT - 5;
 const CHECKLIST_FRAME_ROOM = 400;
 
 /** Modal callback ids. */
