@@ -1,4 +1,4 @@
-import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
+import { App, type AppOptions, HTTPReceiver, type ReceiverEvent, SocketModeReceiver } from '@slack/bolt';
 import type { Server } from 'node:http';
 import { type Config, slackMode } from '../config/schema.ts';
 import { errorMessage } from '../errors.ts';
@@ -6,7 +6,7 @@ import { closeServer, type Route, startRouteServer } from '../http/health.ts';
 import { type Logger, toSlackLogger } from '../log/logger.ts';
 import { type SlackCallObserver, slackClientOptions } from './client.ts';
 import { guardSocketMessages, httpEventErrorHandler, markLogged, slackEventsHandler, socketEventErrorHandler } from './front.ts';
-import { isRecord } from './payload-shape.ts';
+import { emptyAnswer, isRecord } from './payload-shape.ts';
 
 export interface SlackAppOptions {
   config: Config;
@@ -67,6 +67,47 @@ function requestKind(body: unknown): Record<string, string> {
 }
 
 /**
+ * Bolt's App, answering at once what no listener acknowledged: a view
+ * submission or button of a form or message the bot no longer handles, a
+ * select menu's options request, a shortcut. Bolt would leave it hanging 3 s
+ * and then answer 404 with an error in the log; it gets what Slack expects
+ * (see emptyAnswer) and a warning. A listener that failed is not answered
+ * here: the receiver's error handler (front.ts) does that.
+ */
+class AnsweringApp extends App {
+  private readonly unanswered: Logger;
+
+  constructor(options: AppOptions, logger: Logger) {
+    super(options);
+    this.unanswered = logger.child({ component: 'bolt' });
+  }
+
+  override async processEvent(event: ReceiverEvent): Promise<void> {
+    const seen = { acknowledged: false };
+    const ack: ReceiverEvent['ack'] = (response) => {
+      seen.acknowledged = true;
+      return event.ack(response);
+    };
+    await super.processEvent({ ...event, ack });
+    if (seen.acknowledged) return;
+    this.unanswered.warn({ ...requestKind(event.body), ...handlerId(event.body) }, 'no listener answered this request; acknowledged it as Slack expects');
+    try {
+      await event.ack(emptyAnswer(event.body));
+    } catch (err) {
+      this.unanswered.warn({ err: errorMessage(err) }, 'could not acknowledge a request no listener answered');
+    }
+  }
+}
+
+/** The callback or action id a request was meant for, for the log line. */
+function handlerId(body: unknown): Record<string, string> {
+  if (!isRecord(body)) return {};
+  const action = Array.isArray(body.actions) && isRecord(body.actions[0]) ? body.actions[0].action_id : undefined;
+  const id = action ?? body.action_id ?? (isRecord(body.view) ? body.view.callback_id : undefined) ?? body.callback_id;
+  return typeof id === 'string' ? { id: id.slice(0, 80) } : {};
+}
+
+/**
  * Builds the Bolt app: Socket Mode when SLACK_APP_TOKEN is set, else HTTP with
  * events at POST /slack/events on PORT. In HTTP mode the server is ours, not
  * Bolt's: src/slack/front.ts checks every request before Bolt's receiver sees it.
@@ -104,7 +145,7 @@ export function createSlackApp({ config, logger, routes, identity, slackObserver
       processEventErrorHandler: socketEventErrorHandler(logger),
     });
     guardSocketMessages(receiver.client, logger);
-    const app = new App({ ...common, receiver });
+    const app = new AnsweringApp({ ...common, receiver }, logger);
     app.error(onListenerError);
     return {
       app,
@@ -126,7 +167,7 @@ export function createSlackApp({ config, logger, routes, identity, slackObserver
     logger: slackLogger,
     processEventErrorHandler: httpEventErrorHandler(logger),
   });
-  const app = new App({ ...common, receiver });
+  const app = new AnsweringApp({ ...common, receiver }, logger);
   app.error(onListenerError);
   const events: Route = {
     path: '/slack/events',

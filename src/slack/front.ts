@@ -9,7 +9,8 @@
  *      5 minutes ahead (else 401; the past side stays Bolt's check),
  *   2. Bolt's own `parseAndVerifyHTTPRequest` accepted the signature (else 401,
  *      413 when too large), which also buffers the body where Bolt finds it again,
- *   3. the parsed body is a shape Bolt handles (else 400 and a warning).
+ *   3. the parsed body is a shape Bolt handles (else 400 and a warning; an
+ *      interaction that asks for nothing is acknowledged empty, with a warning).
  * Socket Mode: `guardSocketMessages` sits in front of the Socket Mode client's
  * message handler and drops (acknowledging, so Slack does not redeliver) any
  * envelope whose payload Bolt would trip over.
@@ -25,7 +26,7 @@ import {
 } from '@slack/bolt';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { isRecord, slackBodyProblem, socketEnvelopeProblem, timestampProblem } from './payload-shape.ts';
+import { isRecord, nothingAsked, slackBodyProblem, socketEnvelopeProblem, timestampProblem } from './payload-shape.ts';
 
 /** What a slash command's user sees when the bot failed before answering it. */
 export const COMMAND_FAILED_TEXT =
@@ -41,12 +42,17 @@ export function markLogged(err: unknown): void {
 /** Requests that the front handler saw to be slash commands (they can be answered with a message). */
 const commandRequests = new WeakSet<IncomingMessage>();
 
-function end(res: ServerResponse, status: number): void {
+/**
+ * Answers with `status` and no body. `close` when the request's body was left
+ * unread (too large): the socket cannot be used again, and a client or a
+ * pooling proxy must be told so rather than find it reset.
+ */
+function end(res: ServerResponse, status: number, close = false): void {
   if (res.headersSent) {
     if (!res.writableEnded) res.end();
     return;
   }
-  res.writeHead(status, { 'cache-control': 'no-store' }).end();
+  res.writeHead(status, { 'cache-control': 'no-store', ...(close ? { connection: 'close' } : {}) }).end();
 }
 
 export interface SlackEventsHandlerOptions {
@@ -77,7 +83,7 @@ export function slackEventsHandler({ signingSecret, boltListener, logger, bodyLi
     } catch (err) {
       const tooLarge = isRawBodyError(err) && (err.type === 'entity.too.large' || err.statusCode === 413);
       log.warn({ problem: errorMessage(err) }, 'refused a request to /slack/events');
-      end(res, tooLarge ? 413 : 401);
+      end(res, tooLarge ? 413 : 401, tooLarge);
       return;
     }
     let body: unknown;
@@ -86,6 +92,12 @@ export function slackEventsHandler({ signingSecret, boltListener, logger, bodyLi
     } catch (err) {
       log.warn({ problem: `malformed body: ${errorMessage(err)}` }, 'refused a signed request to /slack/events');
       end(res, 400);
+      return;
+    }
+    const nothing = nothingAsked(body);
+    if (nothing) {
+      log.warn({ problem: nothing }, 'acknowledged a signed request to /slack/events that asks for nothing');
+      res.writeHead(200, { 'cache-control': 'no-store' }).end();
       return;
     }
     const problem = slackBodyProblem(body);

@@ -91,6 +91,29 @@ const INTERACTION_TYPES = new Set([
 ]);
 
 /**
+ * Why a signed body asks for nothing, or undefined when it may: an interaction
+ * whose `actions` list is empty names no button to act on. It is acknowledged
+ * empty (Slack shows the person no error) rather than refused, and reaches no
+ * listener (Bolt reads `actions[0]` of it).
+ */
+export function nothingAsked(body: unknown): string | undefined {
+  if (!isRecord(body) || typeof body.type !== 'string' || !INTERACTION_TYPES.has(body.type)) return undefined;
+  return Array.isArray(body.actions) && body.actions.length === 0 ? `a ${body.type.slice(0, 40)} with an empty \`actions\` list` : undefined;
+}
+
+/**
+ * What Slack expects as the acknowledgement of a request no listener
+ * answered: an empty options list for an options request (a select menu
+ * still loading), nothing for anything else (a view submission without
+ * errors closes the view).
+ */
+export function emptyAnswer(body: unknown): Record<string, unknown> | undefined {
+  if (!isRecord(body)) return undefined;
+  if (body.type === 'block_suggestion' || body.type === 'dialog_suggestion') return { options: [] };
+  return undefined;
+}
+
+/**
  * Why Bolt cannot handle this parsed request body (HTTP: the form fields or the
  * JSON; Socket Mode: an envelope's payload), or undefined when it can.
  */

@@ -42,7 +42,6 @@ const MALFORMED_HTTP: [string, string, string][] = [
   ['an interaction without a type', payload(JSON.stringify({ user: { id: 'U0ALICE001' }, actions: [{ action_id: 'run.approve' }] })), FORM],
   ['block_actions whose user is null', payload(JSON.stringify({ type: 'block_actions', user: null, actions: [{ action_id: 'run.approve' }] })), FORM],
   ['block_actions whose actions are null', payload(JSON.stringify({ type: 'block_actions', user: { id: 'U0ALICE001' }, actions: null })), FORM],
-  ['block_actions with no actions', payload(JSON.stringify({ type: 'block_actions', user: { id: 'U0ALICE001' }, actions: [] })), FORM],
   ['block_actions whose channel is null', payload(JSON.stringify({ type: 'block_actions', user: { id: 'U0ALICE001' }, channel: null, actions: [{ action_id: 'x' }] })), FORM],
   ['a view_submission whose view is null', payload(JSON.stringify({ type: 'view_submission', user: { id: 'U0ALICE001' }, view: null })), FORM],
   ['an unknown interaction type', payload(JSON.stringify({ type: 'workflow_step_edit', user: { id: 'U0ALICE001' } })), FORM],
