@@ -1,5 +1,6 @@
 import { hasPlaceholderDelimiters } from '../engine/bind.ts';
 import { UserError } from '../errors.ts';
+import { FROM_SOURCE, firstInvalidSecurityGroup, SECURITY_GROUP_HINT, splitSecurityGroups } from '../targets/aws-ids.ts';
 import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
@@ -109,7 +110,20 @@ export function parseParamValue(spec: ParamSpec, input: Scalar, now: number = Da
       return parseTime(text, now, spec.allowLatest === true);
     case 'target':
       return targets.includes(text) ? { ok: true, value: text } : fail(`there is no target ${code(shorten(text))} (targets: ${targets.join(', ') || 'none configured'})`);
+    case 'security-groups':
+      return parseSecurityGroups(text);
   }
+}
+
+/** Security group ids separated by commas or spaces (given back separated by `, `), or `source`. */
+function parseSecurityGroups(text: string): ParseResult {
+  if (text === FROM_SOURCE) return { ok: true, value: text };
+  const ids = splitSecurityGroups(text);
+  const how = `write ${SECURITY_GROUP_HINT}, several separated by commas, or ${FROM_SOURCE} for the source's own`;
+  if (ids.length === 0) return { ok: false, problem: `names no security group: ${how}` };
+  const bad = firstInvalidSecurityGroup(ids);
+  if (bad !== undefined) return { ok: false, problem: `${code(shorten(bad))} is not a VPC security group id: ${how}` };
+  return { ok: true, value: ids.join(', ') };
 }
 
 /**
@@ -150,6 +164,8 @@ export function describeParam(spec: ParamSpec): string {
       return `${what} (ISO-8601 time with zone${spec.allowLatest ? ', or latest' : ''})`;
     case 'target':
       return `${what} (a configured target)`;
+    case 'security-groups':
+      return `${what} (VPC security group ids separated by commas, or ${FROM_SOURCE})`;
     default:
       return what;
   }
@@ -165,6 +181,7 @@ function example(key: string, spec: ParamSpec): string {
     duration: '15m',
     enum: spec.values?.[0] ?? '',
     target: 'dr',
+    'security-groups': 'sg-0123456789abcdef0',
   };
   return `, e.g. \`${key}=${sample[spec.type]}\``;
 }

@@ -16,8 +16,12 @@ const name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be lower-case lett
 const paramName = z.string().regex(/^[a-z][a-zA-Z0-9_]{0,40}$/, 'must be a letter followed by letters, digits or _');
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
-/** `target`: the name of a configured target (docs/targets.md); the request is refused with the list otherwise. */
-export const PARAM_TYPES = ['string', 'integer', 'number', 'boolean', 'time', 'duration', 'enum', 'target'] as const;
+/**
+ * `target`: the name of a configured target (docs/targets.md); the request is refused with the list otherwise.
+ * `security-groups`: VPC security group ids separated by commas or spaces, or `source` (the source's own),
+ * checked against the one definition the steps use (src/targets/aws-ids.ts).
+ */
+export const PARAM_TYPES = ['string', 'integer', 'number', 'boolean', 'time', 'duration', 'enum', 'target', 'security-groups'] as const;
 
 export const ParamSpecSchema = z
   .object({

@@ -1,5 +1,6 @@
 import { type DBCluster, type DBClusterSnapshot, DescribeDBClusterSnapshotsCommand, type RDSClient, RestoreDBClusterFromSnapshotCommand } from '@aws-sdk/client-rds';
 import { z } from 'zod';
+import { FROM_SOURCE, SECURITY_GROUP_HINT, SECURITY_GROUP_ID, splitSecurityGroups } from '../../targets/aws-ids.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { awsCode, classifyAwsError, describeCluster, isAwsError, networkOf, ownedByRun, RUN_TAG, restoredClusterName, CLUSTER_ID } from './aws.ts';
@@ -37,10 +38,8 @@ function settingsFor(source: DBCluster | undefined, sourceId: string, snapshot: 
   ]);
 }
 
-/** A VPC security group id (`sg-` and 8 or 17 hex digits). */
-const SECURITY_GROUP_ID = z.string().regex(/^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$/, 'must be a VPC security group id like sg-0123456789abcdef0');
-/** `source` (a runbook's default for these parameters): the source cluster's, as when the parameter is not given. */
-const FROM_SOURCE = 'source';
+/** A VPC security group id, as the runbook parameter type `security-groups` checks it too. */
+const SECURITY_GROUP = z.string().regex(SECURITY_GROUP_ID, `must be a VPC security group id: ${SECURITY_GROUP_HINT}`);
 
 /** Step parameters for the new cluster's network (default: the source cluster's). */
 const networkParams = {
@@ -52,7 +51,7 @@ const networkParams = {
     .transform((v) => (v === FROM_SOURCE ? undefined : v)),
   /** VPC security groups of the new cluster: a list, or ids separated by commas or spaces. */
   securityGroups: z
-    .preprocess((v) => (typeof v === 'string' ? (v.trim() === FROM_SOURCE ? undefined : v.split(/[\s,]+/).filter(Boolean)) : v), z.array(SECURITY_GROUP_ID).min(1).optional()),
+    .preprocess((v) => (typeof v === 'string' ? (v.trim() === FROM_SOURCE ? undefined : splitSecurityGroups(v)) : v), z.array(SECURITY_GROUP).min(1).optional()),
 };
 
 type Network = { DBSubnetGroupName?: string; VpcSecurityGroupIds?: string[] };
