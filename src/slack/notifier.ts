@@ -2,14 +2,14 @@ import type { Redis } from 'ioredis';
 import { WebClient, WebAPIRateLimitedError } from '@slack/web-api';
 import type { Logger } from '../log/logger.ts';
 import { RunEventConsumer } from '../runs/events.ts';
-import { changedSteps, isTerminal, type Run, type RunEvent } from '../runs/model.ts';
+import { isTerminal, type Run, type RunEvent } from '../runs/model.ts';
 import type { RunStore } from '../runs/store.ts';
-import { formatDuration } from '../util/duration.ts';
 import { type SlackCallObserver, slackClientOptions } from './client.ts';
 import { slackErrorCode, UPDATE_REFUSED_FOR_GOOD } from './errors.ts';
 import { findPostedReply, onceMetadata } from './post-once.ts';
-import { escapeMrkdwn, type SlackMessage } from './views/message.ts';
+import type { SlackMessage } from './views/message.ts';
 import { renderRunMessage } from './views/run.ts';
+import { endingText, stateText } from './views/run-ending.ts';
 
 /** Run endings that also get a threaded reply, so people are notified. */
 const ENDINGS = new Set<RunEvent['type']>(['run.succeeded', 'run.failed', 'run.cancelled', 'run.expired', 'run.rejected']);
@@ -157,33 +157,6 @@ export class RunMessageNotifier {
   }
 }
 
-/** A run's state in one line of text, for when its full message cannot be shown. */
-function stateText(run: Run): string {
-  if (isTerminal(run.state)) return endingText(run);
-  return `*${escapeMrkdwn(run.runbookTitle)}* (run \`${run.id}\`) is ${run.state.replace(/_/g, ' ')}. Its message could not be shown here; follow it with \`/dr show ${run.id}\`.`;
-}
-
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-export function endingText(run: Run): string {
-  const took = run.startedAt && run.finishedAt ? ` in ${formatDuration(run.finishedAt - run.startedAt)}` : '';
-  const title = `*${escapeMrkdwn(run.runbookTitle)}* (run \`${run.id}\`)`;
-  switch (run.state) {
-    case 'succeeded':
-      return `:large_green_circle: ${title} succeeded${took}.${run.dryRun ? ' It was a dry run: nothing changed.' : ''}`;
-    case 'failed': {
-      const done = changedSteps(run).filter((s) => s.state === 'succeeded').map((s) => `\`${s.stepId}\``);
-      return `:red_circle: ${title} failed${run.failure?.stepId ? ` at \`${run.failure.stepId}\`` : ''}: ${escapeMrkdwn(run.failure?.message ?? 'unknown error')}\nAlready changed: ${done.join(', ') || 'nothing'}. Audit: \`/dr audit ${run.id}\``;
-    }
-    case 'cancelled':
-      return `:black_square_for_stop: ${title} was cancelled${run.decision ? ` by ${run.decision.by.via === 'slack' ? `<@${run.decision.by.id}>` : escapeMrkdwn(run.decision.by.name ?? run.decision.by.id)}` : ''}.`;
-    case 'expired':
-      return `:alarm_clock: ${title} expired: nobody approved it in time. Request it again for a fresh plan.`;
-    case 'rejected':
-      return `:no_entry: ${title} was rejected${run.decision ? ` by <@${run.decision.by.id}>` : ''}${run.decision?.reason ? `: ${escapeMrkdwn(run.decision.reason)}` : ''}.`;
-    default:
-      return `${title} is ${run.state}.`;
-  }
 }

@@ -1,9 +1,10 @@
-import { changedSteps, describePlace, isTerminal, placesOf, type Run } from '../../runs/model.ts';
+import { describePlace, isTerminal, placesOf, type Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { describeMembers, isEmpty, ROLE_SETTINGS } from '../../access/roles.ts';
 import { blockTextLength, capText, CONFIRM_TEXT_LIMIT, ERROR_TEXT_LIMIT, fitBlocks, HEADER_TEXT_LIMIT, linesWithin, packLines, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS } from '../limits.ts';
 import { type Block, code, context, escapeMrkdwn, header, section, type SlackMessage, truncate } from './message.ts';
 import { STEPS_PER_PAGE, stepPageCount, stepPageLines, stepSections } from './run-steps.ts';
+import { alreadyChanged } from './run-ending.ts';
 
 /** Button action ids; the value of every button is the run id. */
 export const RUN_ACTIONS = { approve: 'run.approve', reject: 'run.reject', cancel: 'run.cancel', dryRun: 'run.dry-run' } as const;
@@ -42,9 +43,8 @@ export function renderRunMessage(run: Run, now: number, options: { live?: boolea
   if (irreversible.length && !isTerminal(run.state)) tail.push(...packLines(irreversibleLines(irreversible)).map((t) => section(t)));
 
   if (run.failure) {
-    const done = changedSteps(run).filter((s) => s.state === 'succeeded').map((s) => `\`${s.stepId}\``);
     const failure = `:x: *Failed${run.failure.stepId ? ` at \`${run.failure.stepId}\`` : ''}:* ${escapeMrkdwn(capText(run.failure.message, ERROR_TEXT_LIMIT, 'middle'))}`;
-    tail.push(section(`${failure}\n${capText(`*Already changed:* ${done.join(', ') || 'nothing'}`, CHANGED_LIMIT)}`));
+    tail.push(section(`${failure}\n*Already changed:* ${alreadyChanged(run, CHANGED_LIMIT)}`));
   }
   if (run.decision && (run.state === 'rejected' || run.state === 'cancelled' || run.state === 'expired')) {
     const reason = run.decision.reason ? `: ${escapeMrkdwn(capText(run.decision.reason, REASON_LIMIT))}` : '';
