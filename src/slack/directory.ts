@@ -1,6 +1,8 @@
 import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { SlackUser } from '../access/actor.ts';
+import { UserError } from '../errors.ts';
+import { withTimeout } from '../queue/connection.ts';
 
 const UserInfo = z.object({
   id: z.string(),
@@ -17,8 +19,17 @@ const UserInfo = z.object({
 
 const ChannelInfo = z.object({ id: z.string(), is_private: z.boolean().optional(), is_im: z.boolean().optional(), is_mpim: z.boolean().optional() });
 
-/** At most a minute: a guest demotion or group removal takes effect within it. */
+/** At most a minute: a guest demotion takes effect within it. Group membership is never cached (decisions rest on it). */
 export const DIRECTORY_TTL_MS = 60_000;
+
+/** How long a decision waits for Slack to say which user groups someone is in before it is refused. */
+export const GROUPS_TIMEOUT_MS = 5_000;
+
+/** What a conversation is: a channel (public or private), or a DM or group DM the team does not see. */
+export interface Conversation {
+  private: boolean;
+  dm: boolean;
+}
 
 interface Cached<T> {
   at: number;
@@ -27,15 +38,15 @@ interface Cached<T> {
 
 /**
  * Users, channels and user groups as Slack knows them (users:read,
- * channels:read, groups:read, usergroups:read), cached for at most a minute so
- * checks stay inside Slack's 3-second window and rate limits.
+ * channels:read, groups:read, im:read, mpim:read, usergroups:read). Users and
+ * channels are cached for at most a minute so checks stay inside Slack's
+ * 3-second window and rate limits; user-group membership is asked every time,
+ * because it decides who may request, approve, cancel or publish.
  */
 export class SlackDirectory {
   private readonly users = new Map<string, Cached<Promise<SlackUser>>>();
-  private readonly channels = new Map<string, Cached<Promise<{ isPrivate: boolean }>>>();
+  private readonly channels = new Map<string, Cached<Promise<Conversation>>>();
   private readonly members = new Map<string, Cached<Promise<Set<string>>>>();
-  private groupIds: Cached<Map<string, string>> | undefined;
-  private readonly groupMembers = new Map<string, Cached<Promise<Set<string>>>>();
   private readonly client: WebClient;
   private readonly now: () => number;
 
@@ -64,12 +75,17 @@ export class SlackDirectory {
 
   /** Whether a channel is private (private channels, DMs and group DMs). */
   async isPrivate(channelId: string): Promise<boolean> {
-    const info = await this.cached(this.channels, channelId, async () => {
+    return (await this.conversation(channelId)).private;
+  }
+
+  /** What kind of conversation a channel id is, by Slack's answer (a group DM's id may start with C or G, like a channel's). */
+  async conversation(channelId: string): Promise<Conversation> {
+    return this.cached(this.channels, channelId, async () => {
       const res = await this.client.conversations.info({ channel: channelId });
       const c = ChannelInfo.parse(res.channel);
-      return { isPrivate: c.is_private === true || c.is_im === true || c.is_mpim === true };
+      const dm = c.is_im === true || c.is_mpim === true;
+      return { private: c.is_private === true || dm, dm };
     });
-    return info.isPrivate;
   }
 
   /** Whether a user is a member of a channel (`conversations.members`, every page). */
@@ -87,23 +103,30 @@ export class SlackDirectory {
     return members.has(userId);
   }
 
-  /** The subset of `handles` whose user group contains `userId`. */
-  async groupsOf(userId: string, handles: readonly string[]): Promise<string[]> {
+  /**
+   * The subset of `handles` whose user group contains `userId`, asked of Slack
+   * now (`usergroups.list`, then `usergroups.users.list` per group): someone
+   * removed from a group is out at once. When Slack does not answer within
+   * `timeoutMs`, a UserError refuses: nothing is granted on doubt.
+   */
+  async groupsOf(userId: string, handles: readonly string[], timeoutMs = GROUPS_TIMEOUT_MS): Promise<string[]> {
     if (handles.length === 0) return [];
-    if (!this.groupIds || this.now() - this.groupIds.at >= DIRECTORY_TTL_MS) {
-      const res = await this.client.usergroups.list({ include_disabled: false });
-      const ids = new Map((res.usergroups ?? []).flatMap((g) => (g.handle && g.id ? [[g.handle, g.id] as const] : [])));
-      this.groupIds = { at: this.now(), value: ids };
+    try {
+      return await withTimeout(this.askGroupsOf(userId, handles), timeoutMs, 'Reading user groups');
+    } catch {
+      throw new UserError('Slack did not say just now which user groups you are in, so DR ChatOps cannot tell whether you may do this. Nothing was done; try again in a moment.');
     }
+  }
+
+  private async askGroupsOf(userId: string, handles: readonly string[]): Promise<string[]> {
+    const res = await this.client.usergroups.list({ include_disabled: false });
+    const ids = new Map((res.usergroups ?? []).flatMap((g) => (g.handle && g.id ? [[g.handle, g.id] as const] : [])));
     const found: string[] = [];
     for (const handle of handles) {
-      const id = this.groupIds.value.get(handle);
+      const id = ids.get(handle);
       if (!id) continue;
-      const users = await this.cached(this.groupMembers, id, async () => {
-        const res = await this.client.usergroups.users.list({ usergroup: id });
-        return new Set(res.users ?? []);
-      });
-      if (users.has(userId)) found.push(handle);
+      const members = await this.client.usergroups.users.list({ usergroup: id });
+      if ((members.users ?? []).includes(userId)) found.push(handle);
     }
     return found;
   }

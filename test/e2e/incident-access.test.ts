@@ -197,6 +197,20 @@ describe('incident access: who may change an incident, and where', () => {
     expect(page.components.get('cmpapi0001')).toBe('operational');
   });
 
+  it('a publisher removed from the group cannot publish, even within the minute a lookup used to be kept', async () => {
+    const ONCALL = 'U0ONCALL01';
+    slack.userGroups.set('comms', { id: 'S0COMMS001', users: [CAROL, ONCALL] });
+    // As a member, the on-call publisher presses Publish on the incident already published: their membership is read.
+    expect(await pressPublish(bot.url, slack, main.channel, ONCALL, { waitForAnswerMs: 3_000 })).toContain(`Already published by <@${CAROL}>`);
+    const other = await declare('data-corruption "Orders table damaged" --services db');
+    slack.userGroups.set('comms', { id: 'S0COMMS001', users: [CAROL] });
+    const before = await snapshot(other.incident.id);
+    expect(await pressPublish(bot.url, slack, other.channel, ONCALL, { waitForAnswerMs: 3_000 })).toContain('Only members of @comms (DR_PUBLISHERS) may publish *Orders table damaged*');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await snapshot(other.incident.id)).toEqual(before);
+    expect((await store.get(other.incident.id))?.publication).toBe('held');
+  });
+
   it('a resolved incident: a responder cannot reopen it, the commander can (Reopen button), into the timeline and onto the page', async () => {
     const before = await snapshot(main.incident.id);
     expect(await command('status investigating "It is back"', main.channel, BOB)).toContain(`Only the commander of *API down in us-east-1*, <@${ALICE}>, may reopen it`);

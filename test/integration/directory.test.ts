@@ -47,4 +47,25 @@ describe('the Slack directory: who someone is, at most a minute old', () => {
     expect(await directory.isPrivate('C0SECRET001')).toBe(true);
     expect(await directory.isPrivate('C0PUBLIC001')).toBe(false);
   });
+
+  it('asks Slack for group membership every time: someone removed is out at once', async () => {
+    slack.userGroups.set('dr-approvers', { id: 'S0APPROVERS', users: ['U0BOB00001'] });
+    expect(await directory.groupsOf('U0BOB00001', ['dr-approvers'])).toEqual(['dr-approvers']);
+    slack.userGroups.set('dr-approvers', { id: 'S0APPROVERS', users: [] });
+    expect(await directory.groupsOf('U0BOB00001', ['dr-approvers'])).toEqual([]);
+  });
+
+  it('refuses, saying so, when Slack does not say who is in a group', async () => {
+    slack.failNext('usergroups.users.list', { error: 'fatal_error' });
+    await expect(directory.groupsOf('U0BOB00001', ['dr-approvers'])).rejects.toThrow('Slack did not say just now which user groups you are in');
+  });
+
+  it('tells DMs and group DMs from channels by what Slack says, whatever the id looks like', async () => {
+    slack.setChannel('C0GROUPDM01', { kind: 'mpim' });
+    slack.setChannel('C0PRIVCHAN1', { isPrivate: true });
+    expect(await directory.conversation('D0BOBDM0001')).toEqual({ private: true, dm: true });
+    expect(await directory.conversation('C0GROUPDM01')).toEqual({ private: true, dm: true });
+    expect(await directory.conversation('C0PRIVCHAN1')).toEqual({ private: true, dm: false });
+    expect(await directory.conversation('C0PUBLIC002')).toEqual({ private: false, dm: false });
+  });
 });

@@ -36,6 +36,8 @@ interface Channel {
   isPrivate: boolean;
   botIsMember: boolean;
   archived: boolean;
+  /** A channel (public or private), a DM (`im`) or a group DM (`mpim`); ids starting with D are DMs unless set. */
+  kind: 'channel' | 'im' | 'mpim';
 }
 
 export interface StoredMessage {
@@ -186,9 +188,10 @@ export class FakeSlack {
     return `${this.loopback?.url ?? ''}/respond/${id}`;
   }
 
-  /** A private channel the bot is (or is not) a member of; unknown ids are public channels. */
+  /** A private channel, DM or group DM the bot is (or is not) a member of; unknown ids are public channels, or DMs with the bot when they start with D. */
   setChannel(id: string, channel: Partial<Channel>): void {
-    this.channels.set(id, { isPrivate: false, botIsMember: true, archived: false, ...channel });
+    const kind = channel.kind ?? (id.startsWith('D') ? 'im' : 'channel');
+    this.channels.set(id, { isPrivate: kind !== 'channel', botIsMember: true, archived: false, kind, ...channel });
   }
 
   /** The next `times` calls to `method` fail this way, in order. */
@@ -333,8 +336,12 @@ export class FakeSlack {
         if (!id) return { ok: false, error: 'channel_not_found' };
         const known = this.channels.get(id);
         if (known?.isPrivate && !known.botIsMember) return { ok: false, error: 'channel_not_found' };
+        const kind = known?.kind ?? (id.startsWith('D') ? 'im' : 'channel');
+        // As Slack describes each: a DM has no name and names the other person; a group DM is private and not a channel.
+        if (kind === 'im') return { ok: true, channel: { id, created: 1764000000, is_im: true, is_org_shared: false, user: 'U0ALICE001', is_user_deleted: false } };
+        if (kind === 'mpim') return { ok: true, channel: { id, name: `mpdm-${id.toLowerCase()}-1`, is_channel: false, is_group: false, is_im: false, is_mpim: true, is_private: true, is_member: true } };
         const created = this.createdChannels.get(id);
-        return { ok: true, channel: { id, name: created?.name ?? id.toLowerCase(), is_channel: true, is_private: known?.isPrivate ?? false, is_member: known?.botIsMember ?? true } };
+        return { ok: true, channel: { id, name: created?.name ?? id.toLowerCase(), is_channel: true, is_im: false, is_mpim: false, is_private: known?.isPrivate ?? false, is_member: known?.botIsMember ?? true } };
       }
       case 'conversations.members': {
         const created = this.createdChannels.get(text(args.channel));
