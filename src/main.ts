@@ -96,7 +96,19 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsConnection = createRedisConnection(config.redisUrl, runsWorker ? 'worker' : 'producer', logger);
   const runQueue = new RunQueue(runsConnection, config.queuePrefix, logger);
   const store = new RunStore(runsConnection, config.queuePrefix);
-  const runService = new RunService({ store, queue: runQueue, runbooks, registry, targets, objectives, logger, observer: metrics, approvers: config.roles.approvers });
+  const runService = new RunService({
+    store,
+    queue: runQueue,
+    runbooks,
+    registry,
+    targets,
+    objectives,
+    logger,
+    observer: metrics,
+    approvers: config.roles.approvers,
+    requesters: config.roles.requesters,
+    runChannels: config.slack.runChannels,
+  });
   metrics.watchQueue(QUEUE_NAMES.runs, runQueue.queue);
   const incidentStore = new IncidentStore(runsConnection, config.queuePrefix);
   const incidentQueue = new Queue(QUEUE_NAMES.incidents, { connection: runsConnection, prefix: config.queuePrefix });
@@ -168,8 +180,6 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         store,
         service: runService,
         notifier: runNotifier,
-        runChannels: config.slack.runChannels,
-        requesters: config.roles.requesters,
         incidentAccess,
         directory,
         limiter,
@@ -186,7 +196,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         access: incidentAccess,
         logger,
       });
-      registerRunActions(slackApp.app, { service: runService, store, notifier: runNotifier, directory, requesters: config.roles.requesters, limiter, limits: config.limits, logger });
+      registerRunActions(slackApp.app, { service: runService, store, notifier: runNotifier, directory, incidents, limiter, limits: config.limits, logger });
       registerAppHome(slackApp.app, { store, slash: config.slack.command, logger });
       return slackApp;
     };

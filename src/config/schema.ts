@@ -147,11 +147,13 @@ export const ConfigSchema = z.object({
        * Channels where runbooks that change things may be requested: Slack
        * channel ids, comma separated, or `*` for every channel the bot is in.
        * The word `incidents` admits open incidents' channels (declaring an
-       * incident grants nothing by itself). Read-only runbooks run anywhere.
+       * incident grants nothing by itself); the word `dms` admits DMs and group
+       * DMs, which no other entry does (the team does not see them). Read-only
+       * runbooks run anywhere.
        */
       runChannels: z
         .string()
-        .regex(/^(\*|([CG][A-Z0-9]{2,}|incidents)(\s*,\s*([CG][A-Z0-9]{2,}|incidents))*)$/, 'must be * or channel ids like C0123ABCD,C0456EFGH (and optionally the word incidents)')
+        .regex(/^(\*|[CG][A-Z0-9]{2,}|incidents|dms)(\s*,\s*(\*|[CG][A-Z0-9]{2,}|incidents|dms))*$/, 'must be * or channel ids like C0123ABCD,C0456EFGH, and optionally the words incidents and dms (e.g. *,dms)')
         .default('*')
         .transform((s) => (s === '*' ? ('*' as const) : s.split(',').map((c) => c.trim()))),
       /** Slack user ids invited to every incident channel. */

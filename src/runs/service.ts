@@ -14,7 +14,8 @@ import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts
 import { newRunId } from '../util/ids.ts';
 import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
-import { describeMembers, holds, isEmpty, NOBODY, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
+import { NOBODY, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
+import { changesProduction, checkDecider, checkPlace, checkRequester, groupsToAsk, type Identity, type RequestPlace, type RunChannels } from './admission.ts';
 import { type Actor, isTerminal, type PlannedStep, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
 import type { RunStore } from './store.ts';
 
@@ -22,7 +23,10 @@ export interface CreateRunInput {
   runbookId: string;
   /** As typed by the user (text) or already typed; validated against the runbook's parameters. */
   params: Readonly<Record<string, Scalar>>;
-  requester: Actor;
+  /** Who asks; for a changing runbook, with the groups of `requesterGroupsToAsk` when the front end can ask Slack. */
+  requester: Identity;
+  /** The Slack conversation the request was made in; absent outside Slack (the CLI). */
+  place?: RequestPlace;
   origin?: RunDoc['origin'];
   /** Plan only: nothing changes; runs at once without approval. */
   dryRun?: boolean;
@@ -30,10 +34,8 @@ export interface CreateRunInput {
   target?: string;
 }
 
-export interface ApproverIdentity extends Actor {
-  /** User-group handles the approver belongs to (resolved by the front end). */
-  groups?: readonly string[];
-}
+/** Who decides on a run; with the groups of `run.policy` they are in (`groupsToAsk`), when the front end can ask Slack. */
+export type ApproverIdentity = Identity;
 
 export interface RunServiceDeps {
   store: RunStore;
@@ -47,6 +49,10 @@ export interface RunServiceDeps {
   objectives?: ScenarioTargets;
   /** Who approves runbooks that name no approvers of their own (DR_APPROVERS); nobody when unset. */
   approvers?: RoleMembers;
+  /** Who may request runbooks that change production (DR_REQUESTERS); every full member when unset, as configured by default. */
+  requesters?: RoleMembers;
+  /** Where changing runbooks may be requested in Slack (SLACK_RUN_CHANNELS); any channel, no DM, when unset. */
+  runChannels?: RunChannels;
   /** Told when a run ends before it started (rejected, expired, cancelled). */
   observer?: Pick<RunObserver, 'runFinished'>;
   now?: () => number;
@@ -82,17 +88,40 @@ export class RunService {
     return runbook;
   }
 
+  /** Who may request runbooks that change production (DR_REQUESTERS). */
+  get requesters(): RoleMembers {
+    return this.deps.requesters ?? EVERY_MEMBER;
+  }
+
+  /** The requesters role's user groups a front end should ask Slack about for this person and runbook (none when they would not matter). */
+  requesterGroupsToAsk(runbook: Runbook, userId: string): readonly string[] {
+    return changesProduction(runbook) ? groupsToAsk(this.requesters, userId) : [];
+  }
+
   /**
-   * Validates parameters, plans every step (read-only calls), and stores the run
-   * awaiting approval, or starts it at once when the runbook needs no approval
-   * or this is a dry run. Nothing is stored or queued when anything is invalid.
+   * Checks a request without planning it: who asks, then where, then the
+   * parameters, in that order, so a person refused learns nothing of the
+   * runbook's parameters or targets. A UserError says what is wrong.
+   */
+  check(input: Omit<CreateRunInput, 'dryRun' | 'origin'>): { runbook: Runbook; params: Record<string, Scalar>; runTarget?: string } {
+    const runbook = this.runbook(input.runbookId);
+    checkRequester(runbook, this.requesters, input.requester);
+    checkPlace(runbook, this.deps.runChannels ?? '*', input.place);
+    return { runbook, ...this.bind(runbook, input) };
+  }
+
+  /**
+   * Checks the request (`check`), plans every step (read-only calls), and
+   * stores the run awaiting approval, or starts it at once when the runbook
+   * needs no approval or this is a dry run. Nothing is stored or queued when
+   * anything is refused or invalid.
    */
   async create(input: CreateRunInput): Promise<Run> {
     const { store, queue, logger } = this.deps;
-    const runbook = this.runbook(input.runbookId);
+    const { runbook, params, runTarget } = this.check(input);
     const now = this.now();
     const id = newRunId();
-    const { params, plan } = await this.planFor(runbook, input, id, now);
+    const plan = await planRun({ runbook, params, runId: id, registry: this.deps.registry, targets: this.deps.targets, target: runTarget, logger });
 
     const dryRun = input.dryRun === true;
     const startsAtOnce = dryRun || runbook.approval.required === 0;
@@ -102,7 +131,7 @@ export class RunService {
       runbookTitle: runbook.title,
       ...(runbook.scenario ? { scenario: runbook.scenario, rtoMs: (this.deps.objectives ?? scenarioTargets())[runbook.scenario].rtoMs } : {}),
       params,
-      requester: input.requester,
+      requester: actorOf(input.requester),
       origin: input.origin ?? {},
       dryRun,
       plan,
@@ -116,9 +145,9 @@ export class RunService {
     await store.create(
       doc,
       state,
-      [{ type: 'run.created', actor: input.requester }, ...(startsAtOnce ? [{ type: 'run.approved' as const }] : [])],
+      [{ type: 'run.created', actor: actorOf(input.requester) }, ...(startsAtOnce ? [{ type: 'run.approved' as const }] : [])],
       [
-        { actor: input.requester, action: 'requested', detail: `${runbook.id}${dryRun ? ' (dry run)' : ''} ${paramText}`.trim() },
+        { actor: actorOf(input.requester), action: 'requested', detail: `${runbook.id}${dryRun ? ' (dry run)' : ''} ${paramText}`.trim() },
         { actor: SYSTEM_ACTOR, action: 'planned', detail: plan.flatMap((p) => p.lines.map((l) => `${p.stepId}: ${l.detail}`)).join(' | ') },
         ...(startsAtOnce
           ? [{ actor: SYSTEM_ACTOR, action: 'approved', detail: dryRun ? 'dry run: no approval needed' : 'runbook needs no approval' }]
@@ -134,17 +163,18 @@ export class RunService {
   /** The plan a request would get, stored nowhere: `npm run dr -- plan`. */
   async preview(input: Pick<CreateRunInput, 'runbookId' | 'params' | 'target'>): Promise<{ runbook: Runbook; plan: PlannedStep[] }> {
     const runbook = this.runbook(input.runbookId);
-    return { runbook, plan: (await this.planFor(runbook, input, newRunId(), this.now())).plan };
+    const { params, runTarget } = this.bind(runbook, input);
+    return { runbook, plan: await planRun({ runbook, params, runId: newRunId(), registry: this.deps.registry, targets: this.deps.targets, target: runTarget, logger: this.deps.logger }) };
   }
 
-  /** Binds the parameters and plans every step: refused (a UserError) before anything is stored. */
-  private async planFor(runbook: Runbook, input: Pick<CreateRunInput, 'params' | 'target'>, runId: string, now: number): Promise<{ params: Record<string, Scalar>; plan: PlannedStep[] }> {
-    const { registry, targets, logger } = this.deps;
+  /** Binds the parameters (and --target): refused (a UserError) before anything is planned or stored. */
+  private bind(runbook: Runbook, input: Pick<CreateRunInput, 'params' | 'target'>): { params: Record<string, Scalar>; runTarget?: string } {
+    const { targets } = this.deps;
     const { given, runTarget } = withTarget(runbook, input.params, input.target);
-    const params = bindParams(runbook, given, now, targets.names());
+    const params = bindParams(runbook, given, this.now(), targets.names());
     // A mistyped --target names the configured ones.
     if (runTarget !== undefined) targets.spec(runTarget);
-    return { params, plan: await planRun({ runbook, params, runId, registry, targets, target: runTarget, logger }) };
+    return { params, ...(runTarget !== undefined ? { runTarget } : {}) };
   }
 
   /**
@@ -256,16 +286,14 @@ export class RunService {
   }
 
   private checkAuthorized(run: Run, who: ApproverIdentity, action: string): void {
-    const { policy } = run;
-    if (holds(policy, who.id, who.groups ?? [])) return;
-    if (isEmpty(policy)) {
-      throw new UserError(`Nobody may ${action} runs of ${run.runbookId} yet: no approvers are configured (set ${policy.source ?? ROLE_SETTINGS.approvers}; see docs/security.md). Nothing changed.`);
-    }
-    throw new UserError(`You may not ${action} runs of ${run.runbookId}: only ${describeMembers(policy)} may. Nothing changed.`);
+    checkDecider(run.runbookId, run.policy, who, action);
   }
 }
 
-function actorOf(who: ApproverIdentity): Actor {
+const EVERY_MEMBER: RoleMembers = { anyone: true, users: [], groups: [] };
+
+/** The person as recorded: the front end's group answers are not kept. */
+function actorOf(who: Identity): Actor {
   return { id: who.id, via: who.via, ...(who.name ? { name: who.name } : {}), ...(who.osUser ? { osUser: who.osUser } : {}), ...(who.host ? { host: who.host } : {}) };
 }
 

@@ -27,6 +27,7 @@ function commandsDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'access-commands-'));
   writeFileSync(join(dir, 'change.yaml'), 'id: change\ntitle: Change production\napproval: { required: 1 }\nsteps:\n  - { id: pause, use: wait, with: { seconds: 0.1 } }\n');
   writeFileSync(join(dir, 'look.yaml'), 'id: look\ntitle: Look around\napproval: { required: 0 }\nsteps:\n  - { id: pause, use: wait, with: { seconds: 0 } }\n');
+  writeFileSync(join(dir, 'failover.yaml'), 'id: failover\ntitle: Fail over\nparams:\n  region: { type: enum, values: [us-east-9-secret, eu-west-9-secret] }\napproval: { required: 1 }\nsteps:\n  - { id: pause, use: wait, with: { seconds: 0.1 } }\n');
   return dir;
 }
 
@@ -294,5 +295,135 @@ describe('requesters', () => {
     expect((await h.command('run change', ALICE)).text).toContain('Only members of @sre-oncall may request `change`');
     expect((await h.command('run change', CAROL)).text).toContain('Planning');
     expect((await h.command('run look', ALICE)).text).toContain('Planning');
+  });
+
+  it('someone refused learns nothing of the parameters: who is checked before them', async () => {
+    const before = (await h.store.list(100)).length;
+    for (const text of ['run failover region=nowhere', 'run failover', 'run failover --dry-run colour=red']) {
+      const answer = await h.command(text, ALICE);
+      expect(answer.text).toContain('Only members of @sre-oncall may request `failover`');
+      expect(answer.text).not.toContain('secret');
+      expect(answer.text).not.toContain('region');
+    }
+    expect((await h.store.list(100)).length).toBe(before);
+    // A requester gets the parameter rules.
+    expect((await h.command('run failover region=nowhere', CAROL)).text).toContain('us-east-9-secret');
+  });
+
+  it('a requester removed from the group is refused at once, not a minute later', async () => {
+    h.slack.userGroups.set('sre-oncall', { id: 'S0SREONCALL', users: [CAROL, 'U0DAVE0001'] });
+    expect((await h.command('run change', 'U0DAVE0001')).text).toContain('Planning');
+    h.slack.userGroups.set('sre-oncall', { id: 'S0SREONCALL', users: [CAROL] });
+    expect((await h.command('run change', 'U0DAVE0001')).text).toContain('Only members of @sre-oncall may request `change`');
+  });
+
+  it('the Dry run button follows the requesters role too, read afresh', async () => {
+    h.slack.userGroups.set('sre-oncall', { id: 'S0SREONCALL', users: [CAROL, 'U0DAVE0001'] });
+    const mark = h.slack.calls.length;
+    expect((await h.command('run change', 'U0DAVE0001')).text).toContain('Planning');
+    const { runId } = await h.planned('Change production', mark);
+    h.slack.userGroups.set('sre-oncall', { id: 'S0SREONCALL', users: [CAROL] });
+    expect(await h.click('run.dry-run', runId, 'U0DAVE0001')).toContain('Only members of @sre-oncall may request `change`');
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await h.store.list(100)).filter((r) => r.dryRun && r.requester.id === 'U0DAVE0001')).toEqual([]);
+  });
+});
+
+describe('decisions read group membership from Slack when they are made', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await harness({ DR_APPROVERS: '@dr-approvers', DR_PUBLISHERS: '@comms' });
+  });
+  afterAll(async () => h.stop());
+
+  it('someone removed from the approvers group cannot approve, reject or cancel within the minute', async () => {
+    h.slack.userGroups.set('dr-approvers', { id: 'S0APPROVERS', users: [BOB, CAROL] });
+    let mark = h.slack.calls.length;
+    await h.command('run change');
+    const earlier = (await h.planned('Change production', mark)).runId;
+    mark = h.slack.calls.length;
+    await h.command('run change');
+    const { runId } = await h.planned('Change production', mark);
+    // Bob approves one run as a member, then leaves the group; seconds later he tries the other.
+    await h.click('run.approve', earlier, BOB);
+    expect((await h.store.get(earlier))?.approvals.map((a) => a.by.id)).toEqual([BOB]);
+    h.slack.userGroups.set('dr-approvers', { id: 'S0APPROVERS', users: [CAROL] });
+    for (const action of ['run.approve', 'run.reject', 'run.cancel']) {
+      expect(await h.click(action, runId, BOB)).toContain('only members of @dr-approvers may');
+    }
+    expect((await h.command(`cancel ${runId}`, BOB)).text).toContain('only members of @dr-approvers may');
+    expect((await h.store.get(runId))?.state).toBe('awaiting_approval');
+    expect(await h.store.audit(runId)).not.toContainEqual(expect.objectContaining({ action: 'approved' }));
+  });
+
+  it('an approval counts for someone who was just added to the group', async () => {
+    h.slack.userGroups.set('dr-approvers', { id: 'S0APPROVERS', users: [CAROL] });
+    const mark = h.slack.calls.length;
+    await h.command('run change');
+    const { runId } = await h.planned('Change production', mark);
+    expect(await h.click('run.approve', runId, BOB)).toContain('only members of @dr-approvers may');
+    h.slack.userGroups.set('dr-approvers', { id: 'S0APPROVERS', users: [CAROL, BOB] });
+    await h.click('run.approve', runId, BOB);
+    for (let i = 0; i < 100 && (await h.store.get(runId))?.state === 'awaiting_approval'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await h.store.get(runId))?.approvals.map((a) => a.by.id)).toEqual([BOB]);
+  });
+
+  it('when Slack does not say who is in the group, the decision is refused and says why', async () => {
+    h.slack.userGroups.set('dr-approvers', { id: 'S0APPROVERS', users: [BOB, CAROL] });
+    const mark = h.slack.calls.length;
+    await h.command('run change');
+    const { runId } = await h.planned('Change production', mark);
+    h.slack.failNext('usergroups.list', { error: 'fatal_error' });
+    const answer = await h.click('run.approve', runId, BOB);
+    expect(answer).toContain('Slack did not say just now which user groups you are in');
+    expect(answer).toContain('Nothing was done');
+    expect((await h.store.get(runId))?.state).toBe('awaiting_approval');
+  });
+});
+
+describe('changes happen where the team sees them: channels, not DMs, unless admitted', () => {
+  const DM = 'D0ALICEDM01';
+  const GROUP_DM_G = 'G0GROUPDM01';
+  const GROUP_DM_C = 'C0GROUPDM02';
+  const HIDDEN = 'C0HIDDEN001';
+  const setUp = async (env: Record<string, string>) => {
+    const h = await harness({ DR_APPROVERS: BOB, ...env });
+    h.slack.setChannel(DM, { kind: 'im' });
+    h.slack.setChannel(GROUP_DM_G, { kind: 'mpim' });
+    h.slack.setChannel(GROUP_DM_C, { kind: 'mpim' });
+    // A private channel the bot is not in: Slack will not describe it.
+    h.slack.setChannel(HIDDEN, { isPrivate: true, botIsMember: false });
+    return h;
+  };
+
+  it('by default (SLACK_RUN_CHANNELS=*) a change, or its dry run, is refused in a DM, a group DM and a conversation Slack will not describe; read-only runbooks stay open', async () => {
+    const h = await setUp({});
+    try {
+      const before = (await h.store.list(100)).length;
+      for (const channel of [DM, GROUP_DM_G, GROUP_DM_C]) {
+        for (const text of ['run change', 'run change --dry-run']) {
+          const answer = await h.command(text, ALICE, channel);
+          expect(answer.text, `${text} in ${channel}`).toContain('not in a DM or group DM');
+          expect(answer.text).toContain('Nothing was requested');
+        }
+      }
+      expect((await h.command('run change', ALICE, HIDDEN)).text).toContain('Slack would not say what kind of conversation this is');
+      expect((await h.store.list(100)).length).toBe(before);
+      expect((await h.command('run look', ALICE, DM)).text).toContain('Planning');
+      expect((await h.command('run change', ALICE, PRIVATE_CHANNEL)).text).toContain('Planning');
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('the word dms in SLACK_RUN_CHANNELS admits DMs and group DMs', async () => {
+    const h = await setUp({ SLACK_RUN_CHANNELS: '*,dms' });
+    try {
+      for (const channel of [DM, GROUP_DM_C, RUNS_CHANNEL]) expect((await h.command('run change', ALICE, channel)).text, channel).toContain('Planning');
+      // Still not where Slack cannot say what it is.
+      expect((await h.command('run change', ALICE, HIDDEN)).text).toContain('Slack would not say what kind of conversation this is');
+    } finally {
+      await h.stop();
+    }
   });
 });

@@ -5,8 +5,6 @@ import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../observe/metrics.ts';
 import { withTimeout } from '../../queue/connection.ts';
 import type { BotTaskProducer } from '../../queue/producer.ts';
-import { bindParams } from '../../runbooks/params.ts';
-import type { Actor } from '../../runs/model.ts';
 import type { IncidentService } from '../../incidents/service.ts';
 import type { RunService } from '../../runs/service.ts';
 import type { RunStore } from '../../runs/store.ts';
@@ -21,13 +19,14 @@ import { renderRunbookList, renderRunList } from '../views/lists.ts';
 import { renderRunMessage, renderRunStepsPage } from '../views/run.ts';
 import { stepPageCount } from '../views/run-steps.ts';
 import { openDeclareForm } from './incident-actions.ts';
-import { describeMembers, holds, type RoleMembers, ROLE_SETTINGS } from '../../access/roles.ts';
+import { groupsToAsk, type Identity } from '../../runs/admission.ts';
 import type { IncidentAccess } from '../../incidents/access.ts';
 import type { Limit, RateLimiter } from '../../runs/rate-limit.ts';
 import type { Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
 import type { SlackDirectory } from '../directory.ts';
 import { checkedActor } from '../guard.ts';
+import { identityOf, placeOf, type SlackPlace } from '../request-context.ts';
 import { ephemeralText } from '../views/ephemeral.ts';
 
 export interface DrCommandDeps {
@@ -37,10 +36,6 @@ export interface DrCommandDeps {
   store: RunStore;
   service: RunService;
   notifier: RunMessageNotifier;
-  /** Channels where changing runbooks may be requested, or `*`; `incidents` admits open incidents' channels. */
-  runChannels: readonly string[] | '*';
-  /** Who may request runbooks that change things (DR_REQUESTERS). */
-  requesters: RoleMembers;
   /** Who may change an incident, and where (src/incidents/access.ts). */
   incidentAccess: IncidentAccess;
   directory: SlackDirectory;
@@ -86,7 +81,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
       return;
     }
     name = parsed.name;
-    const requester: Actor = checkedActor(context);
+    const requester = checkedActor(context);
     const here = command.channel_id;
     const read = <T>(promise: Promise<T>) => withTimeout(promise, READ_TIMEOUT_MS, 'Reading run state');
 
@@ -120,7 +115,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         case 'cancel': {
           const target = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);
           ownChannel(target, here, 'cancelled');
-          const run = await service.cancel(target.id, { ...requester, groups: await deps.directory.groupsOf(requester.id, target.policy.groups) }, parsed.reason);
+          const run = await service.cancel(target.id, await identityOf(requester, groupsToAsk(target.policy, requester.id), deps.directory), parsed.reason);
           deps.notifier.track(run.id);
           await ack(ephemeral({ text: run.state === 'running' ? `:black_square_for_stop: Cancel requested: run \`${run.id}\` stops at its current step.` : `Run \`${run.id}\` is ${run.state}.` }));
           return;
@@ -174,19 +169,12 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         }
         case 'run': {
           const runbook = service.runbook(parsed.runbookId);
-          // Dry runs follow the same rules as real runs: they plan against production too.
-          const changes = runbook.approval.required > 0;
-          bindParams(runbook, parsed.params, Date.now(), service.targets.names());
-          // A run requested in an open incident's channel belongs to that incident.
-          const incident = await read(deps.incidents.byChannel(command.channel_id));
-          const incidentId = incident && incident.state !== 'resolved' && incident.channelId === command.channel_id ? incident.id : undefined;
-          if (changes) {
-            checkRunChannel(runbook.id, here, deps.runChannels, incidentId !== undefined);
-            const groups = await deps.directory.groupsOf(requester.id, deps.requesters.groups);
-            if (!holds(deps.requesters, requester.id, groups)) {
-              throw new UserError(`Only ${describeMembers(deps.requesters)} may request \`${runbook.id}\`, which changes production (${ROLE_SETTINGS.requesters}). Nothing was requested.`);
-            }
-          }
+          // Who and where are checked before the parameters (service.check), and again when the run is created.
+          const [where, who] = await Promise.all([
+            placeOf(here, deps, READ_TIMEOUT_MS),
+            identityOf(requester, service.requesterGroupsToAsk(runbook, requester.id), deps.directory, READ_TIMEOUT_MS),
+          ]);
+          service.check({ runbookId: runbook.id, params: parsed.params, requester: who, place: where.place });
           // Slack retries and Socket Mode redeliveries carry the same trigger id: one request, one run.
           const alreadyReceived = () => ack(ephemeral({ text: 'This request was already received (Slack delivered it again); its plan is posted once, in this channel.' }));
           const trigger = command.trigger_id ? `request:${command.trigger_id}` : undefined;
@@ -201,10 +189,8 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
             if (trigger) void store.release(trigger).catch(() => undefined);
             throw err;
           }
-          // A channel Slack will not describe is treated as private: shown nowhere else.
-          const isPrivate = await withTimeout(deps.directory.isPrivate(here), READ_TIMEOUT_MS, 'Reading the channel').catch(() => true);
           await ack(ephemeral({ text: `:hourglass_flowing_sand: Planning *${escapeMrkdwn(runbook.title)}*… the plan will appear in this channel.` }));
-          await planAndPost({ runbookId: runbook.id, params: parsed.params, dryRun: parsed.dryRun, requester, channel: command.channel_id, private: isPrivate, ...(incidentId ? { incidentId } : {}), respond, client, deps, log });
+          await planAndPost({ runbookId: runbook.id, params: parsed.params, dryRun: parsed.dryRun, requester: who, where, respond, client, deps, log });
           return;
         }
       }
@@ -228,12 +214,10 @@ interface PlanAndPost {
   runbookId: string;
   params: Record<string, string | number | boolean>;
   dryRun: boolean;
-  requester: Actor;
-  channel: string;
+  requester: Identity;
+  /** The conversation asked in (its runs are shown only there when it is private). */
+  where: SlackPlace;
   threadTs?: string;
-  incidentId?: string;
-  /** The channel is private (or a DM): the run is shown only there. */
-  private: boolean;
   respond: RespondFn;
   client: WebClient;
   deps: Pick<DrCommandDeps, 'service' | 'store' | 'notifier'>;
@@ -245,11 +229,12 @@ interface PlanAndPost {
  * channel for the team to see and approve. A plan refused by a step answers
  * the requester privately and stores nothing.
  */
-export async function planAndPost({ runbookId, params, dryRun, requester, channel, threadTs, incidentId, respond, client, deps, log, ...rest }: PlanAndPost): Promise<void> {
+export async function planAndPost({ runbookId, params, dryRun, requester, where, threadTs, respond, client, deps, log }: PlanAndPost): Promise<void> {
+  const channel = where.place.channelId;
   let run;
   try {
-    const origin = { channelId: channel, private: rest.private, ...(threadTs ? { threadTs } : {}), ...(incidentId ? { incidentId } : {}) };
-    run = await deps.service.create({ runbookId, params, requester, dryRun, origin });
+    const origin = { channelId: channel, private: where.private, ...(threadTs ? { threadTs } : {}), ...(where.incidentId ? { incidentId: where.incidentId } : {}) };
+    run = await deps.service.create({ runbookId, params, requester, place: where.place, dryRun, origin });
   } catch (err) {
     const text = isUserError(err) ? `:warning: ${err.message}` : ':x: Planning failed for an internal reason; nothing was requested. The bot\'s logs have the details.';
     if (!isUserError(err)) log.error({ runbookId, err: err instanceof Error ? err.message : String(err) }, 'planning failed');
@@ -288,15 +273,6 @@ function visible(run: Run, channel: string, asked: string): Run {
 export function ownChannel(run: Run, channel: string, wanted: string): void {
   const home = run.message?.channel ?? run.origin.channelId;
   if (home && home !== channel) throw new UserError(`Run \`${run.id}\` can be ${wanted} only in <#${home}>, where its plan was posted. Nothing changed.`);
-}
-
-function checkRunChannel(runbookId: string, channel: string, runChannels: readonly string[] | '*', incidentChannel: boolean): void {
-  if (runChannels === '*' || runChannels.includes(channel) || (incidentChannel && runChannels.includes('incidents'))) return;
-  const listed = runChannels.filter((c) => c !== 'incidents').map((c) => `<#${c}>`);
-  const where = [...listed, ...(runChannels.includes('incidents') ? ["an open incident's channel"] : [])];
-  throw new UserError(
-    `\`${runbookId}\` changes production, so it may be requested only in ${where.join(' or ') || 'no channel yet'} (SLACK_RUN_CHANNELS). Ask there, or have an admin add this channel. Nothing was requested.`,
-  );
 }
 
 /** Counts one run request (dry runs too) against the person's and the bot's limits, or says which is used up. */

@@ -4,12 +4,14 @@ import type { Logger } from '../../log/logger.ts';
 import type { RunService } from '../../runs/service.ts';
 import type { RunStore } from '../../runs/store.ts';
 import { UserError } from '../../errors.ts';
-import { describeMembers, holds, type RoleMembers, ROLE_SETTINGS } from '../../access/roles.ts';
+import { groupsToAsk } from '../../runs/admission.ts';
+import type { IncidentService } from '../../incidents/service.ts';
 import type { Run } from '../../runs/model.ts';
 import type { SlackDirectory } from '../directory.ts';
 import { explainSlackError, slackErrorCode } from '../errors.ts';
 import { checkedActor, type CheckedActor } from '../guard.ts';
 import type { RunMessageNotifier } from '../notifier.ts';
+import { identityOf, placeOf } from '../request-context.ts';
 import { ephemeralText } from '../views/ephemeral.ts';
 import { RUN_ACTIONS } from '../views/run.ts';
 import { planAndPost, takeRunRequest } from './dr-command.ts';
@@ -20,14 +22,17 @@ export interface RunActionDeps {
   store: RunStore;
   notifier: RunMessageNotifier;
   directory: SlackDirectory;
-  /** Who may ask for a dry run of a runbook that changes things (DR_REQUESTERS). */
-  requesters: RoleMembers;
+  /** Whether a channel is an open incident's (who may request there: SLACK_RUN_CHANNELS `incidents`). */
+  incidents: Pick<IncidentService, 'byChannel'>;
   limiter: RateLimiter;
   limits: { runsPerUser: number; runsTotal: number };
   logger: Logger;
 }
 
 const RUN_ID = /^[\w-]{1,64}$/;
+
+/** Reading the channel and its incident for a dry run. */
+const READ_TIMEOUT_MS = 1_500;
 
 /** Clicks on Dry run by one person within this long count once. */
 const DRY_RUN_DEBOUNCE_S = 30;
@@ -68,8 +73,8 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
     });
   };
 
-  // Group membership is read again at every click (cached at most a minute), not taken from the request.
-  const clicker = async (actor: CheckedActor, run: Run) => ({ ...actor, groups: await deps.directory.groupsOf(actor.id, run.policy.groups) });
+  // Group membership is asked of Slack at every click (never cached), not taken from the request.
+  const clicker = async (actor: CheckedActor, run: Run) => identityOf(actor, groupsToAsk(run.policy, actor.id), deps.directory);
 
   handle(RUN_ACTIONS.approve, async (run, actor) => {
     const { outcome, run: after } = await deps.service.approve(run.id, await clicker(actor, run));
@@ -85,9 +90,10 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
   });
   handle(RUN_ACTIONS.dryRun, async (run, actor, respond) => {
     if (!run.message) return 'This run has no message to attach a dry run to.';
-    if (run.policy.required > 0 && !holds(deps.requesters, actor.id, await deps.directory.groupsOf(actor.id, deps.requesters.groups))) {
-      return `Only ${describeMembers(deps.requesters)} may ask for dry runs of \`${run.runbookId}\` (${ROLE_SETTINGS.requesters}). Nothing was requested.`;
-    }
+    // A dry run is a request: the same who and where as `/dr run` (service.check), before anything is counted.
+    const where = await placeOf(run.message.channel, deps, READ_TIMEOUT_MS);
+    const who = await identityOf(actor, deps.service.requesterGroupsToAsk(deps.service.runbook(run.runbookId), actor.id), deps.directory);
+    deps.service.check({ runbookId: run.runbookId, params: run.params, requester: who, place: where.place });
     // A double click (each click has its own trigger id) or a redelivered click plans one dry run.
     if (!(await deps.store.once(`dry-run:${run.id}:${actor.id}`, DRY_RUN_DEBOUNCE_S))) return 'You asked for a dry run of this run moments ago; it is posted once, in the thread.';
     await takeRunRequest(deps.limiter, actor.id, deps.limits);
@@ -95,10 +101,10 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
       runbookId: run.runbookId,
       params: run.params,
       dryRun: true,
-      requester: actor,
-      channel: run.message.channel,
+      requester: who,
+      // Its runs stay as private as the run it dry-runs.
+      where: { ...where, private: where.private || run.origin.private === true },
       threadTs: run.message.ts,
-      private: run.origin.private ?? false,
       respond,
       client: app.client,
       deps,

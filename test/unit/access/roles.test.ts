@@ -29,6 +29,8 @@ describe('roles', () => {
     expect(() => loadConfig({ env: { ...CREDENTIALS, DR_APPROVERS: 'alice' } })).toThrow(/DR_APPROVERS: `alice` is neither a user id/);
     expect(() => loadConfig({ env: { ...CREDENTIALS, SLACK_RUN_CHANNELS: 'C0RUNS00001,everywhere' } })).toThrow(/SLACK_RUN_CHANNELS/);
     expect(loadConfig({ env: { ...CREDENTIALS, SLACK_RUN_CHANNELS: 'C0RUNS00001, incidents' } }).slack.runChannels).toEqual(['C0RUNS00001', 'incidents']);
+    expect(loadConfig({ env: { ...CREDENTIALS, SLACK_RUN_CHANNELS: '*,dms' } }).slack.runChannels).toEqual(['*', 'dms']);
+    expect(() => loadConfig({ env: { ...CREDENTIALS, SLACK_RUN_CHANNELS: '*,dm' } })).toThrow(/SLACK_RUN_CHANNELS/);
   });
 });
 
