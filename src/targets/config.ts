@@ -19,6 +19,8 @@ const EndpointsSchema = z
     rds: httpUrl.optional(),
     eks: httpUrl.optional(),
     sts: httpUrl.optional(),
+    /** S3 (path-style requests when set): where Velero's backup storage is read. */
+    s3: httpUrl.optional(),
     /** Any service not named above (AWS_ENDPOINT_URL). */
     default: httpUrl.optional(),
   })
@@ -33,6 +35,24 @@ const KubernetesSchema = z.union(
   ],
   { error: 'must be one of { eksCluster: <name> }, { context: <name>, kubeconfig?: <path> }, { kubeconfig: <path> } or { inCluster: true }' },
 );
+
+/**
+ * A Velero backup storage location on S3, as its BackupStorageLocation names
+ * it: `spec.objectStorage.bucket`, `.prefix` and `spec.config.region`.
+ */
+const VeleroBackupStorageSchema = z
+  .object({
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3 to 63 lower-case letters, digits, . and -)'),
+    prefix: z
+      .string()
+      .max(512)
+      .regex(/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*\/?$/, 'must be the location\'s prefix as Velero has it, like eks-prod (no leading /)')
+      .optional(),
+    /** The bucket's region; the target's when left out. */
+    region: region.optional(),
+  })
+  .strict();
+export type VeleroBackupStorage = z.infer<typeof VeleroBackupStorageSchema>;
 
 export const TargetSpecSchema = z
   .object({
@@ -51,6 +71,8 @@ export const TargetSpecSchema = z
     /** How the target's cluster is reached; no cluster = the target has AWS only. */
     kubernetes: KubernetesSchema.optional(),
     veleroNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('velero'),
+    /** Where the cluster's Velero keeps its backups (its default BackupStorageLocation): read by plans for a cluster not there yet. */
+    veleroBackupStorage: VeleroBackupStorageSchema.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -5,6 +5,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UserError } from '../errors.ts';
 import { accountOf, clusterLabel, EKS_CLUSTER_NAME, type TargetSpec } from './config.ts';
 import { assumedRoleCredentials, sessionName } from './credentials.ts';
+import { type AwsService, endpointFor } from './endpoints.ts';
 import { kubeconfigSourceOf, placeIdentity, type PlaceIdentity } from './identity.ts';
 import { eksAccess, type KubeApis, kubeconfigAccess } from './kube.ts';
 
@@ -126,7 +127,7 @@ export class Targets {
       const key = `${service}:${region ?? ''}`;
       const cached = s.clients.get(key) as C | undefined;
       if (cached) return cached;
-      const made = make(awsConfig(spec, service, region, s.credentials));
+      const made = make(awsConfig(name, spec, service, region, s.credentials));
       s.clients.set(key, made);
       return made;
     };
@@ -167,30 +168,31 @@ export class Targets {
     const key = spec.roleArn ? `${name}\u0000${session}` : name;
     let s = this.sessions.get(key);
     if (!s) {
-      s = { credentials: this.credentialsFor(spec, session), clients: new Map(), kube: new Map(), usedAt: now };
+      s = { credentials: this.credentialsFor(name, spec, session), clients: new Map(), kube: new Map(), usedAt: now };
       this.sessions.set(key, s);
     }
     s.usedAt = now;
     return s;
   }
 
-  private credentialsFor(spec: ResolvedTarget, session: string): AwsCredentialIdentityProvider {
+  private credentialsFor(name: string, spec: ResolvedTarget, session: string): AwsCredentialIdentityProvider {
     this.baseCredentials ??= defaultProvider();
     if (!spec.roleArn) return this.baseCredentials;
-    return assumedRoleCredentials({ sts: awsConfig(spec, 'sts', spec.region, this.baseCredentials), roleArn: spec.roleArn, sessionName: sessionName(session), externalId: spec.externalId, now: this.now });
+    return assumedRoleCredentials({ sts: awsConfig(name, spec, 'sts', spec.region, this.baseCredentials), roleArn: spec.roleArn, sessionName: sessionName(session), externalId: spec.externalId, now: this.now });
   }
 }
 
-function awsConfig(spec: ResolvedTarget, service: 'rds' | 'eks' | 'sts', region: string | undefined, credentials: AwsCredentialIdentityProvider) {
-  // A per-region RDS endpoint wins for its region (AWS_ENDPOINT_URLS_RDS); other regions fall back to the service's, as documented.
-  const regional = service === 'rds' && region ? spec.rdsEndpoints[region] : undefined;
-  const endpoint = regional ?? spec.endpoints[service] ?? spec.endpoints.default;
+function awsConfig(target: string, spec: ResolvedTarget, service: AwsService, region: string | undefined, credentials: AwsCredentialIdentityProvider) {
+  const endpoint = endpointFor(target, spec, service, region);
   return {
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
     credentials,
     // The SDK retries throttling and 5xx itself; the engine retries again with its own backoff.
     maxAttempts: 3,
+    // Endpoints come from the targets alone: the SDK would otherwise apply AWS_ENDPOINT_URL* and the shared
+    // config file's endpoint_url to every target and region, where the configuration said nothing.
+    ignoreConfiguredEndpointUrls: true,
   };
 }
 

@@ -479,6 +479,13 @@ export class FakeSlack {
         existing.blocks = args.blocks;
         return { ok: true, channel: existing.channel, ts, text: args.text };
       }
+      case 'chat.getPermalink': {
+        // Slack's own answer for a message it has; message_not_found for one it has not (deleted, another channel).
+        const ts = text(args.message_ts);
+        const existing = this.messages.get(ts);
+        if (!existing || existing.channel !== args.channel) return { ok: false, error: args.channel ? 'message_not_found' : 'channel_not_found' };
+        return { ok: true, channel: existing.channel, permalink: `https://fake.slack.com/archives/${existing.channel}/p${ts.replace('.', '')}` };
+      }
       case 'chat.postEphemeral': {
         const channel = text(args.channel);
         const problem = this.cannotPost(channel) ?? invalidMessage(args);

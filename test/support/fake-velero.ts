@@ -115,24 +115,46 @@ export class FakeVelero {
 
   /** A Velero backup, as a schedule names them (`<schedule>-<YYYYMMDDHHMMSS>`). */
   addBackup(name: string, options: BackupOptions): void {
-    const ttlHours = options.ttlHours ?? 168;
-    const backup: Obj = {
-      apiVersion: 'velero.io/v1',
-      kind: 'Backup',
-      metadata: { name, namespace: 'velero', labels: options.schedule ? { 'velero.io/schedule-name': options.schedule } : {}, resourceVersion: String(this.nextVersion()) },
-      spec: { includedNamespaces: options.includedNamespaces ?? ['*'], ttl: `${ttlHours}h0m0s`, storageLocation: options.storageLocation ?? 'default' },
-      status: {
-        phase: options.phase ?? 'Completed',
-        startTimestamp: new Date(options.completedAt.getTime() - 60_000).toISOString(),
-        completionTimestamp: options.completedAt.toISOString(),
-        expiration: (options.expiration ?? new Date(options.completedAt.getTime() + ttlHours * 3_600_000)).toISOString(),
-        ...(options.volumeSnapshots ? { volumeSnapshotsAttempted: options.volumeSnapshots, volumeSnapshotsCompleted: options.volumeSnapshots } : {}),
-      },
-    };
-    const check = checkCrd(BackupCrd, backup);
-    if (check.unknown.length || check.invalid.length) throw new Error(`fake backup ${name} does not match Velero's CRD: ${[...check.unknown, ...check.invalid].join('; ')}`);
+    const backup = veleroBackup(name, options);
+    backup.metadata = { ...(backup.metadata as Obj), resourceVersion: String(this.nextVersion()) };
     this.objects.set(`backups/velero/${name}`, backup);
     if (options.contents) this.contents.set(name, structuredClone(options.contents));
+  }
+
+  /**
+   * One pass of Velero's backup sync controller (backup_sync_controller.go)
+   * for `location`, when it is Available: every backup the store holds and the
+   * cluster does not is created from its `velero-backup.json`, its storage
+   * location (and label) set to this location; a backup still finalizing is
+   * left until it ends, unless it has expired.
+   */
+  syncFrom(store: VeleroBackupStore, location = 'default'): string[] {
+    const bsl = this.objects.get(`backupstoragelocations/velero/${location}`);
+    if ((bsl?.status as Obj | undefined)?.phase !== 'Available') return [];
+    const synced: string[] = [];
+    for (const name of store.backupNames()) {
+      if (this.objects.has(`backups/velero/${name}`)) continue;
+      const stored = store.backupJson(name);
+      if (!stored) continue;
+      const status = { ...(stored.status as Obj) };
+      if (/^(WaitingForPluginOperations|Finalizing)/.test(str(status.phase))) {
+        const expiration = Date.parse(str(status.expiration));
+        if (Number.isNaN(expiration) || expiration > this.now()) continue;
+        status.phase = 'PartiallyFailed';
+      }
+      const metadata = stored.metadata as Obj;
+      const labels = { ...(metadata.labels as Record<string, string> | undefined), 'velero.io/storage-location': location };
+      this.objects.set(`backups/velero/${name}`, {
+        ...stored,
+        metadata: { ...metadata, namespace: 'velero', labels, resourceVersion: String(this.nextVersion()) },
+        spec: { ...(stored.spec as Obj), storageLocation: location },
+        status,
+      });
+      const contents = store.contents(name);
+      if (contents) this.contents.set(name, contents);
+      synced.push(name);
+    }
+    return synced;
   }
 
   /** Moves a backup's expiration (as `kubectl patch backup … status.expiration` would); GC acts on the next request. */
@@ -297,6 +319,37 @@ export class FakeVelero {
       }
     }
   }
+}
+
+/** What Velero's backup sync reads from a backup storage location (fake-s3.ts holds one). */
+export interface VeleroBackupStore {
+  /** The backups under `<prefix>/backups/`. */
+  backupNames(): string[];
+  /** A backup's `velero-backup.json`, parsed. */
+  backupJson(name: string): Obj | undefined;
+  /** The objects the backup holds, when the test recorded them. */
+  contents(name: string): Obj[] | undefined;
+}
+
+/** A Backup object as Velero writes it (checked against Velero's CRD): in the cluster, and as `velero-backup.json`. */
+export function veleroBackup(name: string, options: BackupOptions): Obj {
+  const ttlHours = options.ttlHours ?? 168;
+  const backup: Obj = {
+    apiVersion: 'velero.io/v1',
+    kind: 'Backup',
+    metadata: { name, namespace: 'velero', labels: options.schedule ? { 'velero.io/schedule-name': options.schedule } : {} },
+    spec: { includedNamespaces: options.includedNamespaces ?? ['*'], ttl: `${ttlHours}h0m0s`, storageLocation: options.storageLocation ?? 'default' },
+    status: {
+      phase: options.phase ?? 'Completed',
+      startTimestamp: new Date(options.completedAt.getTime() - 60_000).toISOString(),
+      completionTimestamp: options.completedAt.toISOString(),
+      expiration: (options.expiration ?? new Date(options.completedAt.getTime() + ttlHours * 3_600_000)).toISOString(),
+      ...(options.volumeSnapshots ? { volumeSnapshotsAttempted: options.volumeSnapshots, volumeSnapshotsCompleted: options.volumeSnapshots } : {}),
+    },
+  };
+  const check = checkCrd(BackupCrd, backup);
+  if (check.unknown.length || check.invalid.length) throw new Error(`fake backup ${name} does not match Velero's CRD: ${[...check.unknown, ...check.invalid].join('; ')}`);
+  return backup;
 }
 
 export function parseSelector(text: string): Record<string, string> {

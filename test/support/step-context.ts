@@ -55,6 +55,9 @@ const NO_TARGET: TargetAccess = {
     eks: () => {
       throw noTarget('ctx.aws.eks()');
     },
+    s3: () => {
+      throw noTarget('ctx.aws.s3()');
+    },
   },
   kube: () => Promise.reject(noTarget('ctx.kube()')),
 };

@@ -1,4 +1,5 @@
 import type { App, BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
 import { isUserError } from '../../errors.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { RunService } from '../../runs/service.ts';
@@ -13,6 +14,8 @@ import { checkedActor, type CheckedActor } from '../guard.ts';
 import type { RunMessageNotifier } from '../notifier.ts';
 import { identityOf, placeOf } from '../request-context.ts';
 import { ephemeralText } from '../views/ephemeral.ts';
+import { movedRunRefusal } from '../views/run-moved.ts';
+import { permalinkOf } from '../permalink.ts';
 import { RUN_ACTIONS } from '../views/run.ts';
 import { planAndPost, takeRunRequest } from './dr-command.ts';
 import type { RateLimiter } from '../../runs/rate-limit.ts';
@@ -54,7 +57,7 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
         return;
       }
       try {
-        const run = fromOwnMessage(await deps.service.mustGet(runId), body);
+        const run = await fromOwnMessage(await deps.service.mustGet(runId), body, app.client);
         const reply = await act(run, checkedActor(context), respond);
         deps.notifier.track(runId);
         log.info({ outcome: 'done' }, 'run button handled');
@@ -118,10 +121,12 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
  * A click counts only on the run's own message in the run's own channel: a
  * copy of the buttons elsewhere (a forwarded message, an old ephemeral) acts on nothing.
  */
-function fromOwnMessage(run: Run, body: BlockAction): Run {
+async function fromOwnMessage(run: Run, body: BlockAction, client: WebClient): Promise<Run> {
   const ts = body.container.message_ts as unknown;
   const channel = body.channel?.id ?? (body.container.channel_id as unknown);
   if (!run.message || run.message.ts !== ts || run.message.channel !== channel || body.container.is_ephemeral === true) {
+    // The run's old message in its channel (posted afresh when Slack would not update it): point to the live one.
+    if (run.message && run.message.channel === channel && body.container.is_ephemeral !== true) throw new UserError(movedRunRefusal(run, await permalinkOf(client, run.message)));
     const where = run.message ? ` in <#${run.message.channel}>` : '';
     throw new UserError(`Buttons of run \`${run.id}\` work only on its own message${where}. Nothing changed.`);
   }

@@ -26,7 +26,8 @@ describe('RDS as AWS really behaves: lowercase identifiers, terminal states, err
   beforeAll(async () => {
     fakeAwsCredentials();
     rds = await new FakeRds().start();
-    const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: {} });
+    // The failover below names the DR region: it has an endpoint of its own (an override serves its target's region only).
+    const clients = createStepClients({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url, rdsEndpointUrls: { 'us-west-2': rds.url } }, kubernetes: {} });
     writer = withClients(createWriterStep(), clients);
     failover = withClients(failoverStep(), clients);
   });

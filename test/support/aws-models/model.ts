@@ -44,12 +44,13 @@ interface Model {
   shapes: Record<string, Shape>;
 }
 
-export type ServiceName = 'rds' | 'eks' | 'sts';
+export type ServiceName = 'rds' | 'eks' | 'sts' | 's3';
 
 const MODEL_FILES: Record<ServiceName, { v2: string; botocore: string }> = {
   rds: { v2: 'rds-2014-10-31', botocore: 'rds/2014-10-31/service-2.json' },
   eks: { v2: 'eks-2017-11-01', botocore: 'eks/2017-11-01/service-2.json' },
   sts: { v2: 'sts-2011-06-15', botocore: 'sts/2011-06-15/service-2.json' },
+  s3: { v2: 's3-2006-03-01', botocore: 's3/2006-03-01/service-2.json' },
 };
 
 /** Where Debian's python3-botocore keeps its models; BOTOCORE_DATA_DIR overrides it. */

@@ -5,7 +5,7 @@
  * request on purpose takes the refusals it expects with `takeModelRefusals`.
  */
 export interface ModelRefusal {
-  service: 'rds' | 'eks' | 'sts';
+  service: 'rds' | 'eks' | 'sts' | 's3';
   operation: string;
   code: string;
   message: string;

@@ -1,13 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { metadataKey } from '../../../src/steps/velero/object-store.ts';
 import { TargetsSettingSchema } from '../../../src/targets/config.ts';
 import { sessionName } from '../../../src/targets/credentials.ts';
 import { newRunId } from '../../../src/util/ids.ts';
 import { readText, sourceFiles, yamlDocs } from './files.ts';
 
 /** @aws-sdk/client-<name> → IAM service prefix. */
-const SERVICES: Record<string, string> = { rds: 'rds', eks: 'eks', sts: 'sts' };
+const SERVICES: Record<string, string> = { rds: 'rds', eks: 'eks', sts: 'sts', s3: 's3' };
+/** Calls IAM authorizes under another action's name. */
+const IAM_ACTION: Record<string, string> = { 's3:ListObjectsV2': 's3:ListBucket' };
 const ACCOUNT = '111122223333';
 /** The one call made with the bot's own credentials only: becoming a target's role (src/targets/credentials.ts). */
 const ASSUME_ROLE = 'sts:AssumeRole';
@@ -41,7 +44,8 @@ function actionsUsedByCode(): Map<string, string> {
     for (const m of file.text.matchAll(/new (\w+)Command\(/g)) {
       const service = serviceOf.get(`${m[1] ?? ''}Command`);
       if (!service) throw new Error(`${file.path}: ${m[1] ?? ''}Command is not imported from an @aws-sdk client`);
-      used.set(`${service}:${m[1] ?? ''}`, file.path);
+      const call = `${service}:${m[1] ?? ''}`;
+      used.set(IAM_ACTION[call] ?? call, file.path);
     }
   }
   return used;
@@ -68,10 +72,14 @@ function expectScopedTo(p: z.infer<typeof Policy>, account: string): void {
     const services = new Set(s.Action.map((a) => a.split(':')[0]));
     for (const r of s.Resource) {
       expect(r, s.Sid).not.toBe('*');
-      const [, partition, service, , inAccount, resource] = r.split(':');
+      const [, partition, service, region, inAccount, resource] = r.split(':');
       expect(partition, r).toBe('aws');
       expect(services.has(service ?? ''), `${s.Sid}: ${r} is not a resource of ${[...services].join(', ')}`).toBe(true);
-      expect(inAccount, r).toBe(account);
+      if (service === 's3') {
+        // Bucket ARNs name no region or account: the account is a condition (buckets owned by it only).
+        expect([region, inAccount], r).toEqual(['', '']);
+        expect(s.Condition?.StringEquals?.['s3:ResourceAccount'], s.Sid).toBe(account);
+      } else expect(inAccount, r).toBe(account);
       expect(resource ?? '', r).not.toBe('*');
     }
   }
@@ -119,6 +127,20 @@ describe('deploy/iam-policy.json', () => {
     const patterns = (Array.isArray(allowed) ? allowed : [allowed ?? '']).map(glob);
     expect(tagKeys.length).toBeGreaterThan(0);
     for (const k of tagKeys) expect(patterns.some((p) => p.test(k)), `tag key ${k}`).toBe(true);
+  });
+
+  it('reads Velero’s backup metadata only, never a backup’s contents (they hold the cluster’s Secrets)', () => {
+    expect(used.get('s3:GetObject')).toBe('src/steps/velero/object-store.ts');
+    const key = metadataKey({ prefix: 'eks-prod' }, 'daily-full-backup-20261201020000');
+    for (const p of [policy, targetRole]) {
+      const reads = p.Statement.filter((st) => st.Action.includes('s3:GetObject')).flatMap((st) => st.Resource);
+      expect(reads.length).toBeGreaterThan(0);
+      for (const r of reads) {
+        expect(r).toMatch(/\/velero-backup\.json$/);
+        expect(glob(r).test(`arn:aws:s3:::velero-backups/${key}`)).toBe(true);
+        expect(glob(r).test('arn:aws:s3:::velero-backups/eks-prod/backups/daily-full-backup-20261201020000/daily-full-backup-20261201020000.tar.gz')).toBe(false);
+      }
+    }
   });
 
   it('needs no STS permission for the EKS token (a presigned GetCallerIdentity)', () => {
@@ -223,7 +245,8 @@ describe('deploy/iam/target-role-policy.json (the permissions of each target rol
   it('allows exactly what acting on a target calls, the statements of deploy/iam-policy.json', () => {
     expect([...new Set(actions)].sort()).toEqual(targetActions);
     expect(new Set(actions).size, 'an action is listed twice').toBe(actions.length);
-    const shape = (p: z.infer<typeof Policy>) => p.Statement.map((s) => ({ Sid: s.Sid, Action: s.Action, Condition: s.Condition }));
+    const anyAccount = (c: unknown) => JSON.parse(JSON.stringify(c ?? null).replaceAll(TARGET_ACCOUNT, ACCOUNT)) as unknown;
+    const shape = (p: z.infer<typeof Policy>) => p.Statement.map((s) => ({ Sid: s.Sid, Action: s.Action, Condition: anyAccount(s.Condition) }));
     expect(shape(targetRole)).toEqual(shape(policy));
   });
 
