@@ -10,6 +10,11 @@ import { findPostedReply, onceMetadata } from './post-once.ts';
 import type { SlackMessage } from './views/message.ts';
 import { renderRunMessage } from './views/run.ts';
 import { endingText, stateText } from './views/run-ending.ts';
+import { renderRunMoved } from './views/run-moved.ts';
+import { permalinkOf } from './permalink.ts';
+
+/** Refusals of a message's content, not of editing it: a short update of the same message still goes through. */
+const CONTENT_REFUSALS = new Set(['msg_too_long', 'msg_blocks_too_long', 'invalid_blocks']);
 
 /** Run endings that also get a threaded reply, so people are notified. */
 const ENDINGS = new Set<RunEvent['type']>(['run.succeeded', 'run.failed', 'run.cancelled', 'run.expired', 'run.rejected']);
@@ -120,7 +125,10 @@ export class RunMessageNotifier {
     const thread = run.origin.threadTs ? { thread_ts: run.origin.threadTs } : {};
     try {
       const posted = await this.slack.chat.postMessage({ channel: stale.channel, text: message.text, blocks: message.blocks ?? [], ...thread, metadata: onceMetadata(key) });
-      if (posted.ts) await this.o.store.setMessage(run.id, { channel: stale.channel, ts: posted.ts });
+      if (posted.ts) {
+        await this.o.store.setMessage(run.id, { channel: stale.channel, ts: posted.ts });
+        await this.markMoved(run, stale, { channel: stale.channel, ts: posted.ts }, refusal);
+      }
       log.warn({ staleTs: stale.ts, ts: posted.ts }, 'Slack refused to update the run message for good; posted its current state as a new message');
       return;
     } catch (err) {
@@ -130,6 +138,22 @@ export class RunMessageNotifier {
       await this.slack.chat.postMessage({ channel: stale.channel, text: stateText(run), ...thread, metadata: onceMetadata(`${key}:text`) });
     } catch (err) {
       log.error({ err: errorText(err) }, 'the run\'s current state could not be shown in Slack');
+    }
+  }
+
+  /**
+   * The old message of a run posted afresh says where the run went, without
+   * its buttons, when Slack still lets it be updated (it refused its content,
+   * not the edit). Otherwise its buttons stay, and a click on them is told
+   * where the live message is (run-actions).
+   */
+  private async markMoved(run: Run, stale: { channel: string; ts: string }, live: { channel: string; ts: string }, refusal: string): Promise<void> {
+    if (!CONTENT_REFUSALS.has(refusal)) return;
+    const moved = renderRunMoved(run, await permalinkOf(this.slack, live));
+    try {
+      await this.slack.chat.update({ channel: stale.channel, ts: stale.ts, text: moved.text, blocks: moved.blocks ?? [] });
+    } catch (err) {
+      this.o.logger.warn({ runId: run.id, err: errorText(err) }, 'could not mark the run\'s old message as moved');
     }
   }
 
