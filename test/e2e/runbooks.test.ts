@@ -155,9 +155,12 @@ describe('shipped runbooks, end to end', () => {
     rds.addCluster('orders-aurora', { earliest: new Date(Date.now() - 24 * HOUR), latest: new Date(Date.now() - 60_000), engineVersion: '16.2', settings: { port: 6432, iamAuth: true } });
     rds.deleteCluster('orders-aurora', { finalSnapshotId: 'orders-aurora-final', vpcId: 'vpc-0abc1234', availabilityZones: ['us-east-1a', 'us-east-1b'] });
     rds.calls.length = 0;
-    const params = { cluster: 'orders-aurora', healthUrl: `${api.url}/health`, deployments: 'billing', subnetGroup: 'dr-db-subnets', securityGroups: 'sg-0123456789abcdef0', writerClass: 'db.r6g.large' };
+    rds.clusterParameterGroups.add('orders-pg16');
+    const params = { cluster: 'orders-aurora', healthUrl: `${api.url}/health`, deployments: 'billing', subnetGroup: 'dr-db-subnets', securityGroups: 'sg-0123456789abcdef0', parameterGroup: 'orders-pg16', writerClass: 'db.r6g.large' };
     const run = await engine.service.create({ runbookId: 'restore-database-snapshot', params, requester: ALICE });
     expect(run.plan[0]?.lines[0]?.detail).toMatch(/^the source cluster orders-aurora no longer exists \(deleted\); restore its manual snapshot .*orders-aurora-final/);
+    // What a snapshot does not record is given (the parameter group) or safe (deletion protection, tags copied), and the plan says which.
+    expect(run.plan[0]?.lines[0]?.detail).toContain('given: cluster parameter group orders-pg16; copied from snapshot orders-aurora-final: port 6432, IAM authentication on; safe default: deletion protection on, copy tags to snapshots on');
     const done = await approveAndFinish(run.id);
 
     expect(done.state).toBe('succeeded');
@@ -167,7 +170,7 @@ describe('shipped runbooks, end to end', () => {
     ]);
     const restored = rds.clusters.get(`orders-aurora-dr-${run.id}`);
     expect(restored).toMatchObject({ subnetGroup: 'dr-db-subnets', securityGroups: ['sg-0123456789abcdef0'] });
-    expect(restored?.settings).toMatchObject({ port: 6432, iamAuth: true });
+    expect(restored?.settings).toEqual({ parameterGroup: 'orders-pg16', port: 6432, iamAuth: true, deletionProtection: true, copyTagsToSnapshot: true });
     expect(rds.callsTo('CreateDBInstance')[0]?.params.DBInstanceClass).toBe('db.r6g.large');
     expect(kubeWrites()).toContain('PATCH /api/v1/namespaces/production/secrets/database-credentials');
     await assertNoSecretLeaked(run.id);

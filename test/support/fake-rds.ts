@@ -109,6 +109,8 @@ export class FakeRds extends LoopbackFake {
   readonly neverReady = new Set<string>();
   /** Clusters or instances (by id) put into a state on demand (`forceStatus`), e.g. a terminal `incompatible-parameters`. */
   readonly forcedStatus = new Map<string, string>();
+  /** DB cluster parameter groups that exist besides RDS's `default.*` ones (those of added clusters too): a restore naming another is refused. */
+  readonly clusterParameterGroups = new Set<string>();
   private readonly failures = new Map<string, Failure[]>();
   private sessionIssuer: FakeSts | undefined;
   /** Fraction of calls answered 503 at random; half of the failed changing calls are applied first (the answer is lost). */
@@ -131,6 +133,7 @@ export class FakeRds extends LoopbackFake {
       ...(options.settings ? { settings: options.settings } : {}),
     };
     this.clusters.set(id, cluster);
+    if (options.settings?.parameterGroup) this.clusterParameterGroups.add(options.settings.parameterGroup);
     this.instances.set(`${id}-instance-1`, {
       id: `${id}-instance-1`,
       clusterId: id,
@@ -430,6 +433,10 @@ export class FakeRds extends LoopbackFake {
     const id = mixedCaseId.toLowerCase();
     if (this.clusters.has(id)) throw new RdsFault('DBClusterAlreadyExistsFault', `DB cluster ${id} already exists.`);
     const tags = parseTags(p);
+    const parameterGroup = p.DBClusterParameterGroupName;
+    if (parameterGroup && !parameterGroup.startsWith('default.') && !this.clusterParameterGroups.has(parameterGroup)) {
+      throw new RdsFault('DBClusterParameterGroupNotFound', `DBClusterParameterGroup not found: ${parameterGroup}`, 404);
+    }
     const groups: string[] = [];
     for (let i = 1; p[`VpcSecurityGroupIds.VpcSecurityGroupId.${i}`]; i++) groups.push(p[`VpcSecurityGroupIds.VpcSecurityGroupId.${i}`] ?? '');
     const now = new Date();

@@ -182,6 +182,10 @@ function choose(snapshots: DBClusterSnapshot[], wanted: string, source: string, 
  * come from the snapshot, and since a snapshot records no subnet group or
  * security groups, `subnetGroup` and `securityGroups` must then be given
  * (a runbook may set them as its parameters' defaults); the plan refuses otherwise.
+ * Nor does it record the cluster parameter group (RDS's default unless
+ * `parameterGroup` is given), deletion protection or copy-tags-to-snapshot
+ * (both on unless given: settings.ts SAFE_DEFAULTS); the plan says where each
+ * setting came from.
  * Reads: DescribeDBClusters, DescribeDBClusterSnapshots. Changes: RestoreDBClusterFromSnapshot.
  * Idempotency: fixed name per run, tagged with the run and the snapshot used; adopted on re-entry.
  */

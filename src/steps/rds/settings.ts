@@ -1,5 +1,6 @@
 import type { DBCluster, DBClusterSnapshot, ServerlessV2ScalingConfiguration } from '@aws-sdk/client-rds';
 import { z } from 'zod';
+import { FROM_SOURCE } from '../../targets/aws-ids.ts';
 
 /**
  * Restores do not inherit settings: RestoreDBClusterToPointInTime and
@@ -29,16 +30,23 @@ const KEYS: readonly Key[] = [
   'ServerlessV2ScalingConfiguration',
 ];
 
+/** `source` (a runbook's default): the source's own, the same as leaving the parameter out. */
+const orFromSource = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === FROM_SOURCE ? undefined : v), schema.optional());
+/** A switch: true or false, or on or off as a runbook's enum gives it. */
+const onOrOff = z.union([z.boolean(), z.enum(['on', 'off']).transform((v) => v === 'on')]);
+
 /** Step parameters that override what is copied from the source. */
 export const settingsParams = {
-  /** The cluster parameter group of the new cluster (default: the source's). */
-  parameterGroup: z.string().regex(/^[a-zA-Z][a-zA-Z0-9.-]{0,254}$/, 'must be a DB cluster parameter group name').optional(),
+  /** The cluster parameter group of the new cluster (default: the source's; RDS's default when there is no source to copy it from). */
+  parameterGroup: orFromSource(z.string().regex(/^[a-zA-Z][a-zA-Z0-9.-]{0,254}$/, 'must be a DB cluster parameter group name (a letter, then letters, digits, dots or hyphens)')),
   port: z.number().int().min(1150).max(65535).optional(),
   iamAuth: z.boolean().optional(),
-  deletionProtection: z.boolean().optional(),
+  /** Default: the source's; on when there is no source to copy it from (SAFE_DEFAULTS). */
+  deletionProtection: orFromSource(onOrOff),
   /** Log types to export to CloudWatch Logs, e.g. [postgresql]; [] for none. */
   logExports: z.array(z.string().regex(/^[a-z-]+$/, 'must be a log type like postgresql')).optional(),
-  copyTagsToSnapshot: z.boolean().optional(),
+  /** Default: the source's; on when there is no source to copy it from (SAFE_DEFAULTS). */
+  copyTagsToSnapshot: orFromSource(onOrOff),
   serverlessV2: z
     .object({ minCapacity: z.number().min(0).max(256), maxCapacity: z.number().min(1).max(256) })
     .refine((s) => s.minCapacity <= s.maxCapacity, 'minCapacity must not exceed maxCapacity')
@@ -93,11 +101,22 @@ export interface ChosenSettings {
 }
 
 /**
+ * What a replacement cluster gets when neither the parameters nor a source
+ * say (the source cluster was deleted; a snapshot records neither): RDS's own
+ * defaults are off, which would leave a production database one call from
+ * deletion and its snapshots untagged. docs/decisions.md.
+ */
+export const SAFE_DEFAULTS: Readonly<RestoreSettings> = { DeletionProtection: true, CopyTagsToSnapshot: true };
+
+/**
  * Each member from the step's parameters if given, else from the first of
- * `from` that has it (e.g. the source cluster, then the snapshot).
+ * `from` that has it (e.g. the source cluster, then the snapshot), else from
+ * SAFE_DEFAULTS; the summary says where each came from, and names a cluster
+ * parameter group left to RDS's default.
  * `logExports: []` asks for no exports and sends nothing (RDS's default is none).
  */
-export function chooseSettings(overrides: SettingsOverrides, from: { label: string; settings: RestoreSettings }[]): ChosenSettings {
+export function chooseSettings(overrides: SettingsOverrides, sources: { label: string; settings: RestoreSettings }[]): ChosenSettings {
+  const from = [...sources.map((f) => ({ heading: `copied from ${f.label}`, settings: f.settings })), { heading: 'safe default', settings: SAFE_DEFAULTS }];
   const given = overridden(overrides);
   const request: RestoreSettings = {};
   const put = <K extends Key>(k: K, v: RestoreSettings[K]) => {
@@ -115,8 +134,9 @@ export function chooseSettings(overrides: SettingsOverrides, from: { label: stri
     const origin = from.find((f) => f.settings[key] !== undefined);
     if (!origin) continue;
     put(key, origin.settings[key]);
-    note(`copied from ${origin.label}`, describe(key, origin.settings));
+    note(origin.heading, describe(key, origin.settings));
   }
+  if (request.DBClusterParameterGroupName === undefined) note("RDS's default", 'cluster parameter group (the engine\'s default.* group; give parameterGroup to use yours)');
   const summary = [...groups].map(([label, items]) => `${label}: ${items.join(', ')}`).join('; ');
   return { request, summary: summary || 'no settings copied (RDS defaults)' };
 }

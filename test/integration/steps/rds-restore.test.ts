@@ -150,6 +150,16 @@ describe('RDS restores: tags and the settings a replacement cluster needs', () =
       expect(settingsOf(await describeCluster(String(out.clusterId)))).toEqual(settingsOf(await describeCluster('prod-aurora')));
     });
 
+    it('a source without deletion protection is copied as it is: the safe defaults are for settings no source has', async () => {
+      rds.addSnapshot({ id: 'prov-manual-1', clusterId: 'prov-aurora', createdAt: new Date(Date.now() - HOUR), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'manual' });
+      const p = snapshot.params.parse({ source: 'prov-aurora' });
+      const [line] = await snapshot.plan(planContext('rset0004'), p);
+      expect(line?.detail).toContain('deletion protection off, copy tags to snapshots off');
+      expect(line?.detail).not.toContain('safe default');
+      const out = await snapshot.run(stepContext({ runId: 'rset0004' }), p);
+      expect(settingsOf(await describeCluster(String(out.clusterId)))).toMatchObject({ DeletionProtection: false, CopyTagsToSnapshot: false });
+    });
+
     it('parameters override what is copied, and the plan says which were given', async () => {
       const p = pitr.params.parse({ source: 'prod-aurora', to: 'latest', port: 5432, deletionProtection: false, logExports: [], serverlessV2: { minCapacity: 1, maxCapacity: 4 } });
       const [line] = await pitr.plan(planContext('rset0003'), p);
@@ -212,6 +222,40 @@ describe('RDS restores: tags and the settings a replacement cluster needs', () =
 
       expect(await snapshot.run(stepContext({ runId: 'rgone001', attempt: 2 }), p)).toEqual(out);
       expect(rds.callsTo('RestoreDBClusterFromSnapshot')).toHaveLength(1);
+    });
+
+    it('the replacement is protected from deletion and copies tags to snapshots by default, and the plan says where each setting came from', async () => {
+      deleteSource();
+      const p = snapshot.params.parse({ source: 'gone-aurora', subnetGroup: 'dr-db-subnets', securityGroups: 'sg-0123456789abcdef0', parameterGroup: 'source', deletionProtection: 'source', copyTagsToSnapshot: 'source' });
+      const [line] = await snapshot.plan(planContext('rgone005'), p);
+      expect(line?.detail).toContain(
+        'copied from snapshot gone-aurora-final: port 6432, IAM authentication on; safe default: deletion protection on, copy tags to snapshots on; ' +
+          "RDS's default: cluster parameter group (the engine's default.* group; give parameterGroup to use yours)",
+      );
+      const out = await snapshot.run(stepContext({ runId: 'rgone005' }), p);
+      expect(rds.callsTo('RestoreDBClusterFromSnapshot')[0]?.params).toMatchObject({ DeletionProtection: 'true', CopyTagsToSnapshot: 'true' });
+      expect(settingsOf(await describeCluster(String(out.clusterId)))).toMatchObject({ DBClusterParameterGroup: 'default.aurora-postgresql16', DeletionProtection: true, CopyTagsToSnapshot: true });
+    });
+
+    it('a parameter group, and deletion protection off said explicitly, are used as given', async () => {
+      deleteSource();
+      rds.clusterParameterGroups.add('gone-pg16');
+      const p = snapshot.params.parse({ source: 'gone-aurora', subnetGroup: 'dr-db-subnets', securityGroups: 'sg-0123456789abcdef0', parameterGroup: 'gone-pg16', deletionProtection: 'off' });
+      const [line] = await snapshot.plan(planContext('rgone006'), p);
+      expect(line?.detail).toContain('given: cluster parameter group gone-pg16, deletion protection off; copied from snapshot gone-aurora-final: port 6432, IAM authentication on; safe default: copy tags to snapshots on');
+      const out = await snapshot.run(stepContext({ runId: 'rgone006' }), p);
+      expect(settingsOf(await describeCluster(String(out.clusterId)))).toMatchObject({ DBClusterParameterGroup: 'gone-pg16', DeletionProtection: false, CopyTagsToSnapshot: true });
+    });
+
+    it('the fake refuses a parameter group that does not exist, as RDS does, and the step fails for good', async () => {
+      deleteSource();
+      const p = snapshot.params.parse({ source: 'gone-aurora', subnetGroup: 'dr-db-subnets', securityGroups: 'sg-0123456789abcdef0', parameterGroup: 'no-such-pg' });
+      const failure = await failureOf(snapshot.run(stepContext({ runId: 'rgone007' }), p));
+      expect(failure).toEqual({
+        permanent: true,
+        message: 'restoring snapshot gone-aurora-final failed: DBClusterParameterGroupNotFoundFault: DBClusterParameterGroup not found: no-such-pg',
+      });
+      expect(rds.clusters.has('gone-aurora-dr-rgone007')).toBe(false);
     });
 
     it('restores a named manual snapshot of the deleted cluster', async () => {
