@@ -17,5 +17,5 @@ export function renderRunMoved(run: Pick<Run, 'id'>, permalink: string | undefin
 
 /** The answer to a click on a run's old message: nothing changed, and where to act instead. */
 export function movedRunRefusal(run: Pick<Run, 'id'>, permalink: string | undefined): string {
-  return `This message of run \`${run.id}\` is an old one: the run moved to ${liveMessage(run, permalink)}, and its buttons work there. Nothing changed.`;
+  return `Buttons of run \`${run.id}\` work only on its own message, and this is an old one: the run moved to ${liveMessage(run, permalink)}, where they work. Nothing changed.`;
 }
