@@ -1,9 +1,10 @@
 import { EKSClient } from '@aws-sdk/client-eks';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { S3Client } from '@aws-sdk/client-s3';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UserError } from '../errors.ts';
-import { accountOf, clusterLabel, EKS_CLUSTER_NAME, type TargetSpec } from './config.ts';
+import { accountOf, clusterLabel, EKS_CLUSTER_NAME, type TargetSpec, type VeleroBackupStorage } from './config.ts';
 import { assumedRoleCredentials, sessionName } from './credentials.ts';
 import { type AwsService, endpointFor } from './endpoints.ts';
 import { kubeconfigSourceOf, placeIdentity, type PlaceIdentity } from './identity.ts';
@@ -22,6 +23,8 @@ export interface TargetView {
   /** The EKS cluster by name, when the cluster is reached through EKS. */
   eksCluster?: string | undefined;
   veleroNamespace: string;
+  /** Where the target's Velero keeps its backups, when configured (read by plans before the cluster is there). */
+  veleroBackupStorage?: VeleroBackupStorage | undefined;
 }
 
 /** What a step's context gives it for its target. */
@@ -31,6 +34,8 @@ export interface TargetAccess {
     /** RDS in the target's region, or in `region` (a failover's DR region), with the target's credentials. */
     rds(region?: string): RDSClient;
     eks(region?: string): EKSClient;
+    /** S3 in `region` (the Velero backup storage's, else the target's), with the target's credentials. */
+    s3(region?: string): S3Client;
   };
   /** The target's cluster (or the one named at run time); the same APIs each time, tokens renewed per request. */
   kube(): Promise<KubeApis>;
@@ -43,7 +48,7 @@ export interface TargetAccess {
  */
 export type ResolvedTarget = Omit<TargetSpec, 'region' | 'kubernetes' | 'endpoints'> & {
   region?: string | undefined;
-  endpoints: Partial<Record<'rds' | 'eks' | 'sts' | 'default', string | undefined>>;
+  endpoints: Partial<Record<'rds' | 'eks' | 'sts' | 's3' | 'default', string | undefined>>;
   kubernetes?: TargetSpec['kubernetes'] | { fromEnvironment: true } | undefined;
 };
 
@@ -59,7 +64,7 @@ const IDLE_MS = 2 * 3_600_000;
 
 interface Session {
   credentials: AwsCredentialIdentityProvider;
-  clients: Map<string, RDSClient | EKSClient>;
+  clients: Map<string, RDSClient | EKSClient | S3Client>;
   kube: Map<string, Promise<KubeApis>>;
   usedAt: number;
 }
@@ -107,7 +112,7 @@ export class Targets {
     const eksCluster = cluster ?? (spec.kubernetes && 'eksCluster' in spec.kubernetes ? spec.kubernetes.eksCluster : undefined);
     const account = accountOf(spec);
     const label = spec.label ?? name;
-    return { name, label, region: spec.region, account, cluster: clusterLabel(spec.kubernetes, cluster), eksCluster, veleroNamespace: spec.veleroNamespace };
+    return { name, label, region: spec.region, account, cluster: clusterLabel(spec.kubernetes, cluster), eksCluster, veleroNamespace: spec.veleroNamespace, veleroBackupStorage: spec.veleroBackupStorage };
   }
 
   /** Everything that decides where calls to `name` (and `cluster`) go, as configured now: a plan keeps it, each step compares it. */
@@ -123,7 +128,7 @@ export class Targets {
     const spec = this.spec(name);
     const target = this.view(name, cluster);
     const s = this.session(name, spec, session);
-    const client = <C extends RDSClient | EKSClient>(service: 'rds' | 'eks', region: string | undefined, make: (config: ReturnType<typeof awsConfig>) => C): C => {
+    const client = <C extends RDSClient | EKSClient | S3Client>(service: 'rds' | 'eks' | 's3', region: string | undefined, make: (config: ReturnType<typeof awsConfig>) => C): C => {
       const key = `${service}:${region ?? ''}`;
       const cached = s.clients.get(key) as C | undefined;
       if (cached) return cached;
@@ -134,6 +139,8 @@ export class Targets {
     const aws = {
       rds: (region?: string) => client('rds', region ?? spec.region, (c) => new RDSClient(c)),
       eks: (region?: string) => client('eks', region ?? spec.region, (c) => new EKSClient(c)),
+      // An endpoint of its own (a VPC endpoint, a test) is asked path-style: the bucket in the path, not the host name.
+      s3: (region?: string) => client('s3', region ?? spec.veleroBackupStorage?.region ?? spec.region, (c) => new S3Client({ ...c, ...(c.endpoint ? { forcePathStyle: true } : {}) })),
     };
     const kube = (): Promise<KubeApis> => {
       const key = target.eksCluster ?? '';
