@@ -1,4 +1,4 @@
-import { isPermanent, type PinnedValue, type PlanLine } from '../steps/types.ts';
+import { isPermanent, type PinnedValue, type PlanContext, type PlanLine, type Step } from '../steps/types.ts';
 import { isUserError, UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Scalar } from '../runbooks/refs.ts';
@@ -58,7 +58,9 @@ export async function planRun({ runbook, params, runId, registry, targets, targe
       for (const key of Object.keys(pinned)) Reflect.deleteProperty(pinned, key);
       const pins = pinned;
       try {
-        lines = await step.plan(
+        lines = await planStep(
+          step,
+          awaited,
           {
             runId,
             stepId: spec.id,
@@ -75,12 +77,6 @@ export async function planRun({ runbook, params, runId, registry, targets, targe
         break;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        if (isClusterNotReady(err) && awaited) {
-          // An earlier step waits for this cluster: this one cannot look at it yet, and says so in the plan.
-          const line = waitForClusterLine(err);
-          lines = [{ ...line, detail: `${line.detail}: what this step finds there is decided then` }];
-          break;
-        }
         if (isPermanent(err) || isUserError(err) || isClusterNotReady(err)) throw new UserError(`Step \`${spec.id}\` (${spec.use}) refused the plan: ${escapeMrkdwn(message)}`);
         // A throttled or briefly unavailable API should not cost the user a retyped command.
         if (attempt >= PLAN_ATTEMPTS || signal?.aborted) {
@@ -104,6 +100,22 @@ export async function planRun({ runbook, params, runId, registry, targets, targe
     });
   }
   return planned;
+}
+
+/**
+ * The step's plan. On a cluster an earlier step waits for, the step cannot
+ * look at it yet: it says what it can from what exists now (planBeforeCluster),
+ * or the plan says it decides then.
+ */
+async function planStep<S extends Step>(step: S, awaited: boolean, ctx: PlanContext, params: Parameters<S['plan']>[1]): Promise<PlanLine[]> {
+  try {
+    return await step.plan(ctx, params);
+  } catch (err) {
+    if (!isClusterNotReady(err) || !awaited) throw err;
+    if (step.planBeforeCluster) return step.planBeforeCluster(ctx, params, err);
+    const line = waitForClusterLine(err);
+    return [{ ...line, detail: `${line.detail}: what this step finds there is decided then` }];
+  }
 }
 
 function samePlace(a: Place | undefined, b: Place): boolean {

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
+import type { ClusterNotReady } from '../targets/kube.ts';
 import type { TargetAccess } from '../targets/targets.ts';
 
 /**
@@ -19,6 +20,12 @@ export interface Step<P extends z.ZodObject = z.ZodObject> {
   readonly outputs: readonly string[];
   /** Read-only: what this step will do with these parameters. */
   plan(ctx: PlanContext, params: z.infer<P>): Promise<PlanLine[]>;
+  /**
+   * Read-only, optional: what the plan can say while the step's cluster is not
+   * there yet (an earlier eks.wait-cluster waits for it), from what exists
+   * now; may pin, and refuse. Without it the plan says the step decides then.
+   */
+  planBeforeCluster?(ctx: PlanContext, params: z.infer<P>, notReady: ClusterNotReady): Promise<PlanLine[]>;
   run(ctx: StepContext, params: z.infer<P>): Promise<StepOutputs>;
 }
 

@@ -3,11 +3,12 @@ import { formatDuration } from '../../util/duration.ts';
 import type { KubeApis } from '../../targets/kube.ts';
 import { classifyKubeError, FIELD_MANAGER, K8S_NAMESPACE, statusCode } from '../kube/api.ts';
 import { pollUntil } from '../poll.ts';
-import { defineStep, type PlanLine, type StepContext } from '../types.ts';
+import { defineStep, type PlanContext, type PlanLine, type StepContext } from '../types.ts';
 import { allowedNote, checkAll, checkNamespace, DEFAULT_KUBE_SCOPE, enforce, isPending, type KubeScope, pendingNote, scopeOnTarget, SCOPE_SETTINGS, type ScopeCheck } from '../kube/scope.ts';
 import { checkExpiry, checkStorageLocation, chooseBackup } from './backup.ts';
 import { copyDrillConfig, createModifierConfigMap, deleteModifierConfigMap, ensureNamespace, ISOLATION_EXCLUDED_RESOURCES, modifierConfigMap, readDrillConfig, VOLUME_RESOURCES } from './drill.ts';
 import { drillPlan } from './drill-plan.ts';
+import { planRestoreBeforeCluster, syncedPinnedBackup } from './restore-pinned.ts';
 import { completedAt, getBackup, getRestore, type Restore, SCHEDULE_LABEL, VELERO } from './objects.ts';
 
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a Velero object name');
@@ -80,6 +81,8 @@ const params = z
   .object({
     /** A backup name, or `latest` for the newest completed backup of `schedule`; the plan pins what it resolved. */
     backup: z.union([z.literal('latest'), name]).default('latest'),
+    /** Pinned by a plan that found the backup in object storage: its completion time; the run refuses a backup of that name that completed at another. */
+    backupCompletedAt: z.iso.datetime({ offset: true }).optional(),
     schedule: name.optional(),
     includedNamespaces: z.array(z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/)).optional(),
     namespaceMapping: z.record(z.string().regex(K8S_NAMESPACE), namespaceName).optional(),
@@ -98,6 +101,7 @@ const params = z
     includeVolumes: z.boolean().default(false),
   })
   .refine((p) => p.backup !== 'latest' || Boolean(p.schedule), 'backup "latest" needs the schedule whose newest backup to use')
+  .refine((p) => !p.backupCompletedAt || p.backup !== 'latest', 'backupCompletedAt names the completion time of a named backup, not of "latest"')
   .refine((p) => !p.restoreInto || p.includedNamespaces?.length === 1, 'restoreInto needs exactly one included namespace')
   .refine((p) => !isIsolated(p) || (p.includedNamespaces?.length && !p.includedNamespaces.includes('*')), 'an isolated restore needs the namespaces to restore listed in includedNamespaces (not *)')
   .refine((p) => !p.configFrom || isIsolated(p), 'configFrom replaces the Secrets and ConfigMaps an isolated restore leaves out; it needs isolate (or a restore into another namespace)');
@@ -106,6 +110,19 @@ export type RestoreParams = z.infer<typeof params> & { veleroNamespace: string }
 
 function resolved(given: z.infer<typeof params>, target: { veleroNamespace: string }): RestoreParams {
   return { ...given, veleroNamespace: given.veleroNamespace ?? target.veleroNamespace };
+}
+
+/** The namespaces the restore may touch, as the plan says it (or what it waits to know). */
+function scopeNote(limits: KubeScope, ctx: PlanContext, p: RestoreParams): string {
+  const scope = scopeOnTarget(limits, ctx.target);
+  const values = [...(p.includedNamespaces ?? []), ...Object.entries(p.namespaceMapping ?? {}).flat(), p.restoreInto, p.veleroNamespace, p.configFrom];
+  return allowedNote(values.some(isPending) ? pendingNote(scope, ['namespaces']) : enforce(checkRestoreScope(scope, p)));
+}
+
+/** What the plan says of partial restores and of objects that exist already. */
+export function restoreTerms(p: Pick<RestoreParams, 'allowPartial' | 'existingResourcePolicy'>): string {
+  const partial = p.allowPartial ? 'accepted (PartiallyFailed succeeds; its warnings and errors are counted in the outputs)' : 'fail the step';
+  return `partial restores: ${partial}; existing objects: ${p.existingResourcePolicy === 'none' ? 'left as they are' : 'updated'}`;
 }
 
 /**
@@ -129,9 +146,7 @@ export function veleroRestoreStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
     outputs: ['restoreName', 'backupName', 'itemsRestored', 'warnings', 'errors', 'partial'],
     async plan(ctx, given) {
       const p = resolved(given, ctx.target);
-      const scope = scopeOnTarget(limits, ctx.target);
-      const values = [...(p.includedNamespaces ?? []), ...Object.entries(p.namespaceMapping ?? {}).flat(), p.restoreInto, p.veleroNamespace, p.configFrom];
-      const note = values.some(isPending) ? pendingNote(scope, ['namespaces']) : enforce(checkRestoreScope(scope, p));
+      const note = scopeNote(limits, ctx, p);
       const api = await ctx.kube();
       const b = await chooseBackup(api, p.veleroNamespace, p.backup, p.schedule);
       checkExpiry(b, Date.now() + ctx.runTimeoutMs, `this run's ${formatDuration(ctx.runTimeoutMs)} timeout`);
@@ -148,12 +163,15 @@ export function veleroRestoreStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
             `restore ${p.includedNamespaces?.join(', ') ?? 'all namespaces'} from backup ${b.metadata.name} (completed ${b.status.completionTimestamp ?? '?'}, ${formatDuration(Date.now() - completedAt(b))} old)` +
             `${mapping.length ? ` into ${mapping.join(', ')}` : ''}; pinned: the run restores exactly this backup, even if a newer one completes before it starts; it expires ${b.status.expiration ?? 'never'}; ${location}` +
             (drill ? `; ${drill.restoreDetail}` : notIsolated) +
-            `; partial restores: ${p.allowPartial ? 'accepted (PartiallyFailed succeeds; its warnings and errors are counted in the outputs)' : 'fail the step'}` +
-            `; existing objects: ${p.existingResourcePolicy === 'none' ? 'left as they are' : 'updated'}${allowedNote(note)}`,
+            `; ${restoreTerms(p)}${note}`,
         },
         ...(drill?.lines ?? []),
       ];
       return lines;
+    },
+    async planBeforeCluster(ctx, given, notReady) {
+      const p = resolved(given, ctx.target);
+      return planRestoreBeforeCluster(ctx, p, notReady, scopeNote(limits, ctx, p));
     },
     async run(ctx, given) {
       const p = resolved(given, ctx.target);
@@ -167,7 +185,7 @@ export function veleroRestoreStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       let backupName = existing?.spec.backupName ?? '';
       if (!existing) {
         if (p.backup === 'latest') ctx.progress(`resolving the newest completed backup of ${p.schedule ?? ''} again (no backup was pinned by the plan)`);
-        const b = await chooseBackup(api, p.veleroNamespace, p.backup, p.schedule);
+        const b = p.backupCompletedAt ? await syncedPinnedBackup(ctx, api, p.veleroNamespace, p.backup, p.backupCompletedAt) : await chooseBackup(api, p.veleroNamespace, p.backup, p.schedule);
         checkExpiry(b, ctx.deadline, "this step's deadline");
         await checkStorageLocation(api, p.veleroNamespace, b);
         if (isolated) await prepareDrill(ctx, api, p, restore);
