@@ -154,23 +154,28 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     await runNotifier.start();
     const directory = new SlackDirectory(slack);
     const limiter = new RateLimiter(runsConnection, config.queuePrefix);
+    // The installation whose full members may act (the guard) and command incidents.
+    const installation = () => {
+      const state = auth.lastConfirmed();
+      return state
+        ? { teamId: state.teamId, allowedTeams: config.slack.allowedTeams, ...(state.enterpriseId ? { enterpriseId: state.enterpriseId } : {}), ...(state.appId ? { appId: state.appId } : {}) }
+        : undefined;
+    };
     const incidentAccess = new IncidentAccess({
       responders: config.roles.responders,
       publishers: config.roles.publishers,
       directory,
       limiter,
       statusPerIncident: config.limits.statusPerIncident,
+      declarationsPerUser: config.limits.declarationsPerUser,
+      declarationsTotal: config.limits.declarationsTotal,
+      installation,
     });
     const wire = (slackApp: SlackApp): SlackApp => {
       // Before every listener: only full members of this installation reach them.
       registerGuard(slackApp.app, {
         directory,
-        installation: () => {
-          const state = auth.lastConfirmed();
-          return state
-            ? { teamId: state.teamId, allowedTeams: config.slack.allowedTeams, ...(state.enterpriseId ? { enterpriseId: state.enterpriseId } : {}), ...(state.appId ? { appId: state.appId } : {}) }
-            : undefined;
-        },
+        installation,
         logger,
       });
       registerDrCommand(slackApp.app, {

@@ -43,6 +43,8 @@ export const SETTINGS = [
   { key: 'limits.runsPerUser', env: 'DR_RUNS_PER_USER_PER_MINUTE' },
   { key: 'limits.runsTotal', env: 'DR_RUNS_PER_MINUTE' },
   { key: 'limits.statusPerIncident', env: 'DR_STATUS_CHANGES_PER_10_MINUTES' },
+  { key: 'limits.declarationsPerUser', env: 'DR_DECLARATIONS_PER_USER_PER_10_MINUTES' },
+  { key: 'limits.declarationsTotal', env: 'DR_DECLARATIONS_PER_10_MINUTES' },
   { key: 'worker.concurrency', env: 'WORKER_CONCURRENCY' },
   { key: 'worker.lockDurationMs', env: 'WORKER_LOCK_DURATION_MS' },
   { key: 'worker.retryBaseMs', env: 'STEP_RETRY_BASE_MS' },
@@ -193,6 +195,13 @@ export const ConfigSchema = z.object({
       runsTotal: wholeNumber(1, 100_000).default(60),
       /** Status changes per incident per 10 minutes; each one posts to the status page. */
       statusPerIncident: wholeNumber(1, 1_000).default(10),
+      /**
+       * Incidents one person may declare per 10 minutes, and everyone together.
+       * Declaring never waits for a permission: these stop a flood (a script, a
+       * pasted command), not a real outage (docs/security.md, "Incidents").
+       */
+      declarationsPerUser: wholeNumber(1, 10_000).default(5),
+      declarationsTotal: wholeNumber(1, 100_000).default(30),
     })
     .prefault({}),
   worker: z

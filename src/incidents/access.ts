@@ -4,10 +4,16 @@ import type { Limit, RateLimiter } from '../runs/rate-limit.ts';
 import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import { formatDuration } from '../util/duration.ts';
 import { type Incident, type IncidentState, mayReopen } from './model.ts';
+import { type Installation, actorRefusal, type SlackUser } from '../access/actor.ts';
+import { withTimeout } from '../queue/connection.ts';
+import { slackErrorCode } from '../slack/errors.ts';
+import type { DeclareCheck } from './declaration.ts';
 import type { TransitionCheck } from './service.ts';
 
-/** What the rules need to know of Slack: user-group membership and channel membership (cached by the directory). */
+/** What the rules need to know of Slack: users, user-group membership and channel membership (cached by the directory). */
 export interface MembershipLookup {
+  /** Rejects when Slack does not know the user. */
+  user(userId: string): Promise<SlackUser>;
   groupsOf(userId: string, handles: readonly string[]): Promise<string[]>;
   isMember(channelId: string, userId: string): Promise<boolean>;
 }
@@ -21,9 +27,17 @@ export interface IncidentAccessDeps {
   limiter: RateLimiter;
   /** Status changes per public incident per 10 minutes (DR_STATUS_CHANGES_PER_10_MINUTES). */
   statusPerIncident: number;
+  /** Declarations per person, and by everyone, per 10 minutes (DR_DECLARATIONS_PER_USER_PER_10_MINUTES, DR_DECLARATIONS_PER_10_MINUTES). */
+  declarationsPerUser: number;
+  declarationsTotal: number;
+  /** The installation whose full members may command an incident; undefined until Slack has confirmed it. */
+  installation: () => Installation | undefined;
 }
 
 export const STATUS_WINDOW_MS = 10 * 60_000;
+export const DECLARATION_WINDOW_MS = 10 * 60_000;
+/** A declaration is answered within Slack's 3 seconds: the commander's lookup gets half of them. */
+const LOOKUP_TIMEOUT_MS = 1_500;
 
 /**
  * Who may change an incident, and where (README, "Incidents"):
@@ -53,6 +67,59 @@ export class IncidentAccess {
       authorize: (incident, to) => this.mayChangeStatus(incident, actor, channel, to),
       admit: (incident) => this.takeStatusChange(incident),
     };
+  }
+
+  /** The checks around a declaration, from any front end. */
+  declareCheck(): DeclareCheck {
+    return {
+      mayCommand: (commander) => this.mayCommand(commander),
+      admit: (input) => this.takeDeclaration(input.requester, input.dedupeKey),
+    };
+  }
+
+  /**
+   * The commander holds the incident's rights: an active full member of this
+   * workspace (not deactivated, not a bot or app, not a guest, not of another
+   * organisation). Refusals name the commander field.
+   */
+  async mayCommand(commander: string): Promise<void> {
+    const installation = this.d.installation();
+    if (!installation) throw new UserError('Slack has not confirmed who this workspace is yet, so the commander cannot be checked; try again in a minute. Nothing was declared.', 'commander');
+    let user: SlackUser;
+    try {
+      user = await withTimeout(this.d.directory.user(commander), LOOKUP_TIMEOUT_MS, 'Looking up the commander');
+    } catch (err) {
+      if (slackErrorCode(err) === 'user_not_found') throw new UserError('The commander must be a person of this workspace; Slack does not know this one. Choose someone from the list. Nothing was declared.', 'commander');
+      throw new UserError('Slack did not say just now who the commander is; try again in a moment. Nothing was declared.', 'commander');
+    }
+    const why = user.deleted
+      ? 'is deactivated'
+      : user.isBot
+        ? 'is a bot or an app, not a person'
+        : user.isRestricted || user.isUltraRestricted
+          ? 'is a guest of this workspace'
+          : actorRefusal(user, installation)
+            ? 'is a member of another organisation'
+            : undefined;
+    if (why) throw new UserError(`The commander ${why}: choose an active full member of this workspace. Nothing was declared.`, 'commander');
+  }
+
+  /**
+   * Declaring is never gated by a role, but it is limited: per person and for
+   * everyone, per 10 minutes, in Redis for every bot process. A retry of the
+   * same declaration (its dedupe key) counts once.
+   */
+  async takeDeclaration(requester: string, dedupeKey: string): Promise<void> {
+    const perUser: Limit = { key: `declare:user:${requester}`, max: this.d.declarationsPerUser, windowMs: DECLARATION_WINDOW_MS };
+    const total: Limit = { key: 'declare:all', max: this.d.declarationsTotal, windowMs: DECLARATION_WINDOW_MS };
+    const taken = await this.d.limiter.take([perUser, total], { key: `declare:${dedupeKey}`, ttlMs: 24 * 3_600_000 });
+    if (taken.ok) return;
+    const wait = formatDuration(taken.retryInMs);
+    throw new UserError(
+      taken.limit === perUser
+        ? `You have declared ${perUser.max} incidents in 10 minutes, the most one person may (DR_DECLARATIONS_PER_USER_PER_10_MINUTES). Try again in ${wait}, or ask another responder to declare. Nothing was declared.`
+        : `${total.max} incidents have been declared in 10 minutes, the most the bot takes (DR_DECLARATIONS_PER_10_MINUTES). Try again in ${wait}; follow the incidents already open meanwhile. Nothing was declared.`,
+    );
   }
 
   async mayChangeStatus(incident: Incident, actor: string, channel: string | undefined, to: IncidentState): Promise<void> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import { SCENARIO_IDS } from './scenarios.ts';
 
 /**
@@ -35,6 +36,19 @@ export function mayReopen(incident: Pick<IncidentDoc, 'commander'>, actor: strin
 export type Publication = 'held' | 'published';
 
 export const SEVERITIES = ['sev1', 'sev2', 'sev3'] as const;
+
+/**
+ * Slack ids as Slack writes them. An incident's people and channels are
+ * checked against these before they are stored, mentioned or invited: a value
+ * that is not one (`U1> <!channel>`) is never markup.
+ */
+export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
+export const SLACK_CHANNEL_ID = /^[CGD][A-Z0-9]{2,20}$/;
+
+/** `<@U…>` for a user id, or the value escaped when it is not one. */
+export function mention(userId: string): string {
+  return SLACK_USER_ID.test(userId) ? `<@${userId}>` : escapeMrkdwn(userId);
+}
 
 export const IncidentSchema = z.object({
   id: z.string(),
@@ -81,6 +95,10 @@ export interface Incident extends IncidentDoc {
  */
 export const CheckSchema = z.object({ by: z.string(), at: z.number(), auto: z.boolean().optional() });
 export type Check = z.infer<typeof CheckSchema>;
+
+/** A declaration form's context, on the server: who opened it, and in which channel. */
+export const DeclareFormSchema = z.object({ user: z.string(), channel: z.string() });
+export type DeclareForm = z.infer<typeof DeclareFormSchema>;
 
 export const TimelineEntrySchema = z.object({ at: z.number(), actor: z.string(), text: z.string() });
 export type TimelineEntry = z.infer<typeof TimelineEntrySchema>;

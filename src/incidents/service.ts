@@ -4,15 +4,15 @@ import { UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { IncidentJobSchema } from '../queue/names.ts';
 import type { StatuspageOutbox } from '../statuspage/outbox.ts';
-import { code, escapeMrkdwn } from '../util/mrkdwn.ts';
+import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import { PUBLIC_BODY_LIMIT, publicText } from '../util/text.ts';
-import { closestMatch } from '../util/closest.ts';
 import { formatDuration } from '../util/duration.ts';
 import type { Run } from '../runs/model.ts';
 import type { ComponentStatus } from '../statuspage/client.ts';
 import { digestRuns } from './actions.ts';
-import { type Incident, INCIDENT_STATES, INCIDENT_TRANSITIONS, type IncidentState, mayReopen, SEVERITIES } from './model.ts';
-import { SCENARIO_IDS, type ScenarioId, type ScenarioTargets, scenarioTargets } from './scenarios.ts';
+import { DECLARE_FORM_TTL_MS, type DeclareCheck, type DeclareInput, isFormId, newFormId, validDeclaration } from './declaration.ts';
+import { type Incident, INCIDENT_STATES, INCIDENT_TRANSITIONS, type IncidentState, mayReopen, mention, SLACK_CHANNEL_ID, SLACK_USER_ID } from './model.ts';
+import { type ScenarioTargets, scenarioTargets } from './scenarios.ts';
 import type { IncidentStore } from './store.ts';
 import type { Templates, TemplateValues } from './templates.ts';
 
@@ -33,21 +33,6 @@ export interface IncidentServiceDeps {
   onResolved?: (incident: Incident) => void;
   logger: Logger;
   now?: () => number;
-}
-
-export interface DeclareInput {
-  scenario: string;
-  title: string;
-  severity?: string;
-  public: boolean;
-  requester: string;
-  originChannel: string;
-  /** Slack's trigger id: a retried command declares once. */
-  dedupeKey: string;
-  affectedServices?: string[];
-  impact?: string;
-  /** Slack user id; the declarer when not given. */
-  commander?: string;
 }
 
 /**
@@ -84,20 +69,24 @@ export class IncidentService {
     this.targets = deps.targets ?? scenarioTargets();
   }
 
-  async declare(input: DeclareInput): Promise<Incident> {
-    const scenario = input.scenario.toLowerCase();
-    if (!(SCENARIO_IDS as readonly string[]).includes(scenario)) {
-      const close = closestMatch(scenario, SCENARIO_IDS);
-      throw new UserError(`There is no scenario ${code(input.scenario.slice(0, 40))}.${close ? ` Did you mean \`${close}\`?` : ''} Scenarios (from the DR plan): ${SCENARIO_IDS.join(', ')}.`, 'scenario');
-    }
-    const title = input.title.trim();
-    if (title.length < 3 || title.length > 150) throw new UserError('The title must be 3 to 150 characters, e.g. `"API down in us-east-1"`.', 'title');
-    const severity = input.severity ?? 'sev1';
-    if (!(SEVERITIES as readonly string[]).includes(severity)) throw new UserError(`Severity is one of ${SEVERITIES.join(', ')}.`, 'severity');
-    const unknown = (input.affectedServices ?? []).filter((s) => !/^[\w.-]{1,40}$/.test(s));
-    if (unknown.length) throw new UserError(`${code(unknown[0]?.slice(0, 40) ?? '')} is not a service name (letters, digits, \`-\`, \`_\`, \`.\`), e.g. \`--services api,db\`.`, 'services');
-    const impact = input.impact?.trim() ?? '';
-    if (impact.length > 500) throw new UserError('Keep the impact under 500 characters: who is affected and how.', 'impact');
+  /**
+   * A declaration form is being opened by `declarer` in `channel`: its context
+   * stays here, under a random id that the form carries (a form's metadata
+   * can be edited by whoever submits it).
+   */
+  async startDeclaration(declarer: string, channel: string): Promise<string> {
+    if (!SLACK_USER_ID.test(declarer) || !SLACK_CHANNEL_ID.test(channel)) throw new UserError('This request does not name a person and a channel as Slack writes them; run `/dr declare` again.');
+    const formId = newFormId();
+    await this.d.store.saveDeclareForm(formId, { user: declarer, channel }, DECLARE_FORM_TTL_MS);
+    return formId;
+  }
+
+  async declare(input: DeclareInput, check: DeclareCheck): Promise<Incident> {
+    const { scenario, title, severity, impact, commander } = validDeclaration(input);
+    const originChannel = await this.originOf(input);
+    await check.mayCommand(commander);
+    // Limits last: a refused or mistaken declaration uses none of them.
+    await check.admit(input);
 
     const at = this.now();
     const day = new Date(at).toISOString().slice(0, 10).replace(/-/g, '');
@@ -105,19 +94,19 @@ export class IncidentService {
     const id = `inc-${day}-${slug}-${randomBytes(2).toString('hex')}`.replace(/--+/g, '-');
     const incident: Incident = {
       id,
-      scenario: scenario as ScenarioId,
+      scenario,
       title,
-      severity: severity as Incident['severity'],
+      severity,
       public: input.public && this.d.publicSeverities.includes(severity),
       declaredBy: input.requester,
-      commander: input.commander ?? input.requester,
-      originChannel: input.originChannel,
+      commander,
+      originChannel,
       channelName: id.slice(0, 80),
       affectedServices: input.affectedServices?.length ? input.affectedServices : Object.keys(this.d.components),
       impact: impact || 'under investigation',
       startedAt: at,
-      rtoMs: this.targets[scenario as ScenarioId].rtoMs,
-      rpoMs: this.targets[scenario as ScenarioId].rpoMs,
+      rtoMs: this.targets[scenario].rtoMs,
+      rpoMs: this.targets[scenario].rpoMs,
       state: 'investigating',
       currentStatus: 'We are investigating.',
       runs: [],
@@ -143,6 +132,17 @@ export class IncidentService {
     await this.queueJob(stored, 'setup');
     this.d.logger.info({ incidentId: stored.id, scenario, public: stored.public }, 'incident declared');
     return stored;
+  }
+
+  /** Where a declaration comes from: the command's channel, or the form's, as stored when the form opened, for the person who opened it. */
+  private async originOf(input: DeclareInput): Promise<string> {
+    if (input.form === undefined) {
+      if (input.originChannel === undefined || !SLACK_CHANNEL_ID.test(input.originChannel)) throw new UserError('This request does not say which channel it comes from; nothing was declared.');
+      return input.originChannel;
+    }
+    const form = isFormId(input.form) ? await this.d.store.declareForm(input.form) : undefined;
+    if (!form || form.user !== input.requester) throw new UserError('This form has expired or was not opened by you; close it and run /dr declare again. Nothing was declared.', 'title');
+    return form.channel;
   }
 
   /** The incident of a channel (its own, or where it was declared). */
@@ -289,7 +289,7 @@ export class IncidentService {
       ...this.values(incident, now),
       actions_taken: actionsTaken.length ? actionsTaken.map((l) => `• ${l}`).join('\n') : 'None yet.',
       next_steps: nextSteps.map((l) => `• ${l}`).join('\n'),
-      timeline: timeline.map((e) => `• ${iso(e.at).slice(11, 16)} ${e.actor.startsWith('U') || e.actor.startsWith('W') ? `<@${e.actor}>` : escapeMrkdwn(e.actor)} ${escapeMrkdwn(e.text)}`).join('\n'),
+      timeline: timeline.map((e) => `• ${iso(e.at).slice(11, 16)} ${mention(e.actor)} ${escapeMrkdwn(e.text)}`).join('\n'),
       during_checklist: this.d.templates
         .checklist('checklistDuring')
         .map((item, i) => {
@@ -319,7 +319,7 @@ export class IncidentService {
       next_steps: incident.state === 'resolved' ? 'Post-mortem.' : 'Continue the recovery runbooks; next update as promised.',
       etr: incident.state === 'resolved' ? 'resolved' : `within the RTO: by ${iso(incident.startedAt + rtoMs)}`,
       next_update_in: UPDATE_EVERY,
-      commander: `<@${incident.commander}>`,
+      commander: mention(incident.commander),
       incident_id: incident.id,
       severity: incident.severity.toUpperCase(),
       rto_target: formatDuration(rtoMs),

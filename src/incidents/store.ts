@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { type Check, CheckSchema, type Incident, IncidentSchema, type IncidentState, INCIDENT_TRANSITIONS, type TimelineEntry, TimelineEntrySchema } from './model.ts';
+import { type Check, CheckSchema, type DeclareForm, DeclareFormSchema, type Incident, IncidentSchema, type IncidentState, INCIDENT_TRANSITIONS, type TimelineEntry, TimelineEntrySchema } from './model.ts';
 
 const TRANSITION = `
 -- KEYS[1] incident hash  KEYS[2] timeline stream  KEYS[3] open incidents set
@@ -110,6 +110,16 @@ export class IncidentStore {
       .xadd(this.timelineKey(doc.id), '*', 'entry', JSON.stringify(entry))
       .exec();
     return { id: doc.id, created: true };
+  }
+
+  /** What a declaration form was opened with (who, from where), kept here rather than in the form. */
+  async saveDeclareForm(formId: string, form: DeclareForm, ttlMs: number): Promise<void> {
+    await this.redis.set(`${this.prefix}:declare-form:${formId}`, JSON.stringify(DeclareFormSchema.parse(form)), 'PX', ttlMs);
+  }
+
+  async declareForm(formId: string): Promise<DeclareForm | undefined> {
+    const raw = await this.redis.get(`${this.prefix}:declare-form:${formId}`);
+    return raw ? DeclareFormSchema.parse(JSON.parse(raw)) : undefined;
   }
 
   async get(id: string): Promise<Incident | undefined> {

@@ -11,7 +11,7 @@ import { checklistParts, renderChecklist, renderIncidentSummary } from '../slack
 import { escapeMrkdwn } from '../util/mrkdwn.ts';
 import type { RoleMembers } from '../access/roles.ts';
 import { describePublishers } from './access.ts';
-import type { Incident } from './model.ts';
+import { type Incident, SLACK_USER_ID } from './model.ts';
 import { sharePostmortemOnce } from './postmortem-file.ts';
 import type { IncidentService } from './service.ts';
 import type { IncidentStore } from './store.ts';
@@ -64,7 +64,8 @@ export async function processIncidentJob(o: IncidentWorkerOptions, incidentId: s
   const channel = incident.channelId ?? (await ensureChannel(o, incident));
   if (kind === 'setup') {
     if (!(await o.store.isDone(incident.id, 'invited'))) {
-      const users = [...new Set([incident.declaredBy, incident.commander, ...o.responders])].join(',');
+      // User ids only, as Slack writes them: nothing else reaches the invitation.
+      const users = [...new Set([incident.declaredBy, incident.commander, ...o.responders])].filter((u) => SLACK_USER_ID.test(u)).join(',');
       await o.slack.conversations.invite({ channel, users }).catch((err: unknown) => {
         if (slackErrorCode(err) !== 'already_in_channel') throw err;
       });

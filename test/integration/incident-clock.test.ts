@@ -3,7 +3,7 @@ import { IncidentStore } from '../../src/incidents/store.ts';
 import { type IncidentWorkerOptions, processIncidentJob, tickIncidentClock } from '../../src/incidents/worker.ts';
 import { ALICE } from '../support/engine.ts';
 import type { FakeSlack } from '../support/fake-slack.ts';
-import { type IncidentHarness, startIncidentHarness } from '../support/incident-worker.ts';
+import { ANYONE_DECLARES, type IncidentHarness, startIncidentHarness } from '../support/incident-worker.ts';
 
 
 describe('the incident clock: one incident never holds up another', () => {
@@ -21,7 +21,7 @@ describe('the incident clock: one incident never holds up another', () => {
   });
 
   const declare = async (title: string, key: string) => {
-    const incident = await o.service.declare({ scenario: 'single-az-failure', title, public: false, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: key });
+    const incident = await o.service.declare({ scenario: 'single-az-failure', title, public: false, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: key }, ANYONE_DECLARES);
     await processIncidentJob(o, incident.id, 'setup');
     return (await store.get(incident.id))?.summaryTs ?? '';
   };

@@ -14,6 +14,7 @@ import { buildRegistry } from '../../src/steps/registry.ts';
 import { PageUpdateSchema, StatuspageOutbox } from '../../src/statuspage/outbox.ts';
 import { QUEUE_NAMES } from '../../src/queue/names.ts';
 import { ALICE, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { ANYONE_DECLARES } from '../support/incident-worker.ts';
 
 const TEMPLATES = fileURLToPath(new URL('../../templates/', import.meta.url));
 
@@ -66,7 +67,7 @@ describe('the incident follower: each run event counts once', () => {
   });
 
   it('a redelivered event adds nothing to the timeline and sends nothing twice to the page', async () => {
-    const incident = await service.declare({ scenario: 'single-az-failure', title: 'AZ use1-az2 lost', public: true, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: 'k1', affectedServices: ['api'] });
+    const incident = await service.declare({ scenario: 'single-az-failure', title: 'AZ use1-az2 lost', public: true, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: 'k1', affectedServices: ['api'] }, ANYONE_DECLARES);
     const run = await engine.service.create({ runbookId: 'heal', params: {}, requester: ALICE, origin: { channelId: 'C0INC', incidentId: incident.id } });
     await engine.waitForState(run.id, ['succeeded']);
     const events = (await engine.redis.xrange(engine.store.eventsKey, '-', '+')).map(([, f]) => RunEventSchema.parse(JSON.parse(f[1] ?? '{}')));

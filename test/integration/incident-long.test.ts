@@ -7,7 +7,7 @@ import { IncidentStore } from '../../src/incidents/store.ts';
 import { type IncidentWorkerOptions, processIncidentJob } from '../../src/incidents/worker.ts';
 import { ALICE, type TestEngine } from '../support/engine.ts';
 import { type FakeSlack, readable } from '../support/fake-slack.ts';
-import { type IncidentHarness, startIncidentHarness } from '../support/incident-worker.ts';
+import { ANYONE_DECLARES, type IncidentHarness, startIncidentHarness } from '../support/incident-worker.ts';
 
 const ANYONE: TransitionCheck = { authorize: () => Promise.resolve() };
 
@@ -29,7 +29,7 @@ describe('long incidents: every message still reaches the channel', () => {
   });
 
   it('an incident with 60 status changes and 30 runs posts its complete post-mortem and After Recovery checklist', async () => {
-    const incident = await o.service.declare({ scenario: 'region-outage', title: 'A long night in us-east-1', public: false, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: 'long-1' });
+    const incident = await o.service.declare({ scenario: 'region-outage', title: 'A long night in us-east-1', public: false, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: 'long-1' }, ANYONE_DECLARES);
     await processIncidentJob(o, incident.id, 'setup');
     const runIds: string[] = [];
     for (let i = 0; i < 30; i++) {

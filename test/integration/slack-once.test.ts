@@ -3,7 +3,7 @@ import { IncidentStore } from '../../src/incidents/store.ts';
 import { type IncidentWorkerOptions, processIncidentJob } from '../../src/incidents/worker.ts';
 import { ALICE } from '../support/engine.ts';
 import { type FakeSlack, readable } from '../support/fake-slack.ts';
-import { type IncidentHarness, startIncidentHarness } from '../support/incident-worker.ts';
+import { ANYONE_DECLARES, type IncidentHarness, startIncidentHarness } from '../support/incident-worker.ts';
 
 
 /** An incident store whose process "dies" once right after Slack took a message, before the post is recorded. */
@@ -45,7 +45,7 @@ describe('incident messages: each posted once, even when the worker dies between
   });
 
   it('a crash after each post (summary, declared message, checklist) still leaves each message in the channel once', async () => {
-    const incident = await o.service.declare({ scenario: 'single-az-failure', title: 'AZ use1-az2 lost', public: false, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: 'once-1' });
+    const incident = await o.service.declare({ scenario: 'single-az-failure', title: 'AZ use1-az2 lost', public: false, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: 'once-1' }, ANYONE_DECLARES);
     store.crashAt.add('summaryTs');
     store.crashAt.add('posted:declared');
     store.crashAt.add('ts:checklistDuring');
@@ -68,7 +68,7 @@ describe('incident messages: each posted once, even when the worker dies between
   });
 
   it('a job run again after success posts nothing more and does not even search the channel', async () => {
-    const incident = await o.service.declare({ scenario: 'single-az-failure', title: 'Second incident here', public: false, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: 'once-2' });
+    const incident = await o.service.declare({ scenario: 'single-az-failure', title: 'Second incident here', public: false, requester: ALICE.id, originChannel: 'C0GENERAL01', dedupeKey: 'once-2' }, ANYONE_DECLARES);
     await processIncidentJob(o, incident.id, 'setup');
     const posts = slack.callsTo('chat.postMessage').length;
     const searches = slack.callsTo('conversations.history').length;

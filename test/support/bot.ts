@@ -51,6 +51,8 @@ export async function startTestBot({ slack, role = 'all', env = {}, prefix = uni
       // Tests send many requests quickly; the rate-limit tests set their own limits.
       DR_RUNS_PER_USER_PER_MINUTE: '1000',
       DR_RUNS_PER_MINUTE: '10000',
+      DR_DECLARATIONS_PER_USER_PER_10_MINUTES: '1000',
+      DR_DECLARATIONS_PER_10_MINUTES: '10000',
       // Tests follow each status page write; the coalescing tests set their own interval.
       STATUSPAGE_MIN_INTERVAL_MS: '0',
       ...env,

@@ -7,6 +7,7 @@
 import { WebClient } from '@slack/web-api';
 import { Queue } from 'bullmq';
 import { fileURLToPath } from 'node:url';
+import type { DeclareCheck } from '../../src/incidents/declaration.ts';
 import { IncidentService, type IncidentServiceDeps } from '../../src/incidents/service.ts';
 import { IncidentStore } from '../../src/incidents/store.ts';
 import { Templates } from '../../src/incidents/templates.ts';
@@ -17,6 +18,9 @@ import { StatuspageOutbox } from '../../src/statuspage/outbox.ts';
 import { BOT_TOKEN } from './bot.ts';
 import { startTestEngine, type TestEngine, type TestEngineOptions } from './engine.ts';
 import { FakeSlack } from './fake-slack.ts';
+
+/** Declarations in tests that are not about who may command or how many: every commander, no limit. */
+export const ANYONE_DECLARES: DeclareCheck = { mayCommand: () => Promise.resolve(), admit: () => Promise.resolve() };
 
 const TEMPLATES = fileURLToPath(new URL('../../templates/', import.meta.url));
 

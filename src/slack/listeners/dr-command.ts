@@ -122,7 +122,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         }
         case 'declare-form':
           try {
-            await openDeclareForm(client, command.trigger_id, command.user_id, command.channel_id, deps.services, deps.incidents.targets);
+            await openDeclareForm(client, command.trigger_id, command.user_id, command.channel_id, deps.services, deps.incidents);
           } catch (err) {
             log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not open the declaration form');
             outcome = 'error';
@@ -142,7 +142,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
             ...(parsed.severity ? { severity: parsed.severity } : {}),
             ...(parsed.services ? { affectedServices: parsed.services } : {}),
             ...(parsed.impact ? { impact: parsed.impact } : {}),
-          });
+          }, deps.incidentAccess.declareCheck());
           await ack(
             ephemeral({
               text: `:rotating_light: Declared *${escapeMrkdwn(incident.title)}* (\`${incident.id}\`). Opening #${incident.channelName}: you are invited, the summary is pinned there${incident.public ? '; nothing goes to the status page until a publisher presses Publish on the summary' : ' (private: no status page)'}.`,

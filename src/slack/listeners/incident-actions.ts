@@ -3,7 +3,7 @@ import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import { errorMessage, isUserError, UserError } from '../../errors.ts';
 import { INCIDENT_STATES, INCIDENT_TRANSITIONS, type IncidentState } from '../../incidents/model.ts';
-import { SCENARIO_IDS, type ScenarioTargets } from '../../incidents/scenarios.ts';
+import { SCENARIO_IDS } from '../../incidents/scenarios.ts';
 import type { IncidentService } from '../../incidents/service.ts';
 import type { IncidentStore } from '../../incidents/store.ts';
 import type { ChecklistKind, Templates } from '../../incidents/templates.ts';
@@ -31,13 +31,14 @@ export interface IncidentActionDeps {
 /** Opening a modal must happen inside the trigger's 3 seconds. */
 const OPEN_TIMEOUT_MS = 2_000;
 
-/** Opens the declaration form (`/dr declare` with no arguments). */
-export async function openDeclareForm(client: WebClient, triggerId: string, declarer: string, originChannel: string, services: readonly string[], targets: ScenarioTargets): Promise<void> {
+/** Opens the declaration form (`/dr declare` with no arguments); who opened it, and where, stay on the server. */
+export async function openDeclareForm(client: WebClient, triggerId: string, declarer: string, originChannel: string, services: readonly string[], incidents: IncidentService): Promise<void> {
   const scenarios = SCENARIO_IDS.map((id) => {
-    const s = targets[id];
+    const s = incidents.targets[id];
     return { id, title: s.title, rto: formatDuration(s.rtoMs), rpo: s.rpoMs === 0 ? '0' : formatDuration(s.rpoMs) };
   });
-  await withTimeout(client.views.open({ trigger_id: triggerId, view: renderDeclareModal({ scenarios, declarer, services, originChannel }) }), OPEN_TIMEOUT_MS, 'Opening the form');
+  const form = await withTimeout(incidents.startDeclaration(declarer, originChannel), OPEN_TIMEOUT_MS, 'Opening the form');
+  await withTimeout(client.views.open({ trigger_id: triggerId, view: renderDeclareModal({ scenarios, declarer, services, form }) }), OPEN_TIMEOUT_MS, 'Opening the form');
 }
 
 const Selected = z.object({ value: z.string() });
@@ -49,7 +50,8 @@ const InputValue = z.object({
   selected_options: z.array(Selected).nullish(),
 });
 const ViewState = z.record(z.string(), z.object({ value: InputValue }));
-const DeclareMeta = z.object({ channel: z.string() });
+/** The form carries only its id; its channel and opener are on the server (`startDeclaration`). */
+const DeclareMeta = z.object({ form: z.string().max(64) });
 const StatusMeta = z.object({ incidentId: z.string(), state: z.enum(INCIDENT_STATES), channel: z.string() });
 const CHECK_VALUE = /^([\w-]{1,100})\|(checklistDuring|checklistAfter)\|(\d{1,3})$/;
 const STATUS_VALUE = /^([\w-]{1,100})\|(investigating|identified|monitoring|resolved)$/;
@@ -83,16 +85,16 @@ export function registerIncidentActions(app: App, deps: IncidentActionDeps): voi
         severity: field('severity')?.selected_option?.value ?? 'sev1',
         public: !(field('visibility')?.selected_options ?? []).some((o) => o.value === 'private'),
         requester: body.user.id,
-        originChannel: meta.data.channel,
+        form: meta.data.form,
         // The view id is the same when Slack retries a submission: it declares once.
         dedupeKey: `view-${view.id}`,
         affectedServices: services,
         impact: field('impact')?.value ?? '',
         commander: field('commander')?.selected_user ?? body.user.id,
-      });
+      }, access.declareCheck());
       await ack();
       await client.chat
-        .postEphemeral({ channel: meta.data.channel, user: body.user.id, text: `:rotating_light: Declared *${escapeMrkdwn(incident.title)}* (\`${incident.id}\`). Opening #${incident.channelName}: you are invited, the summary is pinned there${incident.public ? '; nothing goes to the status page until a publisher presses Publish on the summary' : ''}.` })
+        .postEphemeral({ channel: incident.originChannel, user: body.user.id, text: `:rotating_light: Declared *${escapeMrkdwn(incident.title)}* (\`${incident.id}\`). Opening #${incident.channelName}: you are invited, the summary is pinned there${incident.public ? '; nothing goes to the status page until a publisher presses Publish on the summary' : ''}.` })
         .catch((err: unknown) => {
           log.debug({ err: errorMessage(err) }, 'could not confirm the declaration privately');
         });

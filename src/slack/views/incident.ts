@@ -201,7 +201,8 @@ export function renderDeclareModal(opts: {
   scenarios: readonly { id: string; title: string; rto: string; rpo: string }[];
   declarer: string;
   services: readonly string[];
-  originChannel: string;
+  /** The id of the form's context on the server: all its metadata. */
+  form: string;
 }) {
   const input = (block_id: string, label: string, element: Record<string, unknown>, optional = false, hint?: string) => ({
     type: 'input' as const,
@@ -215,7 +216,7 @@ export function renderDeclareModal(opts: {
   return {
     type: 'modal' as const,
     callback_id: INCIDENT_VIEWS.declare,
-    private_metadata: JSON.stringify({ channel: opts.originChannel }),
+    private_metadata: JSON.stringify({ form: opts.form }),
     title: { type: 'plain_text' as const, text: 'Declare an incident' },
     submit: { type: 'plain_text' as const, text: 'Declare' },
     close: { type: 'plain_text' as const, text: 'Cancel' },
