@@ -25,10 +25,17 @@ export function placeIdentity(spec: ResolvedTarget, view: TargetView): PlaceIden
     ...Object.fromEntries(Object.entries(spec.endpoints).map(([service, url]) => [service === 'default' ? 'endpoint' : `${service.toUpperCase()} endpoint`, url])),
     ...Object.fromEntries(Object.entries(spec.rdsEndpoints).map(([region, url]) => [`RDS endpoint in ${region}`, url])),
     'Velero namespace': view.cluster ? spec.veleroNamespace : undefined,
+    // Where a restore's backup is read from at plan time: another bucket is another backup.
+    'Velero backup storage': backupStorageOf(spec),
   };
   const identity: PlaceIdentity = {};
   for (const [fact, value] of Object.entries(facts)) if (value !== undefined) identity[fact] = fact.includes('endpoint') ? withoutCredentials(value) : value;
   return identity;
+}
+
+function backupStorageOf({ veleroBackupStorage: storage, region }: ResolvedTarget): string | undefined {
+  if (!storage) return undefined;
+  return `s3://${storage.bucket}/${storage.prefix ?? ''} in ${storage.region ?? region ?? "the SDK's region"}`;
 }
 
 /** How `kubernetes` is reached without EKS, or undefined for EKS and for a target with no cluster. */

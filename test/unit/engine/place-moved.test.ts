@@ -54,6 +54,14 @@ describe('a step whose target resolves elsewhere than where the run was approved
     expect(moved).not.toMatch(/s3cret|abc123|dr-bot/);
   });
 
+  it('the Velero backup storage a restore reads its backup from moved: another bucket is another backup', () => {
+    const storage = { bucket: 'velero-drill', prefix: 'eks-drill' };
+    const planned = plannedOn(targets({ drill: { ...DRILL, veleroBackupStorage: storage } }));
+    expect(placeMoved(planned, targets({ drill: { ...DRILL, veleroBackupStorage: { ...storage, bucket: 'velero-prod' } } }))).toContain(
+      'now resolves to Velero backup storage s3://velero-prod/eks-drill in us-west-2, but the run was approved for Velero backup storage s3://velero-drill/eks-drill in us-west-2.',
+    );
+  });
+
   it('the target is gone from the configuration: says so and where the run was approved', () => {
     const planned = plannedOn(targets({ drill: DRILL }));
     expect(placeMoved(planned, targets({ prod: PROD }))).toBe(
