@@ -108,7 +108,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     await waitForConnection(redis, 5_000);
     const store = new RunStore(redis, config.queuePrefix);
-    const service = new RunService({ store, queue, runbooks: recovery.runbooks, registry, targets, objectives: recovery.objectives, logger, approvers: config.roles.approvers });
+    const service = new RunService({ store, queue, runbooks: recovery.runbooks, registry, targets, objectives: recovery.objectives, logger, approvers: config.roles.approvers, requesters: config.roles.requesters });
     const listVeleroBackups = async (target = targets.defaultName) => {
       const access = targets.access(target, `cli-${userInfo().username}`);
       return listBackups(await access.kube(), access.target.veleroNamespace);
