@@ -128,7 +128,7 @@ export class FakeRds extends LoopbackFake {
       latestRestorableTime: options.latest,
       backupRetentionPeriod: 35,
       subnetGroup: 'prod-db-subnets',
-      securityGroups: ['sg-0db0000000000001'],
+      securityGroups: ['sg-0db00000000000001'],
       tags: {},
       ...(options.settings ? { settings: options.settings } : {}),
     };

@@ -48,7 +48,7 @@ describe('RDS steps against a fake RDS (query protocol, real SDK)', () => {
         {
           action: 'create',
           resource: 'rds cluster prod-aurora-dr-rabc1234',
-          detail: `restore prod-aurora to ${to} as new cluster prod-aurora-dr-rabc1234 (full-copy, subnet group prod-db-subnets, security groups sg-0db0000000000001); prod-aurora is not changed; copied from prod-aurora: cluster parameter group default.aurora-postgresql15, port 5432, IAM authentication off, deletion protection off, copy tags to snapshots off`,
+          detail: `restore prod-aurora to ${to} as new cluster prod-aurora-dr-rabc1234 (full-copy, subnet group prod-db-subnets, security groups sg-0db00000000000001); prod-aurora is not changed; copied from prod-aurora: cluster parameter group default.aurora-postgresql15, port 5432, IAM authentication off, deletion protection off, copy tags to snapshots off`,
         },
       ]);
       expect(rds.calls.map((c) => c.action)).toEqual(['DescribeDBClusters']);
@@ -88,7 +88,7 @@ describe('RDS steps against a fake RDS (query protocol, real SDK)', () => {
         RestoreType: 'full-copy',
         RestoreToTime: to,
         DBSubnetGroupName: 'prod-db-subnets',
-        'VpcSecurityGroupIds.VpcSecurityGroupId.1': 'sg-0db0000000000001',
+        'VpcSecurityGroupIds.VpcSecurityGroupId.1': 'sg-0db00000000000001',
         'Tags.Tag.1.Key': 'dr-chatops:run',
         'Tags.Tag.1.Value': 'rabc1234',
       });
