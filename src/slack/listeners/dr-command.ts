@@ -115,7 +115,7 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         case 'cancel': {
           const target = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);
           ownChannel(target, here, 'cancelled');
-          const run = await service.cancel(target.id, await identityOf(requester, groupsToAsk(target.policy, requester.id), deps.directory), parsed.reason);
+          const run = await service.cancel(target.id, await identityOf(requester, groupsToAsk(target.policy, requester.id), deps.directory, READ_TIMEOUT_MS), parsed.reason);
           deps.notifier.track(run.id);
           await ack(ephemeral({ text: run.state === 'running' ? `:black_square_for_stop: Cancel requested: run \`${run.id}\` stops at its current step.` : `Run \`${run.id}\` is ${run.state}.` }));
           return;
