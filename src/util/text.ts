@@ -106,3 +106,8 @@ export function publicText(value: string, options: PublicTextOptions = {}): stri
     : text.replace(/\s+/g, ' ').trim();
   return truncate(text, max, '…');
 }
+
+/** `1 pod`, `3 pods`, `0 pods`: a count with its noun, singular only for one. */
+export function plural(count: number, noun: string, nouns = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : nouns}`;
+}

@@ -1,6 +1,7 @@
 import { type V1Deployment, V1PodTemplateSpec, type V1ReplicaSet } from '@kubernetes/client-node';
 import { z } from 'zod';
 import type { KubeApis } from '../../targets/kube.ts';
+import { plural } from '../../util/text.ts';
 import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError, type PlanContext, type StepContext } from '../types.ts';
 import { classifyKubeError, FIELD_MANAGER, JSON_PATCH, K8S_NAME, K8S_NAMESPACE, listAll, rfc3339, STRATEGIC_MERGE_PATCH, statusCode } from './api.ts';
@@ -88,7 +89,7 @@ export function rolloutRestartStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       return selected.map((d, i) => ({
         action: 'restart' as const,
         resource: `deployment ${p.namespace}/${d.metadata?.name ?? ''}`,
-        detail: `rolling restart of ${p.namespace}/${d.metadata?.name ?? ''} (${d.spec?.replicas ?? 0} replicas)${i === 0 ? `${pinned}${allowedNote(note)}` : ''}`,
+        detail: `rolling restart of ${p.namespace}/${d.metadata?.name ?? ''} (${plural(d.spec?.replicas ?? 0, 'replica')})${i === 0 ? `${pinned}${allowedNote(note)}` : ''}`,
       }));
     },
     async run(ctx, p) {
@@ -164,7 +165,7 @@ export function rolloutState(d: V1Deployment): { done: true } | { done: false; s
   const total = status?.replicas ?? 0;
   const percent = want > 0 ? Math.round((Math.min(updated, available) / want) * 100) : 100;
   if (updated < want) return { done: false, state: `${name}: ${updated} of ${want} new replicas updated`, percent };
-  if (total > updated) return { done: false, state: `${name}: ${total - updated} old replicas are pending termination`, percent };
+  if (total > updated) return { done: false, state: `${name}: ${plural(total - updated, 'old replica')} pending termination`, percent };
   if (available < updated) return { done: false, state: `${name}: ${available} of ${updated} updated replicas are available`, percent };
   return { done: true };
 }

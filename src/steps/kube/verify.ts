@@ -1,6 +1,7 @@
 import type { V1DaemonSet, V1Deployment, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { z } from 'zod';
 import type { KubeApis } from '../../targets/kube.ts';
+import { plural } from '../../util/text.ts';
 import { type PollLook, pollUntil } from '../poll.ts';
 import { defineStep } from '../types.ts';
 import { classifyKubeError, K8S_NAMESPACE, listAll } from './api.ts';
@@ -98,7 +99,7 @@ async function lookAtWorkloads(api: KubeApis, ns: string, minPods: number): Prom
   const want = states.reduce((n, s) => n + s.want, 0);
   const shown = waiting.slice(0, 5).map((s) => s.stale ?? `${s.name} ${s.available}/${s.want} available`);
   const more = waiting.length > 5 ? ` and ${waiting.length - 5} more` : '';
-  const state = waiting.length ? `${shown.join(', ')}${more}` : `${available} of at least ${minPods} pods available`;
+  const state = waiting.length ? `${shown.join(', ')}${more}` : `${available} of at least ${plural(minPods, 'pod')} available`;
   return { done: false, state, percent: want > 0 ? Math.round((available / want) * 100) : 0, pods: available };
 }
 
@@ -127,8 +128,8 @@ export function verifyWorkloadsStep(limits: KubeScope = DEFAULT_KUBE_SCOPE, id: 
         // The older id keeps the wording its runbooks' plans have always shown.
         const detail =
           id === 'k8s.verify-pods'
-            ? `wait until at least ${p.minPods} pods in ${p.namespace} are running and ready`
-            : `wait until every deployment, statefulset and daemonset in ${p.namespace} has its replicas available (at least ${p.minPods} pods; finished and Job pods ignored)`;
+            ? `wait until at least ${plural(p.minPods, 'pod')} in ${p.namespace} ${p.minPods === 1 ? 'is' : 'are'} running and ready`
+            : `wait until every deployment, statefulset and daemonset in ${p.namespace} has its replicas available (at least ${plural(p.minPods, 'pod')}; finished and Job pods ignored)`;
         return [{ action: 'check' as const, resource: `namespace ${p.namespace}`, detail: `${detail}${allowedNote(note)}` }];
       }),
     async run(ctx, p) {

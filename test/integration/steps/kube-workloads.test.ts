@@ -62,7 +62,7 @@ describe('k8s.verify-workloads / k8s.verify-pods and k8s.delete-namespace, as re
       expect(await verify.run(ctx, { namespace: 'dr-drill-rwl00001', minPods: 1 })).toEqual({ pods: 8 });
       expect(ctx.progressMessages.some((m) => /ledger-db 0\/2 available|api-gateway [0-2]\/3 available|spec update not observed/.test(m))).toBe(true);
       expect((await verify.plan(planContext(), { namespace: 'dr-drill-rwl00001', minPods: 1 }))[0]?.detail).toBe(
-        'wait until every deployment, statefulset and daemonset in dr-drill-rwl00001 has its replicas available (at least 1 pods; finished and Job pods ignored) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
+        'wait until every deployment, statefulset and daemonset in dr-drill-rwl00001 has its replicas available (at least 1 pod; finished and Job pods ignored) (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
       );
     });
 

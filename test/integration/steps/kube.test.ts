@@ -243,7 +243,7 @@ describe('Kubernetes steps against a fake API server (real @kubernetes/client-no
     it('an explicit namespace list replaces the default: other namespaces are refused, drills included', async () => {
       const s = steps(kubeScope({ allowedNamespaces: ['production'] }));
       expect((await s.pods.plan(planContext(), s.pods.params.parse({ namespace: 'production' })))[0]?.detail).toBe(
-        'wait until at least 1 pods in production are running and ready (allowed: K8S_ALLOWED_NAMESPACES=production)',
+        'wait until at least 1 pod in production is running and ready (allowed: K8S_ALLOWED_NAMESPACES=production)',
       );
       kube.namespaces.add('dr-drill-rscope01');
       const failure = await failureOf(s.del.plan(planContext(), s.del.params.parse({ namespace: 'dr-drill-rscope01' })));

@@ -144,7 +144,7 @@ describe('Velero, namespace and readiness steps', () => {
     expect(await del.run(stepContext({ attempt: 2 }), del.params.parse({ namespace: 'dr-drill-rvel0004' }))).toEqual({ deleted: false });
     expect(del.params.safeParse({ namespace: 'production' }).error?.issues[0]?.message).toBe('only drill namespaces (dr-drill-…) can be deleted');
     expect((await pods.plan(planContext(), pods.params.parse({ namespace: 'dr-drill-rvel0004' })))[0]?.detail).toBe(
-      'wait until at least 1 pods in dr-drill-rvel0004 are running and ready (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
+      'wait until at least 1 pod in dr-drill-rvel0004 is running and ready (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
     );
     expect(DEFAULT_KUBE_SCOPE.namespaces).toEqual(['*']);
   });
