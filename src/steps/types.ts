@@ -18,6 +18,8 @@ export interface Step<P extends z.ZodObject = z.ZodObject> {
   readonly params: P;
   /** Names of the outputs `run()` returns, referable as `${{ steps.<id>.outputs.<name> }}`. */
   readonly outputs: readonly string[];
+  /** Reaches no target (a pause, an HTTP call to an allowed address): front ends show no place for it. */
+  readonly targetless?: true;
   /** Read-only: what this step will do with these parameters. */
   plan(ctx: PlanContext, params: z.infer<P>): Promise<PlanLine[]>;
   /**

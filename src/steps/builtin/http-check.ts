@@ -19,6 +19,7 @@ export const httpCheckStep = (policy: OutboundPolicy = DEFAULT_OUTBOUND) => {
   const agents = outboundAgents(policy);
   return defineStep({
     id: 'http.check',
+    targetless: true,
     summary: 'GET a URL until it answers with the expected status (and body)',
     params: z.object({
       url: stepUrl,

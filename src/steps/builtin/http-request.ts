@@ -29,6 +29,7 @@ export const httpRequestStep = (policy: OutboundPolicy = DEFAULT_OUTBOUND) => {
   const agents = outboundAgents(policy);
   return defineStep({
     id: 'http.request',
+    targetless: true,
     summary: 'Call an HTTP API that changes something, with an idempotency key',
     params: z.object({
       method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']),

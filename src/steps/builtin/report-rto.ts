@@ -10,6 +10,7 @@ import { defineStep } from '../types.ts';
 export const reportRtoStep = (targets: ScenarioTargets) =>
   defineStep({
   id: 'report.rto',
+  targetless: true,
   summary: "Report the run's duration against a scenario's RTO",
   params: z.object({ scenario: z.enum(SCENARIO_IDS) }),
   outputs: ['elapsed', 'rto', 'withinRto', 'summary'],
