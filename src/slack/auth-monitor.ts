@@ -10,7 +10,12 @@ export type SlackAuthState =
 const TOKEN_REJECTED = new Set(['invalid_auth', 'not_authed', 'token_revoked', 'token_expired', 'account_inactive']);
 
 export function isTokenRejected(state: SlackAuthState): boolean {
-  return state.status === 'failed' && TOKEN_REJECTED.has(state.error);
+  return state.status === 'failed' && rejectsToken(state.error);
+}
+
+/** Whether a Slack error code says the token itself is wrong (revoked, expired, not valid). */
+export function rejectsToken(error: string): boolean {
+  return TOKEN_REJECTED.has(error);
 }
 
 export interface SlackAuthMonitorOptions {
@@ -173,7 +178,8 @@ export function describeSlackState(state: SlackAuthState, everConfirmed: boolean
   return everConfirmed ? `Slack not reachable (${state.error}; asking again in the background)` : `Slack not reachable yet (${state.error}; asking again in the background)`;
 }
 
-function slackError(err: unknown): string {
+/** Slack's error code, or why a request got no answer (ECONNREFUSED, a timeout), in a few words. */
+export function slackError(err: unknown): string {
   if (typeof err === 'object' && err !== null) {
     const data = (err as { data?: { error?: unknown } }).data;
     if (typeof data?.error === 'string') return data.error;
