@@ -4,14 +4,17 @@
  */
 import type { Logger } from '../log/logger.ts';
 import type { Scalar } from '../runbooks/refs.ts';
-import { type Actor, isTerminal, type Run } from '../runs/model.ts';
+import { isTerminal, type Run } from '../runs/model.ts';
+import { groupsToAsk, type Identity } from '../runs/admission.ts';
 import type { RunService } from '../runs/service.ts';
 import type { RunStore } from '../runs/store.ts';
 import { formatDuration } from '../util/duration.ts';
 import { closestMatch } from '../util/closest.ts';
 import type { Backup } from '../steps/velero/objects.ts';
 import { type CliOperator, ENTRY_FORMAT, impersonationRefusal, KEY_ENV, newOperatorKey, OPERATOR_NAME, operatorEntry, OPERATORS_ENV, SLACK_USER_ID } from './operators.ts';
-import { renderAudit, renderBackups, renderPlan, renderRun, renderRunbooks, renderRuns, stepLine } from './render.ts';
+import { plural } from '../util/text.ts';
+import { renderAudit, renderBackups, renderPlan, renderRun, renderRunbooks, renderRuns, stepLine, utc } from './render.ts';
+import { type CheckedOperator, UNCHECKED_ACTION } from './slack-check.ts';
 
 export interface CliDeps {
   service: RunService;
@@ -20,11 +23,15 @@ export interface CliDeps {
   listBackups: (target?: string) => Promise<Backup[]>;
   logger: Logger;
   /**
-   * Who is acting, from DR_OPERATOR_KEY and the operator map; throws a UserError
-   * saying what is missing when there is no valid key. Called only by commands
-   * that change something, before they do anything.
+   * Who is acting, from DR_OPERATOR_KEY and the operator map, checked with
+   * Slack when it answers (slack-check.ts); throws a UserError saying what is
+   * missing or why Slack refuses them. Asked once, only by commands that change
+   * something, before they do anything. Its `groupsOf` gives the operator's user
+   * groups for any role or policy that names groups.
    */
-  operator: () => Actor;
+  operator: () => Promise<CheckedOperator>;
+  /** Whether a step (by its `use`) acts on a target; plans show where only for those. */
+  actsOnTarget: (use: string) => boolean;
   out: (line: string) => void;
   now?: () => number;
   /** How often --follow polls the run. */
@@ -35,11 +42,14 @@ export interface ParsedArgs {
   command: string | undefined;
   positional: string[];
   params: Record<string, Scalar>;
-  flags: { dryRun: boolean; follow: boolean; limit: number; help: boolean; target?: string };
+  flags: { dryRun: boolean; follow: boolean; limit: number; help: boolean; verbose: boolean; target?: string };
 }
 
 /** Commands that act on a target: `--target <name>`. */
 const TARGET_COMMANDS: readonly string[] = ['plan', 'run', 'backups'];
+
+/** A file the CLI appends its JSON log lines to (besides stderr with --verbose). */
+export const LOG_FILE_ENV = 'DR_CLI_LOG_FILE';
 
 export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'operator-key', 'help'] as const;
 
@@ -61,9 +71,13 @@ export const USAGE = `Usage: npm run dr -- <command> [arguments]
   audit <run>                             who did what and when
   backups [--target T]                    Velero backups: phase, age, expiry, namespaces
 
+  operator-key <name> [<slack user id>]   print a new operator key (once) and its ${OPERATORS_ENV} entry
+
 --target T: where the run's steps that name no target act, or whose cluster's
 backups are listed (a configured target: docs/targets.md); the default target otherwise.
-  operator-key <name> [<slack user id>]   print a new operator key (once) and its ${OPERATORS_ENV} entry
+--verbose: also write the CLI's JSON log lines to stderr (at LOG_LEVEL); none are
+written otherwise, except to the file ${LOG_FILE_ENV} names if it is set.
+Times are UTC, to the second.
 
 Who you are: run, approve, reject and cancel need your operator key in the
 environment variable ${KEY_ENV} (never on the command line: flags show in ps
@@ -72,6 +86,9 @@ and that person's Slack user id (${ENTRY_FORMAT}); the CLI acts as that
 Slack user, so whoever requested a run cannot approve it, here or in Slack. The
 audit records "via cli (os-user@host)". The other commands need no key. There is
 no --as and DR_OPERATOR is not read: a typed name proves nothing.
+When Slack answers (SLACK_BOT_TOKEN, SLACK_API_URL), the CLI checks that your
+Slack user is still an active full member and refuses otherwise; when it does
+not answer, the command goes on and the audit records that it could not check.
 A new operator: \`npm run dr -- operator-key alice U0ALICE001\` prints a key for
 alice (give it to her, privately) and the entry to add to ${OPERATORS_ENV}.
 Anyone with write access to Redis can still forge records: see docs/security.md.
@@ -83,12 +100,13 @@ Examples:
   npm run dr -- approve r7k2m9x4 --follow                 # bob, with his own key`;
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
-  const parsed: ParsedArgs = { command: undefined, positional: [], params: {}, flags: { dryRun: false, follow: false, limit: 20, help: false } };
+  const parsed: ParsedArgs = { command: undefined, positional: [], params: {}, flags: { dryRun: false, follow: false, limit: 20, help: false, verbose: false } };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--dry-run') parsed.flags.dryRun = true;
     else if (arg === '--follow' || arg === '-f') parsed.flags.follow = true;
     else if (arg === '--help' || arg === '-h') parsed.flags.help = true;
+    else if (arg === '--verbose' || arg === '-v') parsed.flags.verbose = true;
     else if (arg === '--as' || arg.startsWith('--as=')) throw new UsageError(impersonationRefusal('--as'));
     else if (/^--(operator-)?key(=|$)/.test(arg)) {
       throw new UsageError(
@@ -139,8 +157,23 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
   if (args.flags.target !== undefined && !TARGET_COMMANDS.includes(command)) throw new UsageError(`${command} takes no --target (only ${TARGET_COMMANDS.join(', ')} do).`);
   const target = args.flags.target === undefined ? {} : { target: args.flags.target };
   // Who acts is settled before anything is read or changed: a refused command changes nothing.
-  const operator = CHANGING_COMMANDS.includes(command) ? deps.operator() : undefined;
-  const actor = (): Actor => operator ?? deps.operator();
+  const operator = CHANGING_COMMANDS.includes(command) ? await deps.operator() : undefined;
+  const checked = async (): Promise<CheckedOperator> => operator ?? deps.operator();
+  /** The operator as the run service judges them: with the groups among `handles` Slack says they are in, when it can be asked. */
+  const identity = async (op: CheckedOperator, handles: readonly string[]): Promise<Identity> => {
+    const groups = await op.groupsOf(handles);
+    return { ...op.actor, ...(groups ? { groups } : {}) };
+  };
+  /** The operator deciding on a run, with their groups among those its approval policy names. */
+  const deciding = async (runId: string): Promise<{ op: CheckedOperator; who: Identity }> => {
+    const op = await checked();
+    const run = await service.mustGet(runId);
+    return { op, who: await identity(op, groupsToAsk(run.policy, op.actor.id)) };
+  };
+  /** After an action: the audit says when Slack could not be asked about who did it. */
+  const recordUnchecked = async (op: CheckedOperator, runId: string): Promise<void> => {
+    if (op.unchecked) await store.appendAudit(runId, { actor: op.actor, action: UNCHECKED_ACTION, detail: `Slack could not be asked: ${op.unchecked}` });
+  };
   const one = (what: string): string => {
     const [value, ...rest] = args.positional;
     if (value === undefined) throw new UsageError(`${command} needs ${what}.`);
@@ -155,24 +188,30 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
     case 'plan': {
       const { runbook, plan } = await service.preview({ runbookId: one('a runbook id'), params: args.params, ...target });
       out(`Plan for ${runbook.id} (${runbook.title}) — nothing has been changed:`);
-      renderPlan(plan).forEach(out);
-      out(runbook.approval.required === 0 ? 'Runs without approval.' : `Needs ${runbook.approval.required} approval(s) from someone other than the requester.`);
+      renderPlan(plan, deps.actsOnTarget).forEach(out);
+      out(runbook.approval.required === 0 ? 'Runs without approval.' : `Needs ${plural(runbook.approval.required, 'approval')} from someone other than the requester.`);
       return 0;
     }
     case 'run': {
       const runbookId = one('a runbook id');
-      const run = await service.create({ runbookId, params: args.params, requester: actor(), dryRun: args.flags.dryRun, ...target });
+      const op = await checked();
+      const requester = await identity(op, service.requesterGroupsToAsk(service.runbook(runbookId), op.actor.id));
+      const run = await service.create({ runbookId, params: args.params, requester, dryRun: args.flags.dryRun, ...target });
+      await recordUnchecked(op, run.id);
       out(`Run ${run.id} requested: ${run.runbookId}${run.dryRun ? ' (dry run: nothing will change)' : ''}`);
-      renderPlan(run.plan).forEach(out);
+      renderPlan(run.plan, deps.actsOnTarget).forEach(out);
       if (run.state === 'awaiting_approval') {
-        out(`Waiting for approval: a second operator runs \`npm run dr -- approve ${run.id}\` (the request expires at ${new Date(run.expiresAt).toISOString()}).`);
+        out(`Waiting for approval: a second operator runs \`npm run dr -- approve ${run.id}\` (the request expires at ${utc(run.expiresAt)}).`);
         return args.flags.follow ? follow(run.id, deps) : 0;
       }
       out('Started: it needs no approval.');
       return follow(run.id, deps);
     }
     case 'approve': {
-      const { outcome, run } = await service.approve(one('a run id'), actor());
+      const runId = one('a run id');
+      const { op, who } = await deciding(runId);
+      const { outcome, run } = await service.approve(runId, who);
+      await recordUnchecked(op, run.id);
       out(outcome === 'approved' ? `Approved: run ${run.id} starts now.` : `Approval recorded: ${run.approvals.length} of ${run.policy.required}.`);
       return args.flags.follow && outcome === 'approved' ? follow(run.id, deps) : 0;
     }
@@ -181,7 +220,9 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
       const [runId, ...reason] = args.positional;
       if (runId === undefined) throw new UsageError(`${command} needs a run id.`);
       const why = reason.join(' ') || undefined;
-      const run = command === 'reject' ? await service.reject(runId, actor(), why) : await service.cancel(runId, actor(), why);
+      const { op, who } = await deciding(runId);
+      const run = command === 'reject' ? await service.reject(runId, who, why) : await service.cancel(runId, who, why);
+      await recordUnchecked(op, run.id);
       out(
         run.state === 'running'
           ? `Cancel requested: run ${run.id} stops at the current step (waits are interrupted).`
@@ -257,16 +298,15 @@ async function follow(runId: string, deps: CliDeps): Promise<number> {
   let lastState = '';
   for (;;) {
     const run: Run = await deps.service.mustGet(runId);
-    if (run.state !== lastState) {
-      deps.out(`[${clock(now())}] run ${run.state.replace('_', ' ')}`);
-      lastState = run.state;
-    }
+    // A new state is told before the steps it led to; the ending, after every step line (below).
+    if (run.state !== lastState && !isTerminal(run.state)) deps.out(`[${utc(now())}] run ${run.state.replace('_', ' ')}`);
+    lastState = run.state;
     for (const p of run.plan) {
       const s = run.steps[p.stepId];
       const key = `${s?.state ?? ''}|${String(s?.attempts ?? 0)}|${s?.progress?.message ?? ''}|${s?.error ?? ''}`;
       if (s && s.state !== 'pending' && seen.get(p.stepId) !== key) {
         seen.set(p.stepId, key);
-        deps.out(`[${clock(now())}] ${stepLine(p, s, now())}`);
+        deps.out(`[${utc(now())}] ${stepLine(p, s, now())}`);
       }
     }
     if (isTerminal(run.state)) {
@@ -277,8 +317,4 @@ async function follow(runId: string, deps: CliDeps): Promise<number> {
     }
     await new Promise((r) => setTimeout(r, deps.pollMs ?? 500));
   }
-}
-
-function clock(ms: number): string {
-  return new Date(ms).toISOString().slice(11, 19);
 }

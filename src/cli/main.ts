@@ -1,23 +1,26 @@
 /**
  * `npm run dr -- <command>`: the terminal front end for when Slack is down.
- * Same Redis, runbooks and workers as the bot; needs no Slack credentials.
+ * Same Redis, runbooks and workers as the bot; works without Slack.
  * Exit codes: 0 ok, 1 refused or failed run, 2 usage error, 78 bad configuration.
- * Who acts comes from the operator key in DR_OPERATOR_KEY (operators.ts).
+ * Who acts comes from the operator key in DR_OPERATOR_KEY (operators.ts),
+ * checked with Slack when it answers (slack-check.ts).
  */
 import { hostname, userInfo } from 'node:os';
+import { pino } from 'pino';
 import { loadConfig } from '../config/load.ts';
+import { type Config, secretValues } from '../config/schema.ts';
 import { ConfigError, errorMessage, isUserError, UserError } from '../errors.ts';
-import { createLogger } from '../log/logger.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
 import { createRedisConnection, waitForConnection } from '../queue/connection.ts';
 import { RunQueue } from '../queue/run-queue.ts';
 import { RunbookLoadError } from '../runbooks/load.ts';
 import { loadRecovery } from '../runbooks/recovery.ts';
-import type { Actor } from '../runs/model.ts';
 import { RunService } from '../runs/service.ts';
 import { RunStore } from '../runs/store.ts';
 import { listBackups } from '../steps/velero/objects.ts';
-import { CHANGING_COMMANDS, operatorKeyCommand, parseArgs, runCommand, USAGE, UsageError } from './commands.ts';
-import { type CliOperator, identify, impersonationRefusal, KEY_ENV, type TerminalOrigin } from './operators.ts';
+import { CHANGING_COMMANDS, LOG_FILE_ENV, operatorKeyCommand, parseArgs, runCommand, USAGE, UsageError } from './commands.ts';
+import { identify, impersonationRefusal, KEY_ENV, OPERATORS_ENV, type TerminalOrigin } from './operators.ts';
+import { askSlack, type CheckedOperator } from './slack-check.ts';
 
 const EXIT_CONFIG = 78;
 
@@ -37,17 +40,44 @@ function terminalOrigin(): TerminalOrigin {
   return { osUser, host: hostname() };
 }
 
-/** The operator for a command that changes something, or a UserError saying what is missing. */
-function operatorFor(command: string, operators: readonly CliOperator[]): () => Actor {
-  let actor: Actor | undefined;
-  return () => {
-    if (actor) return actor;
-    const who = identify(command, operatorKey, operators, terminalOrigin());
+/**
+ * The operator for a command that changes something, asked once: who the key
+ * belongs to, then whether Slack still lets that user act (slack-check.ts).
+ * Throws a UserError saying what is missing or why Slack refuses them.
+ */
+function operatorFor(command: string, config: Config, logger: Logger): () => Promise<CheckedOperator> {
+  let checked: Promise<CheckedOperator> | undefined;
+  const check = async (): Promise<CheckedOperator> => {
+    const who = identify(command, operatorKey, config.cli.operators, terminalOrigin());
     if ('refusal' in who) throw new UserError(who.refusal);
-    actor = who.actor;
-    console.error(`Acting as ${who.operator.name} (Slack user ${actor.id}) via cli from ${actor.osUser ?? '?'}@${actor.host ?? '?'}.`);
-    return actor;
+    const { actor, operator } = who;
+    const verdict = await askSlack(actor.id, { token: config.slack.botToken, apiUrl: config.slack.apiUrl, allowedTeams: config.slack.allowedTeams, logger });
+    if (verdict.kind === 'refused') {
+      throw new UserError(
+        `${verdict.message}\n\`${command}\` is refused for ${operator.name}: Slack no longer lets that person act, so their key does not either. Nothing changed.\nIf this is wrong, fix the Slack account or the ${OPERATORS_ENV} entry; if it is right, remove the entry.`,
+      );
+    }
+    console.error(`Acting as ${operator.name} (Slack user ${actor.id}) via cli from ${actor.osUser ?? '?'}@${actor.host ?? '?'}.`);
+    if (verdict.kind === 'confirmed') return { actor, groupsOf: verdict.groupsOf };
+    console.error(`Slack could not be asked whether ${operator.name} may still act (${verdict.reason}): going on with ${OPERATORS_ENV} alone; the audit records that the check could not be made.`);
+    return { actor, unchecked: verdict.reason, groupsOf: () => Promise.resolve(undefined) };
   };
+  return () => (checked ??= check());
+}
+
+/**
+ * The CLI's own log: none unless asked for, so its JSON lines never mix with
+ * what the operator reads. `--verbose` sends them to stderr, DR_CLI_LOG_FILE
+ * appends them to a file; at the level LOG_LEVEL says (info unless set).
+ */
+function cliLogger(config: Config, verbose: boolean): Logger {
+  const file = process.env[LOG_FILE_ENV];
+  const streams = [...(verbose ? [process.stderr] : []), ...(file ? [pino.destination({ dest: file, append: true, sync: true })] : [])];
+  const secrets = [...secretValues(config), ...(operatorKey ? [operatorKey] : [])];
+  const [only] = streams;
+  if (!only) return createLogger({ level: 'silent', secrets });
+  const level = config.logLevel;
+  return createLogger({ level, secrets, destination: streams.length === 1 ? only : pino.multistream(streams.map((stream) => ({ stream, level: level === 'silent' ? 'fatal' : level }))) });
 }
 
 const write = (line: string) => {
@@ -83,11 +113,18 @@ async function main(argv: readonly string[]): Promise<number> {
       return err instanceof UsageError ? 2 : 1;
     }
   }
-  // A command that changes something is refused before anything else is read when there is no valid key.
-  const operator = operatorFor(args.command ?? '', config.cli.operators);
+  let logger;
+  try {
+    logger = cliLogger(config, args.flags.verbose);
+  } catch (err) {
+    console.error(`${LOG_FILE_ENV}: cannot write the log there: ${errorMessage(err)}`);
+    return EXIT_CONFIG;
+  }
+  // A command that changes something is refused before anything else is read when there is no valid key, or Slack refuses its operator.
+  const operator = operatorFor(args.command ?? '', config, logger);
   if (args.command !== undefined && CHANGING_COMMANDS.includes(args.command) && !args.flags.help) {
     try {
-      operator();
+      await operator();
     } catch (err) {
       console.error(errorMessage(err));
       return 1;
@@ -101,8 +138,6 @@ async function main(argv: readonly string[]): Promise<number> {
     return err instanceof ConfigError || err instanceof RunbookLoadError ? EXIT_CONFIG : 1;
   }
   const { targets, registry } = recovery;
-  // Library logs go to stderr so that stdout holds only what the operator asked for; the key is scrubbed from them.
-  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr, secrets: operatorKey ? [operatorKey] : [] });
   const redis = createRedisConnection(config.redisUrl, 'worker', logger);
   const queue = new RunQueue(redis, config.queuePrefix, logger);
   try {
@@ -113,7 +148,8 @@ async function main(argv: readonly string[]): Promise<number> {
       const access = targets.access(target, `cli-${userInfo().username}`);
       return listBackups(await access.kube(), access.target.veleroNamespace);
     };
-    return await runCommand(args, { service, store, logger, operator, out: write, listBackups: listVeleroBackups });
+    const actsOnTarget = (use: string) => registry.get(use)?.targetless !== true;
+    return await runCommand(args, { service, store, logger, operator, actsOnTarget, out: write, listBackups: listVeleroBackups });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);

@@ -6,11 +6,12 @@ import type { Runbook } from '../runbooks/schema.ts';
 import { type Actor, type AuditEntry, changedSteps, describePlace, type PlannedStep, type Run, type StepRecord } from '../runs/model.ts';
 import { type Backup, completedAt } from '../steps/velero/objects.ts';
 import { formatDuration } from '../util/duration.ts';
+import { plural } from '../util/text.ts';
 
 export function renderRunbooks(runbooks: Iterable<Runbook>): string[] {
   const lines: string[] = [];
   for (const rb of runbooks) {
-    const approval = rb.approval.required === 0 ? 'no approval' : `${rb.approval.required} approval${rb.approval.required > 1 ? 's' : ''}`;
+    const approval = rb.approval.required === 0 ? 'no approval' : plural(rb.approval.required, 'approval');
     lines.push(`${rb.id} — ${rb.title}${rb.scenario ? ` [${rb.scenario}]` : ''} (${approval})`);
     for (const [name, spec] of Object.entries(rb.params)) {
       const need = spec.default === undefined ? 'required' : spec.default === '' ? 'optional' : `default ${String(spec.default)}`;
@@ -20,13 +21,14 @@ export function renderRunbooks(runbooks: Iterable<Runbook>): string[] {
   return lines.length ? lines : ['No runbooks are loaded (COMMANDS_DIR has no *.yaml files).'];
 }
 
-export function renderPlan(plan: readonly PlannedStep[]): string[] {
+/** The plan, step by step; where a step acts is shown for steps that act on a target (not a wait or an HTTP call). */
+export function renderPlan(plan: readonly PlannedStep[], actsOnTarget: (use: string) => boolean): string[] {
   const lines: string[] = [];
   const firstCleanup = plan.findIndex((s) => s.always);
   plan.forEach((step, i) => {
     if (i === firstCleanup) lines.push('  Always, however the run ends (cleanup):');
     lines.push(`  ${i + 1}. ${step.stepId} (${step.use}): ${step.name}`);
-    if (step.place) lines.push(`       where   ${describePlace(step.place)}`);
+    if (step.place && actsOnTarget(step.use)) lines.push(`       where   ${describePlace(step.place)}`);
     for (const l of step.lines) lines.push(`       ${l.action.padEnd(7)} ${l.detail}${l.irreversible ? '  ⚠ cannot be undone' : ''}`);
   });
   const irreversible = plan.flatMap((s) => s.lines.filter((l) => l.irreversible).map((l) => `${s.stepId}: ${l.detail}`));
@@ -38,15 +40,15 @@ export function renderRun(run: Run, now: number): string[] {
   const params = Object.entries(run.params).map(([k, v]) => `${k}=${String(v)}`).join(' ');
   const lines = [
     `Run ${run.id}: ${run.runbookId} — ${run.state.replace('_', ' ')}${run.dryRun ? ' (dry run)' : ''}`,
-    `  requested by ${whoFull(run.requester)} at ${iso(run.createdAt)}${params ? ` with ${params}` : ''}`,
+    `  requested by ${whoFull(run.requester)} at ${utc(run.createdAt)}${params ? ` with ${params}` : ''}`,
   ];
   if (run.state === 'awaiting_approval') {
-    lines.push(`  approvals ${run.approvals.length} of ${run.policy.required}; the request expires at ${iso(run.expiresAt)}`);
+    lines.push(`  approvals ${run.approvals.length} of ${run.policy.required}; the request expires at ${utc(run.expiresAt)}`);
   }
-  for (const a of run.approvals) lines.push(`  approved by ${whoFull(a.by)} at ${iso(a.at)}`);
-  if (run.decision) lines.push(`  ${run.state} by ${whoFull(run.decision.by)} at ${iso(run.decision.at)}${run.decision.reason ? `: ${run.decision.reason}` : ''}`);
+  for (const a of run.approvals) lines.push(`  approved by ${whoFull(a.by)} at ${utc(a.at)}`);
+  if (run.decision) lines.push(`  ${run.state} by ${whoFull(run.decision.by)} at ${utc(run.decision.at)}${run.decision.reason ? `: ${run.decision.reason}` : ''}`);
   if (run.startedAt) {
-    lines.push(`  started ${iso(run.startedAt)}, ${run.finishedAt ? `took ${formatDuration(run.finishedAt - run.startedAt)}` : `running for ${formatDuration(now - run.startedAt)}`}`);
+    lines.push(`  started ${utc(run.startedAt)}, ${run.finishedAt ? `took ${formatDuration(run.finishedAt - run.startedAt)}` : `running for ${formatDuration(now - run.startedAt)}`}`);
   }
   for (const p of run.plan) lines.push(`  ${p.always ? '(always) ' : ''}${stepLine(p, run.steps[p.stepId], now)}`);
   if (run.failure) {
@@ -63,7 +65,11 @@ export function stepLine(p: PlannedStep, s: StepRecord | undefined, now: number)
   let detail = '';
   if (state === 'running' && s?.startedAt) detail = ` for ${formatDuration(now - s.startedAt)}${s.progress ? `: ${s.progress.message}` : ''}`;
   if (state === 'succeeded' && s?.startedAt && s.finishedAt) {
-    const outputs = Object.entries(s.outputs ?? {}).map(([k, v]) => `${k}=${String(v).slice(0, 80)}`).join(', ');
+    // An empty output says nothing (eks.wait-cluster on a kubeconfig target has no cluster name or endpoint to give).
+    const outputs = Object.entries(s.outputs ?? {})
+      .filter(([, v]) => v !== '')
+      .map(([k, v]) => `${k}=${String(v).slice(0, 80)}`)
+      .join(', ');
     detail = ` in ${formatDuration(s.finishedAt - s.startedAt)}${outputs ? ` (${outputs})` : ''}`;
   }
   if ((state === 'failed' || state === 'cancelled') && s?.error) detail = `: ${s.error}`;
@@ -76,14 +82,14 @@ export function renderRuns(runs: readonly Run[]): string[] {
   if (runs.length === 0) return ['No runs yet.'];
   return runs.map((r) => {
     const took = r.startedAt && r.finishedAt ? formatDuration(r.finishedAt - r.startedAt) : '';
-    return [r.id, r.runbookId.padEnd(28), r.state.padEnd(17), who(r.requester).padEnd(20), iso(r.createdAt), took].join('  ').trimEnd();
+    return [r.id, r.runbookId.padEnd(28), r.state.padEnd(17), who(r.requester).padEnd(20), utc(r.createdAt), took].join('  ').trimEnd();
   });
 }
 
 export function renderAudit(run: Run, entries: readonly AuditEntry[]): string[] {
   return [
-    `Audit of run ${run.id} (${run.runbookId}), ${entries.length} entries:`,
-    ...entries.map((e) => `  ${iso(e.at)}  ${whoFull(e.actor)}  ${e.action}${e.detail ? ` — ${e.detail}` : ''}`),
+    `Audit of run ${run.id} (${run.runbookId}), ${plural(entries.length, 'entry', 'entries')}:`,
+    ...entries.map((e) => `  ${utc(e.at)}  ${whoFull(e.actor)}  ${e.action}${e.detail ? ` — ${e.detail}` : ''}`),
   ];
 }
 
@@ -91,7 +97,8 @@ export function renderBackups(backups: readonly Backup[], now: number): string[]
   if (backups.length === 0) return ['No Velero backups found.'];
   return backups.map((b) => {
     const done = completedAt(b);
-    const expires = b.status.expiration ? `expires ${b.status.expiration.replace('.000Z', 'Z')}` : 'no expiry';
+    const expiry = b.status.expiration ? Date.parse(b.status.expiration) : NaN;
+    const expires = Number.isNaN(expiry) ? 'no expiry' : `expires ${utc(expiry)}`;
     return [
       b.metadata.name.padEnd(40),
       (b.status.phase ?? '?').padEnd(16),
@@ -117,6 +124,7 @@ export function whoFull(actor: Actor): string {
   return `${name} via cli (${actor.osUser ?? '?'}@${actor.host ?? '?'})`;
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
+/** Every time the CLI shows: UTC, to the second, `2026-11-25T02:00:00Z`. */
+export function utc(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

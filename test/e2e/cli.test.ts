@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { hostname, userInfo } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRunbooks } from '../../src/runbooks/load.ts';
 import { RunService } from '../../src/runs/service.ts';
@@ -8,11 +8,8 @@ import { buildRegistry } from '../../src/steps/registry.ts';
 import { ALICE, BOB, FIXTURE_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeService } from '../support/fake-service.ts';
-import { guardedNodeArgs, guardEnv, REPO_ROOT } from '../support/process.ts';
+import { type CliResult, newOperatorKey as newKey, runCli, sha256, startCli } from '../support/cli.ts';
 import { TEST_REDIS_URL } from '../support/redis.ts';
-
-const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
-const newKey = () => randomBytes(32).toString('base64url');
 
 /** Two operators, alice and bob, with the same Slack user ids as ALICE and BOB in Slack. */
 const KEY_A = newKey();
@@ -23,11 +20,14 @@ const AS_BOB = { DR_OPERATOR_KEY: KEY_B };
 /** What the audit records about where a CLI command came from: this machine, as the child sees it. */
 const ORIGIN = `${userInfo().username}@${hostname()}`;
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+/** A step that acts on the run's target, then one that acts nowhere. */
+const ON_CLUSTER = `id: on-cluster
+title: Waits for the target's cluster, then pauses
+approval: { required: 1 }
+steps:
+  - { id: cluster, use: eks.wait-cluster }
+  - { id: settle, use: wait, with: { seconds: 1 } }
+`;
 
 /** Runs the CLI as `npm run dr -- …` does, with a worker running in this test process. */
 describe('the terminal front end (npm run dr)', () => {
@@ -47,18 +47,7 @@ describe('the terminal front end (npm run dr)', () => {
     HTTP_ALLOWED_TARGETS: '127.0.0.1',
   });
 
-  const dr = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
-    new Promise((resolve) => {
-      const child = spawn(process.execPath, [...guardedNodeArgs(), 'src/cli/main.ts', ...args], {
-        cwd: REPO_ROOT,
-        env: { ...cliEnv(), ...env, ...guardEnv() },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-      child.on('exit', (code) => { resolve({ code, stdout, stderr }); });
-    });
+  const dr = (args: string[], env: Record<string, string> = {}): Promise<CliResult> => runCli(args, { ...cliEnv(), ...env });
 
   const runIdIn = (text: string): string => {
     const id = /Run (r[a-z0-9]{7}) requested/.exec(text)?.[1];
@@ -88,6 +77,7 @@ describe('the terminal front end (npm run dr)', () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('nothing has been changed');
     expect(ok.stdout).toContain(`create  POST ${api.url}/resources  ⚠ cannot be undone`);
+    expect(ok.stdout).toContain('Needs 1 approval from someone other than the requester.');
 
     const bad = await dr(['plan', 'provision', `baseUrl=${api.url}`, 'size=eleven']);
     expect(bad.code).toBe(1);
@@ -129,7 +119,7 @@ describe('the terminal front end (npm run dr)', () => {
     expect(audit.stdout).toMatch(/dr-chatops \(system\)\s+succeeded/);
     const stored = (await engine.store.audit(runId)).find((e) => e.action === 'approved' && e.actor.via === 'cli');
     expect(stored?.actor).toEqual({ id: BOB.id, name: 'bob', via: 'cli', osUser: userInfo().username, host: hostname() });
-  });
+  }, 120_000); // six CLI processes: slow on a loaded machine
 
   it('cannot be fooled into acting as someone else: --as, DR_OPERATOR, unknown or missing keys, Slack', async () => {
     const requested = await dr(['run', 'provision', `baseUrl=${api.url}`], AS_ALICE);
@@ -282,9 +272,14 @@ describe('the terminal front end (npm run dr)', () => {
       const unknown = await dr(['plan', 'quick', '--target', 'prod-west'], env);
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toContain('There is no target `prod-west`. Targets: `default`, `drill`.');
-      const planned = await dr(['plan', 'quick', '--target=drill'], env);
+      // Where a step acts is shown for a step that acts on the target, not for a pause.
+      const commands = mkdtempSync(join(tmpdir(), 'cli-where-'));
+      writeFileSync(join(commands, 'on-cluster.yaml'), ON_CLUSTER);
+      const planned = await dr(['plan', 'on-cluster', '--target=drill'], { ...env, COMMANDS_DIR: commands });
       expect(planned.code).toBe(0);
-      expect(planned.stdout).toContain('where   drill · us-west-2 · its kubeconfig');
+      expect(planned.stdout).toContain('  1. cluster (eks.wait-cluster): Wait until an EKS cluster is ACTIVE and the bot can use its Kubernetes API\n       where   drill · us-west-2 · its kubeconfig\n');
+      expect(planned.stdout).toContain('  2. settle (wait): Pause for a number of seconds\n       wait    wait 1s\n');
+      expect(planned.stdout.split('where').length).toBe(2);
       const misplaced = await dr(['runs', '--target', 'drill'], env);
       expect(misplaced.code).toBe(2);
       expect(misplaced.stderr).toContain('runs takes no --target (only plan, run, backups do).');
@@ -292,7 +287,48 @@ describe('the terminal front end (npm run dr)', () => {
     } finally {
       await Promise.all([primary.stop(), drill.stop()]);
     }
-  });
+  }, 120_000);
+
+  it('status --follow prints every step before the ending; times are UTC to the second', async () => {
+    const run = await engine.service.create({ runbookId: 'forty-steps', params: {}, requester: ALICE });
+    const following = startCli(['status', run.id, '--follow'], cliEnv());
+    await following.printed('run awaiting approval');
+    await engine.service.approve(run.id, BOB);
+    const res = await following.done;
+    expect(res.code).toBe(0);
+    const lines = res.stdout.trim().split('\n');
+    const lastStep = lines.findIndex((l) => l.includes('✔ step-40 succeeded'));
+    const firstEnding = lines.findIndex((l) => /\brun succeeded\b|Run \S+ succeeded/i.test(l));
+    expect(lastStep).toBeGreaterThan(0);
+    expect(firstEnding).toBe(lines.length - 1);
+    for (const line of lines.slice(0, -1)) expect(line).toMatch(/^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\] /);
+
+    const audit = await dr(['audit', run.id]);
+    const entries = audit.stdout.trim().split('\n').slice(1);
+    expect(audit.stdout).toContain(`Audit of run ${run.id} (forty-steps), ${entries.length} entries:`);
+    for (const entry of entries) expect(entry).toMatch(/^ {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}\S/);
+    const status = await dr(['status', run.id]);
+    expect(status.stdout).toMatch(/requested by alice \(slack\) at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n/);
+  }, 120_000);
+
+  it('writes no JSON log lines among its output unless asked: --verbose to stderr, DR_CLI_LOG_FILE to a file', async () => {
+    const quiet = await dr(['run', 'quick'], { ...AS_ALICE, LOG_LEVEL: 'debug' });
+    expect(quiet.code).toBe(0);
+    expect(`${quiet.stdout}${quiet.stderr}`).not.toMatch(/^\{/m);
+    expect(quiet.stderr).toContain('Acting as alice');
+
+    const verbose = await dr(['run', 'quick', '--verbose'], { ...AS_ALICE, LOG_LEVEL: 'debug' });
+    expect(verbose.code).toBe(0);
+    expect(verbose.stdout).not.toMatch(/^\{/m);
+    expect(verbose.stderr).toMatch(/^\{.*"msg":"run created"/m);
+
+    const file = join(mkdtempSync(join(tmpdir(), 'cli-log-')), 'dr.log');
+    const logged = await dr(['run', 'quick'], { ...AS_ALICE, DR_CLI_LOG_FILE: file });
+    expect(logged.code).toBe(0);
+    expect(`${logged.stdout}${logged.stderr}`).not.toMatch(/^\{/m);
+    expect(readFileSync(file, 'utf8')).toMatch(/^\{.*"msg":"run created"/m);
+    expect(readFileSync(file, 'utf8')).not.toContain(KEY_A);
+  }, 120_000);
 
   it('says there is no such run', async () => {
     const res = await dr(['status', 'rnothere']);
