@@ -7,6 +7,7 @@ import { classifyAwsError } from '../rds/aws.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { EKS_CLUSTER_NAME } from '../../targets/config.ts';
 import { DEFAULT_DEGRADED_GRACE_SECONDS, DEGRADED, DegradedClock, describeIssues, nodegroupDeadEnd } from './states.ts';
+import { plural } from '../../util/text.ts';
 
 const eksName = z.string().regex(EKS_CLUSTER_NAME, 'must be an EKS name');
 
@@ -79,7 +80,7 @@ export function scaleNodegroupStep() {
       const now = ng.scalingConfig ?? {};
       const target = { minSize: p.min ?? now.minSize, maxSize: p.max ?? now.maxSize, desiredSize: p.desired };
       if (now.desiredSize !== target.desiredSize || now.minSize !== target.minSize || now.maxSize !== target.maxSize) {
-        ctx.progress(`scaling ${p.nodegroup} to ${p.desired} nodes`);
+        ctx.progress(`scaling ${p.nodegroup} to ${plural(p.desired, 'node')}`);
         try {
           await client.send(
             new UpdateNodegroupConfigCommand({
@@ -108,7 +109,7 @@ export function scaleNodegroupStep() {
             throw classifyKubeError(err, `listing nodes of ${p.nodegroup}`);
           }
           ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
-          return ready >= p.desired ? { done: true } : { done: false, state: `${ready} of ${p.desired} nodes ready`, percent: Math.round((ready / Math.max(1, p.desired)) * 100) };
+          return ready >= p.desired ? { done: true } : { done: false, state: `${ready} of ${plural(p.desired, 'node')} ready`, percent: Math.round((ready / Math.max(1, p.desired)) * 100) };
         },
       });
       return { desired: p.desired, readyNodes: ready };

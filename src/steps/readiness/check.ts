@@ -5,6 +5,7 @@ import { mustDescribeCluster } from '../rds/aws.ts';
 import { listSnapshots } from '../rds/restore-snapshot.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { completedAt, listBackups, newestCompleted } from '../velero/objects.ts';
+import { plural } from '../../util/text.ts';
 
 const HOUR = 3_600_000;
 
@@ -63,7 +64,7 @@ export function readinessCheckStep() {
       }
       for (const cluster of p.clusters) {
         const retention = (await mustDescribeCluster(ctx.aws.rds(), cluster)).BackupRetentionPeriod ?? 0;
-        add({ ok: retention >= p.minRetentionDays, text: `${cluster}: automated backups kept ${retention} days (need ${p.minRetentionDays})` });
+        add({ ok: retention >= p.minRetentionDays, text: `${cluster}: automated backups kept ${plural(retention, 'day')} (need ${p.minRetentionDays})` });
         const newest = (await listSnapshots(ctx.aws.rds(), cluster))[0];
         const age = newest?.SnapshotCreateTime ? now - newest.SnapshotCreateTime.getTime() : undefined;
         add({

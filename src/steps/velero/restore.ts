@@ -10,6 +10,7 @@ import { copyDrillConfig, createModifierConfigMap, deleteModifierConfigMap, ensu
 import { drillPlan } from './drill-plan.ts';
 import { planRestoreBeforeCluster, syncedPinnedBackup } from './restore-pinned.ts';
 import { completedAt, getBackup, getRestore, type Restore, SCHEDULE_LABEL, VELERO } from './objects.ts';
+import { plural } from '../../util/text.ts';
 
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a Velero object name');
 const namespaceName = z.string().regex(K8S_NAMESPACE, 'must be a namespace name');
@@ -218,7 +219,7 @@ export function veleroRestoreStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       }
       const status = existing?.status;
       const partial = status?.phase === 'PartiallyFailed';
-      if (partial) ctx.progress(`Velero restore ${restore} ended PartiallyFailed, accepted (allowPartial): ${status.warnings ?? 0} warnings, ${status.errors ?? 0} errors`);
+      if (partial) ctx.progress(`Velero restore ${restore} ended PartiallyFailed, accepted (allowPartial): ${plural(status.warnings ?? 0, 'warning')}, ${plural(status.errors ?? 0, 'error')}`);
       return {
         restoreName: restore,
         backupName,
@@ -275,7 +276,7 @@ function failureMessage(restore: string, phase: string, r: Restore): string {
   const s = r.status;
   const reasons = [s.failureReason, ...(s.validationErrors ?? [])].filter(Boolean).join('; ');
   const hint = phase === 'PartiallyFailed' ? '; to accept a partial restore, set allowPartial' : '';
-  return `Velero restore ${restore} ended ${phase}: ${s.warnings ?? 0} warnings, ${s.errors ?? 0} errors${reasons ? ` (${reasons})` : ''}; see \`velero restore describe ${restore} --details\`${hint}`;
+  return `Velero restore ${restore} ended ${phase}: ${plural(s.warnings ?? 0, 'warning')}, ${plural(s.errors ?? 0, 'error')}${reasons ? ` (${reasons})` : ''}; see \`velero restore describe ${restore} --details\`${hint}`;
 }
 
 /** A restore that is gone after it was created: deleted with its backup (GC), or by someone. */
