@@ -10,7 +10,7 @@ import { type Config, secretValues, slackMode } from './config/schema.ts';
 import { ConfigError, errorMessage } from './errors.ts';
 import { closeServer, healthRoutes, listeningPort, publicRoutes, startRouteServer } from './http/health.ts';
 import { createLogger, type Logger } from './log/logger.ts';
-import { createRedisConnection, pingRedis, waitForConnection } from './queue/connection.ts';
+import { createRedisConnection, pingRedis, redisTargetOf, waitForConnection } from './queue/connection.ts';
 import { BotTaskProducer } from './queue/producer.ts';
 import { startBotTaskWorker, type WorkerHandle } from './queue/worker.ts';
 import { createSlackApp, type SlackApp, SlackEventsDoor } from './slack/app.ts';
@@ -68,7 +68,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const auth = new SlackAuthMonitor(createSlackProbeClient({ token: botToken, apiUrl: config.slack.apiUrl, logger, observer: metrics }), logger);
   auth.start();
 
-  const probe = createRedisConnection(config.redisUrl, 'probe', logger);
+  const probe = createRedisConnection(redisTargetOf(config), 'probe', logger);
   const slackState = () => describeSlackState(auth.current(), auth.everConfirmed);
   const internalRoutes = healthRoutes({ redis: () => pingRedis(probe, 1_000), slack: slackState, slackRequired: runsBot }, metrics.registry);
   // PORT is what the load balancer (and so the internet) reaches: /slack/events and /healthz only.
@@ -87,13 +87,13 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   let runWorkerHandle: WorkerHandle | undefined;
   let incidentWorkerHandle: WorkerHandle | undefined;
   let statuspageHandle: WorkerHandle | undefined;
-  const producerConnection = runsBot ? createRedisConnection(config.redisUrl, 'producer', logger) : undefined;
+  const producerConnection = runsBot ? createRedisConnection(redisTargetOf(config), 'producer', logger) : undefined;
   // Reading run events blocks, so the notifier has a connection of its own.
-  const notifierConnection = runsBot ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
+  const notifierConnection = runsBot ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
   let notifier: RunMessageNotifier | undefined;
-  const workerConnection = runsWorker ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
+  const workerConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
   // Runs are read and written by the bot (fail fast inside Slack's window) and by workers (wait through blips).
-  const runsConnection = createRedisConnection(config.redisUrl, runsWorker ? 'worker' : 'producer', logger);
+  const runsConnection = createRedisConnection(redisTargetOf(config), runsWorker ? 'worker' : 'producer', logger);
   const runQueue = new RunQueue(runsConnection, config.queuePrefix, logger);
   const store = new RunStore(runsConnection, config.queuePrefix);
   const runService = new RunService({
@@ -134,7 +134,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   metrics.watchQueue(QUEUE_NAMES.statuspage, outbox.queue);
   let runFollower: IncidentRunFollower | undefined;
   // Reading run events blocks: the incident follower has a connection of its own.
-  const followerConnection = runsWorker ? createRedisConnection(config.redisUrl, 'worker', logger) : undefined;
+  const followerConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
 
   if (producerConnection) {
     const botProducer = (producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger));

@@ -11,7 +11,7 @@ import { loadConfig } from '../config/load.ts';
 import { type Config, secretValues } from '../config/schema.ts';
 import { ConfigError, errorMessage, isUserError, UserError } from '../errors.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
-import { createRedisConnection, waitForConnection } from '../queue/connection.ts';
+import { createRedisConnection, redisTargetOf, waitForConnection } from '../queue/connection.ts';
 import { RunQueue } from '../queue/run-queue.ts';
 import { RunbookLoadError } from '../runbooks/load.ts';
 import { loadRecovery } from '../runbooks/recovery.ts';
@@ -138,7 +138,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return err instanceof ConfigError || err instanceof RunbookLoadError ? EXIT_CONFIG : 1;
   }
   const { targets, registry } = recovery;
-  const redis = createRedisConnection(config.redisUrl, 'worker', logger);
+  const redis = createRedisConnection(redisTargetOf(config), 'worker', logger);
   const queue = new RunQueue(redis, config.queuePrefix, logger);
   try {
     await waitForConnection(redis, 5_000);

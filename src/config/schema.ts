@@ -24,6 +24,7 @@ export const SETTINGS = [
   { key: 'port', env: 'PORT' },
   { key: 'metricsPort', env: 'METRICS_PORT' },
   { key: 'redisUrl', env: 'REDIS_URL' },
+  { key: 'redisCluster', env: 'REDIS_CLUSTER' },
   { key: 'queuePrefix', env: 'QUEUE_PREFIX' },
   { key: 'logLevel', env: 'LOG_LEVEL' },
   { key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS' },
@@ -125,8 +126,21 @@ export const ConfigSchema = z.object({
   port: wholeNumber(0, 65535).default(3000),
   /** Internal port for /metrics, /readyz and /healthz; PORT serves only /slack/events and /healthz. 0 = a free port. */
   metricsPort: wholeNumber(0, 65535).default(9090),
-  redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
-  /** BullMQ key prefix. Wrap it in braces (`{dr}`) on Redis Cluster so a queue's keys share a slot. */
+  /** One URL; on a cluster, one or more seed nodes separated by commas (the cluster names the rest). */
+  redisUrl: z
+    .string()
+    .refine((s) => s.split(',').every((u) => z.url({ protocol: /^rediss?$/ }).safeParse(u.trim()).success), 'must be a redis:// or rediss:// URL (on Redis Cluster: one or more, separated by commas)')
+    .default('redis://127.0.0.1:6379'),
+  /** Talk to Redis Cluster (ElastiCache cluster mode, MemoryDB): QUEUE_PREFIX must then hold a hash tag such as {dr}. */
+  redisCluster: z
+    .union([z.boolean(), z.enum(['true', 'false'])], { error: 'must be true or false' })
+    .transform((v) => v === true || v === 'true')
+    .default(false),
+  /**
+   * Prefix of every Redis key, BullMQ's and the stores'. On Redis Cluster it must
+   * hold a hash tag (`{dr}`) so every key hashes to one slot: BullMQ's scripts and
+   * ours touch several keys at once.
+   */
   queuePrefix: z
     .string()
     .regex(/^[\w{}-]{1,64}$/, 'may hold letters, digits, _ - { } only (no ":")')
@@ -364,6 +378,16 @@ export const ConfigSchema = z.object({
   if (names.every((n) => TARGET_NAME.test(n)) && !names.includes(config.defaultTarget)) {
     ctx.addIssue({ code: 'custom', path: ['defaultTarget'], message: `names no configured target: set it to one of ${names.join(', ')}` });
   }
+  if (config.redisCluster && !hashTagOf(config.queuePrefix)) {
+    ctx.addIssue({ code: 'custom', path: ['queuePrefix'], message: `must hold a hash tag on Redis Cluster (REDIS_CLUSTER=true), such as {${config.queuePrefix.replace(/[{}]/g, '') || 'dr'}}: every key of the bot must hash to one slot. Changing the prefix of a running installation orphans its queues: drain the runs first (docs/deploy.md, "Redis")` });
+  }
+  const urls = config.redisUrl.split(',');
+  if (urls.length > 1 && !config.redisCluster) {
+    ctx.addIssue({ code: 'custom', path: ['redisUrl'], message: 'lists several URLs, which only Redis Cluster takes (seed nodes): give one URL, or set REDIS_CLUSTER=true' });
+  }
+  if (config.redisCluster && urls.some((u) => !/^\/?0?$/.test(new URL(u.trim()).pathname))) {
+    ctx.addIssue({ code: 'custom', path: ['redisUrl'], message: 'names a database number, which Redis Cluster does not have (only database 0): drop the /<n> from the URL' });
+  }
   // One port cannot serve both; 0 picks a free port for each, so it never clashes.
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     ctx.addIssue({ code: 'custom', path: ['metricsPort'], message: `must differ from PORT (port), both are ${config.port}: /metrics and /readyz are served on their own port` });
@@ -371,6 +395,17 @@ export const ConfigSchema = z.object({
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
+
+/**
+ * The hash tag Redis Cluster hashes a key by: what lies between the first `{`
+ * and the next `}`, when that is not empty (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags).
+ */
+export function hashTagOf(key: string): string | undefined {
+  const open = key.indexOf('{');
+  if (open < 0) return undefined;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : undefined;
+}
 
 /** Slack connection mode, derived from which credentials are present. */
 export function slackMode(config: Config): 'socket' | 'http' {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../queue/connection.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Runbook } from '../runbooks/schema.ts';
 import { RunEventConsumer } from '../runs/events.ts';
@@ -11,7 +11,7 @@ import type { IncidentStore } from './store.ts';
 
 export interface RunFollowerOptions {
   /** A connection of its own: reading events blocks. */
-  eventsRedis: Redis;
+  eventsRedis: RedisConnection;
   runs: RunStore;
   incidents: IncidentStore;
   service: IncidentService;

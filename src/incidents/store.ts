@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../queue/connection.ts';
 import { type Check, CheckSchema, type DeclareForm, DeclareFormSchema, type Incident, IncidentSchema, type IncidentState, INCIDENT_TRANSITIONS, type TimelineEntry, TimelineEntrySchema } from './model.ts';
 
 const TRANSITION = `
@@ -48,7 +48,7 @@ redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2])
 return 1
 `;
 
-type Commands = Redis & {
+type Commands = RedisConnection & {
   drIncidentAppendOnce(k1: string, k2: string, field: string, entry: string, now: string): Promise<number>;
   drIncidentTransition(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string]>;
   drIncidentPublish(k1: string, k2: string, by: string, at: string, entry: string): Promise<[number, string?, string?, string?]>;
@@ -61,7 +61,7 @@ export class IncidentStore {
   private readonly redis: Commands;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisConnection, prefix: string) {
     this.prefix = prefix;
     if (!('drIncidentTransition' in redis)) {
       redis.defineCommand('drIncidentTransition', { numberOfKeys: 3, lua: TRANSITION });

@@ -1,6 +1,6 @@
 import type { WebClient } from '@slack/web-api';
 import { type Job, type Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../queue/connection.ts';
 import type { Logger } from '../log/logger.ts';
 import { type IncidentJob, IncidentJobSchema, QUEUE_NAMES } from '../queue/names.ts';
 import { closeWorker, type WorkerHandle } from '../queue/worker.ts';
@@ -18,7 +18,7 @@ import type { IncidentStore } from './store.ts';
 import type { ChecklistKind, Templates } from './templates.ts';
 
 export interface IncidentWorkerOptions {
-  connection: Redis;
+  connection: RedisConnection;
   prefix: string;
   store: IncidentStore;
   service: IncidentService;

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './connection.ts';
 import type { Logger } from '../log/logger.ts';
 import { withTimeout } from './connection.ts';
 import { JOB_NAMES, type PingJob, QUEUE_NAMES } from './names.ts';
@@ -11,7 +11,7 @@ const ENQUEUE_TIMEOUT_MS = 1_500;
 export class BotTaskProducer {
   readonly queue: Queue;
 
-  constructor(connection: Redis, prefix: string, logger: Logger) {
+  constructor(connection: RedisConnection, prefix: string, logger: Logger) {
     this.queue = new Queue(QUEUE_NAMES.botTasks, {
       connection,
       prefix,

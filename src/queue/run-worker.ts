@@ -1,5 +1,5 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './connection.ts';
 import { ZodError } from 'zod';
 import { executeRun, type ExecuteDeps } from '../engine/execute.ts';
 import type { Logger } from '../log/logger.ts';
@@ -13,7 +13,7 @@ import type { WorkerHandle } from './worker.ts';
 import { withTimeout } from './connection.ts';
 
 export interface RunWorkerOptions {
-  connection: Redis;
+  connection: RedisConnection;
   prefix: string;
   concurrency: number;
   lockDurationMs: number;

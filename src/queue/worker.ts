@@ -1,5 +1,5 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './connection.ts';
 import { ZodError } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import { withTimeout } from './connection.ts';
@@ -7,7 +7,7 @@ import { JOB_NAMES, QUEUE_NAMES } from './names.ts';
 import { type PingDeps, processPing } from './jobs/ping.ts';
 
 export interface WorkerOptions {
-  connection: Redis;
+  connection: RedisConnection;
   prefix: string;
   concurrency: number;
   logger: Logger;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../queue/connection.ts';
 import type { Logger } from '../log/logger.ts';
 import { type RunEvent, RunEventSchema } from './model.ts';
 
@@ -10,14 +10,14 @@ import { type RunEvent, RunEventSchema } from './model.ts';
  */
 export class RunEventConsumer {
   private stopped = false;
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly stream: string;
   private readonly group: string;
   private readonly consumer: string;
   private readonly logger: Logger;
 
   /** `redis` must be a connection of its own: reads block. */
-  constructor(redis: Redis, stream: string, group: string, consumer: string, logger: Logger) {
+  constructor(redis: RedisConnection, stream: string, group: string, consumer: string, logger: Logger) {
     this.redis = redis;
     this.stream = stream;
     this.group = group;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../queue/connection.ts';
 
 export interface Limit {
   /** What is counted, e.g. `runs:user:U012` or `runs:all`. */
@@ -45,10 +45,10 @@ return {0, 0}
  * 500 plans.
  */
 export class RateLimiter {
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisConnection, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
   }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../queue/connection.ts';
 import {
   type Actor,
   type AuditEntry,
@@ -98,7 +98,7 @@ export interface ChangeOptions {
   at?: number;
 }
 
-type RunCommands = Redis & {
+type RunCommands = RedisConnection & {
   drTransition(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string]>;
   drApprove(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[string, string | number]>;
 };
@@ -107,7 +107,7 @@ export class RunStore {
   private readonly redis: RunCommands;
   readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisConnection, prefix: string) {
     this.prefix = prefix;
     if (!('drTransition' in redis)) {
       redis.defineCommand('drTransition', { numberOfKeys: 3, lua: TRANSITION });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../queue/connection.ts';
 import { WebClient, WebAPIRateLimitedError } from '@slack/web-api';
 import type { Logger } from '../log/logger.ts';
 import { RunEventConsumer } from '../runs/events.ts';
@@ -22,7 +22,7 @@ const ENDINGS = new Set<RunEvent['type']>(['run.succeeded', 'run.failed', 'run.c
 export interface NotifierOptions {
   store: RunStore;
   /** A connection of its own: reading events blocks. */
-  eventsRedis: Redis;
+  eventsRedis: RedisConnection;
   token: string;
   apiUrl: string;
   logger: Logger;

@@ -1,5 +1,5 @@
 import { DelayedError, type Job, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../queue/connection.ts';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
@@ -34,10 +34,10 @@ const JobSchema = z.object({ incidentId: z.string().min(1) });
  */
 export class StatuspageOutbox {
   readonly queue: Queue;
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string, logger: Logger, retryBaseMs = 2_000) {
+  constructor(redis: RedisConnection, prefix: string, logger: Logger, retryBaseMs = 2_000) {
     this.redis = redis;
     this.prefix = prefix;
     this.queue = new Queue(QUEUE_NAMES.statuspage, {
@@ -114,7 +114,7 @@ export class StatuspageOutbox {
  * holder of the incident's delivery lock calls this: `enqueue` only appends,
  * so positions from the head are stable.
  */
-export async function coalesceHead(redis: Redis, listKey: string): Promise<number> {
+export async function coalesceHead(redis: RedisConnection, listKey: string): Promise<number> {
   let dropped = 0;
   for (;;) {
     const [a, b] = await redis.lrange(listKey, 0, 1);
@@ -131,8 +131,8 @@ export async function coalesceHead(redis: Redis, listKey: string): Promise<numbe
 }
 
 export interface DeliveryOptions {
-  connection: Redis;
-  redis: Redis;
+  connection: RedisConnection;
+  redis: RedisConnection;
   prefix: string;
   outbox: StatuspageOutbox;
   client: StatuspageClient | undefined;
@@ -248,7 +248,7 @@ export function startStatuspageWorker(o: DeliveryOptions): WorkerHandle {
  * latest is not sent again (a change of a component alone is an update).
  * True when the page was written.
  */
-async function deliver(client: StatuspageClient, redis: Redis, listKey: string, incidentId: string, queued: PageUpdate): Promise<boolean> {
+async function deliver(client: StatuspageClient, redis: RedisConnection, listKey: string, incidentId: string, queued: PageUpdate): Promise<boolean> {
   // Cleaned again on the way out: an update queued by an older version was stored as it came.
   const update = cleanUpdate(queued);
   const idKey = `${listKey}:page-incident`;

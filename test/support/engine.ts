@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { isUserError } from '../../src/errors.ts';
 import { createLogger, type Logger } from '../../src/log/logger.ts';
-import { createRedisConnection } from '../../src/queue/connection.ts';
+import { createRedisConnection, type RedisConnection } from '../../src/queue/connection.ts';
 import { RunQueue } from '../../src/queue/run-queue.ts';
 import { startRunWorker } from '../../src/queue/run-worker.ts';
 import type { WorkerHandle } from '../../src/queue/worker.ts';
@@ -37,7 +37,7 @@ export interface TestEngine {
   service: RunService;
   queue: RunQueue;
   logger: Logger;
-  redis: Redis;
+  redis: RedisConnection;
   /** Resolves when the run reaches one of `states`. */
   waitForState(runId: string, states: RunState[], timeoutMs?: number): Promise<Run>;
   startWorker(): WorkerHandle;
