@@ -1,15 +1,20 @@
 import type { Logger } from '../log/logger.ts';
-import type { RunObserver } from '../observe/metrics.ts';
 import type { Scalar, Scope } from '../runbooks/refs.ts';
-import { isTerminal, type Run, type RunEnding, type RunState, SYSTEM_ACTOR } from '../runs/model.ts';
+import { isTerminal, type Run, type RunEnding, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { RunStore } from '../runs/store.ts';
-import type { Targets } from '../targets/targets.ts';
-import type { StepRegistry } from '../steps/registry.ts';
 import { formatDuration } from '../util/duration.ts';
 import { bindStepParams } from './bind.ts';
 import { type CleanupResult, endingText, RunEnder } from './finish.ts';
 import { LostOwnership } from './interrupts.ts';
+import { PARKED_FIELD, type ParkMarker, parseParkMarker } from './park.ts';
 import { StepRunner } from './step-runner.ts';
+import type { EngineSettings, ExecuteDeps, ExecuteOutcome } from './types.ts';
+
+export type { ExecuteDeps, ExecuteOutcome } from './types.ts';
+
+/** The run stopped at a long wait: its job is to be taken up again at `wakeAt`. */
+type Parked = { parked: { wakeAt: number } };
+type Scoped = Scope & { outputs: Record<string, Record<string, Scalar>> };
 
 /**
  * Executes one run, step by step, resuming where an earlier execution stopped:
@@ -17,32 +22,6 @@ import { StepRunner } from './step-runner.ts';
  * re-entered (steps are idempotent). Every write is fenced by `token`, so an
  * executor that lost the run to another worker stops instead of writing.
  */
-export interface ExecuteDeps {
-  store: RunStore;
-  registry: StepRegistry;
-  /** Where steps act: each step's clients come from its planned target. */
-  targets: Targets;
-  logger: Logger;
-  /** Unique per execution attempt (the BullMQ lock token). */
-  token: string;
-  /** Aborted when the worker drains: stop before the next step and hand the run back. */
-  drain?: AbortSignal;
-  /** Aborted when draining took too long: interrupt the running step and hand the run back. */
-  interrupt?: AbortSignal;
-  /** First retry delay; doubles per attempt, with jitter. */
-  retryBaseMs?: number;
-  retryMaxMs?: number;
-  /** How often a running step checks for cancellation and ownership. */
-  pollMs?: number;
-  /** Progress updates are written at most this often per step. */
-  progressIntervalMs?: number;
-  /** Told when steps and runs end (metrics). */
-  observer?: RunObserver;
-  now?: () => number;
-}
-
-export type ExecuteOutcome = RunState | 'handed_back' | 'lost' | 'missing';
-
 export async function executeRun(runId: string, deps: ExecuteDeps): Promise<ExecuteOutcome> {
   try {
     return await new Execution(runId, deps).execute();
@@ -57,10 +36,12 @@ export async function executeRun(runId: string, deps: ExecuteDeps): Promise<Exec
 
 class Execution {
   private readonly runId: string;
-  private readonly d: Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>> & Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>;
+  private readonly d: EngineSettings;
   private readonly log: Logger;
   /** Runs single steps; made once the run is claimed (it needs the run's start). */
   private steps!: StepRunner;
+  /** Set when this execution takes up a parked run: the step that parked goes on with its attempt. */
+  private resume: ParkMarker | undefined;
 
   constructor(runId: string, deps: ExecuteDeps) {
     this.runId = runId;
@@ -86,21 +67,21 @@ class Execution {
     this.steps = new StepRunner(this.runId, this.d, this.log, { startedAt: run.startedAt, timeoutMs: run.timeoutMs });
 
     const deadline = run.startedAt + run.timeoutMs;
-    const scope: Scope & { outputs: Record<string, Record<string, Scalar>> } = {
+    const scope: Scoped = {
       params: run.params,
       outputs: {},
       run: { id: run.id, shortId: run.id },
     };
     // A run whose main steps already ended (a worker stopped during cleanup) goes straight to its cleanup.
     const ending = run.ending ?? (await this.runMainSteps(run, scope, deadline));
-    if (ending === 'handed_back') return 'handed_back';
+    if (ending === 'handed_back' || 'parked' in ending) return ending;
     const cleanup = await this.runCleanup(run, ending, scope);
-    if (cleanup === 'handed_back') return 'handed_back';
+    if (cleanup === 'handed_back' || 'parked' in cleanup) return cleanup;
     return this.finish(run, ending, cleanup);
   }
 
   /** The runbook's main steps, in order, until one fails, the run is cancelled, or all succeed. */
-  private async runMainSteps(run: Run, scope: Scope & { outputs: Record<string, Record<string, Scalar>> }, deadline: number): Promise<RunEnding | 'handed_back'> {
+  private async runMainSteps(run: Run, scope: Scoped, deadline: number): Promise<RunEnding | 'handed_back' | Parked> {
     for (const planned of run.plan.filter((p) => !p.always)) {
       const record = run.steps[planned.stepId] ?? { state: 'pending', attempts: 0 };
       if (record.state === 'succeeded') {
@@ -109,8 +90,14 @@ class Execution {
       }
       if (record.state === 'skipped') continue;
       if (this.d.drain?.aborted) return 'handed_back';
-      if (await this.store.isCancelRequested(this.runId)) return { outcome: 'cancelled', stepId: planned.stepId, interrupted: false };
-      if (this.d.now() >= deadline) {
+      if (await this.store.isCancelRequested(this.runId)) {
+        // A step already under way (parked, or its worker stopped) is interrupted by the cancel.
+        if (record.state !== 'running') return { outcome: 'cancelled', stepId: planned.stepId, interrupted: false };
+        await this.steps.cancel(planned, record);
+        return { outcome: 'cancelled', stepId: planned.stepId, interrupted: true };
+      }
+      // A step under way meets the deadline inside its attempt, which says so.
+      if (this.d.now() >= deadline && record.state !== 'running') {
         return this.steps.fail(planned, record, `the run's deadline (${formatDuration(run.timeoutMs)}) passed before this step started`);
       }
       const step = this.d.registry.get(planned.use);
@@ -125,7 +112,7 @@ class Execution {
       const bound = bindStepParams(step, planned.with, scope, false, planned.pinned);
       if (!bound.ok) return this.steps.fail(planned, record, `invalid parameters: ${bound.problem}`);
 
-      const result = await this.steps.run(run, step, planned, record, bound.params, deadline, false);
+      const result = await this.steps.run(run, step, planned, record, bound.params, deadline, false, this.resume);
       switch (result.kind) {
         case 'succeeded':
           scope.outputs[planned.stepId] = result.outputs;
@@ -137,6 +124,8 @@ class Execution {
           return { outcome: 'cancelled', stepId: planned.stepId, interrupted: true };
         case 'shutdown':
           return 'handed_back';
+        case 'parked':
+          return { parked: { wakeAt: result.wakeAt } };
       }
     }
     return { outcome: 'succeeded' };
@@ -148,7 +137,7 @@ class Execution {
    * is not cut short by a cancel or the run's deadline (each step keeps its
    * own timeout), and one failed cleanup step does not skip the next.
    */
-  private async runCleanup(run: Run, ending: RunEnding, scope: Scope & { outputs: Record<string, Record<string, Scalar>> }): Promise<CleanupResult | 'handed_back'> {
+  private async runCleanup(run: Run, ending: RunEnding, scope: Scoped): Promise<CleanupResult | 'handed_back' | Parked> {
     const cleanup = run.plan.filter((p) => p.always);
     if (cleanup.length === 0) return {};
     let current = (await this.store.get(this.runId)) ?? run;
@@ -193,8 +182,9 @@ class Execution {
         failed ??= { stepId: planned.stepId, message };
         continue;
       }
-      const result = await this.steps.run(run, step, planned, record, bound.params, Number.POSITIVE_INFINITY, true);
+      const result = await this.steps.run(run, step, planned, record, bound.params, Number.POSITIVE_INFINITY, true, this.resume);
       if (result.kind === 'shutdown') return 'handed_back';
+      if (result.kind === 'parked') return { parked: { wakeAt: result.wakeAt } };
       if (result.kind === 'succeeded') scope.outputs[planned.stepId] = result.outputs;
       if (result.kind === 'failed') {
         await this.steps.fail(planned, await this.steps.currentRecord(planned), result.message);
@@ -234,6 +224,17 @@ class Execution {
         return true;
       }
       if (res.current !== 'running') return false;
+    }
+    // A parked run taken up for its next look: a continuation, not a takeover (nothing is announced).
+    const parked = parseParkMarker(await this.store.field(this.runId, PARKED_FIELD));
+    if (parked) {
+      const res = await this.store.update(this.runId, 'running', { fields: { owner: this.d.token, [PARKED_FIELD]: '' }, at });
+      if (res.ok) {
+        this.resume = parked;
+        this.log.debug({ stepId: parked.stepId }, 'parked run taken up for its next look');
+        return true;
+      }
+      return false;
     }
     const res = await this.store.update(this.runId, 'running', {
       event: { type: 'run.resumed', message: 'resumed after the previous worker stopped' },

@@ -8,7 +8,8 @@ export class LostOwnership extends Error {}
 
 /** Thrown into a step's signal to say why it was interrupted. */
 export class Interrupt extends Error {
-  readonly kind: 'cancelled' | 'timeout' | 'lost' | 'shutdown';
+  /** `parked`: the step paused for long; its state is stored and the run's job is delayed until the next look. */
+  readonly kind: 'cancelled' | 'timeout' | 'lost' | 'shutdown' | 'parked';
   constructor(kind: Interrupt['kind'], message: string) {
     super(message);
     this.name = 'Interrupt';

@@ -4,10 +4,12 @@ import { type PlannedStep, type Run, type RunEnding, type StepRecord, SYSTEM_ACT
 import type { ChangeOptions, RunStore } from '../runs/store.ts';
 import { isPermanent, type Step, type StepContext, type StepOutputs } from '../steps/types.ts';
 import { formatDuration } from '../util/duration.ts';
-import { ATTEMPT_ERROR_LIMIT, capText, ERROR_TEXT_LIMIT } from '../slack/limits.ts';
+import { capText } from '../util/text.ts';
 import { bindStepParams } from './bind.ts';
-import type { ExecuteDeps } from './execute.ts';
 import { abortableSleep, backoff, Interrupt, LostOwnership, untilAborted } from './interrupts.ts';
+import { ATTEMPT_ERROR_LIMIT, ERROR_TEXT_LIMIT } from './limits.ts';
+import { checkpointField, PARK_MIN_MS, PARKED_FIELD, type ParkMarker, waitField, WaitMemoSchema } from './park.ts';
+import type { EngineSettings } from './types.ts';
 import { isClusterNotReady } from '../targets/kube.ts';
 import { accessFor, placeMoved } from './place.ts';
 import { waitForClusterLine } from './plan.ts';
@@ -22,9 +24,17 @@ export type StepResult =
   | { kind: 'succeeded'; outputs: StepOutputs }
   | { kind: 'failed'; message: string }
   | { kind: 'cancelled' }
-  | { kind: 'shutdown' };
+  | { kind: 'shutdown' }
+  /** The step paused for long: its state is stored, and it is entered again at `wakeAt`. */
+  | { kind: 'parked'; wakeAt: number };
 
-type RunnerDeps = Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>> & Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>;
+type RunnerDeps = EngineSettings;
+
+/** Where a step's attempt stands, for its park marker. */
+interface AttemptState {
+  startedAt: number;
+  failures: number;
+}
 
 export class StepRunner {
   private readonly runId: string;
@@ -88,24 +98,32 @@ export class StepRunner {
     runDeadline: number,
     /** A cleanup step: a cancel does not interrupt it. */
     cleanup: boolean,
+    /** The step parked and is taken up again: its attempt goes on (same attempt, same deadline, no new start). */
+    resume?: ParkMarker,
   ): Promise<StepResult> {
     const stepId = planned.stepId;
     let record: StepRecord = { ...initial };
-    const reentered = initial.state === 'running';
-    let failures = 0;
-    for (;;) {
-      const started = this.d.now();
-      record = { ...record, state: 'running', attempts: record.attempts + 1, startedAt: record.startedAt ?? started };
-      delete record.error;
-      const message = reentered && failures === 0 ? 're-entered after the previous worker stopped' : failures > 0 ? `attempt ${record.attempts}` : undefined;
-      await this.writeStep(stepId, record, {
-        event: { type: 'step.started', stepId, ...(message ? { message } : {}) },
-        ...(failures === 0 ? { audit: { actor: SYSTEM_ACTOR, action: reentered ? 'step re-entered' : 'step started', detail: stepId } } : {}),
-        at: started,
-      });
+    const continued = resume?.stepId === stepId && initial.state === 'running' ? resume : undefined;
+    const reentered = initial.state === 'running' && !continued;
+    let failures = continued?.failures ?? 0;
+    for (let first = true; ; first = false) {
+      let started: number;
+      if (first && continued) {
+        started = continued.attemptStartedAt;
+      } else {
+        started = this.d.now();
+        record = { ...record, state: 'running', attempts: record.attempts + 1, startedAt: record.startedAt ?? started };
+        delete record.error;
+        const message = reentered && failures === 0 ? 're-entered after the previous worker stopped' : failures > 0 ? `attempt ${record.attempts}` : undefined;
+        await this.writeStep(stepId, record, {
+          event: { type: 'step.started', stepId, ...(message ? { message } : {}) },
+          ...(failures === 0 ? { audit: { actor: SYSTEM_ACTOR, action: reentered ? 'step re-entered' : 'step started', detail: stepId } } : {}),
+          at: started,
+        });
+      }
 
       const stepDeadline = Math.min(started + planned.timeoutMs, runDeadline);
-      const attempt = await this.attempt(step, planned, record, params, stepDeadline, runDeadline, cleanup);
+      const attempt = await this.attempt(step, planned, record, params, stepDeadline, runDeadline, cleanup, { startedAt: started, failures });
       if (attempt.kind !== 'error') {
         if (attempt.kind === 'succeeded') {
           const at = this.d.now();
@@ -149,8 +167,10 @@ export class StepRunner {
     stepDeadline: number,
     runDeadline: number,
     cleanup: boolean,
+    state: AttemptState,
   ): Promise<StepResult | { kind: 'error'; error: unknown }> {
     const controller = new AbortController();
+    let parkedUntil: number | undefined;
     const interrupt = (kind: Interrupt['kind'], message: string) => {
       if (!controller.signal.aborted) controller.abort(new Interrupt(kind, message));
     };
@@ -158,6 +178,8 @@ export class StepRunner {
       stepDeadline === runDeadline
         ? `the run's deadline passed while this step was running`
         : `timed out after ${formatDuration(planned.timeoutMs)}`;
+    // Woken at its deadline (a park never sleeps past it): nothing is called.
+    if (this.d.now() >= stepDeadline) return { kind: 'failed', message: timeoutMessage };
     const timer = setTimeout(() => {
       interrupt('timeout', timeoutMessage);
     }, Math.max(0, stepDeadline - this.d.now()));
@@ -195,6 +217,9 @@ export class StepRunner {
       signal: controller.signal,
       progress: progress.report,
       sleep: (ms) => abortableSleep(ms, controller.signal),
+      ...this.resumable(planned.stepId, controller.signal, interrupt, { ...state, stepDeadline }, (wakeAt) => {
+        parkedUntil = wakeAt;
+      }),
       // Where the approved plan said: the target and cluster are not resolved again.
       ...accessFor(planned, this.d.targets, this.runId),
     };
@@ -204,6 +229,7 @@ export class StepRunner {
     } catch (error) {
       const reason: unknown = controller.signal.reason;
       if (reason instanceof Interrupt) {
+        if (reason.kind === 'parked' && parkedUntil !== undefined) return { kind: 'parked', wakeAt: parkedUntil };
         if (reason.kind === 'lost') throw new LostOwnership();
         if (reason.kind === 'cancelled') return { kind: 'cancelled' };
         if (reason.kind === 'shutdown') return { kind: 'shutdown' };
@@ -216,6 +242,55 @@ export class StepRunner {
       this.d.interrupt?.removeEventListener('abort', onShutdown);
       await progress.flush();
     }
+  }
+
+  /**
+   * The context's checkpoints and pauses: what a step keeps in the run so that
+   * entering it again repeats a look, never an action (docs/engine.md,
+   * "Parked waits"). Every write is fenced by the executor's token.
+   */
+  private resumable(
+    stepId: string,
+    signal: AbortSignal,
+    interrupt: (kind: Interrupt['kind'], message: string) => void,
+    attempt: AttemptState & { stepDeadline: number },
+    onPark: (wakeAt: number) => void,
+  ): Pick<StepContext, 'once' | 'waitMemo' | 'pause'> {
+    /** Writes fields of the run as its owner; when it is not the owner any more, the step stops (as on any lost write). */
+    const keep = async (fields: Record<string, string>): Promise<void> => {
+      const res = await this.store.update(this.runId, 'running', { owner: this.d.token, fields });
+      if (res.ok) return;
+      interrupt('lost', 'another worker took the run over');
+      throw signal.reason;
+    };
+    return {
+      once: async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+        const field = checkpointField(stepId, name);
+        const stored = await this.store.field(this.runId, field);
+        if (stored !== null) return (JSON.parse(stored) as { value: T }).value;
+        const value = await fn();
+        if (signal.aborted) throw signal.reason;
+        await keep({ [field]: JSON.stringify({ value }) });
+        return value;
+      },
+      waitMemo: async (name) => {
+        const stored = await this.store.field(this.runId, waitField(stepId, name));
+        if (!stored) return undefined;
+        const memo = WaitMemoSchema.safeParse(JSON.parse(stored));
+        return memo.success ? memo.data : undefined;
+      },
+      pause: async (name, ms, memo) => {
+        const now = this.d.now();
+        const wakeAt = Math.min(now + ms, attempt.stepDeadline);
+        // A short wait stays here; so does one the step's deadline ends soon anyway (its timer interrupts the sleep).
+        if (wakeAt - now < PARK_MIN_MS) return abortableSleep(ms, signal);
+        const marker: ParkMarker = { stepId, wakeAt, attemptStartedAt: attempt.startedAt, failures: attempt.failures };
+        await keep({ [waitField(stepId, name)]: JSON.stringify(memo), [PARKED_FIELD]: JSON.stringify(marker) });
+        onPark(wakeAt);
+        interrupt('parked', `parked until ${new Date(wakeAt).toISOString()}`);
+        throw signal.reason;
+      },
+    };
   }
 
   /** Whether the run was taken over or (unless `ignoreCancel`, for cleanup steps) cancelled. */

@@ -40,6 +40,23 @@ export class RunQueue {
     );
   }
 
+  /**
+   * Takes a parked run's job out of its wait at once, so a worker looks at
+   * the run now (a cancel acts at once, not at the next look). False when
+   * the job is not waiting in the delayed set (running, or gone).
+   */
+  async wake(runId: string): Promise<boolean> {
+    const job = await this.queue.getJob(`exec-${runId}`);
+    if (!job || !(await job.isDelayed())) return false;
+    try {
+      await job.promote();
+      return true;
+    } catch {
+      // It left the delayed set meanwhile (a worker took it): that worker sees the cancel.
+      return false;
+    }
+  }
+
   /** Marks the run expired if nobody approved it by then. */
   async scheduleExpiry(runId: string, delayMs: number): Promise<void> {
     await withTimeout(

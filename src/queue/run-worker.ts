@@ -65,6 +65,13 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
       await job.moveToWait(token);
       throw new DelayedError();
     }
+    if (typeof outcome === 'object') {
+      // A long wait: the job sleeps in the delayed set, holding no worker, until its next look (docs/engine.md, "Parked waits").
+      await job.moveToDelayed(outcome.parked.wakeAt, token);
+      // A cancel that came while this look was parking found no delayed job to wake: wake it now.
+      if (await store.isCancelRequested(runId)) await queue.wake(runId);
+      throw new DelayedError();
+    }
     return { outcome };
   };
 

@@ -213,7 +213,8 @@ export class RunService {
 
   /**
    * Cancels a run. Before it starts: at once. While running: the worker stops
-   * between steps and interrupts waits; steps already done stay done (listed).
+   * between steps and interrupts waits (a parked wait is woken at once);
+   * steps already done stay done (listed).
    */
   async cancel(runId: string, by: ApproverIdentity, reason?: string): Promise<Run> {
     const run = await this.mustGet(runId);
@@ -230,7 +231,13 @@ export class RunService {
         fields: { cancelRequested: decision },
         at,
       });
-      if (res.ok) return this.mustGet(runId);
+      if (res.ok) {
+        // A run parked in a long wait holds no worker: wake it, so the cancel acts now rather than at its next look.
+        await this.deps.queue.wake(runId).catch((err: unknown) => {
+          this.deps.logger.warn({ runId, err: err instanceof Error ? err.message : String(err) }, 'could not wake the parked run; the cancel acts at its next look');
+        });
+        return this.mustGet(runId);
+      }
     }
     const res = await this.deps.store.transition(runId, 'cancelled', {
       event: { type: 'run.cancelled', actor },

@@ -25,7 +25,8 @@ import {
  * Hash fields: state, doc (immutable JSON), approvals, decision, cancelRequested,
  * owner (token of the worker executing it), startedAt, finishedAt, failure,
  * ending (how the main steps ended, while cleanup steps run),
- * step:<id> (JSON per step); plus expiresAt, requester, allowSelf, required
+ * step:<id> (JSON per step); parked, wait:<step>:<name>, ck:<step>:<name>
+ * (parked waits and step checkpoints, engine/park.ts); plus expiresAt, requester, allowSelf, required
  * copied out of doc for the approval script.
  */
 
@@ -200,6 +201,11 @@ export class RunStore {
 
   async owner(id: string): Promise<string | null> {
     return this.redis.hget(this.runKey(id), 'owner');
+  }
+
+  /** One field of the run's hash (the engine's park marker, a step's checkpoints and waits: engine/park.ts). */
+  async field(id: string, name: string): Promise<string | null> {
+    return this.redis.hget(this.runKey(id), name);
   }
 
   /** Newest first. */

@@ -1,4 +1,4 @@
-import { graphemes, truncate } from '../util/text.ts';
+import { capText, truncate } from '../util/text.ts';
 
 /**
  * Slack's message limits, in one place, and the helpers that keep every view
@@ -41,15 +41,6 @@ export const HINT_TEXT_LIMIT = 150;
 export const MODAL_TITLE_LIMIT = 24;
 export const PRIVATE_METADATA_LIMIT = 3_000;
 
-/**
- * Our cap on one error's text where it is recorded (a step's failed attempt,
- * a run's failure): an error can be several KB (a stack, an HTML page), and
- * it is shown in the run message, its thread and the audit.
- */
-export const ERROR_TEXT_LIMIT = 1_000;
-/** One failed attempt's error, leaving room within ERROR_TEXT_LIMIT for why the step gave up ("… (gave up after 3 attempts)"). */
-export const ATTEMPT_ERROR_LIMIT = 900;
-
 /** What fitBlocks keeps a list of blocks within. */
 export interface BlockLimits {
   blocks: number;
@@ -80,37 +71,6 @@ export function blockTextLength(blocks: readonly unknown[] | undefined): number 
   };
   visit(blocks ?? []);
   return total;
-}
-
-/**
- * Cuts `text` to at most `limit` characters, saying how much was cut:
- * `… (1,234 more characters)` at the end, or with `where: 'middle'` (errors,
- * whose cause is often at the end) `… (1,234 characters cut) …` between the
- * start and the end. Cuts between grapheme clusters only.
- */
-export function capText(text: string, limit: number, where: 'end' | 'middle' = 'end'): string {
-  if (text.length <= limit) return text;
-  // The note's length depends on the number it carries; the largest possible number sizes it.
-  const noteFor = (cut: number) => (where === 'end' ? `… (${cut.toLocaleString('en-US')} more characters)` : ` … (${cut.toLocaleString('en-US')} characters cut) … `);
-  const room = limit - noteFor(text.length).length;
-  if (room <= 0) return truncate(text, limit, '…');
-  if (where === 'end') {
-    const kept = truncate(text, room, '');
-    return kept + noteFor(text.length - kept.length);
-  }
-  const head = truncate(text, Math.ceil((room * 2) / 3), '');
-  const tail = lastGraphemes(text, room - head.length);
-  return head + noteFor(text.length - head.length - tail.length) + tail;
-}
-
-/** The end of `text`, at most `limit` characters of whole grapheme clusters. */
-function lastGraphemes(text: string, limit: number): string {
-  let tail = '';
-  for (const g of graphemes(text).reverse()) {
-    if (tail.length + g.length > limit) break;
-    tail = g + tail;
-  }
-  return tail;
 }
 
 /**

@@ -87,8 +87,40 @@ export interface StepContext extends Omit<PlanContext, 'pin'> {
   runStartedAt: number;
   /** Reports progress for the live view; cheap to call often (coalesced). */
   progress(message: string, percent?: number): void;
-  /** Sleeps, rejecting at once when the step is cancelled or times out. */
+  /** Sleeps in this process, rejecting at once when the step is cancelled or times out. Long waits use `pause`. */
   sleep(ms: number): Promise<void>;
+  /**
+   * A checkpoint: the first call runs `fn` and stores its result (JSON) in
+   * the run; once stored, every later entry of this step (after a park, a
+   * crash, a retry) gets the stored result without calling `fn`. Wrap every
+   * call that changes something in one, named after what it does
+   * ("create-cluster"); a crash while `fn` runs repeats it, so the step's
+   * adoption logic (idempotency key, names after the run) stays.
+   */
+  once<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** Where wait `name` of this step was when it last paused (undefined: it has not paused yet in this run). */
+  waitMemo(name: string): Promise<WaitMemo | undefined>;
+  /**
+   * Waits `ms` before the next look of wait `name`. A short wait sleeps in
+   * this process; a long one stores `memo` and parks: the worker is given
+   * back, and `run()` is entered again from the start when the time comes
+   * (sooner on a cancel), by whichever worker is free. Code before the pause
+   * must therefore be checkpoints (`once`) and looks. Never returns past the
+   * step's deadline.
+   */
+  pause(name: string, ms: number, memo: WaitMemo): Promise<void>;
+}
+
+/** Where a wait was when its step paused: it resumes from here instead of starting afresh. */
+export interface WaitMemo {
+  /** When the wait started (its first look). */
+  startedAt: number;
+  /** Looks made so far. */
+  looks: number;
+  /** The delay after the next look. */
+  delayMs: number;
+  /** The last state seen, for messages. */
+  state: string;
 }
 
 /**

@@ -111,3 +111,34 @@ export function publicText(value: string, options: PublicTextOptions = {}): stri
 export function plural(count: number, noun: string, nouns = `${noun}s`): string {
   return `${count} ${count === 1 ? noun : nouns}`;
 }
+
+/**
+ * Cuts `text` to at most `limit` characters, saying how much was cut:
+ * `… (1,234 more characters)` at the end, or with `where: 'middle'` (errors,
+ * whose cause is often at the end) `… (1,234 characters cut) …` between the
+ * start and the end. Cuts between grapheme clusters only.
+ */
+export function capText(text: string, limit: number, where: 'end' | 'middle' = 'end'): string {
+  if (text.length <= limit) return text;
+  // The note's length depends on the number it carries; the largest possible number sizes it.
+  const noteFor = (cut: number) => (where === 'end' ? `… (${cut.toLocaleString('en-US')} more characters)` : ` … (${cut.toLocaleString('en-US')} characters cut) … `);
+  const room = limit - noteFor(text.length).length;
+  if (room <= 0) return truncate(text, limit, '…');
+  if (where === 'end') {
+    const kept = truncate(text, room, '');
+    return kept + noteFor(text.length - kept.length);
+  }
+  const head = truncate(text, Math.ceil((room * 2) / 3), '');
+  const tail = lastGraphemes(text, room - head.length);
+  return head + noteFor(text.length - head.length - tail.length) + tail;
+}
+
+/** The end of `text`, at most `limit` characters of whole grapheme clusters. */
+function lastGraphemes(text: string, limit: number): string {
+  let tail = '';
+  for (const g of graphemes(text).reverse()) {
+    if (tail.length + g.length > limit) break;
+    tail = g + tail;
+  }
+  return tail;
+}

@@ -7,7 +7,7 @@
 import { type Config, ConfigSchema } from '../../src/config/schema.ts';
 import { abortableSleep } from '../../src/engine/interrupts.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import type { PinnedValue, PlanContext, Step, StepContext } from '../../src/steps/types.ts';
+import type { PinnedValue, PlanContext, Step, StepContext, WaitMemo } from '../../src/steps/types.ts';
 import { targetsFromConfig } from '../../src/targets/from-config.ts';
 import type { TargetAccess, TargetView } from '../../src/targets/targets.ts';
 
@@ -92,6 +92,8 @@ export function stepContext(options: { runId?: string; stepId?: string; timeoutM
   const stepId = options.stepId ?? 'step';
   const controller = new AbortController();
   const progressMessages: string[] = [];
+  const checkpoints = new Map<string, unknown>();
+  const waits = new Map<string, WaitMemo>();
   return {
     ...NO_TARGET,
     runId,
@@ -108,6 +110,19 @@ export function stepContext(options: { runId?: string; stepId?: string; timeoutM
       progressMessages.push(message);
     },
     sleep: (ms) => abortableSleep(ms, controller.signal),
+    // As the engine keeps them, in memory: a second run() with the same context finds its checkpoints and waits.
+    once: async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      if (checkpoints.has(name)) return checkpoints.get(name) as T;
+      const value = await fn();
+      checkpoints.set(name, value);
+      return value;
+    },
+    waitMemo: (name) => Promise.resolve(waits.get(name)),
+    // Never parks: the step waits here, as the engine does for short waits.
+    pause: (name, ms, memo) => {
+      waits.set(name, memo);
+      return abortableSleep(ms, controller.signal);
+    },
     progressMessages,
   };
 }

@@ -1,5 +1,6 @@
 import type { AuditEntry, Run } from '../../runs/model.ts';
-import { capText, fitBlocks, linesWithin, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS, packLines } from '../limits.ts';
+import { fitBlocks, linesWithin, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS, packLines } from '../limits.ts';
+import { capText } from '../../util/text.ts';
 import { context, escapeMrkdwn, header, section, type SlackMessage } from './message.ts';
 
 /** One entry's line at most: a long detail (an error) never crowds out the others. */

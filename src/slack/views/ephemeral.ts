@@ -1,5 +1,6 @@
 import { withoutUrlCredentials } from '../../util/url-credentials.ts';
-import { capText, linesWithin, TEXT_RECOMMENDED_LIMIT } from '../limits.ts';
+import { linesWithin, TEXT_RECOMMENDED_LIMIT } from '../limits.ts';
+import { capText } from '../../util/text.ts';
 
 /**
  * The text of an answer only the asker sees (a refusal, an error, a

@@ -1,5 +1,6 @@
 import { COMMAND_SPECS, type CommandSpec } from '../grammar.ts';
-import { capText, fitBlocks, MESSAGE_LIMITS, packLines, TEXT_RECOMMENDED_LIMIT } from '../limits.ts';
+import { fitBlocks, MESSAGE_LIMITS, packLines, TEXT_RECOMMENDED_LIMIT } from '../limits.ts';
+import { capText } from '../../util/text.ts';
 import { context, header, type SlackMessage, section } from './message.ts';
 
 /** `/dr help` and `/dr help <command>`: the grammar with examples. */

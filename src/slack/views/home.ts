@@ -1,6 +1,7 @@
 import type { Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
-import { capText, fitBlocks, linesWithin, SECTION_TEXT_LIMIT, VIEW_LIMITS } from '../limits.ts';
+import { fitBlocks, linesWithin, SECTION_TEXT_LIMIT, VIEW_LIMITS } from '../limits.ts';
+import { capText } from '../../util/text.ts';
 import { type Block, context, escapeMrkdwn, header, section } from './message.ts';
 
 /** Runs listed per section at most; the rest are counted. */

@@ -1,6 +1,7 @@
 import { type Check, type Incident, INCIDENT_TRANSITIONS, type IncidentState } from '../../incidents/model.ts';
 import type { TemplateValues } from '../../incidents/templates.ts';
-import { capText, CONFIRM_TEXT_LIMIT, fitBlocks, HINT_TEXT_LIMIT, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS, MODAL_TITLE_LIMIT, OPTION_TEXT_LIMIT, SECTION_TEXT_LIMIT } from '../limits.ts';
+import { CONFIRM_TEXT_LIMIT, fitBlocks, HINT_TEXT_LIMIT, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS, MODAL_TITLE_LIMIT, OPTION_TEXT_LIMIT, SECTION_TEXT_LIMIT } from '../limits.ts';
+import { capText } from '../../util/text.ts';
 import { type Block, type Button, context, escapeMrkdwn, header, mrkdwn, section, type SlackMessage, truncate } from './message.ts';
 
 /**

@@ -1,7 +1,8 @@
 import type { Runbook } from '../../runbooks/schema.ts';
 import type { Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
-import { capText, fitBlocks, linesWithin, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS, packLines } from '../limits.ts';
+import { fitBlocks, linesWithin, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS, packLines } from '../limits.ts';
+import { capText } from '../../util/text.ts';
 import { type Block, context, escapeMrkdwn, header, section, type SlackMessage } from './message.ts';
 
 /** Room kept for the header and the footer out of the message's text budget. */

@@ -1,7 +1,9 @@
 import { describePlace, isTerminal, placesOf, type Run } from '../../runs/model.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { describeMembers, isEmpty, ROLE_SETTINGS } from '../../access/roles.ts';
-import { blockTextLength, capText, CONFIRM_TEXT_LIMIT, ERROR_TEXT_LIMIT, fitBlocks, HEADER_TEXT_LIMIT, linesWithin, packLines, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS } from '../limits.ts';
+import { blockTextLength, CONFIRM_TEXT_LIMIT, fitBlocks, HEADER_TEXT_LIMIT, linesWithin, packLines, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS } from '../limits.ts';
+import { capText } from '../../util/text.ts';
+import { ERROR_TEXT_LIMIT } from '../../engine/limits.ts';
 import { type Block, code, context, escapeMrkdwn, header, section, type SlackMessage, truncate } from './message.ts';
 import { STEPS_PER_PAGE, stepPageCount, stepPageLines, stepSections } from './run-steps.ts';
 import { alreadyChanged } from './run-ending.ts';

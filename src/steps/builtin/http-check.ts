@@ -1,12 +1,15 @@
 import axios from 'axios';
 import { z } from 'zod';
+import { pollUntil } from '../poll.ts';
 import { PermanentStepError, defineStep } from '../types.ts';
 import { axiosOutboundOptions, DEFAULT_OUTBOUND, type OutboundPolicy, outboundAgents, refusalIn, stepUrl, urlRefusal } from './outbound.ts';
 
 /**
  * `http.check`: GETs a URL until it answers as expected (status, optional body
  * text), or fails when `within` runs out, reporting the last answer or error.
- * Reads only; safe to re-enter.
+ * Reads only; safe to re-enter. Each GET is a look of a wait (pollUntil):
+ * an interval of 2 s or more parks the run between GETs, and `within`
+ * counts from the first GET, across parks.
  *
  * Where it may connect is `policy` (outbound.ts, `HTTP_ALLOWED_TARGETS`): a
  * refused target fails the plan (literal addresses) or the step at once,
@@ -45,9 +48,26 @@ export const httpCheckStep = (policy: OutboundPolicy = DEFAULT_OUTBOUND) => {
     async run(ctx, p) {
       const early = urlRefusal(policy, p.url);
       if (early) throw new PermanentStepError(`GET ${p.url} refused: ${early}`);
-      const giveUpAt = Math.min(ctx.deadline, Date.now() + p.withinSeconds * 1000);
-      let last: string;
-      for (let attempt = 1; ; attempt++) {
+      let status = 0;
+      let attempts = 0;
+      // Each GET is a look: between looks the step pauses, and a long interval parks the run (pollUntil).
+      await pollUntil(ctx, {
+        what: `GET ${p.url}`,
+        name: 'get',
+        withinMs: p.withinSeconds * 1000,
+        gaveUp: ({ state, looks }) => `${p.url} did not answer HTTP ${p.expectStatus} within ${p.withinSeconds}s (${looks} attempts; last: ${state})`,
+        check: async ({ look }) => {
+          attempts = look;
+          const last = await getOnce();
+          if (last === undefined) return { done: true };
+          return { done: false, state: last, nextLookInMs: p.intervalSeconds * 1000 };
+        },
+      });
+      return { status, attempts };
+
+      /** One GET: undefined when it answered as expected, else what it answered. */
+      async function getOnce(): Promise<string | undefined> {
+        let last: string;
         try {
           const res = await axios.get<unknown>(p.url, {
             ...axiosOutboundOptions(agents),
@@ -58,7 +78,10 @@ export const httpCheckStep = (policy: OutboundPolicy = DEFAULT_OUTBOUND) => {
           });
           const body = typeof res.data === 'string' ? res.data : JSON.stringify(res.data);
           const bodyOk = !p.bodyContains || body.includes(p.bodyContains);
-          if (res.status === p.expectStatus && bodyOk) return { status: res.status, attempts: attempt };
+          if (res.status === p.expectStatus && bodyOk) {
+            status = res.status;
+            return undefined;
+          }
           if (res.status >= 300 && res.status < 400 && res.status !== p.expectStatus) last = `answered HTTP ${res.status} (redirects are not followed)`;
           else last = `HTTP ${res.status}${res.status === p.expectStatus ? ` without "${p.bodyContains ?? ''}" in the body` : ''}`;
         } catch (err) {
@@ -67,13 +90,7 @@ export const httpCheckStep = (policy: OutboundPolicy = DEFAULT_OUTBOUND) => {
           if (refused) throw new PermanentStepError(`GET ${p.url} refused: ${refused.message}`);
           last = axios.isAxiosError(err) ? (err.code ?? err.message) : String(err);
         }
-        ctx.progress(`attempt ${attempt}: ${last}`);
-        if (Date.now() + p.intervalSeconds * 1000 > giveUpAt) {
-          throw new PermanentStepError(
-            `${p.url} did not answer HTTP ${p.expectStatus} within ${p.withinSeconds}s (${attempt} attempts; last: ${last})`,
-          );
-        }
-        await ctx.sleep(p.intervalSeconds * 1000);
+        return last;
       }
     },
   });

@@ -3,7 +3,8 @@ import { defineStep } from '../types.ts';
 
 /**
  * `wait`: pauses the run, e.g. to let DNS or caches settle.
- * Reads nothing, changes nothing; cancellation interrupts it.
+ * Reads nothing, changes nothing; cancellation interrupts it. A pause of 2 s
+ * or more parks the run: no worker is held while it waits.
  */
 export const waitStep = defineStep({
   id: 'wait',
@@ -14,8 +15,13 @@ export const waitStep = defineStep({
   plan: (_ctx, p) =>
     Promise.resolve([{ action: 'wait', resource: 'run', detail: `wait ${p.seconds}s${p.reason ? ` (${p.reason})` : ''}` }]),
   async run(ctx, p) {
-    if (p.seconds > 0) ctx.progress(`waiting ${p.seconds}s`);
-    await ctx.sleep(p.seconds * 1000);
+    // A long pause parks the run (the worker is freed); re-entered, it waits only for what is left.
+    const memo = await ctx.waitMemo('pause');
+    const startedAt = memo?.startedAt ?? Date.now();
+    const left = startedAt + p.seconds * 1000 - Date.now();
+    if (left <= 0) return {};
+    if (!memo) ctx.progress(`waiting ${p.seconds}s`);
+    await ctx.pause('pause', left, { startedAt, looks: 0, delayMs: 0, state: `waiting ${p.seconds}s` });
     return {};
   },
 });

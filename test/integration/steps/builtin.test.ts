@@ -75,10 +75,16 @@ describe('built-in steps', () => {
 
   it('wait is interrupted by cancellation; report.rto compares the run with the scenario target', async () => {
     const controller = new AbortController();
-    const ctx = { ...stepContext(), signal: controller.signal, sleep: (ms: number) => new Promise<void>((resolve, reject) => {
+    const sleep = (ms: number) => new Promise<void>((resolve, reject) => {
+      if (controller.signal.aborted) {
+        reject(new Error('cancelled'));
+        return;
+      }
       const t = setTimeout(resolve, ms);
       controller.signal.addEventListener('abort', () => { clearTimeout(t); reject(new Error('cancelled')); });
-    }) };
+    });
+    // The wait pauses (ctx.pause); here it sleeps in the process, as the engine's short waits do.
+    const ctx = { ...stepContext(), signal: controller.signal, sleep, pause: (_name: string, ms: number) => sleep(ms) };
     const waiting = waitStep.run(ctx, waitStep.params.parse({ seconds: 30 }));
     controller.abort();
     await expect(waiting).rejects.toThrow('cancelled');
