@@ -12,7 +12,8 @@ export function renderRunbooks(runbooks: Iterable<Runbook>): string[] {
   const lines: string[] = [];
   for (const rb of runbooks) {
     const approval = rb.approval.required === 0 ? 'no approval' : plural(rb.approval.required, 'approval');
-    lines.push(`${rb.id} — ${rb.title}${rb.scenario ? ` [${rb.scenario}]` : ''} (${approval})`);
+    const priority = rb.priority === 'normal' ? '' : `, ${rb.priority}`;
+    lines.push(`${rb.id} — ${rb.title}${rb.scenario ? ` [${rb.scenario}]` : ''} (${approval}${priority})`);
     for (const [name, spec] of Object.entries(rb.params)) {
       const need = spec.default === undefined ? 'required' : spec.default === '' ? 'optional' : `default ${String(spec.default)}`;
       lines.push(`    ${name}=<${spec.type}>  ${describeParam(spec)} (${need})`);

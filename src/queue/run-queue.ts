@@ -1,8 +1,10 @@
 import { Queue } from 'bullmq';
 import type { RedisConnection } from './connection.ts';
 import type { Logger } from '../log/logger.ts';
+import type { RunPriority } from '../runbooks/schema.ts';
 import { withTimeout } from './connection.ts';
 import { QUEUE_NAMES, RUN_JOB_NAMES } from './names.ts';
+import { JOB_PRIORITY } from './priority.ts';
 
 const ENQUEUE_TIMEOUT_MS = 1_500;
 
@@ -32,9 +34,10 @@ export class RunQueue {
     });
   }
 
-  async enqueueExecution(runId: string): Promise<void> {
+  /** `priority` is the run's own (what was approved): a free worker takes urgent runs first. */
+  async enqueueExecution(runId: string, priority: RunPriority): Promise<void> {
     await withTimeout(
-      this.queue.add(RUN_JOB_NAMES.execute, { runId }, { jobId: `exec-${runId}` }),
+      this.queue.add(RUN_JOB_NAMES.execute, { runId }, { jobId: `exec-${runId}`, priority: JOB_PRIORITY[priority] }),
       ENQUEUE_TIMEOUT_MS,
       'Queueing the run failed',
     );

@@ -3,7 +3,7 @@ import type { RedisConnection } from './connection.ts';
 import { ZodError } from 'zod';
 import { executeRun, type ExecuteDeps } from '../engine/execute.ts';
 import type { Logger } from '../log/logger.ts';
-import { SYSTEM_ACTOR } from '../runs/model.ts';
+import { priorityOf, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { RunService } from '../runs/service.ts';
 import type { RunStore } from '../runs/store.ts';
 import type { StepRegistry } from '../steps/registry.ts';
@@ -11,6 +11,7 @@ import { QUEUE_NAMES, RUN_JOB_NAMES, RunJobSchema } from './names.ts';
 import type { RunQueue } from './run-queue.ts';
 import type { WorkerHandle } from './worker.ts';
 import { withTimeout } from './connection.ts';
+import { BACKGROUND_RETRY_MS, backgroundCap, isBackgroundJob, moreUrgentWaiting } from './priority.ts';
 
 export interface RunWorkerOptions {
   connection: RedisConnection;
@@ -37,6 +38,9 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
   const log = logger.child({ component: 'run-worker' });
   const drain = new AbortController();
   const interrupt = new AbortController();
+  // Background runs executing in this process: kept below the concurrency so a person's request always finds a slot.
+  const maxBackground = backgroundCap(concurrency);
+  let backgroundRunning = 0;
 
   const processor = async (job: Job, token?: string): Promise<unknown> => {
     let runId: string;
@@ -49,6 +53,26 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
     if (job.name === RUN_JOB_NAMES.expire) return { expired: await service.expire(runId) };
     if (job.name !== RUN_JOB_NAMES.execute) throw new UnrecoverableError(`unknown job "${job.name}"`);
 
+    if (await moreUrgentWaiting(queue.queue, job)) {
+      // A stalled job comes back ahead of every priority: let the more urgent run have this slot.
+      await job.moveToWait(token);
+      throw new DelayedError();
+    }
+    const background = isBackgroundJob(job);
+    if (background && backgroundRunning >= maxBackground) {
+      log.debug({ runId, maxBackground }, 'background run held back: the other slots stay free for requests');
+      await job.moveToDelayed(Date.now() + BACKGROUND_RETRY_MS, token);
+      throw new DelayedError();
+    }
+    if (background) backgroundRunning += 1;
+    try {
+      return await execute(job, runId, token);
+    } finally {
+      if (background) backgroundRunning -= 1;
+    }
+  };
+
+  const execute = async (job: Job, runId: string, token: string | undefined): Promise<unknown> => {
     const outcome = await executeRun(runId, {
       store,
       registry,
@@ -101,12 +125,12 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
   const reconcile = async () => {
     try {
       for (const run of await store.list(200)) {
-        if (run.state === 'approved' && Date.now() - run.createdAt > 5_000) await queue.enqueueExecution(run.id);
+        if (run.state === 'approved' && Date.now() - run.createdAt > 5_000) await queue.enqueueExecution(run.id, priorityOf(run));
         // Its expiry job may never have been queued (Redis went away right after the request).
         if (run.state === 'awaiting_approval' && Date.now() > run.expiresAt + 5_000) await service.expire(run.id);
         if (run.state !== 'running') continue;
         const job = await queue.queue.getJob(`exec-${run.id}`);
-        if (!job) await queue.enqueueExecution(run.id);
+        if (!job) await queue.enqueueExecution(run.id, priorityOf(run));
         else if (await job.isFailed()) await failRun(store, run.id, job.failedReason || 'its job failed', log);
       }
     } catch (err) {

@@ -79,6 +79,14 @@ export const StepSpecSchema = z
   .strict();
 export type StepSpec = z.infer<typeof StepSpecSchema>;
 
+/**
+ * How urgent a runbook's runs are: a free worker takes urgent runs first, then
+ * normal, then background (docs/engine.md, "Priorities"). Recovery (rollback,
+ * restores, failover) is urgent; drills and readiness checks are background.
+ */
+export const RUN_PRIORITIES = ['urgent', 'normal', 'background'] as const;
+export type RunPriority = (typeof RUN_PRIORITIES)[number];
+
 const componentStatus = z.enum(['operational', 'degraded_performance', 'partial_outage', 'major_outage']);
 
 export const RunbookSchema = z
@@ -88,6 +96,8 @@ export const RunbookSchema = z
     description: z.string().max(3000).optional(),
     /** The DR plan scenario this procedure serves; omit for procedures that serve none (readiness checks). */
     scenario: z.enum(SCENARIO_IDS).optional(),
+    /** urgent | normal | background; normal when omitted (a runbook nobody ranked neither jumps the queue nor waits behind drills). */
+    priority: z.enum(RUN_PRIORITIES).default('normal'),
     params: z.record(paramName, ParamSpecSchema).default({}),
     approval: ApprovalSchema.prefault({}),
     /** Overall deadline of a run. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RUN_PRIORITIES, type RunPriority } from '../runbooks/schema.ts';
 
 /**
  * A run: one execution of a runbook with bound parameters, its plan, approvals,
@@ -152,6 +153,8 @@ export const RunDocSchema = z.object({
     })
     .default({}),
   dryRun: z.boolean(),
+  /** The runbook's priority when the run was planned: what was approved is what the queue honours (`priorityOf`). */
+  priority: z.enum(RUN_PRIORITIES).optional(),
   plan: z.array(PlannedStepSchema),
   policy: ApprovalPolicySchema,
   createdAt: z.number(),
@@ -159,6 +162,11 @@ export const RunDocSchema = z.object({
   timeoutMs: z.number(),
 });
 export type RunDoc = z.infer<typeof RunDocSchema>;
+
+/** A run's queue priority; runs stored before runbooks had priorities are normal. */
+export function priorityOf(run: Pick<RunDoc, 'priority'>): RunPriority {
+  return run.priority ?? 'normal';
+}
 
 export const STEP_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'] as const;
 export type StepState = (typeof STEP_STATES)[number];

@@ -16,7 +16,7 @@ import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
 import { NOBODY, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
 import { changesProduction, checkDecider, checkPlace, checkRequester, groupsToAsk, type Identity, type RequestPlace, type RunChannels } from './admission.ts';
-import { type Actor, isTerminal, type PlannedStep, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
+import { type Actor, isTerminal, type PlannedStep, priorityOf, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
 import type { RunStore } from './store.ts';
 
 export interface CreateRunInput {
@@ -134,6 +134,7 @@ export class RunService {
       requester: actorOf(input.requester),
       origin: input.origin ?? {},
       dryRun,
+      priority: runbook.priority,
       plan,
       policy: { ...this.approversOf(runbook), required: runbook.approval.required, allowSelfApproval: runbook.approval.allowSelfApproval, expiresInMs: runbook.approval.expiresIn },
       createdAt: now,
@@ -155,7 +156,7 @@ export class RunService {
       ],
     );
     logger.info({ runId: id, runbook: runbook.id, state, dryRun }, 'run created');
-    if (startsAtOnce) await queue.enqueueExecution(id);
+    if (startsAtOnce) await queue.enqueueExecution(id, runbook.priority);
     else await queue.scheduleExpiry(id, doc.expiresAt - now);
     return this.mustGet(id);
   }
@@ -190,7 +191,7 @@ export class RunService {
     if (result.outcome === 'refused') throw new UserError(refusalMessage(run, result.reason));
     if (result.outcome === 'approved') {
       this.deps.logger.info({ runId, approver: approver.id }, 'run approved');
-      await this.deps.queue.enqueueExecution(runId);
+      await this.deps.queue.enqueueExecution(runId, priorityOf(run));
     }
     return { outcome: result.outcome, run: await this.mustGet(runId) };
   }

@@ -21,7 +21,9 @@ export function renderRunbookList(runbooks: Iterable<Runbook>, slash: string): S
     const params = Object.entries(rb.params)
       .map(([k, spec]) => `\`${k}\`${spec.default === undefined ? ' (required)' : ''}`)
       .join(', ');
-    return capText(`• *${escapeMrkdwn(rb.id)}* — ${escapeMrkdwn(rb.title)} (${approval})${withParams && params ? `\n   ${params}` : ''}`, LINE_LIMIT);
+    // Only the exceptions are named: most runbooks are normal.
+    const priority = rb.priority === 'normal' ? '' : ` · ${rb.priority}`;
+    return capText(`• *${escapeMrkdwn(rb.id)}* — ${escapeMrkdwn(rb.title)} (${approval}${priority})${withParams && params ? `\n   ${params}` : ''}`, LINE_LIMIT);
   };
   const room = MESSAGE_BLOCK_TEXT_BUDGET - FRAME_ROOM;
   let lines = all.map((rb) => line(rb, true));
