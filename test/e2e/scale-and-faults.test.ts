@@ -1,9 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentStore } from '../../src/incidents/store.ts';
 import { RunStore } from '../../src/runs/store.ts';
@@ -15,9 +14,9 @@ import { createdChannelId, FakeSlack } from '../support/fake-slack.ts';
 import { FakeStatuspage } from '../support/fake-statuspage.ts';
 import { pressPublish } from '../support/incidents.ts';
 import { type BotProcess, spawnBot } from '../support/process.ts';
+import { freePort, LocalRedisCluster } from '../support/redis-cluster.ts';
 import { SIGNING_SECRET, sendSlashCommand } from '../support/slack-requests.ts';
 
-const RUNS = 200;
 const HOUR = 3_600_000;
 const SP_KEY = 'sp-chaos-key-0123456789';
 
@@ -57,14 +56,6 @@ steps:
       body: { run: '\${{ run.id }}' }
     retries: 10
 `;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 /** A Redis of the test's own, persisting every write to its append-only file (as production must). */
 class OwnRedis {
@@ -106,15 +97,67 @@ class OwnRedis {
   }
 }
 
+/** The Redis the processes share, killed outright and restarted once during the test. */
+interface SharedRedis {
+  env: Record<string, string>;
+  /** SIGKILL (the node holding the bot's keys, on a cluster), a second, then started again from its append-only file. */
+  restart(): Promise<void>;
+  client(): Redis | Cluster;
+  stop(): Promise<void>;
+}
+
+async function oneRedis(): Promise<SharedRedis> {
+  const redis = new OwnRedis(await freePort());
+  await redis.start();
+  return {
+    env: { REDIS_URL: redis.url },
+    async restart() {
+      await redis.kill();
+      await new Promise((r) => setTimeout(r, 1_000));
+      await redis.start();
+    },
+    client: () => new Redis(redis.url, { maxRetriesPerRequest: null }),
+    stop: () => redis.kill(),
+  };
+}
+
+async function redisCluster(prefix: string): Promise<SharedRedis> {
+  const cluster = await LocalRedisCluster.start();
+  const [slot = 0] = await cluster.keySlots([prefix]);
+  return {
+    env: { REDIS_URL: cluster.urls, REDIS_CLUSTER: 'true' },
+    async restart() {
+      const node = await cluster.nodeOfSlot(slot);
+      await node.kill();
+      await new Promise((r) => setTimeout(r, 1_000));
+      await node.start();
+      await cluster.waitUntilOk();
+    },
+    client: () => cluster.client(),
+    stop: () => cluster.stop(),
+  };
+}
+
 /**
- * Two bot processes and three worker processes share one Redis. 200 runs of a
+ * On one Redis the full 200 runs; on a local Redis Cluster of three primaries
+ * (REDIS_CLUSTER=true, a hash-tag prefix) 60, to keep the suite's time in
+ * bounds: the cluster run proves the same guarantees on the cluster's command
+ * paths, the single one carries the load.
+ */
+const BACKENDS = [
+  { name: 'one Redis', runs: 200, prefix: `chaos${String(Date.now())}`, start: (_prefix: string) => oneRedis() },
+  { name: 'a Redis Cluster of three primaries', runs: 60, prefix: `{chaos${String(Date.now())}}`, start: redisCluster },
+];
+
+/**
+ * Two bot processes and three worker processes share one Redis (or cluster). The runs of a
  * multi-step runbook are requested through Slack while workers are killed with
  * SIGKILL every few seconds, Redis is killed and restarted once, and the fake
  * AWS, Kubernetes, Statuspage and HTTP APIs fail 10 % of calls (half of the
  * failed changes applied before the error, as when an answer is lost).
  */
-describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a Redis restart, 10 % API failures', () => {
-  let redis: OwnRedis;
+describe.each(BACKENDS)('scale out under faults on $name: 2 bots, 3 workers, $runs runs, killed workers, a Redis restart, 10 % API failures', ({ runs: RUNS, prefix, start }) => {
+  let redis: SharedRedis;
   let slack: FakeSlack;
   let rds: FakeRds;
   let kube: FakeKube;
@@ -124,7 +167,6 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
   const bots: BotProcess[] = [];
   const workers: BotProcess[] = [];
   const botPorts: number[] = [];
-  const prefix = `chaos${String(Date.now())}`;
 
   const startWorker = async () => {
     const worker = spawnBot({ ...env, PORT: '0' }, ['--role', 'worker']);
@@ -134,8 +176,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
   const alive = (p: BotProcess) => p.child.exitCode === null && p.child.signalCode === null;
 
   beforeAll(async () => {
-    redis = new OwnRedis(await freePort());
-    await redis.start();
+    redis = await start(prefix);
     slack = await new FakeSlack([BOT_TOKEN]).start();
     rds = await new FakeRds().start();
     kube = await new FakeKube().start();
@@ -152,7 +193,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
       SLACK_BOT_TOKEN: BOT_TOKEN,
       SLACK_SIGNING_SECRET: SIGNING_SECRET,
       SLACK_API_URL: slack.apiUrl,
-      REDIS_URL: redis.url,
+      ...redis.env,
       QUEUE_PREFIX: prefix,
       COMMANDS_DIR: commands,
       HTTP_ALLOWED_TARGETS: '127.0.0.1', // the fake service; http steps refuse loopback otherwise
@@ -169,7 +210,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
       STATUSPAGE_MIN_INTERVAL_MS: '200',
       // The declarer commands the incidents and confirms their first public posts.
       DR_PUBLISHERS: 'U0ALICE001',
-      // 200 runs from one person in seconds: above the shipped flood limits, on purpose.
+      // Hundreds of runs from one person in seconds: above the shipped flood limits, on purpose.
       DR_RUNS_PER_USER_PER_MINUTE: '100000',
       DR_RUNS_PER_MINUTE: '100000',
       WORKER_LOCK_DURATION_MS: '2000',
@@ -194,7 +235,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
         await p.exited;
       }
     }
-    await redis.kill();
+    await redis.stop();
     await Promise.all([slack.stop(), rds.stop(), kube.stop(), api.stop(), page.stop()]);
   });
 
@@ -221,6 +262,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
     // Chaos: a worker killed every 2 s (and replaced), Redis killed and restarted once.
     const chaosState = { stop: false };
     let killed = 0;
+    let restarted = false;
     const chaos = (async () => {
       await new Promise((r) => setTimeout(r, 2_000));
       while (!chaosState.stop) {
@@ -232,16 +274,16 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
           killed += 1;
           await startWorker();
         }
-        if (killed === 2) {
-          await redis.kill();
-          await new Promise((r) => setTimeout(r, 1_000));
-          await redis.start();
+        // Early enough that the restart falls amid the runs, with the smaller count on the cluster too.
+        if (killed === 1) {
+          await redis.restart();
+          restarted = true;
         }
         await new Promise((r) => setTimeout(r, 2_000));
       }
     })();
 
-    // 200 run requests through the two bots, 20 at a time (each answered within Slack's window).
+    // The run requests through the two bots, 20 at a time (each answered within Slack's window).
     const acks: number[] = [];
     for (let batch = 0; batch < RUNS; batch += 20) {
       const request = (j: number) => send(`run chaos baseUrl=${api.url} deployment=app-${String(batch + j)}`, 'C0CHAOS0001', batch + j);
@@ -255,7 +297,8 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
       }
       acks.push(...answers.map((a) => a.status));
       expect(answers.map((a) => String(a.json?.text)).filter((t) => !t.includes('Planning'))).toEqual([]);
-      if (batch === 100) {
+      // Halfway through, the incidents move.
+      if (batch === Math.floor(RUNS / 40) * 20) {
         for (const [i, state] of statusSequence.entries()) {
           for (const channel of channels) await send(`status ${state} "step ${String(i + 1)} of the recovery"`, channel);
         }
@@ -263,7 +306,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
     }
     expect(acks.filter((s) => s !== 200)).toEqual([]);
 
-    const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const client = redis.client();
     client.on('error', () => undefined);
     const store = new RunStore(client, prefix);
     const deadline = Date.now() + 240_000;
@@ -273,7 +316,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
     const askedAgain = new Map<number, number>();
     const toldNothingWasRequested = (i: number) =>
       slack.responses.filter((r) => r.id === `chaos-${String(i)}` && /nothing was (requested|queued)/.test(String(r.body.text))).length > (askedAgain.get(i) ?? 0);
-    while (Date.now() < deadline && (runs.length < RUNS || runs.some((r) => !['succeeded', 'failed', 'cancelled', 'expired', 'rejected'].includes(r.state)))) {
+    while (Date.now() < deadline && (killed < 2 || runs.length < RUNS || runs.some((r) => !['succeeded', 'failed', 'cancelled', 'expired', 'rejected'].includes(r.state)))) {
       await new Promise((r) => setTimeout(r, 500));
       runs = await store.list(1_000).catch(() => runs);
       const requested = new Set(runs.map((r) => r.params.deployment));
@@ -295,6 +338,7 @@ describe('scale out under faults: 2 bots, 3 workers, 200 runs, killed workers, a
     expect(runs.filter((r) => r.state !== 'succeeded').map((r) => `${r.id} ${r.state} ${r.failure?.message ?? ''}`)).toEqual([]);
     expect(new Set(runs.map((r) => r.params.deployment)).size).toBe(RUNS);
     expect(killed).toBeGreaterThanOrEqual(2);
+    expect(restarted).toBe(true);
 
     // No side effect doubled: one cluster, one resource, one restart, one notification per run.
     const runIds = runs.map((r) => r.id);
