@@ -217,7 +217,7 @@ export class StepRunner {
       signal: controller.signal,
       progress: progress.report,
       sleep: (ms) => abortableSleep(ms, controller.signal),
-      ...this.resumable(planned.stepId, controller.signal, interrupt, { ...state, stepDeadline }, (wakeAt) => {
+      ...this.resumable(planned.stepId, step.resumable === true, controller.signal, interrupt, { ...state, stepDeadline }, (wakeAt) => {
         parkedUntil = wakeAt;
       }),
       // Where the approved plan said: the target and cluster are not resolved again.
@@ -251,6 +251,8 @@ export class StepRunner {
    */
   private resumable(
     stepId: string,
+    /** Whether the step may park (Step.resumable); otherwise its pauses sleep here. */
+    canPark: boolean,
     signal: AbortSignal,
     interrupt: (kind: Interrupt['kind'], message: string) => void,
     attempt: AttemptState & { stepDeadline: number },
@@ -283,7 +285,7 @@ export class StepRunner {
         const now = this.d.now();
         const wakeAt = Math.min(now + ms, attempt.stepDeadline);
         // A short wait stays here; so does one the step's deadline ends soon anyway (its timer interrupts the sleep).
-        if (wakeAt - now < PARK_MIN_MS) return abortableSleep(ms, signal);
+        if (!canPark || wakeAt - now < PARK_MIN_MS) return abortableSleep(ms, signal);
         const marker: ParkMarker = { stepId, wakeAt, attemptStartedAt: attempt.startedAt, failures: attempt.failures };
         await keep({ [waitField(stepId, name)]: JSON.stringify(memo), [PARKED_FIELD]: JSON.stringify(marker) });
         onPark(wakeAt);

@@ -20,6 +20,13 @@ export interface Step<P extends z.ZodObject = z.ZodObject> {
   readonly outputs: readonly string[];
   /** Reaches no target (a pause, an HTTP call to an allowed address): front ends show no place for it. */
   readonly targetless?: true;
+  /**
+   * Safe to enter again after a park: every call before a pause that changes
+   * something is a checkpoint (`ctx.once`), the rest are reads. Only such a
+   * step parks in its long waits (frees its worker); any other step's waits
+   * sleep in the worker (docs/engine.md, "Parked waits").
+   */
+  readonly resumable?: true;
   /** Read-only: what this step will do with these parameters. */
   plan(ctx: PlanContext, params: z.infer<P>): Promise<PlanLine[]>;
   /**

@@ -23,6 +23,8 @@ export const httpCheckStep = (policy: OutboundPolicy = DEFAULT_OUTBOUND) => {
   return defineStep({
     id: 'http.check',
     targetless: true,
+    // Reads only: entering it again after a park repeats a look.
+    resumable: true,
     summary: 'GET a URL until it answers with the expected status (and body)',
     params: z.object({
       url: stepUrl,

@@ -9,6 +9,8 @@ import { defineStep } from '../types.ts';
 export const waitStep = defineStep({
   id: 'wait',
   targetless: true,
+  // Reads only: entering it again after a park repeats a look.
+  resumable: true,
   summary: 'Pause for a number of seconds',
   params: z.object({ seconds: z.number().min(0).max(86_400), reason: z.string().max(200).optional() }),
   outputs: [],

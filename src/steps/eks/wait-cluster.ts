@@ -105,6 +105,8 @@ async function refusal(ctx: TargetAccess, c: Cluster): Promise<string | undefine
 export function waitClusterStep() {
   return defineStep({
     id: 'eks.wait-cluster',
+    // Reads only: entering it again after a park repeats a look.
+    resumable: true,
     summary: 'Wait until an EKS cluster is ACTIVE and the bot can use its Kubernetes API',
     params,
     outputs: ['cluster', 'endpoint'],
