@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './log/logger.ts';
 import { createRedisConnection, pingRedis, redisTargetOf, waitForConnection } from './queue/connection.ts';
 import { BotTaskProducer } from './queue/producer.ts';
 import { startBotTaskWorker, type WorkerHandle } from './queue/worker.ts';
+import { processPing } from './slack/ping-job.ts';
 import { createSlackApp, type SlackApp, SlackEventsDoor } from './slack/app.ts';
 import { describeSlackState, isTokenRejected, SlackAuthMonitor } from './slack/auth-monitor.ts';
 import { createSlackClient, createSlackProbeClient } from './slack/client.ts';
@@ -34,7 +35,7 @@ import { RunService } from './runs/service.ts';
 import { RunQueue } from './queue/run-queue.ts';
 import { startRunWorker } from './queue/run-worker.ts';
 import { Queue } from 'bullmq';
-import { QUEUE_NAMES } from './queue/names.ts';
+import { JOB_NAMES, QUEUE_NAMES } from './queue/names.ts';
 import { IncidentService } from './incidents/service.ts';
 import { IncidentStore } from './incidents/store.ts';
 import { Templates, TemplateError } from './incidents/templates.ts';
@@ -215,7 +216,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       prefix: config.queuePrefix,
       concurrency: config.worker.concurrency,
       logger,
-      ping: { slack, workerName: `${hostname()}:${process.pid}` },
+      handlers: { [JOB_NAMES.ping]: (job, log) => processPing(job, { slack, logger: log, workerName: `${hostname()}:${process.pid}` }) },
     });
     runWorkerHandle = startRunWorker({
       connection: workerConnection,

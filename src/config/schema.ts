@@ -5,7 +5,7 @@ import { type CliOperator, parseOperators } from '../cli/operators.ts';
 import { allowEntryProblem } from '../steps/builtin/addresses.ts';
 import { NAMESPACE_PATTERN, OBJECT_PATTERN, parseAllowList } from '../steps/kube/scope.ts';
 import { AWS_REGION, EKS_CLUSTER_NAME, TARGET_NAME, TargetsSettingSchema } from '../targets/config.ts';
-import { hasLegacyDefault } from '../targets/from-config.ts';
+import { hasLegacyDefault } from '../targets/legacy-default.ts';
 import { z } from 'zod';
 
 /**

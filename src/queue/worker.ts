@@ -3,16 +3,21 @@ import type { RedisConnection } from './connection.ts';
 import { ZodError } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import { withTimeout } from './connection.ts';
-import { JOB_NAMES, QUEUE_NAMES } from './names.ts';
-import { type PingDeps, processPing } from './jobs/ping.ts';
+import { QUEUE_NAMES } from './names.ts';
 
 export interface WorkerOptions {
   connection: RedisConnection;
   prefix: string;
   concurrency: number;
   logger: Logger;
-  ping: Omit<PingDeps, 'logger'>;
+  /**
+   * What each job name does. Given by the composition root: the jobs answer in
+   * Slack (the ping), and the queue layer does not reach into Slack itself.
+   */
+  handlers: Readonly<Record<string, BotTaskHandler>>;
 }
+
+export type BotTaskHandler = (job: Job, log: Logger) => Promise<unknown>;
 
 export interface WorkerHandle {
   /**
@@ -24,16 +29,13 @@ export interface WorkerHandle {
   readonly worker: Worker;
 }
 
-export function startBotTaskWorker({ connection, prefix, concurrency, logger, ping }: WorkerOptions): WorkerHandle {
+export function startBotTaskWorker({ connection, prefix, concurrency, logger, handlers }: WorkerOptions): WorkerHandle {
   const log = logger.child({ component: 'worker', queue: QUEUE_NAMES.botTasks });
   const processor = async (job: Job): Promise<unknown> => {
     try {
-      switch (job.name) {
-        case JOB_NAMES.ping:
-          return await processPing(job, { ...ping, logger: log });
-        default:
-          throw new UnrecoverableError(`unknown job "${job.name}"`);
-      }
+      const handle = Object.hasOwn(handlers, job.name) ? handlers[job.name] : undefined;
+      if (!handle) throw new UnrecoverableError(`unknown job "${job.name}"`);
+      return await handle(job, log);
     } catch (err) {
       // A job whose data does not parse will never succeed: do not retry it.
       if (err instanceof ZodError) throw new UnrecoverableError(`job data is invalid: ${err.message}`);

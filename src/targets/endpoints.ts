@@ -1,5 +1,5 @@
 import { UserError } from '../errors.ts';
-import type { ResolvedTarget } from './targets.ts';
+import type { ResolvedTarget } from './resolved.ts';
 
 /** The AWS services a target's clients call: those it may give an endpoint of their own. */
 export type AwsService = Exclude<keyof ResolvedTarget['endpoints'], 'default'>;

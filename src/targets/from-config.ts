@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.ts';
+import { hasLegacyDefault } from './legacy-default.ts';
 import { type ResolvedTarget, Targets, type TargetsOptions } from './targets.ts';
 
 /** The settings targets are made from. */
@@ -20,17 +21,6 @@ export function targetsFromConfig(config: TargetSettings, options: TargetsOption
   if (hasLegacyDefault(config)) specs.set('default', legacyDefault(config));
   for (const [name, spec] of Object.entries(config.targets)) specs.set(name, spec);
   return new Targets(specs, config.defaultTarget, options);
-}
-
-/**
- * Whether today's settings make the target `default`: always when no targets
- * are configured (a fresh or single-target install), else only when one of
- * them is set, so a configured install lists no target nobody described.
- */
-export function hasLegacyDefault({ aws, kubernetes, targets }: Pick<TargetSettings, 'aws' | 'kubernetes' | 'targets'>): boolean {
-  if (Object.hasOwn(targets, 'default')) return false;
-  if (Object.keys(targets).length === 0) return true;
-  return [aws.region, aws.endpointUrl, aws.rdsEndpointUrl, aws.eksEndpointUrl, aws.stsEndpointUrl, kubernetes.eksCluster, kubernetes.kubeconfig].some((v) => v !== undefined) || Object.keys(aws.rdsEndpointUrls ?? {}).length > 0;
 }
 
 function legacyDefault({ aws, kubernetes }: Pick<TargetSettings, 'aws' | 'kubernetes'>): ResolvedTarget {

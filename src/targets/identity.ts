@@ -1,6 +1,6 @@
 import { accountOf } from './config.ts';
 import { type KubeconfigSource, kubeconfigServer } from './kube.ts';
-import type { ResolvedTarget, TargetView } from './targets.ts';
+import type { ResolvedTarget, TargetView } from './resolved.ts';
 
 /**
  * Everything that decides where a target's calls go, one fact a line, as

@@ -4,28 +4,14 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UserError } from '../errors.ts';
-import { accountOf, clusterLabel, EKS_CLUSTER_NAME, type TargetSpec, type VeleroBackupStorage } from './config.ts';
+import { accountOf, clusterLabel, EKS_CLUSTER_NAME } from './config.ts';
 import { assumedRoleCredentials, sessionName } from './credentials.ts';
 import { type AwsService, endpointFor } from './endpoints.ts';
 import { kubeconfigSourceOf, placeIdentity, type PlaceIdentity } from './identity.ts';
+import type { ResolvedTarget, TargetView } from './resolved.ts';
 import { eksAccess, type KubeApis, kubeconfigAccess } from './kube.ts';
 
-/** Where a step acts, as its plan shows it and its approval covers it. */
-export interface TargetView {
-  name: string;
-  /** The target's label, or its name when it has none. */
-  label: string;
-  /** Undefined only for a default target with no AWS_REGION (the SDK's own chain decides). */
-  region?: string | undefined;
-  account?: string | undefined;
-  /** How the cluster is reached, e.g. `EKS eks-dr`; undefined when the target has no cluster. */
-  cluster?: string | undefined;
-  /** The EKS cluster by name, when the cluster is reached through EKS. */
-  eksCluster?: string | undefined;
-  veleroNamespace: string;
-  /** Where the target's Velero keeps its backups, when configured (read by plans before the cluster is there). */
-  veleroBackupStorage?: VeleroBackupStorage | undefined;
-}
+export type { ResolvedTarget, TargetView } from './resolved.ts';
 
 /** What a step's context gives it for its target. */
 export interface TargetAccess {
@@ -40,17 +26,6 @@ export interface TargetAccess {
   /** The target's cluster (or the one named at run time); the same APIs each time, tokens renewed per request. */
   kube(): Promise<KubeApis>;
 }
-
-/**
- * A target as the bot resolved it. The default target made from the
- * single-target settings may leave its region to the SDK, and its cluster to
- * the environment (KUBECONFIG, ~/.kube/config or the service account).
- */
-export type ResolvedTarget = Omit<TargetSpec, 'region' | 'kubernetes' | 'endpoints'> & {
-  region?: string | undefined;
-  endpoints: Partial<Record<'rds' | 'eks' | 'sts' | 's3' | 'default', string | undefined>>;
-  kubernetes?: TargetSpec['kubernetes'] | { fromEnvironment: true } | undefined;
-};
 
 export interface TargetsOptions {
   /** The clock credentials and EKS tokens are renewed by. */

@@ -2,7 +2,7 @@ import { WebClient } from '@slack/web-api';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/logger.ts';
-import { processPing } from '../../src/queue/jobs/ping.ts';
+import { processPing } from '../../src/slack/ping-job.ts';
 import { BOT_TOKEN } from '../support/bot.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
 

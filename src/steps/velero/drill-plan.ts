@@ -4,7 +4,7 @@ import { PermanentStepError, type PlanLine } from '../types.ts';
 import { volumeSnapshots } from './backup.ts';
 import { CHANGES_SUMMARY, type DrillConfig, LEFT_OUT_SUMMARY, missingConfig, namesOf, readDrillConfig, type SourceNeeds, sourceNeeds } from './drill.ts';
 import type { Backup } from './objects.ts';
-import { mappingOf, type RestoreParams } from './restore.ts';
+import { mappingOf, type RestoreParams } from './restore-params.ts';
 
 export interface DrillPlan {
   /** Appended to the restore's plan line: what the drill restores, leaves out and changes. */

@@ -5,7 +5,7 @@ import { PermanentStepError, type PlanContext, type PlanLine, type StepContext }
 import { checkExpiry } from './backup.ts';
 import { describeStorage, findStoredBackup } from './object-store.ts';
 import { type Backup, completedAt, getBackup, SCHEDULE_LABEL } from './objects.ts';
-import { isIsolated, mappingOf, type RestoreParams, restoreTerms } from './restore.ts';
+import { isIsolated, mappingOf, type RestoreParams, restoreTerms } from './restore-params.ts';
 
 /**
  * A restore into a cluster that is not there yet (a replacement cluster being

@@ -1,10 +1,10 @@
 import type { WebClient } from '@slack/web-api';
 import type { Job } from 'bullmq';
-import type { Logger } from '../../log/logger.ts';
-import { slackErrorCode } from '../../slack/errors.ts';
-import { findPostedMessage, onceMetadata } from '../../slack/post-once.ts';
-import { renderPong } from '../../slack/views/pong.ts';
-import { PingJobSchema } from '../names.ts';
+import type { Logger } from '../log/logger.ts';
+import { PingJobSchema } from '../queue/names.ts';
+import { slackErrorCode } from './errors.ts';
+import { findPostedMessage, onceMetadata } from './post-once.ts';
+import { renderPong } from './views/pong.ts';
 
 export interface PingDeps {
   slack: WebClient;
