@@ -6,6 +6,8 @@ export interface BenchArgs {
   concurrency: number;
   /** memory: also load bench/heap-probe.ts (with --expose-gc) into both processes and print the live heap after a forced GC. */
   liveHeap?: boolean;
+  /** takeover: SIGKILLs per lock setting. */
+  kills?: number;
 }
 
 /** The p-th percentile (nearest rank) of `values`. */

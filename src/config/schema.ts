@@ -222,10 +222,12 @@ export const ConfigSchema = z.object({
     .object({
       concurrency: wholeNumber(1, 256).default(4),
       /**
-       * How long a worker's claim on a run lasts without renewal. A worker that
-       * dies is noticed after about this long, and its run is taken over.
+       * How long a worker's claim on a run lasts without renewal (renewed every
+       * half of it). A worker that dies loses its run within this plus a third
+       * of it (the stalled check): about 8 s by default. Raise it on CPU-starved
+       * nodes, where a live worker may miss renewals (docs/engine.md, "Takeover timing").
        */
-      lockDurationMs: wholeNumber(1_000, 600_000).default(30_000),
+      lockDurationMs: wholeNumber(1_000, 600_000).default(6_000),
       /** First delay before retrying a step after a transient error; doubles each time, with jitter. */
       retryBaseMs: wholeNumber(1, 600_000).default(1_000),
     })

@@ -104,7 +104,7 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
     prefix,
     concurrency,
     lockDuration: lockDurationMs,
-    stalledInterval: Math.max(500, Math.floor(lockDurationMs / 2)),
+    stalledInterval: stalledIntervalMs(lockDurationMs),
     // A stalled run is re-entered safely; give up only on one that keeps killing workers.
     maxStalledCount: 5,
   });
@@ -116,6 +116,10 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
   });
   worker.on('error', (err) => {
     log.warn({ err: err.message }, 'run worker error');
+  });
+  // A live worker's runs stall too when it misses renewals (CPU starvation): these warnings are how to tell.
+  worker.on('stalled', (jobId) => {
+    log.warn({ jobId }, 'run job stalled: its worker stopped renewing the lock; another worker takes the run over');
   });
 
   // Repairs what no job will: a run approved but never queued (Redis went away
@@ -160,6 +164,15 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
       }
     },
   };
+}
+
+/**
+ * How often workers look for jobs whose lock expired. A dead worker's run is
+ * taken over within its lock plus this (docs/engine.md, "Takeover timing"); the
+ * check is one small script per interval for all workers together.
+ */
+export function stalledIntervalMs(lockDurationMs: number): number {
+  return Math.max(500, Math.floor(lockDurationMs / 3));
 }
 
 /** The job gave up (infrastructure kept failing): the run must not stay "running" forever. */
