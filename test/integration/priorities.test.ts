@@ -120,6 +120,30 @@ describe('run priorities: urgent first, background never holds every slot', () =
     await holding(normal);
   });
 
+  it('a run taken over after its worker died does not jump ahead of a more urgent run', async () => {
+    startWorker(1);
+    const busy = await request('normal-hold');
+    await holding(busy);
+    // A second worker process, which then dies holding a background run: its lock is no longer renewed.
+    startWorker(1);
+    const orphan = await request('background-hold');
+    await holding(orphan);
+    const dying = workers[1];
+    await dying?.handle.worker.close(true);
+    // BullMQ's stalled check puts the orphan back in its unprioritised wait list, ahead of every priority.
+    const deadline = Date.now() + 20_000;
+    while (!(await engine.queue.queue.getWaiting()).some((j) => j.id === `exec-${orphan.id}`)) {
+      if (Date.now() > deadline) throw new Error('the orphaned run never went back to waiting');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const urgent = await request('urgent-hold');
+
+    await cancel(busy);
+    await holding(urgent);
+    const job = await engine.queue.queue.getJob(`exec-${orphan.id}`);
+    expect(await job?.getState()).toBe('prioritized');
+  });
+
   it('a person\'s request goes before scheduled (background) work that was queued first', async () => {
     startWorker(1);
     const busy = await request('normal-hold');
