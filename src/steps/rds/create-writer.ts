@@ -83,9 +83,11 @@ function writerName(cluster: string): string {
   return rdsId(`${cluster.slice(0, 63 - '-writer'.length).replace(/-+$/, '')}-writer`);
 }
 
-async function waitForCluster(ctx: StepContext, rds: RDSClient, id: string): Promise<void> {
+/** `name`: the step waits for its cluster twice (before and after the writer), each wait named apart so a park resumes the right one. */
+async function waitForCluster(ctx: StepContext, rds: RDSClient, id: string, name: string): Promise<void> {
   await pollUntil(ctx, {
     what: `cluster ${id} to be available`,
+    name,
     check: async () => lookAtState('DB cluster', id, (await mustDescribeCluster(rds, id)).Status ?? 'unknown'),
   });
 }
@@ -98,12 +100,17 @@ async function waitForCluster(ctx: StepContext, rds: RDSClient, id: string): Pro
  * both are available, and outputs the writer endpoint. A terminal state
  * (see states.ts) ends the waits at once.
  * Reads: DescribeDBClusters, DescribeDBInstances. Changes: CreateDBInstance.
- * Idempotency: fixed instance name (lowercase, as RDS stores it); an existing
- * instance in this cluster is adopted.
+ * Idempotency: creating the writer (or adopting one already there) is a
+ * checkpoint (`create-writer`): entered again after a park, the step waits
+ * on without another CreateDBInstance. Behind it, the instance name is fixed
+ * (lowercase, as RDS stores it) and an existing instance in this cluster is
+ * adopted. Its three waits park: a restore's 30 minutes hold no worker.
  */
 export function createWriterStep() {
   return defineStep({
     id: 'rds.create-writer',
+    // Its one change is a checkpoint; everything else is a read.
+    resumable: true,
     summary: 'Create the writer instance of a restored cluster and wait until it is available',
     params: z.object({
       cluster: CLUSTER_ID,
@@ -127,7 +134,7 @@ export function createWriterStep() {
     async run(ctx, p) {
       const client = ctx.aws.rds();
       const clusterId = rdsId(p.cluster);
-      await waitForCluster(ctx, client, clusterId);
+      await waitForCluster(ctx, client, clusterId, 'cluster-available');
       const cluster = await mustDescribeCluster(client, clusterId);
       const id = writerName(clusterId);
       const refuseForeign = (instance: DBInstance | undefined): void => {
@@ -137,7 +144,8 @@ export function createWriterStep() {
       };
       const existing = await describeInstance(client, id);
       refuseForeign(existing);
-      if (!existing) {
+      await ctx.once('create-writer', async () => {
+        if (existing) return;
         const { instanceClass, settings, note } = await writerSpec(client, p);
         ctx.progress(`creating writer ${id} (${instanceClass}); ${note}`);
         try {
@@ -156,12 +164,13 @@ export function createWriterStep() {
           if (!isAwsError(err, 'DBInstanceAlreadyExistsFault')) throw classifyAwsError(err, `creating writer ${id}`);
           refuseForeign(await describeInstance(client, id));
         }
-      }
+      });
       await pollUntil(ctx, {
         what: `writer ${id} to be available`,
+        name: 'writer-available',
         check: async () => lookAtState('DB instance', id, (await describeInstance(client, id))?.DBInstanceStatus),
       });
-      await waitForCluster(ctx, client, clusterId);
+      await waitForCluster(ctx, client, clusterId, 'cluster-available-with-writer');
       const ready = await mustDescribeCluster(client, clusterId);
       return {
         writerEndpoint: ready.Endpoint ?? '',

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { z } from 'zod';
 import { pollUntil, type PollLook } from '../poll.ts';
-import { defineStep, PermanentStepError, type PlanContext } from '../types.ts';
+import { defineStep, PermanentStepError, type PlanContext, type StepContext } from '../types.ts';
 import { classifyAwsError, isAwsError, mustDescribeCluster, CLUSTER_ID } from './aws.ts';
 import { lookAtState } from './states.ts';
 import { AWS_REGION } from '../../targets/config.ts';
@@ -137,6 +137,66 @@ function inRegion<P extends { region?: string | undefined }>(ctx: Pick<PlanConte
   return { ...p, region: chosen };
 }
 
+/** What the step decided and did: how the cluster becomes the writer, and whether a failover to it was started or seen under way. */
+interface FailoverDecision {
+  method: Method;
+  globalId: string;
+  /** True: a global cluster back to idle without this cluster as the writer means the failover was cancelled (or undone). */
+  seenFailover: boolean;
+}
+
+/**
+ * Reads where the cluster stands, chooses the method and starts the
+ * promotion or failover unless it is already done or under way: the step's
+ * one checkpoint, so a step entered again never decides afresh.
+ */
+async function decideAndAct(
+  ctx: Pick<StepContext, 'progress'>,
+  client: RDSClient,
+  p: { method: 'auto' | Method; cluster: string; region: string; globalCluster?: string | undefined },
+): Promise<FailoverDecision> {
+  const { method, cluster, global } = await resolve(client, p);
+  const globalId = global?.GlobalClusterIdentifier ?? '';
+  let seenFailover = false;
+
+  if (method === 'promote-replica') {
+    const view = promoteView(cluster);
+    if (view === 'in-progress') ctx.progress(`${p.cluster} is already promoting: waiting for it`);
+    if (view === 'replica') {
+      ctx.progress(`promoting ${p.cluster}`);
+      try {
+        await client.send(new PromoteReadReplicaDBClusterCommand({ DBClusterIdentifier: p.cluster }));
+      } catch (err) {
+        // Refused because a promotion is already under way (an earlier call whose answer was lost): adopt it.
+        const again = await mustDescribeCluster(client, p.cluster);
+        if (!(isAwsError(err, 'InvalidDBClusterStateFault') && promoteView(again) !== 'replica')) throw classifyAwsError(err, `promoting ${p.cluster}`);
+      }
+    }
+  } else {
+    const view = globalView(global ?? {}, cluster);
+    if (view.kind === 'cancelled' || view.kind === 'elsewhere') throw new PermanentStepError(`cannot fail over to ${p.cluster}: ${view.detail}`);
+    if (view.kind === 'in-progress') {
+      seenFailover = true;
+      ctx.progress(`${view.state} to ${p.cluster} already (an earlier attempt's): waiting for it`);
+    }
+    if (view.kind === 'idle') {
+      ctx.progress(`failing ${globalId} over to ${p.cluster}`);
+      try {
+        await client.send(new FailoverGlobalClusterCommand({ GlobalClusterIdentifier: globalId, TargetDbClusterIdentifier: cluster.DBClusterArn, AllowDataLoss: true }));
+        seenFailover = true;
+      } catch (err) {
+        // RDS refuses a repeat while failing over: if the failover under way is ours (a lost answer), it is progress.
+        if (!isAwsError(err, 'InvalidGlobalClusterStateFault')) throw classifyAwsError(err, `failing ${globalId} over to ${p.cluster}`);
+        const again = globalView(await describeGlobal(client, globalId), cluster);
+        if (again.kind === 'cancelled' || again.kind === 'elsewhere') throw new PermanentStepError(`cannot fail over to ${p.cluster}: ${again.detail}`);
+        if (again.kind === 'idle') throw classifyAwsError(err, `failing ${globalId} over to ${p.cluster}`);
+        seenFailover = true;
+      }
+    }
+  }
+  return { method, globalId, seenFailover };
+}
+
 /**
  * `rds.failover`: makes the DR region's Aurora cluster the writer, for a
  * region outage. `method: auto` (the default) chooses from the cluster: a member
@@ -147,7 +207,9 @@ function inRegion<P extends { region?: string | undefined }>(ctx: Pick<PlanConte
  * does not fit the cluster's engine or membership is refused in the plan.
  * Waits until it is the writer and available.
  * Reads: DescribeDBClusters, DescribeGlobalClusters. Changes: PromoteReadReplicaDBCluster | FailoverGlobalCluster.
- * Idempotency: the state is read before any change: a cluster that is already
+ * Idempotency: choosing the method and starting the change is a checkpoint
+ * (`fail-over`): the step entered again (after a park) waits on and never acts
+ * twice. Behind it, the state is read before any change: a cluster that is already
  * the writer, or a failover/promotion already under way to it (a lost answer,
  * a re-entered step), is adopted and not started again; a repeated call that
  * RDS refuses while failing over (InvalidGlobalClusterStateFault) counts as progress.
@@ -156,6 +218,8 @@ function inRegion<P extends { region?: string | undefined }>(ctx: Pick<PlanConte
 export function failoverStep() {
   return defineStep({
     id: 'rds.failover',
+    // Its decision and change are one checkpoint; its wait only reads.
+    resumable: true,
     summary: 'Make the DR region database the writer (replica promotion or global failover, chosen from the engine)',
     params: z.object({
       method: z.enum(['auto', 'promote-replica', 'global-failover']).default('auto'),
@@ -197,50 +261,18 @@ export function failoverStep() {
     async run(ctx, given) {
       const p = inRegion(ctx, given);
       const client = ctx.aws.rds(p.region);
-      const { method, cluster, global } = await resolve(client, p);
-      const globalId = global?.GlobalClusterIdentifier ?? '';
-      /** Whether this run saw the failover under way (so a global cluster back to idle without us as writer means it was cancelled). */
-      let seenFailover = false;
-
-      if (method === 'promote-replica') {
-        const view = promoteView(cluster);
-        if (view === 'in-progress') ctx.progress(`${p.cluster} is already promoting: waiting for it`);
-        if (view === 'replica') {
-          ctx.progress(`promoting ${p.cluster}`);
-          try {
-            await client.send(new PromoteReadReplicaDBClusterCommand({ DBClusterIdentifier: p.cluster }));
-          } catch (err) {
-            // Refused because a promotion is already under way (an earlier call whose answer was lost): adopt it.
-            const again = await mustDescribeCluster(client, p.cluster);
-            if (!(isAwsError(err, 'InvalidDBClusterStateFault') && promoteView(again) !== 'replica')) throw classifyAwsError(err, `promoting ${p.cluster}`);
-          }
-        }
-      } else {
-        const view = globalView(global ?? {}, cluster);
-        if (view.kind === 'cancelled' || view.kind === 'elsewhere') throw new PermanentStepError(`cannot fail over to ${p.cluster}: ${view.detail}`);
-        if (view.kind === 'in-progress') {
-          seenFailover = true;
-          ctx.progress(`${view.state} to ${p.cluster} already (an earlier attempt's): waiting for it`);
-        }
-        if (view.kind === 'idle') {
-          ctx.progress(`failing ${globalId} over to ${p.cluster}`);
-          try {
-            await client.send(new FailoverGlobalClusterCommand({ GlobalClusterIdentifier: globalId, TargetDbClusterIdentifier: cluster.DBClusterArn, AllowDataLoss: true }));
-            seenFailover = true;
-          } catch (err) {
-            // RDS refuses a repeat while failing over: if the failover under way is ours (a lost answer), it is progress.
-            if (!isAwsError(err, 'InvalidGlobalClusterStateFault')) throw classifyAwsError(err, `failing ${globalId} over to ${p.cluster}`);
-            const again = globalView(await describeGlobal(client, globalId), cluster);
-            if (again.kind === 'cancelled' || again.kind === 'elsewhere') throw new PermanentStepError(`cannot fail over to ${p.cluster}: ${again.detail}`);
-            if (again.kind === 'idle') throw classifyAwsError(err, `failing ${globalId} over to ${p.cluster}`);
-            seenFailover = true;
-          }
-        }
-      }
+      // Deciding and acting are one checkpoint: entered again (after a park, a
+      // crash), the step does not read the writer afresh and decide otherwise;
+      // a failover re-entered after the writer moved (a cancel, a switchover
+      // back) must not fail over again, but fail below, saying so.
+      const { method, globalId, ...decided } = await ctx.once('fail-over', () => decideAndAct(ctx, client, p));
+      /** Whether the failover was seen under way (so a global cluster back to idle without us as writer means it was cancelled). */
+      let seenFailover = decided.seenFailover;
 
       const waitingFor = 'to be a writable, available cluster';
       await pollUntil(ctx, {
         what: `${p.cluster} ${waitingFor}`,
+        name: 'writer',
         check: async (): Promise<PollLook> => {
           const now = await mustDescribeCluster(client, p.cluster);
           const status = now.Status ?? 'unknown';

@@ -22,13 +22,17 @@ function settingsFor(source: DBCluster, sourceId: string, p: SettingsOverrides) 
  * deletion protection, CloudWatch log exports, copy-tags-to-snapshot and the
  * Serverless v2 scaling configuration.
  * Reads: DescribeDBClusters. Changes: RestoreDBClusterToPointInTime.
- * Idempotency: the new cluster's name is fixed per run and tagged with the run;
- * a re-entered step adopts it. The restored cluster has no instances yet
- * (`rds.create-writer` adds the writer).
+ * Idempotency: the restore call is a checkpoint (`restore-cluster`): entered
+ * again, the step does not send it again; behind it, the new cluster's name is
+ * fixed per run and tagged with the run, and a re-entered step adopts it. The
+ * restored cluster has no instances yet (`rds.create-writer` adds the writer
+ * and waits, parked, while the restore runs).
  */
 export function restorePitrStep() {
   return defineStep({
     id: 'rds.restore-pitr',
+    // Its one change is a checkpoint; everything else is a read.
+    resumable: true,
     summary: 'Restore an Aurora cluster to a point in time, as a new cluster',
     params: z.object({
       source: CLUSTER_ID,
@@ -66,24 +70,26 @@ export function restorePitrStep() {
       const tags = buildTags({ [RUN_TAG]: ctx.runId, [RESTORE_POINT_TAG]: latest ? (source.LatestRestorableTime?.toISOString() ?? 'latest') : p.to });
       for (const note of tags.notes) ctx.progress(note);
       ctx.progress(`restoring ${p.source} to ${latest ? 'the latest restorable time' : p.to} as ${target}`);
-      try {
-        await rds.send(
-          new RestoreDBClusterToPointInTimeCommand({
-            SourceDBClusterIdentifier: p.source,
-            DBClusterIdentifier: target,
-            RestoreType: p.restoreType,
-            // Exactly one of the two, never both (the API refuses both).
-            ...(latest ? { UseLatestRestorableTime: true } : { RestoreToTime: new Date(p.to) }),
-            // Without these the new cluster lands in the default VPC security group, unreachable by the apps.
-            ...networkOf(source),
-            // A restore inherits none of these: without them the new cluster differs from the one the apps used.
-            ...settingsFor(source, p.source, p).request,
-            Tags: tags.tags,
-          }),
-        );
-      } catch (err) {
-        if (awsCode(err) !== 'DBClusterAlreadyExistsFault') throw classifyAwsError(err, `restoring ${p.source}`);
-      }
+      await ctx.once('restore-cluster', async () => {
+        try {
+          await rds.send(
+            new RestoreDBClusterToPointInTimeCommand({
+              SourceDBClusterIdentifier: p.source,
+              DBClusterIdentifier: target,
+              RestoreType: p.restoreType,
+              // Exactly one of the two, never both (the API refuses both).
+              ...(latest ? { UseLatestRestorableTime: true } : { RestoreToTime: new Date(p.to) }),
+              // Without these the new cluster lands in the default VPC security group, unreachable by the apps.
+              ...networkOf(source),
+              // A restore inherits none of these: without them the new cluster differs from the one the apps used.
+              ...settingsFor(source, p.source, p).request,
+              Tags: tags.tags,
+            }),
+          );
+        } catch (err) {
+          if (awsCode(err) !== 'DBClusterAlreadyExistsFault') throw classifyAwsError(err, `restoring ${p.source}`);
+        }
+      });
       const created = await describeCluster(rds, target);
       if (!created) throw new Error(`cluster ${target} is not visible yet after the restore call`);
       return adopt(created, ctx.runId, p.source, p.to);

@@ -187,11 +187,15 @@ function choose(snapshots: DBClusterSnapshot[], wanted: string, source: string, 
  * (both on unless given: settings.ts SAFE_DEFAULTS); the plan says where each
  * setting came from.
  * Reads: DescribeDBClusters, DescribeDBClusterSnapshots. Changes: RestoreDBClusterFromSnapshot.
- * Idempotency: fixed name per run, tagged with the run and the snapshot used; adopted on re-entry.
+ * Idempotency: the restore call is a checkpoint (`restore-cluster`): entered again, the step
+ * does not send it again; behind it, the name is fixed per run and tagged with the run and the
+ * snapshot used, and adopted on re-entry.
  */
 export function restoreSnapshotStep() {
   return defineStep({
     id: 'rds.restore-snapshot',
+    // Its one change is a checkpoint; everything else is a read.
+    resumable: true,
     summary: 'Restore an Aurora cluster snapshot as a new cluster',
     params: z.object({
       source: CLUSTER_ID,
@@ -220,23 +224,25 @@ export function restoreSnapshotStep() {
         const tags = tagsFor(ctx.runId, snapshot);
         for (const note of tags.notes) ctx.progress(note);
         ctx.progress(`restoring snapshot ${snapshotId} as ${target}${source ? '' : ` (the source cluster ${p.source} no longer exists)`}`);
-        try {
-          await rds.send(
-            new RestoreDBClusterFromSnapshotCommand({
-              DBClusterIdentifier: target,
-              SnapshotIdentifier: snapshotId,
-              Engine: engine,
-              ...(snapshot.EngineVersion ? { EngineVersion: snapshot.EngineVersion } : {}),
-              ...network,
-              ...fromSnapshot,
-              // A restore inherits none of these: without them the new cluster differs from the one the apps used.
-              ...settingsFor(source, p.source, snapshot, p).request,
-              Tags: tags.tags,
-            }),
-          );
-        } catch (err) {
-          if (awsCode(err) !== 'DBClusterAlreadyExistsFault') throw classifyAwsError(err, `restoring snapshot ${snapshotId}`);
-        }
+        await ctx.once('restore-cluster', async () => {
+          try {
+            await rds.send(
+              new RestoreDBClusterFromSnapshotCommand({
+                DBClusterIdentifier: target,
+                SnapshotIdentifier: snapshotId,
+                Engine: engine,
+                ...(snapshot.EngineVersion ? { EngineVersion: snapshot.EngineVersion } : {}),
+                ...network,
+                ...fromSnapshot,
+                // A restore inherits none of these: without them the new cluster differs from the one the apps used.
+                ...settingsFor(source, p.source, snapshot, p).request,
+                Tags: tags.tags,
+              }),
+            );
+          } catch (err) {
+            if (awsCode(err) !== 'DBClusterAlreadyExistsFault') throw classifyAwsError(err, `restoring snapshot ${snapshotId}`);
+          }
+        });
       }
       const cluster = existing ?? (await describeCluster(rds, target));
       if (!cluster) throw new Error(`cluster ${target} is not visible yet after the restore call`);
