@@ -35,6 +35,7 @@ export const WaitMemoSchema = z.object({
   looks: z.number().int().min(0),
   delayMs: z.number().min(0),
   state: z.string(),
+  marks: z.record(z.string(), z.number()).optional(),
 });
 
 export const PARKED_FIELD = 'parked';

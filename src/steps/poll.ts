@@ -6,12 +6,17 @@ import { PermanentStepError, type StepContext } from './types.ts';
  * optionally when to look next; or failed for good (a terminal state such as
  * `incompatible-parameters`), which ends the wait at once with `failed` as the message.
  */
-export type PollLook = { done: true } | { done: false; state: string; percent?: number; nextLookInMs?: number } | { done: false; failed: string };
+export type PollLook = { done: true } | { done: false; state: string; percent?: number; nextLookInMs?: number; marks?: PollMarks } | { done: false; failed: string };
+
+/** Times a look notes for the looks after it (since when a node group has been DEGRADED): kept across parks. */
+export type PollMarks = Record<string, number>;
 
 /** What a look knows of its wait: when it started (its first look, before any park) and which look this is (1, 2, …). */
 export interface PollProgress {
   startedAt: number;
   look: number;
+  /** The marks the last look returned ({} on the first). */
+  marks: PollMarks;
 }
 
 export interface PollOptions {
@@ -50,19 +55,21 @@ export async function pollUntil(ctx: StepContext, options: PollOptions): Promise
   const started = memo?.startedAt ?? Date.now();
   let delay = memo?.delayMs ?? firstDelayMs;
   let looks = memo?.looks ?? 0;
+  let marks = memo?.marks ?? {};
   const giveUpAt = Math.min(ctx.deadline, options.withinMs === undefined ? Number.POSITIVE_INFINITY : started + options.withinMs);
   for (;;) {
     looks += 1;
-    const result = await check({ startedAt: started, look: looks });
+    const result = await check({ startedAt: started, look: looks, marks });
     if (result.done) return;
     if ('failed' in result) throw new PermanentStepError(result.failed);
     const waited = Date.now() - started;
     ctx.progress(`waiting for ${what}: ${result.state} (${formatDuration(waited)})`, result.percent);
     const wait = result.nextLookInMs ?? delay;
+    marks = result.marks ?? {};
     if (Date.now() + wait > giveUpAt) {
       throw new PermanentStepError(options.gaveUp?.({ state: result.state, waitedMs: waited, looks }) ?? `gave up waiting for ${what}: still ${result.state} after ${formatDuration(waited)}`);
     }
     delay = Math.min(maxDelayMs, Math.round(delay * 1.6));
-    await ctx.pause(name, wait, { startedAt: started, looks, delayMs: delay, state: result.state });
+    await ctx.pause(name, wait, { startedAt: started, looks, delayMs: delay, state: result.state, ...(Object.keys(marks).length ? { marks } : {}) });
   }
 }

@@ -128,6 +128,8 @@ export interface WaitMemo {
   delayMs: number;
   /** The last state seen, for messages. */
   state: string;
+  /** What its looks noted for the looks after them (pollUntil's marks). */
+  marks?: Record<string, number>;
 }
 
 /**

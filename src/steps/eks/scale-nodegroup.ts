@@ -2,7 +2,7 @@ import { DescribeNodegroupCommand, type EKSClient, type Nodegroup, UpdateNodegro
 import { z } from 'zod';
 import { classifyKubeError } from '../kube/api.ts';
 import { formatDuration } from '../../util/duration.ts';
-import { pollUntil } from '../poll.ts';
+import { type PollLook, pollUntil } from '../poll.ts';
 import { classifyAwsError } from '../rds/aws.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { EKS_CLUSTER_NAME } from '../../targets/config.ts';
@@ -42,6 +42,8 @@ function refuseDeadEnd(cluster: string, nodegroup: string, ng: Nodegroup): void 
 export function scaleNodegroupStep() {
   return defineStep({
     id: 'eks.scale-nodegroup',
+    // The size read and the update decide together in one checkpoint; the wait after it parks.
+    resumable: true,
     summary: 'Scale an EKS node group and wait until its nodes are ready',
     params: z
       .object({
@@ -75,11 +77,13 @@ export function scaleNodegroupStep() {
     },
     async run(ctx, p) {
       const client = ctx.aws.eks();
-      const ng = await describe(client, p.cluster, p.nodegroup);
-      refuseDeadEnd(p.cluster, p.nodegroup, ng);
-      const now = ng.scalingConfig ?? {};
-      const target = { minSize: p.min ?? now.minSize, maxSize: p.max ?? now.maxSize, desiredSize: p.desired };
-      if (now.desiredSize !== target.desiredSize || now.minSize !== target.minSize || now.maxSize !== target.maxSize) {
+      // Re-entered after the update (a park, a crash), the node group is not read and judged again: the update stands.
+      await ctx.once('update-nodegroup-config', async () => {
+        const ng = await describe(client, p.cluster, p.nodegroup);
+        refuseDeadEnd(p.cluster, p.nodegroup, ng);
+        const now = ng.scalingConfig ?? {};
+        const target = { minSize: p.min ?? now.minSize, maxSize: p.max ?? now.maxSize, desiredSize: p.desired };
+        if (now.desiredSize === target.desiredSize && now.minSize === target.minSize && now.maxSize === target.maxSize) return false;
         ctx.progress(`scaling ${p.nodegroup} to ${plural(p.desired, 'node')}`);
         try {
           await client.send(
@@ -93,14 +97,18 @@ export function scaleNodegroupStep() {
         } catch (err) {
           throw classifyAwsError(err, `scaling node group ${p.cluster}/${p.nodegroup}`);
         }
-      }
+        return true;
+      });
       let ready = 0;
       const degraded = new DegradedClock(p.degradedGraceSeconds);
       await pollUntil(ctx, {
         what: `node group ${p.nodegroup}`,
-        check: async () => {
+        name: 'nodegroup',
+        check: async ({ marks }): Promise<PollLook> => {
+          // Since when it has been DEGRADED is kept across parks, so its grace is not restarted by each look.
+          degraded.since = marks.degradedSince;
           const look = degraded.look({ cluster: p.cluster, nodegroup: p.nodegroup }, await describe(client, p.cluster, p.nodegroup));
-          if (!look.done) return look;
+          if (!look.done) return 'failed' in look || degraded.since === undefined ? look : { ...look, marks: { degradedSince: degraded.since } };
           if (!p.waitForNodes) return { done: true };
           let nodes;
           try {

@@ -142,7 +142,8 @@ export function nodegroupDeadEnd(r: EksResource, ng: Nodegroup): string | undefi
  * after a restart starts it again: the grace is per wait, not per node group.)
  */
 export class DegradedClock {
-  private since: number | undefined;
+  /** When the node group was first seen DEGRADED in this wait (undefined: not DEGRADED now); a wait taken up after a park sets it again. */
+  since: number | undefined;
   private readonly graceMs: number;
   private readonly now: () => number;
 

@@ -72,6 +72,8 @@ function pendingScopeNote(scope: KubeScope, ns: string): string {
 export function rolloutRestartStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.rollout-restart',
+    // Each restart (its annotation check and patch) is a checkpoint: entered again, it restarts nothing twice.
+    resumable: true,
     summary: 'Restart deployments (as kubectl rollout restart does)',
     params: z.object({ namespace, deployments }),
     outputs: ['restarted'],
@@ -97,8 +99,10 @@ export function rolloutRestartStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       const api = await ctx.kube();
       const restarted: string[] = [];
       for (const d of (await selectDeployments(api, p.namespace, p.deployments, scope)).selected) {
-        await restartOnce(ctx, api, p.namespace, d);
-        restarted.push(d.metadata?.name ?? '');
+        const name = d.metadata?.name ?? '';
+        // The check of its own annotation and the patch decide together: re-entered, the stored result stands.
+        await ctx.once(`restart:${name}`, () => restartOnce(ctx, api, p.namespace, d).then(() => true));
+        restarted.push(name);
       }
       return { restarted: restarted.join(',') };
     },
@@ -174,6 +178,8 @@ export function rolloutState(d: V1Deployment): { done: true } | { done: false; s
 export function rolloutStatusStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.rollout-status',
+    // Reads only: entering it again after a park repeats a look.
+    resumable: true,
     summary: 'Wait until deployments have rolled out (as kubectl rollout status)',
     params: z.object({ namespace, deployments }),
     outputs: ['ready'],
@@ -192,6 +198,7 @@ export function rolloutStatusStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       const names = (await selectDeployments(api, p.namespace, p.deployments, scope)).selected.map((d) => d.metadata?.name ?? '');
       await pollUntil(ctx, {
         what: `rollouts in ${p.namespace}`,
+        name: 'rollout',
         check: async () => {
           const waiting = [];
           for (const name of names) {
@@ -275,6 +282,8 @@ const KEEP_FROM_DEPLOYMENT = new Set([
 export function rolloutUndoStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.rollout-undo',
+    // The revision chosen and the patch are one checkpoint: entered again, it never rolls back a second revision.
+    resumable: true,
     summary: 'Roll a deployment back to its previous (or a given) revision',
     params: z.object({
       namespace,
@@ -309,44 +318,50 @@ export function rolloutUndoStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       const scope = scopeOnTarget(limits, ctx.target);
       enforce(checkDeployment(scope, p.namespace, p.deployment));
       const api = await ctx.kube();
-      const d = await readDeployment(api, p.namespace, p.deployment);
-      if (d.spec?.paused) throw new PermanentStepError(`you cannot roll back a paused deployment (${p.namespace}/${p.deployment})`);
-      const current = Number(d.metadata?.annotations?.[REVISION] ?? 0);
-      const history = await rolloutHistory(api, p.namespace, d);
-      const currentTemplate = JSON.stringify(withoutHash(d.spec?.template));
-      // Re-entered after this step already rolled back: the target is now the newest revision, and
-      // "previous" would point at the bad one again. The marker says we are done.
-      if (d.metadata?.annotations?.[ROLLED_BACK_BY] === ctx.idempotencyKey) {
-        return { revision: current, images: history.find((r) => r.revision === current)?.images ?? '' };
-      }
-      const target = targetRevision(history, current, p.toRevision, `${p.namespace}/${p.deployment}`);
-      const template = withoutHash(target.replicaSet.spec?.template);
-      if (JSON.stringify(template) === currentTemplate) {
-        ctx.progress(`already at the template of revision ${target.revision}`);
-        return { revision: target.revision, images: target.images };
-      }
-      const annotations: Record<string, string> = {};
-      for (const [k, v] of Object.entries(d.metadata?.annotations ?? {})) if (KEEP_FROM_DEPLOYMENT.has(k)) annotations[k] = v;
-      for (const [k, v] of Object.entries(target.replicaSet.metadata?.annotations ?? {})) if (!KEEP_FROM_DEPLOYMENT.has(k)) annotations[k] = v;
-      annotations[ROLLED_BACK_BY] = ctx.idempotencyKey;
-      ctx.progress(`rolling ${p.namespace}/${p.deployment} back to revision ${target.revision}`);
-      try {
-        await api.apps.patchNamespacedDeployment(
-          {
-            name: p.deployment,
-            namespace: p.namespace,
-            body: [
-              { op: 'replace', path: '/spec/template', value: template },
-              { op: 'replace', path: '/metadata/annotations', value: annotations },
-            ],
-            fieldManager: FIELD_MANAGER,
-          },
-          JSON_PATCH,
-        );
-      } catch (err) {
-        throw classifyKubeError(err, `rolling back ${p.namespace}/${p.deployment}`);
-      }
-      return { revision: target.revision, images: target.images };
+      // Re-entered after the rollback, "previous" would be the bad revision again: what was decided and done is stored with the patch.
+      return ctx.once('rollback', () => rollBack(ctx, api, p.namespace, p.deployment, p.toRevision));
     },
   });
+}
+
+/** Chooses the revision to roll back to and rolls the deployment back to it (nothing when it already runs that template). */
+async function rollBack(ctx: StepContext, api: KubeApis, ns: string, deployment: string, toRevision: number): Promise<{ revision: number; images: string }> {
+  const d = await readDeployment(api, ns, deployment);
+  if (d.spec?.paused) throw new PermanentStepError(`you cannot roll back a paused deployment (${ns}/${deployment})`);
+  const current = Number(d.metadata?.annotations?.[REVISION] ?? 0);
+  const history = await rolloutHistory(api, ns, d);
+  const currentTemplate = JSON.stringify(withoutHash(d.spec?.template));
+  // Re-entered after this step already rolled back: the target is now the newest revision, and
+  // "previous" would point at the bad one again. The marker says we are done.
+  if (d.metadata?.annotations?.[ROLLED_BACK_BY] === ctx.idempotencyKey) {
+    return { revision: current, images: history.find((r) => r.revision === current)?.images ?? '' };
+  }
+  const target = targetRevision(history, current, toRevision, `${ns}/${deployment}`);
+  const template = withoutHash(target.replicaSet.spec?.template);
+  if (JSON.stringify(template) === currentTemplate) {
+    ctx.progress(`already at the template of revision ${target.revision}`);
+    return { revision: target.revision, images: target.images };
+  }
+  const annotations: Record<string, string> = {};
+  for (const [k, v] of Object.entries(d.metadata?.annotations ?? {})) if (KEEP_FROM_DEPLOYMENT.has(k)) annotations[k] = v;
+  for (const [k, v] of Object.entries(target.replicaSet.metadata?.annotations ?? {})) if (!KEEP_FROM_DEPLOYMENT.has(k)) annotations[k] = v;
+  annotations[ROLLED_BACK_BY] = ctx.idempotencyKey;
+  ctx.progress(`rolling ${ns}/${deployment} back to revision ${target.revision}`);
+  try {
+    await api.apps.patchNamespacedDeployment(
+      {
+        name: deployment,
+        namespace: ns,
+        body: [
+          { op: 'replace', path: '/spec/template', value: template },
+          { op: 'replace', path: '/metadata/annotations', value: annotations },
+        ],
+        fieldManager: FIELD_MANAGER,
+      },
+      JSON_PATCH,
+    );
+  } catch (err) {
+    throw classifyKubeError(err, `rolling back ${ns}/${deployment}`);
+  }
+  return { revision: target.revision, images: target.images };
 }

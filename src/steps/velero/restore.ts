@@ -93,6 +93,8 @@ function scopeNote(limits: KubeScope, ctx: PlanContext, p: RestoreParams): strin
 export function veleroRestoreStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'velero.restore',
+    // The backup chosen, the drill's preparation and the Restore create are one checkpoint; the wait after it parks.
+    resumable: true,
     summary: 'Restore Kubernetes resources from a Velero backup (drills isolated from production) and wait until it completes',
     params: restoreParams,
     outputs: ['restoreName', 'backupName', 'itemsRestored', 'warnings', 'errors', 'partial'],
@@ -133,9 +135,11 @@ export function veleroRestoreStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       const api = await ctx.kube();
       const restore = restoreName(ctx.runId, ctx.stepId);
       const isolated = isIsolated(p);
-      let existing = await getRestore(api, p.veleroNamespace, restore);
-      let backupName = existing?.spec.backupName ?? '';
-      if (!existing) {
+      // Re-entered after the create (a park, a crash), the backup is not chosen again: the stored name stands.
+      // A crash inside repeats it, and the restore found by its name (after the run and step) is adopted.
+      let backupName = await ctx.once('create-restore', async () => {
+        const found = await getRestore(api, p.veleroNamespace, restore);
+        if (found) return found.spec.backupName ?? '';
         if (p.backup === 'latest') ctx.progress(`resolving the newest completed backup of ${p.schedule ?? ''} again (no backup was pinned by the plan)`);
         const b = p.backupCompletedAt ? await syncedPinnedBackup(ctx, api, p.veleroNamespace, p.backup, p.backupCompletedAt) : await chooseBackup(api, p.veleroNamespace, p.backup, p.schedule);
         checkExpiry(b, ctx.deadline, "this step's deadline");
@@ -143,31 +147,38 @@ export function veleroRestoreStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
         if (isolated) await prepareDrill(ctx, api, p, restore);
         ctx.progress(`creating restore ${restore} from ${b.metadata.name}`);
         await createRestore(ctx, api, p, restore, b.metadata.name, allowed.excluded, isolated);
-        backupName = b.metadata.name;
-      }
-      try {
-        await pollUntil(ctx, {
-          what: `Velero restore ${restore}`,
-          check: async () => {
-            existing = await getRestore(api, p.veleroNamespace, restore);
-            if (!existing) return { done: false, failed: await vanished(api, p.veleroNamespace, restore, backupName) };
-            backupName = existing.spec.backupName ?? backupName;
-            const phase = existing.status.phase || 'New';
+        return b.metadata.name;
+      });
+      let existing: Restore | undefined;
+      /** Velero reads the modifiers when it validates the restore (leaving New); after that, or once the restore is gone, the ConfigMap is litter. */
+      const dropModifiers = async () => {
+        if (!isolated) return;
+        await ctx
+          .once('delete-modifiers', () => deleteModifierConfigMap(api, p.veleroNamespace, modifierName(restore)).then(() => true))
+          .catch((err: unknown) => {
+            if (ctx.signal.aborted) throw err;
+            ctx.logger.warn({ err }, 'could not delete the resource modifier ConfigMap');
+          });
+      };
+      await pollUntil(ctx, {
+        what: `Velero restore ${restore}`,
+        name: 'restore',
+        check: async () => {
+          existing = await getRestore(api, p.veleroNamespace, restore);
+          if (!existing || (existing.status.phase || 'New') !== 'New') await dropModifiers();
+          if (!existing) return { done: false, failed: await vanished(api, p.veleroNamespace, restore, backupName) };
+          backupName = existing.spec.backupName ?? backupName;
+          const phase = existing.status.phase || 'New';
             if (phase === 'Completed' || (phase === 'PartiallyFailed' && p.allowPartial)) return { done: true };
             if (FAILED.has(phase)) return { done: false, failed: failureMessage(restore, phase, existing) };
             if (phase === 'New' && backupName && !(await getBackup(api, p.veleroNamespace, backupName))) {
               return { done: false, failed: backupGone(restore, backupName) };
             }
-            const progress = existing.status.progress;
-            const percent = progress?.totalItems ? Math.round(((progress.itemsRestored ?? 0) / progress.totalItems) * 100) : undefined;
-            return { done: false, state: phase, ...(percent !== undefined ? { percent } : {}) };
-          },
-        });
-      } finally {
-        // Velero reads the modifiers when it validates the restore (leaving New); after that, or once the restore is gone, the ConfigMap is litter.
-        const validated = !existing || (existing.status.phase || 'New') !== 'New';
-        if (isolated && validated) await deleteModifierConfigMap(api, p.veleroNamespace, modifierName(restore)).catch((err: unknown) => ctx.logger.warn({ err }, 'could not delete the resource modifier ConfigMap'));
-      }
+          const progress = existing.status.progress;
+          const percent = progress?.totalItems ? Math.round(((progress.itemsRestored ?? 0) / progress.totalItems) * 100) : undefined;
+          return { done: false, state: phase, ...(percent !== undefined ? { percent } : {}) };
+        },
+      });
       const status = existing?.status;
       const partial = status?.phase === 'PartiallyFailed';
       if (partial) ctx.progress(`Velero restore ${restore} ended PartiallyFailed, accepted (allowPartial): ${plural(status.warnings ?? 0, 'warning')}, ${plural(status.errors ?? 0, 'error')}`);
