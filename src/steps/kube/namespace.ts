@@ -42,6 +42,8 @@ export function deleteNamespaceStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   const drillNamespace = z.string().regex(/^dr-drill-[a-z0-9-]{1,50}$/, 'only drill namespaces (dr-drill-…) can be deleted');
   return defineStep({
     id: 'k8s.delete-namespace',
+    // The deletion is a checkpoint; the wait for the namespace to be gone parks.
+    resumable: true,
     summary: 'Delete a drill namespace (dr-drill-… only) and wait until it is gone',
     params: z.object({ namespace: drillNamespace }),
     outputs: ['deleted'],
@@ -55,16 +57,22 @@ export function deleteNamespaceStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       const scope = scopeOnTarget(limits, ctx.target);
       if (!drillNamespace.safeParse(p.namespace).success) throw new PermanentStepError(`refusing to delete ${p.namespace}: not a drill namespace`);
       enforce(checkNamespace(scope, p.namespace));
-      ctx.progress(`deleting namespace ${p.namespace}`);
-      try {
-        await (await ctx.kube()).core.deleteNamespace({ name: p.namespace });
-      } catch (err) {
-        if (statusCode(err) === 404) return { deleted: false };
-        // 409: already terminating (an earlier attempt deleted it): wait for it like a fresh deletion.
-        if (statusCode(err) !== 409) throw classifyKubeError(err, `deleting namespace ${p.namespace}`);
-      }
+      // Re-entered after the deletion, a namespace gone meanwhile is this step's work, not one that was never there.
+      const found = await ctx.once('delete-namespace', async () => {
+        ctx.progress(`deleting namespace ${p.namespace}`);
+        try {
+          await (await ctx.kube()).core.deleteNamespace({ name: p.namespace });
+        } catch (err) {
+          if (statusCode(err) === 404) return false;
+          // 409: already terminating (an earlier attempt deleted it): wait for it like a fresh deletion.
+          if (statusCode(err) !== 409) throw classifyKubeError(err, `deleting namespace ${p.namespace}`);
+        }
+        return true;
+      });
+      if (!found) return { deleted: false };
       await pollUntil(ctx, {
         what: `namespace ${p.namespace} to be deleted`,
+        name: 'namespace-gone',
         check: async () => {
           let ns: V1Namespace;
           try {

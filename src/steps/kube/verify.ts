@@ -117,6 +117,8 @@ async function lookAtWorkloads(api: KubeApis, ns: string, minPods: number): Prom
 export function verifyWorkloadsStep(limits: KubeScope = DEFAULT_KUBE_SCOPE, id: 'k8s.verify-workloads' | 'k8s.verify-pods' = 'k8s.verify-workloads') {
   return defineStep({
     id,
+    // Reads only: entering it again after a park repeats a look.
+    resumable: true,
     summary: 'Wait until every deployment, statefulset and daemonset in a namespace has its replicas available',
     params: z.object({ namespace: z.string().regex(K8S_NAMESPACE, 'must be a namespace name'), minPods: z.number().int().min(0).default(1) }),
     outputs: ['pods'],
@@ -138,6 +140,7 @@ export function verifyWorkloadsStep(limits: KubeScope = DEFAULT_KUBE_SCOPE, id: 
       let pods = 0;
       await pollUntil(ctx, {
         what: `workloads in ${p.namespace}`,
+        name: 'workloads',
         check: async () => {
           // A client per look: with EKS its token is current however long the wait.
           const look = await lookAtWorkloads(await ctx.kube(), p.namespace, p.minPods);

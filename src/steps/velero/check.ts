@@ -115,6 +115,8 @@ function usable(ns: string, f: Usable, schedule: string | undefined): string {
 export function veleroCheckStep() {
   return defineStep({
     id: 'velero.check',
+    // Reads only: entering it again after a park repeats a look.
+    resumable: true,
     summary: 'Check that Velero is installed and usable (storage location Available, backups synced); wait for it',
     params,
     outputs: ['storageLocation', 'newestBackup'],
@@ -136,12 +138,13 @@ export function veleroCheckStep() {
       const ns = namespaceOf(ctx, p);
       const interval = p.intervalSeconds * 1_000;
       let found: Findings | undefined;
-      // The step's own limit, within the engine's deadline for it.
-      const deadline = Math.min(ctx.deadline, Date.now() + p.withinSeconds * 1_000);
       await pollUntil(
-        { ...ctx, deadline },
+        ctx,
         {
           what: `Velero in ${placeOf(ctx)}`,
+          name: 'velero',
+          // The step's own limit, from the wait's first look (kept across parks), within the engine's deadline for it.
+          withinMs: p.withinSeconds * 1_000,
           firstDelayMs: interval,
           maxDelayMs: interval,
           check: async () => {

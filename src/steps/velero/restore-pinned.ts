@@ -70,6 +70,7 @@ export async function syncedPinnedBackup(ctx: StepContext, api: KubeApis, ns: st
   let found: Backup | undefined;
   await pollUntil(ctx, {
     what: `Velero to sync backup ${name}`,
+    name: 'backup-sync',
     firstDelayMs: 2_000,
     maxDelayMs: 15_000,
     check: async () => {
