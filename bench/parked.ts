@@ -178,7 +178,7 @@ export async function benchParked({ redisUrl, runs }: BenchArgs): Promise<void> 
     const sampling = { on: true };
     const sampler = (async () => {
       while (sampling.on) {
-        maxActive = Math.max(maxActive, (await counts.getJobCounts('active')).active);
+        maxActive = Math.max(maxActive, (await counts.getJobCounts('active')).active ?? 0);
         await sleep(50);
       }
     })();

@@ -12,7 +12,8 @@ export interface ProgressWrite {
  * logged and dropped (the next report writes the state as it is then).
  * `flush` ends the attempt: a step still running in the background after it
  * was interrupted cannot write its record again (it would undo "cancelled"
- * while cleanup steps run).
+ * while cleanup steps run). It returns the progress last written, so the
+ * step's final record carries it without reading the record back.
  */
 export function coalescedProgress(options: {
   stepId: string;
@@ -28,6 +29,7 @@ export function coalescedProgress(options: {
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> = Promise.resolve();
   let closed = false;
+  let written: StepRecord['progress'];
   const flushLatest = () => {
     timer = undefined;
     const p = latest;
@@ -42,6 +44,8 @@ export function coalescedProgress(options: {
           record: { ...current(), progress },
           event: { type: 'step.progress', stepId, message: progress.message, ...(p.percent !== undefined ? { percent: p.percent } : {}) },
           at,
+        }).then(() => {
+          written = progress;
         }),
       )
       .catch(onWriteError);
@@ -54,13 +58,14 @@ export function coalescedProgress(options: {
       const wait = Math.max(0, lastWrite + intervalMs - now());
       timer = setTimeout(flushLatest, wait);
     },
-    flush: async () => {
+    flush: async (): Promise<StepRecord['progress']> => {
       closed = true;
       if (timer) {
         clearTimeout(timer);
         flushLatest();
       }
       await writing;
+      return written;
     },
   };
 }

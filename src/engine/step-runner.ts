@@ -36,6 +36,11 @@ interface AttemptState {
   failures: number;
 }
 
+/** What an attempt wrote of the step's record besides its start: its last progress. */
+interface AttemptWrites {
+  progress?: StepRecord['progress'];
+}
+
 export class StepRunner {
   private readonly runId: string;
   private readonly d: RunnerDeps;
@@ -56,8 +61,7 @@ export class StepRunner {
   }
 
   async currentRecord(planned: PlannedStep): Promise<StepRecord> {
-    const run = await this.store.get(this.runId);
-    return run?.steps[planned.stepId] ?? { state: 'pending', attempts: 0 };
+    return this.store.step(this.runId, planned.stepId);
   }
 
   /** Writes the step's record; throws LostOwnership when another executor owns the run now. */
@@ -123,11 +127,13 @@ export class StepRunner {
       }
 
       const stepDeadline = Math.min(started + planned.timeoutMs, runDeadline);
-      const attempt = await this.attempt(step, planned, record, params, stepDeadline, runDeadline, cleanup, { startedAt: started, failures });
+      const writes: AttemptWrites = {};
+      const attempt = await this.attempt(step, planned, record, params, stepDeadline, runDeadline, cleanup, { startedAt: started, failures }, writes);
       if (attempt.kind !== 'error') {
         if (attempt.kind === 'succeeded') {
           const at = this.d.now();
-          record = { ...(await this.currentRecord(planned)), state: 'succeeded', finishedAt: at, outputs: attempt.outputs };
+          // The stored record is `record` plus the attempt's progress (only this executor writes it, fenced): no read back.
+          record = { ...record, ...(writes.progress ? { progress: writes.progress } : {}), state: 'succeeded', finishedAt: at, outputs: attempt.outputs };
           await this.writeStep(stepId, record, {
             event: { type: 'step.succeeded', stepId, message: `done in ${formatDuration(at - (record.startedAt ?? at))}` },
             audit: { actor: SYSTEM_ACTOR, action: 'step succeeded', detail: `${stepId}${outputsText(attempt.outputs)}` },
@@ -168,6 +174,7 @@ export class StepRunner {
     runDeadline: number,
     cleanup: boolean,
     state: AttemptState,
+    writes: AttemptWrites,
   ): Promise<StepResult | { kind: 'error'; error: unknown }> {
     const controller = new AbortController();
     let parkedUntil: number | undefined;
@@ -240,7 +247,8 @@ export class StepRunner {
       clearTimeout(timer);
       clearInterval(poller);
       this.d.interrupt?.removeEventListener('abort', onShutdown);
-      await progress.flush();
+      const progressWritten = await progress.flush();
+      if (progressWritten) writes.progress = progressWritten;
     }
   }
 

@@ -208,6 +208,12 @@ export class RunStore {
     return this.redis.hget(this.runKey(id), name);
   }
 
+  /** One step's record, without reading (and parsing) the whole run: the engine reads it after every step. */
+  async step(id: string, stepId: string): Promise<StepRecord> {
+    const raw = await this.redis.hget(this.runKey(id), `step:${stepId}`);
+    return raw ? StepRecordSchema.parse(JSON.parse(raw)) : { state: 'pending', attempts: 0 };
+  }
+
   /** Newest first. */
   async list(limit = 20): Promise<Run[]> {
     const ids = await this.redis.zrevrange(this.indexKey, 0, limit - 1);

@@ -183,6 +183,14 @@ describe('runs: plan, approve, execute', () => {
     expect(expired.steps.first?.state).toBe('pending');
   });
 
+  it("keeps a finished step's last progress line in its record (what the run's message shows for it)", async () => {
+    const run = await engine.service.create({ runbookId: 'long-wait', params: { seconds: 0, baseUrl: api.url }, requester: ALICE });
+    await engine.service.approve(run.id, { id: 'U0APPROVER1', via: 'slack' });
+    const done = await engine.waitForState(run.id, ['succeeded', 'failed']);
+    expect(done.state).toBe('succeeded');
+    expect(done.steps.first).toMatchObject({ state: 'succeeded', progress: { message: 'waiting 0.1s' } });
+  });
+
   it('never starts a rejected run', async () => {
     const run = await engine.service.create({ runbookId: 'provision', params: { baseUrl: api.url }, requester: ALICE });
     const rejected = await engine.service.reject(run.id, BOB, 'wrong cluster');
