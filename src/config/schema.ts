@@ -223,11 +223,11 @@ export const ConfigSchema = z.object({
       concurrency: wholeNumber(1, 256).default(4),
       /**
        * How long a worker's claim on a run lasts without renewal (renewed every
-       * half of it). A worker that dies loses its run within this plus a third
-       * of it (the stalled check): about 8 s by default. Raise it on CPU-starved
+       * half of it). A worker that dies loses its run within about 1.5 times
+       * this (expiry, then the stalled check): under 8 s by default. Raise it on CPU-starved
        * nodes, where a live worker may miss renewals (docs/engine.md, "Takeover timing").
        */
-      lockDurationMs: wholeNumber(1_000, 600_000).default(6_000),
+      lockDurationMs: wholeNumber(1_000, 600_000).default(5_000),
       /** First delay before retrying a step after a transient error; doubles each time, with jitter. */
       retryBaseMs: wholeNumber(1, 600_000).default(1_000),
     })

@@ -168,11 +168,12 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
 
 /**
  * How often workers look for jobs whose lock expired. A dead worker's run is
- * taken over within its lock plus this (docs/engine.md, "Takeover timing"); the
- * check is one small script per interval for all workers together.
+ * taken over within its lock plus up to two of these (docs/engine.md,
+ * "Takeover timing"); the check is one small script per interval for all
+ * workers together.
  */
 export function stalledIntervalMs(lockDurationMs: number): number {
-  return Math.max(500, Math.floor(lockDurationMs / 3));
+  return Math.max(250, Math.floor(lockDurationMs / 4));
 }
 
 /** The job gave up (infrastructure kept failing): the run must not stay "running" forever. */
