@@ -161,6 +161,8 @@ export async function benchParked({ redisUrl, runs }: BenchArgs): Promise<void> 
     await worker.waitForLog(/dr-chatops started/, 30_000);
     const pid = worker.child.pid ?? 0;
 
+    // A first round warms both processes up (JIT, connections), so idle is not measured cold.
+    await urgentLatencies();
     const idle = await urgentLatencies();
     await sleep(2_000);
     const rssBefore = await readRss(pid);
