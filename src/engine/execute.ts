@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.ts';
 import type { Scalar, Scope } from '../runbooks/refs.ts';
-import { isTerminal, type Run, type RunEnding, SYSTEM_ACTOR } from '../runs/model.ts';
+import { isTerminal, type PlannedStep, type Run, type RunEnding, type StepRecord, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { RunStore } from '../runs/store.ts';
 import { formatDuration } from '../util/duration.ts';
 import { bindStepParams } from './bind.ts';
@@ -90,27 +90,30 @@ class Execution {
       }
       if (record.state === 'skipped') continue;
       if (this.d.drain?.aborted) return 'handed_back';
-      if (await this.store.isCancelRequested(this.runId)) {
-        // A step already under way (parked, or its worker stopped) is interrupted by the cancel.
-        if (record.state !== 'running') return { outcome: 'cancelled', stepId: planned.stepId, interrupted: false };
-        await this.steps.cancel(planned, record);
-        return { outcome: 'cancelled', stepId: planned.stepId, interrupted: true };
+      // A cancel comes before anything else the step would do. A step about to start sees it in its
+      // start write (StepRunner.run); a step under way, a dry run and a refusal look here first.
+      const startsFresh = record.state !== 'running' && !run.dryRun;
+      if (!startsFresh) {
+        const cancelled = await this.cancelledBefore(planned, record);
+        if (cancelled) return cancelled;
       }
+      const refuse = async (failure: string, auditAction?: string): Promise<RunEnding> =>
+        (startsFresh ? await this.cancelledBefore(planned, record) : undefined) ?? this.steps.fail(planned, record, failure, auditAction);
       // A step under way meets the deadline inside its attempt, which says so.
       if (this.d.now() >= deadline && record.state !== 'running') {
-        return this.steps.fail(planned, record, `the run's deadline (${formatDuration(run.timeoutMs)}) passed before this step started`);
+        return refuse(`the run's deadline (${formatDuration(run.timeoutMs)}) passed before this step started`);
       }
       const step = this.d.registry.get(planned.use);
-      if (!step) return this.steps.fail(planned, record, `step type ${planned.use} is not available on this worker`);
+      if (!step) return refuse(`step type ${planned.use} is not available on this worker`);
       const moved = this.steps.placeMoved(planned);
-      if (moved) return this.steps.fail(planned, record, moved, 'step refused');
+      if (moved) return refuse(moved, 'step refused');
 
       if (run.dryRun) {
         await this.steps.dryRun(step, planned, record, scope);
         continue;
       }
       const bound = bindStepParams(step, planned.with, scope, false, planned.pinned);
-      if (!bound.ok) return this.steps.fail(planned, record, `invalid parameters: ${bound.problem}`);
+      if (!bound.ok) return refuse(`invalid parameters: ${bound.problem}`);
 
       const result = await this.steps.run(run, step, planned, record, bound.params, deadline, false, this.resume);
       switch (result.kind) {
@@ -120,6 +123,7 @@ class Execution {
         case 'failed':
           return this.steps.fail(planned, await this.steps.currentRecord(planned), result.message);
         case 'cancelled':
+          if (result.beforeStart) return { outcome: 'cancelled', stepId: planned.stepId, interrupted: false };
           await this.steps.cancel(planned, await this.steps.currentRecord(planned));
           return { outcome: 'cancelled', stepId: planned.stepId, interrupted: true };
         case 'shutdown':
@@ -129,6 +133,14 @@ class Execution {
       }
     }
     return { outcome: 'succeeded' };
+  }
+
+  /** The run's ending when a cancel is requested before `planned` goes on; a step already under way (parked, or its worker stopped) is interrupted by it. */
+  private async cancelledBefore(planned: PlannedStep, record: StepRecord): Promise<RunEnding | undefined> {
+    if (!(await this.store.isCancelRequested(this.runId))) return undefined;
+    if (record.state !== 'running') return { outcome: 'cancelled', stepId: planned.stepId, interrupted: false };
+    await this.steps.cancel(planned, record);
+    return { outcome: 'cancelled', stepId: planned.stepId, interrupted: true };
   }
 
   /**

@@ -23,7 +23,8 @@ import { coalescedProgress } from './progress.ts';
 export type StepResult =
   | { kind: 'succeeded'; outputs: StepOutputs }
   | { kind: 'failed'; message: string }
-  | { kind: 'cancelled' }
+  /** `beforeStart`: the step was not started (nothing written): a cancel came first. */
+  | { kind: 'cancelled'; beforeStart?: true }
   | { kind: 'shutdown' }
   /** The step paused for long: its state is stored, and it is entered again at `wakeAt`. */
   | { kind: 'parked'; wakeAt: number };
@@ -34,6 +35,8 @@ type RunnerDeps = EngineSettings;
 interface AttemptState {
   startedAt: number;
   failures: number;
+  /** The step's stored checkpoints and waits, read by its start (undefined: read them from the run). */
+  kept?: Map<string, string>;
 }
 
 /** What an attempt wrote of the step's record besides its start: its last progress. */
@@ -112,23 +115,34 @@ export class StepRunner {
     let failures = continued?.failures ?? 0;
     for (let first = true; ; first = false) {
       let started: number;
+      /** The step's checkpoints and waits as its start read them (undefined: not read, as on a continuation). */
+      let kept: Map<string, string> | undefined;
       if (first && continued) {
         started = continued.attemptStartedAt;
       } else {
         started = this.d.now();
-        record = { ...record, state: 'running', attempts: record.attempts + 1, startedAt: record.startedAt ?? started };
-        delete record.error;
-        const message = reentered && failures === 0 ? 're-entered after the previous worker stopped' : failures > 0 ? `attempt ${record.attempts}` : undefined;
-        await this.writeStep(stepId, record, {
+        const next: StepRecord = { ...record, state: 'running', attempts: record.attempts + 1, startedAt: record.startedAt ?? started };
+        delete next.error;
+        const message = reentered && failures === 0 ? 're-entered after the previous worker stopped' : failures > 0 ? `attempt ${next.attempts}` : undefined;
+        // One script: the cancel check (main steps), the start, and a read of what the step kept.
+        const res = await this.store.startStep(this.runId, stepId, next, {
+          owner: this.d.token,
+          refuseOnCancel: !cleanup,
           event: { type: 'step.started', stepId, ...(message ? { message } : {}) },
           ...(failures === 0 ? { audit: { actor: SYSTEM_ACTOR, action: reentered ? 'step re-entered' : 'step started', detail: stepId } } : {}),
           at: started,
+          prefixes: [checkpointField(stepId, ''), waitField(stepId, '')],
         });
+        if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
+        if (!res.ok && res.current === 'cancel_requested') return first && initial.state !== 'running' ? { kind: 'cancelled', beforeStart: true } : { kind: 'cancelled' };
+        if (!res.ok) this.log.warn({ stepId, current: res.current }, 'step update refused: run is no longer running');
+        record = next;
+        kept = res.ok ? res.fields : undefined;
       }
 
       const stepDeadline = Math.min(started + planned.timeoutMs, runDeadline);
       const writes: AttemptWrites = {};
-      const attempt = await this.attempt(step, planned, record, params, stepDeadline, runDeadline, cleanup, { startedAt: started, failures }, writes);
+      const attempt = await this.attempt(step, planned, record, params, stepDeadline, runDeadline, cleanup, { startedAt: started, failures, kept }, writes);
       if (attempt.kind !== 'error') {
         if (attempt.kind === 'succeeded') {
           const at = this.d.now();
@@ -269,14 +283,19 @@ export class StepRunner {
     /** Writes fields of the run as its owner; when it is not the owner any more, the step stops (as on any lost write). */
     const keep = async (fields: Record<string, string>): Promise<void> => {
       const res = await this.store.update(this.runId, 'running', { owner: this.d.token, fields });
-      if (res.ok) return;
+      if (res.ok) {
+        for (const [name, value] of Object.entries(fields)) attempt.kept?.set(name, value);
+        return;
+      }
       interrupt('lost', 'another worker took the run over');
       throw signal.reason;
     };
+    // Only this executor writes them while it owns the run (fenced): what the start read stays current.
+    const storedField = async (field: string): Promise<string | null> => (attempt.kept ? (attempt.kept.get(field) ?? null) : this.store.field(this.runId, field));
     return {
       once: async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
         const field = checkpointField(stepId, name);
-        const stored = await this.store.field(this.runId, field);
+        const stored = await storedField(field);
         if (stored !== null) return (JSON.parse(stored) as { value: T }).value;
         const value = await fn();
         if (signal.aborted) throw signal.reason;
@@ -284,7 +303,7 @@ export class StepRunner {
         return value;
       },
       waitMemo: async (name) => {
-        const stored = await this.store.field(this.runId, waitField(stepId, name));
+        const stored = await storedField(waitField(stepId, name));
         if (!stored) return undefined;
         const memo = WaitMemoSchema.safeParse(JSON.parse(stored));
         return memo.success ? memo.data : undefined;

@@ -85,10 +85,41 @@ end
 return {'recorded', #approvals}
 `;
 
+const START_STEP = `
+-- KEYS[1] run hash  KEYS[2] events stream  KEYS[3] audit stream
+-- ARGV[1] owner  ARGV[2] '1' to refuse when a cancel is requested  ARGV[3] event JSON  ARGV[4] audit JSON or ''
+-- ARGV[5] events maxlen  ARGV[6] step field  ARGV[7] step record JSON  ARGV[8..] prefixes of the fields to return
+-- Returns {1, field, value, field, value, ...} or {0, current state | 'missing' | 'not_owner' | 'cancel_requested'}
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {0, 'missing'} end
+if cur ~= 'running' then return {0, cur} end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return {0, 'not_owner'} end
+if ARGV[2] == '1' and redis.call('HEXISTS', KEYS[1], 'cancelRequested') == 1 then return {0, 'cancel_requested'} end
+redis.call('HSET', KEYS[1], ARGV[6], ARGV[7])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[3])
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], '*', 'entry', ARGV[4]) end
+local out = {1}
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  for i = 8, #ARGV do
+    if string.sub(name, 1, #ARGV[i]) == ARGV[i] then
+      table.insert(out, name)
+      table.insert(out, redis.call('HGET', KEYS[1], name))
+      break
+    end
+  end
+end
+return out
+`;
+
 export type TransitionResult = { ok: true } | { ok: false; current: RunState | 'missing' | 'not_owner' };
 export type ApproveResult =
   | { outcome: 'approved' | 'recorded'; count: number }
   | { outcome: 'refused'; reason: 'missing' | 'expired' | 'self' | 'duplicate' | RunState };
+
+/** A step's start as stored: the run's fields under the prefixes asked for, or why it was refused. */
+export type StartStepResult =
+  | { ok: true; fields: Map<string, string> }
+  | { ok: false; current: RunState | 'missing' | 'not_owner' | 'cancel_requested' };
 
 export interface ChangeOptions {
   event?: Omit<RunEvent, 'runId' | 'at'>;
@@ -102,6 +133,7 @@ export interface ChangeOptions {
 type RunCommands = RedisConnection & {
   drTransition(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string]>;
   drApprove(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[string, string | number]>;
+  drStartStep(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, ...string[]]>;
 };
 
 export class RunStore {
@@ -113,6 +145,7 @@ export class RunStore {
     if (!('drTransition' in redis)) {
       redis.defineCommand('drTransition', { numberOfKeys: 3, lua: TRANSITION });
       redis.defineCommand('drApprove', { numberOfKeys: 3, lua: APPROVE });
+      redis.defineCommand('drStartStep', { numberOfKeys: 3, lua: START_STEP });
     }
     this.redis = redis as RunCommands;
   }
@@ -233,6 +266,39 @@ export class RunStore {
 
   async setStep(id: string, stepId: string, record: StepRecord, options: ChangeOptions): Promise<TransitionResult> {
     return this.update(id, 'running', { ...options, fields: { ...options.fields, [`step:${stepId}`]: JSON.stringify(record) } });
+  }
+
+  /**
+   * Records a step's start as the run's owner, in one script that also reads
+   * what the step needs next: refused (nothing written) when the run has
+   * another owner or, with `refuseOnCancel`, when a cancel is requested; and
+   * returns the run's fields whose names start with one of `prefixes` (the
+   * step's checkpoints and waits), so the step reads them without a round trip.
+   */
+  async startStep(
+    id: string,
+    stepId: string,
+    record: StepRecord,
+    options: { owner: string; refuseOnCancel: boolean; event: Omit<RunEvent, 'runId' | 'at'>; audit?: ChangeOptions['audit']; at: number; prefixes: string[] },
+  ): Promise<StartStepResult> {
+    const { at } = options;
+    const [ok, ...rest] = await this.redis.drStartStep(
+      this.runKey(id),
+      this.eventsKey,
+      this.auditKey(id),
+      options.owner,
+      options.refuseOnCancel ? '1' : '',
+      JSON.stringify({ ...options.event, runId: id, at }),
+      options.audit ? JSON.stringify({ ...options.audit, at }) : '',
+      String(EVENTS_MAXLEN),
+      `step:${stepId}`,
+      JSON.stringify(record),
+      ...options.prefixes,
+    );
+    if (ok !== 1) return { ok: false, current: rest[0] as RunState | 'missing' | 'not_owner' | 'cancel_requested' };
+    const fields = new Map<string, string>();
+    for (let i = 0; i + 1 < rest.length; i += 2) fields.set(rest[i] as string, rest[i + 1] as string);
+    return { ok: true, fields };
   }
 
   private async change(id: string, to: RunState, from: readonly RunState[], options: ChangeOptions): Promise<TransitionResult> {
