@@ -1,14 +1,8 @@
-import { Redis } from 'ioredis';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseParkMarker } from '../../src/engine/park.ts';
-import { startRunWorker } from '../../src/queue/run-worker.ts';
-import type { WorkerHandle } from '../../src/queue/worker.ts';
-import { buildRegistry } from '../../src/steps/registry.ts';
-import { DEFAULT_LIMITS } from '../../src/steps/limits.ts';
-import { ALICE, startTestEngine, TEST_OUTBOUND, type TestEngine } from '../support/engine.ts';
+import { ALICE, startTestEngine, type TestEngine } from '../support/engine.ts';
 import { FakeService } from '../support/fake-service.ts';
-import { TEST_REDIS_URL } from '../support/redis.ts';
 
 const PARKED_COMMANDS = fileURLToPath(new URL('../fixtures/parked/', import.meta.url));
 
@@ -20,30 +14,14 @@ const PARKED_COMMANDS = fileURLToPath(new URL('../fixtures/parked/', import.meta
 describe('parked waits: a waiting run holds no worker', () => {
   let engine: TestEngine;
   let api: FakeService;
-  let worker: WorkerHandle;
-  let connection: Redis;
 
   beforeEach(async () => {
     api = await new FakeService().start();
     engine = await startTestEngine({ workers: 0, commandsDir: PARKED_COMMANDS });
-    connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     // WORKER_CONCURRENCY=1: one run at a time holds this worker.
-    worker = startRunWorker({
-      connection,
-      prefix: engine.prefix,
-      concurrency: 1,
-      lockDurationMs: 5_000,
-      logger: engine.logger,
-      store: engine.store,
-      service: engine.service,
-      queue: engine.queue,
-      registry: buildRegistry(undefined, { ...DEFAULT_LIMITS, outbound: TEST_OUTBOUND }),
-      engine: { retryBaseMs: 50, pollMs: 50, progressIntervalMs: 100 },
-    });
+    engine.startWorker(1);
   });
   afterEach(async () => {
-    await worker.close(1_000);
-    connection.disconnect();
     await engine.stop();
     await api.stop();
   });

@@ -1,17 +1,11 @@
-import { Redis } from 'ioredis';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseParkMarker } from '../../src/engine/park.ts';
-import { startRunWorker } from '../../src/queue/run-worker.ts';
-import type { WorkerHandle } from '../../src/queue/worker.ts';
-import { buildRegistry } from '../../src/steps/registry.ts';
-import { DEFAULT_LIMITS } from '../../src/steps/limits.ts';
-import { ALICE, startTestEngine, TEST_OUTBOUND, type TestEngine, testTargets } from '../support/engine.ts';
+import { ALICE, startTestEngine, type TestEngine, testTargets } from '../support/engine.ts';
 import { FakeEks } from '../support/fake-eks.ts';
 import { FakeKube } from '../support/fake-kube.ts';
-import { TEST_REDIS_URL } from '../support/redis.ts';
 import { JSON_PATCH } from '../../src/steps/kube/api.ts';
 import { rolloutUndoStep } from '../../src/steps/kube/rollout.ts';
 import { createStepClients, fakeAwsCredentials, stepContext, withClients } from '../support/step-context.ts';
@@ -75,8 +69,6 @@ describe('steps that act and then wait park: the worker is free while they wait,
   let kube: FakeKube;
   let eks: FakeEks;
   let engine: TestEngine;
-  let worker: WorkerHandle;
-  let connection: Redis;
 
   beforeAll(async () => {
     fakeAwsCredentials();
@@ -94,26 +86,13 @@ describe('steps that act and then wait park: the worker is free while they wait,
       commandsDir: dir,
       targets: testTargets({ aws: { region: 'us-west-2', eksEndpointUrl: eks.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } }),
     });
-    connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    worker = startRunWorker({
-      connection,
-      prefix: engine.prefix,
-      concurrency: 1,
-      lockDurationMs: 5_000,
-      logger: engine.logger,
-      store: engine.store,
-      service: engine.service,
-      queue: engine.queue,
-      registry: buildRegistry(undefined, { ...DEFAULT_LIMITS, outbound: TEST_OUTBOUND }),
-      engine: { retryBaseMs: 50, pollMs: 50, progressIntervalMs: 100 },
-    });
+    // WORKER_CONCURRENCY=1: one run at a time holds this worker.
+    engine.startWorker(1);
     kube.calls.length = 0;
     kube.deployments.clear();
     kube.velero.clear();
   });
   afterEach(async () => {
-    await worker.close(1_000);
-    connection.disconnect();
     await engine.stop();
   });
 

@@ -1,16 +1,10 @@
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseParkMarker, waitField } from '../../src/engine/park.ts';
-import { startRunWorker } from '../../src/queue/run-worker.ts';
-import type { WorkerHandle } from '../../src/queue/worker.ts';
 import { restoredClusterName } from '../../src/steps/rds/aws.ts';
-import { buildRegistry } from '../../src/steps/registry.ts';
-import { DEFAULT_LIMITS } from '../../src/steps/limits.ts';
-import { ALICE, BOB, SHIPPED_COMMANDS, startTestEngine, TEST_OUTBOUND, type TestEngine, testTargets } from '../support/engine.ts';
+import { ALICE, BOB, SHIPPED_COMMANDS, startTestEngine, type TestEngine, testTargets } from '../support/engine.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
-import { TEST_REDIS_URL } from '../support/redis.ts';
 import { fakeAwsCredentials } from '../support/step-context.ts';
 
 /** Long enough that no restored cluster becomes available unless the test says so. */
@@ -29,8 +23,6 @@ describe('an urgent rollback beside two parked database restores, on one worker 
   let kube: FakeKube;
   let api: FakeService;
   let engine: TestEngine;
-  let worker: WorkerHandle;
-  let connection: Redis;
 
   beforeAll(async () => {
     fakeAwsCredentials();
@@ -61,24 +53,10 @@ describe('an urgent rollback beside two parked database restores, on one worker 
       commandsDir: SHIPPED_COMMANDS,
       targets: testTargets({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } }),
     });
-    connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     // WORKER_CONCURRENCY=1: one run at a time holds this worker.
-    worker = startRunWorker({
-      connection,
-      prefix: engine.prefix,
-      concurrency: 1,
-      lockDurationMs: 5_000,
-      logger: engine.logger,
-      store: engine.store,
-      service: engine.service,
-      queue: engine.queue,
-      registry: buildRegistry(undefined, { ...DEFAULT_LIMITS, outbound: TEST_OUTBOUND }),
-      engine: { retryBaseMs: 50, pollMs: 50, progressIntervalMs: 100 },
-    });
+    engine.startWorker(1);
   });
   afterEach(async () => {
-    await worker.close(1_000);
-    connection.disconnect();
     await engine.stop();
   });
 

@@ -40,7 +40,8 @@ export interface TestEngine {
   redis: RedisConnection;
   /** Resolves when the run reaches one of `states`. */
   waitForState(runId: string, states: RunState[], timeoutMs?: number): Promise<Run>;
-  startWorker(): WorkerHandle;
+  /** Another worker, as a worker process has it (`concurrency`: WORKER_CONCURRENCY, 8 unless given); stopped by stop(). */
+  startWorker(concurrency?: number): WorkerHandle;
   stop(): Promise<void>;
 }
 
@@ -115,12 +116,12 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   const workers: { handle: WorkerHandle; connection: Redis }[] = [];
   await queue.waitUntilReady();
 
-  const startWorker = (): WorkerHandle => {
+  const startWorker = (concurrency = 8): WorkerHandle => {
     const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const handle = startRunWorker({
       connection,
       prefix,
-      concurrency: 8,
+      concurrency,
       lockDurationMs: 5_000,
       logger,
       store,
