@@ -47,7 +47,8 @@ export function bindStepParams(step: Step, raw: Record<string, unknown>, scope: 
     return { ok: false, problem: err instanceof Error ? err.message : String(err) };
   }
   const pending = Object.keys(resolved).filter((k) => containsPlaceholder(resolved[k]));
-  const schema = step.params.safeExtend(Object.fromEntries(pending.map((k) => [k, z.unknown()])));
+  // Extending makes a new schema, compiled again on its first parse: only when some value is still a placeholder.
+  const schema = pending.length === 0 ? step.params : step.params.safeExtend(Object.fromEntries(pending.map((k) => [k, z.unknown()])));
   const parsed = schema.safeParse(resolved);
   if (parsed.success) return { ok: true, params: parsed.data };
   const problem = parsed.error.issues

@@ -42,6 +42,8 @@ class Execution {
   private steps!: StepRunner;
   /** Set when this execution takes up a parked run: the step that parked goes on with its attempt. */
   private resume: ParkMarker | undefined;
+  /** When this execution's claim was made: the run's start, when the claim started it. */
+  private startedAt = 0;
 
   constructor(runId: string, deps: ExecuteDeps) {
     this.runId = runId;
@@ -61,8 +63,11 @@ class Execution {
       this.log.warn({ state: run.state }, 'run is not approved; not executing');
       return run.state;
     }
-    if (!(await this.claim(run))) return (await this.store.get(this.runId))?.state ?? 'missing';
-    run = await this.store.get(this.runId);
+    const claimed = await this.claim(run);
+    if (!claimed) return (await this.store.get(this.runId))?.state ?? 'missing';
+    // A fresh start changed only the state, owner and start (no executor wrote the run before): no second read.
+    // A takeover reads the run again, as the previous executor may have written steps until the claim fenced it off.
+    run = claimed === 'started' ? { ...run, state: 'running', startedAt: this.startedAt } : await this.store.get(this.runId);
     if (!run?.startedAt) return 'missing';
     this.steps = new StepRunner(this.runId, this.d, this.log, { startedAt: run.startedAt, timeoutMs: run.timeoutMs });
 
@@ -221,9 +226,10 @@ class Execution {
     }
   }
 
-  /** approved → running, or take over a run another worker was executing when it died. */
-  private async claim(run: Run): Promise<boolean> {
+  /** approved → running ('started'), or take over a run another worker was executing when it died ('taken'). */
+  private async claim(run: Run): Promise<'started' | 'taken' | false> {
     const at = this.d.now();
+    this.startedAt = at;
     if (run.state === 'approved') {
       const res = await this.store.transition(this.runId, 'running', {
         event: { type: 'run.started' },
@@ -233,7 +239,7 @@ class Execution {
       });
       if (res.ok) {
         this.log.info('run started');
-        return true;
+        return 'started';
       }
       if (res.current !== 'running') return false;
     }
@@ -244,7 +250,7 @@ class Execution {
       if (res.ok) {
         this.resume = parked;
         this.log.debug({ stepId: parked.stepId }, 'parked run taken up for its next look');
-        return true;
+        return 'taken';
       }
       return false;
     }
@@ -254,8 +260,9 @@ class Execution {
       fields: { owner: this.d.token },
       at,
     });
-    if (res.ok) this.log.warn('run resumed after its previous worker stopped');
-    return res.ok;
+    if (!res.ok) return false;
+    this.log.warn('run resumed after its previous worker stopped');
+    return 'taken';
   }
 
   private get ender(): RunEnder {

@@ -32,9 +32,11 @@ export function isBackgroundJob(job: Pick<Job, 'priority'>): boolean {
  * in its unprioritised wait list, ahead of everything: such a job yields here
  * to the more urgent work instead of taking the slot first.
  */
-export async function moreUrgentWaiting(queue: Pick<Queue, 'getPrioritized'>, job: Pick<Job, 'priority'>): Promise<boolean> {
+export async function moreUrgentWaiting(queue: Pick<Queue, 'getPrioritized'>, job: Pick<Job, 'priority' | 'stalledCounter'>): Promise<boolean> {
   // A job queued before priorities has none; it would come back to the same wait list and be taken again.
   if (job.priority <= 0) return false;
+  // Only a stall puts a job ahead of the priorities (and counts it): a job that never stalled was taken in order, no look needed.
+  if (job.stalledCounter === 0) return false;
   // The first prioritised job is the most urgent waiting one.
   const [next] = await queue.getPrioritized(0, 0);
   return next !== undefined && next.priority < job.priority;

@@ -64,4 +64,9 @@ describe('engine: Redis round trips per step', () => {
     const six = await commandsFor('six-waits');
     expect((six - three) / 3).toBe(2);
   });
+
+  it('a run adds three round trips to its steps: its first read, its claim (which also gives its start) and its end', async () => {
+    const three = await commandsFor('three-waits');
+    expect(three - 3 * 2).toBe(3);
+  });
 });
