@@ -79,10 +79,16 @@ class Execution {
     };
     // A run whose main steps already ended (a worker stopped during cleanup) goes straight to its cleanup.
     const ending = run.ending ?? (await this.runMainSteps(run, scope, deadline));
-    if (ending === 'handed_back' || 'parked' in ending) return ending;
+    if (ending === 'handed_back' || 'parked' in ending) return this.leave(ending);
     const cleanup = await this.runCleanup(run, ending, scope);
-    if (cleanup === 'handed_back' || 'parked' in cleanup) return cleanup;
+    if (cleanup === 'handed_back' || 'parked' in cleanup) return this.leave(cleanup);
     return this.finish(run, ending, cleanup);
+  }
+
+  /** Hands the run back (or parks it) with every step's success written. */
+  private async leave<T>(outcome: T): Promise<T> {
+    await this.steps.flush();
+    return outcome;
   }
 
   /** The runbook's main steps, in order, until one fails, the run is cancelled, or all succeed. */
@@ -157,6 +163,8 @@ class Execution {
   private async runCleanup(run: Run, ending: RunEnding, scope: Scoped): Promise<CleanupResult | 'handed_back' | Parked> {
     const cleanup = run.plan.filter((p) => p.always);
     if (cleanup.length === 0) return {};
+    // The run is read next: the last main step's success is written first.
+    await this.steps.flush();
     let current = (await this.store.get(this.runId)) ?? run;
     if (cleanup.every((p) => (current.steps[p.stepId]?.state ?? 'pending') === 'pending')) {
       const res = await this.store.update(this.runId, 'running', {
@@ -216,6 +224,8 @@ class Execution {
     // A cleanup refused for the main step's reason (both on a target that moved) says so, not the whole reason again.
     const sameReason = ending.outcome === 'failed' && cleanup.failed?.message === ending.message;
     const cleanupNote = cleanup.failed ? `cleanup step ${cleanup.failed.stepId} failed${sameReason ? ' for the same reason' : `: ${cleanup.failed.message}`}` : undefined;
+    // A success is written with the run's end; a failure or a cancel reads the run first, so it is written before.
+    if (ending.outcome !== 'succeeded' || cleanup.failed) await this.steps.flush();
     switch (ending.outcome) {
       case 'succeeded':
         return cleanup.failed ? this.endFailed(run, cleanup.failed.stepId, `${cleanup.failed.message} (a cleanup step; the main steps succeeded)`) : this.endSucceeded(run);
@@ -278,7 +288,7 @@ class Execution {
   }
 
   private async endSucceeded(run: Run): Promise<ExecuteOutcome> {
-    return this.ended(await this.ender.succeeded(run));
+    return this.ended(await this.ender.succeeded(run, this.steps.takeUnwritten()));
   }
 
   private ended(outcome: ExecuteOutcome | 'not_owner'): ExecuteOutcome {

@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { RunObserver } from '../observe/metrics.ts';
 import { changedSteps, type Run, type RunEnding, SYSTEM_ACTOR } from '../runs/model.ts';
-import type { RunStore } from '../runs/store.ts';
+import type { PriorChange, RunStore } from '../runs/store.ts';
 import { formatDuration } from '../util/duration.ts';
 
 /** What the cleanup (`always`) steps did: the first that failed, if any. */
@@ -71,10 +71,12 @@ export class RunEnder {
     return 'cancelled';
   }
 
-  async succeeded(run: Run): Promise<'succeeded' | 'not_owner'> {
+  /** `prior`: the last step's success, not written yet, written with the run's end. */
+  async succeeded(run: Run, prior?: PriorChange): Promise<'succeeded' | 'not_owner'> {
     const at = this.d.now();
     const res = await this.d.store.transition(this.d.runId, 'succeeded', {
       owner: this.d.token,
+      prior,
       event: { type: 'run.succeeded', message: `finished in ${formatDuration(at - (run.startedAt ?? at))}` },
       audit: { actor: SYSTEM_ACTOR, action: 'succeeded', detail: run.dryRun ? 'dry run: nothing was changed' : undefined },
       fields: { finishedAt: String(at) },

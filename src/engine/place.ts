@@ -50,7 +50,12 @@ const SHOWN_FACTS = ['region', 'account', 'cluster'];
  * may have changed since (a restarted worker): the name is the same, the
  * place may not be. Reads the configuration only: no call is made anywhere.
  */
-export function placeMoved(planned: Pick<PlannedStep, 'place'>, targets: Targets): string | undefined {
+export function placeMoved(
+  planned: Pick<PlannedStep, 'place'>,
+  targets: Targets,
+  /** Where a target resolves now (Targets.identity, or a memo of it for the steps of one execution). */
+  identityOf: (target: string, cluster: string | undefined) => PlaceIdentity = (target, cluster) => targets.identity(target, cluster),
+): string | undefined {
   const place = planned.place;
   // Runs planned before targets act on the default target, which their plan did not describe.
   if (!place) return undefined;
@@ -58,7 +63,7 @@ export function placeMoved(planned: Pick<PlannedStep, 'place'>, targets: Targets
   if (!targets.has(place.target)) {
     return `Target \`${place.target}\` is no longer configured (targets: ${targets.names().join(', ')}), but the run was approved for ${describePlace(place)}. Nothing was called; plan the run again.`;
   }
-  const change = identityChange(approved, targets.identity(place.target, place.cluster), place.resolved ? undefined : SHOWN_FACTS);
+  const change = identityChange(approved, identityOf(place.target, place.cluster), place.resolved ? undefined : SHOWN_FACTS);
   if (!change) return undefined;
   return `Target \`${place.target}\` now resolves to ${change.now}, but the run was approved for ${change.approved}. The configuration changed after the approval: nothing was called there. Plan the run again to act on the new place.`;
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { Scope } from '../runbooks/refs.ts';
 import { type PlannedStep, type Run, type RunEnding, type StepRecord, SYSTEM_ACTOR } from '../runs/model.ts';
-import type { ChangeOptions, RunStore } from '../runs/store.ts';
+import type { ChangeOptions, PriorChange, RunStore } from '../runs/store.ts';
 import { isPermanent, type Step, type StepContext, type StepOutputs } from '../steps/types.ts';
 import { formatDuration } from '../util/duration.ts';
 import { capText } from '../util/text.ts';
@@ -12,6 +12,7 @@ import { checkpointField, PARK_MIN_MS, PARKED_FIELD, type ParkMarker, waitField,
 import type { EngineSettings } from './types.ts';
 import { isClusterNotReady } from '../targets/kube.ts';
 import { accessFor, placeMoved } from './place.ts';
+import type { PlaceIdentity } from '../targets/identity.ts';
 import { waitForClusterLine } from './plan.ts';
 import { coalescedProgress } from './progress.ts';
 
@@ -50,6 +51,19 @@ export class StepRunner {
   private readonly log: Logger;
   private readonly runStartedAt: number;
   private readonly runTimeoutMs: number;
+  /**
+   * The last step's success, not written yet: the run's next write carries it
+   * (one round trip per step fewer). Until then a worker that takes the run
+   * over finds the step running and enters it again, as it would had this
+   * worker stopped just before writing it; steps are idempotent.
+   */
+  private unwritten: PriorChange | undefined;
+  /**
+   * Where each place resolves, read once per execution: resolving reads the
+   * kubeconfig from disk, too slow to do before every step. A change made
+   * while one execution runs is seen by the next (after a park, a restart).
+   */
+  private readonly identities = new Map<string, PlaceIdentity>();
 
   constructor(runId: string, deps: RunnerDeps, log: Logger, run: { startedAt: number; timeoutMs: number }) {
     this.runId = runId;
@@ -67,9 +81,24 @@ export class StepRunner {
     return this.store.step(this.runId, planned.stepId);
   }
 
+  /** The success not written yet, handed to a write of the run that carries it (ChangeOptions.prior). */
+  takeUnwritten(): PriorChange | undefined {
+    const prior = this.unwritten;
+    this.unwritten = undefined;
+    return prior;
+  }
+
+  /** Writes the success not written yet on its own, before the run is read or left. */
+  async flush(): Promise<void> {
+    const prior = this.takeUnwritten();
+    if (!prior) return;
+    const res = await this.store.update(this.runId, 'running', { owner: this.d.token, prior });
+    if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
+  }
+
   /** Writes the step's record; throws LostOwnership when another executor owns the run now. */
   private async writeStep(stepId: string, record: StepRecord, options: ChangeOptions = {}): Promise<void> {
-    const res = await this.store.setStep(this.runId, stepId, record, { ...options, owner: this.d.token });
+    const res = await this.store.setStep(this.runId, stepId, record, { ...options, owner: this.d.token, prior: this.takeUnwritten() });
     if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
     if (!res.ok) this.log.warn({ stepId, current: res.current }, 'step update refused: run is no longer running');
   }
@@ -124,7 +153,8 @@ export class StepRunner {
         const next: StepRecord = { ...record, state: 'running', attempts: record.attempts + 1, startedAt: record.startedAt ?? started };
         delete next.error;
         const message = reentered && failures === 0 ? 're-entered after the previous worker stopped' : failures > 0 ? `attempt ${next.attempts}` : undefined;
-        // One script: the cancel check (main steps), the start, and a read of what the step kept.
+        // One script: the cancel check (main steps), the last step's success, the start, and a read of what the step kept.
+        const prior = this.takeUnwritten();
         const res = await this.store.startStep(this.runId, stepId, next, {
           owner: this.d.token,
           refuseOnCancel: !cleanup,
@@ -132,7 +162,10 @@ export class StepRunner {
           ...(failures === 0 ? { audit: { actor: SYSTEM_ACTOR, action: reentered ? 'step re-entered' : 'step started', detail: stepId } } : {}),
           at: started,
           prefixes: [checkpointField(stepId, ''), waitField(stepId, '')],
+          prior,
         });
+        // Refused, the script wrote nothing: the last step's success is still to be written.
+        if (!res.ok) this.unwritten = prior;
         if (!res.ok && res.current === 'not_owner') throw new LostOwnership();
         if (!res.ok && res.current === 'cancel_requested') return first && initial.state !== 'running' ? { kind: 'cancelled', beforeStart: true } : { kind: 'cancelled' };
         if (!res.ok) this.log.warn({ stepId, current: res.current }, 'step update refused: run is no longer running');
@@ -148,11 +181,12 @@ export class StepRunner {
           const at = this.d.now();
           // The stored record is `record` plus the attempt's progress (only this executor writes it, fenced): no read back.
           record = { ...record, ...(writes.progress ? { progress: writes.progress } : {}), state: 'succeeded', finishedAt: at, outputs: attempt.outputs };
-          await this.writeStep(stepId, record, {
+          this.unwritten = {
+            fields: { [`step:${stepId}`]: JSON.stringify(record) },
             event: { type: 'step.succeeded', stepId, message: `done in ${formatDuration(at - (record.startedAt ?? at))}` },
             audit: { actor: SYSTEM_ACTOR, action: 'step succeeded', detail: `${stepId}${outputsText(attempt.outputs)}` },
             at,
-          });
+          };
           this.d.observer?.stepFinished(planned.use, 'succeeded', (at - (record.startedAt ?? at)) / 1_000);
         }
         return attempt;
@@ -346,7 +380,14 @@ export class StepRunner {
 
   /** Why `planned` must not run where its target resolves now (the configuration changed since the approval), if it must not. */
   placeMoved(planned: PlannedStep): string | undefined {
-    const moved = placeMoved(planned, this.d.targets);
+    const moved = placeMoved(planned, this.d.targets, (target, cluster) => {
+      const key = `${target}\u0000${cluster ?? ''}`;
+      const known = this.identities.get(key);
+      if (known) return known;
+      const now = this.d.targets.identity(target, cluster);
+      this.identities.set(key, now);
+      return now;
+    });
     if (moved) this.log.error({ stepId: planned.stepId, err: moved }, 'step refused: its target no longer resolves where the run was approved');
     return moved;
   }

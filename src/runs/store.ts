@@ -35,8 +35,8 @@ const EVENTS_MAXLEN = 100_000;
 
 const TRANSITION = `
 -- KEYS[1] run hash  KEYS[2] events stream  KEYS[3] audit stream
--- ARGV[1] new state  ARGV[2] allowed current states (comma separated)  ARGV[3] event JSON or ''
--- ARGV[4] audit JSON or ''  ARGV[5] required owner or ''  ARGV[6] events maxlen  ARGV[7..] field, value pairs
+-- ARGV[1] new state  ARGV[2] allowed current states (comma separated)  ARGV[3] event JSONs, one per line, or ''
+-- ARGV[4] audit JSONs, one per line, or ''  ARGV[5] required owner or ''  ARGV[6] events maxlen  ARGV[7..] field, value pairs
 -- Returns {1, new state} or {0, current state | 'missing' | 'not_owner'}
 local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return {0, 'missing'} end
@@ -46,8 +46,8 @@ if not allowed then return {0, cur} end
 if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[5] then return {0, 'not_owner'} end
 redis.call('HSET', KEYS[1], 'state', ARGV[1])
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], '*', 'entry', ARGV[4]) end
+for e in string.gmatch(ARGV[3], '[^\\n]+') do redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'event', e) end
+for a in string.gmatch(ARGV[4], '[^\\n]+') do redis.call('XADD', KEYS[3], '*', 'entry', a) end
 return {1, ARGV[1]}
 `;
 
@@ -87,20 +87,25 @@ return {'recorded', #approvals}
 
 const START_STEP = `
 -- KEYS[1] run hash  KEYS[2] events stream  KEYS[3] audit stream
--- ARGV[1] owner  ARGV[2] '1' to refuse when a cancel is requested  ARGV[3] event JSON  ARGV[4] audit JSON or ''
--- ARGV[5] events maxlen  ARGV[6] step field  ARGV[7] step record JSON  ARGV[8..] prefixes of the fields to return
+-- ARGV[1] owner  ARGV[2] '1' to refuse when a cancel is requested  ARGV[3] event JSONs, one per line
+-- ARGV[4] audit JSONs, one per line, or ''  ARGV[5] events maxlen  ARGV[6] prior field, value pairs, one per line
+-- (an earlier step's success, written with this start)  ARGV[7] step field  ARGV[8] step record JSON
+-- ARGV[9..] prefixes of the fields to return
 -- Returns {1, field, value, field, value, ...} or {0, current state | 'missing' | 'not_owner' | 'cancel_requested'}
 local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return {0, 'missing'} end
 if cur ~= 'running' then return {0, cur} end
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return {0, 'not_owner'} end
 if ARGV[2] == '1' and redis.call('HEXISTS', KEYS[1], 'cancelRequested') == 1 then return {0, 'cancel_requested'} end
-redis.call('HSET', KEYS[1], ARGV[6], ARGV[7])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[3])
-if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], '*', 'entry', ARGV[4]) end
+local prior = {}
+for line in string.gmatch(ARGV[6], '[^\\n]+') do table.insert(prior, line) end
+for i = 1, #prior, 2 do redis.call('HSET', KEYS[1], prior[i], prior[i + 1]) end
+redis.call('HSET', KEYS[1], ARGV[7], ARGV[8])
+for e in string.gmatch(ARGV[3], '[^\\n]+') do redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', e) end
+for a in string.gmatch(ARGV[4], '[^\\n]+') do redis.call('XADD', KEYS[3], '*', 'entry', a) end
 local out = {1}
 for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-  for i = 8, #ARGV do
+  for i = 9, #ARGV do
     if string.sub(name, 1, #ARGV[i]) == ARGV[i] then
       table.insert(out, name)
       table.insert(out, redis.call('HGET', KEYS[1], name))
@@ -128,7 +133,15 @@ export interface ChangeOptions {
   owner?: string;
   fields?: Record<string, string>;
   at?: number;
+  /**
+   * A change made earlier and not written yet (a step's success, held until the
+   * next write of the run): written first, in the same script, with its own time.
+   */
+  prior?: PriorChange;
 }
+
+/** An earlier change carried by a later write (ChangeOptions.prior). */
+export type PriorChange = Pick<ChangeOptions, 'event' | 'audit' | 'fields'> & { at: number };
 
 type RunCommands = RedisConnection & {
   drTransition(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string]>;
@@ -279,7 +292,15 @@ export class RunStore {
     id: string,
     stepId: string,
     record: StepRecord,
-    options: { owner: string; refuseOnCancel: boolean; event: Omit<RunEvent, 'runId' | 'at'>; audit?: ChangeOptions['audit']; at: number; prefixes: string[] },
+    options: {
+      owner: string;
+      refuseOnCancel: boolean;
+      event: Omit<RunEvent, 'runId' | 'at'>;
+      audit?: ChangeOptions['audit'];
+      at: number;
+      prefixes: string[];
+      prior?: PriorChange;
+    },
   ): Promise<StartStepResult> {
     const { at } = options;
     const [ok, ...rest] = await this.redis.drStartStep(
@@ -288,9 +309,10 @@ export class RunStore {
       this.auditKey(id),
       options.owner,
       options.refuseOnCancel ? '1' : '',
-      JSON.stringify({ ...options.event, runId: id, at }),
-      options.audit ? JSON.stringify({ ...options.audit, at }) : '',
+      eventLines(id, [options.prior, { event: options.event, at }]),
+      auditLines([options.prior, { audit: options.audit, at }]),
       String(EVENTS_MAXLEN),
+      priorFieldLines(options.prior),
       `step:${stepId}`,
       JSON.stringify(record),
       ...options.prefixes,
@@ -303,17 +325,16 @@ export class RunStore {
 
   private async change(id: string, to: RunState, from: readonly RunState[], options: ChangeOptions): Promise<TransitionResult> {
     const at = options.at ?? Date.now();
-    const event = options.event ? JSON.stringify({ ...options.event, runId: id, at }) : '';
-    const audit = options.audit ? JSON.stringify({ ...options.audit, at }) : '';
-    const fields = Object.entries(options.fields ?? {}).flat();
+    const parts = [options.prior, { ...options, at }];
+    const fields = Object.entries({ ...options.prior?.fields, ...options.fields }).flat();
     const [ok, state] = await this.redis.drTransition(
       this.runKey(id),
       this.eventsKey,
       this.auditKey(id),
       to,
       from.join(','),
-      event,
-      audit,
+      eventLines(id, parts),
+      auditLines(parts),
       options.owner ?? '',
       String(EVENTS_MAXLEN),
       ...fields,
@@ -362,4 +383,21 @@ export class RunStore {
   async isCancelRequested(id: string): Promise<boolean> {
     return (await this.redis.hexists(this.runKey(id), 'cancelRequested')) === 1;
   }
+}
+
+/** The events of changes, in order, one JSON per line (JSON.stringify never writes a raw newline). */
+function eventLines(runId: string, changes: (PriorChange | undefined)[]): string {
+  return changes.flatMap((c) => (c?.event ? [JSON.stringify({ ...c.event, runId, at: c.at })] : [])).join('\n');
+}
+
+/** The audit entries of changes, in order, one JSON per line. */
+function auditLines(changes: (PriorChange | undefined)[]): string {
+  return changes.flatMap((c) => (c?.audit ? [JSON.stringify({ ...c.audit, at: c.at })] : [])).join('\n');
+}
+
+/** A prior change's fields as the start script reads them: name and value on lines of their own (so neither may be empty or hold a newline). */
+function priorFieldLines(prior: PriorChange | undefined): string {
+  const flat = Object.entries(prior?.fields ?? {}).flat();
+  if (flat.some((v) => v === '' || v.includes('\n'))) throw new Error('a prior change written with a step start cannot hold an empty or multi-line field');
+  return flat.join('\n');
 }
