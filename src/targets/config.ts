@@ -21,6 +21,11 @@ const EndpointsSchema = z
     sts: httpUrl.optional(),
     /** S3 (path-style requests when set): where Velero's backup storage is read. */
     s3: httpUrl.optional(),
+    /** The readiness checklist's reads: CloudWatch metrics, ECR, Secrets Manager, Route 53. */
+    cloudwatch: httpUrl.optional(),
+    ecr: httpUrl.optional(),
+    secretsmanager: httpUrl.optional(),
+    route53: httpUrl.optional(),
     /** Any service not named above (AWS_ENDPOINT_URL). */
     default: httpUrl.optional(),
   })

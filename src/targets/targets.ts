@@ -1,6 +1,11 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { ECRClient } from '@aws-sdk/client-ecr';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { Route53Client } from '@aws-sdk/client-route-53';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { STSClient } from '@aws-sdk/client-sts';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UserError } from '../errors.ts';
@@ -22,6 +27,14 @@ export interface TargetAccess {
     eks(region?: string): EKSClient;
     /** S3 in `region` (the Velero backup storage's, else the target's), with the target's credentials. */
     s3(region?: string): S3Client;
+    /** The readiness checklist's reads, in the target's region: metrics, images, secrets. */
+    cloudwatch(): CloudWatchClient;
+    ecr(): ECRClient;
+    secretsManager(): SecretsManagerClient;
+    /** Route 53 is global: its calls are signed for us-east-1 whatever the target's region. */
+    route53(): Route53Client;
+    /** STS as the target's credentials (GetCallerIdentity: whether the target's role can be assumed). */
+    sts(): STSClient;
   };
   /** The target's cluster (or the one named at run time); the same APIs each time, tokens renewed per request. */
   kube(): Promise<KubeApis>;
@@ -34,12 +47,14 @@ export interface TargetsOptions {
   credentials?: AwsCredentialIdentityProvider;
 }
 
+type AwsClient = RDSClient | EKSClient | S3Client | CloudWatchClient | ECRClient | SecretsManagerClient | Route53Client | STSClient;
+
 /** How long cached clients of a run's session are kept after their last use. */
 const IDLE_MS = 2 * 3_600_000;
 
 interface Session {
   credentials: AwsCredentialIdentityProvider;
-  clients: Map<string, RDSClient | EKSClient | S3Client>;
+  clients: Map<string, AwsClient>;
   kube: Map<string, Promise<KubeApis>>;
   usedAt: number;
 }
@@ -103,7 +118,7 @@ export class Targets {
     const spec = this.spec(name);
     const target = this.view(name, cluster);
     const s = this.session(name, spec, session);
-    const client = <C extends RDSClient | EKSClient | S3Client>(service: 'rds' | 'eks' | 's3', region: string | undefined, make: (config: ReturnType<typeof awsConfig>) => C): C => {
+    const client = <C extends AwsClient>(service: AwsService, region: string | undefined, make: (config: ReturnType<typeof awsConfig>) => C): C => {
       const key = `${service}:${region ?? ''}`;
       const cached = s.clients.get(key) as C | undefined;
       if (cached) return cached;
@@ -116,6 +131,11 @@ export class Targets {
       eks: (region?: string) => client('eks', region ?? spec.region, (c) => new EKSClient(c)),
       // An endpoint of its own (a VPC endpoint, a test) is asked path-style: the bucket in the path, not the host name.
       s3: (region?: string) => client('s3', region ?? spec.veleroBackupStorage?.region ?? spec.region, (c) => new S3Client({ ...c, ...(c.endpoint ? { forcePathStyle: true } : {}) })),
+      cloudwatch: () => client('cloudwatch', spec.region, (c) => new CloudWatchClient(c)),
+      ecr: () => client('ecr', spec.region, (c) => new ECRClient(c)),
+      secretsManager: () => client('secretsmanager', spec.region, (c) => new SecretsManagerClient(c)),
+      route53: () => client('route53', undefined, (c) => new Route53Client({ ...c, region: 'us-east-1' })),
+      sts: () => client('sts', spec.region, (c) => new STSClient(c)),
     };
     const kube = (): Promise<KubeApis> => {
       const key = target.eksCluster ?? '';

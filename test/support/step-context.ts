@@ -58,6 +58,21 @@ const NO_TARGET: TargetAccess = {
     s3: () => {
       throw noTarget('ctx.aws.s3()');
     },
+    cloudwatch: () => {
+      throw noTarget('ctx.aws.cloudwatch()');
+    },
+    ecr: () => {
+      throw noTarget('ctx.aws.ecr()');
+    },
+    secretsManager: () => {
+      throw noTarget('ctx.aws.secretsManager()');
+    },
+    route53: () => {
+      throw noTarget('ctx.aws.route53()');
+    },
+    sts: () => {
+      throw noTarget('ctx.aws.sts()');
+    },
   },
   kube: () => Promise.reject(noTarget('ctx.kube()')),
 };
