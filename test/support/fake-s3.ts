@@ -13,6 +13,11 @@
  * - lists page by `max-keys` (at most 1,000, or `maxKeys`), keys and common
  *   prefixes counted together, with an opaque continuation token.
  *
+ * For the readiness checklist it also answers GetBucketVersioning (Status
+ * Enabled|Suspended, absent when versioning was never set) and
+ * GetBucketReplication (404 ReplicationConfigurationNotFoundError when there
+ * is none), as the test sets them; `failNext` fails or delays an operation.
+ *
  * Velero's layout is written by `putVeleroBackup` (`<prefix>/backups/<name>/`
  * with `velero-backup.json`), and read by a fake Velero's sync through
  * `veleroStore` (fake-velero.ts).
@@ -21,6 +26,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { checkS3Request } from './aws-models/s3.ts';
+import { failureAnswer, type AwsFailure, FailureQueue } from './aws-faults.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
 import { type BackupOptions, type Obj, veleroBackup, type VeleroBackupStore } from './fake-velero.ts';
 import { type FakeSts, sigV4Caller } from './fake-sts.ts';
@@ -34,6 +40,14 @@ interface StoredObject {
 interface Bucket {
   region: string;
   objects: Map<string, StoredObject>;
+  versioning?: { status: 'Enabled' | 'Suspended'; mfaDelete?: 'Enabled' | 'Disabled' };
+  replication?: S3Replication;
+}
+
+/** A bucket's replication configuration, as GetBucketReplication answers it. */
+export interface S3Replication {
+  role: string;
+  rules: { id?: string; priority?: number; prefix?: string; status: 'Enabled' | 'Disabled'; destinationBucket: string; storageClass?: string; deleteMarkerReplication?: 'Enabled' | 'Disabled' }[];
 }
 
 export interface S3Call {
@@ -70,6 +84,32 @@ export class FakeS3 extends LoopbackFake {
   /** The most keys and common prefixes one list page holds, whatever `max-keys` asks (S3: 1,000). */
   maxKeys = MAX_KEYS;
   private sessionIssuer: FakeSts | undefined;
+  private readonly failures = new FailureQueue();
+
+  /** The next `times` calls of `operation` (ListObjectsV2, GetBucketVersioning…) fail (`{status, code, message?}`) or are answered after `{delayMs}`. */
+  failNext(operation: string, failure: AwsFailure, times = 1): void {
+    this.failures.add(operation, failure, times);
+  }
+
+  /** Versioning as PutBucketVersioning leaves it (never set: GetBucketVersioning answers no Status). */
+  setVersioning(bucket: string, status: 'Enabled' | 'Suspended' | undefined, mfaDelete?: 'Enabled' | 'Disabled'): void {
+    const b = this.mustBucket(bucket);
+    if (status === undefined) delete b.versioning;
+    else b.versioning = { status, ...(mfaDelete ? { mfaDelete } : {}) };
+  }
+
+  /** The bucket's replication configuration; undefined removes it (ReplicationConfigurationNotFoundError). */
+  setReplication(bucket: string, replication: S3Replication | undefined): void {
+    const b = this.mustBucket(bucket);
+    if (replication === undefined) delete b.replication;
+    else b.replication = replication;
+  }
+
+  private mustBucket(name: string): Bucket {
+    const b = this.buckets.get(name);
+    if (!b) throw new Error(`no bucket ${name}`);
+    return b;
+  }
 
   /** Session credentials (ASIA…) are accepted only while `sts` says they are live, as S3 checks them. */
   trustSessionsFrom(sts: FakeSts): this {
@@ -143,8 +183,12 @@ export class FakeS3 extends LoopbackFake {
         recordModelRefusal({ service: 's3', operation: checked.operation ?? method, ...checked.problem });
         throw new S3Error(checked.problem.code === 'NotImplemented' ? 501 : 400, checked.problem.code, checked.problem.message);
       }
+      const injected = await failureAnswer(this.failures.take(checked.operation ?? ''));
+      if (injected) throw new S3Error(injected.status, injected.code, injected.message ?? `injected ${injected.code}`);
       if (checked.operation === 'ListObjectsV2') this.list(res, call.bucket, bucket, url.searchParams);
       else if (checked.operation === 'GetObject') this.get(res, bucket, call.key ?? '');
+      else if (checked.operation === 'GetBucketVersioning') this.xml(res, versioningXml(bucket));
+      else if (checked.operation === 'GetBucketReplication') this.xml(res, replicationXml(call.bucket, bucket));
       else throw new S3Error(501, 'NotImplemented', `The fake S3 does not implement ${checked.operation ?? method}`);
     } catch (err) {
       const e = err instanceof S3Error ? err : new S3Error(500, 'InternalError', String(err));
@@ -204,6 +248,10 @@ export class FakeS3 extends LoopbackFake {
     res.writeHead(200, { 'content-type': 'application/xml', 'x-amz-request-id': randomUUID() }).end(body);
   }
 
+  private xml(res: ServerResponse, body: string): void {
+    res.writeHead(200, { 'content-type': 'application/xml', 'x-amz-request-id': randomUUID() }).end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
+  }
+
   private get(res: ServerResponse, bucket: Bucket, key: string): void {
     const o = bucket.objects.get(key);
     if (!o) throw new S3Error(404, 'NoSuchKey', 'The specified key does not exist.', { Key: key });
@@ -211,6 +259,24 @@ export class FakeS3 extends LoopbackFake {
       .writeHead(200, { 'content-type': 'binary/octet-stream', 'content-length': String(o.body.length), etag: `"${etag(o.body)}"`, 'last-modified': o.lastModified.toUTCString(), 'x-amz-request-id': randomUUID() })
       .end(o.body);
   }
+}
+
+function versioningXml(bucket: Bucket): string {
+  const v = bucket.versioning;
+  if (!v) return `<VersioningConfiguration xmlns="${NAMESPACE}"/>`;
+  return `<VersioningConfiguration xmlns="${NAMESPACE}"><Status>${v.status}</Status>${v.mfaDelete ? `<MfaDelete>${v.mfaDelete}</MfaDelete>` : ''}</VersioningConfiguration>`;
+}
+
+function replicationXml(name: string, bucket: Bucket): string {
+  const r = bucket.replication;
+  if (!r) throw new S3Error(404, 'ReplicationConfigurationNotFoundError', 'The replication configuration was not found', { BucketName: name });
+  const rules = r.rules.map(
+    (rule, i) =>
+      `<Rule>${rule.id !== undefined ? `<ID>${escape(rule.id)}</ID>` : ''}<Priority>${String(rule.priority ?? i + 1)}</Priority><Filter><Prefix>${escape(rule.prefix ?? '')}</Prefix></Filter><Status>${rule.status}</Status>` +
+      `<Destination><Bucket>${escape(rule.destinationBucket)}</Bucket>${rule.storageClass ? `<StorageClass>${rule.storageClass}</StorageClass>` : ''}</Destination>` +
+      `<DeleteMarkerReplication><Status>${rule.deleteMarkerReplication ?? 'Disabled'}</Status></DeleteMarkerReplication></Rule>`,
+  );
+  return `<ReplicationConfiguration xmlns="${NAMESPACE}"><Role>${escape(r.role)}</Role>${rules.join('')}</ReplicationConfiguration>`;
 }
 
 function etag(body: Buffer | undefined): string {

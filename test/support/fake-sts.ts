@@ -5,11 +5,15 @@
  * assume them and the external id their trust policy requires; AssumeRole
  * issues session credentials (ASIA…) that expire by the fake's own clock.
  *
+ * GetCallerIdentity answers who the calling credentials are: the assumed
+ * role's session for session credentials, a user of `callerAccount` for
+ * static keys.
+ *
  * The other AWS fakes ask it whether a request's session credentials are
  * still good (`trustSessionsFrom`), so a test sees what AWS does with a key
  * that has expired or was never issued: the request is refused.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { checkQueryRequest } from './aws-models/query.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
@@ -138,6 +142,13 @@ export class FakeSts extends LoopbackFake {
       sendError(res, 400, problem.code, problem.message);
       return;
     }
+    if (action === 'GetCallerIdentity') {
+      res.writeHead(200, { 'content-type': 'text/xml' }).end(
+        `<GetCallerIdentityResponse xmlns="${NAMESPACE}"><GetCallerIdentityResult>${this.callerIdentity(caller)}</GetCallerIdentityResult>` +
+          `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></GetCallerIdentityResponse>`,
+      );
+      return;
+    }
     if (action !== 'AssumeRole') {
       sendError(res, 400, 'InvalidAction', `The fake STS does not implement ${action}.`);
       return;
@@ -177,13 +188,21 @@ export class FakeSts extends LoopbackFake {
     const session = { roleArn, sessionName, expiresAt, secretAccessKey: randomBytes(30).toString('base64'), sessionToken: randomBytes(96).toString('base64') };
     this.sessions.set(accessKeyId, session);
     const [, partition = '', account = '', name = ''] = ROLE_ARN.exec(roleArn) ?? [];
-    const roleId = `AROA${randomBytes(8).toString('hex').toUpperCase()}`;
+    const roleId = uniqueId('AROA', roleArn);
     return (
       `<AssumedRoleUser><AssumedRoleId>${roleId}:${escape(sessionName)}</AssumedRoleId>` +
       `<Arn>arn:aws${partition}:sts::${account}:assumed-role/${escape(name)}/${escape(sessionName)}</Arn></AssumedRoleUser>` +
       `<Credentials><AccessKeyId>${accessKeyId}</AccessKeyId><SecretAccessKey>${escape(session.secretAccessKey)}</SecretAccessKey>` +
       `<SessionToken>${escape(session.sessionToken)}</SessionToken><Expiration>${new Date(expiresAt).toISOString()}</Expiration></Credentials>`
     );
+  }
+
+  /** GetCallerIdentity's answer: the session's assumed role (UserId `<role id>:<session>`), else a user of `callerAccount`. */
+  private callerIdentity(caller: SigV4Caller): string {
+    const session = this.sessions.get(caller.accessKeyId);
+    const account = session ? (ROLE_ARN.exec(session.roleArn)?.[2] ?? '') : this.callerAccount;
+    const userId = session ? `${uniqueId('AROA', session.roleArn)}:${escape(session.sessionName)}` : uniqueId('AIDA', caller.accessKeyId);
+    return `<Arn>${escape(this.callerArn(caller))}</Arn><UserId>${userId}</UserId><Account>${account}</Account>`;
   }
 
   /** The principal AccessDenied names: the assumed role of a session key, else a user in `callerAccount`. */
@@ -209,6 +228,11 @@ function documentedProblem(action: string, p: Record<string, string>): { code: s
     return { code: 'ValidationError', message: `1 validation error detected: Value '${p.DurationSeconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200` };
   }
   return undefined;
+}
+
+/** IAM's unique id of a principal (`AROA…` for a role, `AIDA…` for a user): the same for the same principal. */
+function uniqueId(prefix: string, of: string): string {
+  return `${prefix}${createHash('sha256').update(of).digest('hex').toUpperCase().slice(0, 17)}`;
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {

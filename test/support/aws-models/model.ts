@@ -39,18 +39,23 @@ export interface Operation {
 }
 
 interface Model {
-  metadata: { apiVersion: string; protocol: string };
+  metadata: { apiVersion: string; protocol: string; targetPrefix?: string; jsonVersion?: string; signingName?: string; endpointPrefix?: string };
   operations: Record<string, Operation>;
   shapes: Record<string, Shape>;
 }
 
-export type ServiceName = 'rds' | 'eks' | 'sts' | 's3';
+export type ServiceName = 'rds' | 'eks' | 'sts' | 's3' | 'cloudwatch' | 'ecr' | 'secretsmanager' | 'route53';
 
 const MODEL_FILES: Record<ServiceName, { v2: string; botocore: string }> = {
   rds: { v2: 'rds-2014-10-31', botocore: 'rds/2014-10-31/service-2.json' },
   eks: { v2: 'eks-2017-11-01', botocore: 'eks/2017-11-01/service-2.json' },
   sts: { v2: 'sts-2011-06-15', botocore: 'sts/2011-06-15/service-2.json' },
   s3: { v2: 's3-2006-03-01', botocore: 's3/2006-03-01/service-2.json' },
+  // aws-sdk v2 names CloudWatch by its endpoint prefix.
+  cloudwatch: { v2: 'monitoring-2010-08-01', botocore: 'cloudwatch/2010-08-01/service-2.json' },
+  ecr: { v2: 'ecr-2015-09-21', botocore: 'ecr/2015-09-21/service-2.json' },
+  secretsmanager: { v2: 'secretsmanager-2017-10-17', botocore: 'secretsmanager/2017-10-17/service-2.json' },
+  route53: { v2: 'route53-2013-04-01', botocore: 'route53/2013-04-01/service-2.json' },
 };
 
 /** Where Debian's python3-botocore keeps its models; BOTOCORE_DATA_DIR overrides it. */
@@ -94,6 +99,11 @@ export class ServiceModel {
 
   get apiVersion(): string {
     return this.v2.metadata.apiVersion;
+  }
+
+  /** The JSON protocol's target prefix (`AmazonEC2ContainerRegistry_V20150921`), when the v2 model names one. */
+  get targetPrefix(): string | undefined {
+    return this.v2.metadata.targetPrefix;
   }
 
   operation(name: string): Operation | undefined {

@@ -4,8 +4,10 @@
  * own requests must all pass the published model. A test that sends a bad
  * request on purpose takes the refusals it expects with `takeModelRefusals`.
  */
+import type { ServiceName } from './model.ts';
+
 export interface ModelRefusal {
-  service: 'rds' | 'eks' | 'sts' | 's3';
+  service: ServiceName;
   operation: string;
   code: string;
   message: string;

@@ -1,8 +1,9 @@
 /**
- * Checks AWS REST/JSON requests (EKS) against the service model (model.ts):
- * the operation from method and path, URI labels and query strings, and the
- * JSON body: no unknown members, required members present, JSON types, enums,
- * lengths, patterns and numeric ranges.
+ * Checks AWS REST requests (EKS's REST/JSON, Route 53's REST/XML GETs)
+ * against the service model (model.ts): the operation from method and path,
+ * URI labels and query strings, and the JSON body: no unknown members,
+ * required members present, JSON types, enums, lengths, patterns and numeric
+ * ranges. `checkJsonValue` is the JSON walk the JSON-protocol services share (json.ts).
  */
 import { constraintProblem, countProblem, serviceModel, type ServiceName, type ShapeNode } from './model.ts';
 import type { ModelProblem } from './query.ts';
@@ -34,10 +35,13 @@ function routesOf(service: ServiceName) {
   return found;
 }
 
-const invalid = (message: string): ModelProblem => ({ code: 'InvalidParameterException', message });
-
-/** The operation a request is, and the first problem the service would report, if any. */
-export function checkRestJsonRequest(service: ServiceName, method: string, pathname: string, query: URLSearchParams, body: unknown): RestJsonMatch {
+/**
+ * The operation a request is, and the first problem the service would report,
+ * if any, as `code` (EKS: InvalidParameterException, Route 53: InvalidInput).
+ */
+export function checkRestJsonRequest(service: ServiceName, method: string, pathname: string, query: URLSearchParams, body: unknown, code = 'InvalidParameterException'): RestJsonMatch {
+  const invalid = (message: string): ModelProblem => ({ code, message });
+  const checkJson = (node: ShapeNode | undefined, name: string, value: unknown) => checkJsonValue(node, name, value, code);
   let operation: string | undefined;
   let labelValues: Record<string, string> = {};
   for (const route of routesOf(service)) {
@@ -84,7 +88,10 @@ export function checkRestJsonRequest(service: ServiceName, method: string, pathn
   return { operation };
 }
 
-function checkJson(node: ShapeNode | undefined, name: string, value: unknown): ModelProblem | undefined {
+/** The first problem of `value` against `node` (a member named `name`), reported as `code`. */
+export function checkJsonValue(node: ShapeNode | undefined, name: string, value: unknown, code: string): ModelProblem | undefined {
+  const invalid = (message: string): ModelProblem => ({ code, message });
+  const checkJson = (n: ShapeNode | undefined, path: string, v: unknown) => checkJsonValue(n, path, v, code);
   if (!node) return invalid(`Unrecognized field "${name}".`);
   if (value === null) return undefined;
   const wrongType = () => invalid(`Value at '${name}' must be of type ${node.type}.`);
@@ -108,7 +115,7 @@ function checkJson(node: ShapeNode | undefined, name: string, value: unknown): M
       const count = countProblem(node, name, value.length);
       if (count) return invalid(count);
       for (const [i, v] of value.entries()) {
-        const problem = checkJson(node.child('member'), `${name}.${i + 1}.member`, v);
+        const problem = checkJson(node.child('member'), `${name}.member.${i + 1}`, v);
         if (problem) return problem;
       }
       return undefined;
