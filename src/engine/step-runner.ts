@@ -272,6 +272,7 @@ export class StepRunner {
       signal: controller.signal,
       progress: progress.report,
       sleep: (ms) => abortableSleep(ms, controller.signal),
+      ...(this.d.planRunbooks ? { planRunbooks: this.d.planRunbooks } : {}),
       ...this.resumable(planned.stepId, step.resumable === true, controller.signal, interrupt, { ...state, stepDeadline }, (wakeAt) => {
         parkedUntil = wakeAt;
       }),

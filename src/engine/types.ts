@@ -3,6 +3,7 @@ import type { RunObserver } from '../observe/metrics.ts';
 import type { RunState } from '../runs/model.ts';
 import type { RunStore } from '../runs/store.ts';
 import type { StepRegistry } from '../steps/registry.ts';
+import type { StepContext } from '../steps/types.ts';
 import type { Targets } from '../targets/targets.ts';
 
 /** Types the executor (execute.ts) and the step runner (step-runner.ts) share. */
@@ -29,6 +30,8 @@ export interface ExecuteDeps {
   progressIntervalMs?: number;
   /** Told when steps and runs end (metrics). */
   observer?: RunObserver;
+  /** Dry plans of every runbook, for steps that check the bot itself (StepContext.planRunbooks). */
+  planRunbooks?: StepContext['planRunbooks'];
   now?: () => number;
 }
 
@@ -40,5 +43,5 @@ export interface ExecuteDeps {
 export type ExecuteOutcome = RunState | 'handed_back' | 'lost' | 'missing' | { parked: { wakeAt: number } };
 
 /** ExecuteDeps with its defaults applied. */
-export type EngineSettings = Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>> & Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer'>;
+export type EngineSettings = Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks'>> & Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks'>;
 

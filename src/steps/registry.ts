@@ -12,7 +12,8 @@ import { scaleNodegroupStep } from './eks/scale-nodegroup.ts';
 import { deleteNamespaceStep, verifyPodsStep } from './kube/namespace.ts';
 import { verifyWorkloadsStep } from './kube/verify.ts';
 import { failoverStep } from './rds/failover.ts';
-import { readinessCheckStep } from './readiness/check.ts';
+import { readinessChecklistStep } from './readiness/checklist.ts';
+import { readinessSummaryStep } from './readiness/summary.ts';
 import type { Step } from './types.ts';
 import { DEFAULT_LIMITS, type StepLimits } from './limits.ts';
 import { veleroRestoreStep } from './velero/restore.ts';
@@ -43,7 +44,8 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     verifyWorkloadsStep(limits.kubernetes),
     deleteNamespaceStep(limits.kubernetes),
     veleroRestoreStep(limits.kubernetes),
-    readinessCheckStep(),
+    readinessChecklistStep(),
+    readinessSummaryStep(targets),
     failoverStep(),
     scaleNodegroupStep(),
     waitClusterStep(),

@@ -81,7 +81,21 @@ export interface PlanContext extends TargetAccess {
   pin(param: string, value: PinnedValue): void;
 }
 
+/** A runbook's dry plan, as the readiness check asks for it of the bot's own runbooks. */
+export interface RunbookPlanCheck {
+  runbookId: string;
+  /** Planned without a problem, could not be planned, or needs parameters no default gives. */
+  outcome: 'planned' | 'failed' | 'needs-parameters';
+  detail?: string;
+}
+
 export interface StepContext extends Omit<PlanContext, 'pin'> {
+  /**
+   * Plans every runbook the bot holds, on its default parameters and targets,
+   * storing and changing nothing (the readiness check's "every runbook
+   * plans"); absent where no run service is at hand.
+   */
+  planRunbooks?: () => Promise<RunbookPlanCheck[]>;
   /** Stable across re-entries of this step in this run: name what you create after it. */
   idempotencyKey: string;
   /** Short run id for resource names (`<source>-dr-<shortRunId>`). */

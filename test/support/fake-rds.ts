@@ -99,6 +99,8 @@ export class FakeRds extends LoopbackFake {
   readonly modelRefusals: (RdsCall & { code: string; message: string })[] = [];
   /** Global clusters: id → member cluster ids, the first being the writer. */
   readonly globalClusters = new Map<string, string[]>();
+  /** A secondary's SynchronizationStatus in DescribeGlobalClusters (`connected` unless set: `pending-resync`). */
+  readonly globalSync = new Map<string, string>();
   /** Global failovers under way (global cluster `failing-over`, FailoverState set) until `until`; `cancelling`: ends with the old writer. */
   readonly globalFailovers = new Map<string, { from: string; to: string; until: number; cancelling?: boolean }>();
   /** How long a global failover stays `failing-over` before the target becomes the writer. */
@@ -365,7 +367,7 @@ export class FakeRds extends LoopbackFake {
               ? `<FailoverState>${xml({ Status: failover.cancelling ? 'cancelling' : 'failing-over', FromDbClusterArn: arn(failover.from), ToDbClusterArn: arn(failover.to), IsDataLossAllowed: 'true' })}</FailoverState>`
               : '';
             return `<GlobalClusterMember>${xml({ GlobalClusterIdentifier: id, Status: failover ? 'failing-over' : 'available' })}${state}<GlobalClusterMembers>${(this.globalClusters.get(id) ?? [])
-              .map((m, i) => `<GlobalClusterMember>${xml({ DBClusterArn: arn(m), IsWriter: String(i === 0) })}</GlobalClusterMember>`)
+              .map((m, i) => `<GlobalClusterMember>${xml({ DBClusterArn: arn(m), IsWriter: String(i === 0), ...(i === 0 ? {} : { SynchronizationStatus: this.globalSync.get(m) ?? 'connected' }) })}</GlobalClusterMember>`)
               .join('')}</GlobalClusterMembers></GlobalClusterMember>`;
           })
           .join('')}</GlobalClusters>`;
@@ -495,6 +497,8 @@ export class FakeRds extends LoopbackFake {
         DBClusterParameterGroup: c.settings?.parameterGroup ?? `default.${c.engine}${c.engineVersion.split('.')[0] ?? ''}`,
         IAMDatabaseAuthenticationEnabled: String(c.settings?.iamAuth ?? false),
         DeletionProtection: String(c.settings?.deletionProtection ?? false),
+        // RDS reports MultiAZ for an Aurora cluster with instances in more than one AZ; the fake's instances spread across AZs.
+        MultiAZ: String(members.length > 1),
         CopyTagsToSnapshot: String(c.settings?.copyTagsToSnapshot ?? false),
         EarliestRestorableTime: c.earliestRestorableTime.toISOString(),
         LatestRestorableTime: c.latestRestorableTime.toISOString(),

@@ -57,8 +57,21 @@ export interface RestoreOutcome {
   failureReason?: string;
 }
 
-type Kind = 'backups' | 'restores' | 'backupstoragelocations';
-const KINDS: Record<Kind, string> = { backups: 'Backup', restores: 'Restore', backupstoragelocations: 'BackupStorageLocation' };
+type Kind = 'backups' | 'restores' | 'backupstoragelocations' | 'schedules';
+const KINDS: Record<Kind, string> = { backups: 'Backup', restores: 'Restore', backupstoragelocations: 'BackupStorageLocation', schedules: 'Schedule' };
+
+/** A Velero Schedule's spec as `velero schedule create` or a manifest writes it (velero.io_schedules.yaml). */
+export interface ScheduleOptions {
+  /** Cron (5 fields) or `@every 1h`. */
+  schedule: string;
+  includedNamespaces?: string[];
+  /** Go duration, as Velero writes it (`168h0m0s`) or as a manifest gives it (`168h`). */
+  ttl?: string;
+  storageLocation?: string;
+  paused?: boolean;
+  /** Velero's validation of the cron: FailedValidation when it cannot parse it. */
+  phase?: 'New' | 'Enabled' | 'FailedValidation';
+}
 
 /** A Restore's private state (never served). */
 interface RestoreState {
@@ -110,6 +123,25 @@ export class FakeVelero {
       metadata: { name, namespace: 'velero', resourceVersion: String(this.nextVersion()) },
       spec: { provider: 'aws', objectStorage: { bucket: 'velero-backups' }, accessMode: options.accessMode ?? 'ReadWrite', default: name === 'default' },
       status: { phase, lastValidationTime: new Date(this.now()).toISOString(), ...(options.message ? { message: options.message } : {}) },
+    });
+  }
+
+  /** A Velero Schedule in Velero's namespace (Enabled unless said otherwise). */
+  setSchedule(name: string, options: ScheduleOptions): void {
+    this.objects.set(`schedules/velero/${name}`, {
+      apiVersion: 'velero.io/v1',
+      kind: 'Schedule',
+      metadata: { name, namespace: 'velero', resourceVersion: String(this.nextVersion()) },
+      spec: {
+        schedule: options.schedule,
+        ...(options.paused !== undefined ? { paused: options.paused } : {}),
+        template: {
+          ...(options.includedNamespaces ? { includedNamespaces: options.includedNamespaces } : {}),
+          ...(options.ttl ? { ttl: options.ttl } : {}),
+          ...(options.storageLocation ? { storageLocation: options.storageLocation } : {}),
+        },
+      },
+      status: { phase: options.phase ?? 'Enabled' },
     });
   }
 

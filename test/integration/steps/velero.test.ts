@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deleteNamespaceStep, verifyPodsStep } from '../../../src/steps/kube/namespace.ts';
-import { readinessCheckStep } from '../../../src/steps/readiness/check.ts';
 import { veleroRestoreStep } from '../../../src/steps/velero/restore.ts';
 import { DEFAULT_KUBE_SCOPE, kubeScope } from '../../../src/steps/kube/scope.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
@@ -10,13 +9,12 @@ import { createStepClients, failureOf, fakeAwsCredentials, planContext, stepCont
 const HOUR = 3_600_000;
 const ago = (hours: number) => new Date(Date.now() - hours * HOUR);
 
-describe('Velero, namespace and readiness steps', () => {
+describe('Velero and namespace steps', () => {
   let kube: FakeKube;
   let rds: FakeRds;
   let restore: ReturnType<typeof veleroRestoreStep>;
   let pods: ReturnType<typeof verifyPodsStep>;
   let del: ReturnType<typeof deleteNamespaceStep>;
-  let readiness: ReturnType<typeof readinessCheckStep>;
   let clients: ReturnType<typeof createStepClients>;
 
   beforeAll(async () => {
@@ -27,7 +25,6 @@ describe('Velero, namespace and readiness steps', () => {
     restore = withClients(veleroRestoreStep(), clients);
     pods = withClients(verifyPodsStep(), clients);
     del = withClients(deleteNamespaceStep(), clients);
-    readiness = withClients(readinessCheckStep(), clients);
   });
   afterAll(async () => {
     await Promise.all([kube.stop(), rds.stop()]);
@@ -147,24 +144,5 @@ describe('Velero, namespace and readiness steps', () => {
       'wait until at least 1 pod in dr-drill-rvel0004 is running and ready (allowed: K8S_ALLOWED_NAMESPACES=*, system namespaces excluded)',
     );
     expect(DEFAULT_KUBE_SCOPE.namespaces).toEqual(['*']);
-  });
-
-  it('readiness: reports every item, failing with the list when any fails', async () => {
-    rds.clusters.clear();
-    rds.snapshots.length = 0;
-    rds.addCluster('prod-aurora', { earliest: ago(24 * 35), latest: ago(0.1) });
-    rds.addSnapshot({ id: 'rds:prod-aurora-auto', clusterId: 'prod-aurora', createdAt: ago(5), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'automated' });
-    const p = readiness.params.parse({ schedules: { 'hourly-backup': 2, 'daily-full-backup': 26 }, clusters: ['prod-aurora'] });
-    expect(await readiness.run(stepContext(), p)).toMatchObject({ passed: 4, failed: 0 });
-
-    const strict = readiness.params.parse({ schedules: { 'hourly-backup': 1, 'weekly-backup': 200 }, clusters: ['prod-aurora'], maxSnapshotAgeHours: 4 });
-    const failure = await failureOf(readiness.run(stepContext(), strict));
-    expect(failure.message.split('\n')).toEqual([
-      '3 of 4 readiness checks failed:',
-      '✖ hourly-backup: newest completed backup hourly-backup-20261125040000 is 1h 30m old (limit 1h)',
-      '✖ weekly-backup: no completed backup',
-      '✔ prod-aurora: automated backups kept 35 days (need 35)',
-      '✖ prod-aurora: newest snapshot rds:prod-aurora-auto is 5h old (limit 4h)',
-    ]);
   });
 });
