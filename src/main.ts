@@ -41,6 +41,9 @@ import { IncidentStore } from './incidents/store.ts';
 import { Templates, TemplateError } from './incidents/templates.ts';
 import { scheduleIncidentClock, startIncidentWorker } from './incidents/worker.ts';
 import { IncidentRunFollower } from './incidents/run-follower.ts';
+import { ReadinessFollower } from './readiness/follower.ts';
+import { ReadinessStore } from './readiness/store.ts';
+import { createReadinessNotifier } from './slack/readiness-notifier.ts';
 import { registerIncidentActions } from './slack/listeners/incident-actions.ts';
 import { StatuspageClient } from './statuspage/client.ts';
 import { Metrics } from './observe/metrics.ts';
@@ -97,6 +100,9 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const runsConnection = createRedisConnection(redisTargetOf(config), runsWorker ? 'worker' : 'producer', logger);
   const runQueue = new RunQueue(runsConnection, config.queuePrefix, logger);
   const store = new RunStore(runsConnection, config.queuePrefix);
+  const readiness = new ReadinessStore(runsConnection, config.queuePrefix);
+  // The bot's /metrics reads the readiness gauges from the store, wherever the follower runs.
+  if (runsBot) metrics.watchReadiness(readiness);
   const runService = new RunService({
     store,
     queue: runQueue,
@@ -136,6 +142,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   let runFollower: IncidentRunFollower | undefined;
   // Reading run events blocks: the incident follower has a connection of its own.
   const followerConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
+  let readinessFollower: ReadinessFollower | undefined;
+  const readinessConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
 
   if (producerConnection) {
     const botProducer = (producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger));
@@ -192,6 +200,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         limits: config.limits,
         services: Object.keys(config.statuspage.components),
         metrics,
+        readiness,
         logger,
       });
       registerIncidentActions(slackApp.app, {
@@ -203,7 +212,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         logger,
       });
       registerRunActions(slackApp.app, { service: runService, store, notifier: runNotifier, directory, incidents, limiter, limits: config.limits, logger });
-      registerAppHome(slackApp.app, { store, slash: config.slack.command, logger });
+      registerAppHome(slackApp.app, { store, readiness, slash: config.slack.command, logger });
       return slackApp;
     };
     // Built once Slack has named the installation and the bot user: until then /slack/events refuses (503).
@@ -255,6 +264,16 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       logger,
     });
     await runFollower.start();
+    // Readiness runs' reports: history, metrics' source, and red/green notices in DR_READINESS_CHANNEL (never the status page).
+    readinessFollower = new ReadinessFollower({
+      eventsRedis: readinessConnection ?? runsConnection,
+      runs: store,
+      store: readiness,
+      notify: createReadinessNotifier({ slack, channel: config.readiness.channel, store: readiness, slash: config.slack.command, logger }),
+      consumerName: `${hostname()}:${process.pid}`,
+      logger,
+    });
+    await readinessFollower.start();
     const { apiKey, pageId, apiUrl } = config.statuspage;
     statuspageHandle = startStatuspageWorker({
       connection: workerConnection,
@@ -297,6 +316,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         auth.stop();
         notifier?.stop();
         runFollower?.stop();
+        readinessFollower?.stop();
         // Stop taking commands first (in HTTP mode PORT serves them: it closes now), then let running jobs reach a safe point.
         await front?.stop();
         if (door) {
@@ -315,7 +335,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         await incidentQueue.close();
         await outbox.close();
         await Promise.all([closeServer(server), closeServer(metricsServer)]);
-        for (const conn of [producerConnection, notifierConnection, followerConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
+        for (const conn of [producerConnection, notifierConnection, followerConnection, readinessConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
         logger.info('shutdown complete');
       })()),
   };

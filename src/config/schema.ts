@@ -74,6 +74,7 @@ export const SETTINGS = [
   { key: 'statuspage.publicSeverities', env: 'STATUSPAGE_PUBLIC_SEVERITIES' },
   { key: 'incidents.clockMs', env: 'INCIDENT_CLOCK_MS' },
   { key: 'incidents.targets', env: 'INCIDENT_TARGETS' },
+  { key: 'readiness.channel', env: 'DR_READINESS_CHANNEL' },
   { key: 'paths.commandsDir', env: 'COMMANDS_DIR' },
   { key: 'paths.templatesDir', env: 'TEMPLATES_DIR' },
   { key: 'paths.templatesOverrideDir', env: 'TEMPLATES_OVERRIDE_DIR' },
@@ -329,6 +330,12 @@ export const ConfigSchema = z.object({
           }
           return overrides;
         }),
+    })
+    .prefault({}),
+  readiness: z
+    .object({
+      /** The channel told when a readiness item turns red or green again (docs/readiness.md); unset: nothing is posted. */
+      channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'must be a channel id like C0123ABCD').optional(),
     })
     .prefault({}),
   /** The terminal front end (docs/security.md, "The CLI"). */

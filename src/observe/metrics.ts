@@ -1,12 +1,25 @@
 import type { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LatestReadiness } from '../readiness/store.ts';
 import type { SlackCallObserver } from '../slack/client.ts';
+import type { ItemStatus } from '../steps/readiness/report.ts';
 
 /** What the engine reports as runs and steps end (kept narrow so the engine does not depend on Prometheus). */
 export interface RunObserver {
   stepFinished(use: string, outcome: 'succeeded' | 'failed' | 'cancelled', seconds: number): void;
   runFinished(runbookId: string, outcome: string): void;
 }
+
+/** Where the readiness gauges are read from when scraped (the readiness store, shared by every process). */
+export interface ReadinessSource {
+  latest(): Promise<LatestReadiness>;
+}
+
+/** A readiness status as a gauge value (docs/readiness.md, "Metrics"): `unknown` is below every measured status. */
+export const READINESS_STATUS_VALUE: Readonly<Record<ItemStatus, number>> = { pass: 1, warn: 0.5, fail: 0, unknown: -1 };
+
+/** The gauges of one scrape read the store once: prom-client collects them all at the same time. */
+const READINESS_READ_REUSE_MS = 1_000;
 
 /**
  * The process's Prometheus metrics, served on `/metrics`. One registry per
@@ -17,6 +30,8 @@ export interface RunObserver {
 export class Metrics implements RunObserver, SlackCallObserver {
   readonly registry = new Registry();
   private readonly queues: { name: string; queue: Queue }[] = [];
+  private readiness: ReadinessSource | undefined;
+  private readinessRead: { at: number; value: Promise<LatestReadiness | undefined> } | undefined;
 
   readonly commands = new Counter({ name: 'dr_commands_total', help: '/dr commands by subcommand and outcome (ok, refused, error)', labelNames: ['command', 'outcome'] as const, registers: [this.registry] });
   readonly ackSeconds = new Histogram({
@@ -65,6 +80,61 @@ export class Metrics implements RunObserver, SlackCallObserver {
         }
       },
     });
+    this.readinessGauges();
+  }
+
+  /**
+   * The readiness gauges, read from the store when scraped: right in every
+   * process that serves them, wherever the readiness follower runs.
+   */
+  private readinessGauges(): void {
+    const read = () => this.latestReadiness();
+    const registry = this.registry;
+    const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (latest: LatestReadiness, set: (labels: Record<L, string>, value: number) => void) => void) =>
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        async collect() {
+          const latest = await read();
+          // A failed read keeps the last values rather than dropping every series (Redis has its own signal: /readyz).
+          if (!latest) return;
+          this.reset();
+          fill(latest, (labels, value) => this.set(labels, value));
+        },
+      });
+    const exposures = (latest: LatestReadiness) => latest.exposures?.exposures ?? [];
+    gauge('dr_readiness_item_status', "Each readiness item at its target's latest check: 1 pass, 0.5 warn, 0 fail, -1 unknown (not measured)", ['target', 'area', 'item'], (latest, set) => {
+      for (const { report } of latest.targets) for (const i of report.items) set({ target: report.target, area: i.area, item: i.id }, READINESS_STATUS_VALUE[i.status]);
+    });
+    gauge('dr_readiness_last_check_timestamp_seconds', 'When each target was last checked for readiness (Unix seconds)', ['target'], (latest, set) => {
+      for (const { report } of latest.targets) set({ target: report.target }, report.checkedAt / 1_000);
+    });
+    gauge('dr_rpo_exposure_seconds', 'Live RPO: seconds of data a recovery started now would lose, per scenario; absent when not measured (dr_rpo_exposure_status is -1)', ['scenario'], (latest, set) => {
+      for (const e of exposures(latest)) if (e.exposureSeconds !== undefined) set({ scenario: e.scenario }, e.exposureSeconds);
+    });
+    gauge('dr_rpo_objective_seconds', "The DR plan's RPO per scenario, in seconds", ['scenario'], (latest, set) => {
+      for (const e of exposures(latest)) set({ scenario: e.scenario }, e.objectiveSeconds);
+    });
+    gauge('dr_rpo_exposure_status', 'Live RPO against the objective per scenario: 1 pass, 0.5 warn, 0 fail, -1 unknown (not measured)', ['scenario'], (latest, set) => {
+      for (const e of exposures(latest)) set({ scenario: e.scenario }, READINESS_STATUS_VALUE[e.status]);
+    });
+  }
+
+  private latestReadiness(): Promise<LatestReadiness | undefined> {
+    const source = this.readiness;
+    if (!source) return Promise.resolve(undefined);
+    const now = Date.now();
+    if (!this.readinessRead || now - this.readinessRead.at > READINESS_READ_REUSE_MS) {
+      this.readinessRead = { at: now, value: source.latest().catch(() => undefined) };
+    }
+    return this.readinessRead.value;
+  }
+
+  /** Where `/metrics` reads the readiness gauges from. */
+  watchReadiness(source: ReadinessSource): void {
+    this.readiness = source;
   }
 
   /** Queues whose depth `/metrics` reports. */

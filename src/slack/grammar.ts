@@ -16,6 +16,8 @@ export type DrCommand =
   | { name: 'runbooks' }
   | { name: 'run'; runbookId: string; params: Record<string, Scalar>; dryRun: boolean }
   | { name: 'runs' }
+  /** `check status`: the latest stored readiness results, without a new check. */
+  | { name: 'check-status' }
   /** `page`: one page of the run's steps (plans too long to show whole). */
   | { name: 'show'; runId: string; page?: number }
   | { name: 'cancel'; runId: string; reason?: string }
@@ -60,7 +62,12 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   },
   { name: 'failover', usage: 'failover [--target <dr target>]', summary: 'Fail over to the DR region (its target: region, account, cluster). Needs two approvals.', examples: ['failover', 'failover --target dr'] },
   { name: 'drill', usage: 'drill [--backup <name>]', summary: 'Run the DR drill: restore the newest backup into an isolated namespace and time it.', examples: ['drill'] },
-  { name: 'check', usage: 'check', summary: 'Readiness: backup ages, retention, snapshots. Read-only, no approval.', examples: ['check'] },
+  {
+    name: 'check',
+    usage: 'check [status]',
+    summary: 'Readiness: run the DR plan\'s checklist on every target now (read-only, no approval); `status` shows the latest results and live RPO without running a check.',
+    examples: ['check', 'check status'],
+  },
   { name: 'runbooks', usage: 'runbooks', summary: 'List the runbooks and their parameters.', examples: ['runbooks'] },
   {
     name: 'run',
@@ -207,8 +214,11 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
       return noArgs({ name: 'runbooks' });
     case 'runs':
       return noArgs({ name: 'runs' });
-    case 'check':
-      return noArgs({ name: 'run', runbookId: 'readiness-check', params: {}, dryRun: false });
+    case 'check': {
+      if (rest.length === 0) return { name: 'run', runbookId: 'readiness-check', params: {}, dryRun: false };
+      if (rest.length === 1 && rest[0]?.toLowerCase() === 'status') return { name: 'check-status' };
+      throw usage(`takes nothing (run a check now) or \`status\` (the latest results), not ${code(cut(rest.join(' ')))}`);
+    }
     case 'show': {
       const { runId, extra } = runIdArg(true);
       if (extra.length === 0) return { name: 'show', runId };

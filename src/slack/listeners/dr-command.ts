@@ -28,6 +28,8 @@ import type { SlackDirectory } from '../directory.ts';
 import { checkedActor } from '../guard.ts';
 import { identityOf, placeOf, type SlackPlace } from '../request-context.ts';
 import { ephemeralText } from '../views/ephemeral.ts';
+import type { ReadinessStore } from '../../readiness/store.ts';
+import { renderReadinessStatus } from '../views/readiness.ts';
 
 export interface DrCommandDeps {
   slash: string;
@@ -44,6 +46,8 @@ export interface DrCommandDeps {
   /** Services with a status page component, offered in the declaration form. */
   services: readonly string[];
   metrics: Pick<Metrics, 'commandAnswered'>;
+  /** The latest readiness results, for `/dr check status`. */
+  readiness: Pick<ReadinessStore, 'latest'>;
   logger: Logger;
 }
 
@@ -95,6 +99,9 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
           return;
         case 'runs':
           await ack(ephemeral(renderRunList((await read(store.list(50))).filter((r) => visibleIn(r, here)).slice(0, 15), slash)));
+          return;
+        case 'check-status':
+          await ack(ephemeral(renderReadinessStatus(await read(deps.readiness.latest()), Date.now(), slash)));
           return;
         case 'show': {
           const run = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);

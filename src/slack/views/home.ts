@@ -3,13 +3,15 @@ import { formatDuration } from '../../util/duration.ts';
 import { fitBlocks, linesWithin, SECTION_TEXT_LIMIT, VIEW_LIMITS } from '../limits.ts';
 import { capText } from '../../util/text.ts';
 import { type Block, context, escapeMrkdwn, header, section } from './message.ts';
+import type { LatestReadiness } from '../../readiness/store.ts';
+import { readinessHomeBlocks } from './readiness.ts';
 
 /** Runs listed per section at most; the rest are counted. */
 const RUNS_PER_SECTION = 20;
 const LINE_LIMIT = 400;
 
 /** The App Home tab: what needs attention now. Pure. */
-export function renderHome(runs: readonly Run[], now: number, slash: string): { type: 'home'; blocks: Block[] } {
+export function renderHome(runs: readonly Run[], now: number, slash: string, readiness?: LatestReadiness): { type: 'home'; blocks: Block[] } {
   const running = runs.filter((r) => r.state === 'running' || r.state === 'approved');
   const waiting = runs.filter((r) => r.state === 'awaiting_approval' && r.expiresAt > now);
   const line = (r: Run, detail: string) =>
@@ -18,6 +20,8 @@ export function renderHome(runs: readonly Run[], now: number, slash: string): { 
     header('Disaster recovery'),
     section(list('*Runs in progress*', running.map((r) => line(r, `${r.state}, ${formatDuration(now - (r.startedAt ?? r.createdAt))} so far`)))),
     section(list('*Awaiting approval*', waiting.map((r) => line(r, `${r.approvals.length} of ${r.policy.required} approvals, expires in ${formatDuration(r.expiresAt - now)}`)))),
+    // The latest readiness check per target and the live RPO (absent when it could not be read).
+    ...(readiness ? readinessHomeBlocks(readiness, now, slash) : []),
     context(`Start with \`${slash} help\`. Runs you can act on have their buttons on their message in the channel.`),
   ];
   return { type: 'home', blocks: fitBlocks(blocks, VIEW_LIMITS) };

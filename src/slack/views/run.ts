@@ -7,6 +7,8 @@ import { ERROR_TEXT_LIMIT } from '../../engine/limits.ts';
 import { type Block, code, context, escapeMrkdwn, header, section, type SlackMessage, truncate } from './message.ts';
 import { STEPS_PER_PAGE, stepPageCount, stepPageLines, stepSections } from './run-steps.ts';
 import { alreadyChanged } from './run-ending.ts';
+import { READINESS_REPORT_STEPS, readinessReportOf } from '../../readiness/run-report.ts';
+import { readinessRunBlocks } from './readiness.ts';
 
 /** Button action ids; the value of every button is the run id. */
 export const RUN_ACTIONS = { approve: 'run.approve', reject: 'run.reject', cancel: 'run.cancel', dryRun: 'run.dry-run' } as const;
@@ -53,7 +55,14 @@ export function renderRunMessage(run: Run, now: number, options: { live?: boolea
     tail.push(section(`${run.state === 'expired' ? 'Expired' : `${capitalize(run.state)} by ${who(run.decision.by)}`} at ${clock(run.decision.at)}${reason}`));
   }
   if (run.state === 'succeeded') {
-    const outputs = run.plan.flatMap((p) => Object.entries(run.steps[p.stepId]?.outputs ?? {}).map(([k, v]) => capText(`\`${p.stepId}.${k}\` ${escapeMrkdwn(String(v))}`, RESULT_LINE_LIMIT)));
+    // A readiness run shows its report as the checklist and the live RPO, not as raw JSON.
+    const readiness = readinessReportOf(run);
+    if (readiness) tail.push(...readinessRunBlocks(readiness.report, READINESS_LIMIT));
+    const outputs = run.plan.flatMap((p) =>
+      Object.entries(run.steps[p.stepId]?.outputs ?? {})
+        .filter(([k]) => !(readiness && k === 'report' && READINESS_REPORT_STEPS.has(p.use)))
+        .map(([k, v]) => capText(`\`${p.stepId}.${k}\` ${escapeMrkdwn(String(v))}`, RESULT_LINE_LIMIT)),
+    );
     const { kept, omitted } = linesWithin(outputs, RESULTS_LIMIT);
     if (outputs.length) tail.push(section(`*Results:*\n${kept.join('\n')}${omitted ? `\n_… ${omitted} more results: \`npm run dr -- status ${run.id}\`_` : ''}`));
   }
@@ -97,6 +106,8 @@ const CHANGED_LIMIT = 800;
 const REASON_LIMIT = 500;
 const RESULT_LINE_LIMIT = 300;
 const RESULTS_LIMIT = 1_500;
+/** A readiness run's checklist and live RPO (the whole list: `/dr check status`). */
+const READINESS_LIMIT = 3_500;
 const FOOTER_LIMIT = 1_000;
 /** Slack's count and ours may differ by a little (entities, emoji names): keep some room. */
 const SAFETY_MARGIN = 100;
