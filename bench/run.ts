@@ -1,12 +1,13 @@
 /**
  * `npm run bench` runs every benchmark and prints its numbers, in this order:
- * ack at 200 concurrent requests, ack at 1,000, engine, memory, startup, takeover, parked.
+ * ack at 200 concurrent requests, ack at 1,000, engine, memory, startup, takeover, parked, readiness.
  * `npm run bench -- engine` (or ack, memory, startup, takeover; several names allowed) runs those only.
  * Options: --runs N (engine runs, default 1000; memory: RSS after N and 2N runs),
  * --concurrency N (engine workers, default 16; ack: concurrent requests, default
  * 200 when named, 200 and 1,000 in the full run; given explicitly, ack runs at N only).
  * --kills N (takeover): SIGKILLs per lock setting, default 10.
  * parked: --runs N parked runs, default 500.
+ * readiness: --runs N checklists per target, default 5; --latency MS each fake's answer time, default 40.
  * --live-heap (memory): force a full GC in the bot and worker after each reading and print the live heap.
  * Uses REDIS_URL (default redis://127.0.0.1:6379) under a prefix of its own.
  */
@@ -14,12 +15,14 @@ import { benchAck } from './ack.ts';
 import { benchEngine } from './engine.ts';
 import { benchMemory } from './memory.ts';
 import { benchParked } from './parked.ts';
+import { benchReadiness } from './readiness.ts';
 import { benchStartup } from './startup.ts';
 import { benchTakeover } from './takeover.ts';
 import type { BenchArgs } from './util.ts';
 
 const BENCHES: Record<string, (args: BenchArgs) => Promise<void>> = { ack: benchAck, engine: benchEngine, memory: benchMemory, startup: benchStartup, takeover: benchTakeover,
-  parked: (a) => benchParked({ ...a, runs: option('runs') ?? 500 }) };
+  parked: (a) => benchParked({ ...a, runs: option('runs') ?? 500 }),
+  readiness: () => benchReadiness({ runs: option('runs') ?? 5, latencyMs: option('latency') ?? 40 }) };
 /** Ack concurrencies of the full run (the Slack issue asks for 200 and 1,000). */
 const FULL_RUN_ACK_CONCURRENCY = [200, 1000];
 
@@ -30,7 +33,7 @@ function option(name: string): number | undefined {
 }
 
 /** Options that take a value; the rest (--live-heap) are flags. */
-const VALUE_OPTIONS = ['--runs', '--concurrency', '--kills'];
+const VALUE_OPTIONS = ['--runs', '--concurrency', '--kills', '--latency'];
 const selected = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !VALUE_OPTIONS.includes(all[i - 1] ?? ''));
 const unknown = selected.filter((s) => !(s in BENCHES));
 if (unknown.length > 0) {

@@ -38,9 +38,21 @@ export async function readBody(req: IncomingMessage): Promise<string> {
 /** A fake API on its own loopback server: start, its base URL, stop. */
 export abstract class LoopbackFake {
   protected loopback: Loopback | undefined;
+  /** How long every answer takes at least, as a real service's would (benchmarks); 0 answers at once. */
+  latencyMs = 0;
+  /** Requests answered, and the time spent answering them (latency included): what a caller waits in all, one after another. */
+  readonly answered = { count: 0, ms: 0 };
 
   async start(): Promise<this> {
-    this.loopback = await startLoopback((req, res) => this.handle(req, res));
+    this.loopback = await startLoopback(async (req, res) => {
+      const started = performance.now();
+      res.once('finish', () => {
+        this.answered.count += 1;
+        this.answered.ms += performance.now() - started;
+      });
+      if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+      await this.handle(req, res);
+    });
     return this;
   }
 

@@ -18,6 +18,8 @@ export interface PodOptions {
   ownerKind?: string;
   ownerName?: string;
   labels?: Record<string, string>;
+  /** The image its container runs, and the digest the kubelet pulled (status.containerStatuses[].imageID). */
+  image?: { ref: string; digest: string };
 }
 
 const OWNER_API: Record<string, string> = { Job: 'batch/v1', CronJob: 'batch/v1', ReplicaSet: 'apps/v1', StatefulSet: 'apps/v1', DaemonSet: 'apps/v1' };
@@ -32,9 +34,12 @@ export function addPod(store: ObjectStore, namespace: string, name: string, opti
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace, labels: options.labels ?? { app: name }, ...(ownerReferences ? { ownerReferences } : {}) },
-    spec: { containers: [{ name: 'main', image: `${name}:1` }], restartPolicy: options.ownerKind === 'Job' ? 'Never' : 'Always' },
+    spec: { containers: [{ name: 'main', image: options.image?.ref ?? `${name}:1` }], restartPolicy: options.ownerKind === 'Job' ? 'Never' : 'Always' },
     status: {
       phase,
+      ...(options.image && phase === 'Running'
+        ? { containerStatuses: [{ name: 'main', image: options.image.ref, imageID: `${options.image.ref.replace(/[:@].*$/, '')}@${options.image.digest}`, ready, restartCount: 0, started: true, state: { running: { startedAt: new Date().toISOString() } } }] }
+        : {}),
       ...(options.reason ? { reason: options.reason, message: options.reason === 'Evicted' ? 'The node was low on resource: memory. Threshold quantity: 100Mi, available: 51200Ki.' : options.reason } : {}),
       conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', ...(phase === 'Succeeded' ? { reason: 'PodCompleted' } : {}) }],
     },
