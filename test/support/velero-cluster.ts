@@ -1,7 +1,7 @@
 /**
  * A minimal Kubernetes API server holding plain objects of the kinds a drill
  * touches (namespaces; core configmaps, secrets, services, serviceaccounts,
- * PVCs; apps deployments and statefulsets; batch cronjobs and jobs;
+ * PVCs, pods; apps deployments and statefulsets; batch cronjobs and jobs;
  * networking ingresses; autoscaling HPAs), with Velero's group
  * (fake-velero.ts) served next to them: the `VeleroCluster` a drill test needs,
  * independent of fake-kube.ts. List, get, create (409 when it exists), delete;
@@ -26,6 +26,7 @@ const RESOURCES: Record<string, string> = {
   '/v1/services': 'Service',
   '/v1/serviceaccounts': 'ServiceAccount',
   '/v1/persistentvolumeclaims': 'PersistentVolumeClaim',
+  '/v1/pods': 'Pod',
   'apps/v1/deployments': 'Deployment',
   'apps/v1/statefulsets': 'StatefulSet',
   'batch/v1/cronjobs': 'CronJob',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { SecretChecksSchema } from '../../../src/steps/readiness/secrets.ts';
 import { metadataKey } from '../../../src/steps/velero/object-store.ts';
 import { TargetsSettingSchema } from '../../../src/targets/config.ts';
 import { sessionName } from '../../../src/targets/credentials.ts';
@@ -8,9 +9,28 @@ import { newRunId } from '../../../src/util/ids.ts';
 import { readText, sourceFiles, yamlDocs } from './files.ts';
 
 /** @aws-sdk/client-<name> → IAM service prefix. */
-const SERVICES: Record<string, string> = { rds: 'rds', eks: 'eks', sts: 'sts', s3: 's3' };
-/** Calls IAM authorizes under another action's name. */
-const IAM_ACTION: Record<string, string> = { 's3:ListObjectsV2': 's3:ListBucket' };
+const SERVICES: Record<string, string> = {
+  rds: 'rds',
+  eks: 'eks',
+  sts: 'sts',
+  s3: 's3',
+  cloudwatch: 'cloudwatch',
+  ecr: 'ecr',
+  'secrets-manager': 'secretsmanager',
+  'route-53': 'route53',
+};
+/** Calls IAM authorizes under another action's name (Service Authorization Reference, and each call's API page). */
+const IAM_ACTION: Record<string, string> = { 's3:ListObjectsV2': 's3:ListBucket', 's3:GetBucketReplication': 's3:GetReplicationConfiguration' };
+/**
+ * Calls IAM does not authorize: GetCallerIdentity needs no permission, and an
+ * explicit deny of sts:GetCallerIdentity does not stop it (STS API Reference).
+ */
+const NEEDS_NO_PERMISSION = new Set(['sts:GetCallerIdentity']);
+/**
+ * Actions with no resource types in the Service Authorization Reference: IAM
+ * matches them only against `"*"`, so no ARN can narrow them. Each is a read.
+ */
+const NO_RESOURCE_TYPES = new Set(['cloudwatch:GetMetricData', 'ecr:DescribeRegistry', 'route53:ListHostedZonesByName']);
 const ACCOUNT = '111122223333';
 /** The one call made with the bot's own credentials only: becoming a target's role (src/targets/credentials.ts). */
 const ASSUME_ROLE = 'sts:AssumeRole';
@@ -29,6 +49,9 @@ const steps = sourceFiles('src/steps');
 /** The steps, and how a target is reached: credentials (AssumeRole) and its EKS cluster (DescribeCluster). */
 const code = [...steps, ...sourceFiles('src/targets')];
 
+/** Calls found that need no permission (NEEDS_NO_PERMISSION), with where they are. */
+const unauthorized = new Map<string, string>();
+
 /** `new XxxCommand(` in the steps and the targets, as `service:Xxx`, with where it is. */
 function actionsUsedByCode(): Map<string, string> {
   const used = new Map<string, string>();
@@ -45,7 +68,8 @@ function actionsUsedByCode(): Map<string, string> {
       const service = serviceOf.get(`${m[1] ?? ''}Command`);
       if (!service) throw new Error(`${file.path}: ${m[1] ?? ''}Command is not imported from an @aws-sdk client`);
       const call = `${service}:${m[1] ?? ''}`;
-      used.set(IAM_ACTION[call] ?? call, file.path);
+      if (NEEDS_NO_PERMISSION.has(call)) unauthorized.set(call, file.path);
+      else used.set(IAM_ACTION[call] ?? call, file.path);
     }
   }
   return used;
@@ -61,15 +85,25 @@ function tagKeysOnCreate(): string[] {
   );
 }
 
-/** An IAM condition or ARN pattern (`*` any characters) as a RegExp. */
+/** An IAM condition or ARN pattern (`*` any characters, `?` one character) as a RegExp. */
 function glob(pattern: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
 
-/** Every resource an ARN of `account` and of a service the statement's actions belong to; no `*` resource. */
+/**
+ * Every resource an ARN of `account` and of a service the statement's actions
+ * belong to; `*` only in a statement of its own holding nothing but actions
+ * with no resource types (NO_RESOURCE_TYPES), which no ARN could narrow.
+ */
 function expectScopedTo(p: z.infer<typeof Policy>, account: string): void {
   for (const s of p.Statement) {
     const services = new Set(s.Action.map((a) => a.split(':')[0]));
+    const unscopable = s.Action.filter((a) => NO_RESOURCE_TYPES.has(a));
+    if (unscopable.length > 0 || s.Resource.includes('*')) {
+      expect(unscopable, `${s.Sid}: only actions without resource types may have "*"`).toEqual(s.Action);
+      expect(s.Resource, s.Sid).toEqual(['*']);
+      continue;
+    }
     for (const r of s.Resource) {
       expect(r, s.Sid).not.toBe('*');
       const [, partition, service, region, inAccount, resource] = r.split(':');
@@ -79,6 +113,9 @@ function expectScopedTo(p: z.infer<typeof Policy>, account: string): void {
         // Bucket ARNs name no region or account: the account is a condition (buckets owned by it only).
         expect([region, inAccount], r).toEqual(['', '']);
         expect(s.Condition?.StringEquals?.['s3:ResourceAccount'], s.Sid).toBe(account);
+      } else if (service === 'route53') {
+        // Hosted zone and health check ARNs name no region or account: a role reaches its own account's only.
+        expect([region, inAccount], r).toEqual(['', '']);
       } else expect(inAccount, r).toBe(account);
       expect(resource ?? '', r).not.toBe('*');
     }
@@ -146,6 +183,30 @@ describe('deploy/iam-policy.json', () => {
   it('needs no STS permission for the EKS token (a presigned GetCallerIdentity)', () => {
     expect(readText('src/targets/eks-token.ts')).toContain("Action: 'GetCallerIdentity'");
     expect(actions.some((a) => a.startsWith('sts:'))).toBe(false);
+  });
+
+  it('needs no STS permission for the readiness check asking STS who the bot is (GetCallerIdentity)', () => {
+    expect(unauthorized.get('sts:GetCallerIdentity')).toBe('src/steps/readiness/dr-region.ts');
+    expect(used.has('sts:GetCallerIdentity')).toBe(false);
+  });
+
+  it('grants "*" only to actions without resource types that the code calls, each a read', () => {
+    for (const a of NO_RESOURCE_TYPES) expect(used.has(a), `${a} is no longer called: drop it from NO_RESOURCE_TYPES`).toBe(true);
+    const starred = policy.Statement.filter((s) => s.Resource.includes('*'));
+    expect(starred.flatMap((s) => s.Action).sort()).toEqual([...NO_RESOURCE_TYPES].sort());
+    for (const a of NO_RESOURCE_TYPES) expect(a).toMatch(/:(Get|Describe|List)\w+$/);
+  });
+
+  it('reads the replication of the secrets the readiness check names by default, by name', () => {
+    const ids = SecretChecksSchema.parse({}).ids;
+    expect(ids.length).toBeGreaterThan(0);
+    for (const [p, account] of [[policy, ACCOUNT], [targetRole, TARGET_ACCOUNT]] as const) {
+      const describe = p.Statement.filter((st) => st.Action.includes('secretsmanager:DescribeSecret')).flatMap((st) => st.Resource);
+      expect(describe.length).toBeGreaterThan(0);
+      // A secret's ARN is its name, `-` and six random characters.
+      for (const id of ids) expect(describe.some((r) => glob(r).test(`arn:aws:secretsmanager:us-east-1:${account}:secret:${id}-AbC123`)), `secret ${id}`).toBe(true);
+      for (const r of describe) expect(r, 'a secret is named, not every secret').not.toMatch(/:secret:\*$/);
+    }
   });
 });
 
