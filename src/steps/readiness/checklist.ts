@@ -94,7 +94,7 @@ async function checkTarget(ctx: StepContext, p: ChecklistParams): Promise<{ repo
       drVeleroItems(kube, namespace, p.velero, now, timeoutMs, readings),
       drImageItems(ctx.aws, p.images, timeoutMs),
       drAuroraItems(ctx.aws, p.aurora, now, timeoutMs, readings),
-      drRegionItems(ctx.aws, kube, ctx.target, p.drCluster, timeoutMs),
+      drRegionItems(ctx.aws, kube, ctx.target, namespace, p.drCluster, timeoutMs),
     );
   }
   const items = (await Promise.all(parts)).flat();

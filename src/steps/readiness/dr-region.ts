@@ -15,8 +15,8 @@ export const DrRegionChecksSchema = z.object({
 });
 export type DrRegionChecks = z.infer<typeof DrRegionChecksSchema>;
 
-/** The DR EKS cluster ACTIVE, its pilot-light node group there, and Kubernetes answering the bot. */
-export async function drRegionItems(aws: TargetAccess['aws'], kube: () => Promise<KubeApis>, target: TargetView, checks: DrRegionChecks, timeoutMs: number): Promise<ItemResult[]> {
+/** The DR EKS cluster ACTIVE, its pilot-light node group there, and Kubernetes answering the bot (in Velero's namespace). */
+export async function drRegionItems(aws: TargetAccess['aws'], kube: () => Promise<KubeApis>, target: TargetView, veleroNamespace: string, checks: DrRegionChecks, timeoutMs: number): Promise<ItemResult[]> {
   const cluster = target.eksCluster;
   const active: ItemSpec = { id: 'dr-region.eks-active', area: 'dr-region', title: `DR EKS cluster ${cluster ?? ''} ACTIVE`, objective: 'ACTIVE' };
   const nodes: ItemSpec = { id: `dr-region.nodegroup.${checks.nodegroup || 'none'}`, area: 'dr-region', title: `Pilot-light node group ${checks.nodegroup} present`, objective: 'ACTIVE' };
@@ -43,9 +43,10 @@ export async function drRegionItems(aws: TargetAccess['aws'], kube: () => Promis
         return items;
       })
     : [fail(active, 'no EKS cluster named', "The DR target names no EKS cluster (kubernetes.eksCluster), so the bot cannot check or use it.", "Set the DR target's kubernetes: { eksCluster: <name> }.")];
+  // A namespaced read the bot's RBAC already grants (pods, read-only): proves the role is let in without listing the cluster's namespaces.
   const answered = await measured([reach], timeoutMs, async () => {
-    const list = await (await kube()).core.listNamespace({ limit: 1 });
-    return [pass(reach, list.items.length > 0 ? 'answered' : 'answered (no namespace)', 'Role assumed and Kubernetes answered.')];
+    await (await kube()).core.listNamespacedPod({ namespace: veleroNamespace, limit: 1 });
+    return [pass(reach, 'answered', `Role assumed and Kubernetes answered (pods of ${veleroNamespace} listed).`)];
   });
   return [...eks, ...answered];
 }
