@@ -101,7 +101,7 @@ const SLASH_ROWS: SlashRow[] = [
   { name: 'help with two topics', text: 'help ping extra', expect: ['`help` takes at most one command name. Usage: `/dr help [command]`'] },
   { name: 'runs with an argument', text: 'runs all', expect: ['`runs` takes no arguments. Usage: `/dr runs`'] },
   { name: 'runbooks with an option', text: 'runbooks --verbose', expect: ['`runbooks` takes no arguments.'] },
-  { name: 'check with an argument', text: 'check --now', expect: ['`check` takes no arguments.'] },
+  { name: 'check with an argument', text: 'check --now', expect: ['`check` takes nothing (run a check now) or `status` (the latest results), not `--now`. Usage: `/dr check [status]`'] },
   { name: 'ping with <!channel>', text: 'ping <!channel>', expect: ['`ping` takes no arguments.'] },
 
   // restore db / restore cluster: bad names, bad times, bad options.
@@ -184,7 +184,7 @@ const SLASH_ROWS: SlashRow[] = [
   { name: 'restore into a cluster that is no EKS name', text: 'run restore-cluster cluster=eks;rm healthUrl=https://a.example/h', expect: ['`cluster`: `eks;rm` does not match'] },
   { name: 'run constructor', text: 'run constructor', expect: ['There is no runbook `constructor`.'] },
   { name: 'run a 5000-char runbook id', text: `run ${'x'.repeat(5000)}`, expect: [`There is no runbook \`${'x'.repeat(64)}\`.`] },
-  { name: 'run with an unknown parameter', text: 'run readiness-check foo=bar', expect: badParam('readiness-check', '`foo` is not a parameter of readiness-check (parameters: target, cluster, drTarget, drCluster)') },
+  { name: 'run with an unknown parameter', text: 'run readiness-check foo=bar', expect: badParam('readiness-check', '`foo` is not a parameter of readiness-check (parameters: target, cluster, drTarget, drCluster, drRegion, stateBucket, dnsRecord, apiTimeoutSeconds)') },
   { name: 'run with a parameter missing =', text: 'run readiness-check cluster', expect: ['`run` takes parameters as key=value; `cluster` is not one.'] },
   { name: 'run with an empty value', text: 'run readiness-check cluster=', expect: badParam('readiness-check', '`cluster`: must not be empty') },
   { name: 'run with a 10 kB value', text: `run readiness-check cluster=${'a'.repeat(KB10)}`, expect: badParam('readiness-check', `\`cluster\`: \`${'a'.repeat(60)}…\` does not match`) },

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ItemResult, ReadinessReport } from '../../src/steps/readiness/report.ts';
 import { parseReadinessReport } from '../../src/steps/readiness/report.ts';
 import { ALICE, SHIPPED_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
-import { ago, DR_CLUSTER, DR_ROLE, Estate, IMAGE, PROD_CLUSTER, SECRET, STATE_BUCKET } from '../support/estate.ts';
+import { ago, BOT_KEY, DR_CLUSTER, DR_ROLE, Estate, IMAGE, PROD_CLUSTER, SECRET, STATE_BUCKET } from '../support/estate.ts';
 
 /**
  * The shipped readiness-check on the real engine (real Redis) against a
@@ -96,6 +96,29 @@ describe('readiness checklist, end to end', () => {
     expect(exposure['single-az-failure']).toBe(0);
     expect(exposure['accidental-deletion']).toBeGreaterThanOrEqual(600);
     expect(exposure['accidental-deletion']).toBeLessThan(700);
+  });
+
+  it('needs no approval, changes nothing, reads production with the bot\'s own keys and the DR region with one session named after the run', async () => {
+    const run = await engine.service.create({ runbookId: 'readiness-check', params: { drTarget: 'dr', cluster: PROD_CLUSTER, drCluster: DR_CLUSTER, stateBucket: STATE_BUCKET }, requester: ALICE });
+    expect(run.state).toBe('approved');
+    expect((await engine.waitForState(run.id, ['succeeded', 'failed'], 60_000)).state).toBe('succeeded');
+
+    expect(estate.sts.callsTo('AssumeRole').map((c) => c.sessionName)).toEqual([`dr-chatops-${run.id}`]);
+    const [session] = [...estate.sts.sessions.keys()];
+    expect(session).toMatch(/^ASIA/);
+    const signers = (calls: { accessKeyId?: string | undefined; region?: string | undefined }[], region: string) => [...new Set(calls.filter((c) => c.region === region).map((c) => c.accessKeyId))];
+    for (const fake of [estate.ecr, estate.secrets, estate.cloudwatch]) {
+      expect(signers(fake.calls, 'us-east-1').every((k) => k === BOT_KEY)).toBe(true);
+      expect(signers(fake.calls, 'us-west-2').every((k) => k === session)).toBe(true);
+    }
+    expect(new Set(estate.rds.callers.map((c) => c.accessKeyId))).toEqual(new Set([BOT_KEY]));
+    expect(new Set(estate.rdsDr.callers.map((c) => c.accessKeyId))).toEqual(new Set([session]));
+    // Reads only, everywhere.
+    const operations = [...estate.rds.calls, ...estate.rdsDr.calls].map((c) => c.action);
+    expect(operations.filter((op) => !/^Describe/.test(op))).toEqual([]);
+    expect([...estate.ecr.calls, ...estate.secrets.calls, ...estate.cloudwatch.calls].map((c) => c.operation).filter((op) => !/^(Describe|Get|List)/.test(op))).toEqual([]);
+    expect(estate.route53.calls.map((c) => c.operation).filter((op) => !/^(Get|List)/.test(op ?? ''))).toEqual([]);
+    expect(estate.kube.calls.filter((c) => c.method !== 'GET')).toEqual([]);
   });
 
   const breakages: { what: string; breaks: (e: Estate) => void; fails: string; reason: RegExp }[] = [

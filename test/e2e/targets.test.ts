@@ -2,7 +2,6 @@ import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Run } from '../../src/runs/model.ts';
-import { eksToken } from '../../src/targets/eks-token.ts';
 import type { Targets } from '../../src/targets/targets.ts';
 import { ALICE, BOB, SHIPPED_COMMANDS, startTestEngine, type TestEngine, testTargets } from '../support/engine.ts';
 import { FakeEks } from '../support/fake-eks.ts';
@@ -10,7 +9,6 @@ import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
 import { FakeSts } from '../support/fake-sts.ts';
-import { VeleroTestCluster } from '../support/velero-cluster.ts';
 
 const HOUR = 3_600_000;
 const ago = (hours: number) => new Date(Date.now() - hours * HOUR);
@@ -53,9 +51,6 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   }
 }
 
-/** The Velero schedules a cluster's backup lists asked for (`labelSelector=velero.io/schedule-name=…`), sorted. */
-const schedulesAsked = (calls: { path: string }[]) =>
-  [...new Set(calls.map((c) => new URL(c.path, 'http://x').searchParams.get('labelSelector') ?? '').filter((s) => s.startsWith('velero.io/schedule-name=')).map((s) => s.slice('velero.io/schedule-name='.length)))].sort();
 /** Each step's place as its plan shows it (what decided where it acts, `resolved`, is compared by the engine). */
 const places = (run: Run) => run.plan.map((p) => [p.stepId, p.place && Object.fromEntries(Object.entries(p.place).filter(([key]) => key !== 'resolved'))]);
 const lines = (run: Run) => run.plan.map((p) => [p.stepId, p.lines.map((l) => `${l.action} ${l.resource}: ${l.detail}`)]);
@@ -118,105 +113,6 @@ describe('targets, end to end', () => {
     rdsDr.calls.length = 0;
     rdsDr.callers.length = 0;
     api.requests.length = 0;
-  });
-
-  describe('readiness-check across two targets in one run', () => {
-    let rdsPrimary: FakeRds;
-    let primaryKube: FakeKube;
-    let drCluster: VeleroTestCluster;
-    let engine: TestEngine | undefined;
-
-    beforeAll(async () => {
-      [rdsPrimary, primaryKube, drCluster] = await Promise.all([new FakeRds().start(), new FakeKube().start(), new VeleroTestCluster().start()]);
-      rdsPrimary.trustSessionsFrom(sts);
-      // The DR cluster's API server lets in EKS tokens only, signed by credentials STS issued and still live.
-      drCluster.requireEksToken = true;
-      drCluster.trustSessionsFrom(sts);
-      const targets = testTargets(
-        {
-          aws: { region: 'us-east-1', rdsEndpointUrl: rdsPrimary.url },
-          kubernetes: { kubeconfig: primaryKube.writeKubeconfig() },
-          targets: { dr: drTarget() },
-        },
-        { credentials: botCredentials },
-      );
-      engine = await startTestEngine({ commandsDir: SHIPPED_COMMANDS, targets });
-    });
-    afterAll(async () => {
-      await engine?.stop();
-      await Promise.all([rdsPrimary.stop(), primaryKube.stop(), drCluster.stop()]);
-    });
-
-    it('checks the primary with the bot’s own keys and the DR account through its assumed role, each in its own region and cluster', async () => {
-      primaryKube.velero.clear();
-      primaryKube.addBackup('hourly-backup-20261201050000', { schedule: 'hourly-backup', completedAt: ago(0.5) });
-      primaryKube.addBackup('daily-full-backup-20261201020000', { schedule: 'daily-full-backup', completedAt: ago(3) });
-      rdsPrimary.addCluster('prod-aurora', { earliest: ago(35 * 24), latest: ago(0.1) });
-      rdsPrimary.addSnapshot({ id: 'rds:prod-aurora-2026-12-01-03-00', clusterId: 'prod-aurora', createdAt: ago(3), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'automated' });
-      // The DR region's Velero sees the same bucket's backups (synced), and its own database keeps its own.
-      drCluster.velero.addBackup('daily-full-backup-20261201020000', { schedule: 'daily-full-backup', completedAt: ago(3) });
-      rdsDr.addCluster('prod-aurora-dr', { earliest: ago(35 * 24), latest: ago(0.1) });
-      rdsDr.addSnapshot({ id: 'rds:prod-aurora-dr-2026-12-01-04-00', clusterId: 'prod-aurora-dr', createdAt: ago(2), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'automated' });
-      eks.addCluster('eks-dr', drCluster.url);
-
-      if (!engine) throw new Error('the engine did not start');
-      const run = await engine.service.create({ runbookId: 'readiness-check', params: { drTarget: 'dr', cluster: 'prod-aurora', drCluster: 'prod-aurora-dr' }, requester: ALICE });
-      expect(places(run)).toEqual([
-        ['check', { target: 'default', label: 'default', region: 'us-east-1', clusterLabel: 'its kubeconfig' }],
-        ['dr', { target: 'dr', label: DR_LABEL, region: 'us-west-2', account: '222222222222', clusterLabel: 'EKS eks-dr' }],
-      ]);
-      const done = await engine.waitForState(run.id, ['succeeded', 'failed'], 30_000);
-      expect(done.failure).toBeUndefined();
-      expect(done.state).toBe('succeeded');
-      expect(String(done.steps.check?.outputs?.report).split('\n')).toEqual([
-        expect.stringMatching(/^✔ hourly-backup: newest completed backup hourly-backup-20261201050000 is 30m old \(limit 2h\)$/),
-        expect.stringMatching(/^✔ daily-full-backup: newest completed backup daily-full-backup-20261201020000 is 3h old \(limit 26h\)$/),
-        '✔ prod-aurora: automated backups kept 35 days (need 35)',
-        expect.stringMatching(/^✔ prod-aurora: newest snapshot rds:prod-aurora-2026-12-01-03-00 is 3h old \(limit 26h\)$/),
-      ]);
-      expect(String(done.steps.dr?.outputs?.report).split('\n')).toEqual([
-        expect.stringMatching(/^✔ daily-full-backup: newest completed backup daily-full-backup-20261201020000 is 3h old \(limit 26h\)$/),
-        '✔ prod-aurora-dr: automated backups kept 35 days (need 35)',
-        expect.stringMatching(/^✔ prod-aurora-dr: newest snapshot rds:prod-aurora-dr-2026-12-01-04-00 is 2h old \(limit 26h\)$/),
-      ]);
-
-      // One session for the run, named after it, assumed with the bot's own key and the role's external id.
-      expect(sts.calls).toEqual([
-        { action: 'AssumeRole', roleArn: DR_ROLE, sessionName: `dr-chatops-${run.id}`, externalId: EXTERNAL_ID, durationSeconds: 3_600, callerAccessKey: BOT_KEY },
-      ]);
-      const [assumed] = issuedKeys();
-      // The primary saw the bot's own key only, asked about its own cluster only; the DR account saw the session key only.
-      expect(new Set(rdsPrimary.callers.map((c) => c.accessKeyId))).toEqual(new Set([BOT_KEY]));
-      expect(new Set(rdsPrimary.calls.map((c) => c.params.DBClusterIdentifier))).toEqual(new Set(['prod-aurora']));
-      expectAllSignedBy(rdsDr.callers.map((c) => c.accessKeyId), assumed);
-      expect(new Set(rdsDr.calls.map((c) => c.params.DBClusterIdentifier))).toEqual(new Set(['prod-aurora-dr']));
-      expectAllSignedBy(eks.callers.map((c) => c.accessKeyId), assumed);
-      expect(eks.calls.map((c) => `${c.method} ${c.path}`)).toContain('GET /clusters/eks-dr');
-      // The DR cluster was read with EKS tokens of the session; the primary's with its kubeconfig, never an EKS token.
-      expectAllSignedBy(drCluster.eksCallers, assumed);
-      expect(drCluster.calls.map((c) => c.path.split('?')[0])).toContain('/apis/velero.io/v1/namespaces/velero/backups');
-      expect(primaryKube.eksCallers).toEqual([]);
-      expect(new Set(primaryKube.bearerTokens)).toEqual(new Set(['fake-kube-token-0123456789']));
-      // Each cluster was asked about its own step's schedules only.
-      expect(schedulesAsked(primaryKube.calls)).toEqual(['daily-full-backup', 'hourly-backup']);
-      expect(schedulesAsked(drCluster.calls)).toEqual(['daily-full-backup']);
-
-      // Those tokens meant something: the DR cluster refuses one signed by a key STS never issued, and the run's own once STS says it expired.
-      const session = sts.sessions.get(assumed ?? '');
-      const statusWithToken = async (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken: string }) => {
-        const { token } = await eksToken({ cluster: 'eks-dr', region: 'us-west-2', credentials });
-        return (await fetch(`${drCluster.url}/apis/velero.io/v1/namespaces/velero/backups`, { headers: { authorization: `Bearer ${token}` } })).status;
-      };
-      expect(await statusWithToken({ accessKeyId: 'ASIAFAKEFAKEFAKE9999', secretAccessKey: 'x'.repeat(40), sessionToken: 'never-issued' })).toBe(401);
-      const live = { accessKeyId: assumed ?? '', secretAccessKey: session?.secretAccessKey ?? '', sessionToken: session?.sessionToken ?? '' };
-      expect(await statusWithToken(live)).toBe(200);
-      sts.now = () => (session?.expiresAt ?? 0) + 1;
-      try {
-        expect(await statusWithToken(live)).toBe(401);
-      } finally {
-        sts.now = Date.now;
-      }
-    });
   });
 
   describe('with the primary region down', () => {
