@@ -117,7 +117,7 @@ describe('readiness checklist, end to end', () => {
     const operations = [...estate.rds.calls, ...estate.rdsDr.calls].map((c) => c.action);
     expect(operations.filter((op) => !/^Describe/.test(op))).toEqual([]);
     expect([...estate.ecr.calls, ...estate.secrets.calls, ...estate.cloudwatch.calls].map((c) => c.operation).filter((op) => !/^(Describe|Get|List)/.test(op))).toEqual([]);
-    expect(estate.route53.calls.map((c) => c.operation).filter((op) => !/^(Get|List)/.test(op ?? ''))).toEqual([]);
+    expect(estate.route53.calls.map((c) => c.operation).filter((op) => !/^(Get|List)/.test(op))).toEqual([]);
     expect(estate.kube.calls.filter((c) => c.method !== 'GET')).toEqual([]);
   });
 
