@@ -6,6 +6,7 @@ import { allowEntryProblem } from '../steps/builtin/addresses.ts';
 import { NAMESPACE_PATTERN, OBJECT_PATTERN, parseAllowList } from '../steps/kube/scope.ts';
 import { AWS_REGION, EKS_CLUSTER_NAME, TARGET_NAME, TargetsSettingSchema } from '../targets/config.ts';
 import { hasLegacyDefault } from '../targets/legacy-default.ts';
+import { ConfigSchedulesSettingSchema, ReadinessEverySchema } from '../schedules/model.ts';
 import { z } from 'zod';
 
 /**
@@ -75,6 +76,8 @@ export const SETTINGS = [
   { key: 'incidents.clockMs', env: 'INCIDENT_CLOCK_MS' },
   { key: 'incidents.targets', env: 'INCIDENT_TARGETS' },
   { key: 'readiness.channel', env: 'DR_READINESS_CHANNEL' },
+  { key: 'readiness.every', env: 'DR_READINESS_EVERY' },
+  { key: 'schedules', env: 'DR_SCHEDULES' },
   { key: 'paths.commandsDir', env: 'COMMANDS_DIR' },
   { key: 'paths.templatesDir', env: 'TEMPLATES_DIR' },
   { key: 'paths.templatesOverrideDir', env: 'TEMPLATES_OVERRIDE_DIR' },
@@ -336,8 +339,12 @@ export const ConfigSchema = z.object({
     .object({
       /** The channel told when a readiness item turns red or green again (docs/readiness.md); unset: nothing is posted. */
       channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'must be a channel id like C0123ABCD').optional(),
+      /** How often the default schedule runs readiness-check (docs/schedules.md): 30m unless set; `off` disables it. */
+      every: ReadinessEverySchema,
     })
     .prefault({}),
+  /** Schedules of read-only runbooks, kept as written here (docs/schedules.md): a YAML list of id, runbook, every or cron, params, channel. */
+  schedules: ConfigSchedulesSettingSchema,
   /** The terminal front end (docs/security.md, "The CLI"). */
   cli: z
     .object({

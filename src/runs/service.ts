@@ -5,7 +5,7 @@ import type { RunQueue } from '../queue/run-queue.ts';
 import { bindParams } from '../runbooks/params.ts';
 import type { RunbookSet } from '../runbooks/load.ts';
 import type { Scalar } from '../runbooks/refs.ts';
-import type { Runbook } from '../runbooks/schema.ts';
+import type { Runbook, RunPriority } from '../runbooks/schema.ts';
 import type { StepRegistry } from '../steps/registry.ts';
 import type { Targets } from '../targets/targets.ts';
 import { closestMatch } from '../util/closest.ts';
@@ -32,6 +32,10 @@ export interface CreateRunInput {
   dryRun?: boolean;
   /** Where steps that name no target act (the CLI's --target); the configured default otherwise. */
   target?: string;
+  /** The run's id, when the caller must find the same run again on a retry (a schedule's fire); a new one otherwise. */
+  id?: string;
+  /** The queue priority instead of the runbook's: a scheduled run is background, whatever its runbook says. */
+  priority?: RunPriority;
 }
 
 /** Who decides on a run; with the groups of `run.policy` they are in (`groupsToAsk`), when the front end can ask Slack. */
@@ -120,7 +124,10 @@ export class RunService {
     const { store, queue, logger } = this.deps;
     const { runbook, params, runTarget } = this.check(input);
     const now = this.now();
-    const id = newRunId();
+    const id = input.id ?? newRunId();
+    // A given id that is taken would overwrite that run.
+    if (input.id !== undefined && (await store.field(input.id, 'state')) !== null) throw new Error(`run id ${input.id} is taken`);
+    const priority = input.priority ?? runbook.priority;
     const plan = await planRun({ runbook, params, runId: id, registry: this.deps.registry, targets: this.deps.targets, target: runTarget, logger });
 
     const dryRun = input.dryRun === true;
@@ -134,7 +141,7 @@ export class RunService {
       requester: actorOf(input.requester),
       origin: input.origin ?? {},
       dryRun,
-      priority: runbook.priority,
+      priority,
       plan,
       policy: { ...this.approversOf(runbook), required: runbook.approval.required, allowSelfApproval: runbook.approval.allowSelfApproval, expiresInMs: runbook.approval.expiresIn },
       createdAt: now,
@@ -156,7 +163,7 @@ export class RunService {
       ],
     );
     logger.info({ runId: id, runbook: runbook.id, state, dryRun }, 'run created');
-    if (startsAtOnce) await queue.enqueueExecution(id, runbook.priority);
+    if (startsAtOnce) await queue.enqueueExecution(id, priority);
     else await queue.scheduleExpiry(id, doc.expiresAt - now);
     return this.mustGet(id);
   }
@@ -325,7 +332,8 @@ function stateMessage(run: Run, current: string, wanted: string): string {
   return `Run \`${run.id}\` is ${current.replace('_', ' ')}, so it cannot be ${wanted}. Nothing changed.`;
 }
 
-function unknownRunbookMessage(id: string, known: string[]): string {
+/** `There is no runbook x. Did you mean y?`, with the runbooks there are. */
+export function unknownRunbookMessage(id: string, known: string[]): string {
   const close = closestMatch(id, known) ?? known.find((k) => k.includes(id) || id.includes(k));
   return `There is no runbook ${code(truncate(id, 64, ''))}.${close ? ` Did you mean \`${close}\`?` : ''} Runbooks: ${known.join(', ') || 'none'}.`;
 }
