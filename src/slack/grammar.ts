@@ -1,4 +1,5 @@
 import { UserError } from '../errors.ts';
+import { parseScheduleCommand, type ScheduleCommand } from '../schedules/grammar.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import { closestMatch } from '../util/closest.ts';
 import { truncate } from '../util/text.ts';
@@ -25,7 +26,9 @@ export type DrCommand =
   | { name: 'declare'; scenario: string; title: string; severity?: string; public: boolean; services?: string[]; impact?: string }
   /** `declare` alone: the declaration form (a modal). */
   | { name: 'declare-form' }
-  | { name: 'status'; state: string; message: string };
+  | { name: 'status'; state: string; message: string }
+  /** `schedule list | add … | pause | resume | delete` (src/schedules/grammar.ts). */
+  | { name: 'schedule'; command: ScheduleCommand };
 
 export interface CommandSpec {
   readonly name: string;
@@ -67,6 +70,12 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     usage: 'check [status]',
     summary: 'Readiness: run the DR plan\'s checklist on every target now (read-only, no approval); `status` shows the latest results and live RPO without running a check.',
     examples: ['check', 'check status'],
+  },
+  {
+    name: 'schedule',
+    usage: 'schedule list | add <runbook> <every 30m | "cron"> [key=value …] [#channel] | pause <id> | resume <id> | delete <id>',
+    summary: 'Run a read-only runbook on a schedule (cron in UTC), in the background; with a channel, each run is posted there.',
+    examples: ['schedule list', 'schedule add readiness-check every 30m here', 'schedule add readiness-check "0 6 * * 1" cluster=prod-aurora-cluster', 'schedule pause s-k2m9x4'],
   },
   { name: 'runbooks', usage: 'runbooks', summary: 'List the runbooks and their parameters.', examples: ['runbooks'] },
   {
@@ -219,6 +228,8 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
       if (rest.length === 1 && rest[0]?.toLowerCase() === 'status') return { name: 'check-status' };
       throw usage(`takes nothing (run a check now) or \`status\` (the latest results), not ${code(cut(rest.join(' ')))}`);
     }
+    case 'schedule':
+      return { name: 'schedule', command: parseScheduleCommand(rest, (what) => new UserError(`${what}. Usage: \`${slash} ${spec.usage}\`, e.g. \`${slash} ${spec.examples[1] ?? ''}\``)) };
     case 'show': {
       const { runId, extra } = runIdArg(true);
       if (extra.length === 0) return { name: 'show', runId };

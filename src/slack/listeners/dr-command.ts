@@ -30,6 +30,8 @@ import { identityOf, placeOf, type SlackPlace } from '../request-context.ts';
 import { ephemeralText } from '../views/ephemeral.ts';
 import type { ReadinessStore } from '../../readiness/store.ts';
 import { renderReadinessStatus } from '../views/readiness.ts';
+import type { ScheduleService } from '../../schedules/service.ts';
+import { answerScheduleCommand } from './schedule-command.ts';
 
 export interface DrCommandDeps {
   slash: string;
@@ -48,6 +50,8 @@ export interface DrCommandDeps {
   metrics: Pick<Metrics, 'commandAnswered'>;
   /** The latest readiness results, for `/dr check status`. */
   readiness: Pick<ReadinessStore, 'latest'>;
+  /** `/dr schedule …` (absent: the command says schedules are not set up here). */
+  schedules?: ScheduleService;
   logger: Logger;
 }
 
@@ -172,6 +176,12 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
           );
           log.info({ command: 'ping', jobId, outcome: 'queued' }, 'command queued');
           await ack(ephemeral({ text: ':satellite_antenna: Ping queued. A worker will answer in this channel.' }));
+          return;
+        }
+        case 'schedule': {
+          if (!deps.schedules) throw new UserError('Schedules are not set up on this bot. Nothing changed.');
+          const answer = await answerScheduleCommand(parsed.command, requester, { channelId: here, channelName: command.channel_name }, { ...deps, schedules: deps.schedules, slash });
+          await ack(ephemeral(answer));
           return;
         }
         case 'run': {

@@ -3,6 +3,8 @@ import { formatDuration } from '../../util/duration.ts';
 import { fitBlocks, linesWithin, SECTION_TEXT_LIMIT, VIEW_LIMITS } from '../limits.ts';
 import { capText } from '../../util/text.ts';
 import { type Block, context, escapeMrkdwn, header, section } from './message.ts';
+import type { ScheduleView } from '../../schedules/model.ts';
+import { scheduleLine } from './schedules.ts';
 import type { LatestReadiness } from '../../readiness/store.ts';
 import { readinessHomeBlocks } from './readiness.ts';
 
@@ -10,8 +12,8 @@ import { readinessHomeBlocks } from './readiness.ts';
 const RUNS_PER_SECTION = 20;
 const LINE_LIMIT = 400;
 
-/** The App Home tab: what needs attention now. Pure. */
-export function renderHome(runs: readonly Run[], now: number, slash: string, readiness?: LatestReadiness): { type: 'home'; blocks: Block[] } {
+/** The App Home tab: what needs attention now, and the schedules with their last and next runs. Pure. */
+export function renderHome(runs: readonly Run[], now: number, slash: string, schedules: readonly ScheduleView[] = [], readiness?: LatestReadiness): { type: 'home'; blocks: Block[] } {
   const running = runs.filter((r) => r.state === 'running' || r.state === 'approved');
   const waiting = runs.filter((r) => r.state === 'awaiting_approval' && r.expiresAt > now);
   const line = (r: Run, detail: string) =>
@@ -22,6 +24,7 @@ export function renderHome(runs: readonly Run[], now: number, slash: string, rea
     section(list('*Awaiting approval*', waiting.map((r) => line(r, `${r.approvals.length} of ${r.policy.required} approvals, expires in ${formatDuration(r.expiresAt - now)}`)))),
     // The latest readiness check per target and the live RPO (absent when it could not be read).
     ...(readiness ? readinessHomeBlocks(readiness, now, slash) : []),
+    section(list('*Schedules*', schedules.map((s) => scheduleLine(s, now)))),
     context(`Start with \`${slash} help\`. Runs you can act on have their buttons on their message in the channel.`),
   ];
   return { type: 'home', blocks: fitBlocks(blocks, VIEW_LIMITS) };
