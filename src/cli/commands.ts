@@ -15,6 +15,8 @@ import { type CliOperator, ENTRY_FORMAT, impersonationRefusal, KEY_ENV, newOpera
 import { plural } from '../util/text.ts';
 import { renderAudit, renderBackups, renderPlan, renderRun, renderRunbooks, renderRuns, stepLine, utc } from './render.ts';
 import { type CheckedOperator, UNCHECKED_ACTION } from './slack-check.ts';
+import type { ScheduleService } from '../schedules/service.ts';
+import { scheduleChanges, scheduleCommand } from './schedule-command.ts';
 
 export interface CliDeps {
   service: RunService;
@@ -36,6 +38,7 @@ export interface CliDeps {
   now?: () => number;
   /** How often --follow polls the run. */
   pollMs?: number;
+  schedules: ScheduleService;
 }
 
 export interface ParsedArgs {
@@ -51,10 +54,15 @@ const TARGET_COMMANDS: readonly string[] = ['plan', 'run', 'backups'];
 /** A file the CLI appends its JSON log lines to (besides stderr with --verbose). */
 export const LOG_FILE_ENV = 'DR_CLI_LOG_FILE';
 
-export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'operator-key', 'help'] as const;
+export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'schedule', 'operator-key', 'help'] as const;
 
 /** Commands that change something: they need a valid operator key. */
 export const CHANGING_COMMANDS: readonly string[] = ['run', 'approve', 'reject', 'cancel'];
+
+/** Whether the command changes something (then it needs a valid operator key): those above, and `schedule` but for `schedule list`. */
+export function changesSomething(args: Pick<ParsedArgs, 'command' | 'positional'>): boolean {
+  return args.command !== undefined && (CHANGING_COMMANDS.includes(args.command) || (args.command === 'schedule' && scheduleChanges(args.positional)));
+}
 
 export const USAGE = `Usage: npm run dr -- <command> [arguments]
 
@@ -70,6 +78,11 @@ export const USAGE = `Usage: npm run dr -- <command> [arguments]
   runs [--limit N]                        recent runs, newest first
   audit <run>                             who did what and when
   backups [--target T]                    Velero backups: phase, age, expiry, namespaces
+  schedule list                           schedules: runbook, when, last and next run
+  schedule add <runbook> every 30m|"<cron>" [key=value …] [<channel id>]
+                                          run a read-only runbook on a schedule (cron: 5 fields,
+                                          UTC, quoted), in the background, as you
+  schedule pause|resume|delete <id>       for its creator or an approver of its runbook
 
   operator-key <name> [<slack user id>]   print a new operator key (once) and its ${OPERATORS_ENV} entry
 
@@ -79,9 +92,9 @@ backups are listed (a configured target: docs/targets.md); the default target ot
 written otherwise, except to the file ${LOG_FILE_ENV} names if it is set.
 Times are UTC, to the second.
 
-Who you are: run, approve, reject and cancel need your operator key in the
-environment variable ${KEY_ENV} (never on the command line: flags show in ps
-and shell history). ${OPERATORS_ENV} maps each key's sha256 to an operator name
+Who you are: run, approve, reject, cancel and the schedule changes need your
+operator key in the environment variable ${KEY_ENV} (never on the command line:
+flags show in ps and shell history). ${OPERATORS_ENV} maps each key's sha256 to an operator name
 and that person's Slack user id (${ENTRY_FORMAT}); the CLI acts as that
 Slack user, so whoever requested a run cannot approve it, here or in Slack. The
 audit records "via cli (os-user@host)". The other commands need no key. There is
@@ -157,7 +170,7 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
   if (args.flags.target !== undefined && !TARGET_COMMANDS.includes(command)) throw new UsageError(`${command} takes no --target (only ${TARGET_COMMANDS.join(', ')} do).`);
   const target = args.flags.target === undefined ? {} : { target: args.flags.target };
   // Who acts is settled before anything is read or changed: a refused command changes nothing.
-  const operator = CHANGING_COMMANDS.includes(command) ? await deps.operator() : undefined;
+  const operator = changesSomething(args) ? await deps.operator() : undefined;
   const checked = async (): Promise<CheckedOperator> => operator ?? deps.operator();
   /** The operator as the run service judges them: with the groups among `handles` Slack says they are in, when it can be asked. */
   const identity = async (op: CheckedOperator, handles: readonly string[]): Promise<Identity> => {
@@ -247,6 +260,8 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
     case 'backups':
       renderBackups(await deps.listBackups(args.flags.target), now()).forEach(out);
       return 0;
+    case 'schedule':
+      return scheduleCommand(args.positional, { ...deps, operator: checked, now }, (text) => new UsageError(text));
     case 'operator-key':
       // main.ts runs it before connecting to Redis (operatorKeyCommand).
       throw new Error('operator-key is handled by operatorKeyCommand');

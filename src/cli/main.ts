@@ -18,7 +18,10 @@ import { loadRecovery } from '../runbooks/recovery.ts';
 import { RunService } from '../runs/service.ts';
 import { RunStore } from '../runs/store.ts';
 import { listBackups } from '../steps/velero/objects.ts';
-import { CHANGING_COMMANDS, LOG_FILE_ENV, operatorKeyCommand, parseArgs, runCommand, USAGE, UsageError } from './commands.ts';
+import { changesSomething, LOG_FILE_ENV, operatorKeyCommand, parseArgs, runCommand, USAGE, UsageError } from './commands.ts';
+import { ScheduleQueue } from '../schedules/queue.ts';
+import { ScheduleService } from '../schedules/service.ts';
+import { ScheduleStore } from '../schedules/store.ts';
 import { identify, impersonationRefusal, KEY_ENV, OPERATORS_ENV, type TerminalOrigin } from './operators.ts';
 import { askSlack, type CheckedOperator } from './slack-check.ts';
 
@@ -122,7 +125,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   // A command that changes something is refused before anything else is read when there is no valid key, or Slack refuses its operator.
   const operator = operatorFor(args.command ?? '', config, logger);
-  if (args.command !== undefined && CHANGING_COMMANDS.includes(args.command) && !args.flags.help) {
+  if (changesSomething(args) && !args.flags.help) {
     try {
       await operator();
     } catch (err) {
@@ -140,6 +143,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const { targets, registry } = recovery;
   const redis = createRedisConnection(redisTargetOf(config), 'worker', logger);
   const queue = new RunQueue(redis, config.queuePrefix, logger);
+  const scheduleQueue = new ScheduleQueue(redis, config.queuePrefix, logger);
   try {
     await waitForConnection(redis, 5_000);
     const store = new RunStore(redis, config.queuePrefix);
@@ -149,7 +153,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return listBackups(await access.kube(), access.target.veleroNamespace);
     };
     const actsOnTarget = (use: string) => registry.get(use)?.targetless !== true;
-    return await runCommand(args, { service, store, logger, operator, actsOnTarget, out: write, listBackups: listVeleroBackups });
+    const schedules = new ScheduleService({ store: new ScheduleStore(redis, config.queuePrefix), queue: scheduleQueue, runs: service, approvers: config.roles.approvers, logger });
+    return await runCommand(args, { service, store, logger, operator, actsOnTarget, out: write, listBackups: listVeleroBackups, schedules });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);
@@ -163,6 +168,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   } finally {
     await queue.close().catch(() => undefined);
+    await scheduleQueue.close().catch(() => undefined);
     redis.disconnect();
   }
 }
