@@ -48,6 +48,12 @@ import { registerIncidentActions } from './slack/listeners/incident-actions.ts';
 import { StatuspageClient } from './statuspage/client.ts';
 import { Metrics } from './observe/metrics.ts';
 import { StatuspageOutbox, startStatuspageWorker } from './statuspage/outbox.ts';
+import { checkConfigSchedules } from './schedules/config.ts';
+import { configSchedules } from './schedules/model.ts';
+import { SCHEDULE_QUEUE, ScheduleQueue, startScheduleWorker } from './schedules/queue.ts';
+import { ScheduleService } from './schedules/service.ts';
+import { ScheduleStore } from './schedules/store.ts';
+import { postScheduledRun } from './slack/scheduled-run.ts';
 
 export interface Running {
   /** The public port (PORT): /slack/events in HTTP mode, and /healthz. */
@@ -65,6 +71,10 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   // Runbooks are checked before anything connects: a bad file stops the start with its line.
   const { objectives, targets, registry, runbooks } = loadRecovery(config);
   const templates = Templates.load(config.paths.templatesDir, config.paths.templatesOverrideDir);
+  // The configuration's schedules are checked against the runbooks as a fire would, before anything connects.
+  const configured = checkConfigSchedules(configSchedules({ schedules: config.schedules, readinessEvery: config.readiness.every }), runbooks, targets.names());
+  if (configured.problems.length > 0) throw new ConfigError(configured.problems);
+  for (const skipped of configured.skipped) logger.warn({ schedule: skipped }, 'a default schedule is left out');
 
   const metrics = new Metrics();
   const slack = createSlackClient({ token: botToken, apiUrl: config.slack.apiUrl, logger, observer: metrics });
@@ -91,6 +101,9 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   let runWorkerHandle: WorkerHandle | undefined;
   let incidentWorkerHandle: WorkerHandle | undefined;
   let statuspageHandle: WorkerHandle | undefined;
+  let scheduleHandle: WorkerHandle | undefined;
+  // Ends the background writing of the configured schedules when the process stops.
+  const scheduleSync = new AbortController();
   const producerConnection = runsBot ? createRedisConnection(redisTargetOf(config), 'producer', logger) : undefined;
   // Reading run events blocks, so the notifier has a connection of its own.
   const notifierConnection = runsBot ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
@@ -117,6 +130,16 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     runChannels: config.slack.runChannels,
   });
   metrics.watchQueue(QUEUE_NAMES.runs, runQueue.queue);
+  const scheduleQueue = new ScheduleQueue(runsConnection, config.queuePrefix, logger);
+  const schedules = new ScheduleService({
+    store: new ScheduleStore(runsConnection, config.queuePrefix),
+    queue: scheduleQueue,
+    runs: runService,
+    approvers: config.roles.approvers,
+    logger,
+    // A scheduled run with a channel gets its message there, kept current by the notifier like a requested run's.
+    announce: (run, schedule) => (schedule.channel ? postScheduledRun(slack, store, run, schedule.channel.id) : Promise.resolve()),
+  });
   const incidentStore = new IncidentStore(runsConnection, config.queuePrefix);
   const incidentQueue = new Queue(QUEUE_NAMES.incidents, { connection: runsConnection, prefix: config.queuePrefix });
   incidentQueue.on('error', (err) => {
@@ -200,6 +223,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         limits: config.limits,
         services: Object.keys(config.statuspage.components),
         metrics,
+        schedules,
         readiness,
         logger,
       });
@@ -212,7 +236,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         logger,
       });
       registerRunActions(slackApp.app, { service: runService, store, notifier: runNotifier, directory, incidents, limiter, limits: config.limits, logger });
-      registerAppHome(slackApp.app, { store, readiness, slash: config.slack.command, logger });
+      registerAppHome(slackApp.app, { store, schedules, readiness, slash: config.slack.command, logger });
       return slackApp;
     };
     // Built once Slack has named the installation and the bot user: until then /slack/events refuses (503).
@@ -251,6 +275,15 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       publishers: config.roles.publishers,
       logger,
     });
+    scheduleHandle = startScheduleWorker({
+      connection: workerConnection,
+      prefix: config.queuePrefix,
+      lockDurationMs: config.worker.lockDurationMs,
+      fire: (scheduleId, fireId) => schedules.fire(scheduleId, fireId),
+      logger,
+    });
+    // Every worker process writes the configuration's schedules (idempotent); in the background, so a Redis outage does not hold the start.
+    void syncConfigSchedules(schedules, configured.valid, scheduleSync.signal, logger);
     await scheduleIncidentClock(incidentQueue, config.incidents.clockMs).catch((err: unknown) => {
       logger.warn({ err: errorMessage(err) }, 'could not schedule the incident clock; summaries are redrawn on changes only');
     });
@@ -296,6 +329,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     [QUEUE_NAMES.runs, runWorkerHandle],
     [QUEUE_NAMES.incidents, incidentWorkerHandle],
     [QUEUE_NAMES.statuspage, statuspageHandle],
+    [SCHEDULE_QUEUE, scheduleHandle],
   ];
   for (const [queue, handle] of handles) handle?.worker.on('failed', () => metrics.jobFailures.inc({ queue }));
   const port = listeningPort(server, config.port);
@@ -314,6 +348,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       (stopping ??= (async () => {
         logger.info('shutting down: no new commands or jobs are taken');
         auth.stop();
+        scheduleSync.abort();
         notifier?.stop();
         runFollower?.stop();
         readinessFollower?.stop();
@@ -328,12 +363,14 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
           runWorkerHandle?.close(config.shutdownTimeoutMs),
           incidentWorkerHandle?.close(config.shutdownTimeoutMs),
           statuspageHandle?.close(config.shutdownTimeoutMs),
+          scheduleHandle?.close(config.shutdownTimeoutMs),
         ]);
         if (closed.some((c) => c?.handedBack)) logger.warn('unfinished jobs were handed back to the queue for another worker');
         await producer?.close();
         await runQueue.close();
         await incidentQueue.close();
         await outbox.close();
+        await scheduleQueue.close();
         await Promise.all([closeServer(server), closeServer(metricsServer)]);
         for (const conn of [producerConnection, notifierConnection, followerConnection, readinessConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
         logger.info('shutdown complete');
@@ -348,6 +385,23 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     }
   }
   return running;
+}
+
+/**
+ * Writes the configuration's schedules, retrying while Redis is not there
+ * (a worker that starts during an outage catches up when it comes back).
+ */
+async function syncConfigSchedules(schedules: ScheduleService, specs: Parameters<ScheduleService['syncConfig']>[0], stopped: AbortSignal, logger: Logger): Promise<void> {
+  for (let attempt = 1; !stopped.aborted; attempt++) {
+    try {
+      const { upserted, removed } = await schedules.syncConfig(specs);
+      logger.info({ upserted, removed }, 'configured schedules in place');
+      return;
+    } catch (err) {
+      if (attempt === 1) logger.warn({ err: errorMessage(err) }, 'could not write the configured schedules yet; retrying');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(attempt * 1_000, 10_000)).unref());
+    }
+  }
 }
 
 /** Says at start who may approve each changing runbook, and warns about those nobody can approve. */
