@@ -2,11 +2,15 @@ import { DescribeImagesCommand, DescribeRegistryCommand, type ReplicationRule } 
 import { z } from 'zod';
 import type { KubeApis } from '../../targets/kube.ts';
 import type { TargetAccess } from '../../targets/targets.ts';
+import { mapLimited } from '../../util/limited.ts';
 import { plural } from '../../util/text.ts';
 import { awsCode } from '../rds/aws.ts';
 import { classifyKubeError, listAll } from '../kube/api.ts';
 import { fail, type ItemSpec, measured, pass } from './items.ts';
 import type { ItemResult } from './report.ts';
+
+/** Calls of one kind in flight at once. */
+const PARALLEL_CALLS = 5;
 
 export const ImageChecksSchema = z.object({
   /** Where production's workloads run: the images its pods run now are the ones a DR region needs. */
@@ -85,16 +89,15 @@ export async function drImageItems(aws: TargetAccess['aws'], checks: ImageChecks
     const images = parseImages(checks.expect);
     if (images.length === 0) return [fail(spec, 'nothing to compare', 'Production reported no running ECR image (see its images item).', "Fix production's image item first.")];
     const missing: string[] = [];
-    await Promise.all(
-      images.map(async (image) => {
+    // ECR's DescribeImages is rate-limited per account and region: a few at a time, whatever the number of images.
+    await mapLimited(images, PARALLEL_CALLS, async (image) => {
         try {
           await aws.ecr().send(new DescribeImagesCommand({ repositoryName: image.repository, imageIds: [{ imageDigest: image.digest }] }), { abortSignal: signal });
         } catch (err) {
           if (awsCode(err) === 'ImageNotFoundException' || awsCode(err) === 'RepositoryNotFoundException') missing.push(`${image.repository}@${image.digest.slice(0, 19)}`);
           else throw err;
         }
-      }),
-    );
+      });
     const value = `${images.length - missing.length} of ${plural(images.length, 'image')}`;
     if (missing.length) {
       return [fail(spec, value, `Missing in the DR region: ${missing.sort().join(', ')}. Pods there could not start.`, 'Only images pushed after replication was set up are replicated: push these again (or copy them), and check the replication rule.')];

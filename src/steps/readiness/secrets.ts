@@ -1,6 +1,7 @@
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import type { TargetAccess } from '../../targets/targets.ts';
+import { mapLimited } from '../../util/limited.ts';
 import { awsCode } from '../rds/aws.ts';
 import { fail, type ItemSpec, measured, pass, warn } from './items.ts';
 import type { ItemResult } from './report.ts';
@@ -13,8 +14,8 @@ export type SecretChecks = z.infer<typeof SecretChecksSchema>;
 
 /** Each listed secret replicated to the DR region and InSync (DescribeSecret's ReplicationStatus: API-FACTS 8.6). */
 export async function secretItems(aws: TargetAccess['aws'], checks: SecretChecks, drRegion: string, timeoutMs: number): Promise<ItemResult[]> {
-  const all = await Promise.all(
-    checks.ids.map((id) => {
+  // Secrets Manager's DescribeSecret is rate-limited per account and region: a few at a time.
+  const all = await mapLimited(checks.ids, 5, (id) => {
       const spec: ItemSpec = { id: `secrets.replica.${id}`, area: 'secrets', title: `Secret ${id} replicated to ${drRegion}`, objective: `replica in ${drRegion}, InSync` };
       return measured([spec], timeoutMs, async (signal) => {
         let replicas;
@@ -34,7 +35,6 @@ export async function secretItems(aws: TargetAccess['aws'], checks: SecretChecks
         if (status === 'InProgress') return [warn(spec, status, `The replica in ${drRegion} is still being written.`, 'Check again in a few minutes.')];
         return [fail(spec, status, `The replica in ${drRegion} is ${status}: ${replica.StatusMessage ?? 'no message'}.`, `Remove and add the replica again (aws secretsmanager remove-regions-from-replication, then replicate-secret-to-regions); a KMS key the DR region cannot use is the usual cause.`)];
       });
-    }),
-  );
+  });
   return all.flat();
 }
