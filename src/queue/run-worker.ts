@@ -81,6 +81,7 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
       token: token ?? `${job.id ?? runId}-${String(job.attemptsMade)}`,
       drain: drain.signal,
       interrupt: interrupt.signal,
+      planRunbooks: () => service.planEveryRunbook(),
       ...engine,
     });
     if (outcome === 'handed_back') {
