@@ -29,6 +29,17 @@ describe('engine: Redis round trips per step', () => {
     await engine.stop();
   });
 
+  /** Executes the run in this process, with no worker: the step's cancel and ownership poll does not fire during these short steps. */
+  const execute = (runId: string) =>
+    executeRun(runId, {
+      store: engine.store,
+      registry: buildRegistry(undefined, { ...DEFAULT_LIMITS, outbound: TEST_OUTBOUND }),
+      targets: testTargets({}),
+      logger: engine.logger,
+      token: `token-${runId}`,
+      pollMs: 600_000,
+    });
+
   /** Executes the run here and counts the commands sent to Redis that name its hash (not those inside scripts). */
   const commandsFor = async (runbookId: string): Promise<number> => {
     const run = await engine.service.create({ runbookId, params: {}, requester: ALICE });
@@ -38,16 +49,7 @@ describe('engine: Redis round trips per step', () => {
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (!source.startsWith('lua') && args.includes(runKey)) count += 1;
     });
-    const outcome = await executeRun(run.id, {
-      store: engine.store,
-      registry: buildRegistry(undefined, { ...DEFAULT_LIMITS, outbound: TEST_OUTBOUND }),
-      targets: testTargets({}),
-      logger: engine.logger,
-      token: `token-${run.id}`,
-      // The cancel and ownership poll of a running step does not fire during these no-op steps.
-      pollMs: 600_000,
-    });
-    expect(outcome).toBe('succeeded');
+    expect(await execute(run.id)).toBe('succeeded');
     // MONITOR reports commands as Redis runs them: one more command, seen after all of the run's, marks the end.
     const marker = `${engine.prefix}:round-trips-end`;
     const seen = new Promise<void>((resolve) => {
@@ -78,15 +80,7 @@ describe('engine: Redis round trips per step', () => {
     try {
       const run = await engine.service.create({ runbookId: 'call-then-wait', params: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/health` }, requester: ALICE });
       runId = run.id;
-      const outcome = await executeRun(run.id, {
-        store: engine.store,
-        registry: buildRegistry(undefined, { ...DEFAULT_LIMITS, outbound: TEST_OUTBOUND }),
-        targets: testTargets({}),
-        logger: engine.logger,
-        token: `token-${run.id}`,
-        pollMs: 600_000,
-      });
-      expect(outcome).toBe('cancelled');
+      expect(await execute(run.id)).toBe('cancelled');
       const ended = await engine.store.get(run.id);
       expect(ended?.steps.call?.state).toBe('succeeded');
       expect(ended?.steps.after?.state).toBe('pending');
