@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RdsDeletions } from './rds-deletions.ts';
 import { checkQueryRequest } from './aws-models/query.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
 import { type FakeSts, queryCredentialRefusal, sendQueryError, sigV4Caller } from './fake-sts.ts';
@@ -32,6 +33,10 @@ export interface FakeCluster {
   promotingUntil?: number;
   /** Settings a restore does not inherit (API-FACTS 7.1); RDS's defaults when absent. */
   settings?: FakeClusterSettings;
+  /** Where its Endpoint and Port answer (a test's local PostgreSQL); an rds.amazonaws.com name and the settings' port when absent. */
+  endpoint?: { address: string; port: number };
+  /** Its MasterUsername (`postgres` when absent; a restore keeps the source's). */
+  masterUsername?: string;
 }
 
 export interface FakeClusterSettings {
@@ -98,6 +103,8 @@ export class FakeRds extends LoopbackFake {
   /** Requests the service model refused (aws-models/), for tests to assert there are none. */
   readonly modelRefusals: (RdsCall & { code: string; message: string })[] = [];
   /** Global clusters: id → member cluster ids, the first being the writer. */
+  /** Clusters and instances being deleted (DeleteDBCluster, DeleteDBInstance): `deleting`, then gone. */
+  readonly deletions = new RdsDeletions(this.clusters, this.instances);
   readonly globalClusters = new Map<string, string[]>();
   /** A secondary's SynchronizationStatus in DescribeGlobalClusters (`connected` unless set: `pending-resync`). */
   readonly globalSync = new Map<string, string>();
@@ -119,7 +126,10 @@ export class FakeRds extends LoopbackFake {
   failRate = 0;
 
   /** A production cluster with a writer, restorable from `earliest` to `latest`. */
-  addCluster(mixedCaseId: string, options: { earliest: Date; latest: Date; writerClass?: string; engine?: string; engineVersion?: string; settings?: FakeClusterSettings }): FakeCluster {
+  addCluster(
+    mixedCaseId: string,
+    options: { earliest: Date; latest: Date; writerClass?: string; engine?: string; engineVersion?: string; settings?: FakeClusterSettings; endpoint?: { address: string; port: number }; masterUsername?: string },
+  ): FakeCluster {
     const id = mixedCaseId.toLowerCase();
     const cluster: FakeCluster = {
       id,
@@ -133,6 +143,8 @@ export class FakeRds extends LoopbackFake {
       securityGroups: ['sg-0db00000000000001'],
       tags: {},
       ...(options.settings ? { settings: options.settings } : {}),
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      ...(options.masterUsername ? { masterUsername: options.masterUsername } : {}),
     };
     this.clusters.set(id, cluster);
     if (options.settings?.parameterGroup) this.clusterParameterGroups.add(options.settings.parameterGroup);
@@ -270,6 +282,10 @@ export class FakeRds extends LoopbackFake {
   }
 
   private answer(action: string, p: Record<string, string>): string {
+    this.deletions.settle();
+    const deleted = this.deletions.answer(action, p, { cluster: (c) => this.clusterXml(c), instance: (i) => this.instanceXml(i) });
+    if (typeof deleted === 'string') return deleted;
+    if (deleted) throw new RdsFault(deleted.fault.code, deleted.fault.message, deleted.fault.status);
     switch (action) {
       case 'DescribeDBClusters': {
         const id = p.DBClusterIdentifier;
@@ -477,6 +493,7 @@ export class FakeRds extends LoopbackFake {
   private status(id: string, readyAt: number): string {
     const forced = this.forcedStatus.get(id);
     if (forced) return forced;
+    if (this.deletions.deleting('cluster', id) || this.deletions.deleting('instance', id)) return 'deleting';
     return !this.neverReady.has(id) && Date.now() >= readyAt ? 'available' : 'creating';
   }
 
@@ -491,9 +508,10 @@ export class FakeRds extends LoopbackFake {
         Engine: c.engine,
         EngineVersion: c.engineVersion,
         Status: c.promotingUntil !== undefined && !this.forcedStatus.has(c.id) ? 'promoting' : this.status(c.id, c.readyAt),
-        Endpoint: `${c.id}.cluster-abc123.us-east-1.rds.amazonaws.com`,
+        Endpoint: c.endpoint?.address ?? `${c.id}.cluster-abc123.us-east-1.rds.amazonaws.com`,
         ReaderEndpoint: `${c.id}.cluster-ro-abc123.us-east-1.rds.amazonaws.com`,
-        Port: String(c.settings?.port ?? 5432),
+        Port: String(c.endpoint?.port ?? c.settings?.port ?? 5432),
+        MasterUsername: c.masterUsername ?? 'postgres',
         DBClusterParameterGroup: c.settings?.parameterGroup ?? `default.${c.engine}${c.engineVersion.split('.')[0] ?? ''}`,
         IAMDatabaseAuthenticationEnabled: String(c.settings?.iamAuth ?? false),
         DeletionProtection: String(c.settings?.deletionProtection ?? false),
