@@ -18,6 +18,7 @@ import type { Step } from './types.ts';
 import { DEFAULT_LIMITS, type StepLimits } from './limits.ts';
 import { veleroRestoreStep } from './velero/restore.ts';
 import { veleroCheckStep } from './velero/check.ts';
+import { sqlCheckStep } from './sql/check.ts';
 import { waitClusterStep } from './eks/wait-cluster.ts';
 
 /** Every step a runbook may `use:`, by id. */
@@ -50,6 +51,7 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     scaleNodegroupStep(),
     waitClusterStep(),
     veleroCheckStep(),
+    sqlCheckStep(limits.kubernetes),
   ];
   return new Map(steps.map((s) => [s.id, s]));
 }

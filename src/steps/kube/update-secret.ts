@@ -63,7 +63,8 @@ export function updateSecretStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   });
 }
 
-async function readSecret(api: KubeApis, namespace: string, name: string) {
+/** The Secret, or a PermanentStepError when there is none (also sql.check's, for a password). */
+export async function readSecret(api: KubeApis, namespace: string, name: string) {
   try {
     return await api.core.readNamespacedSecret({ name, namespace });
   } catch (err) {
