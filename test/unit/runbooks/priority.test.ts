@@ -32,7 +32,7 @@ describe('runbook priorities', () => {
   it('the runbook lists in Slack and the terminal name the urgent and background ones', () => {
     const slack = JSON.stringify(renderRunbookList(shipped.values(), '/dr').blocks);
     expect(slack).toContain('*rollback-deployment* — Roll a deployment back to its previous (or a given) revision (1 approval · urgent)');
-    expect(slack).toContain('*readiness-check* — DR readiness check (backups and retention) (no approval · background)');
+    expect(slack).toContain('*readiness-check* — DR readiness check (the Before-Disaster checklist) (no approval · background)');
     const cli = renderRunbooks(shipped.values());
     expect(cli.find((l) => l.startsWith('dr-drill — '))).toMatch(/, background\)$/);
     expect(cli.find((l) => l.startsWith('failover-region — '))).toMatch(/, urgent\)$/);
