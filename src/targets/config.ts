@@ -78,6 +78,13 @@ export const TargetSpecSchema = z
     veleroNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('velero'),
     /** Where the cluster's Velero keeps its backups (its default BackupStorageLocation): read by plans for a cluster not there yet. */
     veleroBackupStorage: VeleroBackupStorageSchema.optional(),
+    /**
+     * A place for drills and throw-away resources, never production's own: the
+     * only kind of target an approved schedule of a changing runbook may act on
+     * (docs/schedules.md). Off unless set; the default target made from the
+     * single-target settings is never one.
+     */
+    drill: z.boolean({ error: 'must be true or false' }).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -15,6 +15,8 @@ export interface TargetView {
   veleroNamespace: string;
   /** Where the target's Velero keeps its backups, when configured (read by plans before the cluster is there). */
   veleroBackupStorage?: VeleroBackupStorage | undefined;
+  /** A drill target (`drill: true`): where approved schedules of changing runbooks may act. */
+  drill: boolean;
 }
 
 /**

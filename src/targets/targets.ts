@@ -102,7 +102,7 @@ export class Targets {
     const eksCluster = cluster ?? (spec.kubernetes && 'eksCluster' in spec.kubernetes ? spec.kubernetes.eksCluster : undefined);
     const account = accountOf(spec);
     const label = spec.label ?? name;
-    return { name, label, region: spec.region, account, cluster: clusterLabel(spec.kubernetes, cluster), eksCluster, veleroNamespace: spec.veleroNamespace, veleroBackupStorage: spec.veleroBackupStorage };
+    return { name, label, region: spec.region, account, cluster: clusterLabel(spec.kubernetes, cluster), eksCluster, veleroNamespace: spec.veleroNamespace, veleroBackupStorage: spec.veleroBackupStorage, drill: spec.drill === true };
   }
 
   /** Everything that decides where calls to `name` (and `cluster`) go, as configured now: a plan keeps it, each step compares it. */
