@@ -150,6 +150,8 @@ export const RunDocSchema = z.object({
       incidentId: z.string().optional(),
       /** Requested in a private channel or DM: shown only there. */
       private: z.boolean().optional(),
+      /** Made by a fire of this schedule (docs/schedules.md). */
+      scheduleId: z.string().optional(),
     })
     .default({}),
   dryRun: z.boolean(),

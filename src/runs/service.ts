@@ -17,7 +17,7 @@ import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
 import { NOBODY, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
 import { changesProduction, checkDecider, checkPlace, checkRequester, groupsToAsk, type Identity, type RequestPlace, type RunChannels } from './admission.ts';
-import { type Actor, isTerminal, type PlannedStep, priorityOf, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
+import { type Actor, type Decision, isTerminal, type PlannedStep, priorityOf, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
 import type { RunStore } from './store.ts';
 
 export interface CreateRunInput {
@@ -37,6 +37,15 @@ export interface CreateRunInput {
   id?: string;
   /** The queue priority instead of the runbook's: a scheduled run is background, whatever its runbook says. */
   priority?: RunPriority;
+}
+
+/** What a schedule's fire brings to RunService.createPreapproved: its approval, and what it covers. */
+export interface Preapproval {
+  scheduleId: string;
+  /** Who approved the schedule, and when: the run's approvals. */
+  approvals: readonly Decision[];
+  /** Undefined when the schedule's approval covers this plan of this runbook; else why not (nothing is stored). */
+  covers(runbook: Runbook, plan: readonly PlannedStep[]): string | undefined;
 }
 
 /** Who decides on a run; with the groups of `run.policy` they are in (`groupsToAsk`), when the front end can ask Slack. */
@@ -122,17 +131,44 @@ export class RunService {
    * anything is refused or invalid.
    */
   async create(input: CreateRunInput): Promise<Run> {
-    const { store, queue, logger } = this.deps;
-    const { runbook, params, runTarget } = this.check(input);
-    const now = this.now();
-    const id = input.id ?? newRunId();
-    // A given id that is taken would overwrite that run.
-    if (input.id !== undefined && (await store.field(input.id, 'state')) !== null) throw new Error(`run id ${input.id} is taken`);
-    const priority = input.priority ?? runbook.priority;
-    const plan = await planRun({ runbook, params, runId: id, registry: this.deps.registry, targets: this.deps.targets, target: runTarget, logger });
+    const checked = this.check(input);
+    const id = await this.freeId(input.id);
+    return this.record(id, input, checked, await this.plan(checked, id));
+  }
 
+  /**
+   * A run that a schedule's approval covers (src/schedules/): planned like
+   * any, then `preapproval.covers(runbook, plan)` says whether the approval
+   * covers that plan (a reason when not: nothing is stored). Stored approved
+   * by the schedule's approvers, whose approvals (when they approved the
+   * schedule) the run and its audit keep with the schedule's id, and queued
+   * at once. Only a schedule's fire calls this: no front end reaches it. Who
+   * may request it was checked when the schedule was added.
+   */
+  async createPreapproved(input: Omit<CreateRunInput, 'dryRun' | 'place' | 'target'>, preapproval: Preapproval): Promise<{ run: Run } | { refused: string }> {
+    const runbook = this.runbook(input.runbookId);
+    const bound = this.bind(runbook, input);
+    const id = await this.freeId(input.id);
+    const plan = await this.plan({ runbook, ...bound }, id);
+    const refused = preapproval.covers(runbook, plan);
+    if (refused !== undefined) return { refused };
+    return { run: await this.record(id, input, { runbook, ...bound }, plan, preapproval) };
+  }
+
+  /** A given id that is taken would overwrite that run. */
+  private async freeId(given: string | undefined): Promise<string> {
+    if (given !== undefined && (await this.deps.store.field(given, 'state')) !== null) throw new Error(`run id ${given} is taken`);
+    return given ?? newRunId();
+  }
+
+  /** Stores a planned run awaiting approval, or starting at once (no approval needed, a dry run, a schedule's approval), and queues it. */
+  private async record(id: string, input: CreateRunInput, { runbook, params }: { runbook: Runbook; params: Record<string, Scalar> }, plan: PlannedStep[], preapproval?: Preapproval): Promise<Run> {
+    const { store, queue, logger } = this.deps;
+    const now = this.now();
+    const priority = input.priority ?? runbook.priority;
     const dryRun = input.dryRun === true;
-    const startsAtOnce = dryRun || runbook.approval.required === 0;
+    const startsAtOnce = dryRun || runbook.approval.required === 0 || preapproval !== undefined;
+    const approvedHow = dryRun ? 'dry run: no approval needed' : preapproval ? preapprovedDetail(preapproval) : 'runbook needs no approval';
     const doc: RunDoc = {
       id,
       runbookId: runbook.id,
@@ -140,7 +176,7 @@ export class RunService {
       ...(runbook.scenario ? { scenario: runbook.scenario, rtoMs: (this.deps.objectives ?? scenarioTargets())[runbook.scenario].rtoMs } : {}),
       params,
       requester: actorOf(input.requester),
-      origin: input.origin ?? {},
+      origin: { ...input.origin, ...(preapproval ? { scheduleId: preapproval.scheduleId } : {}) },
       dryRun,
       priority,
       plan,
@@ -158,10 +194,11 @@ export class RunService {
       [
         { actor: actorOf(input.requester), action: 'requested', detail: `${runbook.id}${dryRun ? ' (dry run)' : ''} ${paramText}`.trim() },
         { actor: SYSTEM_ACTOR, action: 'planned', detail: plan.flatMap((p) => p.lines.map((l) => `${p.stepId}: ${l.detail}`)).join(' | ') },
-        ...(startsAtOnce
-          ? [{ actor: SYSTEM_ACTOR, action: 'approved', detail: dryRun ? 'dry run: no approval needed' : 'runbook needs no approval' }]
-          : []),
+        // Each of the schedule's approvers, as having approved this run through the schedule.
+        ...(preapproval?.approvals ?? []).map((a) => ({ actor: a.by, action: 'approved', detail: `schedule ${preapproval?.scheduleId ?? ''}, approved ${new Date(a.at).toISOString()}` })),
+        ...(startsAtOnce ? [{ actor: SYSTEM_ACTOR, action: 'approved', detail: approvedHow }] : []),
       ],
+      preapproval?.approvals ?? [],
     );
     logger.info({ runId: id, runbook: runbook.id, state, dryRun }, 'run created');
     if (startsAtOnce) await queue.enqueueExecution(id, priority);
@@ -172,8 +209,12 @@ export class RunService {
   /** The plan a request would get, stored nowhere: `npm run dr -- plan`. */
   async preview(input: Pick<CreateRunInput, 'runbookId' | 'params' | 'target'>): Promise<{ runbook: Runbook; plan: PlannedStep[] }> {
     const runbook = this.runbook(input.runbookId);
-    const { params, runTarget } = this.bind(runbook, input);
-    return { runbook, plan: await planRun({ runbook, params, runId: newRunId(), registry: this.deps.registry, targets: this.deps.targets, target: runTarget, logger: this.deps.logger }) };
+    return { runbook, plan: await this.plan({ runbook, ...this.bind(runbook, input) }, newRunId()) };
+  }
+
+  /** Every step's plan (read-only calls). */
+  private plan({ runbook, params, runTarget }: { runbook: Runbook; params: Record<string, Scalar>; runTarget?: string }, runId: string): Promise<PlannedStep[]> {
+    return planRun({ runbook, params, runId, registry: this.deps.registry, targets: this.deps.targets, target: runTarget, logger: this.deps.logger });
   }
 
   /**
@@ -331,6 +372,10 @@ const EVERY_MEMBER: RoleMembers = { anyone: true, users: [], groups: [] };
 /** The person as recorded: the front end's group answers are not kept. */
 function actorOf(who: Identity): Actor {
   return { id: who.id, via: who.via, ...(who.name ? { name: who.name } : {}), ...(who.osUser ? { osUser: who.osUser } : {}), ...(who.host ? { host: who.host } : {}) };
+}
+
+function preapprovedDetail(p: Preapproval): string {
+  return `schedule ${p.scheduleId}, approved by ${p.approvals.map((a) => `${a.by.name ?? a.by.id} (${new Date(a.at).toISOString()})`).join(' and ')}: no approval asked for this run`;
 }
 
 function refusalMessage(run: Run, reason: string): string {

@@ -176,14 +176,14 @@ export class RunStore {
     return `${this.prefix}:runs`;
   }
 
-  /** Writes a new run in its first state, with its creation events and audit entries, in one transaction. */
-  async create(doc: RunDoc, state: RunState, events: Omit<RunEvent, 'runId' | 'at'>[], audits: Omit<AuditEntry, 'at'>[]): Promise<void> {
+  /** Writes a new run in its first state, with its creation events and audit entries (and the approvals it was created with: a schedule's), in one transaction. */
+  async create(doc: RunDoc, state: RunState, events: Omit<RunEvent, 'runId' | 'at'>[], audits: Omit<AuditEntry, 'at'>[], approvals: readonly Decision[] = []): Promise<void> {
     const at = doc.createdAt;
     const multi = this.redis.multi();
     multi.hset(this.runKey(doc.id), {
       state,
       doc: JSON.stringify(doc),
-      approvals: '[]',
+      approvals: JSON.stringify(approvals),
       expiresAt: String(doc.expiresAt),
       requester: doc.requester.id,
       allowSelf: doc.policy.allowSelfApproval ? '1' : '0',
