@@ -139,6 +139,11 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     logger,
     // A scheduled run with a channel gets its message there, kept current by the notifier like a requested run's.
     announce: (run, schedule) => (schedule.channel ? postScheduledRun(slack, store, run, schedule.channel.id) : Promise.resolve()),
+    // A changing runbook's schedule suspended at a fire says so in its channel, once.
+    tell: async (schedule, text) => {
+      if (schedule.channel) await slack.chat.postMessage({ channel: schedule.channel.id, text });
+    },
+    readiness,
   });
   const incidentStore = new IncidentStore(runsConnection, config.queuePrefix);
   const incidentQueue = new Queue(QUEUE_NAMES.incidents, { connection: runsConnection, prefix: config.queuePrefix });

@@ -1,5 +1,5 @@
 /**
- * `npm run dr -- schedule list | add | pause | resume | delete`: the same
+ * `npm run dr -- schedule list | add | approve | pause | resume | delete`: the same
  * schedules, rules and grammar as `/dr schedule` in Slack. Listing needs no
  * key; the others act as the operator the key names (checked with Slack when
  * it answers), like run, approve and cancel.
@@ -7,6 +7,7 @@
 import { groupsToAsk, type Identity } from '../runs/admission.ts';
 import type { RunService } from '../runs/service.ts';
 import { parseScheduleCommand, type ScheduleCommand } from '../schedules/grammar.ts';
+import { approvalText } from '../schedules/approval.ts';
 import { CHANNEL_ID, describeCadence, type ScheduleView } from '../schedules/model.ts';
 import type { ScheduleService } from '../schedules/service.ts';
 import { formatDuration } from '../util/duration.ts';
@@ -14,7 +15,7 @@ import { plainFromMrkdwn } from '../util/mrkdwn.ts';
 import { utc, whoFull } from './render.ts';
 import type { CheckedOperator } from './slack-check.ts';
 
-export const SCHEDULE_USAGE = `schedule list | add <runbook> <every 30m | "<cron>"> [key=value …] [<channel id>] | pause <id> | resume <id> | delete <id>`;
+export const SCHEDULE_USAGE = `schedule list | add <runbook> <every 30m | "<cron>"> [key=value …] [skip-when-red=<item id>,…] [<channel id>] | approve <id> | pause <id> | resume <id> | delete <id>`;
 
 export interface ScheduleCliDeps {
   schedules: ScheduleService;
@@ -49,9 +50,26 @@ export async function scheduleCommand(words: readonly string[], deps: ScheduleCl
       const runbook = deps.service.runbook(command.runbookId);
       const channel = command.channel === undefined ? undefined : channelId(command.channel, usageError);
       const requester = await identity((id) => deps.service.requesterGroupsToAsk(runbook, id));
-      const added = await schedules.add({ runbookId: runbook.id, cadence: command.cadence, params: command.params, ...(channel ? { channel: { id: channel } } : {}), requester, source: 'cli' });
+      const added = await schedules.add({
+        runbookId: runbook.id,
+        cadence: command.cadence,
+        params: command.params,
+        ...(channel ? { channel: { id: channel } } : {}),
+        ...(command.skipWhenRed ? { skipWhenRed: command.skipWhenRed } : {}),
+        requester,
+        source: 'cli',
+      });
       out(`Schedule ${added.id} added: ${added.runbookId} ${describeCadence(added.cadence)}, in the background, requested by you${added.channel ? `; each run is posted in Slack channel ${added.channel.id}` : '; nothing is posted in Slack'}.`);
+      if (added.approval) out(`It changes production: it fires once ${added.approval.required} approvers other than you have approved it (npm run dr -- schedule approve ${added.id}, or /dr schedule approve ${added.id} in Slack).`);
       renderSchedules([added], now).forEach(out);
+      return 0;
+    }
+    case 'approve': {
+      const approvers = await schedules.approversFor(command.id);
+      const who = await identity((id) => groupsToAsk(approvers, id));
+      const { schedule, outcome, count, required } = await schedules.approve(command.id, who);
+      out(outcome === 'approved' ? `Schedule ${schedule.id} approved (${count} of ${required}): it ${schedule.paused ? 'fires once resumed' : 'fires from now on'}, each run without a new approval.` : `Your approval of schedule ${schedule.id} is recorded: ${count} of ${required}; it fires once approved by ${required - count} more.`);
+      renderSchedules([schedule], now).forEach(out);
       return 0;
     }
     case 'pause':
@@ -90,8 +108,10 @@ export function renderSchedules(list: readonly ScheduleView[], now: number): str
       ? 'not run yet'
       : `${s.last.runId ? `${s.last.runId} ${(s.lastState ?? 'gone').replace('_', ' ')}` : 'no run'} at ${utc(s.last.at)} (${formatDuration(Math.max(0, now - s.last.at))} ago)${s.last.problem ? `: ${plainFromMrkdwn(s.last.problem.split('\n')[0] ?? '')}` : ''}`;
     const next = s.paused ? 'paused' : s.next === undefined ? 'not planned' : utc(s.next);
+    const red = s.skipWhenRed?.length ? `  skip when red: ${s.skipWhenRed.join(',')}` : '';
     return [
-      `${s.id}  ${s.runbookId}  ${describeCadence(s.cadence)}${params ? `  ${params}` : ''}${s.channel ? `  -> channel ${s.channel.id}` : ''}  (by ${by}, ${s.source})`,
+      `${s.id}  ${s.runbookId}  ${describeCadence(s.cadence)}${params ? `  ${params}` : ''}${s.channel ? `  -> channel ${s.channel.id}` : ''}${red}  (by ${by}, ${s.source})`,
+      ...(s.approval ? [`    ${plainFromMrkdwn(approvalText(s.approval, (text) => text))}`] : []),
       `    last: ${last} · next: ${next}`,
     ];
   });

@@ -1,9 +1,9 @@
 /**
  * Who may schedule what, and who may change a schedule (docs/schedules.md,
  * "Who may"). Adding a schedule is requesting its runbook again and again:
- * the run rules (src/runs/admission.ts) apply as they are, and only runbooks
- * that change nothing (no approval) may be scheduled until schedules of
- * changing runbooks can be approved as schedules.
+ * the run rules (src/runs/admission.ts) apply as they are. A changing
+ * runbook's schedule is approved as a schedule (changing.ts), so it is added
+ * by a person, never by the configuration.
  */
 import { describeMembers, isEmpty, type RoleMembers } from '../access/roles.ts';
 import { UserError } from '../errors.ts';
@@ -12,11 +12,11 @@ import { changesProduction, holdsRole, type Identity } from '../runs/admission.t
 import { plural } from '../util/text.ts';
 import type { Schedule } from './model.ts';
 
-/** Refuses a runbook that changes production: its runs need approvals, which a schedule cannot give yet. */
-export function refuseChanging(runbook: Runbook): void {
+/** Refuses a configured schedule of a runbook that changes production: its approval needs people, which a configuration file cannot give. */
+export function refuseChangingInConfig(runbook: Runbook): void {
   if (!changesProduction(runbook)) return;
   throw new UserError(
-    `\`${runbook.id}\` changes production (each run needs ${plural(runbook.approval.required, 'approval')}), so it cannot be scheduled yet: a schedule of a changing runbook needs a schedule approval by two people, which is coming. Only read-only runbooks (no approval) can be scheduled now. Nothing was scheduled.`,
+    `\`${runbook.id}\` changes production (each run needs ${plural(runbook.approval.required, 'approval')}), so a schedule of it must be approved by two people, which the configuration cannot do: add it from Slack (\`/dr schedule add ${runbook.id} …\`) or the CLI (\`npm run dr -- schedule add ${runbook.id} …\`), where it awaits its approvals.`,
   );
 }
 

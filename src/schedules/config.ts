@@ -2,13 +2,14 @@ import { isUserError, UserError } from '../errors.ts';
 import { bindParams } from '../runbooks/params.ts';
 import type { RunbookSet } from '../runbooks/load.ts';
 import { unknownRunbookMessage } from '../runs/service.ts';
-import { refuseChanging } from './access.ts';
+import { refuseChangingInConfig } from './access.ts';
 import { type ConfigSchedule, READINESS_SCHEDULE_ID } from './model.ts';
 
 /**
  * Checks the configuration's schedules against the runbooks at start, before
- * anything connects, as a fire would: the runbook exists, is read-only, and
- * its parameters bind (the run request's own validator). The default
+ * anything connects, as a fire would: the runbook exists, is read-only (a
+ * changing runbook's schedule needs people's approvals, so it is added from
+ * Slack or the CLI, never configured), and its parameters bind (the run request's own validator). The default
  * readiness schedule is left out, not refused, when its runbook is not in the
  * runbooks directory (a directory of one's own runbooks).
  */
@@ -25,7 +26,7 @@ export function checkConfigSchedules(specs: readonly ConfigSchedule[], runbooks:
     }
     try {
       if (!runbook) throw new UserError(unknownRunbookMessage(spec.runbookId, [...runbooks.keys()]));
-      refuseChanging(runbook);
+      refuseChangingInConfig(runbook);
       bindParams(runbook, spec.params, now, targets);
       valid.push(spec);
     } catch (err) {

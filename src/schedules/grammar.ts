@@ -12,11 +12,17 @@ import { SCHEDULE_ID } from './model.ts';
  */
 export type ScheduleCommand =
   | { verb: 'list' }
-  /** `cadence`: `every 30m` or a cron expression, as written; `channel`: the channel word as typed (the front end resolves it). */
-  | { verb: 'add'; runbookId: string; cadence: string; params: Record<string, string>; channel?: string }
-  | { verb: 'pause' | 'resume' | 'delete'; id: string };
+  /**
+   * `cadence`: `every 30m` or a cron expression, as written; `channel`: the channel word as typed (the front end resolves it);
+   * `skipWhenRed`: readiness item ids from `skip-when-red=<id>,<id>`.
+   */
+  | { verb: 'add'; runbookId: string; cadence: string; params: Record<string, string>; channel?: string; skipWhenRed?: string[] }
+  | { verb: 'pause' | 'resume' | 'delete' | 'approve'; id: string };
 
-export const SCHEDULE_VERBS = ['list', 'add', 'pause', 'resume', 'delete'] as const;
+export const SCHEDULE_VERBS = ['list', 'add', 'approve', 'pause', 'resume', 'delete'] as const;
+
+/** `skip-when-red=<item id>,<item id>` on add: not a runbook parameter (those have no `-` in their names). */
+const SKIP_WHEN_RED = 'skip-when-red=';
 
 /** One field of an unquoted cron expression: `0`, `*`, `1-5`, `MON`, and steps after a slash. */
 const CRON_FIELD = /^[0-9*?/,LW#-]+$|^[A-Za-z]{3}(-[A-Za-z]{3})?$/;
@@ -42,7 +48,8 @@ export function parseScheduleCommand(tokens: readonly string[], usage: (what: st
       return { verb: 'list' };
     case 'pause':
     case 'resume':
-    case 'delete': {
+    case 'delete':
+    case 'approve': {
       const [id, ...extra] = rest;
       if (id === undefined) throw usage(`\`schedule ${verb}\` needs the schedule's id (\`schedule list\` shows them, like s-k2m9x4)`);
       if (extra.length > 0) throw usage(`\`schedule ${verb}\` takes one schedule id`);
@@ -83,8 +90,13 @@ function parseAdd(tokens: readonly string[], usage: (what: string) => Error): Sc
   // No prototype: `__proto__=x` is a plain (unknown) key, refused later by name.
   const params = Object.create(null) as Record<string, string>;
   let channel: string | undefined;
+  let skipWhenRed: string[] | undefined;
   for (const token of rest.slice(i)) {
-    if (PAIR.test(token)) {
+    if (token.toLowerCase().startsWith(SKIP_WHEN_RED)) {
+      if (skipWhenRed !== undefined) throw usage('`skip-when-red=` is given twice: list every readiness item in one, separated by commas');
+      skipWhenRed = token.slice(SKIP_WHEN_RED.length).split(',').map((id) => id.trim()).filter((id) => id !== '');
+      if (skipWhenRed.length === 0) throw usage('`skip-when-red=` needs readiness item ids after it, separated by commas, like `skip-when-red=aurora.retention.prod-aurora`');
+    } else if (PAIR.test(token)) {
       const eq = token.indexOf('=');
       const key = token.slice(0, eq);
       if (Object.hasOwn(params, key)) throw new UserError(`${code(cut(key))} is given twice; give each parameter once. Nothing was scheduled.`);
@@ -96,7 +108,7 @@ function parseAdd(tokens: readonly string[], usage: (what: string) => Error): Sc
       throw usage(`\`schedule add\` takes parameters as key=value and one channel after when it runs; ${code(cut(token))} is neither (a cron expression goes in quotes)`);
     }
   }
-  return { verb: 'add', runbookId, cadence, params, ...(channel !== undefined ? { channel } : {}) };
+  return { verb: 'add', runbookId, cadence, params, ...(channel !== undefined ? { channel } : {}), ...(skipWhenRed !== undefined ? { skipWhenRed } : {}) };
 }
 
 /** A user's word echoed in an error: its first 40 characters. */

@@ -4,9 +4,11 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import { ActorSchema, type RunState } from '../runs/model.ts';
+import { ItemResultSchema } from '../steps/readiness/report.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
+import type { ScheduleApproval } from './approval.ts';
 
 /**
  * A schedule: a runbook, its parameters as written, and when to run it
@@ -34,6 +36,17 @@ export const CHANNEL_ID = /^[CG][A-Z0-9]{2,}$/;
 export const CadenceSchema = z.union([z.object({ every: z.number().int().positive() }).strict(), z.object({ cron: z.string().min(1) }).strict()]);
 export type Cadence = z.infer<typeof CadenceSchema>;
 
+/** Most readiness items one schedule may depend on. */
+const MAX_SKIP_WHEN_RED = 20;
+
+/** Readiness item ids (`aurora.retention.prod-aurora`): a fire is skipped while any of them fails in the latest readiness check. */
+export const SkipWhenRedSchema = z
+  .array(
+    z.string().refine((id) => ItemResultSchema.shape.id.safeParse(id).success, 'must be readiness item ids like aurora.retention.prod-aurora'),
+    { error: 'must be a list of readiness item ids like aurora.retention.prod-aurora' },
+  )
+  .max(MAX_SKIP_WHEN_RED, `names at most ${MAX_SKIP_WHEN_RED} readiness items`);
+
 export const SCHEDULE_SOURCES = ['config', 'slack', 'cli'] as const;
 export type ScheduleSource = (typeof SCHEDULE_SOURCES)[number];
 
@@ -51,6 +64,8 @@ export const ScheduleDocSchema = z.object({
   createdBy: ActorSchema,
   createdAt: z.number(),
   source: z.enum(SCHEDULE_SOURCES),
+  /** Readiness items it depends on: a fire while one of them fails makes no run (docs/schedules.md, "Skip when red"). */
+  skipWhenRed: SkipWhenRedSchema.optional(),
 });
 export type ScheduleDoc = z.infer<typeof ScheduleDocSchema>;
 
@@ -62,12 +77,21 @@ export const LastFireSchema = z.object({
   runId: z.string().optional(),
   /** Why no run was created (the runbook is gone, its parameters no longer bind…), or why its message was not posted. */
   problem: z.string().optional(),
+  /** No run because a readiness item it depends on was red (`problem` says which). */
+  skipped: z.boolean().optional(),
 });
 export type LastFire = z.infer<typeof LastFireSchema>;
 
 export interface Schedule extends ScheduleDoc {
   paused: boolean;
   last?: LastFire;
+  /** A schedule of a changing runbook: what its approval covers, who approved it, and whether it fires. */
+  approval?: ScheduleApproval;
+}
+
+/** Where a scheduled run's message goes: the schedule's channel, if it has one. */
+export function originOf(schedule: Pick<ScheduleDoc, 'channel'>): { channelId?: string; private?: boolean } {
+  return schedule.channel ? { channelId: schedule.channel.id, ...(schedule.channel.private ? { private: true } : {}) } : {};
 }
 
 /** A schedule as people see it: with its last run's state now and its next fire. */
@@ -117,6 +141,7 @@ export interface ConfigSchedule {
   cadence: Cadence;
   params: Record<string, string | number | boolean>;
   channel?: string;
+  skipWhenRed?: string[];
 }
 
 /** The id of the default readiness schedule (`readiness.every`). */
@@ -136,6 +161,7 @@ const ConfigScheduleEntrySchema = z
     cron: z.string().optional(),
     params: z.record(z.string(), ScalarSchema).default({}),
     channel: z.string().regex(CHANNEL_ID, 'must be a channel id like C0123ABCD').optional(),
+    skipWhenRed: SkipWhenRedSchema.optional(),
   })
   .strict()
   .transform((entry, ctx): ConfigSchedule => {
@@ -150,7 +176,14 @@ const ConfigScheduleEntrySchema = z
       ctx.addIssue({ code: 'custom', message: `schedule ${entry.id}: ${err instanceof Error ? err.message : String(err)}` });
       return z.NEVER;
     }
-    return { id: entry.id, runbookId: entry.runbook, cadence, params: entry.params, ...(entry.channel ? { channel: entry.channel } : {}) };
+    return {
+      id: entry.id,
+      runbookId: entry.runbook,
+      cadence,
+      params: entry.params,
+      ...(entry.channel ? { channel: entry.channel } : {}),
+      ...(entry.skipWhenRed?.length ? { skipWhenRed: entry.skipWhenRed } : {}),
+    };
   });
 
 /**
@@ -166,7 +199,7 @@ export const ConfigSchedulesSettingSchema = z
       // Left as text: the list schema then says what it must be.
       return value;
     }
-  }, z.array(ConfigScheduleEntrySchema, { error: 'must be a list of schedules, each with id, runbook, every or cron, and optionally params and channel' }))
+  }, z.array(ConfigScheduleEntrySchema, { error: 'must be a list of schedules, each with id, runbook, every or cron, and optionally params, channel and skipWhenRed' }))
   .default([])
   .superRefine((list, ctx) => {
     const ids = list.map((s) => s.id);

@@ -1,19 +1,22 @@
 import { isUserError, UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { RoleMembers } from '../access/roles.ts';
+import type { LatestReadiness } from '../readiness/store.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import type { Runbook } from '../runbooks/schema.ts';
-import type { Identity, RequestPlace } from '../runs/admission.ts';
-import { type Actor, type Run, SYSTEM_ACTOR } from '../runs/model.ts';
+import { changesProduction, type Identity, type RequestPlace } from '../runs/admission.ts';
+import { type Run, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { RunService } from '../runs/service.ts';
 import { closestMatch } from '../util/closest.ts';
 import { newRunId } from '../util/ids.ts';
 import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
-import { checkScheduleDecider, refuseChanging } from './access.ts';
-import { CHANNEL_ID, type ConfigSchedule, MIN_EVERY_MS, newScheduleId, parseCadence, READINESS_SCHEDULE_ID, type Schedule, type ScheduleDoc, type ScheduleView } from './model.ts';
+import { checkScheduleDecider } from './access.ts';
+import { actorOf, ChangingSchedules } from './changing.ts';
+import { CHANNEL_ID, type ConfigSchedule, MIN_EVERY_MS, newScheduleId, originOf, parseCadence, READINESS_SCHEDULE_ID, type Schedule, type ScheduleDoc, type ScheduleView, SkipWhenRedSchema } from './model.ts';
 import type { ScheduleQueue } from './queue.ts';
-import type { ScheduleStore } from './store.ts';
+import { redItems } from './skip.ts';
+import type { ApprovalFields, ScheduleStore } from './store.ts';
 
 export interface ScheduleServiceDeps {
   store: ScheduleStore;
@@ -29,6 +32,10 @@ export interface ScheduleServiceDeps {
    * else fails the fire, which is tried again.
    */
   announce?: (run: Run, schedule: Schedule) => Promise<void>;
+  /** Tells a schedule's channel it was suspended (once); absent: only the schedule says it. */
+  tell?: (schedule: Schedule, text: string) => Promise<void>;
+  /** The latest readiness results, read at each fire of a schedule that skips when items are red. */
+  readiness?: { latest(): Promise<LatestReadiness> };
   /** The shortest `every` (a minute); tests lower it. */
   minEveryMs?: number;
   /** Most schedules at once (each one a standing request). */
@@ -48,9 +55,12 @@ export interface AddScheduleInput {
   /** The Slack conversation it was asked in (the run rules' place); absent outside Slack. */
   place?: RequestPlace;
   source: 'slack' | 'cli';
+  /** Readiness item ids: a fire while one of them fails makes no run. */
+  skipWhenRed?: readonly string[];
 }
 
-export type FireOutcome = 'created' | 'found' | 'refused' | 'paused' | 'gone';
+/** `suspended`: what a changing schedule's approval covers changed (no run); `unapproved`: it awaits approvals; `skipped`: a readiness item it depends on is red. */
+export type FireOutcome = 'created' | 'found' | 'refused' | 'paused' | 'gone' | 'suspended' | 'unapproved' | 'skipped';
 
 /**
  * Schedules of runbooks: add, list, pause, resume, delete, and what a fire
@@ -62,11 +72,13 @@ export class ScheduleService {
   private readonly deps: ScheduleServiceDeps;
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly changing: ChangingSchedules;
 
   constructor(deps: ScheduleServiceDeps) {
     this.deps = deps;
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: 'schedules' });
+    this.changing = new ChangingSchedules({ store: deps.store, queue: deps.queue, runs: deps.runs, logger: this.log, now: this.now, tell: deps.tell });
   }
 
   /** Every schedule, oldest first, with its last run's state and its next fire. */
@@ -82,18 +94,22 @@ export class ScheduleService {
   }
 
   /**
-   * Adds a schedule: the runbook must exist and be read-only, the person may
-   * request it from here, and its parameters bind now (a run request's
-   * checks); it fires first one interval from now (a cron: at its next match).
+   * Adds a schedule: the runbook must exist, the person may request it from
+   * here, and its parameters bind now (a run request's checks); it fires
+   * first one interval from now (a cron: at its next match). A changing
+   * runbook's schedule is planned now, must act on drill targets only, and
+   * awaits its approvals (`approve`) before it fires.
    */
   async add(input: AddScheduleInput): Promise<ScheduleView> {
     const { runs, store, queue } = this.deps;
     const runbook = runs.runbook(input.runbookId);
-    refuseChanging(runbook);
     // Who asks, then where, then the parameters: the checks of a request of this runbook.
     runs.check({ runbookId: runbook.id, params: input.params, requester: input.requester, ...(input.place ? { place: input.place } : {}) });
     const cadence = parseCadence(input.cadence, this.deps.minEveryMs ?? MIN_EVERY_MS);
     if (input.channel && !CHANNEL_ID.test(input.channel.id)) throw new UserError(`${code(truncate(input.channel.id, 40, ''))} is not a channel id: give one like C0123ABCD. Nothing was scheduled.`);
+    const skip = SkipWhenRedSchema.safeParse(input.skipWhenRed ?? []);
+    if (!skip.success) throw new UserError(`skip-when-red ${skip.error.issues[0]?.message ?? 'is not valid'}: write \`skip-when-red=<item id>,<item id>\` with ids as \`/dr check status\` shows them. Nothing was scheduled.`);
+    const approval: ApprovalFields | undefined = changesProduction(runbook) ? await this.changing.initial({ runbookId: runbook.id, params: { ...input.params }, cadence }, runbook) : undefined;
     const max = this.deps.maxSchedules ?? 200;
     if ((await store.count()) >= max) throw new UserError(`There are ${max} schedules already, the most the bot keeps: delete one first (\`schedule list\` shows them). Nothing was scheduled.`);
     const now = this.now();
@@ -105,13 +121,18 @@ export class ScheduleService {
       createdBy: actorOf(input.requester),
       createdAt: now,
       source: input.source,
+      ...(skip.data.length ? { skipWhenRed: [...new Set(skip.data)] } : {}),
     };
     let id: string | undefined;
     for (let tries = 0; id === undefined && tries < 5; tries++) {
       const candidate = newScheduleId();
-      if (await store.create({ id: candidate, ...doc })) id = candidate;
+      if (await store.create({ id: candidate, ...doc }, false, approval)) id = candidate;
     }
     if (id === undefined) throw new Error('no free schedule id after 5 tries');
+    if (approval) {
+      this.log.info({ scheduleId: id, runbook: runbook.id, by: input.requester.id, source: input.source }, 'schedule of a changing runbook added, awaiting its approvals');
+      return this.get(id);
+    }
     try {
       await queue.upsert(id, cadence, now);
     } catch (err) {
@@ -121,6 +142,18 @@ export class ScheduleService {
     }
     this.log.info({ scheduleId: id, runbook: runbook.id, by: input.requester.id, source: input.source }, 'schedule added');
     return this.get(id);
+  }
+
+  /**
+   * Records an approval of a changing runbook's schedule (ChangingSchedules.approve);
+   * the last one needed makes it fire, unless it is paused.
+   */
+  async approve(id: string, who: Identity): Promise<{ schedule: ScheduleView; outcome: 'approved' | 'recorded'; count: number; required: number }> {
+    const schedule = await this.mustGet(id);
+    const result = await this.changing.approve(schedule, who);
+    this.log.info({ scheduleId: id, by: who.id, outcome: result.outcome, count: result.count }, 'schedule approval recorded');
+    if (result.outcome === 'approved' && !(await this.deps.store.get(id))?.paused) await this.deps.queue.upsert(id, schedule.cadence, this.now());
+    return { schedule: await this.get(id), ...result };
   }
 
   /** Who besides its creator may pause, resume or delete it: the runbook's approvers (DR_APPROVERS when the runbook is gone). */
@@ -140,12 +173,16 @@ export class ScheduleService {
     return { schedule: await this.get(id), changed: true };
   }
 
-  /** Fires again: an `every` schedule one interval from now, a cron one at its next match. */
+  /**
+   * Fires again: an `every` schedule one interval from now, a cron one at its
+   * next match. A changing runbook's schedule fires only while approved: its
+   * next fire checks that nothing changed meanwhile.
+   */
   async resume(id: string, who: Identity): Promise<{ schedule: ScheduleView; changed: boolean }> {
     const schedule = await this.mustGet(id);
     checkScheduleDecider(schedule, this.approversOf(schedule), who, 'resume');
     if (!schedule.paused) return { schedule: await this.get(id), changed: false };
-    await this.deps.queue.upsert(id, schedule.cadence, this.now());
+    if (!schedule.approval || schedule.approval.state === 'approved') await this.deps.queue.upsert(id, schedule.cadence, this.now());
     if (!(await this.deps.store.setPaused(id, false))) {
       await this.deps.queue.remove(id);
       throw new UserError(`Schedule \`${id}\` was deleted meanwhile. Nothing was resumed.`);
@@ -172,8 +209,11 @@ export class ScheduleService {
    * One fire (a BullMQ job): creates the schedule's run once, however often
    * the job is tried. The run's id is claimed for the fire before the run is
    * created, so an attempt after a crash finds that run instead of creating a
-   * second one. A refusal (the runbook is gone or changes production now, its
-   * parameters no longer bind) is recorded on the schedule and not retried.
+   * second one. A refusal (the runbook is gone, its parameters no longer
+   * bind) is recorded on the schedule and not retried; so is a fire skipped
+   * because a readiness item it depends on is red. A changing runbook's
+   * schedule makes its run already approved, or is suspended
+   * (ChangingSchedules.fire).
    */
   async fire(scheduleId: string, fireId: string): Promise<FireOutcome> {
     const { store, runs } = this.deps;
@@ -187,15 +227,22 @@ export class ScheduleService {
     const outcome: FireOutcome = run ? 'found' : 'created';
     if (!run) {
       try {
-        refuseChanging(runs.runbook(schedule.runbookId));
-        run = await runs.create({
-          id: runId,
-          runbookId: schedule.runbookId,
-          params: schedule.params,
-          requester: schedule.createdBy,
-          origin: schedule.channel ? { channelId: schedule.channel.id, ...(schedule.channel.private ? { private: true } : {}) } : {},
-          priority: 'background',
-        });
+        const runbook = runs.runbook(schedule.runbookId);
+        if (schedule.approval || changesProduction(runbook)) {
+          const made = await this.changing.fire(schedule, runbook, runId, () => this.redReason(schedule));
+          if (made === 'unapproved') return made;
+          if (made === 'suspended') {
+            const why = (await store.get(scheduleId))?.approval?.why ?? 'it needs its approvals again';
+            await store.recordFire(scheduleId, { at: this.now(), fireId, problem: `suspended, no run: ${why}` });
+            return made;
+          }
+          if ('skipped' in made) return await this.skip(scheduleId, fireId, made.skipped);
+          run = made;
+        } else {
+          const red = await this.redReason(schedule);
+          if (red !== undefined) return await this.skip(scheduleId, fireId, red);
+          run = await runs.create({ id: runId, runbookId: schedule.runbookId, params: schedule.params, requester: schedule.createdBy, origin: { ...originOf(schedule), scheduleId }, priority: 'background' });
+        }
       } catch (err) {
         const at = this.now();
         if (isUserError(err)) {
@@ -254,6 +301,18 @@ export class ScheduleService {
     return { upserted: specs.map((s) => s.id), removed };
   }
 
+  /** Why this fire is skipped: a readiness item the schedule depends on failed in the latest check; undefined otherwise. */
+  private async redReason(schedule: Schedule): Promise<string | undefined> {
+    if (!schedule.skipWhenRed?.length || !this.deps.readiness) return undefined;
+    return redItems(schedule.skipWhenRed, await this.deps.readiness.latest());
+  }
+
+  private async skip(scheduleId: string, fireId: string, reason: string): Promise<'skipped'> {
+    await this.deps.store.recordFire(scheduleId, { at: this.now(), fireId, problem: reason, skipped: true });
+    this.log.info({ scheduleId, fireId, reason }, 'schedule fire skipped: a readiness item it depends on is red');
+    return 'skipped';
+  }
+
   private async mustGet(id: string): Promise<Schedule> {
     const schedule = await this.deps.store.get(id);
     if (schedule) return schedule;
@@ -271,9 +330,4 @@ export class ScheduleService {
     const due = schedule.paused ? undefined : next.get(schedule.id);
     return { ...schedule, ...(lastRun ? { lastState: lastRun.state } : {}), ...(due !== undefined ? { next: due } : {}) };
   }
-}
-
-/** The person as recorded on the schedule: the front end's group answers are not kept. */
-function actorOf(who: Identity): Actor {
-  return { id: who.id, via: who.via, ...(who.name ? { name: who.name } : {}), ...(who.osUser ? { osUser: who.osUser } : {}), ...(who.host ? { host: who.host } : {}) };
 }

@@ -73,8 +73,8 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   },
   {
     name: 'schedule',
-    usage: 'schedule list | add <runbook> <every 30m | "cron"> [key=value …] [#channel] | pause <id> | resume <id> | delete <id>',
-    summary: 'Run a read-only runbook on a schedule (cron in UTC), in the background; with a channel, each run is posted there.',
+    usage: 'schedule list | add <runbook> <every 30m | "cron"> [key=value …] [skip-when-red=<item id>,…] [#channel] | approve <id> | pause <id> | resume <id> | delete <id>',
+    summary: 'Run a runbook on a schedule (cron in UTC), in the background; with a channel, each run is posted there. A changing runbook\'s schedule acts on drill targets only and fires once two approvers approve it.',
     examples: ['schedule list', 'schedule add readiness-check every 30m here', 'schedule add readiness-check "0 6 * * 1" cluster=prod-aurora-cluster', 'schedule pause s-k2m9x4'],
   },
   { name: 'runbooks', usage: 'runbooks', summary: 'List the runbooks and their parameters.', examples: ['runbooks'] },

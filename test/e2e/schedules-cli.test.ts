@@ -80,7 +80,7 @@ describe('schedules from the terminal', () => {
     const before = await count();
     const changing = await dr(['add', 'restart', 'every', '1h'], KEY_A);
     expect(changing.code).toBe(1);
-    expect(changing.stderr).toContain('`restart` changes production (each run needs 1 approval), so it cannot be scheduled yet');
+    expect(changing.stderr).toContain('which is not a drill target. A schedule of a changing runbook acts only on drill targets');
     const often = await dr(['add', 'probe', 'every', '10s'], KEY_A);
     expect(often.stderr).toContain('`every 10s` is more often than a schedule may run (at most every 1m)');
     const here = await dr(['add', 'probe', 'every', '1h', 'here'], KEY_A);

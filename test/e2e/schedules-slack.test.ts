@@ -95,7 +95,7 @@ describe('schedules from Slack', () => {
 
   it('refuses what cannot be scheduled, saying what was wrong and how to write it; nothing is scheduled', async () => {
     const before = await count();
-    expect(await command('schedule add restart every 1h')).toContain('`restart` changes production (each run needs 1 approval), so it cannot be scheduled yet: a schedule of a changing runbook needs a schedule approval by two people, which is coming');
+    expect(await command('schedule add restart every 1h')).toContain('which is not a drill target. A schedule of a changing runbook acts only on drill targets');
     expect(await command('schedule add prob every 1h')).toContain('There is no runbook `prob`. Did you mean `probe`?');
     expect(await command('schedule add probe every 10s')).toContain('`every 10s` is more often than a schedule may run (at most every 1m): write `every 1m` or longer.');
     expect(await command('schedule add probe "61 * * * *"')).toContain('`61 * * * *` is not a valid cron expression');

@@ -99,7 +99,9 @@ describe('schedules', () => {
     const before = (await s.store.list()).length;
     const add = (runbookId: string, cadence: string, params: Record<string, string> = {}) =>
       userErrorOf(s.service.add({ runbookId, cadence, params, requester: ALICE, source: 'slack' }));
-    expect(await add('restart', 'every 30m')).toContain('`restart` changes production (each run needs 1 approval), so it cannot be scheduled yet: a schedule of a changing runbook needs a schedule approval');
+    // A changing runbook's schedule acts on drill targets only (schedules-changing.test.ts); the default target is not one.
+    expect(await add('restart', 'every 30m')).toContain('Step `act` acts on target `default`');
+    expect(await add('restart', 'every 30m')).toContain('which is not a drill target. A schedule of a changing runbook acts only on drill targets');
     expect(await add('prboe', 'every 30m')).toContain('There is no runbook `prboe`. Did you mean `probe`?');
     expect(await add('probe', 'every 30m', { label: 'Not Valid' })).toContain('Parameters for probe are not valid');
     expect(await add('probe', 'every 30m', { colour: 'red' })).toContain('`colour` is not a parameter of probe');

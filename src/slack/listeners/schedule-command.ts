@@ -53,11 +53,32 @@ export async function answerScheduleCommand(command: ScheduleCommand, actor: Che
         identityOf(actor, deps.service.requesterGroupsToAsk(runbook, actor.id), deps.directory, CALL_TIMEOUT_MS),
       ]);
       const added = await timed(
-        schedules.add({ runbookId: runbook.id, cadence: command.cadence, params: command.params, ...(channel ? { channel } : {}), requester: who, place: where.place, source: 'slack' }),
+        schedules.add({
+          runbookId: runbook.id,
+          cadence: command.cadence,
+          params: command.params,
+          ...(channel ? { channel } : {}),
+          ...(command.skipWhenRed ? { skipWhenRed: command.skipWhenRed } : {}),
+          requester: who,
+          place: where.place,
+          source: 'slack',
+        }),
         'Adding the schedule',
       );
       const posted = added.channel ? ` Each run is posted in <#${added.channel.id}>.` : ' Its runs are listed in `runs`; nothing is posted (add a channel to see each one).';
-      return renderScheduleChange(`:calendar: Scheduled \`${added.runbookId}\` as \`${added.id}\`: it runs in the background, requested by you.${posted}`, added, now);
+      const approval = added.approval
+        ? ` It changes production: it fires once approved by ${added.approval.required} approvers other than you (\`${slash} schedule approve ${added.id}\`), then each run goes ahead without a new approval.`
+        : '';
+      return renderScheduleChange(`:calendar: Scheduled \`${added.runbookId}\` as \`${added.id}\`: it runs in the background, requested by you.${posted}${approval}`, added, now);
+    }
+    case 'approve': {
+      const approvers = await timed(schedules.approversFor(command.id), 'Reading the schedule');
+      const who = await identityOf(actor, groupsToAsk(approvers, actor.id), deps.directory, CALL_TIMEOUT_MS);
+      const { schedule, outcome, count, required } = await timed(schedules.approve(command.id, who), 'Approving the schedule');
+      const headline = outcome === 'approved'
+        ? `:white_check_mark: Approved \`${schedule.id}\` (${count} of ${required}): ${schedule.paused ? 'it fires once resumed' : 'it fires from now on'}, each run without a new approval.`
+        : `:ballot_box_with_check: Your approval of \`${schedule.id}\` is recorded (${count} of ${required}): it fires once approved by ${required - count} more.`;
+      return renderScheduleChange(headline, schedule, now);
     }
     case 'pause':
     case 'resume':

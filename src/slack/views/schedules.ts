@@ -1,10 +1,11 @@
+import { approvalText } from '../../schedules/approval.ts';
 import { describeCadence, type ScheduleView } from '../../schedules/model.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { capText, truncate } from '../../util/text.ts';
 import { fitBlocks, linesWithin, MESSAGE_BLOCK_TEXT_BUDGET, MESSAGE_LIMITS, packLines } from '../limits.ts';
 import { code, context, escapeMrkdwn, header, section, type SlackMessage } from './message.ts';
 
-const LINE_LIMIT = 600;
+const LINE_LIMIT = 900;
 const PROBLEM_LIMIT = 200;
 
 /** `2026-12-07 14:30 UTC`. */
@@ -29,6 +30,7 @@ function lastText(s: ScheduleView, now: number): string {
 
 function nextText(s: ScheduleView, now: number): string {
   if (s.paused) return '*paused*';
+  if (s.approval && s.approval.state !== 'approved') return 'fires once approved';
   if (s.next === undefined) return 'not planned';
   return `next ${s.next <= now ? 'now' : `in ${roughly(s.next - now)}`} (${utc(s.next)})`;
 }
@@ -41,15 +43,17 @@ export function scheduleLine(s: ScheduleView, now: number): string {
   const params = Object.entries(s.params).map(([k, v]) => code(`${k}=${String(v)}`)).join(' ');
   const where = s.channel ? ` → <#${s.channel.id}>` : '';
   const by = s.createdBy.via === 'system' ? 'config' : `<@${s.createdBy.id}>`;
+  const red = s.skipWhenRed?.length ? ` · skipped while red: ${s.skipWhenRed.map((id) => code(id)).join(' ')}` : '';
+  const approval = s.approval ? `\n   ${approvalText(s.approval)}` : '';
   return capText(
-    `• \`${s.id}\` *${escapeMrkdwn(s.runbookId)}* ${escapeMrkdwn(describeCadence(s.cadence))}${params ? ` ${params}` : ''}${where} · by ${by}\n   last: ${lastText(s, now)} · ${nextText(s, now)}`,
+    `• \`${s.id}\` *${escapeMrkdwn(s.runbookId)}* ${escapeMrkdwn(describeCadence(s.cadence))}${params ? ` ${params}` : ''}${where} · by ${by}${red}${approval}\n   last: ${lastText(s, now)} · ${nextText(s, now)}`,
     LINE_LIMIT,
   );
 }
 
 /** `/dr schedule list`. */
 export function renderScheduleList(schedules: readonly ScheduleView[], now: number, slash: string): SlackMessage {
-  const add = `Add one: \`${slash} schedule add <runbook> every 30m [#channel]\` (read-only runbooks; cron in UTC).`;
+  const add = `Add one: \`${slash} schedule add <runbook> every 30m [#channel]\` (cron in UTC; a changing runbook's fires once two approvers \`${slash} schedule approve <id>\`).`;
   if (schedules.length === 0) return { text: `No schedules yet. ${add}` };
   const { kept, omitted } = linesWithin(
     schedules.map((s) => scheduleLine(s, now)),

@@ -33,6 +33,12 @@ describe('/dr schedule: the words', () => {
     });
     expect(slack('schedule pause s-k2m9x4')).toEqual({ name: 'schedule', command: { verb: 'pause', id: 's-k2m9x4' } });
     expect(slack('schedule DELETE readiness-default')).toEqual({ name: 'schedule', command: { verb: 'delete', id: 'readiness-default' } });
+    expect(slack('schedule approve s-k2m9x4')).toEqual({ name: 'schedule', command: { verb: 'approve', id: 's-k2m9x4' } });
+    // Readiness items a schedule depends on: not a runbook parameter (no `-` in those).
+    expect(slack('schedule add restore-test every 1d target=drill skip-when-red=aurora.retention.prod-aurora,velero.schedule.hourly here')).toEqual({
+      name: 'schedule',
+      command: { verb: 'add', runbookId: 'restore-test', cadence: 'every 1d', params: { target: 'drill' }, channel: 'here', skipWhenRed: ['aurora.retention.prod-aurora', 'velero.schedule.hourly'] },
+    });
     // The CLI's words (the shell keeps a quoted cron expression whole).
     expect(parseScheduleCommand(['add', 'probe', '0 6 * * 1', 'C0OPS00001'], (w) => new Error(w))).toEqual({ verb: 'add', runbookId: 'probe', cadence: '0 6 * * 1', params: {}, channel: 'C0OPS00001' });
   });
@@ -46,15 +52,18 @@ describe('/dr schedule: the words', () => {
     expect(refusal(() => slack('schedule add readiness-check every 30m here #ops'))).toContain('`schedule add` takes one channel');
     expect(refusal(() => slack('schedule add readiness-check every 30m please'))).toContain('`please` is neither (a cron expression goes in quotes)');
     expect(refusal(() => slack('schedule pause'))).toContain("`schedule pause` needs the schedule's id");
+    expect(refusal(() => slack('schedule approve'))).toContain("`schedule approve` needs the schedule's id");
+    expect(refusal(() => slack('schedule add probe every 1h skip-when-red='))).toContain('`skip-when-red=` needs readiness item ids after it');
+    expect(refusal(() => slack('schedule add probe every 1h skip-when-red=a skip-when-red=b'))).toContain('`skip-when-red=` is given twice');
     expect(refusal(() => slack('schedule pause a b'))).toContain('`schedule pause` takes one schedule id');
-    expect(refusal(() => slack('schedule stop s-k2m9x4'))).toContain('`schedule` does `list`, `add`, `pause`, `resume`, `delete`, not `stop`');
+    expect(refusal(() => slack('schedule stop s-k2m9x4'))).toContain('`schedule` does `list`, `add`, `approve`, `pause`, `resume`, `delete`, not `stop`');
     // Every refusal ends with the usage and an example.
     expect(refusal(() => slack('schedule stop x'))).toContain('Usage: `/dr schedule list | add <runbook> <every 30m | "cron">');
     expect(tokenize('schedule add x "0 6 * * 1"')).toEqual(['schedule', 'add', 'x', '0 6 * * 1']);
   });
 
   it('is in /dr help', () => {
-    expect(JSON.stringify(renderHelp('/dr').blocks)).toContain('`/dr schedule list | add <runbook> <every 30m | \\"cron\\"> [key=value …] [#channel] | pause <id> | resume <id> | delete <id>`');
+    expect(JSON.stringify(renderHelp('/dr').blocks)).toContain('`/dr schedule list | add <runbook> <every 30m | \\"cron\\"> [key=value …] [skip-when-red=<item id>,…] [#channel] | approve <id> | pause <id> | resume <id> | delete <id>`');
     expect(JSON.stringify(renderHelp('/dr', 'schedule').blocks)).toContain('>`/dr schedule add readiness-check every 30m here`');
   });
 });
