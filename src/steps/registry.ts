@@ -4,6 +4,8 @@ import { reportRtoStep } from './builtin/report-rto.ts';
 import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts';
 import { waitStep } from './builtin/wait.ts';
 import { createWriterStep } from './rds/create-writer.ts';
+import { deleteRestoredStep } from './rds/delete-restored.ts';
+import { pickRecoveryPointStep } from './rds/pick-recovery-point.ts';
 import { restorePitrStep } from './rds/restore-pitr.ts';
 import { restoreSnapshotStep } from './rds/restore-snapshot.ts';
 import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from './kube/rollout.ts';
@@ -37,6 +39,8 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     restorePitrStep(),
     restoreSnapshotStep(),
     createWriterStep(),
+    pickRecoveryPointStep(),
+    deleteRestoredStep(),
     updateSecretStep(limits.kubernetes),
     rolloutRestartStep(limits.kubernetes),
     rolloutStatusStep(limits.kubernetes),

@@ -103,6 +103,8 @@ export class FakeRds extends LoopbackFake {
   /** Requests the service model refused (aws-models/), for tests to assert there are none. */
   readonly modelRefusals: (RdsCall & { code: string; message: string })[] = [];
   /** Global clusters: id → member cluster ids, the first being the writer. */
+  /** Where restored clusters' Endpoint and Port answer (a test's local PostgreSQL, holding the data as restored). */
+  restoredEndpoint: { address: string; port: number } | undefined;
   /** Clusters and instances being deleted (DeleteDBCluster, DeleteDBInstance): `deleting`, then gone. */
   readonly deletions = new RdsDeletions(this.clusters, this.instances);
   readonly globalClusters = new Map<string, string[]>();
@@ -471,6 +473,7 @@ export class FakeRds extends LoopbackFake {
       tags,
       origin,
       settings: settingsOf(p),
+      ...(this.restoredEndpoint ? { endpoint: this.restoredEndpoint } : {}),
     };
     this.clusters.set(id, cluster);
     return cluster;

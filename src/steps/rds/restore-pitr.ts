@@ -1,5 +1,6 @@
 import { type DBCluster, RestoreDBClusterToPointInTimeCommand } from '@aws-sdk/client-rds';
 import { z } from 'zod';
+import { isPlaceholder } from '../../engine/bind.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { awsCode, classifyAwsError, describeCluster, mustDescribeCluster, networkOf, ownedByRun, RUN_TAG, restoredClusterName, CLUSTER_ID } from './aws.ts';
@@ -46,7 +47,8 @@ export function restorePitrStep() {
     outputs: ['clusterId', 'restorePoint', 'source'],
     async plan(ctx, p) {
       const source = await mustDescribeCluster(ctx.aws.rds(), p.source);
-      const restorePoint = checkRestoreTime(source, p.to, p.restoreType, Date.now());
+      // A time an earlier step chooses (a restore test's pick) is checked against the window when the step runs.
+      const restorePoint = isPlaceholder(p.to) ? 'the point an earlier step chooses (checked against the restorable window when it runs)' : checkRestoreTime(source, p.to, p.restoreType, Date.now());
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
       const net = networkOf(source);
       const settings = settingsFor(source, p.source, p);
@@ -54,7 +56,7 @@ export function restorePitrStep() {
         {
           action: 'create',
           resource: `rds cluster ${target}`,
-          detail: `restore ${p.source} to ${p.to === 'latest' ? `the latest restorable time (resolved at run time; now ${restorePoint})` : restorePoint} as new cluster ${target} (${p.restoreType}, subnet group ${net.DBSubnetGroupName ?? 'default'}, security groups ${net.VpcSecurityGroupIds?.join(', ') ?? 'default'}); ${p.source} is not changed; ${settings.summary}`,
+          detail: `restore ${p.source} to ${isPlaceholder(p.to) ? restorePoint : p.to === 'latest' ? `the latest restorable time (resolved at run time; now ${restorePoint})` : restorePoint} as new cluster ${target} (${p.restoreType}, subnet group ${net.DBSubnetGroupName ?? 'default'}, security groups ${net.VpcSecurityGroupIds?.join(', ') ?? 'default'}); ${p.source} is not changed; ${settings.summary}`,
         },
       ];
     },

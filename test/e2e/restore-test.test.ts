@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ALICE, BOB, SHIPPED_COMMANDS, startTestEngine, type TestEngine, testTargets } from '../support/engine.ts';
+import { FakeKube } from '../support/fake-kube.ts';
+import { FakeRds } from '../support/fake-rds.ts';
+import { fakeAwsCredentials } from '../support/step-context.ts';
+
+const HOUR = 3_600_000;
+const LOCAL_PG = { address: '127.0.0.1', port: 5432 };
+
+/**
+ * The shipped restore-test on the real engine: it picks a recovery point of
+ * production's cluster, restores it as a throw-away cluster (the fake RDS;
+ * its endpoint answers with the machine's real PostgreSQL, holding the data
+ * as restored), checks the data read-only, measures the RPO from the newest
+ * row, and deletes the copy however the test ends: passed, failed or cancelled.
+ */
+describe('restore-test, end to end', () => {
+  let rds: FakeRds;
+  let kube: FakeKube;
+  let engine: TestEngine;
+  let admin: Client;
+  let schema: string;
+  /** The production cluster's latest restorable time, and the newest row the restored data holds. */
+  let latest: Date;
+  let newestRow: Date;
+
+  beforeAll(async () => {
+    fakeAwsCredentials();
+    admin = new Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
+    await admin.connect();
+    schema = `restore_test_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.query(`CREATE TABLE ${schema}.orders (id int PRIMARY KEY, created_at timestamptz NOT NULL)`);
+  });
+  afterAll(async () => {
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  });
+  beforeEach(async () => {
+    rds = await new FakeRds().start();
+    kube = await new FakeKube().start();
+    rds.creatingMs = 0;
+    rds.deletions.deletingMs = 100;
+    rds.restoredEndpoint = LOCAL_PG;
+    latest = new Date(Date.now() - 60_000);
+    rds.addCluster('prod-aurora-cluster', { earliest: new Date(Date.now() - 7 * 24 * HOUR), latest, settings: { deletionProtection: true } });
+    kube.namespaces.add('dr-drill-config');
+    kube.addSecret('dr-drill-config', 'database-credentials', { password: 'not-checked-by-trust-auth' });
+    // The latest pick restores to the latest restorable time less a minute; the newest row is 5 minutes before that.
+    newestRow = new Date(latest.getTime() - 60_000 - 300_000);
+    await admin.query(`DELETE FROM ${schema}.orders`);
+    await admin.query(`INSERT INTO ${schema}.orders VALUES (1, $1), (2, $2)`, [new Date(newestRow.getTime() - HOUR), newestRow]);
+    engine = await startTestEngine({
+      commandsDir: SHIPPED_COMMANDS,
+      targets: testTargets({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } }),
+    });
+  });
+  afterEach(async () => {
+    await engine.stop();
+    await Promise.all([rds.stop(), kube.stop()]);
+  });
+
+  const request = async (extra: Record<string, string | number> = {}) => {
+    const run = await engine.service.create({
+      runbookId: 'restore-test',
+      params: { database: 'test', tls: 'disable', countQuery: `SELECT count(*) FROM ${schema}.orders`, freshnessQuery: `SELECT max(created_at) FROM ${schema}.orders`, ...extra },
+      requester: ALICE,
+    });
+    await engine.service.approve(run.id, BOB);
+    return run;
+  };
+  const restoredName = (runId: string) => `restore-test-${runId}`.toLowerCase();
+
+  it('restores the picked point into a copy, measures the RPO from the newest row, and deletes the copy; production is only read', async () => {
+    const run = await request();
+    const picked = run.plan.find((p) => p.stepId === 'pick')?.pinned?.chosen;
+    expect(typeof picked).toBe('string');
+    const done = await engine.waitForState(run.id, ['succeeded', 'failed', 'cancelled'], 60_000);
+    expect(done.failure).toBeUndefined();
+    expect(done.state).toBe('succeeded');
+    // The restore went to the point the plan pinned.
+    expect(rds.callsTo('RestoreDBClusterToPointInTime').map((c) => [c.params.DBClusterIdentifier, c.params.RestoreToTime])).toEqual([[restoredName(run.id), picked]]);
+    expect(done.steps.check?.outputs?.measuredRpoSeconds).toBe(300);
+    expect(done.steps.check?.outputs?.newestRowAt).toBe(newestRow.toISOString());
+    expect(done.steps.writer?.outputs?.instanceId).toBe(`${restoredName(run.id)}-writer`);
+    expect(rds.callsTo('CreateDBInstance').map((c) => c.params.DBInstanceClass)).toEqual(['db.t4g.medium']);
+    // The copy is gone; production's cluster is untouched (no call that changes it names it).
+    expect(done.steps.delete?.state).toBe('succeeded');
+    expect(rds.clusters.has(restoredName(run.id))).toBe(false);
+    expect(rds.clusters.has('prod-aurora-cluster')).toBe(true);
+    const changing = rds.calls.filter((c) => !c.action.startsWith('Describe'));
+    expect(changing.filter((c) => Object.values(c.params).includes('prod-aurora-cluster') && c.action !== 'RestoreDBClusterToPointInTime')).toEqual([]);
+  });
+
+  it('a failing data check fails the test with its reason, and the copy is still deleted', async () => {
+    const run = await request({ minRows: 1000 });
+    const done = await engine.waitForState(run.id, ['succeeded', 'failed', 'cancelled'], 60_000);
+    expect(done.state).toBe('failed');
+    expect(done.failure?.stepId).toBe('check');
+    expect(done.failure?.message).toMatch(/rows: .*2.*1000/);
+    expect(done.steps.delete?.state).toBe('succeeded');
+    expect(rds.clusters.has(restoredName(run.id))).toBe(false);
+  });
+
+  it('cancelled while the copy is being restored: the cancel stops it, and the copy is deleted', async () => {
+    rds.creatingMs = 24 * HOUR;
+    const run = await request();
+    const deadline = Date.now() + 30_000;
+    while (!rds.clusters.has(restoredName(run.id))) {
+      if (Date.now() > deadline) throw new Error(`the copy of ${run.id} was never restored`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await engine.service.cancel(run.id, ALICE, 'enough for today');
+    const done = await engine.waitForState(run.id, ['succeeded', 'failed', 'cancelled'], 60_000);
+    expect(done.state).toBe('cancelled');
+    expect(done.steps.delete?.state).toBe('succeeded');
+    expect(rds.clusters.has(restoredName(run.id))).toBe(false);
+  });
+});
