@@ -286,6 +286,7 @@ export class ScheduleService {
         params: spec.params,
         cadence: spec.cadence,
         ...(spec.channel ? { channel: { id: spec.channel } } : {}),
+        ...(spec.skipWhenRed?.length ? { skipWhenRed: [...new Set(spec.skipWhenRed)] } : {}),
         createdBy: SYSTEM_ACTOR,
         createdAt: old?.createdAt ?? now,
         source: 'config',

@@ -233,8 +233,12 @@ describe('schedules of changing runbooks', () => {
     );
     const probe = await s.service.add({ runbookId: 'probe', cadence: 'every 1h', params: {}, requester: ALICE, source: 'cli', skipWhenRed: [RED_ITEM] });
     const drill = await approved(s.service, { skipWhenRed: [RED_ITEM] });
+    // The configuration's schedules name them as `skipWhenRed`.
+    await s.service.syncConfig([{ id: 'nightly-probe', runbookId: 'probe', cadence: { every: 3_600_000 }, params: {}, skipWhenRed: [RED_ITEM] }]);
+    expect((await s.service.get('nightly-probe')).skipWhenRed).toEqual([RED_ITEM]);
     await readiness.record('rcheckred1', readinessReport('fail', Date.now()));
 
+    expect(await s.service.fire('nightly-probe', 'repeat:nightly-probe:1')).toBe('skipped');
     expect(await s.service.fire(probe.id, `repeat:${probe.id}:1`)).toBe('skipped');
     expect(await s.service.fire(drill, `repeat:${drill}:1`)).toBe('skipped');
     const skipped = await s.service.get(drill);
@@ -250,6 +254,7 @@ describe('schedules of changing runbooks', () => {
     expect(await s.service.fire(probe.id, `repeat:${probe.id}:2`)).toBe('created');
     expect(await s.service.fire(drill, `repeat:${drill}:2`)).toBe('created');
     expect((await s.service.get(drill)).last?.skipped).toBeUndefined();
+    await s.service.syncConfig([]);
     await s.service.delete(probe.id, ALICE);
     await s.service.delete(drill, BOB);
   });
