@@ -88,6 +88,7 @@ describe('schedules in the configuration', () => {
   it('reads DR_SCHEDULES and readiness.every, with the readiness check every 30 minutes unless off', () => {
     const config = load({ DR_SCHEDULES: '[{"id":"weekly-probe","runbook":"probe","cron":"0 6 * * 1","params":{"label":"weekly"},"channel":"C0OPS00001"}]' });
     expect(config.schedules).toEqual([{ id: 'weekly-probe', runbookId: 'probe', cadence: { cron: '0 6 * * 1' }, params: { label: 'weekly' }, channel: 'C0OPS00001' }]);
+    expect(load({ DR_SCHEDULES: '[{"id":"red-probe","runbook":"probe","every":"1h","skipWhenRed":["aurora.retention.prod-aurora"]}]' }).schedules[0]?.skipWhenRed).toEqual(['aurora.retention.prod-aurora']);
     expect(config.readiness.every).toEqual({ every: 1_800_000 });
     expect(configSchedules({ schedules: config.schedules, readinessEvery: config.readiness.every }).map((s) => s.id)).toEqual(['readiness-default', 'weekly-probe']);
     expect(load({ DR_READINESS_EVERY: 'off' }).readiness.every).toBeNull();
@@ -103,6 +104,7 @@ describe('schedules in the configuration', () => {
     expect(bad).toContain('must not start with s- (kept for schedules added in Slack or the CLI)');
     expect(bad).toContain('schedule b1: `every 5s` is more often than a schedule may run');
     expect(refusal(() => load({ DR_SCHEDULES: 'not: a list' }))).toContain('DR_SCHEDULES: must be a list of schedules');
+    expect(refusal(() => load({ DR_SCHEDULES: '[{"id":"c1","runbook":"probe","every":"1h","skipWhenRed":["Not An Id"]}]' }))).toContain('must be readiness item ids like aurora.retention.prod-aurora');
     expect(refusal(() => load({ DR_SCHEDULES: '[{"id":"a1","runbook":"probe","every":"1h"},{"id":"a1","runbook":"probe","every":"2h"}]' }))).toContain('the id a1 is given twice');
   });
 });
