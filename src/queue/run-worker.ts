@@ -11,6 +11,7 @@ import { QUEUE_NAMES, RUN_JOB_NAMES, RunJobSchema } from './names.ts';
 import type { RunQueue } from './run-queue.ts';
 import type { WorkerHandle } from './worker.ts';
 import { withTimeout } from './connection.ts';
+import { planEveryRunbook } from '../runs/runbook-plans.ts';
 import { BACKGROUND_RETRY_MS, backgroundCap, isBackgroundJob, moreUrgentWaiting } from './priority.ts';
 
 export interface RunWorkerOptions {
@@ -81,7 +82,7 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
       token: token ?? `${job.id ?? runId}-${String(job.attemptsMade)}`,
       drain: drain.signal,
       interrupt: interrupt.signal,
-      planRunbooks: () => service.planEveryRunbook(),
+      planRunbooks: () => planEveryRunbook(service),
       ...engine,
     });
     if (outcome === 'handed_back') {

@@ -1,4 +1,4 @@
-import { errorMessage, UserError } from '../errors.ts';
+import { UserError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { planRun } from '../engine/plan.ts';
 import type { RunQueue } from '../queue/run-queue.ts';
@@ -7,7 +7,6 @@ import type { RunbookSet } from '../runbooks/load.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import type { Runbook, RunPriority } from '../runbooks/schema.ts';
 import type { StepRegistry } from '../steps/registry.ts';
-import type { RunbookPlanCheck } from '../steps/types.ts';
 import type { Targets } from '../targets/targets.ts';
 import { closestMatch } from '../util/closest.ts';
 import type { RunObserver } from '../observe/metrics.ts';
@@ -215,26 +214,6 @@ export class RunService {
   /** Every step's plan (read-only calls). */
   private plan({ runbook, params, runTarget }: { runbook: Runbook; params: Record<string, Scalar>; runTarget?: string }, runId: string): Promise<PlannedStep[]> {
     return planRun({ runbook, params, runId, registry: this.deps.registry, targets: this.deps.targets, target: runTarget, logger: this.deps.logger });
-  }
-
-  /**
-   * Every runbook's plan on its default parameters and targets, stored
-   * nowhere (plans only read): the readiness check's "every runbook plans".
-   * A runbook with a parameter no default gives is not planned, and says so.
-   */
-  async planEveryRunbook(): Promise<RunbookPlanCheck[]> {
-    return Promise.all(
-      [...this.deps.runbooks.values()].map(async (runbook): Promise<RunbookPlanCheck> => {
-        const needed = Object.entries(runbook.params).filter(([, spec]) => spec.default === undefined).map(([key]) => key);
-        if (needed.length) return { runbookId: runbook.id, outcome: 'needs-parameters', detail: `needs ${needed.join(', ')}` };
-        try {
-          await this.preview({ runbookId: runbook.id, params: {} });
-          return { runbookId: runbook.id, outcome: 'planned' };
-        } catch (err) {
-          return { runbookId: runbook.id, outcome: 'failed', detail: errorMessage(err).slice(0, 300) };
-        }
-      }),
-    );
   }
 
   /** Binds the parameters (and --target): refused (a UserError) before anything is planned or stored. */
