@@ -1,5 +1,6 @@
 import { httpCheckStep } from './builtin/http-check.ts';
 import { httpRequestStep } from './builtin/http-request.ts';
+import { reportRpoStep } from './builtin/report-rpo.ts';
 import { reportRtoStep } from './builtin/report-rto.ts';
 import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts';
 import { waitStep } from './builtin/wait.ts';
@@ -36,6 +37,7 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     httpCheckStep(limits.outbound),
     httpRequestStep(limits.outbound),
     reportRtoStep(targets),
+    reportRpoStep,
     restorePitrStep(),
     restoreSnapshotStep(),
     createWriterStep(),
