@@ -96,6 +96,12 @@ export const RunbookSchema = z
     description: z.string().max(3000).optional(),
     /** The DR plan scenario this procedure serves; omit for procedures that serve none (readiness checks). */
     scenario: z.enum(SCENARIO_IDS).optional(),
+    /**
+     * A drill or restore test: each run that ends is scored against its
+     * scenario's RTO and RPO and kept in the drill record (docs/drills.md).
+     * Needs `scenario:`, the objectives it is scored against.
+     */
+    drill: z.boolean().optional(),
     /** urgent | normal | background; normal when omitted (a runbook nobody ranked neither jumps the queue nor waits behind drills). */
     priority: z.enum(RUN_PRIORITIES).default('normal'),
     params: z.record(paramName, ParamSpecSchema).default({}),
@@ -126,7 +132,11 @@ export const RunbookSchema = z
      */
     always: z.array(StepSpecSchema).max(10).default([]),
   })
-  .strict();
+  .strict()
+  .refine((r) => !r.drill || r.scenario !== undefined, {
+    path: ['drill'],
+    message: `a drill is scored against its scenario's RTO and RPO: add \`scenario:\` (one of ${SCENARIO_IDS.join(', ')}), or remove \`drill: true\``,
+  });
 
 export type Runbook = z.infer<typeof RunbookSchema>;
 export type ApprovalPolicy = Runbook['approval'];
