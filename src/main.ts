@@ -44,6 +44,9 @@ import { IncidentRunFollower } from './incidents/run-follower.ts';
 import { ReadinessFollower } from './readiness/follower.ts';
 import { ReadinessStore } from './readiness/store.ts';
 import { createReadinessNotifier } from './slack/readiness-notifier.ts';
+import { DrillFollower } from './drills/follower.ts';
+import { DrillStore } from './drills/store.ts';
+import { createDrillReporter } from './slack/drill-report.ts';
 import { registerIncidentActions } from './slack/listeners/incident-actions.ts';
 import { StatuspageClient } from './statuspage/client.ts';
 import { Metrics } from './observe/metrics.ts';
@@ -116,6 +119,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const readiness = new ReadinessStore(runsConnection, config.queuePrefix);
   // The bot's /metrics reads the readiness gauges from the store, wherever the follower runs.
   if (runsBot) metrics.watchReadiness(readiness);
+  const drills = new DrillStore(runsConnection, config.queuePrefix);
+  if (runsBot) metrics.watchDrills(drills);
   const runService = new RunService({
     store,
     queue: runQueue,
@@ -172,6 +177,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const followerConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
   let readinessFollower: ReadinessFollower | undefined;
   const readinessConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
+  let drillFollower: DrillFollower | undefined;
+  const drillConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
 
   if (producerConnection) {
     const botProducer = (producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger));
@@ -230,6 +237,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         metrics,
         schedules,
         readiness,
+        drills,
         logger,
       });
       registerIncidentActions(slackApp.app, {
@@ -241,7 +249,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         logger,
       });
       registerRunActions(slackApp.app, { service: runService, store, notifier: runNotifier, directory, incidents, limiter, limits: config.limits, logger });
-      registerAppHome(slackApp.app, { store, schedules, readiness, slash: config.slack.command, logger });
+      registerAppHome(slackApp.app, { store, schedules, readiness, drills, slash: config.slack.command, logger });
       return slackApp;
     };
     // Built once Slack has named the installation and the bot user: until then /slack/events refuses (503).
@@ -312,6 +320,18 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       logger,
     });
     await readinessFollower.start();
+    // Drill runs scored against their scenario's RTO/RPO and recorded; each one's report file shared in its channel.
+    drillFollower = new DrillFollower({
+      eventsRedis: drillConnection ?? runsConnection,
+      runs: store,
+      store: drills,
+      runbooks,
+      objectives,
+      share: createDrillReporter({ slack, store: drills, logger }),
+      consumerName: `${hostname()}:${process.pid}`,
+      logger,
+    });
+    await drillFollower.start();
     const { apiKey, pageId, apiUrl } = config.statuspage;
     statuspageHandle = startStatuspageWorker({
       connection: workerConnection,
@@ -357,6 +377,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         notifier?.stop();
         runFollower?.stop();
         readinessFollower?.stop();
+        drillFollower?.stop();
         // Stop taking commands first (in HTTP mode PORT serves them: it closes now), then let running jobs reach a safe point.
         await front?.stop();
         if (door) {
@@ -377,7 +398,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         await outbox.close();
         await scheduleQueue.close();
         await Promise.all([closeServer(server), closeServer(metricsServer)]);
-        for (const conn of [producerConnection, notifierConnection, followerConnection, readinessConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
+        for (const conn of [producerConnection, notifierConnection, followerConnection, readinessConnection, drillConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
         logger.info('shutdown complete');
       })()),
   };

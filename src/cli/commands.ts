@@ -17,6 +17,8 @@ import { renderAudit, renderBackups, renderPlan, renderRun, renderRunbooks, rend
 import { type CheckedOperator, UNCHECKED_ACTION } from './slack-check.ts';
 import type { ScheduleService } from '../schedules/service.ts';
 import { scheduleChanges, scheduleCommand } from './schedule-command.ts';
+import type { DrillStore } from '../drills/store.ts';
+import { drillsCommand } from './drills-command.ts';
 
 export interface CliDeps {
   service: RunService;
@@ -39,6 +41,8 @@ export interface CliDeps {
   /** How often --follow polls the run. */
   pollMs?: number;
   schedules: ScheduleService;
+  /** The drill record, for `drills`. */
+  drills: Pick<DrillStore, 'results'>;
 }
 
 export interface ParsedArgs {
@@ -54,7 +58,7 @@ const TARGET_COMMANDS: readonly string[] = ['plan', 'run', 'backups'];
 /** A file the CLI appends its JSON log lines to (besides stderr with --verbose). */
 export const LOG_FILE_ENV = 'DR_CLI_LOG_FILE';
 
-export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'schedule', 'operator-key', 'help'] as const;
+export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'schedule', 'drills', 'operator-key', 'help'] as const;
 
 /** Commands that change something: they need a valid operator key. */
 export const CHANGING_COMMANDS: readonly string[] = ['run', 'approve', 'reject', 'cancel'];
@@ -83,6 +87,8 @@ export const USAGE = `Usage: npm run dr -- <command> [arguments]
                                           run a read-only runbook on a schedule (cron: 5 fields,
                                           UTC, quoted), in the background, as you
   schedule pause|resume|delete <id>       for its creator or an approver of its runbook
+  drills [<scenario>] [--limit N]         recorded drills newest first: pass/fail, RTO and RPO
+                                          against the objectives, and the trend per scenario
 
   operator-key <name> [<slack user id>]   print a new operator key (once) and its ${OPERATORS_ENV} entry
 
@@ -260,6 +266,8 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
     case 'backups':
       renderBackups(await deps.listBackups(args.flags.target), now()).forEach(out);
       return 0;
+    case 'drills':
+      return drillsCommand(args.positional, { drills: deps.drills, out, limit: args.flags.limit }, (text) => new UsageError(text));
     case 'schedule':
       return scheduleCommand(args.positional, { ...deps, operator: checked, now }, (text) => new UsageError(text));
     case 'operator-key':

@@ -22,6 +22,7 @@ import { changesSomething, LOG_FILE_ENV, operatorKeyCommand, parseArgs, runComma
 import { ScheduleQueue } from '../schedules/queue.ts';
 import { ScheduleService } from '../schedules/service.ts';
 import { ScheduleStore } from '../schedules/store.ts';
+import { DrillStore } from '../drills/store.ts';
 import { identify, impersonationRefusal, KEY_ENV, OPERATORS_ENV, type TerminalOrigin } from './operators.ts';
 import { askSlack, type CheckedOperator } from './slack-check.ts';
 
@@ -154,7 +155,8 @@ async function main(argv: readonly string[]): Promise<number> {
     };
     const actsOnTarget = (use: string) => registry.get(use)?.targetless !== true;
     const schedules = new ScheduleService({ store: new ScheduleStore(redis, config.queuePrefix), queue: scheduleQueue, runs: service, approvers: config.roles.approvers, logger });
-    return await runCommand(args, { service, store, logger, operator, actsOnTarget, out: write, listBackups: listVeleroBackups, schedules });
+    const drills = new DrillStore(redis, config.queuePrefix);
+    return await runCommand(args, { service, store, logger, operator, actsOnTarget, out: write, listBackups: listVeleroBackups, schedules, drills });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);

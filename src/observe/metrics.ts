@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DrillResult } from '../drills/model.ts';
 import type { LatestReadiness } from '../readiness/store.ts';
 import type { SlackCallObserver } from '../slack/client.ts';
 import type { ItemStatus } from '../steps/readiness/report.ts';
@@ -13,6 +14,11 @@ export interface RunObserver {
 /** Where the readiness gauges are read from when scraped (the readiness store, shared by every process). */
 export interface ReadinessSource {
   latest(): Promise<LatestReadiness>;
+}
+
+/** Where the drill gauges are read from when scraped (the drill record, shared by every process). */
+export interface DrillSource {
+  latestPerScenario(): Promise<DrillResult[]>;
 }
 
 /** A readiness status as a gauge value (docs/readiness.md, "Metrics"): `unknown` is below every measured status. */
@@ -32,6 +38,8 @@ export class Metrics implements RunObserver, SlackCallObserver {
   private readonly queues: { name: string; queue: Queue }[] = [];
   private readiness: ReadinessSource | undefined;
   private readinessRead: { at: number; value: Promise<LatestReadiness | undefined> } | undefined;
+  private drills: DrillSource | undefined;
+  private drillsRead: { at: number; value: Promise<DrillResult[] | undefined> } | undefined;
 
   readonly commands = new Counter({ name: 'dr_commands_total', help: '/dr commands by subcommand and outcome (ok, refused, error)', labelNames: ['command', 'outcome'] as const, registers: [this.registry] });
   readonly ackSeconds = new Histogram({
@@ -81,6 +89,47 @@ export class Metrics implements RunObserver, SlackCallObserver {
       },
     });
     this.readinessGauges();
+    this.drillGauges();
+  }
+
+  /** The last drill of each scenario (docs/drills.md, "Metrics"), read from the drill record when scraped. */
+  private drillGauges(): void {
+    const read = () => this.latestDrills();
+    const gauge = (name: string, help: string, value: (d: DrillResult) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['scenario'] as const,
+        registers: [this.registry],
+        async collect() {
+          const latest = await read();
+          // A failed read keeps the last values rather than dropping every series.
+          if (!latest) return;
+          this.reset();
+          for (const d of latest) {
+            const v = value(d);
+            if (v !== undefined) this.set({ scenario: d.scenario }, v);
+          }
+        },
+      });
+    gauge('dr_drill_last_rto_seconds', "The achieved RTO of each scenario's last drill, in seconds; absent when it did not recover (dr_drill_last_passed is 0)", (d) => (d.achievedRtoMs === undefined ? undefined : d.achievedRtoMs / 1_000));
+    gauge('dr_drill_last_passed', "Whether each scenario's last drill passed: 1 passed, 0 failed", (d) => (d.passed ? 1 : 0));
+    gauge('dr_drill_last_timestamp_seconds', "When each scenario's last drill started (Unix seconds)", (d) => d.startedAt / 1_000);
+  }
+
+  private latestDrills(): Promise<DrillResult[] | undefined> {
+    const source = this.drills;
+    if (!source) return Promise.resolve(undefined);
+    const now = Date.now();
+    if (!this.drillsRead || now - this.drillsRead.at > READINESS_READ_REUSE_MS) {
+      this.drillsRead = { at: now, value: source.latestPerScenario().catch(() => undefined) };
+    }
+    return this.drillsRead.value;
+  }
+
+  /** Where `/metrics` reads the drill gauges from. */
+  watchDrills(source: DrillSource): void {
+    this.drills = source;
   }
 
   /**

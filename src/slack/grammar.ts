@@ -1,4 +1,5 @@
 import { UserError } from '../errors.ts';
+import { SCENARIO_IDS, type ScenarioId } from '../incidents/scenarios.ts';
 import { parseScheduleCommand, type ScheduleCommand } from '../schedules/grammar.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import { closestMatch } from '../util/closest.ts';
@@ -28,7 +29,9 @@ export type DrCommand =
   | { name: 'declare-form' }
   | { name: 'status'; state: string; message: string }
   /** `schedule list | add … | pause | resume | delete` (src/schedules/grammar.ts). */
-  | { name: 'schedule'; command: ScheduleCommand };
+  | { name: 'schedule'; command: ScheduleCommand }
+  /** `drills [scenario]`: the drill record, newest first, and the trend per scenario. */
+  | { name: 'drills'; scenario?: ScenarioId };
 
 export interface CommandSpec {
   readonly name: string;
@@ -65,6 +68,12 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   },
   { name: 'failover', usage: 'failover [--target <dr target>]', summary: 'Fail over to the DR region (its target: region, account, cluster). Needs two approvals.', examples: ['failover', 'failover --target dr'] },
   { name: 'drill', usage: 'drill [--backup <name>]', summary: 'Run the DR drill: restore the newest backup into an isolated namespace and time it.', examples: ['drill'] },
+  {
+    name: 'drills',
+    usage: 'drills [<scenario>]',
+    summary: 'The recorded drills and restore tests, newest first: pass or fail, achieved RTO and measured RPO against the objectives, and the trend per scenario.',
+    examples: ['drills', 'drills data-corruption'],
+  },
   {
     name: 'check',
     usage: 'check [status]',
@@ -228,6 +237,8 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
       if (rest.length === 1 && rest[0]?.toLowerCase() === 'status') return { name: 'check-status' };
       throw usage(`takes nothing (run a check now) or \`status\` (the latest results), not ${code(cut(rest.join(' ')))}`);
     }
+    case 'drills':
+      return parseDrills(rest, usage);
     case 'schedule':
       return { name: 'schedule', command: parseScheduleCommand(rest, (what) => new UserError(`${what}. Usage: \`${slash} ${spec.usage}\`, e.g. \`${slash} ${spec.examples[1] ?? ''}\``)) };
     case 'show': {
@@ -282,6 +293,22 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
     }
   }
   throw new UserError(unknownCommandMessage(first, slash));
+}
+
+function parseDrills(rest: readonly string[], usage: (what: string) => UserError): DrCommand {
+  const [word, ...extra] = rest;
+  if (word === undefined) return { name: 'drills' };
+  if (extra.length) throw usage('takes at most one scenario');
+  const scenario = word.toLowerCase();
+  if (!isScenario(scenario)) {
+    const close = closestMatch(scenario, SCENARIO_IDS);
+    throw usage(`takes a scenario of the DR plan, not ${code(cut(word))}${close ? ` (did you mean \`${close}\`?)` : ''}; scenarios: ${SCENARIO_IDS.join(', ')}`);
+  }
+  return { name: 'drills', scenario };
+}
+
+function isScenario(word: string): word is ScenarioId {
+  return (SCENARIO_IDS as readonly string[]).includes(word);
 }
 
 function parseRestore(rest: readonly string[], usage: (what: string) => UserError): DrCommand {

@@ -30,6 +30,8 @@ import { identityOf, placeOf, type SlackPlace } from '../request-context.ts';
 import { ephemeralText } from '../views/ephemeral.ts';
 import type { ReadinessStore } from '../../readiness/store.ts';
 import { renderReadinessStatus } from '../views/readiness.ts';
+import type { DrillStore } from '../../drills/store.ts';
+import { renderDrills } from '../views/drills.ts';
 import type { ScheduleService } from '../../schedules/service.ts';
 import { answerScheduleCommand } from './schedule-command.ts';
 
@@ -52,6 +54,8 @@ export interface DrCommandDeps {
   readiness: Pick<ReadinessStore, 'latest'>;
   /** `/dr schedule …` (absent: the command says schedules are not set up here). */
   schedules?: ScheduleService;
+  /** The drill record, for `/dr drills` (absent: the command says there is none here). */
+  drills?: Pick<DrillStore, 'results'>;
   logger: Logger;
 }
 
@@ -107,6 +111,13 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         case 'check-status':
           await ack(ephemeral(renderReadinessStatus(await read(deps.readiness.latest()), Date.now(), slash)));
           return;
+        case 'drills': {
+          if (!deps.drills) throw new UserError('The drill record is not set up on this bot. Nothing changed.');
+          const all = await read(deps.drills.results(parsed.scenario ? { scenario: parsed.scenario } : {}));
+          const listed = all.filter((d) => !d.private || d.channelId === here);
+          await ack(ephemeral(renderDrills({ listed, all, now: Date.now(), slash, ...(parsed.scenario ? { scenario: parsed.scenario } : {}) })));
+          return;
+        }
         case 'show': {
           const run = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);
           if (parsed.page === undefined) {

@@ -7,13 +7,22 @@ import type { ScheduleView } from '../../schedules/model.ts';
 import { scheduleLine } from './schedules.ts';
 import type { LatestReadiness } from '../../readiness/store.ts';
 import { readinessHomeBlocks } from './readiness.ts';
+import type { DrillResult } from '../../drills/model.ts';
+import { drillsHomeBlocks } from './drills.ts';
 
 /** Runs listed per section at most; the rest are counted. */
 const RUNS_PER_SECTION = 20;
 const LINE_LIMIT = 400;
 
 /** The App Home tab: what needs attention now, and the schedules with their last and next runs. Pure. */
-export function renderHome(runs: readonly Run[], now: number, slash: string, schedules: readonly ScheduleView[] = [], readiness?: LatestReadiness): { type: 'home'; blocks: Block[] } {
+export function renderHome(
+  runs: readonly Run[],
+  now: number,
+  slash: string,
+  schedules: readonly ScheduleView[] = [],
+  readiness?: LatestReadiness,
+  drills?: readonly DrillResult[],
+): { type: 'home'; blocks: Block[] } {
   const running = runs.filter((r) => r.state === 'running' || r.state === 'approved');
   const waiting = runs.filter((r) => r.state === 'awaiting_approval' && r.expiresAt > now);
   const line = (r: Run, detail: string) =>
@@ -24,6 +33,8 @@ export function renderHome(runs: readonly Run[], now: number, slash: string, sch
     section(list('*Awaiting approval*', waiting.map((r) => line(r, `${r.approvals.length} of ${r.policy.required} approvals, expires in ${formatDuration(r.expiresAt - now)}`)))),
     // The latest readiness check per target and the live RPO (absent when it could not be read).
     ...(readiness ? readinessHomeBlocks(readiness, now, slash) : []),
+    // The last drill of each scenario (absent when the record could not be read).
+    ...(drills ? drillsHomeBlocks(drills, now, slash) : []),
     section(list('*Schedules*', schedules.map((s) => scheduleLine(s, now)))),
     context(`Start with \`${slash} help\`. Runs you can act on have their buttons on their message in the channel.`),
   ];
