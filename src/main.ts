@@ -275,6 +275,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       queue: runQueue,
       registry,
       engine: { retryBaseMs: config.worker.retryBaseMs, observer: metrics },
+      drillHistory: () => drills.results(),
     });
     incidentWorkerHandle = startIncidentWorker({
       connection: workerConnection,

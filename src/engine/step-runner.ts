@@ -273,6 +273,7 @@ export class StepRunner {
       progress: progress.report,
       sleep: (ms) => abortableSleep(ms, controller.signal),
       ...(this.d.planRunbooks ? { planRunbooks: this.d.planRunbooks } : {}),
+      ...(this.d.drillHistory ? { drillHistory: this.d.drillHistory } : {}),
       ...this.resumable(planned.stepId, step.resumable === true, controller.signal, interrupt, { ...state, stepDeadline }, (wakeAt) => {
         parkedUntil = wakeAt;
       }),

@@ -32,6 +32,8 @@ export interface ExecuteDeps {
   observer?: RunObserver;
   /** Dry plans of every runbook, for steps that check the bot itself (StepContext.planRunbooks). */
   planRunbooks?: StepContext['planRunbooks'];
+  /** The drill record, for the readiness check's drill items (StepContext.drillHistory). */
+  drillHistory?: StepContext['drillHistory'];
   now?: () => number;
 }
 
@@ -43,5 +45,6 @@ export interface ExecuteDeps {
 export type ExecuteOutcome = RunState | 'handed_back' | 'lost' | 'missing' | { parked: { wakeAt: number } };
 
 /** ExecuteDeps with its defaults applied. */
-export type EngineSettings = Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks'>> & Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks'>;
+export type EngineSettings = Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks' | 'drillHistory'>> &
+  Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks' | 'drillHistory'>;
 

@@ -25,6 +25,8 @@ export interface RunWorkerOptions {
   queue: RunQueue;
   registry: StepRegistry;
   engine?: Pick<ExecuteDeps, 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'progressIntervalMs' | 'observer'>;
+  /** The drill record (src/drills/store.ts), for the readiness check's drill items. */
+  drillHistory?: ExecuteDeps['drillHistory'];
   /** How often approved-but-unqueued runs are looked for. */
   reconcileIntervalMs?: number;
 }
@@ -82,6 +84,7 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
       token: token ?? `${job.id ?? runId}-${String(job.attemptsMade)}`,
       drain: drain.signal,
       interrupt: interrupt.signal,
+      ...(options.drillHistory ? { drillHistory: options.drillHistory } : {}),
       planRunbooks: () => planEveryRunbook(service),
       ...engine,
     });

@@ -89,7 +89,29 @@ export interface RunbookPlanCheck {
   detail?: string;
 }
 
+/** One recorded drill as the readiness check reads it (the drill record: src/drills/, docs/drills.md). */
+export interface DrillSummary {
+  runId: string;
+  runbookId: string;
+  scenario: string;
+  startedAt: number;
+  finishedAt: number;
+  /** Scored a pass: the run succeeded within its scenario's RTO and RPO. */
+  passed: boolean;
+  /** From the run's start to the end of its last main step; absent when the recovery did not complete. */
+  achievedRtoMs?: number;
+  rtoObjectiveMs: number;
+  /** Why it did not pass, in short. */
+  reasons: string[];
+}
+
 export interface StepContext extends Omit<PlanContext, 'pin'> {
+  /**
+   * The recorded drills, newest first (the drill record keeps 2 years, at
+   * most 200 per scenario): for the readiness check's drill items; absent
+   * where the record is not at hand.
+   */
+  drillHistory?: () => Promise<DrillSummary[]>;
   /**
    * Plans every runbook the bot holds, on its default parameters and targets,
    * storing and changing nothing (the readiness check's "every runbook

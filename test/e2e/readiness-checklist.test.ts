@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ItemResult, ReadinessReport } from '../../src/steps/readiness/report.ts';
 import { parseReadinessReport } from '../../src/steps/readiness/report.ts';
 import { ALICE, SHIPPED_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { recordPassingDrills } from '../support/drills.ts';
 import { ago, BOT_KEY, DR_CLUSTER, DR_ROLE, Estate, IMAGE, PROD_CLUSTER, SECRET, STATE_BUCKET } from '../support/estate.ts';
 
 /**
@@ -20,6 +21,8 @@ describe('readiness checklist, end to end', () => {
     estate = await new Estate().start();
     estate.healthy();
     engine = await startTestEngine({ commandsDir: SHIPPED_COMMANDS, targets: estate.targets() });
+    // A healthy estate's drill record: a recent passing drill of every scenario, restore tests within their RTO.
+    await recordPassingDrills(engine.redis, engine.prefix);
   });
   afterEach(async () => {
     await engine.stop();
@@ -57,6 +60,8 @@ describe('readiness checklist, end to end', () => {
       expect.arrayContaining([
         'prod bot.role',
         'prod bot.runbooks-plan',
+        'prod drills.recent.complete-infrastructure-loss',
+        'prod drills.restore-time',
         'prod velero.schedule.hourly-backup',
         'prod velero.schedule.daily-full-backup',
         'prod velero.backup.hourly-backup',

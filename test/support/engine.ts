@@ -12,6 +12,7 @@ import { createRedisConnection, type RedisConnection } from '../../src/queue/con
 import { RunQueue } from '../../src/queue/run-queue.ts';
 import { startRunWorker } from '../../src/queue/run-worker.ts';
 import type { WorkerHandle } from '../../src/queue/worker.ts';
+import { DrillStore } from '../../src/drills/store.ts';
 import { loadRunbooks } from '../../src/runbooks/load.ts';
 import type { Actor, Run, RunState } from '../../src/runs/model.ts';
 import { RunService } from '../../src/runs/service.ts';
@@ -114,6 +115,8 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   // Any member approves here (an operator's explicit DR_APPROVERS=*); policy tests name their own.
   const service = new RunService({ store, queue, runbooks, registry, targets, logger, approvers: { anyone: true, users: [], groups: [] } });
   const workers: { handle: WorkerHandle; connection: Redis }[] = [];
+  // The drill record under this engine's prefix: what the readiness check's drill items read, as a worker process wires it.
+  const drills = new DrillStore(redis, prefix);
   await queue.waitUntilReady();
 
   const startWorker = (concurrency = 8): WorkerHandle => {
@@ -129,6 +132,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       queue,
       registry,
       engine: { retryBaseMs: 50, pollMs: 50, progressIntervalMs: 100 },
+      drillHistory: () => drills.results(),
     });
     workers.push({ handle, connection });
     return handle;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineStep, type PlanLine, type StepContext } from '../types.ts';
 import { AuroraChecksSchema, drAuroraItems, primaryAuroraItems } from './aurora.ts';
 import { DnsChecksSchema, dnsItems } from './dns.ts';
+import { DrillChecksSchema, drillItems } from './drills.ts';
 import { DrRegionChecksSchema, drRegionItems, roleItem } from './dr-region.ts';
 import { drImageItems, ImageChecksSchema, primaryImageItems, type RunningImage } from './images.ts';
 import { fail, type ItemSpec, measured, pass, warn } from './items.ts';
@@ -38,6 +39,7 @@ export function readinessChecklistStep() {
       terraformState: StateBucketChecksSchema.prefault({}),
       dns: DnsChecksSchema.prefault({}),
       drCluster: DrRegionChecksSchema.prefault({}),
+      drills: DrillChecksSchema.prefault({}),
       /** Whether the bot's own runbooks must each plan on their defaults (primary). */
       planRunbooks: z.boolean().default(true),
       /** How long one API may take to answer before its items are unknown. */
@@ -88,6 +90,7 @@ async function checkTarget(ctx: StepContext, p: ChecklistParams): Promise<{ repo
       stateBucketItems(ctx.aws, p.terraformState, timeoutMs),
       dnsItems(ctx.aws, p.dns, timeoutMs),
       ...(p.planRunbooks ? [runbookItems(ctx, timeoutMs * 3)] : []),
+      drillItems(ctx, p.drills, now, timeoutMs),
     );
   } else {
     parts.push(

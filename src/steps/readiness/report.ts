@@ -12,7 +12,7 @@ import { z } from 'zod';
 export const ITEM_STATUSES = ['pass', 'warn', 'fail', 'unknown'] as const;
 export type ItemStatus = (typeof ITEM_STATUSES)[number];
 
-export const ITEM_AREAS = ['velero', 'aurora', 'images', 'secrets', 'terraform', 'dns', 'dr-region', 'bot'] as const;
+export const ITEM_AREAS = ['velero', 'aurora', 'images', 'secrets', 'terraform', 'dns', 'dr-region', 'bot', 'drills'] as const;
 export type ItemArea = (typeof ITEM_AREAS)[number];
 
 export const ItemResultSchema = z.object({
