@@ -8,7 +8,10 @@ import { ItemResultSchema } from '../steps/readiness/report.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import { code } from '../util/mrkdwn.ts';
 import { truncate } from '../util/text.ts';
-import type { ScheduleApproval } from './approval.ts';
+import { type Cadence, CadenceSchema } from './cadence.ts';
+import type { ScheduleApproval } from './approval-model.ts';
+
+export { type Cadence, CadenceSchema } from './cadence.ts';
 
 /**
  * A schedule: a runbook, its parameters as written, and when to run it
@@ -33,8 +36,6 @@ export function newScheduleId(): string {
 export const CHANNEL_ID = /^[CG][A-Z0-9]{2,}$/;
 
 /** `every`: a fixed interval (the first fire one interval after it is added or resumed); `cron`: five fields, in UTC. */
-export const CadenceSchema = z.union([z.object({ every: z.number().int().positive() }).strict(), z.object({ cron: z.string().min(1) }).strict()]);
-export type Cadence = z.infer<typeof CadenceSchema>;
 
 /** Most readiness items one schedule may depend on. */
 const MAX_SKIP_WHEN_RED = 20;

@@ -1,6 +1,6 @@
 import type { RedisConnection } from '../queue/connection.ts';
 import { type Decision, DecisionSchema } from '../runs/model.ts';
-import { CoversSchema, type ScheduleApproval, type ScheduleApprovalState, SCHEDULE_APPROVAL_STATES } from './approval.ts';
+import { CoversSchema, type ScheduleApproval, type ScheduleApprovalState, SCHEDULE_APPROVAL_STATES } from './approval-model.ts';
 import { type LastFire, LastFireSchema, type Schedule, type ScheduleDoc, ScheduleDocSchema } from './model.ts';
 
 /**

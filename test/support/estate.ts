@@ -98,6 +98,9 @@ export class Estate {
     this.drCluster.velero.addBackup('hourly-backup-20261207050000', { schedule: 'hourly-backup', completedAt: ago(10 / 60) });
     this.drCluster.velero.addBackup('daily-full-backup-20261207020000', { schedule: 'daily-full-backup', completedAt: ago(3) });
     this.kube.addPod('production', 'api-gateway-7d9f8-abcde', { image: { ref: IMAGE_REF, digest: IMAGE.digest } });
+    // The drills' configuration (restore-test reads the database password from it): every shipped runbook plans.
+    this.kube.namespaces.add('dr-drill-config');
+    this.kube.addSecret('dr-drill-config', 'database-credentials', { password: 'drill-only' });
 
     // Aurora: 35 days of backups, restorable to a minute ago, protected, a writer and a reader, in a global database.
     const prod = this.rds.addCluster(PROD_CLUSTER, { earliest: ago(35 * 24), latest: ago(1 / 60), settings: { deletionProtection: true } });

@@ -20,6 +20,7 @@ describe('runbook priorities', () => {
       'restore-cluster': 'urgent',
       'restore-database-pitr': 'urgent',
       'restore-database-snapshot': 'urgent',
+      'restore-test': 'background',
       'rollback-deployment': 'urgent',
     });
   });
