@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ALICE, BOB, SHIPPED_COMMANDS, startTestEngine, type TestEngine, testTargets } from '../support/engine.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
+import { LOCAL_PG, RestoredData } from '../support/restored-data.ts';
 import { fakeAwsCredentials } from '../support/step-context.ts';
 
 const HOUR = 3_600_000;
-const LOCAL_PG = { address: '127.0.0.1', port: 5432 };
 
 /**
  * The shipped restore-test on the real engine: it picks a recovery point of
@@ -20,23 +18,17 @@ describe('restore-test, end to end', () => {
   let rds: FakeRds;
   let kube: FakeKube;
   let engine: TestEngine;
-  let admin: Client;
-  let schema: string;
+  let data: RestoredData;
   /** The production cluster's latest restorable time, and the newest row the restored data holds. */
   let latest: Date;
   let newestRow: Date;
 
   beforeAll(async () => {
     fakeAwsCredentials();
-    admin = new Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
-    await admin.connect();
-    schema = `restore_test_${randomBytes(6).toString('hex')}`;
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    await admin.query(`CREATE TABLE ${schema}.orders (id int PRIMARY KEY, created_at timestamptz NOT NULL)`);
+    data = await new RestoredData().start();
   });
   afterAll(async () => {
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-    await admin.end();
+    await data.stop();
   });
   beforeEach(async () => {
     rds = await new FakeRds().start();
@@ -50,8 +42,7 @@ describe('restore-test, end to end', () => {
     kube.addSecret('dr-drill-config', 'database-credentials', { password: 'not-checked-by-trust-auth' });
     // The latest pick restores to the latest restorable time less a minute; the newest row is 5 minutes before that.
     newestRow = new Date(latest.getTime() - 60_000 - 300_000);
-    await admin.query(`DELETE FROM ${schema}.orders`);
-    await admin.query(`INSERT INTO ${schema}.orders VALUES (1, $1), (2, $2)`, [new Date(newestRow.getTime() - HOUR), newestRow]);
+    await data.fill(newestRow);
     engine = await startTestEngine({
       commandsDir: SHIPPED_COMMANDS,
       targets: testTargets({ aws: { region: 'us-east-1', rdsEndpointUrl: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } }),
@@ -65,7 +56,7 @@ describe('restore-test, end to end', () => {
   const request = async (extra: Record<string, string | number> = {}) => {
     const run = await engine.service.create({
       runbookId: 'restore-test',
-      params: { database: 'test', tls: 'disable', countQuery: `SELECT count(*) FROM ${schema}.orders`, freshnessQuery: `SELECT max(created_at) FROM ${schema}.orders`, ...extra },
+      params: { ...data.params, ...extra },
       requester: ALICE,
     });
     await engine.service.approve(run.id, BOB);
