@@ -71,6 +71,8 @@ function actionsUsedByCode(): Map<string, string> {
       if (NEEDS_NO_PERMISSION.has(call)) unauthorized.set(call, file.path);
       else used.set(IAM_ACTION[call] ?? call, file.path);
     }
+    // An IAM database token (rds-signer) is only accepted for a principal allowed rds-db:connect.
+    if (/new Signer\(/.test(file.text) && file.text.includes("from '@aws-sdk/rds-signer'")) used.set('rds-db:connect', file.path);
   }
   return used;
 }
