@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { SCENARIO_IDS } from '../incidents/scenarios.ts';
 import type { RedisConnection } from '../queue/connection.ts';
+import { type LeaseClaim, LeasedOnce } from '../queue/leased-once.ts';
 import { type DrillRecord, DrillRecordSchema, type DrillResult, DrillResultSchema, resultOf } from './model.ts';
 
 /**
@@ -48,23 +49,13 @@ for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
 return 1
 `;
 
-const CLAIM_REPORT = `
--- KEYS[1] report hash  ARGV[1] now (ms)  ARGV[2] lease end (ms)  ARGV[3] ttl (s)
--- Returns 'done' (shared already), 'busy' (another process is sharing it) or 'claimed'
-if redis.call('HGET', KEYS[1], 'done') then return 'done' end
-if tonumber(redis.call('HGET', KEYS[1], 'leaseUntil') or '0') > tonumber(ARGV[1]) then return 'busy' end
-redis.call('HSET', KEYS[1], 'leaseUntil', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 'claimed'
-`;
 
 type Commands = RedisConnection & {
   drDrillRecord(k1: string, k2: string, k3: string, k4: string, ...args: string[]): Promise<number>;
-  drDrillClaimReport(key: string, now: string, until: string, ttl: string): Promise<ReportClaim>;
 };
 
 /** Why a report's claim was not taken: shared already, or being shared by another process. */
-export type ReportClaim = 'claimed' | 'done' | 'busy';
+export type ReportClaim = LeaseClaim;
 
 export interface DrillStoreOptions {
   /** How long drills are kept; 2 years. */
@@ -81,6 +72,8 @@ export class DrillStore {
   private readonly retentionMs: number;
   private readonly keep: number;
   private readonly now: () => number;
+  /** Each drill's report, shared once (src/queue/leased-once.ts). */
+  private readonly reports: LeasedOnce;
 
   constructor(redis: RedisConnection, prefix: string, options: DrillStoreOptions = {}) {
     this.base = `${prefix}:drills`;
@@ -89,9 +82,9 @@ export class DrillStore {
     this.now = options.now ?? Date.now;
     if (!('drDrillRecord' in redis)) {
       redis.defineCommand('drDrillRecord', { numberOfKeys: 4, lua: RECORD });
-      redis.defineCommand('drDrillClaimReport', { numberOfKeys: 1, lua: CLAIM_REPORT });
     }
     this.redis = redis as Commands;
+    this.reports = new LeasedOnce(redis, { keyOf: (runId) => `${this.base}:report:${runId}`, pendingKey: `${this.base}:pending`, ttlSeconds: this.ttlSeconds });
   }
 
   private get recordsKey(): string {
@@ -105,12 +98,6 @@ export class DrillStore {
   }
   private get allKey(): string {
     return `${this.base}:all`;
-  }
-  private reportKey(runId: string): string {
-    return `${this.base}:report:${runId}`;
-  }
-  private get pendingKey(): string {
-    return `${this.base}:pending`;
   }
   private get ttlSeconds(): number {
     return Math.ceil((this.retentionMs + DAY_MS) / 1_000);
@@ -165,51 +152,43 @@ export class DrillStore {
    * gives it up when the lease ends).
    */
   async claimReport(runId: string, leaseMs: number): Promise<ReportClaim> {
-    const now = Date.now();
-    return this.redis.drDrillClaimReport(this.reportKey(runId), String(now), String(now + leaseMs), String(this.ttlSeconds));
+    return this.reports.claim(runId, leaseMs);
   }
 
   /** The report was shared (or there is nowhere to share it): no one shares it again. */
   async reportDone(runId: string): Promise<void> {
-    await this.redis
-      .multi()
-      .hset(this.reportKey(runId), 'done', String(Date.now()))
-      .hdel(this.reportKey(runId), 'leaseUntil')
-      .expire(this.reportKey(runId), this.ttlSeconds)
-      .hdel(this.pendingKey, runId)
-      .exec();
+    await this.reports.done(runId);
   }
 
   /** Gives the claim back after sharing failed, so a retry may share it. */
   async releaseReport(runId: string): Promise<void> {
-    await this.redis.hdel(this.reportKey(runId), 'leaseUntil');
+    await this.reports.release(runId);
   }
 
   /** A mark the sharer keeps on a report (an upload was attempted; the file's id): it survives a crash. */
   async reportMark(runId: string, mark: 'attempted' | 'file'): Promise<string | undefined> {
-    return (await this.redis.hget(this.reportKey(runId), `mark:${mark}`)) ?? undefined;
+    return this.reports.mark(runId, mark);
   }
 
   async setReportMark(runId: string, mark: 'attempted' | 'file', value: string): Promise<void> {
-    await this.redis.multi().hset(this.reportKey(runId), `mark:${mark}`, value).expire(this.reportKey(runId), this.ttlSeconds).exec();
+    await this.reports.setMark(runId, mark, value);
   }
 
   /** A report to share, kept until shared (a Slack outage delays it; it is not lost). */
   async addPending(runId: string, at: number): Promise<void> {
-    await this.redis.multi().hsetnx(this.pendingKey, runId, String(at)).expire(this.pendingKey, this.ttlSeconds).exec();
+    await this.reports.addPending([[runId, String(at)]]);
   }
 
   /** Reports not shared yet, oldest drill first. */
   async pending(): Promise<{ runId: string; at: number }[]> {
-    const fields = await this.redis.hgetall(this.pendingKey);
-    return Object.entries(fields)
+    return Object.entries(await this.reports.pending())
       .map(([runId, at]) => ({ runId, at: Number(at) || 0 }))
       .sort((a, b) => a.at - b.at || a.runId.localeCompare(b.runId));
   }
 
   /** Forgets a pending report (shared by another process, or given up). */
   async dropPending(runId: string): Promise<void> {
-    await this.redis.hdel(this.pendingKey, runId);
+    await this.reports.dropPending(runId);
   }
 }
 

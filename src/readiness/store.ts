@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RedisConnection } from '../queue/connection.ts';
+import { type LeaseClaim, LeasedOnce } from '../queue/leased-once.ts';
 import {
   type Exposure,
   ExposureSchema,
@@ -149,19 +150,9 @@ redis.call('SET', KEYS[1], lines, 'EX', ttl)
 return lines
 `;
 
-const CLAIM_NOTICE = `
--- KEYS[1] notice hash  ARGV[1] now (ms)  ARGV[2] lease end (ms)  ARGV[3] ttl (s)
--- Returns 'done' (told already), 'busy' (another process is telling it) or 'claimed'
-if redis.call('HGET', KEYS[1], 'done') then return 'done' end
-if tonumber(redis.call('HGET', KEYS[1], 'leaseUntil') or '0') > tonumber(ARGV[1]) then return 'busy' end
-redis.call('HSET', KEYS[1], 'leaseUntil', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 'claimed'
-`;
 
 type Commands = RedisConnection & {
   drReadinessRecord(numKeys: number, ...args: string[]): Promise<string>;
-  drReadinessClaimNotice(key: string, now: string, until: string, ttl: string): Promise<'done' | 'busy' | 'claimed'>;
 };
 
 export interface ReadinessStoreOptions {
@@ -172,13 +163,15 @@ export interface ReadinessStoreOptions {
 }
 
 /** Why a notice's claim was not taken: told already, or being told by another process. */
-export type NoticeClaim = 'claimed' | 'done' | 'busy';
+export type NoticeClaim = LeaseClaim;
 
 export class ReadinessStore {
   private readonly redis: Commands;
   private readonly base: string;
   private readonly retentionMs: number;
   private readonly now: () => number;
+  /** Each transition, told once (src/queue/leased-once.ts). */
+  private readonly notices: LeasedOnce;
 
   constructor(redis: RedisConnection, prefix: string, options: ReadinessStoreOptions = {}) {
     this.base = `${prefix}:readiness`;
@@ -186,9 +179,9 @@ export class ReadinessStore {
     this.now = options.now ?? Date.now;
     if (!('drReadinessRecord' in redis)) {
       redis.defineCommand('drReadinessRecord', { lua: RECORD });
-      redis.defineCommand('drReadinessClaimNotice', { numberOfKeys: 1, lua: CLAIM_NOTICE });
     }
     this.redis = redis as Commands;
+    this.notices = new LeasedOnce(redis, { keyOf: (key) => `${this.base}:notice:${key}`, pendingKey: `${this.base}:pending`, ttlSeconds: this.ttlSeconds });
   }
 
   private itemKey(target: string, id: string): string {
@@ -205,12 +198,6 @@ export class ReadinessStore {
   }
   private runKey(runId: string): string {
     return `${this.base}:run:${runId}`;
-  }
-  private noticeKey(key: string): string {
-    return `${this.base}:notice:${key}`;
-  }
-  private get pendingKey(): string {
-    return `${this.base}:pending`;
   }
   /** Every key outlives the retention by a day, then goes unless a check writes it again. */
   private get ttlSeconds(): number {
@@ -301,59 +288,49 @@ export class ReadinessStore {
    * gives it up when the lease ends).
    */
   async claimNotice(key: string, leaseMs: number): Promise<NoticeClaim> {
-    const now = Date.now();
-    return this.redis.drReadinessClaimNotice(this.noticeKey(key), String(now), String(now + leaseMs), String(this.ttlSeconds));
+    return this.notices.claim(key, leaseMs);
   }
 
   /** The transition was told: no one tells it again. */
   async noticeDone(key: string): Promise<void> {
-    await this.redis
-      .multi()
-      .hset(this.noticeKey(key), 'done', String(Date.now()))
-      .hdel(this.noticeKey(key), 'leaseUntil')
-      .expire(this.noticeKey(key), this.ttlSeconds)
-      .hdel(this.pendingKey, key)
-      .exec();
+    await this.notices.done(key);
   }
 
   /** Transitions to tell, kept until told (a Slack outage delays them; it loses none). */
   async addPending(transitions: readonly ReadinessTransition[]): Promise<void> {
-    if (transitions.length === 0) return;
-    const multi = this.redis.multi();
-    for (const t of transitions) multi.hsetnx(this.pendingKey, t.key, JSON.stringify(t));
-    await multi.expire(this.pendingKey, this.ttlSeconds).exec();
+    await this.notices.addPending(transitions.map((t) => [t.key, JSON.stringify(t)] as const));
   }
 
   /** Transitions not told yet, oldest check first; one older than the retention is dropped untold (it is history by then). */
   async pending(): Promise<ReadinessTransition[]> {
-    const fields = await this.redis.hgetall(this.pendingKey);
+    const fields = await this.notices.pending();
     const oldest = this.now() - this.retentionMs;
     const out: ReadinessTransition[] = [];
     for (const [key, raw] of Object.entries(fields)) {
       const t = parsed(ReadinessTransitionSchema, raw);
       if (t && t.at >= oldest) out.push(t);
-      else await this.redis.hdel(this.pendingKey, key);
+      else await this.notices.dropPending(key);
     }
     return out.sort((a, b) => a.at - b.at || a.key.localeCompare(b.key));
   }
 
   /** Forgets a pending transition that was told by another process. */
   async dropPending(key: string): Promise<void> {
-    await this.redis.hdel(this.pendingKey, key);
+    await this.notices.dropPending(key);
   }
 
   /** Gives the claim back after telling failed, so a retry may tell it. */
   async releaseNotice(key: string): Promise<void> {
-    await this.redis.hdel(this.noticeKey(key), 'leaseUntil');
+    await this.notices.release(key);
   }
 
   /** A mark the teller keeps on a notice (the message's ts, an attempt to post it): it survives a crash. */
   async noticeMark(key: string, mark: 'attempted' | 'ts'): Promise<string | undefined> {
-    return (await this.redis.hget(this.noticeKey(key), `mark:${mark}`)) ?? undefined;
+    return this.notices.mark(key, mark);
   }
 
   async setNoticeMark(key: string, mark: 'attempted' | 'ts', value: string): Promise<void> {
-    await this.redis.multi().hset(this.noticeKey(key), `mark:${mark}`, value).expire(this.noticeKey(key), this.ttlSeconds).exec();
+    await this.notices.setMark(key, mark, value);
   }
 }
 
