@@ -2,6 +2,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Scope } from '../runbooks/refs.ts';
 import { type PlannedStep, type Run, type RunEnding, type StepRecord, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { ChangeOptions, PriorChange, RunStore } from '../runs/store.ts';
+import { gateAccess } from '../runs/gates.ts';
 import { isPermanent, type Step, type StepContext, type StepOutputs } from '../steps/types.ts';
 import { formatDuration } from '../util/duration.ts';
 import { capText } from '../util/text.ts';
@@ -274,6 +275,7 @@ export class StepRunner {
       sleep: (ms) => abortableSleep(ms, controller.signal),
       ...(this.d.planRunbooks ? { planRunbooks: this.d.planRunbooks } : {}),
       ...(this.d.drillHistory ? { drillHistory: this.d.drillHistory } : {}),
+      gate: gateAccess(this.store, this.runId, planned.stepId, this.d.token, this.d.now),
       ...this.resumable(planned.stepId, step.resumable === true, controller.signal, interrupt, { ...state, stepDeadline }, (wakeAt) => {
         parkedUntil = wakeAt;
       }),

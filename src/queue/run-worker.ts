@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.ts';
 import { priorityOf, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { RunService } from '../runs/service.ts';
 import type { RunStore } from '../runs/store.ts';
+import { GateStore } from '../runs/gates.ts';
 import type { StepRegistry } from '../steps/registry.ts';
 import { QUEUE_NAMES, RUN_JOB_NAMES, RunJobSchema } from './names.ts';
 import type { RunQueue } from './run-queue.ts';
@@ -97,8 +98,8 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
     if (typeof outcome === 'object') {
       // A long wait: the job sleeps in the delayed set, holding no worker, until its next look (docs/engine.md, "Parked waits").
       await job.moveToDelayed(outcome.parked.wakeAt, token);
-      // A cancel that came while this look was parking found no delayed job to wake: wake it now.
-      if (await store.isCancelRequested(runId)) await queue.wake(runId);
+      // A cancel or a gate's answer that came while this look was parking found no delayed job to wake: wake it now.
+      if ((await store.isCancelRequested(runId)) || (await new GateStore(store).decidedWhileParked(runId))) await queue.wake(runId);
       throw new DelayedError();
     }
     return { outcome };

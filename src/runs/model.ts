@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RUN_PRIORITIES, type RunPriority } from '../runbooks/schema.ts';
+import type { Gate } from './gate-model.ts';
 
 /**
  * A run: one execution of a runbook with bound parameters, its plan, approvals,
@@ -212,6 +213,8 @@ export interface Run extends RunDoc {
   message?: { channel: string; ts: string };
   /** Set once the main steps ended and cleanup steps run. */
   ending?: RunEnding;
+  /** The last run-time gate a step opened (approval.gate), open or decided. */
+  gate?: Gate;
 }
 
 /** Steps that changed something (or may have, when interrupted): for "what was already changed". */
@@ -241,6 +244,8 @@ export const RUN_EVENT_TYPES = [
   'step.failed',
   'step.skipped',
   'step.cancelled',
+  'gate.opened',
+  'gate.decided',
 ] as const;
 export type RunEventType = (typeof RUN_EVENT_TYPES)[number];
 

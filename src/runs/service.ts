@@ -18,6 +18,8 @@ import { NOBODY, type RoleMembers, ROLE_SETTINGS } from '../access/roles.ts';
 import { changesProduction, checkDecider, checkPlace, checkRequester, groupsToAsk, type Identity, type RequestPlace, type RunChannels } from './admission.ts';
 import { type Actor, type Decision, isTerminal, type PlannedStep, priorityOf, type Run, type RunDoc, type RunState, SYSTEM_ACTOR } from './model.ts';
 import type { RunStore } from './store.ts';
+import { decideGate, type GateDecision } from './gate-decisions.ts';
+import type { GateChoice } from './gate-model.ts';
 
 export interface CreateRunInput {
   runbookId: string;
@@ -301,6 +303,12 @@ export class RunService {
     }
     this.deps.observer?.runFinished(run.runbookId, 'cancelled');
     return this.mustGet(runId);
+  }
+
+  /** Answers a run's open gate (approval.gate): the same people and rules as approve; see gate-decisions.ts. */
+  async decideGate(runId: string, gateId: string, decider: ApproverIdentity, choice: GateChoice, reason?: string): Promise<GateDecision> {
+    const { store, queue, logger } = this.deps;
+    return decideGate({ store, queue, logger, now: this.now }, await this.mustGet(runId), gateId, decider, actorOf(decider), choice, reason);
   }
 
   /** Marks a run expired if it is still awaiting approval (scheduled at creation). */

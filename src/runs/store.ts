@@ -15,6 +15,7 @@ import {
   StepRecordSchema,
   statesBefore,
 } from './model.ts';
+import { parseGate } from './gate-model.ts';
 
 /**
  * Runs in Redis. One hash per run; every change of state is one Lua script, so
@@ -26,7 +27,7 @@ import {
  * owner (token of the worker executing it), startedAt, finishedAt, failure,
  * ending (how the main steps ended, while cleanup steps run),
  * step:<id> (JSON per step); parked, wait:<step>:<name>, ck:<step>:<name>
- * (parked waits and step checkpoints, engine/park.ts); plus expiresAt, requester, allowSelf, required
+ * (parked waits and step checkpoints, engine/park.ts); gate (run-time gates, gates.ts); plus expiresAt, requester, allowSelf, required
  * copied out of doc for the approval script.
  */
 
@@ -163,6 +164,11 @@ export class RunStore {
     this.redis = redis as RunCommands;
   }
 
+  /** The connection, for scripts of the run's hash kept beside this file (gates.ts). */
+  get connection(): RedisConnection {
+    return this.redis;
+  }
+
   runKey(id: string): string {
     return `${this.prefix}:run:${id}`;
   }
@@ -219,6 +225,8 @@ export class RunStore {
     if (h.failure) run.failure = JSON.parse(h.failure) as { stepId?: string; message: string };
     if (h.ending) run.ending = RunEndingSchema.parse(JSON.parse(h.ending));
     if (h.message) run.message = JSON.parse(h.message) as { channel: string; ts: string };
+    const gate = parseGate(h.gate);
+    if (gate) run.gate = gate;
     return run;
   }
 

@@ -4,6 +4,7 @@ import { reportRpoStep } from './builtin/report-rpo.ts';
 import { reportRtoStep } from './builtin/report-rto.ts';
 import { type ScenarioTargets, scenarioTargets } from '../incidents/scenarios.ts';
 import { waitStep } from './builtin/wait.ts';
+import { gateStep } from './builtin/gate.ts';
 import { createWriterStep } from './rds/create-writer.ts';
 import { deleteRestoredStep } from './rds/delete-restored.ts';
 import { pickRecoveryPointStep } from './rds/pick-recovery-point.ts';
@@ -34,6 +35,7 @@ export type StepRegistry = ReadonlyMap<string, Step>;
 export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limits: StepLimits = DEFAULT_LIMITS): StepRegistry {
   const steps: Step[] = [
     waitStep,
+    gateStep,
     httpCheckStep(limits.outbound),
     httpRequestStep(limits.outbound),
     reportRtoStep(targets),

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import type { ClusterNotReady } from '../targets/kube.ts';
 import type { TargetAccess } from '../targets/targets.ts';
+import type { GateAccess } from './gate-access.ts';
 
 /**
  * The contract every recovery action follows (see DESIGN.md "A step"):
@@ -118,6 +119,8 @@ export interface StepContext extends Omit<PlanContext, 'pin'> {
    * plans"); absent where no run service is at hand.
    */
   planRunbooks?: () => Promise<RunbookPlanCheck[]>;
+  /** The run's gates (approval.gate: a question the approvers answer in the run's channel); absent outside the engine's runs. */
+  gate?: GateAccess;
   /** Stable across re-entries of this step in this run: name what you create after it. */
   idempotencyKey: string;
   /** Short run id for resource names (`<source>-dr-<shortRunId>`). */
