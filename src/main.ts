@@ -20,6 +20,7 @@ import { createSlackClient, createSlackProbeClient } from './slack/client.ts';
 import { SLACK_FIRST_ANSWER_WAIT_MS, SlackFront } from './slack/startup.ts';
 import { registerDrCommand } from './slack/listeners/dr-command.ts';
 import { registerRunActions } from './slack/listeners/run-actions.ts';
+import { registerGateActions } from './slack/listeners/gate-actions.ts';
 import { registerAppHome } from './slack/listeners/app-home.ts';
 import { RunMessageNotifier } from './slack/notifier.ts';
 import { postKeyedMessage } from './slack/post-once.ts';
@@ -249,6 +250,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         logger,
       });
       registerRunActions(slackApp.app, { service: runService, store, notifier: runNotifier, directory, incidents, limiter, limits: config.limits, logger });
+      registerGateActions(slackApp.app, { service: runService, notifier: runNotifier, directory, logger });
       registerAppHome(slackApp.app, { store, schedules, readiness, drills, slash: config.slack.command, logger });
       return slackApp;
     };

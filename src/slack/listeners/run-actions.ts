@@ -121,7 +121,7 @@ export function registerRunActions(app: App, deps: RunActionDeps): void {
  * A click counts only on the run's own message in the run's own channel: a
  * copy of the buttons elsewhere (a forwarded message, an old ephemeral) acts on nothing.
  */
-async function fromOwnMessage(run: Run, body: BlockAction, client: WebClient): Promise<Run> {
+export async function fromOwnMessage(run: Run, body: BlockAction, client: WebClient): Promise<Run> {
   const ts = body.container.message_ts as unknown;
   const channel = body.channel?.id ?? (body.container.channel_id as unknown);
   if (!run.message || run.message.ts !== ts || run.message.channel !== channel || body.container.is_ephemeral === true) {
@@ -133,6 +133,6 @@ async function fromOwnMessage(run: Run, body: BlockAction, client: WebClient): P
   return run;
 }
 
-async function whisper(respond: RespondFn, text: string): Promise<void> {
+export async function whisper(respond: RespondFn, text: string): Promise<void> {
   await respond({ response_type: 'ephemeral', replace_original: false, text: ephemeralText(text) });
 }

@@ -9,6 +9,7 @@ import { STEPS_PER_PAGE, stepPageCount, stepPageLines, stepSections } from './ru
 import { alreadyChanged } from './run-ending.ts';
 import { READINESS_REPORT_STEPS, readinessReportOf } from '../../readiness/run-report.ts';
 import { readinessRunBlocks } from './readiness.ts';
+import { gateBlocks } from './gate.ts';
 
 /** Button action ids; the value of every button is the run id. */
 export const RUN_ACTIONS = { approve: 'run.approve', reject: 'run.reject', cancel: 'run.cancel', dryRun: 'run.dry-run' } as const;
@@ -41,6 +42,8 @@ export function renderRunMessage(run: Run, now: number, options: { live?: boolea
   if (run.state === 'running' || isTerminal(run.state)) head.push(section(progressLine(run, now)));
   const where = placesText(run);
   if (where) head.push(section(capText(where, WHERE_LIMIT)));
+  // A question the run waits on comes first: people answer it from here (buttons on the run's own message only).
+  head.push(...gateBlocks(run, `${describeMembers(run.policy)}${run.policy.allowSelfApproval ? '' : ' other than the requester'}`, options.live !== false));
 
   const tail: Block[] = [];
   const irreversible = run.plan.flatMap((p) => p.lines.filter((l) => l.irreversible).map((l) => `• ${escapeMrkdwn(l.detail)}`));
