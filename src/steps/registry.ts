@@ -24,6 +24,8 @@ import { veleroRestoreStep } from './velero/restore.ts';
 import { veleroCheckStep } from './velero/check.ts';
 import { sqlCheckStep } from './sql/check.ts';
 import { waitClusterStep } from './eks/wait-cluster.ts';
+import { cancelZonalShiftStep, extendZonalShiftStep } from './arc/extend-cancel.ts';
+import { zonalShiftStep } from './arc/zonal-shift.ts';
 
 /** Every step a runbook may `use:`, by id. */
 export type StepRegistry = ReadonlyMap<string, Step>;
@@ -60,6 +62,9 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     waitClusterStep(),
     veleroCheckStep(),
     sqlCheckStep(limits.kubernetes),
+    zonalShiftStep(),
+    extendZonalShiftStep(),
+    cancelZonalShiftStep(),
   ];
   return new Map(steps.map((s) => [s.id, s]));
 }

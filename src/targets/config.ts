@@ -26,6 +26,9 @@ const EndpointsSchema = z
     ecr: httpUrl.optional(),
     secretsmanager: httpUrl.optional(),
     route53: httpUrl.optional(),
+    /** Zonal shift (ARC) and EC2's Availability Zone names and ids: a single AZ's evacuation. */
+    arczonalshift: httpUrl.optional(),
+    ec2: httpUrl.optional(),
     /** Any service not named above (AWS_ENDPOINT_URL). */
     default: httpUrl.optional(),
   })

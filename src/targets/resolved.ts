@@ -26,6 +26,6 @@ export interface TargetView {
  */
 export type ResolvedTarget = Omit<TargetSpec, 'region' | 'kubernetes' | 'endpoints'> & {
   region?: string | undefined;
-  endpoints: Partial<Record<'rds' | 'eks' | 'sts' | 's3' | 'cloudwatch' | 'ecr' | 'secretsmanager' | 'route53' | 'default', string | undefined>>;
+  endpoints: Partial<Record<'rds' | 'eks' | 'sts' | 's3' | 'cloudwatch' | 'ecr' | 'secretsmanager' | 'route53' | 'arczonalshift' | 'ec2' | 'default', string | undefined>>;
   kubernetes?: TargetSpec['kubernetes'] | { fromEnvironment: true } | undefined;
 };

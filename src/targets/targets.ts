@@ -1,4 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { RDSClient } from '@aws-sdk/client-rds';
@@ -9,6 +10,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UserError } from '../errors.ts';
+import { ArcZonalShiftClient } from './arc-zonal-shift.ts';
 import { accountOf, clusterLabel, EKS_CLUSTER_NAME } from './config.ts';
 import { assumedRoleCredentials, sessionName } from './credentials.ts';
 import { type AwsService, endpointFor } from './endpoints.ts';
@@ -35,6 +37,10 @@ export interface TargetAccess {
     route53(): Route53Client;
     /** STS as the target's credentials (GetCallerIdentity: whether the target's role can be assumed). */
     sts(): STSClient;
+    /** EC2 in the target's region: its Availability Zones' names (us-east-1a) and ids (use1-az1). */
+    ec2(): EC2Client;
+    /** ARC zonal shift in the target's region (signed requests, no SDK client: arc-zonal-shift.ts). */
+    arcZonalShift(): ArcZonalShiftClient;
   };
   /** The target's cluster (or the one named at run time); the same APIs each time, tokens renewed per request. */
   kube(): Promise<KubeApis>;
@@ -47,7 +53,7 @@ export interface TargetsOptions {
   credentials?: AwsCredentialIdentityProvider;
 }
 
-type AwsClient = RDSClient | EKSClient | S3Client | CloudWatchClient | ECRClient | SecretsManagerClient | Route53Client | STSClient;
+type AwsClient = RDSClient | EKSClient | S3Client | CloudWatchClient | ECRClient | SecretsManagerClient | Route53Client | STSClient | EC2Client | ArcZonalShiftClient;
 
 /** How long cached clients of a run's session are kept after their last use. */
 const IDLE_MS = 2 * 3_600_000;
@@ -136,6 +142,9 @@ export class Targets {
       secretsManager: () => client('secretsmanager', spec.region, (c) => new SecretsManagerClient(c)),
       route53: () => client('route53', undefined, (c) => new Route53Client({ ...c, region: 'us-east-1' })),
       sts: () => client('sts', spec.region, (c) => new STSClient(c)),
+      ec2: () => client('ec2', spec.region, (c) => new EC2Client(c)),
+      // The region, when the target names none, is the one the SDK's chain gives its clients.
+      arcZonalShift: () => client('arczonalshift', spec.region, (c) => new ArcZonalShiftClient({ region: c.region ?? (() => aws.ec2().config.region()), credentials: c.credentials, endpoint: c.endpoint })),
     };
     const kube = (): Promise<KubeApis> => {
       const key = target.eksCluster ?? '';

@@ -73,6 +73,12 @@ const NO_TARGET: TargetAccess = {
     sts: () => {
       throw noTarget('ctx.aws.sts()');
     },
+    ec2: () => {
+      throw noTarget('ctx.aws.ec2()');
+    },
+    arcZonalShift: () => {
+      throw noTarget('ctx.aws.arcZonalShift()');
+    },
   },
   kube: () => Promise.reject(noTarget('ctx.kube()')),
 };

@@ -44,7 +44,7 @@ interface Model {
   shapes: Record<string, Shape>;
 }
 
-export type ServiceName = 'rds' | 'eks' | 'sts' | 's3' | 'cloudwatch' | 'ecr' | 'secretsmanager' | 'route53';
+export type ServiceName = 'rds' | 'eks' | 'sts' | 's3' | 'cloudwatch' | 'ecr' | 'secretsmanager' | 'route53' | 'arc-zonal-shift' | 'ec2';
 
 const MODEL_FILES: Record<ServiceName, { v2: string; botocore: string }> = {
   rds: { v2: 'rds-2014-10-31', botocore: 'rds/2014-10-31/service-2.json' },
@@ -56,6 +56,8 @@ const MODEL_FILES: Record<ServiceName, { v2: string; botocore: string }> = {
   ecr: { v2: 'ecr-2015-09-21', botocore: 'ecr/2015-09-21/service-2.json' },
   secretsmanager: { v2: 'secretsmanager-2017-10-17', botocore: 'secretsmanager/2017-10-17/service-2.json' },
   route53: { v2: 'route53-2013-04-01', botocore: 'route53/2013-04-01/service-2.json' },
+  'arc-zonal-shift': { v2: 'arc-zonal-shift-2022-10-30', botocore: 'arc-zonal-shift/2022-10-30/service-2.json' },
+  ec2: { v2: 'ec2-2016-11-15', botocore: 'ec2/2016-11-15/service-2.json' },
 };
 
 /** Where Debian's python3-botocore keeps its models; BOTOCORE_DATA_DIR overrides it. */

@@ -11,12 +11,13 @@ export interface ModelProblem {
   message: string;
 }
 
-type QueryService = Extract<ServiceName, 'rds' | 'sts'>;
+type QueryService = Extract<ServiceName, 'rds' | 'sts' | 'ec2'>;
 
 /** The error codes each service answers a refused request with. */
 const CODES: Record<QueryService, { invalid: string; missing: string; constraint: string }> = {
   rds: { invalid: 'InvalidParameterValue', missing: 'MissingParameter', constraint: 'InvalidParameterValue' },
   sts: { invalid: 'InvalidParameterValue', missing: 'MissingParameter', constraint: 'ValidationError' },
+  ec2: { invalid: 'InvalidParameterValue', missing: 'MissingParameter', constraint: 'InvalidParameterValue' },
 };
 
 /** Documented constraints the service model cannot express (from each service's API reference). */
@@ -50,7 +51,7 @@ export function checkQueryRequest(service: QueryService, action: string, params:
   if (!model.operation(action)) return { code: 'InvalidAction', message: `The action ${action} is not valid for this web service.` };
   const { Version: version, ...rest } = params;
   if (version !== undefined && version !== model.apiVersion) return { code: codes.invalid, message: `Invalid API version: ${version}` };
-  const walker = new QueryWalker(codes);
+  const walker = new QueryWalker(codes, service === 'ec2');
   const input = model.input(action);
   for (const [key, value] of Object.entries(rest)) {
     const problem = walker.checkPath(input, key.split('.'), 0, key, value);
@@ -65,9 +66,23 @@ export function checkQueryRequest(service: QueryService, action: string, params:
 
 class QueryWalker {
   private readonly codes: { invalid: string; missing: string; constraint: string };
+  /**
+   * EC2's own query dialect: a member goes by its locationName (else its
+   * name) with a capital first letter, and every list is flattened
+   * (`ZoneName.1`). Nested required members are then not checked.
+   */
+  private readonly ec2: boolean;
 
-  constructor(codes: { invalid: string; missing: string; constraint: string }) {
+  constructor(codes: { invalid: string; missing: string; constraint: string }, ec2 = false) {
     this.codes = codes;
+    this.ec2 = ec2;
+  }
+
+  private memberOf(node: ShapeNode, part: string): ShapeNode | undefined {
+    if (!this.ec2) return node.member(part);
+    const capital = (n: string) => n.charAt(0).toUpperCase() + n.slice(1);
+    const name = node.memberNames().find((n) => capital(node.member(n)?.shape.locationName ?? n) === part);
+    return name === undefined ? undefined : node.member(name);
   }
 
   private invalid(message: string): ModelProblem {
@@ -78,7 +93,7 @@ class QueryWalker {
   checkPath(node: ShapeNode, parts: string[], i: number, key: string, value: string): ModelProblem | undefined {
     const part = parts[i];
     if (node.type === 'structure') {
-      const member = part === undefined ? undefined : node.member(part);
+      const member = part === undefined ? undefined : this.memberOf(node, part);
       if (!member) return this.invalid(part === undefined ? `${key} must have members, not a value.` : `Unrecognized parameter: ${key}`);
       return this.checkPath(member, parts, i + 1, key, value);
     }
@@ -86,7 +101,7 @@ class QueryWalker {
       // An empty list is sent as the bare name with an empty value.
       if (part === undefined) return value === '' ? undefined : this.invalid(`${key} must be a ${node.type}.`);
       let at = i;
-      if (!node.shape.flattened) {
+      if (!node.shape.flattened && !this.ec2) {
         const wrapper = node.type === 'list' ? (node.shape.member?.locationName ?? 'member') : 'entry';
         if (parts[at] !== wrapper) return this.invalid(`Unrecognized parameter: ${key} (expected ${parts.slice(0, at).join('.')}.${wrapper}.N)`);
         at++;

@@ -18,6 +18,7 @@ const SERVICES: Record<string, string> = {
   ecr: 'ecr',
   'secrets-manager': 'secretsmanager',
   'route-53': 'route53',
+  ec2: 'ec2',
 };
 /** Calls IAM authorizes under another action's name (Service Authorization Reference, and each call's API page). */
 const IAM_ACTION: Record<string, string> = { 's3:ListObjectsV2': 's3:ListBucket', 's3:GetBucketReplication': 's3:GetReplicationConfiguration' };
@@ -30,7 +31,15 @@ const NEEDS_NO_PERMISSION = new Set(['sts:GetCallerIdentity']);
  * Actions with no resource types in the Service Authorization Reference: IAM
  * matches them only against `"*"`, so no ARN can narrow them. Each is a read.
  */
-const NO_RESOURCE_TYPES = new Set(['cloudwatch:GetMetricData', 'ecr:DescribeRegistry', 'route53:ListHostedZonesByName']);
+const NO_RESOURCE_TYPES = new Set(['cloudwatch:GetMetricData', 'ecr:DescribeRegistry', 'route53:ListHostedZonesByName', 'arc-zonal-shift:ListZonalShifts', 'ec2:DescribeAvailabilityZones']);
+/**
+ * Services whose resources IAM names by a condition key on `"*"`, as their
+ * docs show it: zonal shift's resources are other services' (load balancers,
+ * EKS clusters, Auto Scaling groups), named in `arc-zonal-shift:ResourceIdentifier`.
+ */
+const CONDITION_SCOPED: Record<string, string> = { 'arc-zonal-shift': 'arc-zonal-shift:ResourceIdentifier' };
+/** Zonal shift calls made without an SDK client (src/targets/arc-zonal-shift.ts): each names its operation, which is its IAM action. */
+const ZONAL_SHIFT_CALL = /this\.call\('(\w+)'/g;
 const ACCOUNT = '111122223333';
 /** The one call made with the bot's own credentials only: becoming a target's role (src/targets/credentials.ts). */
 const ASSUME_ROLE = 'sts:AssumeRole';
@@ -73,6 +82,8 @@ function actionsUsedByCode(): Map<string, string> {
     }
     // An IAM database token (rds-signer) is only accepted for a principal allowed rds-db:connect.
     if (/new Signer\(/.test(file.text) && file.text.includes("from '@aws-sdk/rds-signer'")) used.set('rds-db:connect', file.path);
+    // Zonal shift's signed requests: `arc-zonal-shift:<operation>` for each call the client makes.
+    if (/new SignatureV4\(/.test(file.text) && file.text.includes("'arc-zonal-shift'")) for (const m of file.text.matchAll(ZONAL_SHIFT_CALL)) used.set(`arc-zonal-shift:${m[1] ?? ''}`, file.path);
   }
   return used;
 }
@@ -101,6 +112,15 @@ function expectScopedTo(p: z.infer<typeof Policy>, account: string): void {
   for (const s of p.Statement) {
     const services = new Set(s.Action.map((a) => a.split(':')[0]));
     const unscopable = s.Action.filter((a) => NO_RESOURCE_TYPES.has(a));
+    const key = conditionKeyOf(s);
+    if (key && unscopable.length === 0) {
+      // "*" narrowed by the service's resource condition to the account's own resources.
+      expect(s.Resource, s.Sid).toEqual(['*']);
+      const arns = s.Condition?.StringLike?.[key];
+      expect(Array.isArray(arns) && arns.length > 0, `${s.Sid}: ${key} names the resources`).toBe(true);
+      for (const arn of Array.isArray(arns) ? arns : []) expect(arn.split(':')[4], arn).toBe(account);
+      continue;
+    }
     if (unscopable.length > 0 || s.Resource.includes('*')) {
       expect(unscopable, `${s.Sid}: only actions without resource types may have "*"`).toEqual(s.Action);
       expect(s.Resource, s.Sid).toEqual(['*']);
@@ -125,6 +145,13 @@ function expectScopedTo(p: z.infer<typeof Policy>, account: string): void {
   expect(new Set(p.Statement.map((s) => s.Sid)).size).toBe(p.Statement.length);
 }
 
+/** The condition key that scopes a statement whose actions all belong to a CONDITION_SCOPED service. */
+function conditionKeyOf(s: z.infer<typeof Statement>): string | undefined {
+  const services = new Set(s.Action.map((a) => a.split(':')[0] ?? ''));
+  const [service] = [...services];
+  return services.size === 1 && service ? CONDITION_SCOPED[service] : undefined;
+}
+
 const used = actionsUsedByCode();
 const tagKeys = tagKeysOnCreate();
 /** Actions beyond the commands themselves, each allowed only while the code needs it. */
@@ -140,6 +167,8 @@ describe('deploy/iam-policy.json', () => {
     expect(used.get('rds:RestoreDBClusterToPointInTime')).toBe('src/steps/rds/restore-pitr.ts');
     expect(used.get('eks:DescribeCluster')).toBe('src/targets/kube.ts');
     expect(used.get(ASSUME_ROLE)).toBe('src/targets/credentials.ts');
+    expect(used.get('arc-zonal-shift:StartZonalShift')).toBe('src/targets/arc-zonal-shift.ts');
+    expect(used.get('ec2:DescribeAvailabilityZones')).toBe('src/steps/arc/zones.ts');
   });
 
   it('allows exactly the actions the steps call (plus tagging on create, as the code tags), for targets without a role', () => {
@@ -194,7 +223,7 @@ describe('deploy/iam-policy.json', () => {
 
   it('grants "*" only to actions without resource types that the code calls, each a read', () => {
     for (const a of NO_RESOURCE_TYPES) expect(used.has(a), `${a} is no longer called: drop it from NO_RESOURCE_TYPES`).toBe(true);
-    const starred = policy.Statement.filter((s) => s.Resource.includes('*'));
+    const starred = policy.Statement.filter((s) => s.Resource.includes('*') && !(conditionKeyOf(s) && s.Condition));
     expect(starred.flatMap((s) => s.Action).sort()).toEqual([...NO_RESOURCE_TYPES].sort());
     for (const a of NO_RESOURCE_TYPES) expect(a).toMatch(/:(Get|Describe|List)\w+$/);
   });
