@@ -74,7 +74,7 @@ describe('schedules from the terminal', () => {
     expect(deleted.stdout).toContain(`Schedule ${id} (probe) deleted`);
     expect(await s.store.get(id)).toBeUndefined();
     expect((await s.queue.nextFires()).has(id)).toBe(false);
-  });
+  }, 120_000); // several CLI processes, each loading the AWS and Kubernetes clients: slow on a loaded machine
 
   it('refuses bad input with what was wrong and how to write it, and schedules nothing', async () => {
     const before = await count();
@@ -93,5 +93,5 @@ describe('schedules from the terminal', () => {
     const unknown = await dr(['add', 'prbe', 'every', '1h'], KEY_A);
     expect(unknown.stderr).toContain('There is no runbook `prbe`. Did you mean `probe`?');
     expect(await count()).toBe(before);
-  });
+  }, 120_000); // several CLI processes, each loading the AWS and Kubernetes clients: slow on a loaded machine
 });
