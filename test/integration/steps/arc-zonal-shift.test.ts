@@ -4,6 +4,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cancelZonalShiftStep, extendZonalShiftStep } from '../../../src/steps/arc/extend-cancel.ts';
 import { zonalShiftStep } from '../../../src/steps/arc/zonal-shift.ts';
+import { isPermanent } from '../../../src/steps/types.ts';
 import { ZonalShiftError } from '../../../src/targets/arc-zonal-shift.ts';
 import { Targets } from '../../../src/targets/targets.ts';
 import { takeModelRefusals } from '../../support/aws-models/refusals.ts';
@@ -55,6 +56,8 @@ describe('ARC zonal shift: moving traffic away from one Availability Zone', () =
     ec2.calls.length = 0;
     arc.now = Date.now;
     arc.applyAfterMs = 200;
+    // One shift per page: every listing has to follow nextToken.
+    arc.pageSize = 1;
     // This account's names and ids: us-east-1b is use1-az6 here, nothing a name could tell.
     ec2.setZones('us-east-1', [['us-east-1a', 'use1-az1'], ['us-east-1b', 'use1-az6'], ['us-east-1c', 'use1-az4']]);
     arc.setRegionZones('us-east-1', ['use1-az1', 'use1-az2', 'use1-az3', 'use1-az4', 'use1-az5', 'use1-az6']);
@@ -84,9 +87,10 @@ describe('ARC zonal shift: moving traffic away from one Availability Zone', () =
     });
 
     it('refuses a resource zonal shift does not manage, a zone the region does not have, and a zone the resource is not in', async () => {
-      const unmanaged = await failureOf(shiftStep().plan(planContext(), params({ resources: [WEB, UNMANAGED] })));
-      expect(unmanaged.message).toContain(`${UNMANAGED} is not a zonal shift managed resource in us-east-1`);
-      expect(unmanaged.permanent).toBe(false);
+      const unmanaged = await shiftStep().plan(planContext(), params({ resources: [WEB, UNMANAGED] })).catch((e: unknown) => e);
+      expect((unmanaged as Error).message).toContain(`${UNMANAGED} is not a zonal shift managed resource in us-east-1`);
+      // A 404 is final: the plan is refused at once, not retried.
+      expect(isPermanent(unmanaged)).toBe(true);
 
       const noZone = await failureOf(shiftStep().plan(planContext(), params({ zone: 'us-east-1f' })));
       expect(noZone).toEqual({ message: expect.stringContaining('no Availability Zone us-east-1f in us-east-1 for this account; its zones are: us-east-1a (use1-az1), us-east-1b (use1-az6), us-east-1c (use1-az4)') as string, permanent: true });
