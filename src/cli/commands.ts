@@ -58,10 +58,10 @@ const TARGET_COMMANDS: readonly string[] = ['plan', 'run', 'backups'];
 /** A file the CLI appends its JSON log lines to (besides stderr with --verbose). */
 export const LOG_FILE_ENV = 'DR_CLI_LOG_FILE';
 
-export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'status', 'runs', 'audit', 'backups', 'schedule', 'drills', 'operator-key', 'help'] as const;
+export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'gate', 'status', 'runs', 'audit', 'backups', 'schedule', 'drills', 'operator-key', 'help'] as const;
 
 /** Commands that change something: they need a valid operator key. */
-export const CHANGING_COMMANDS: readonly string[] = ['run', 'approve', 'reject', 'cancel'];
+export const CHANGING_COMMANDS: readonly string[] = ['run', 'approve', 'reject', 'cancel', 'gate'];
 
 /** Whether the command changes something (then it needs a valid operator key): those above, and `schedule` but for `schedule list`. */
 export function changesSomething(args: Pick<ParsedArgs, 'command' | 'positional'>): boolean {
@@ -78,6 +78,8 @@ export const USAGE = `Usage: npm run dr -- <command> [arguments]
   reject <run> [reason …]                 refuse a run; it never starts
   cancel <run> [reason …]                 stop a run: at once before it starts, between steps or
                                           during a wait once it runs
+  gate <run> accept|refuse [reason …]     answer the question a run waits on (approval.gate), as an
+                                          approver of the run other than its requester
   status <run> [--follow]                 a run's state and every step; --follow prints progress live
   runs [--limit N]                        recent runs, newest first
   audit <run>                             who did what and when
@@ -248,6 +250,17 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
           : `Run ${run.id} is ${run.state}.`,
       );
       return command === 'cancel' && run.state === 'running' && args.flags.follow ? follow(run.id, deps) : 0;
+    }
+    case 'gate': {
+      const [runId, choice, ...reason] = args.positional;
+      if (runId === undefined || (choice !== 'accept' && choice !== 'refuse')) throw new UsageError('gate needs a run id and accept or refuse: gate <run> accept|refuse [reason …]');
+      const { op, who } = await deciding(runId);
+      // The gate the run waits at now; with none open, the service says so and nothing changes.
+      const gate = (await service.mustGet(runId)).gate;
+      const answer = await service.decideGate(runId, gate?.state === 'open' ? gate.id : 'none', who, choice, reason.join(' ') || undefined);
+      await recordUnchecked(op, runId);
+      out(answer.outcome === 'recorded' ? `Accept recorded: ${answer.accepts} of ${answer.required}.` : `Gate ${answer.outcome}: run ${runId} ${answer.outcome === 'accepted' ? 'goes on now' : 'fails at the gate'}.`);
+      return 0;
     }
     case 'status': {
       const run = await service.mustGet(one('a run id'));
