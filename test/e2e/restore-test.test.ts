@@ -85,6 +85,22 @@ describe('restore-test, end to end', () => {
     expect(changing.filter((c) => Object.values(c.params).includes('prod-aurora-cluster') && c.action !== 'RestoreDBClusterToPointInTime')).toEqual([]);
   });
 
+  it('from a snapshot: restores the automated snapshot it chose, and measures the RPO from the snapshot\'s time', async () => {
+    const takenAt = new Date(Date.now() - 2 * HOUR);
+    rds.addSnapshot({ id: 'rds:prod-aurora-cluster-nightly', clusterId: 'prod-aurora-cluster', createdAt: takenAt, engine: 'aurora-postgresql', engineVersion: '15.4', type: 'automated' });
+    rds.addSnapshot({ id: 'before-upgrade', clusterId: 'prod-aurora-cluster', createdAt: new Date(Date.now() - HOUR), engine: 'aurora-postgresql', engineVersion: '15.4', type: 'manual' });
+    await data.fill(new Date(takenAt.getTime() - 200_000));
+    const run = await engine.service.create({ runbookId: 'restore-test-snapshot', params: data.params, requester: ALICE });
+    await engine.service.approve(run.id, BOB);
+    expect(run.plan.find((p) => p.stepId === 'pick')?.pinned?.chosen).toBe(`rds:prod-aurora-cluster-nightly@${takenAt.toISOString()}`);
+    const done = await engine.waitForState(run.id, ['succeeded', 'failed', 'cancelled'], 60_000);
+    expect(done.failure).toBeUndefined();
+    expect(done.state).toBe('succeeded');
+    expect(rds.callsTo('RestoreDBClusterFromSnapshot').map((c) => [c.params.DBClusterIdentifier, c.params.SnapshotIdentifier])).toEqual([[restoredName(run.id), 'rds:prod-aurora-cluster-nightly']]);
+    expect(done.steps.check?.outputs?.measuredRpoSeconds).toBe(200);
+    expect(rds.clusters.has(restoredName(run.id))).toBe(false);
+  });
+
   it('a failing data check fails the test with its reason, and the copy is still deleted', async () => {
     const run = await request({ minRows: 1000 });
     const done = await engine.waitForState(run.id, ['succeeded', 'failed', 'cancelled'], 60_000);

@@ -1,9 +1,10 @@
 import { type DBCluster, type DBClusterSnapshot, DescribeDBClusterSnapshotsCommand, type RDSClient, RestoreDBClusterFromSnapshotCommand } from '@aws-sdk/client-rds';
 import { z } from 'zod';
+import { isPlaceholder } from '../../engine/bind.ts';
 import { FROM_SOURCE, SECURITY_GROUP_HINT, SECURITY_GROUP_ID, splitSecurityGroups } from '../../targets/aws-ids.ts';
 import { formatDuration } from '../../util/duration.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
-import { awsCode, classifyAwsError, describeCluster, isAwsError, networkOf, ownedByRun, RUN_TAG, restoredClusterName, CLUSTER_ID } from './aws.ts';
+import { awsCode, classifyAwsError, describeCluster, isAwsError, mustDescribeCluster, networkOf, ownedByRun, RUN_TAG, restoredClusterName, CLUSTER_ID } from './aws.ts';
 
 import { chooseSettings, type SettingsOverrides, settingsOfCluster, settingsOfSnapshot, settingsParams } from './settings.ts';
 import { buildTags } from './tags.ts';
@@ -208,6 +209,11 @@ export function restoreSnapshotStep() {
     outputs: ['clusterId', 'snapshotId', 'restorePoint'],
     async plan(ctx, p) {
       const target = p.target ?? restoredClusterName(p.source, ctx.runId);
+      if (isPlaceholder(p.snapshot)) {
+        // A snapshot an earlier step chooses (a restore test's pick, itself pinned by its plan): checked when this step runs.
+        await mustDescribeCluster(ctx.aws.rds(), p.source);
+        return [{ action: 'create', resource: `rds cluster ${target}`, detail: `restore the snapshot of ${p.source} an earlier step chooses as new cluster ${target}, in ${p.source}'s network with its settings; ${p.source} is not changed` }];
+      }
       const { detail, snapshot } = await resolve(ctx.aws.rds(), p, target, ctx.runId, Date.now());
       // The newest snapshot now is what was approved: a snapshot taken later is not restored instead.
       const pinned = p.snapshot === 'latest' && snapshot.DBClusterSnapshotIdentifier;

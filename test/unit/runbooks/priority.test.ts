@@ -21,6 +21,7 @@ describe('runbook priorities', () => {
       'restore-database-pitr': 'urgent',
       'restore-database-snapshot': 'urgent',
       'restore-test': 'background',
+      'restore-test-snapshot': 'background',
       'rollback-deployment': 'urgent',
     });
   });
