@@ -24,6 +24,9 @@ import { veleroRestoreStep } from './velero/restore.ts';
 import { veleroCheckStep } from './velero/check.ts';
 import { sqlCheckStep } from './sql/check.ts';
 import { waitClusterStep } from './eks/wait-cluster.ts';
+import { cordonZoneStep, uncordonZoneStep } from './kube/zone.ts';
+import { drainZoneStep } from './kube/drain.ts';
+import { failoverInRegionStep } from './rds/failover-in-region.ts';
 import { cancelZonalShiftStep, extendZonalShiftStep } from './arc/extend-cancel.ts';
 import { zonalShiftStep } from './arc/zonal-shift.ts';
 
@@ -62,6 +65,10 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     waitClusterStep(),
     veleroCheckStep(),
     sqlCheckStep(limits.kubernetes),
+    cordonZoneStep(),
+    uncordonZoneStep(),
+    drainZoneStep(limits.kubernetes),
+    failoverInRegionStep(),
     zonalShiftStep(),
     extendZonalShiftStep(),
     cancelZonalShiftStep(),

@@ -2,6 +2,7 @@ import { DescribeClusterCommand, type EKSClient } from '@aws-sdk/client-eks';
 import {
   AppsV1Api,
   CoreV1Api,
+  PolicyV1Api,
   createConfiguration,
   CustomObjectsApi,
   IsomorphicFetchHttpLibrary,
@@ -21,10 +22,12 @@ export interface KubeApis {
   core: CoreV1Api;
   /** Velero's velero.io/v1 objects. */
   custom: CustomObjectsApi;
+  /** PodDisruptionBudgets (policy/v1), read by a drain. */
+  policy: PolicyV1Api;
 }
 
 function apisFor(kc: KubeConfig): KubeApis {
-  return { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
+  return { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), policy: kc.makeApiClient(PolicyV1Api) };
 }
 
 /**
@@ -158,7 +161,7 @@ export async function eksAccess(input: EksAccessInput): Promise<KubeApis> {
     authMethods: { default: kc },
     httpApi: tokenPerRequest(tokens),
   });
-  return { apps: new AppsV1Api(configuration), core: new CoreV1Api(configuration), custom: new CustomObjectsApi(configuration) };
+  return { apps: new AppsV1Api(configuration), core: new CoreV1Api(configuration), custom: new CustomObjectsApi(configuration), policy: new PolicyV1Api(configuration) };
 }
 
 /** How a cluster is reached without EKS: a kubeconfig file (a context in it, or its current one), the environment's, or the pod's service account. */

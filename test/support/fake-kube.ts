@@ -24,13 +24,17 @@ import { listResponse } from './kube/list.ts';
 import { NamespaceLifecycle } from './kube/namespaces.ts';
 import { apiVersionOf, ObjectStore, qualified, resourceByPath, resourceOf } from './kube/objects.ts';
 import { applyPatch } from './kube/patch.ts';
-import { addCronJobPods, addPod, type PodOptions } from './kube/pods.ts';
+import { addCronJobPods, addPod, type PodOptions, selectPodsByFields } from './kube/pods.ts';
+import { type BudgetOptions, Evictions, PDB_TYPE } from './kube/evictions.ts';
+import { type NodeOptions, NodeStore } from './kube/nodes.ts';
 import { type FakeSecret, secretRoute, secretsRoute } from './kube/secrets.ts';
 import { validateObject } from './kube/validate.ts';
 import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
 
 export type { FakeDeployment, FakeReplicaSet } from './kube/deployments.ts';
 export type { PodOptions } from './kube/pods.ts';
+export type { BudgetOptions } from './kube/evictions.ts';
+export type { NodeOptions } from './kube/nodes.ts';
 export type { FakeSecret } from './kube/secrets.ts';
 
 export interface KubeCall {
@@ -60,6 +64,10 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
   private readonly lifecycle = new NamespaceLifecycle(this.namespaces, (ns) => this.namespaceExists(ns), (ns) => this.removeNamespaceContent(ns));
   /** Ready nodes per EKS node group (label eks.amazonaws.com/nodegroup). */
   readonly nodes = new Map<string, number>();
+  /** Nodes with their labels (zone) and cordons (kube/nodes.ts), besides the node-group counts above. */
+  readonly nodeObjects = new NodeStore(this.nextVersion);
+  /** The Eviction subresource and PodDisruptionBudgets (kube/evictions.ts): `graceMs`, `replace`. */
+  readonly evictions = new Evictions(this.objects, this.nodeObjects);
   /** When set, every request must carry a well-formed EKS token (see src/steps/eks/token.ts). */
   requireEksToken = false;
   /** The clock the EKS token check uses (a test may move it; the rest of the fake keeps real time). */
@@ -160,6 +168,16 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
     return addPod(this.objects, namespace, name, options);
   }
 
+  /** A node in an AZ (`topology.kubernetes.io/zone`), optionally cordoned. */
+  addNode(name: string, options: NodeOptions): Obj {
+    return this.nodeObjects.add(name, options);
+  }
+
+  /** A PodDisruptionBudget (policy/v1) over the pods with `matchLabels`. */
+  addPdb(namespace: string, name: string, options: BudgetOptions): Obj {
+    return this.evictions.addBudget(namespace, name, options);
+  }
+
   /** A CronJob with its finished Jobs and their `Succeeded` pods, as `successfulJobsHistoryLimit` (3) keeps them. */
   addCronJobPods(namespace: string, cronJob: string, options: { succeeded?: number; failed?: number } = {}): void {
     addCronJobPods(this.objects, namespace, cronJob, options);
@@ -255,6 +273,7 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
       if (injectedFailure(this.failRate, false)) throw new KubeError(503, 'ServiceUnavailable', 'injected failure');
       if (this.requireEksToken) checkEksToken(req.headers.authorization, this.now(), this.sessionIssuer);
       this.lifecycle.reap();
+      this.evictions.reap();
       const manager = writeManager(method, url, req.headers['content-type'] ?? '', req.headers['user-agent']);
       if (manager !== undefined) call.manager = manager;
       const [status, out] = this.route(method, url, req.headers['content-type'] ?? '', body);
@@ -277,9 +296,22 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
       return [201, this.lifecycle.create(body as Obj)];
     }
     if (group === '' && rest[0] === 'namespaces' && rest[1] && !rest[2]) return this.namespaceRoute(method, rest[1]);
-    if (group === '' && rest[0] === 'nodes' && method === 'GET') return this.nodeList(url);
+    if (group === '' && rest[0] === 'nodes' && !rest[1] && method === 'GET') return this.nodeList(url);
+    if (group === '' && rest[0] === 'nodes' && rest[1] && !rest[2]) return this.nodeObjects.route(method, rest[1], contentType, body);
+    if (group === '' && rest[0] === 'pods' && !rest[1] && method === 'GET') return [200, listResponse('PodList', 'v1', this.podsWhere('', url), url, this.version)];
+    if (group === 'policy' && rest[0] === 'poddisruptionbudgets' && !rest[1] && method === 'GET') {
+      return [200, listResponse('PodDisruptionBudgetList', 'policy/v1', filterBySelector(this.objects.everywhere(PDB_TYPE), url).map((b) => this.evictions.withStatus(b)), url, this.version)];
+    }
     if (rest[0] !== 'namespaces' || !rest[1] || !rest[2]) throw notFound(method, url);
-    const [, ns = '', resource = '', name] = rest;
+    const [, ns = '', resource = '', name, subresource] = rest;
+    if (group === '' && resource === 'pods' && name && subresource === 'eviction' && method === 'POST') return this.evictions.evict(ns, name, body);
+    if (subresource) throw notFound(method, url);
+    if (group === 'policy' && resource === 'poddisruptionbudgets' && method === 'GET') {
+      if (!name) return [200, listResponse('PodDisruptionBudgetList', 'policy/v1', filterBySelector(this.objects.list(PDB_TYPE, ns), url).map((b) => this.evictions.withStatus(b)), url, this.version)];
+      const pdb = this.objects.get(PDB_TYPE, ns, name);
+      if (!pdb) throw new KubeError(404, 'NotFound', `poddisruptionbudgets.policy "${name}" not found`);
+      return [200, this.evictions.withStatus(pdb)];
+    }
     if (group === 'apps' && resource === 'deployments') return this.deploymentRoute(method, url, ns, name, contentType, body);
     if (group === 'apps' && resource === 'replicasets' && !name && method === 'GET') {
       const selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
@@ -290,10 +322,7 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
       const request = { method, url, ns, contentType, body, terminating: this.lifecycle.isTerminating(ns), nextVersion: this.nextVersion, resourceVersion: this.version };
       return name ? secretRoute(this.secrets, name, request) : secretsRoute(this.secrets, request);
     }
-    if (group === '' && resource === 'pods' && !name && method === 'GET') {
-      const items = [...this.apps.inNamespace(ns).flatMap((d) => this.apps.podsOf(d)), ...this.objects.list(podType, ns)];
-      return [200, listResponse('PodList', 'v1', filterBySelector(items, url), url, this.version)];
-    }
+    if (group === '' && resource === 'pods' && !name && method === 'GET') return [200, listResponse('PodList', 'v1', this.podsWhere(ns, url), url, this.version)];
     const type = resourceByPath(group, version, resource);
     if (!type) throw notFound(method, url);
     if (!name && method === 'GET') return [200, listResponse(`${type.kind}List`, apiVersionOf(type), filterBySelector(this.objects.list(type, ns), url), url, this.version)];
@@ -347,14 +376,21 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
     throw new KubeError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
   }
 
-  /** /api/v1/nodes?labelSelector=eks.amazonaws.com/nodegroup=<ng> */
+  /** The pods of `ns` (every namespace when ''), deployments' included, by label and field selector. */
+  private podsWhere(ns: string, url: URL): Obj[] {
+    const deployments = ns ? this.apps.inNamespace(ns) : [...this.deployments.values()];
+    const stored = ns ? this.objects.list(podType, ns) : this.objects.everywhere(podType);
+    return selectPodsByFields(filterBySelector([...deployments.flatMap((d) => this.apps.podsOf(d)), ...stored], url), url.searchParams.get('fieldSelector'));
+  }
+
+  /** /api/v1/nodes?labelSelector=…: the stored nodes, and the Ready nodes of each node group counted in `nodes`. */
   private nodeList(url: URL): [number, unknown] {
     const ng = parseSelector(url.searchParams.get('labelSelector') ?? '')['eks.amazonaws.com/nodegroup'] ?? '';
-    const items = Array.from({ length: this.nodes.get(ng) ?? 0 }, (_, i) => ({
+    const counted = Array.from({ length: this.nodes.get(ng) ?? 0 }, (_, i) => ({
       metadata: { name: `ip-10-1-0-${i}.us-west-2.compute.internal`, labels: { 'eks.amazonaws.com/nodegroup': ng } },
       status: { conditions: [{ type: 'Ready', status: 'True' }] },
     }));
-    return [200, listResponse('NodeList', 'v1', items, url, this.version)];
+    return [200, this.nodeObjects.list(url, counted, this.version)];
   }
 }
 

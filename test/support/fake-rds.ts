@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RdsDeletions } from './rds-deletions.ts';
+import { ClusterFailovers } from './rds-cluster-failover.ts';
 import { checkQueryRequest } from './aws-models/query.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
 import { type FakeSts, queryCredentialRefusal, sendQueryError, sigV4Caller } from './fake-sts.ts';
@@ -57,6 +58,9 @@ export interface FakeInstance {
   engine: string;
   readyAt: number;
   isWriter: boolean;
+  /** Its AZ name (DescribeDBInstances AvailabilityZone), and its failover priority (PromotionTier, 0 first). */
+  availabilityZone?: string;
+  promotionTier?: number;
   /** Settings Describe reports (a source writer's, or what CreateDBInstance was given). */
   parameterGroup?: string;
   monitoringInterval?: number;
@@ -107,6 +111,8 @@ export class FakeRds extends LoopbackFake {
   restoredEndpoint: { address: string; port: number } | undefined;
   /** Clusters and instances being deleted (DeleteDBCluster, DeleteDBInstance): `deleting`, then gone. */
   readonly deletions = new RdsDeletions(this.clusters, this.instances);
+  /** Failovers inside the region (FailoverDBCluster): `failing-over`, then the target reader is the writer; `addReader`. */
+  readonly failovers = new ClusterFailovers(this.clusters, this.instances);
   readonly globalClusters = new Map<string, string[]>();
   /** A secondary's SynchronizationStatus in DescribeGlobalClusters (`connected` unless set: `pending-resync`). */
   readonly globalSync = new Map<string, string>();
@@ -288,6 +294,9 @@ export class FakeRds extends LoopbackFake {
     const deleted = this.deletions.answer(action, p, { cluster: (c) => this.clusterXml(c), instance: (i) => this.instanceXml(i) });
     if (typeof deleted === 'string') return deleted;
     if (deleted) throw new RdsFault(deleted.fault.code, deleted.fault.message, deleted.fault.status);
+    const failedOver = this.failovers.answer(action, p, { cluster: (c) => this.clusterXml(c), status: (id, readyAt) => this.status(id, readyAt) });
+    if (typeof failedOver === 'string') return failedOver;
+    if (failedOver) throw new RdsFault(failedOver.fault.code, failedOver.fault.message, failedOver.fault.status);
     switch (action) {
       case 'DescribeDBClusters': {
         const id = p.DBClusterIdentifier;
@@ -497,6 +506,7 @@ export class FakeRds extends LoopbackFake {
     const forced = this.forcedStatus.get(id);
     if (forced) return forced;
     if (this.deletions.deleting('cluster', id) || this.deletions.deleting('instance', id)) return 'deleting';
+    if (this.failovers.failingOver(id)) return 'failing-over';
     return !this.neverReady.has(id) && Date.now() >= readyAt ? 'available' : 'creating';
   }
 
@@ -543,6 +553,8 @@ export class FakeRds extends LoopbackFake {
       DBInstanceClass: i.instanceClass,
       Engine: i.engine,
       DBInstanceStatus: this.status(i.id, i.readyAt),
+      ...(i.availabilityZone ? { AvailabilityZone: i.availabilityZone } : {}),
+      ...(i.promotionTier !== undefined ? { PromotionTier: String(i.promotionTier) } : {}),
       ...(i.monitoringInterval !== undefined ? { MonitoringInterval: String(i.monitoringInterval) } : {}),
       ...(i.monitoringRoleArn ? { MonitoringRoleArn: i.monitoringRoleArn } : {}),
       PerformanceInsightsEnabled: String(Boolean(i.performanceInsights)),

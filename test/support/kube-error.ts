@@ -10,7 +10,8 @@ export interface KubeErrorDetails {
   name?: string;
   group?: string;
   kind?: string;
-  causes?: KubeErrorCause[];
+  /** A field's refusal (422), or a cause without a field (an eviction's `DisruptionBudget`). */
+  causes?: (KubeErrorCause | Omit<KubeErrorCause, 'field'>)[];
 }
 
 /** A Kubernetes API error, answered as the server's `Status` object (404, 409, 422, …). */

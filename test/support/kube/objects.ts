@@ -33,6 +33,7 @@ export const STORED_RESOURCES: readonly ResourceType[] = [
   { group: 'batch', version: 'v1', resource: 'cronjobs', kind: 'CronJob' },
   { group: 'batch', version: 'v1', resource: 'jobs', kind: 'Job' },
   { group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', kind: 'HorizontalPodAutoscaler' },
+  { group: 'policy', version: 'v1', resource: 'poddisruptionbudgets', kind: 'PodDisruptionBudget' },
 ];
 
 export function apiVersionOf(type: ResourceType): string {
@@ -143,6 +144,12 @@ export class ObjectStore {
 
   list(type: ResourceType, namespace: string): Obj[] {
     const prefix = this.key(type, namespace, '');
+    return [...this.objects.entries()].filter(([k]) => k.startsWith(prefix)).map(([k, o]) => (this.observe(k, o), structuredClone(o)));
+  }
+
+  /** Every object of a kind, in every namespace (a cluster-wide list). */
+  everywhere(type: ResourceType): Obj[] {
+    const prefix = `${type.group}/${type.version}/${type.resource}/`;
     return [...this.objects.entries()].filter(([k]) => k.startsWith(prefix)).map(([k, o]) => (this.observe(k, o), structuredClone(o)));
   }
 

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Obj } from '../fake-velero.ts';
+import { KubeError } from '../kube-error.ts';
 import type { ObjectStore } from './objects.ts';
 
 export interface PodOptions {
@@ -18,6 +19,10 @@ export interface PodOptions {
   ownerKind?: string;
   ownerName?: string;
   labels?: Record<string, string>;
+  /** The node it runs on (spec.nodeName). */
+  nodeName?: string;
+  /** E.g. `kubernetes.io/config.mirror` for a static pod's mirror. */
+  annotations?: Record<string, string>;
   /** The image its container runs, and the digest the kubelet pulled (status.containerStatuses[].imageID). */
   image?: { ref: string; digest: string };
 }
@@ -33,8 +38,8 @@ export function addPod(store: ObjectStore, namespace: string, name: string, opti
   return store.create({
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace, labels: options.labels ?? { app: name }, ...(ownerReferences ? { ownerReferences } : {}) },
-    spec: { containers: [{ name: 'main', image: options.image?.ref ?? `${name}:1` }], restartPolicy: options.ownerKind === 'Job' ? 'Never' : 'Always' },
+    metadata: { name, namespace, labels: options.labels ?? { app: name }, ...(options.annotations ? { annotations: options.annotations } : {}), ...(ownerReferences ? { ownerReferences } : {}) },
+    spec: { containers: [{ name: 'main', image: options.image?.ref ?? `${name}:1` }], restartPolicy: options.ownerKind === 'Job' ? 'Never' : 'Always', ...(options.nodeName ? { nodeName: options.nodeName } : {}) },
     status: {
       phase,
       ...(options.image && phase === 'Running'
@@ -56,4 +61,26 @@ export function addCronJobPods(store: ObjectStore, namespace: string, cronJob: s
     store.create({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: job, namespace, labels: { 'batch.kubernetes.io/job-name': job } }, spec: jobTemplate.spec, status: phase === 'Succeeded' ? { succeeded: 1 } : { failed: 1 } });
     addPod(store, namespace, `${job}-x${i}q`, { phase, ownerKind: 'Job', ownerName: job, labels: { 'batch.kubernetes.io/job-name': job } });
   });
+}
+
+/** The pod fields a list's `fieldSelector` may name (the API server's pod field set, as far as the steps use it). */
+const POD_FIELDS: Record<string, (pod: Obj) => string> = {
+  'spec.nodeName': (pod) => ((pod.spec as { nodeName?: string } | undefined)?.nodeName ?? ''),
+  'metadata.name': (pod) => ((pod.metadata as { name?: string } | undefined)?.name ?? ''),
+  'metadata.namespace': (pod) => ((pod.metadata as { namespace?: string } | undefined)?.namespace ?? ''),
+  'status.phase': (pod) => ((pod.status as { phase?: string } | undefined)?.phase ?? ''),
+};
+
+/** Pods matching a `fieldSelector` (`a=b`, `a==b`, `a!=b`, comma-separated); an unknown field is refused (400) as the API server refuses it. */
+export function selectPodsByFields(pods: Obj[], fieldSelector: string | null): Obj[] {
+  if (!fieldSelector) return pods;
+  const terms = fieldSelector.split(',').map((term) => {
+    const m = /^([^!=]+)(!=|==|=)(.*)$/.exec(term.trim());
+    const read = m ? POD_FIELDS[m[1] ?? ''] : undefined;
+    if (!m || !read) {
+      throw new KubeError(400, 'BadRequest', `Unable to find "/v1, Resource=pods" that match label selector "", field selector "${fieldSelector}": field label not supported: ${m?.[1] ?? term}`);
+    }
+    return { read, negate: m[2] === '!=', value: m[3] ?? '' };
+  });
+  return pods.filter((pod) => terms.every((t) => (t.read(pod) === t.value) !== t.negate));
 }

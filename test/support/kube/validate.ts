@@ -14,7 +14,10 @@ import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
+import { Node } from 'kubernetes-models/v1/Node';
 import { Pod } from 'kubernetes-models/v1/Pod';
+import { Eviction } from 'kubernetes-models/policy/v1/Eviction';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import type { Obj } from '../fake-velero.ts';
@@ -37,6 +40,9 @@ const MODELS: Record<string, Model> = {
   'networking.k8s.io/v1/Ingress': Ingress,
   'v1/ConfigMap': ConfigMap,
   'v1/Namespace': Namespace,
+  'v1/Node': Node,
+  'policy/v1/Eviction': Eviction,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'v1/Pod': Pod,
   'v1/Secret': Secret,

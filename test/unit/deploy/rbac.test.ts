@@ -10,7 +10,7 @@ import { readText, sourceFiles, stepIds, type YamlDoc, yamlDocs } from './files.
 /**
  * The Kubernetes permissions the steps need, read from their calls through
  * @kubernetes/client-node (KubeApis: apps = AppsV1Api, core = CoreV1Api,
- * custom = CustomObjectsApi), compared with deploy/kubernetes/rbac.yaml (the
+ * custom = CustomObjectsApi, policy = PolicyV1Api), compared with deploy/kubernetes/rbac.yaml (the
  * bot's own cluster) and deploy/target-cluster/rbac.yaml (the clusters of its targets).
  */
 const STEP_DIRS = ['src/steps', 'src/targets'];
@@ -18,7 +18,7 @@ const STEP_DIRS = ['src/steps', 'src/targets'];
 /** Client method verb → RBAC verb. */
 const VERBS: Record<string, string> = { read: 'get', get: 'get', list: 'list', create: 'create', patch: 'patch', replace: 'update', delete: 'delete' };
 /** Kind in a typed client method name → API group and resource. */
-const KINDS: Record<string, { api: 'apps' | 'core'; group: string; resource: string; clusterScoped?: boolean }> = {
+const KINDS: Record<string, { api: 'apps' | 'core' | 'policy'; group: string; resource: string; clusterScoped?: boolean }> = {
   Deployment: { api: 'apps', group: 'apps', resource: 'deployments' },
   ReplicaSet: { api: 'apps', group: 'apps', resource: 'replicasets' },
   StatefulSet: { api: 'apps', group: 'apps', resource: 'statefulsets' },
@@ -26,6 +26,8 @@ const KINDS: Record<string, { api: 'apps' | 'core'; group: string; resource: str
   ConfigMap: { api: 'core', group: '', resource: 'configmaps' },
   PersistentVolumeClaim: { api: 'core', group: '', resource: 'persistentvolumeclaims' },
   Pod: { api: 'core', group: '', resource: 'pods' },
+  PodEviction: { api: 'core', group: '', resource: 'pods/eviction' },
+  PodDisruptionBudget: { api: 'policy', group: 'policy', resource: 'poddisruptionbudgets' },
   Secret: { api: 'core', group: '', resource: 'secrets' },
   Namespace: { api: 'core', group: '', resource: 'namespaces', clusterScoped: true },
   Node: { api: 'core', group: '', resource: 'nodes', clusterScoped: true },
@@ -38,7 +40,7 @@ const key = (group: string, resource: string, verb: string) => `${group || 'core
 function permissionsUsedByCode(): Map<string, string> {
   const used = new Map<string, string>();
   for (const file of STEP_DIRS.flatMap(sourceFiles)) {
-    for (const m of file.text.matchAll(/\.(apps|core|custom)\.(\w+)\(/g)) {
+    for (const m of file.text.matchAll(/\.(apps|core|custom|policy)\.(\w+)\(/g)) {
       const [, api = '', method = ''] = m;
       const where = `${file.path}: ${api}.${method}`;
       if (api === 'custom') {
@@ -51,7 +53,8 @@ function permissionsUsedByCode(): Map<string, string> {
         used.set(key(group, plural, VERBS[call[1] ?? ''] ?? '?'), where);
         continue;
       }
-      const call = /^(read|list|create|patch|replace|delete)(?:Namespaced)?([A-Z]\w*)$/.exec(method);
+      // `listPodForAllNamespaces`: the same resource, listed cluster-wide.
+      const call = /^(read|list|create|patch|replace|delete)(?:Namespaced)?([A-Z]\w*?)(?:ForAllNamespaces)?$/.exec(method);
       const kind = KINDS[call?.[2] ?? ''];
       if (!call || !kind || kind.api !== api) throw new Error(`${where}: add this method's kind to KINDS in rbac.test.ts`);
       used.set(key(kind.group, kind.resource, VERBS[call[1] ?? ''] ?? '?'), where);
@@ -182,6 +185,8 @@ describe('deploy/kubernetes/rbac.yaml', () => {
    */
   const CLUSTER_WIDE = new Set([
     'core/nodes:list',
+    'core/nodes:patch',
+    'policy/poddisruptionbudgets:list',
     'core/namespaces:get',
     'core/namespaces:create',
     'core/namespaces:delete',
