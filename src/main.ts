@@ -48,6 +48,8 @@ import { createReadinessNotifier } from './slack/readiness-notifier.ts';
 import { DrillFollower } from './drills/follower.ts';
 import { DrillStore } from './drills/store.ts';
 import { createDrillReporter } from './slack/drill-report.ts';
+import { incidentsFrom, RecoveryReportFollower } from './reports/follower.ts';
+import { createRecoveryReporter } from './slack/recovery-report.ts';
 import { registerIncidentActions } from './slack/listeners/incident-actions.ts';
 import { StatuspageClient } from './statuspage/client.ts';
 import { Metrics } from './observe/metrics.ts';
@@ -180,6 +182,10 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   const readinessConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
   let drillFollower: DrillFollower | undefined;
   const drillConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
+  let reportFollower: RecoveryReportFollower | undefined;
+  const reportConnection = runsWorker ? createRedisConnection(redisTargetOf(config), 'worker', logger) : undefined;
+  // A recovery report's incident: its channel gets the file, its start is when data was lost.
+  const incidentOfRun = incidentsFrom(incidentStore);
 
   if (producerConnection) {
     const botProducer = (producer = new BotTaskProducer(producerConnection, config.queuePrefix, logger));
@@ -239,6 +245,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         schedules,
         readiness,
         drills,
+        reports: { objectives, incident: incidentOfRun },
         logger,
       });
       registerIncidentActions(slackApp.app, {
@@ -335,6 +342,20 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       logger,
     });
     await drillFollower.start();
+    // Every changing run that ends gets its recovery report file, once, in its incident's or its own channel (drills keep their drill report).
+    reportFollower = new RecoveryReportFollower({
+      eventsRedis: reportConnection ?? runsConnection,
+      redis: runsConnection,
+      prefix: config.queuePrefix,
+      runs: store,
+      runbooks,
+      objectives,
+      incident: incidentOfRun,
+      post: createRecoveryReporter({ slack, logger }),
+      consumerName: `${hostname()}:${process.pid}`,
+      logger,
+    });
+    await reportFollower.start();
     const { apiKey, pageId, apiUrl } = config.statuspage;
     statuspageHandle = startStatuspageWorker({
       connection: workerConnection,
@@ -381,6 +402,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         runFollower?.stop();
         readinessFollower?.stop();
         drillFollower?.stop();
+        reportFollower?.stop();
         // Stop taking commands first (in HTTP mode PORT serves them: it closes now), then let running jobs reach a safe point.
         await front?.stop();
         if (door) {
@@ -401,7 +423,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         await outbox.close();
         await scheduleQueue.close();
         await Promise.all([closeServer(server), closeServer(metricsServer)]);
-        for (const conn of [producerConnection, notifierConnection, followerConnection, readinessConnection, drillConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
+        for (const conn of [producerConnection, notifierConnection, followerConnection, readinessConnection, drillConnection, reportConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
         logger.info('shutdown complete');
       })()),
   };

@@ -19,6 +19,9 @@ import type { ScheduleService } from '../schedules/service.ts';
 import { scheduleChanges, scheduleCommand } from './schedule-command.ts';
 import type { DrillStore } from '../drills/store.ts';
 import { drillsCommand } from './drills-command.ts';
+import type { IncidentOf } from '../reports/follower.ts';
+import type { ScenarioTargets } from '../incidents/scenarios.ts';
+import { reportCommand } from './report-command.ts';
 
 export interface CliDeps {
   service: RunService;
@@ -43,13 +46,15 @@ export interface CliDeps {
   schedules: ScheduleService;
   /** The drill record, for `drills`. */
   drills: Pick<DrillStore, 'results'>;
+  /** For `report`: the objectives in force and the incident a run belongs to (absent: the command says reports are not set up). */
+  reports?: { objectives: ScenarioTargets; incident: IncidentOf };
 }
 
 export interface ParsedArgs {
   command: string | undefined;
   positional: string[];
   params: Record<string, Scalar>;
-  flags: { dryRun: boolean; follow: boolean; limit: number; help: boolean; verbose: boolean; target?: string };
+  flags: { dryRun: boolean; follow: boolean; limit: number; help: boolean; verbose: boolean; target?: string; json?: boolean };
 }
 
 /** Commands that act on a target: `--target <name>`. */
@@ -58,7 +63,7 @@ const TARGET_COMMANDS: readonly string[] = ['plan', 'run', 'backups'];
 /** A file the CLI appends its JSON log lines to (besides stderr with --verbose). */
 export const LOG_FILE_ENV = 'DR_CLI_LOG_FILE';
 
-export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'gate', 'status', 'runs', 'audit', 'backups', 'schedule', 'drills', 'operator-key', 'help'] as const;
+export const COMMANDS = ['runbooks', 'plan', 'run', 'approve', 'reject', 'cancel', 'gate', 'status', 'runs', 'audit', 'backups', 'schedule', 'drills', 'report', 'operator-key', 'help'] as const;
 
 /** Commands that change something: they need a valid operator key. */
 export const CHANGING_COMMANDS: readonly string[] = ['run', 'approve', 'reject', 'cancel', 'gate'];
@@ -91,6 +96,8 @@ export const USAGE = `Usage: npm run dr -- <command> [arguments]
   schedule pause|resume|delete <id>       for its creator or an approver of its runbook
   drills [<scenario>] [--limit N]         recorded drills newest first: pass/fail, RTO and RPO
                                           against the objectives, and the trend per scenario
+  report <run> [--json]                   a changing run's recovery report (plan as approved, approvals,
+                                          steps, what changed, recovery time vs RTO, RPO) for audits
 
   operator-key <name> [<slack user id>]   print a new operator key (once) and its ${OPERATORS_ENV} entry
 
@@ -128,6 +135,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     else if (arg === '--follow' || arg === '-f') parsed.flags.follow = true;
     else if (arg === '--help' || arg === '-h') parsed.flags.help = true;
     else if (arg === '--verbose' || arg === '-v') parsed.flags.verbose = true;
+    else if (arg === '--json') parsed.flags.json = true;
     else if (arg === '--as' || arg.startsWith('--as=')) throw new UsageError(impersonationRefusal('--as'));
     else if (/^--(operator-)?key(=|$)/.test(arg)) {
       throw new UsageError(
@@ -177,6 +185,7 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
   }
   if (args.flags.target !== undefined && !TARGET_COMMANDS.includes(command)) throw new UsageError(`${command} takes no --target (only ${TARGET_COMMANDS.join(', ')} do).`);
   const target = args.flags.target === undefined ? {} : { target: args.flags.target };
+  if (args.flags.json && command !== 'report') throw new UsageError(`${command} takes no --json (only report does).`);
   // Who acts is settled before anything is read or changed: a refused command changes nothing.
   const operator = changesSomething(args) ? await deps.operator() : undefined;
   const checked = async (): Promise<CheckedOperator> => operator ?? deps.operator();
@@ -281,6 +290,9 @@ export async function runCommand(args: ParsedArgs, deps: CliDeps): Promise<numbe
       return 0;
     case 'drills':
       return drillsCommand(args.positional, { drills: deps.drills, out, limit: args.flags.limit }, (text) => new UsageError(text));
+    case 'report':
+      if (!deps.reports) throw new Error('report needs the objectives and the incidents (cli/main.ts passes them)');
+      return reportCommand(args.positional, args.flags.json === true, { service, store, ...deps.reports, out, now }, (text) => new UsageError(text));
     case 'schedule':
       return scheduleCommand(args.positional, { ...deps, operator: checked, now }, (text) => new UsageError(text));
     case 'operator-key':

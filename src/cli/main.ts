@@ -23,6 +23,8 @@ import { ScheduleQueue } from '../schedules/queue.ts';
 import { ScheduleService } from '../schedules/service.ts';
 import { ScheduleStore } from '../schedules/store.ts';
 import { DrillStore } from '../drills/store.ts';
+import { IncidentStore } from '../incidents/store.ts';
+import { incidentsFrom } from '../reports/follower.ts';
 import { identify, impersonationRefusal, KEY_ENV, OPERATORS_ENV, type TerminalOrigin } from './operators.ts';
 import { askSlack, type CheckedOperator } from './slack-check.ts';
 
@@ -156,7 +158,8 @@ async function main(argv: readonly string[]): Promise<number> {
     const actsOnTarget = (use: string) => registry.get(use)?.targetless !== true;
     const schedules = new ScheduleService({ store: new ScheduleStore(redis, config.queuePrefix), queue: scheduleQueue, runs: service, approvers: config.roles.approvers, logger });
     const drills = new DrillStore(redis, config.queuePrefix);
-    return await runCommand(args, { service, store, logger, operator, actsOnTarget, out: write, listBackups: listVeleroBackups, schedules, drills });
+    const reports = { objectives: recovery.objectives, incident: incidentsFrom(new IncidentStore(redis, config.queuePrefix)) };
+    return await runCommand(args, { service, store, logger, operator, actsOnTarget, out: write, listBackups: listVeleroBackups, schedules, drills, reports });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);

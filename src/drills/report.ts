@@ -21,7 +21,7 @@ export function mdText(value: string): string {
 }
 
 /** An identifier as inline code (run and step ids are plain, but a backtick must not end the span). */
-function mdCode(value: string): string {
+export function mdCode(value: string): string {
   return `\`${value.replace(/[`\r\n]/g, '')}\``;
 }
 

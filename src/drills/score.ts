@@ -2,6 +2,7 @@ import type { ScenarioId, ScenarioTargets } from '../incidents/scenarios.ts';
 import type { Run, StepRecord } from '../runs/model.ts';
 import { formatDuration } from '../util/duration.ts';
 import { capText } from '../util/text.ts';
+import { measuredRpo } from '../reports/recovery.ts';
 import { DRILL_OUTCOMES, type DrillOutcome, type DrillRecord, type DrillStep, MEASURED_RPO_OUTPUT } from './model.ts';
 
 /** Caps on what a run's messages bring into the record (a failure quotes an API's answer). */
@@ -94,19 +95,6 @@ function drillStep(planned: Run['plan'][number], record: StepRecord | undefined)
     ...(startedAt !== undefined && finishedAt !== undefined ? { durationMs: Math.max(0, finishedAt - startedAt) } : {}),
     ...(record?.error ? { error: capText(record.error, STEP_ERROR_LIMIT) } : {}),
   };
-}
-
-/** The largest RPO a step measured (`measuredRpoSeconds`, a number of seconds ≥ 0), and which step. */
-function measuredRpo(run: Run): { ms: number; stepId: string } | undefined {
-  let found: { ms: number; stepId: string } | undefined;
-  for (const p of run.plan) {
-    const raw = run.steps[p.stepId]?.outputs?.[MEASURED_RPO_OUTPUT];
-    const seconds = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
-    if (!Number.isFinite(seconds) || seconds < 0) continue;
-    const ms = Math.round(seconds * 1_000);
-    if (!found || ms > found.ms) found = { ms, stepId: p.stepId };
-  }
-  return found;
 }
 
 /** Why a run that did not succeed fails its drill: the step and what happened, or who cancelled it. */

@@ -3,6 +3,9 @@ import type { ShareDrillReport } from '../drills/follower.ts';
 import { drillReportFilename, renderDrillReport } from '../drills/report.ts';
 import type { DrillStore } from '../drills/store.ts';
 import type { Logger } from '../log/logger.ts';
+import { scenarioTargets } from '../incidents/scenarios.ts';
+import { renderRecoveryAppendix } from '../reports/markdown.ts';
+import { buildRecoveryReport } from '../reports/recovery.ts';
 import { slackErrorCode } from './errors.ts';
 import { shareFileOnce } from './file-once.ts';
 import { drillReportComment } from './views/drills.ts';
@@ -14,6 +17,18 @@ export interface DrillReporterOptions {
   slack: WebClient;
   store: Pick<DrillStore, 'reportMark' | 'setReportMark'>;
   logger: Logger;
+}
+
+/**
+ * A drill's one file: its drill report, then the recovery record every
+ * changing run's report has (the plan as approved, approvals, what changed,
+ * the recovery time from the request to the health check), measured against
+ * the objectives the drill was scored with (docs/reports.md).
+ */
+export function drillReportContent({ drill, run, audit }: Parameters<ShareDrillReport>[0]): string {
+  const objectives = scenarioTargets({ [drill.scenario]: { rtoMs: drill.rtoObjectiveMs, rpoMs: drill.rpoObjectiveMs } });
+  const recovery = buildRecoveryReport(run, audit, { objectives, now: drill.recordedAt });
+  return `${renderDrillReport(drill, run, audit)}\n${renderRecoveryAppendix(recovery)}`;
 }
 
 /**
@@ -41,7 +56,7 @@ export function createDrillReporter(o: DrillReporterOptions): ShareDrillReport {
           channel,
           filename: drillReportFilename(drill.runId),
           title: `Drill report: ${drill.runbookTitle} (${drill.runId})`,
-          content: renderDrillReport(drill, run, audit),
+          content: drillReportContent({ drill, run, audit }),
           contentType: 'text/markdown; charset=utf-8',
           comment: drillReportComment(drill),
         },

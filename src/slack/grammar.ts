@@ -24,6 +24,8 @@ export type DrCommand =
   | { name: 'show'; runId: string; page?: number }
   | { name: 'cancel'; runId: string; reason?: string }
   | { name: 'audit'; runId: string }
+  /** `report <run> [file]`: the run's recovery report, here privately, or as a file shared here. */
+  | { name: 'report'; runId: string; file: boolean }
   | { name: 'declare'; scenario: string; title: string; severity?: string; public: boolean; services?: string[]; impact?: string }
   /** `declare` alone: the declaration form (a modal). */
   | { name: 'declare-form' }
@@ -96,6 +98,12 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   { name: 'runs', usage: 'runs', summary: 'Recent runs and their states.', examples: ['runs'] },
   { name: 'show', usage: 'show <run> [page <n>]', summary: "A run's plan, state and steps; `page` lists every step, 15 a page.", examples: ['show r7k2m9x4', 'show r7k2m9x4 page 2'] },
   { name: 'cancel', usage: 'cancel <run> [reason…]', summary: 'Stop a run: at once before it starts, between steps or during a wait once it runs.', examples: ['cancel r7k2m9x4 wrong region'] },
+  {
+    name: 'report',
+    usage: 'report <run> [file]',
+    summary: "A changing run's recovery report: the plan as approved, who approved when, every step's timing and outcome, what changed, the recovery time against the RTO and the RPO; `file` shares it here as Markdown.",
+    examples: ['report r7k2m9x4', 'report r7k2m9x4 file'],
+  },
   {
     name: 'audit',
     usage: 'audit <run>',
@@ -251,6 +259,11 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
     }
     case 'audit':
       return { name: 'audit', runId: runIdArg(false).runId };
+    case 'report': {
+      const { runId, extra } = runIdArg(true);
+      if (extra.length > 1 || (extra[0] !== undefined && extra[0].toLowerCase() !== 'file')) throw usage('takes a run id and, to share it as a file here, `file`');
+      return { name: 'report', runId, file: extra.length === 1 };
+    }
     case 'cancel': {
       const { runId, extra } = runIdArg(true);
       return extra.length ? { name: 'cancel', runId, reason: extra.join(' ') } : { name: 'cancel', runId };

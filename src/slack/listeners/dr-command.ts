@@ -34,6 +34,12 @@ import type { DrillStore } from '../../drills/store.ts';
 import { renderDrills } from '../views/drills.ts';
 import type { ScheduleService } from '../../schedules/service.ts';
 import { answerScheduleCommand } from './schedule-command.ts';
+import type { IncidentOf } from '../../reports/follower.ts';
+import { recoveryReportFilename, renderRecoveryMarkdown } from '../../reports/markdown.ts';
+import { buildRecoveryReport, isReportable } from '../../reports/recovery.ts';
+import type { ScenarioTargets } from '../../incidents/scenarios.ts';
+import { shareFileOnce } from '../file-once.ts';
+import { renderRecoveryReportAnswer } from '../views/recovery-report.ts';
 
 export interface DrCommandDeps {
   slash: string;
@@ -56,6 +62,8 @@ export interface DrCommandDeps {
   schedules?: ScheduleService;
   /** The drill record, for `/dr drills` (absent: the command says there is none here). */
   drills?: Pick<DrillStore, 'results'>;
+  /** `/dr report <run>`: the objectives in force and the incident a run belongs to (absent: the command says reports are not set up here). */
+  reports?: { objectives: ScenarioTargets; incident: IncidentOf };
   logger: Logger;
 }
 
@@ -132,6 +140,25 @@ export function registerDrCommand(app: App, deps: DrCommandDeps): void {
         case 'audit': {
           const run = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);
           await ack(ephemeral(renderAudit(run, await read(store.audit(run.id)))));
+          return;
+        }
+        case 'report': {
+          if (!deps.reports) throw new UserError('Recovery reports are not set up on this bot. Nothing changed.');
+          const run = visible(await read(service.mustGet(parsed.runId)), here, parsed.runId);
+          if (!isReportable(run)) throw new UserError(notReportable(run, slash));
+          const incident = run.origin.incidentId ? await read(deps.reports.incident(run.origin.incidentId)) : undefined;
+          const report = buildRecoveryReport(run, await read(store.audit(run.id)), { objectives: deps.reports.objectives, ...(incident ? { incident } : {}), now: Date.now() });
+          if (!parsed.file) {
+            await ack(ephemeral(renderRecoveryReportAnswer(report, slash)));
+            return;
+          }
+          await ack(ephemeral({ text: `:page_facing_up: Sharing the recovery report of \`${run.id}\` here…` }));
+          const file = { channel: here, filename: recoveryReportFilename(run.id), title: `Recovery report: ${run.runbookTitle} (${run.id})`, content: renderRecoveryMarkdown(report), contentType: 'text/markdown; charset=utf-8', comment: `Recovery report of \`${run.id}\`, as asked by <@${command.user_id}>.` };
+          // Asked for again, shared again: each ask is its own file.
+          await shareFileOnce(client, { attempted: () => Promise.resolve(false), markAttempted: () => Promise.resolve() }, file).catch(async (err: unknown) => {
+            log.warn({ runId: run.id, err: err instanceof Error ? err.message : String(err) }, 'could not share a recovery report');
+            await respond({ response_type: 'ephemeral', replace_original: false, text: ephemeralText(`:x: I could not share the report here. ${explainSlackError(err)}`) });
+          });
           return;
         }
         case 'cancel': {
@@ -295,6 +322,14 @@ export function visibleIn(run: Run, channel: string): boolean {
 function visible(run: Run, channel: string, asked: string): Run {
   if (!visibleIn(run, channel)) throw new UserError(`There is no run \`${asked.slice(0, 64)}\`. List recent runs with \`runs\`.`);
   return run;
+}
+
+/** Why a run has no recovery report: only changing runs that started have one. */
+function notReportable(run: Run, slash: string): string {
+  if (run.dryRun) return `Run \`${run.id}\` was a dry run: it changed nothing, so it has no recovery report. \`${slash} show ${run.id}\` shows what it would have done.`;
+  if (run.policy.required === 0) return `Run \`${run.id}\` (${escapeMrkdwn(run.runbookId)}) needed no approval: it is read-only and has no recovery report. \`${slash} show ${run.id}\` shows its results.`;
+  if (run.startedAt === undefined) return `Run \`${run.id}\` is ${run.state} and never started: nothing changed, so there is no recovery report.`;
+  return `Run \`${run.id}\` is still ${run.state}: its recovery report is made when it ends. \`${slash} show ${run.id}\` follows it.`;
 }
 
 /** Decisions on a run are taken where the team sees it: in the run's own channel. */
