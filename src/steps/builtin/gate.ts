@@ -57,9 +57,11 @@ export const gateStep = defineStep({
     for (;;) {
       let answer = await gates.look(opened.id);
       if (answer.state === 'open' && Date.now() < opened.expiresAt) {
-        if (!(await ctx.waitMemo('answer'))) ctx.progress(`waiting for an answer: ${p.question}`);
+        const memo = await ctx.waitMemo('answer');
+        if (!memo) ctx.progress(`waiting for an answer: ${p.question}`);
         // Parks until the gate expires; an answer wakes the run at once.
-        await ctx.pause('answer', opened.expiresAt - Date.now(), { startedAt: opened.expiresAt, looks: 0, delayMs: 0, state: 'waiting for an answer' });
+        const left = opened.expiresAt - Date.now();
+        await ctx.pause('answer', left, { startedAt: memo?.startedAt ?? Date.now(), looks: (memo?.looks ?? 0) + 1, delayMs: left, state: 'waiting for an answer' });
         continue;
       }
       if (answer.state === 'open') answer = await gates.expire(opened.id);
