@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ActorSchema } from './model.ts';
+import { ActorSchema } from './actor.ts';
 
 /**
  * A run-time gate (`approval.gate`, docs/engine.md "Run-time gates"): a

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RUN_PRIORITIES, type RunPriority } from '../runbooks/schema.ts';
+import { type Actor, ActorSchema } from './actor.ts';
 import type { Gate } from './gate-model.ts';
 
 /**
@@ -45,16 +46,7 @@ export function statesBefore(to: RunState): RunState[] {
   return RUN_STATES.filter((from) => TRANSITIONS[from].includes(to));
 }
 
-export const ActorSchema = z.object({
-  /** Slack user id (`U…`; a CLI operator's is the one DR_CLI_OPERATORS maps their key to), or `cli:<name>` in older runs. */
-  id: z.string().min(1).max(100),
-  name: z.string().max(100).optional(),
-  via: z.enum(['slack', 'cli', 'system']),
-  /** CLI only: the OS user and host the command came from, as that machine reported them. */
-  osUser: z.string().max(100).optional(),
-  host: z.string().max(255).optional(),
-});
-export type Actor = z.infer<typeof ActorSchema>;
+export { type Actor, ActorSchema } from './actor.ts';
 
 export const SYSTEM_ACTOR: Actor = { id: 'system', name: 'dr-chatops', via: 'system' };
 
