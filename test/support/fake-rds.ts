@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RdsDeletions } from './rds-deletions.ts';
 import { ClusterFailovers } from './rds-cluster-failover.ts';
+import { GlobalDatabases, type GlobalOperation } from './rds-global.ts';
 import { checkQueryRequest } from './aws-models/query.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
 import { type FakeSts, queryCredentialRefusal, sendQueryError, sigV4Caller } from './fake-sts.ts';
@@ -113,12 +114,22 @@ export class FakeRds extends LoopbackFake {
   readonly deletions = new RdsDeletions(this.clusters, this.instances);
   /** Failovers inside the region (FailoverDBCluster): `failing-over`, then the target reader is the writer; `addReader`. */
   readonly failovers = new ClusterFailovers(this.clusters, this.instances);
-  readonly globalClusters = new Map<string, string[]>();
+  get globalClusters(): Map<string, string[]> {
+    return this.global.members;
+  }
   /** A secondary's SynchronizationStatus in DescribeGlobalClusters (`connected` unless set: `pending-resync`). */
-  readonly globalSync = new Map<string, string>();
-  /** Global failovers under way (global cluster `failing-over`, FailoverState set) until `until`; `cancelling`: ends with the old writer. */
-  readonly globalFailovers = new Map<string, { from: string; to: string; until: number; cancelling?: boolean }>();
-  /** How long a global failover stays `failing-over` before the target becomes the writer. */
+  get globalSync(): Map<string, string> {
+    return this.global.sync;
+  }
+  /** Global failovers and switchovers under way (`failing-over` / `switching-over`, FailoverState set) until `until`; `cancelling`: ends with the old writer. */
+  get globalFailovers(): Map<string, GlobalOperation> {
+    return this.global.operations;
+  }
+  /** The region this fake is (its clusters' ARNs name it). */
+  region = 'us-west-2';
+  /** The global databases, shared with the other regions' fakes by `shareGlobalDatabases` (rds-global.ts). */
+  private global = new GlobalDatabases();
+  /** How long a global failover or switchover lasts before the target becomes the writer. */
   globalFailoverMs = 300;
   /** How long restored clusters and new instances stay `creating`. */
   creatingMs = 300;
@@ -174,17 +185,20 @@ export class FakeRds extends LoopbackFake {
 
   /** Cancels a global failover under way, as RDS does when it cannot complete it: `cancelling` for a while, then the old writer stays. */
   cancelGlobalFailover(id: string): void {
-    const failover = this.globalFailovers.get(id);
-    if (failover) failover.cancelling = true;
+    this.global.cancel(id);
   }
 
-  /** Ends a global failover whose time has come: the target becomes the writer (unless cancelled). */
-  private settleGlobal(id: string): void {
-    const failover = this.globalFailovers.get(id);
-    const members = this.globalClusters.get(id);
-    if (!failover || !members || Date.now() < failover.until) return;
-    this.globalFailovers.delete(id);
-    if (!failover.cancelling) this.globalClusters.set(id, [failover.to, ...members.filter((m) => m !== failover.to)]);
+  /**
+   * Makes this fake the region `region` of the global databases `other`
+   * serves: one global database across two regions' RDS, each holding its own
+   * members (a switchover asked of the primary's is seen in the DR region's).
+   */
+  shareGlobalDatabases(other: FakeRds, region: string): this {
+    this.region = region;
+    this.global = other.global;
+    this.global.fakes.add(other);
+    this.global.fakes.add(this);
+    return this;
   }
 
   addSnapshot(snapshot: FakeSnapshot): void {
@@ -382,35 +396,12 @@ export class FakeRds extends LoopbackFake {
         cluster.promotingUntil = Date.now() + this.creatingMs;
         return `<DBCluster>${this.clusterXml(cluster)}</DBCluster>`;
       }
-      case 'DescribeGlobalClusters': {
-        const ids = p.GlobalClusterIdentifier ? [p.GlobalClusterIdentifier] : [...this.globalClusters.keys()];
-        return `<GlobalClusters>${ids
-          .map((id) => {
-            const members = this.globalClusters.get(id);
-            if (!members) throw new RdsFault('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
-            this.settleGlobal(id);
-            const failover = this.globalFailovers.get(id);
-            const state = failover
-              ? `<FailoverState>${xml({ Status: failover.cancelling ? 'cancelling' : 'failing-over', FromDbClusterArn: arn(failover.from), ToDbClusterArn: arn(failover.to), IsDataLossAllowed: 'true' })}</FailoverState>`
-              : '';
-            return `<GlobalClusterMember>${xml({ GlobalClusterIdentifier: id, Status: failover ? 'failing-over' : 'available' })}${state}<GlobalClusterMembers>${(this.globalClusters.get(id) ?? [])
-              .map((m, i) => `<GlobalClusterMember>${xml({ DBClusterArn: arn(m), IsWriter: String(i === 0), ...(i === 0 ? {} : { SynchronizationStatus: this.globalSync.get(m) ?? 'connected' }) })}</GlobalClusterMember>`)
-              .join('')}</GlobalClusterMembers></GlobalClusterMember>`;
-          })
-          .join('')}</GlobalClusters>`;
-      }
-      case 'FailoverGlobalCluster': {
-        const id = p.GlobalClusterIdentifier ?? '';
-        const members = this.globalClusters.get(id);
-        if (!members) throw new RdsFault('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
-        const target = (p.TargetDbClusterIdentifier ?? '').split(':').pop() ?? '';
-        if (!members.includes(target)) throw new RdsFault('DBClusterNotFoundFault', `${target} is not a member of ${id}.`, 404);
-        this.settleGlobal(id);
-        // While a failover runs the global cluster is `failing-over`, and RDS refuses another (API-FACTS 7.1).
-        if (this.globalFailovers.has(id)) throw new RdsFault('InvalidGlobalClusterStateFault', `Global cluster ${id} is in failing-over state.`);
-        this.mustCluster(target);
-        this.globalFailovers.set(id, { from: members[0] ?? '', to: target, until: Date.now() + this.globalFailoverMs });
-        return `<GlobalCluster>${xml({ GlobalClusterIdentifier: id, Status: 'failing-over' })}</GlobalCluster>`;
+      case 'DescribeGlobalClusters':
+      case 'FailoverGlobalCluster':
+      case 'SwitchoverGlobalCluster': {
+        const answer = this.global.answer(action, p, this, this.globalFailoverMs);
+        if (typeof answer === 'string') return answer;
+        throw new RdsFault(answer?.fault.code ?? 'InternalFailure', answer?.fault.message ?? action, answer?.fault.status);
       }
       case 'CreateDBInstance': {
         // RDS stores identifiers lowercase ("stored as a lowercase string").
@@ -516,7 +507,7 @@ export class FakeRds extends LoopbackFake {
     return (
       xml({
         DBClusterIdentifier: c.id,
-        DBClusterArn: arn(c.id),
+        DBClusterArn: this.global.arnOf(c.id, this),
         ...(c.replicationSource ? { ReplicationSourceIdentifier: arn(c.replicationSource) } : {}),
         Engine: c.engine,
         EngineVersion: c.engineVersion,

@@ -1,21 +1,28 @@
-import {
-  type DBCluster,
-  DescribeGlobalClustersCommand,
-  FailoverGlobalClusterCommand,
-  type GlobalCluster,
-  PromoteReadReplicaDBClusterCommand,
-  type RDSClient,
-} from '@aws-sdk/client-rds';
+import { type DBCluster, FailoverGlobalClusterCommand, type GlobalCluster, PromoteReadReplicaDBClusterCommand, type RDSClient } from '@aws-sdk/client-rds';
 import { z } from 'zod';
 import { pollUntil, type PollLook } from '../poll.ts';
 import { defineStep, PermanentStepError, type PlanContext, type StepContext } from '../types.ts';
 import { classifyAwsError, isAwsError, mustDescribeCluster, CLUSTER_ID } from './aws.ts';
+import { describeGlobal, globalClusterOf, globalView } from './global.ts';
 import { lookAtState } from './states.ts';
+import { primaryOf, probePrimary, startSwitchover, switchPlan } from './switch-region.ts';
 import { AWS_REGION } from '../../targets/config.ts';
 
 const region = z.string().regex(AWS_REGION, 'must be an AWS region like us-west-2');
 
-type Method = 'promote-replica' | 'global-failover';
+type Method = 'promote-replica' | 'global-failover' | 'switchover' | 'auto-switch';
+/** What `method: auto` does for a member of a global database: fail over (as before), or choose at run time. */
+type AutoGlobal = 'global-failover' | 'auto-switch';
+
+interface Params {
+  method: 'auto' | Method;
+  autoGlobal: AutoGlobal;
+  cluster: string;
+  region: string;
+  globalCluster?: string | undefined;
+  probeSeconds: number;
+  lastLagSeconds?: number | undefined;
+}
 
 /**
  * Engines with cross-Region read replica promotion (PromoteReadReplicaDBCluster):
@@ -24,29 +31,6 @@ type Method = 'promote-replica' | 'global-failover';
  */
 function hasReplicaPromotion(engine: string | undefined): boolean {
   return engine === 'aurora' || engine === 'aurora-mysql';
-}
-
-/** The global cluster `cluster` is a member of (the named one, else any in the region), or undefined. */
-async function globalClusterOf(rds: RDSClient, cluster: DBCluster, named: string | undefined): Promise<GlobalCluster | undefined> {
-  const isMember = (g: GlobalCluster) => (g.GlobalClusterMembers ?? []).some((m) => m.DBClusterArn === cluster.DBClusterArn);
-  try {
-    if (named) {
-      const res = await rds.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: named }));
-      const global = res.GlobalClusters?.[0];
-      return global && isMember(global) ? global : undefined;
-    }
-    let marker: string | undefined;
-    do {
-      const res = await rds.send(new DescribeGlobalClustersCommand(marker ? { Marker: marker } : {}));
-      const found = (res.GlobalClusters ?? []).find(isMember);
-      if (found) return found;
-      marker = res.Marker;
-    } while (marker);
-    return undefined;
-  } catch (err) {
-    if (isAwsError(err, 'GlobalClusterNotFoundFault')) return undefined;
-    throw classifyAwsError(err, `describing global cluster ${named ?? '(all)'}`);
-  }
 }
 
 interface Resolved {
@@ -60,7 +44,7 @@ interface Resolved {
  * global cluster fails the global database over; an Aurora MySQL cross-Region
  * replica is promoted. An explicit method that does not fit the cluster is refused.
  */
-async function resolve(rds: RDSClient, p: { method: 'auto' | Method; cluster: string; region: string; globalCluster?: string | undefined }): Promise<Resolved> {
+async function resolve(rds: RDSClient, p: Pick<Params, 'method' | 'autoGlobal' | 'cluster' | 'region' | 'globalCluster'>): Promise<Resolved> {
   const cluster = await mustDescribeCluster(rds, p.cluster);
   const engine = cluster.Engine ?? 'unknown';
   const where = `${p.cluster} (${p.region}, ${engine})`;
@@ -74,54 +58,15 @@ async function resolve(rds: RDSClient, p: { method: 'auto' | Method; cluster: st
     return { method: 'promote-replica', cluster };
   }
   const global = await globalClusterOf(rds, cluster, p.globalCluster);
-  if (global) return { method: 'global-failover', cluster, global };
-  if (p.method === 'global-failover') {
-    throw new PermanentStepError(`method global-failover is refused: ${where} is not a member of ${p.globalCluster ? `global cluster ${p.globalCluster}` : 'any global cluster'}`);
+  if (global) return { method: p.method === 'auto' ? p.autoGlobal : p.method, cluster, global };
+  if (p.method !== 'auto') {
+    throw new PermanentStepError(`method ${p.method} is refused: ${where} is not a member of ${p.globalCluster ? `global cluster ${p.globalCluster}` : 'any global cluster'}`);
   }
   if (hasReplicaPromotion(cluster.Engine)) return { method: 'promote-replica', cluster };
   throw new PermanentStepError(
     `cannot choose a failover method for ${where}: it is not a member of ${p.globalCluster ? `global cluster ${p.globalCluster}` : 'any global cluster'}, ` +
       `and cross-Region read replica promotion exists for Aurora MySQL only`,
   );
-}
-
-/** Where a global failover to `cluster` stands, from one DescribeGlobalClusters answer. */
-type GlobalView =
-  | { kind: 'writer' } // the failover is done (or was never needed)
-  | { kind: 'in-progress'; state: string } // failing over to this cluster
-  | { kind: 'cancelled'; detail: string } // a failover that is being cancelled
-  | { kind: 'elsewhere'; detail: string } // a failover or switchover to another cluster
-  | { kind: 'idle'; status: string; writerArn?: string }; // not failing over, this cluster not the writer
-
-function globalView(global: GlobalCluster, cluster: DBCluster): GlobalView {
-  const me = (global.GlobalClusterMembers ?? []).find((m) => m.DBClusterArn === cluster.DBClusterArn);
-  const status = global.Status ?? 'unknown';
-  const fs = global.FailoverState;
-  const id = global.GlobalClusterIdentifier ?? '';
-  if (fs?.Status === 'cancelling') {
-    return { kind: 'cancelled', detail: `the failover of global cluster ${id} to ${fs.ToDbClusterArn ?? '?'} is being cancelled (FailoverState cancelling): the old primary stays the writer` };
-  }
-  if (fs?.Status && fs.ToDbClusterArn && fs.ToDbClusterArn !== cluster.DBClusterArn) {
-    return { kind: 'elsewhere', detail: `global cluster ${id} is already ${fs.Status} to another cluster, ${fs.ToDbClusterArn}` };
-  }
-  if (fs?.Status || status === 'failing-over' || status === 'switching-over') {
-    return { kind: 'in-progress', state: `global cluster ${id} ${fs?.Status ?? status}` };
-  }
-  if (me?.IsWriter === true) return { kind: 'writer' };
-  const writer = (global.GlobalClusterMembers ?? []).find((m) => m.IsWriter === true)?.DBClusterArn;
-  return { kind: 'idle', status, ...(writer ? { writerArn: writer } : {}) };
-}
-
-async function describeGlobal(rds: RDSClient, id: string): Promise<GlobalCluster> {
-  try {
-    const res = await rds.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: id }));
-    const global = res.GlobalClusters?.[0];
-    if (!global) throw new PermanentStepError(`global cluster ${id} is gone`);
-    return global;
-  } catch (err) {
-    if (err instanceof PermanentStepError) throw err;
-    throw classifyAwsError(err, `describing global cluster ${id}`);
-  }
 }
 
 /** A replica is promoted once it has no replication source and is not `promoting`. */
@@ -137,30 +82,29 @@ function inRegion<P extends { region?: string | undefined }>(ctx: Pick<PlanConte
   return { ...p, region: chosen };
 }
 
-/** What the step decided and did: how the cluster becomes the writer, and whether a failover to it was started or seen under way. */
+/** What the step decided and did: how the cluster becomes the writer, and whether a failover or switchover to it was started or seen under way. */
 interface FailoverDecision {
-  method: Method;
+  /** What was done: `none` when the cluster was already the writer. */
+  acted: 'promote-replica' | 'global-failover' | 'switchover' | 'none';
   globalId: string;
-  /** True: a global cluster back to idle without this cluster as the writer means the failover was cancelled (or undone). */
+  /** True: a global cluster back to idle without this cluster as the writer means it was cancelled (or undone). */
   seenFailover: boolean;
+  /** Why auto-switch chose as it did (what the primary region said). */
+  reason?: string;
 }
 
 /**
  * Reads where the cluster stands, chooses the method and starts the
- * promotion or failover unless it is already done or under way: the step's
- * one checkpoint, so a step entered again never decides afresh.
+ * promotion, failover or switchover unless it is already done or under way:
+ * the step's one checkpoint, so a step entered again never decides afresh.
  */
-async function decideAndAct(
-  ctx: Pick<StepContext, 'progress'>,
-  client: RDSClient,
-  p: { method: 'auto' | Method; cluster: string; region: string; globalCluster?: string | undefined },
-): Promise<FailoverDecision> {
+async function decideAndAct(ctx: Pick<StepContext, 'progress' | 'aws'>, client: RDSClient, p: Params): Promise<FailoverDecision> {
   const { method, cluster, global } = await resolve(client, p);
   const globalId = global?.GlobalClusterIdentifier ?? '';
-  let seenFailover = false;
 
   if (method === 'promote-replica') {
     const view = promoteView(cluster);
+    if (view === 'writer') return { acted: 'none', globalId, seenFailover: false };
     if (view === 'in-progress') ctx.progress(`${p.cluster} is already promoting: waiting for it`);
     if (view === 'replica') {
       ctx.progress(`promoting ${p.cluster}`);
@@ -172,29 +116,60 @@ async function decideAndAct(
         if (!(isAwsError(err, 'InvalidDBClusterStateFault') && promoteView(again) !== 'replica')) throw classifyAwsError(err, `promoting ${p.cluster}`);
       }
     }
-  } else {
-    const view = globalView(global ?? {}, cluster);
-    if (view.kind === 'cancelled' || view.kind === 'elsewhere') throw new PermanentStepError(`cannot fail over to ${p.cluster}: ${view.detail}`);
-    if (view.kind === 'in-progress') {
-      seenFailover = true;
-      ctx.progress(`${view.state} to ${p.cluster} already (an earlier attempt's): waiting for it`);
-    }
-    if (view.kind === 'idle') {
-      ctx.progress(`failing ${globalId} over to ${p.cluster}`);
-      try {
-        await client.send(new FailoverGlobalClusterCommand({ GlobalClusterIdentifier: globalId, TargetDbClusterIdentifier: cluster.DBClusterArn, AllowDataLoss: true }));
-        seenFailover = true;
-      } catch (err) {
-        // RDS refuses a repeat while failing over: if the failover under way is ours (a lost answer), it is progress.
-        if (!isAwsError(err, 'InvalidGlobalClusterStateFault')) throw classifyAwsError(err, `failing ${globalId} over to ${p.cluster}`);
-        const again = globalView(await describeGlobal(client, globalId), cluster);
-        if (again.kind === 'cancelled' || again.kind === 'elsewhere') throw new PermanentStepError(`cannot fail over to ${p.cluster}: ${again.detail}`);
-        if (again.kind === 'idle') throw classifyAwsError(err, `failing ${globalId} over to ${p.cluster}`);
-        seenFailover = true;
-      }
-    }
+    return { acted: 'promote-replica', globalId, seenFailover: false };
   }
-  return { method, globalId, seenFailover };
+
+  const view = globalView(global ?? {}, cluster);
+  if (view.kind === 'cancelled' || view.kind === 'elsewhere') throw new PermanentStepError(`cannot fail over to ${p.cluster}: ${view.detail}`);
+  if (view.kind === 'writer') return { acted: 'none', globalId, seenFailover: false };
+  if (view.kind === 'in-progress') {
+    // A failover or switchover to this cluster already (an earlier attempt's lost answer): adopted, whatever this attempt would choose.
+    ctx.progress(`${view.state} to ${p.cluster} already (an earlier attempt's): waiting for it`);
+    return { acted: view.dataLossAllowed ? 'global-failover' : 'switchover', globalId, seenFailover: true };
+  }
+  if (method === 'switchover' || method === 'auto-switch') {
+    // The primary region is asked first, once and briefly: a switchover needs it, and a region that does not answer is sent nothing more.
+    const primary = primaryOf(global ?? {}, (r) => ctx.aws.rds(r));
+    const probe = await probePrimary(primary, globalId, p.probeSeconds);
+    ctx.progress(probe.reason);
+    if (probe.answered && probe.healthy) {
+      await startSwitchover(ctx, primary, client, globalId, cluster);
+      return { acted: 'switchover', globalId, seenFailover: true, reason: probe.reason };
+    }
+    if (method === 'switchover') {
+      throw new PermanentStepError(`cannot switch ${globalId} over to ${p.cluster}: ${probe.reason}; a switchover needs the primary region and every cluster healthy: use method global-failover (data loss allowed) or auto-switch`);
+    }
+    await failGlobalOver(ctx, client, globalId, cluster, p.cluster);
+    return { acted: 'global-failover', globalId, seenFailover: true, reason: probe.reason };
+  }
+  await failGlobalOver(ctx, client, globalId, cluster, p.cluster);
+  return { acted: 'global-failover', globalId, seenFailover: true };
+}
+
+/** FailoverGlobalCluster with data loss allowed, asked in the DR (target's) region. */
+async function failGlobalOver(ctx: Pick<StepContext, 'progress'>, client: RDSClient, globalId: string, cluster: DBCluster, name: string): Promise<void> {
+  ctx.progress(`failing ${globalId} over to ${name}`);
+  try {
+    await client.send(new FailoverGlobalClusterCommand({ GlobalClusterIdentifier: globalId, TargetDbClusterIdentifier: cluster.DBClusterArn, AllowDataLoss: true }));
+  } catch (err) {
+    // RDS refuses a repeat while failing over: if the failover under way is ours (a lost answer), it is progress.
+    if (!isAwsError(err, 'InvalidGlobalClusterStateFault')) throw classifyAwsError(err, `failing ${globalId} over to ${name}`);
+    const again = globalView(await describeGlobal(client, globalId), cluster);
+    if (again.kind === 'cancelled' || again.kind === 'elsewhere') throw new PermanentStepError(`cannot fail over to ${name}: ${again.detail}`);
+    if (again.kind === 'idle') throw classifyAwsError(err, `failing ${globalId} over to ${name}`);
+  }
+}
+
+/** The outputs that say what happened: `method` switchover | failover | promote-replica | none, and whether data loss was allowed. */
+function decisionOutputs(d: FailoverDecision, lastLagSeconds: number | undefined): Record<string, string | number | boolean> {
+  const method = d.acted === 'global-failover' ? 'failover' : d.acted;
+  const dataLossAllowed = method === 'failover' || method === 'promote-replica';
+  return {
+    method,
+    dataLossAllowed,
+    ...(method === 'failover' && lastLagSeconds !== undefined ? { lastLagSeconds } : {}),
+    ...(d.reason ? { reason: d.reason } : {}),
+  };
 }
 
 /**
@@ -202,17 +177,21 @@ async function decideAndAct(
  * region outage. `method: auto` (the default) chooses from the cluster: a member
  * of a global cluster (Aurora PostgreSQL's cross-Region DR) fails the Global
  * Database over to it (`global-failover`, allowing data loss as an unplanned
- * failover must); an Aurora MySQL cross-Region read replica is promoted
- * (`promote-replica`: it leaves replication for good). An explicit method that
- * does not fit the cluster's engine or membership is refused in the plan.
- * Waits until it is the writer and available.
- * Reads: DescribeDBClusters, DescribeGlobalClusters. Changes: PromoteReadReplicaDBCluster | FailoverGlobalCluster.
+ * failover must; `autoGlobal: auto-switch` chooses at run time instead); an
+ * Aurora MySQL cross-Region read replica is promoted (`promote-replica`: it
+ * leaves replication for good). `switchover` switches a healthy global database
+ * over, asked in the primary's region, losing nothing. `auto-switch` asks the
+ * primary region (once, `probeSeconds`): answering and healthy, a switchover;
+ * otherwise a failover, and nothing more is sent to the primary region.
+ * An explicit method that does not fit the cluster's engine or membership is
+ * refused in the plan. Waits until it is the writer and available.
+ * Reads: DescribeDBClusters, DescribeGlobalClusters. Changes: PromoteReadReplicaDBCluster | FailoverGlobalCluster | SwitchoverGlobalCluster.
  * Idempotency: choosing the method and starting the change is a checkpoint
  * (`fail-over`): the step entered again (after a park) waits on and never acts
  * twice. Behind it, the state is read before any change: a cluster that is already
- * the writer, or a failover/promotion already under way to it (a lost answer,
- * a re-entered step), is adopted and not started again; a repeated call that
- * RDS refuses while failing over (InvalidGlobalClusterStateFault) counts as progress.
+ * the writer, or a failover/switchover/promotion already under way to it (a lost
+ * answer, a re-entered step), is adopted and not started again; a repeated call
+ * that RDS refuses while one runs (InvalidGlobalClusterStateFault) counts as progress.
  * A failover that is cancelled, or ends with another writer, fails the step.
  */
 export function failoverStep() {
@@ -220,15 +199,20 @@ export function failoverStep() {
     id: 'rds.failover',
     // Its decision and change are one checkpoint; its wait only reads.
     resumable: true,
-    summary: 'Make the DR region database the writer (replica promotion or global failover, chosen from the engine)',
+    summary: 'Make the DR region database the writer (replica promotion, global failover or switchover, chosen from the engine and, for auto-switch, from the primary region at run time)',
     params: z.object({
-      method: z.enum(['auto', 'promote-replica', 'global-failover']).default('auto'),
+      method: z.enum(['auto', 'promote-replica', 'global-failover', 'switchover', 'auto-switch']).default('auto'),
+      autoGlobal: z.enum(['global-failover', 'auto-switch']).default('global-failover'),
       cluster: CLUSTER_ID,
       /** The DR region; the step's target's region when left out (failover-region runs on the DR target). */
       region: region.optional(),
       globalCluster: z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/).optional(),
+      /** How long auto-switch and switchover wait for the primary region's answer before taking it as down. */
+      probeSeconds: z.number().int().min(1).max(30).default(5),
+      /** The last measured replication lag (readiness), shown with a failover's data loss. */
+      lastLagSeconds: z.number().min(0).optional(),
     }),
-    outputs: ['writerEndpoint', 'clusterArn'],
+    outputs: ['writerEndpoint', 'clusterArn', 'method', 'dataLossAllowed', 'lastLagSeconds', 'reason'],
     async plan(ctx, given) {
       const p = inRegion(ctx, given);
       const client = ctx.aws.rds(p.region);
@@ -253,6 +237,7 @@ export function failoverStep() {
         case 'elsewhere':
           throw new PermanentStepError(`cannot fail over to ${p.cluster}: ${view.detail}`);
         default:
+          if (method !== 'global-failover') return switchPlan(method, p, id, primaryOf(global ?? {}, (r) => ctx.aws.rds(r)));
           return [
             { action: 'change', resource: `global cluster ${id}`, detail: `fail global cluster ${id} over to ${p.cluster} in ${p.region}, allowing the loss of writes not yet replicated${chosen}`, irreversible: true },
           ];
@@ -265,9 +250,11 @@ export function failoverStep() {
       // crash), the step does not read the writer afresh and decide otherwise;
       // a failover re-entered after the writer moved (a cancel, a switchover
       // back) must not fail over again, but fail below, saying so.
-      const { method, globalId, ...decided } = await ctx.once('fail-over', () => decideAndAct(ctx, client, p));
+      const decision = await ctx.once('fail-over', () => decideAndAct(ctx, client, p));
+      const { acted, globalId } = decision;
       /** Whether the failover was seen under way (so a global cluster back to idle without us as writer means it was cancelled). */
-      let seenFailover = decided.seenFailover;
+      let seenFailover = decision.seenFailover;
+      const change = acted === 'switchover' ? 'switchover' : 'failover';
 
       const waitingFor = 'to be a writable, available cluster';
       await pollUntil(ctx, {
@@ -280,18 +267,18 @@ export function failoverStep() {
           if ('failed' in look) return look;
           let writer: boolean;
           let state = status;
-          if (method === 'promote-replica') {
+          if (acted === 'promote-replica' || (acted === 'none' && !globalId)) {
             writer = promoteView(now) === 'writer';
           } else {
             const g = await describeGlobal(client, globalId);
-            const globalLook = lookAtState('global cluster', globalId, g.Status, `to fail over to ${p.cluster}`);
+            const globalLook = lookAtState('global cluster', globalId, g.Status, `to ${change === 'switchover' ? 'switch' : 'fail'} over to ${p.cluster}`);
             if ('failed' in globalLook) return globalLook;
             const view = globalView(g, now);
-            if (view.kind === 'cancelled' || view.kind === 'elsewhere') return { done: false, failed: `the failover to ${p.cluster} did not happen: ${view.detail}; check the global cluster's events, then run the failover again` };
+            if (view.kind === 'cancelled' || view.kind === 'elsewhere') return { done: false, failed: `the ${change} to ${p.cluster} did not happen: ${view.detail}; check the global cluster's events, then run the failover again` };
             if (view.kind === 'idle' && seenFailover) {
               return {
                 done: false,
-                failed: `the failover of global cluster ${globalId} to ${p.cluster} ended without it as the writer (cancelled; the writer is ${view.writerArn ?? 'unknown'}); check the global cluster's events, then run the failover again`,
+                failed: `the ${change} of global cluster ${globalId} to ${p.cluster} ended without it as the writer (cancelled; the writer is ${view.writerArn ?? 'unknown'}); check the global cluster's events, then run the failover again`,
               };
             }
             if (view.kind === 'in-progress') {
@@ -305,7 +292,7 @@ export function failoverStep() {
         },
       });
       const ready = await mustDescribeCluster(client, p.cluster);
-      return { writerEndpoint: ready.Endpoint ?? '', clusterArn: ready.DBClusterArn ?? '' };
+      return { writerEndpoint: ready.Endpoint ?? '', clusterArn: ready.DBClusterArn ?? '', ...decisionOutputs(decision, p.lastLagSeconds) };
     },
   });
 }

@@ -43,7 +43,7 @@ describe('rds.failover as AWS really behaves: lost answers, global cluster state
     expect(first.permanent).toBe(false);
     const out = await failover.run(stepContext({ attempt: 2 }), p);
 
-    expect(out).toEqual({ writerEndpoint: 'prod-aurora-dr.cluster-abc123.us-east-1.rds.amazonaws.com', clusterArn: DR_ARN });
+    expect(out).toEqual({ writerEndpoint: 'prod-aurora-dr.cluster-abc123.us-east-1.rds.amazonaws.com', clusterArn: DR_ARN, method: 'failover', dataLossAllowed: true });
     expect(rds.callsTo('FailoverGlobalCluster')).toHaveLength(1);
     expect(rds.globalClusters.get('prod-global')?.[0]).toBe('prod-aurora-dr');
   });
