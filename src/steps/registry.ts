@@ -29,6 +29,7 @@ import { drainZoneStep } from './kube/drain.ts';
 import { failoverInRegionStep } from './rds/failover-in-region.ts';
 import { cancelZonalShiftStep, extendZonalShiftStep } from './arc/extend-cancel.ts';
 import { zonalShiftStep } from './arc/zonal-shift.ts';
+import { verifyFailoverStep } from './dns/verify-failover.ts';
 
 /** Every step a runbook may `use:`, by id. */
 export type StepRegistry = ReadonlyMap<string, Step>;
@@ -72,6 +73,7 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     zonalShiftStep(),
     extendZonalShiftStep(),
     cancelZonalShiftStep(),
+    verifyFailoverStep(),
   ];
   return new Map(steps.map((s) => [s.id, s]));
 }

@@ -1,6 +1,7 @@
-import { GetHealthCheckStatusCommand, ListHostedZonesByNameCommand, ListResourceRecordSetsCommand, type ResourceRecordSet } from '@aws-sdk/client-route-53';
+import { ListResourceRecordSetsCommand, type ResourceRecordSet } from '@aws-sdk/client-route-53';
 import { z } from 'zod';
 import type { TargetAccess } from '../../targets/targets.ts';
+import { fqdn, healthCheckState, publicZoneOf } from '../dns/route53.ts';
 import { fail, type ItemSpec, measured, pass, warn } from './items.ts';
 import type { ItemResult } from './report.ts';
 
@@ -13,15 +14,6 @@ export const DnsChecksSchema = z.object({
 });
 export type DnsChecks = z.infer<typeof DnsChecksSchema>;
 
-const fqdn = (name: string) => (name.endsWith('.') ? name : `${name}.`).toLowerCase();
-
-/**
- * Route 53 considers an endpoint healthy when more than 18% of its checkers
- * report it healthy (Route 53 Developer Guide, "How Amazon Route 53 determines
- * whether a health check is healthy"); a checker's report starts with "Success".
- */
-const HEALTHY_SHARE = 0.18;
-
 /** The PRIMARY (with a health check) and SECONDARY records exist, and their health checks are healthy. */
 export async function dnsItems(aws: TargetAccess['aws'], checks: DnsChecks, timeoutMs: number): Promise<ItemResult[]> {
   if (!checks.record) return [];
@@ -30,7 +22,7 @@ export async function dnsItems(aws: TargetAccess['aws'], checks: DnsChecks, time
   const health: ItemSpec = { id: `dns.health.${name}`, area: 'dns', title: `Health checks of ${name} healthy`, objective: 'healthy (more than 18% of checkers)' };
   return measured([pair, health], timeoutMs, async (signal) => {
     const route53 = aws.route53();
-    const zoneId = checks.hostedZoneId ?? (await zoneOf(aws, name, signal));
+    const zoneId = checks.hostedZoneId ?? (await publicZoneOf(route53, name, signal));
     if (!zoneId) return [fail(pair, 'no hosted zone', `Route 53 has no hosted zone for ${name} or a parent domain.`, 'Name the zone (dns.hostedZoneId) or the record (dns.record).')];
     const res = await route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId, StartRecordName: name, StartRecordType: checks.type, MaxItems: 20 }), { abortSignal: signal });
     const records = (res.ResourceRecordSets ?? []).filter((r) => fqdn(r.Name ?? '') === name && r.Type === checks.type);
@@ -47,27 +39,10 @@ export async function dnsItems(aws: TargetAccess['aws'], checks: DnsChecks, time
   });
 }
 
-async function zoneOf(aws: TargetAccess['aws'], name: string, signal: AbortSignal): Promise<string | undefined> {
-  const labels = name.split('.').filter(Boolean);
-  for (let i = 1; labels.length - i >= 2; i++) {
-    const domain = `${labels.slice(i).join('.')}.`;
-    const res = await aws.route53().send(new ListHostedZonesByNameCommand({ DNSName: domain, MaxItems: 1 }), { abortSignal: signal });
-    const zone = res.HostedZones?.find((z) => fqdn(z.Name ?? '') === domain && z.Config?.PrivateZone !== true);
-    if (zone?.Id) return zone.Id.replace(/^\/hostedzone\//, '');
-  }
-  return undefined;
-}
-
 async function healthItem(aws: TargetAccess['aws'], spec: ItemSpec, records: readonly ResourceRecordSet[], signal: AbortSignal): Promise<ItemResult> {
   const ids = [...new Set(records.map((r) => r.HealthCheckId).filter((id): id is string => Boolean(id)))];
   if (ids.length === 0) return warn(spec, 'no health check', 'The records have no health check to read.', "Attach a health check to the PRIMARY record.");
-  const states = await Promise.all(
-    ids.map(async (id) => {
-      const observations = (await aws.route53().send(new GetHealthCheckStatusCommand({ HealthCheckId: id }), { abortSignal: signal })).HealthCheckObservations ?? [];
-      const healthy = observations.filter((o) => (o.StatusReport?.Status ?? '').startsWith('Success')).length;
-      return { id, healthy: observations.length > 0 && healthy / observations.length > HEALTHY_SHARE, text: `${id}: ${healthy} of ${observations.length} checkers healthy` };
-    }),
-  );
+  const states = await Promise.all(ids.map((id) => healthCheckState(aws.route53(), id, signal)));
   const value = states.map((s) => s.text).join('; ');
   const unhealthy = states.filter((s) => !s.healthy);
   if (unhealthy.length) {

@@ -31,7 +31,7 @@ const NEEDS_NO_PERMISSION = new Set(['sts:GetCallerIdentity']);
  * Actions with no resource types in the Service Authorization Reference: IAM
  * matches them only against `"*"`, so no ARN can narrow them. Each is a read.
  */
-const NO_RESOURCE_TYPES = new Set(['cloudwatch:GetMetricData', 'ecr:DescribeRegistry', 'route53:ListHostedZonesByName', 'arc-zonal-shift:ListZonalShifts', 'ec2:DescribeAvailabilityZones']);
+const NO_RESOURCE_TYPES = new Set(['cloudwatch:GetMetricData', 'ecr:DescribeRegistry', 'route53:ListHostedZonesByName', 'route53:TestDNSAnswer', 'arc-zonal-shift:ListZonalShifts', 'ec2:DescribeAvailabilityZones']);
 /**
  * Services whose resources IAM names by a condition key on `"*"`, as their
  * docs show it: zonal shift's resources are other services' (load balancers,
@@ -225,7 +225,7 @@ describe('deploy/iam-policy.json', () => {
     for (const a of NO_RESOURCE_TYPES) expect(used.has(a), `${a} is no longer called: drop it from NO_RESOURCE_TYPES`).toBe(true);
     const starred = policy.Statement.filter((s) => s.Resource.includes('*') && !(conditionKeyOf(s) && s.Condition));
     expect(starred.flatMap((s) => s.Action).sort()).toEqual([...NO_RESOURCE_TYPES].sort());
-    for (const a of NO_RESOURCE_TYPES) expect(a).toMatch(/:(Get|Describe|List)\w+$/);
+    for (const a of NO_RESOURCE_TYPES) expect(a).toMatch(/:(Get|Describe|List|Test)\w+$/);
   });
 
   it('reads the replication of the secrets the readiness check names by default, by name', () => {
