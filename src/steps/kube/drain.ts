@@ -154,15 +154,19 @@ function shortList(items: readonly string[], max = 12): string {
  * Idempotency: evicting is one checkpoint (`evictions`) around its retries:
  * an eviction asked again is harmless (a terminating pod is left to go, a gone
  * one is 404), so a wait entered again after a park evicts what is left.
+ * `enabled: false` makes the step do nothing (plan and run), so a runbook can
+ * drain only when asked (az-evacuate's `drain` parameter): the engine has no
+ * conditional steps.
  */
 export function drainZoneStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
   return defineStep({
     id: 'k8s.drain-zone',
     resumable: true,
     summary: 'Evict the pods of an availability zone’s nodes through the Eviction API, respecting PodDisruptionBudgets',
-    params: z.object({ zone: ZONE_NAME, evictUnmanaged: z.boolean().default(false) }),
+    params: z.object({ zone: ZONE_NAME, evictUnmanaged: z.boolean().default(false), enabled: z.boolean({ error: 'must be true or false' }).default(true) }),
     outputs: ['evicted', 'skipped', 'left'],
     async plan(ctx, p) {
+      if (!p.enabled) return [{ action: 'check', resource: `pods of ${p.zone}`, detail: `not drained (not asked): running pods stay on the cordoned nodes; nothing new is scheduled there` }];
       const scope = scopeOnTarget(limits, ctx.target);
       const api = await ctx.kube();
       const nodes = await zoneNodes(api, p.zone);
@@ -182,6 +186,7 @@ export function drainZoneStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       return [...lines, ...(await budgetLines(api, sorted.evict))];
     },
     async run(ctx, p) {
+      if (!p.enabled) return { evicted: 0, skipped: 0, left: '' };
       const scope = scopeOnTarget(limits, ctx.target);
       const nodes = await zoneNodes(await ctx.kube(), p.zone);
       const open = nodes.filter((n) => n.spec?.unschedulable !== true).map((n) => n.metadata?.name ?? '');

@@ -159,6 +159,18 @@ describe('AZ evacuation steps: cordon, drain (Eviction API, PodDisruptionBudgets
       expect(kube.objects.get(podType, 'production', 'worker-6c4b-zz9q1')).toBeDefined();
     });
 
+    it('with enabled: false (a runbook asked not to drain) plans and does nothing, not even on an uncordoned zone', async () => {
+      apiPods();
+      const p = drain.params.parse({ zone: 'us-east-1a', enabled: false });
+      expect(await drain.plan(planContext(), p)).toEqual([
+        { action: 'check', resource: 'pods of us-east-1a', detail: 'not drained (not asked): running pods stay on the cordoned nodes; nothing new is scheduled there' },
+      ]);
+      expect(await drain.run(stepContext(), p)).toEqual({ evicted: 0, skipped: 0, left: '' });
+      expect(onZoneA()).toEqual(['production/api-7d9f8-abcde', 'production/api-7d9f8-fghij']);
+      expect(kube.callsMatching('POST', '/eviction')).toHaveLength(0);
+      expect(drain.params.safeParse({ zone: 'us-east-1a', enabled: 'maybe' }).error?.issues[0]?.message).toBe('must be true or false');
+    });
+
     it('refuses to drain a zone that is not cordoned, evicting nothing', async () => {
       apiPods();
       const failure = await failureOf(drain.run(stepContext(), drain.params.parse({ zone: 'us-east-1a' })));

@@ -14,6 +14,8 @@ describe('runbook priorities', () => {
   it('recovery is urgent, drills and readiness checks are background', () => {
     const priorities = Object.fromEntries([...shipped.values()].map((rb) => [rb.id, rb.priority]));
     expect(priorities).toEqual({
+      'az-evacuate': 'urgent',
+      'az-restore': 'urgent',
       'dr-drill': 'background',
       'failover-region': 'urgent',
       'readiness-check': 'background',
