@@ -1,5 +1,6 @@
 import { UserError } from '../errors.ts';
 import { SCENARIO_IDS, type ScenarioId } from '../incidents/scenarios.ts';
+import { AZ_NAME, AZ_NAME_REFUSAL } from '../targets/aws-ids.ts';
 import { parseScheduleCommand, type ScheduleCommand } from '../schedules/grammar.ts';
 import type { Scalar } from '../runbooks/refs.ts';
 import { closestMatch } from '../util/closest.ts';
@@ -9,7 +10,7 @@ import { code } from './views/message.ts';
 /**
  * The `/dr …` command language: text in, a typed command out, or a UserError
  * whose message says what was wrong and how to write it. Pure: no I/O.
- * Shortcuts (`restore db`, `rollback`, `failover`, …) become runs of the
+ * Shortcuts (`restore db`, `rollback`, `failover`, `evacuate`, …) become runs of the
  * shipped runbooks; `run` reaches any runbook, including users' own.
  */
 export type DrCommand =
@@ -69,6 +70,16 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     examples: ['rollback api-gateway', 'rollback api-gateway -n production --to-revision 5'],
   },
   { name: 'failover', usage: 'failover [--target <dr target>]', summary: 'Fail over to the DR region (its target: region, account, cluster). Needs two approvals.', examples: ['failover', 'failover --target dr'] },
+  {
+    name: 'evacuate',
+    usage: 'evacuate <zone> resources=<ARNs> healthUrl=<url> [key=value …] [--dry-run]   ·   evacuate --restore <zone> resources=<ARNs>',
+    summary: 'A single AZ failure: move traffic away from the zone (by name, as the node label says) with ARC zonal shift, fail the database writer out of it, cordon (and with drain=true drain) its nodes, check health; the shift is kept while the run lasts and its incident is open. `--restore` brings the zone back. Needs approval.',
+    examples: [
+      'evacuate us-east-1a resources=arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/web/0123456789abcdef healthUrl=https://api.internal/health',
+      'evacuate us-east-1a resources=arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/web/0123456789abcdef healthUrl=https://api.internal/health drain=true --dry-run',
+      'evacuate --restore us-east-1a resources=arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/web/0123456789abcdef',
+    ],
+  },
   { name: 'drill', usage: 'drill [--backup <name>]', summary: 'Run the DR drill: restore the newest backup into an isolated namespace and time it.', examples: ['drill'] },
   {
     name: 'drills',
@@ -297,6 +308,16 @@ export function parseDrCommand(text: string, slash = '/dr'): DrCommand {
       if (args.positional.length) throw usage('takes only --target');
       const target = args.flags.get('--target');
       return { name: 'run', runbookId: 'failover-region', params: withPairs(typeof target === 'string' ? { target } : {}, args.pairs), dryRun: args.flags.has('--dry-run') };
+    }
+    case 'evacuate': {
+      const args = parseArgs(rest, new Set(), new Set(['--restore', '--dry-run']), () => usage('got an option it does not take'));
+      const [zone, ...extra] = args.positional;
+      if (zone === undefined) throw usage('needs the Availability Zone by name');
+      if (extra.length) throw usage(`takes one zone, then parameters as key=value; ${code(cut(extra[0] ?? ''))} is not one`);
+      // The runbooks cordon nodes by their zone label, which holds the name; the plan maps the name to this account's id.
+      if (!AZ_NAME.test(zone)) throw usage(`takes the zone by name: ${code(cut(zone))} ${AZ_NAME_REFUSAL}`);
+      const runbookId = args.flags.has('--restore') ? 'az-restore' : 'az-evacuate';
+      return { name: 'run', runbookId, params: withPairs({ zone }, args.pairs), dryRun: args.flags.has('--dry-run') };
     }
     case 'drill': {
       const args = parseArgs(rest, new Set(['--backup']), new Set(['--dry-run']), () => usage('got an option it does not take'));

@@ -26,3 +26,13 @@ export function splitSecurityGroups(text: string): string[] {
 export function firstInvalidSecurityGroup(ids: readonly string[]): string | undefined {
   return ids.find((id) => !SECURITY_GROUP_ID.test(id));
 }
+
+/**
+ * An Availability Zone name, as the node label topology.kubernetes.io/zone
+ * holds it (`us-east-1a`, a Local Zone's `us-west-2-lax-1a`): what the
+ * single-AZ runbooks take, and what `/dr evacuate` checks before planning.
+ */
+export const AZ_NAME = /^[a-z]{2}(?:-[a-z0-9]+)*-\d+[a-z]$/;
+
+/** Why an AZ id is refused where a name belongs, in the words every front end and step uses. */
+export const AZ_NAME_REFUSAL = 'must be an AZ name such as us-east-1a (the node label topology.kubernetes.io/zone), not an AZ id such as use1-az1';

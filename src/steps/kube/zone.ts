@@ -1,5 +1,6 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { z } from 'zod';
+import { AZ_NAME, AZ_NAME_REFUSAL } from '../../targets/aws-ids.ts';
 import type { KubeApis } from '../../targets/kube.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 import { classifyKubeError, FIELD_MANAGER, listAll, MERGE_PATCH, statusCode } from './api.ts';
@@ -14,9 +15,7 @@ export const CORDONED_BY = 'dr-chatops/cordoned-by';
  * An AZ name as the zone label holds it (`us-east-1a`, `us-west-2-lax-1a`);
  * AZ ids (`use1-az1`, what ARC zonal shift names) are refused, saying so.
  */
-export const ZONE_NAME = z
-  .string()
-  .regex(/^[a-z]{2}(?:-[a-z0-9]+)*-\d+[a-z]$/, 'must be an AZ name such as us-east-1a (the node label topology.kubernetes.io/zone), not an AZ id such as use1-az1');
+export const ZONE_NAME = z.string().regex(AZ_NAME, AZ_NAME_REFUSAL);
 
 const nameOf = (n: V1Node) => n.metadata?.name ?? '';
 const isCordoned = (n: V1Node) => n.spec?.unschedulable === true;

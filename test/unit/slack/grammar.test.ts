@@ -92,6 +92,27 @@ describe('run shortcuts', () => {
     expect(parseDrCommand('restore cluster --schedule daily-full-backup')).toMatchObject({ runbookId: 'restore-cluster', params: { schedule: 'daily-full-backup' } });
   });
 
+  it('maps evacuate to az-evacuate (and --restore to az-restore) with the zone by name; an AZ id is refused, saying why', () => {
+    const web = 'arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/web/0123456789abcdef';
+    expect(parseDrCommand(`evacuate us-east-1a resources=${web} healthUrl=https://api.internal/health drain=true`)).toEqual({
+      name: 'run',
+      runbookId: 'az-evacuate',
+      params: { zone: 'us-east-1a', resources: web, healthUrl: 'https://api.internal/health', drain: 'true' },
+      dryRun: false,
+    });
+    expect(parseDrCommand(`evacuate us-west-2-lax-1a resources=${web} --dry-run`)).toMatchObject({ runbookId: 'az-evacuate', params: { zone: 'us-west-2-lax-1a' }, dryRun: true });
+    expect(parseDrCommand(`evacuate --restore us-east-1a resources=${web}`)).toEqual({ name: 'run', runbookId: 'az-restore', params: { zone: 'us-east-1a', resources: web }, dryRun: false });
+
+    expect(userErrorOf(() => parseDrCommand(`evacuate use1-az1 resources=${web}`))).toMatch(
+      /^`evacuate` takes the zone by name: `use1-az1` must be an AZ name such as us-east-1a \(the node label topology\.kubernetes\.io\/zone\), not an AZ id such as use1-az1\. Usage: `\/dr evacuate <zone> /,
+    );
+    expect(userErrorOf(() => parseDrCommand('evacuate --restore use1-az1'))).toContain('`use1-az1` must be an AZ name such as us-east-1a');
+    expect(userErrorOf(() => parseDrCommand('evacuate'))).toContain('`evacuate` needs the Availability Zone by name');
+    expect(userErrorOf(() => parseDrCommand('evacuate us-east-1a us-east-1b'))).toContain('takes one zone, then parameters as key=value; `us-east-1b` is not one');
+    expect(userErrorOf(() => parseDrCommand('evacuate us-east-1a zone=us-east-1b'))).toContain('`zone` is given twice');
+    expect(userErrorOf(() => parseDrCommand('evacuate us-east-1a --drain'))).toContain('Unknown option `--drain`');
+  });
+
   it('takes any other runbook parameter after a shortcut as key=value, once', () => {
     expect(parseDrCommand('restore db prod-aurora --latest healthUrl=https://api.internal/health')).toEqual({
       name: 'run',
