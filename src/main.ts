@@ -43,6 +43,7 @@ import { Templates, TemplateError } from './incidents/templates.ts';
 import { scheduleIncidentClock, startIncidentWorker } from './incidents/worker.ts';
 import { IncidentRunFollower } from './incidents/run-follower.ts';
 import { ReadinessFollower } from './readiness/follower.ts';
+import { lastReplicationLag } from './readiness/last-lag.ts';
 import { ReadinessStore } from './readiness/store.ts';
 import { createReadinessNotifier } from './slack/readiness-notifier.ts';
 import { DrillFollower } from './drills/follower.ts';
@@ -285,6 +286,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       registry,
       engine: { retryBaseMs: config.worker.retryBaseMs, observer: metrics },
       drillHistory: () => drills.results(),
+      replicationLag: (cluster) => lastReplicationLag(readiness, cluster),
     });
     incidentWorkerHandle = startIncidentWorker({
       connection: workerConnection,

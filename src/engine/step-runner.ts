@@ -275,6 +275,7 @@ export class StepRunner {
       sleep: (ms) => abortableSleep(ms, controller.signal),
       ...(this.d.planRunbooks ? { planRunbooks: this.d.planRunbooks } : {}),
       ...(this.d.drillHistory ? { drillHistory: this.d.drillHistory } : {}),
+      ...(this.d.replicationLag ? { replicationLag: this.d.replicationLag } : {}),
       gate: gateAccess(this.store, this.runId, planned.stepId, this.d.token, this.d.now),
       ...this.resumable(planned.stepId, step.resumable === true, controller.signal, interrupt, { ...state, stepDeadline }, (wakeAt) => {
         parkedUntil = wakeAt;

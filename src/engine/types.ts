@@ -34,6 +34,8 @@ export interface ExecuteDeps {
   planRunbooks?: StepContext['planRunbooks'];
   /** The drill record, for the readiness check's drill items (StepContext.drillHistory). */
   drillHistory?: StepContext['drillHistory'];
+  /** The readiness record's last measured replication lags (StepContext.replicationLag). */
+  replicationLag?: StepContext['replicationLag'];
   now?: () => number;
 }
 
@@ -45,6 +47,6 @@ export interface ExecuteDeps {
 export type ExecuteOutcome = RunState | 'handed_back' | 'lost' | 'missing' | { parked: { wakeAt: number } };
 
 /** ExecuteDeps with its defaults applied. */
-export type EngineSettings = Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks' | 'drillHistory'>> &
-  Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks' | 'drillHistory'>;
+export type EngineSettings = Required<Omit<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks' | 'drillHistory' | 'replicationLag'>> &
+  Pick<ExecuteDeps, 'drain' | 'interrupt' | 'observer' | 'planRunbooks' | 'drillHistory' | 'replicationLag'>;
 

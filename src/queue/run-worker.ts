@@ -28,6 +28,8 @@ export interface RunWorkerOptions {
   engine?: Pick<ExecuteDeps, 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'progressIntervalMs' | 'observer'>;
   /** The drill record (src/drills/store.ts), for the readiness check's drill items. */
   drillHistory?: ExecuteDeps['drillHistory'];
+  /** The readiness record's measured replication lags, for a failover's data-loss question. */
+  replicationLag?: ExecuteDeps['replicationLag'];
   /** How often approved-but-unqueued runs are looked for. */
   reconcileIntervalMs?: number;
 }
@@ -86,6 +88,7 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
       drain: drain.signal,
       interrupt: interrupt.signal,
       ...(options.drillHistory ? { drillHistory: options.drillHistory } : {}),
+      ...(options.replicationLag ? { replicationLag: options.replicationLag } : {}),
       planRunbooks: () => planEveryRunbook(service),
       ...engine,
     });

@@ -90,6 +90,14 @@ export interface RunbookPlanCheck {
   detail?: string;
 }
 
+/** A replication lag the readiness check measured (AuroraGlobalDBRPOLag), and when. */
+export interface MeasuredLag {
+  seconds: number;
+  measuredAt: number;
+  /** Which reading gave it: `target dr`, or the region outage's live RPO. */
+  source: string;
+}
+
 /** One recorded drill as the readiness check reads it (the drill record: src/drills/, docs/drills.md). */
 export interface DrillSummary {
   runId: string;
@@ -119,6 +127,12 @@ export interface StepContext extends Omit<PlanContext, 'pin'> {
    * plans"); absent where no run service is at hand.
    */
   planRunbooks?: () => Promise<RunbookPlanCheck[]>;
+  /**
+   * The last replication lag the readiness check measured for a DR cluster
+   * of a global database: what a failover would lose, told to the people
+   * asked to accept it; absent where the readiness record is not at hand.
+   */
+  replicationLag?: (cluster: string) => Promise<MeasuredLag | undefined>;
   /** The run's gates (approval.gate: a question the approvers answer in the run's channel); absent outside the engine's runs. */
   gate?: GateAccess;
   /** Stable across re-entries of this step in this run: name what you create after it. */

@@ -12,6 +12,8 @@ import { createRedisConnection, type RedisConnection } from '../../src/queue/con
 import { RunQueue } from '../../src/queue/run-queue.ts';
 import { startRunWorker } from '../../src/queue/run-worker.ts';
 import type { WorkerHandle } from '../../src/queue/worker.ts';
+import { lastReplicationLag } from '../../src/readiness/last-lag.ts';
+import { ReadinessStore } from '../../src/readiness/store.ts';
 import { DrillStore } from '../../src/drills/store.ts';
 import { loadRunbooks } from '../../src/runbooks/load.ts';
 import type { Actor, Run, RunState } from '../../src/runs/model.ts';
@@ -117,6 +119,8 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   const workers: { handle: WorkerHandle; connection: Redis }[] = [];
   // The drill record under this engine's prefix: what the readiness check's drill items read, as a worker process wires it.
   const drills = new DrillStore(redis, prefix);
+  // And the readiness record: what a failover's data-loss question reads the last measured lag from.
+  const readiness = new ReadinessStore(redis, prefix);
   await queue.waitUntilReady();
 
   const startWorker = (concurrency = 8): WorkerHandle => {
@@ -133,6 +137,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       registry,
       engine: { retryBaseMs: 50, pollMs: 50, progressIntervalMs: 100 },
       drillHistory: () => drills.results(),
+      replicationLag: (cluster) => lastReplicationLag(readiness, cluster),
     });
     workers.push({ handle, connection });
     return handle;

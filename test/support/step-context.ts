@@ -7,6 +7,7 @@
 import { type Config, ConfigSchema } from '../../src/config/schema.ts';
 import { abortableSleep } from '../../src/engine/interrupts.ts';
 import { createLogger } from '../../src/log/logger.ts';
+import type { GateAccess, GateAnswer, GateRequest } from '../../src/steps/gate-access.ts';
 import type { PinnedValue, PlanContext, Step, StepContext, WaitMemo } from '../../src/steps/types.ts';
 import { targetsFromConfig } from '../../src/targets/from-config.ts';
 import type { TargetAccess, TargetView } from '../../src/targets/targets.ts';
@@ -79,6 +80,9 @@ const NO_TARGET: TargetAccess = {
     arcZonalShift: () => {
       throw noTarget('ctx.aws.arcZonalShift()');
     },
+    arcRoutingControl: () => {
+      throw noTarget('ctx.aws.arcRoutingControl()');
+    },
   },
   kube: () => Promise.reject(noTarget('ctx.kube()')),
 };
@@ -108,7 +112,24 @@ export interface TestStepContext extends StepContext {
   progressMessages: string[];
 }
 
-export function stepContext(options: { runId?: string; stepId?: string; timeoutMs?: number; attempt?: number } = {}): TestStepContext {
+/**
+ * Gates decided at once with `answer` (what the approvers would click),
+ * remembering every question asked: for steps that ask at run time.
+ */
+export function answeringGate(answer: Exclude<GateAnswer, { state: 'open' }>): GateAccess & { asked: GateRequest[] } {
+  const asked: GateRequest[] = [];
+  return {
+    asked,
+    open: (gate) => {
+      asked.push(gate);
+      return Promise.resolve({ id: `g${String(asked.length).padStart(7, '0')}`, expiresAt: gate.expiresAt });
+    },
+    look: () => Promise.resolve(answer),
+    expire: () => Promise.resolve(answer),
+  };
+}
+
+export function stepContext(options: { runId?: string; stepId?: string; timeoutMs?: number; attempt?: number; gate?: GateAccess } = {}): TestStepContext {
   const runId = options.runId ?? 'rtest001';
   const stepId = options.stepId ?? 'step';
   const controller = new AbortController();
@@ -144,6 +165,7 @@ export function stepContext(options: { runId?: string; stepId?: string; timeoutM
       waits.set(name, memo);
       return abortableSleep(ms, controller.signal);
     },
+    ...(options.gate ? { gate: options.gate } : {}),
     progressMessages,
   };
 }

@@ -1,8 +1,6 @@
 import { z } from 'zod';
+import { askAndWait } from '../gate-access.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
-
-/** The gate closes this long before the step's own deadline, so that its timeout (fail or proceed) is the gate's, not the step's. */
-const DEADLINE_MARGIN_MS = 5_000;
 
 /**
  * `approval.gate`: stops the run and asks the run's channel a question only
@@ -42,38 +40,21 @@ export const gateStep = defineStep({
       },
     ]),
   async run(ctx, p) {
-    const gates = ctx.gate;
-    if (!gates) throw new PermanentStepError('approval.gate needs a run of the bot: its question is asked in the run\'s channel');
-    const opened = await ctx.once('open', () =>
-      gates.open({
-        question: p.question,
-        facts: p.facts,
-        required: p.required,
-        choices: p.choices,
-        onTimeout: p.onTimeout,
-        expiresAt: Math.min(Date.now() + p.timeoutMinutes * 60_000, ctx.deadline - DEADLINE_MARGIN_MS),
-      }),
-    );
-    for (;;) {
-      let answer = await gates.look(opened.id);
-      if (answer.state === 'open' && Date.now() < opened.expiresAt) {
-        const memo = await ctx.waitMemo('answer');
-        if (!memo) ctx.progress(`waiting for an answer: ${p.question}`);
-        // Parks until the gate expires; an answer wakes the run at once.
-        const left = opened.expiresAt - Date.now();
-        await ctx.pause('answer', left, { startedAt: memo?.startedAt ?? Date.now(), looks: (memo?.looks ?? 0) + 1, delayMs: left, state: 'waiting for an answer' });
-        continue;
-      }
-      if (answer.state === 'open') answer = await gates.expire(opened.id);
-      switch (answer.state) {
-        case 'accepted':
-          return { decision: 'accepted', decidedBy: answer.by.join(', ') };
-        case 'refused':
-          throw new PermanentStepError(`refused by ${answer.by}${answer.reason ? `: ${answer.reason}` : ''}`);
-        default:
-          if (p.onTimeout === 'proceed') return { decision: 'timed-out', decidedBy: '' };
-          throw new PermanentStepError(`nobody answered "${p.question}" in time (${p.timeoutMinutes} min, or the step's timeout if shorter); the run does not go on without an answer`);
-      }
+    const answer = await askAndWait(ctx, { checkpoint: 'open', wait: 'answer', question: p.question, timeoutMinutes: p.timeoutMinutes }, {
+      question: p.question,
+      facts: p.facts,
+      required: p.required,
+      choices: p.choices,
+      onTimeout: p.onTimeout,
+    });
+    switch (answer.state) {
+      case 'accepted':
+        return { decision: 'accepted', decidedBy: answer.by.join(', ') };
+      case 'refused':
+        throw new PermanentStepError(`refused by ${answer.by}${answer.reason ? `: ${answer.reason}` : ''}`);
+      default:
+        if (p.onTimeout === 'proceed') return { decision: 'timed-out', decidedBy: '' };
+        throw new PermanentStepError(`nobody answered "${p.question}" in time (${p.timeoutMinutes} min, or the step's timeout if shorter); the run does not go on without an answer`);
     }
   },
 });

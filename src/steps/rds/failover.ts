@@ -5,6 +5,7 @@ import { defineStep, PermanentStepError, type PlanContext, type StepContext } fr
 import { classifyAwsError, isAwsError, mustDescribeCluster, CLUSTER_ID } from './aws.ts';
 import { describeGlobal, globalClusterOf, globalView } from './global.ts';
 import { lookAtState } from './states.ts';
+import { askDataLoss } from './data-loss.ts';
 import { primaryOf, probePrimary, startSwitchover, switchPlan } from './switch-region.ts';
 import { AWS_REGION } from '../../targets/config.ts';
 
@@ -22,6 +23,8 @@ interface Params {
   globalCluster?: string | undefined;
   probeSeconds: number;
   lastLagSeconds?: number | undefined;
+  dataLossApprovals: number;
+  dataLossQuestionMinutes: number;
 }
 
 /**
@@ -91,6 +94,10 @@ interface FailoverDecision {
   seenFailover: boolean;
   /** Why auto-switch chose as it did (what the primary region said). */
   reason?: string;
+  /** auto-switch chose a failover: it is made only once the approvers accept the data loss (askDataLoss). */
+  awaitsAcceptance?: true;
+  /** Where the primary is, for the question. */
+  primaryRegion?: string;
 }
 
 /**
@@ -139,9 +146,25 @@ async function decideAndAct(ctx: Pick<StepContext, 'progress' | 'aws'>, client: 
     if (method === 'switchover') {
       throw new PermanentStepError(`cannot switch ${globalId} over to ${p.cluster}: ${probe.reason}; a switchover needs the primary region and every cluster healthy: use method global-failover (data loss allowed) or auto-switch`);
     }
-    await failGlobalOver(ctx, client, globalId, cluster, p.cluster);
-    return { acted: 'global-failover', globalId, seenFailover: true, reason: probe.reason };
+    // Nothing approved a data loss yet: the approvers are asked first (askDataLoss), then the failover is made.
+    return { acted: 'global-failover', globalId, seenFailover: false, reason: probe.reason, awaitsAcceptance: true, primaryRegion: primary.region };
   }
+  await failGlobalOver(ctx, client, globalId, cluster, p.cluster);
+  return { acted: 'global-failover', globalId, seenFailover: true };
+}
+
+/**
+ * The failover auto-switch chose, once the approvers accepted its data loss:
+ * the DR region is read again first (only it: the primary did not answer),
+ * so a failover or switchover to this cluster made meanwhile (by hand, by
+ * AWS) is adopted rather than started again.
+ */
+async function failOverAccepted(ctx: Pick<StepContext, 'progress'>, client: RDSClient, p: Params, globalId: string): Promise<FailoverDecision> {
+  const cluster = await mustDescribeCluster(client, p.cluster);
+  const view = globalView(await describeGlobal(client, globalId), cluster);
+  if (view.kind === 'cancelled' || view.kind === 'elsewhere') throw new PermanentStepError(`cannot fail over to ${p.cluster}: ${view.detail}`);
+  if (view.kind === 'writer') return { acted: 'none', globalId, seenFailover: false };
+  if (view.kind === 'in-progress') return { acted: view.dataLossAllowed ? 'global-failover' : 'switchover', globalId, seenFailover: true };
   await failGlobalOver(ctx, client, globalId, cluster, p.cluster);
   return { acted: 'global-failover', globalId, seenFailover: true };
 }
@@ -161,13 +184,14 @@ async function failGlobalOver(ctx: Pick<StepContext, 'progress'>, client: RDSCli
 }
 
 /** The outputs that say what happened: `method` switchover | failover | promote-replica | none, and whether data loss was allowed. */
-function decisionOutputs(d: FailoverDecision, lastLagSeconds: number | undefined): Record<string, string | number | boolean> {
+function decisionOutputs(d: FailoverDecision, told: { lagSeconds?: number; acceptedBy?: string }): Record<string, string | number | boolean> {
   const method = d.acted === 'global-failover' ? 'failover' : d.acted;
   const dataLossAllowed = method === 'failover' || method === 'promote-replica';
   return {
     method,
     dataLossAllowed,
-    ...(method === 'failover' && lastLagSeconds !== undefined ? { lastLagSeconds } : {}),
+    ...(method === 'failover' && told.lagSeconds !== undefined ? { lastLagSeconds: told.lagSeconds } : {}),
+    ...(method === 'failover' && told.acceptedBy ? { dataLossAcceptedBy: told.acceptedBy } : {}),
     ...(d.reason ? { reason: d.reason } : {}),
   };
 }
@@ -209,10 +233,13 @@ export function failoverStep() {
       globalCluster: z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/).optional(),
       /** How long auto-switch and switchover wait for the primary region's answer before taking it as down. */
       probeSeconds: z.number().int().min(1).max(30).default(5),
-      /** The last measured replication lag (readiness), shown with a failover's data loss. */
+      /** A replication lag to tell with a failover's data loss; left out, the readiness check's last measurement (or unknown). */
       lastLagSeconds: z.number().min(0).optional(),
+      /** auto-switch choosing a failover asks the approvers to accept its data loss first: how many must accept, within how long. */
+      dataLossApprovals: z.number().int().min(1).max(5).default(1),
+      dataLossQuestionMinutes: z.number().int().min(1).max(240).default(30),
     }),
-    outputs: ['writerEndpoint', 'clusterArn', 'method', 'dataLossAllowed', 'lastLagSeconds', 'reason'],
+    outputs: ['writerEndpoint', 'clusterArn', 'method', 'dataLossAllowed', 'lastLagSeconds', 'dataLossAcceptedBy', 'reason'],
     async plan(ctx, given) {
       const p = inRegion(ctx, given);
       const client = ctx.aws.rds(p.region);
@@ -250,7 +277,13 @@ export function failoverStep() {
       // crash), the step does not read the writer afresh and decide otherwise;
       // a failover re-entered after the writer moved (a cancel, a switchover
       // back) must not fail over again, but fail below, saying so.
-      const decision = await ctx.once('fail-over', () => decideAndAct(ctx, client, p));
+      let decision = await ctx.once('fail-over', () => decideAndAct(ctx, client, p));
+      let told: { lagSeconds?: number; acceptedBy?: string } = p.lastLagSeconds === undefined ? {} : { lagSeconds: p.lastLagSeconds };
+      if (decision.awaitsAcceptance) {
+        const { globalId: id, reason = '', primaryRegion = '' } = decision;
+        told = await askDataLoss(ctx, { globalId: id, cluster: p.cluster, region: p.region, primaryRegion, reason, givenLagSeconds: p.lastLagSeconds, approvals: p.dataLossApprovals, minutes: p.dataLossQuestionMinutes });
+        decision = { ...(await ctx.once('fail-over-accepted', () => failOverAccepted(ctx, client, p, id))), reason };
+      }
       const { acted, globalId } = decision;
       /** Whether the failover was seen under way (so a global cluster back to idle without us as writer means it was cancelled). */
       let seenFailover = decision.seenFailover;
@@ -292,7 +325,7 @@ export function failoverStep() {
         },
       });
       const ready = await mustDescribeCluster(client, p.cluster);
-      return { writerEndpoint: ready.Endpoint ?? '', clusterArn: ready.DBClusterArn ?? '', ...decisionOutputs(decision, p.lastLagSeconds) };
+      return { writerEndpoint: ready.Endpoint ?? '', clusterArn: ready.DBClusterArn ?? '', ...decisionOutputs(decision, told) };
     },
   });
 }

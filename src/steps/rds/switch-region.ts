@@ -100,15 +100,15 @@ export async function startSwitchover(ctx: Pick<StepContext, 'progress'>, primar
   }
 }
 
-/** "12 s", or "unknown" when no lag was measured. */
+/** "12 s", or where it will come from when the runbook gave none. */
 export function lagText(lastLagSeconds: number | undefined): string {
-  return lastLagSeconds === undefined ? 'unknown' : `${lastLagSeconds} s`;
+  return lastLagSeconds === undefined ? "the readiness check's last measurement, or unknown" : `${lastLagSeconds} s`;
 }
 
 /** The plan of a switchover, or of the run-time choice (`auto-switch`), for a global database idle with another writer. */
 export function switchPlan(
   method: 'switchover' | 'auto-switch',
-  p: { cluster: string; region: string; probeSeconds: number; lastLagSeconds?: number | undefined },
+  p: { cluster: string; region: string; probeSeconds: number; lastLagSeconds?: number | undefined; dataLossApprovals: number },
   globalId: string,
   primary: Primary,
 ): PlanLine[] {
@@ -119,8 +119,9 @@ export function switchPlan(
     if (primary.unreachable) throw new PermanentStepError(`cannot switch ${globalId} over to ${p.cluster}: ${primary.unreachable}`);
     return [{ action: 'change', resource, detail: switchover }];
   }
+  const accepted = `only once ${p.dataLossApprovals === 1 ? 'an approver accepts' : `${p.dataLossApprovals} approvers accept`} the data loss when the step asks, telling the lag`;
   if (primary.unreachable) {
-    return [{ action: 'change', resource, irreversible: true, detail: `${failover}: the primary's region ${primary.region} cannot be asked, so no switchover (${primary.unreachable})` }];
+    return [{ action: 'change', resource, irreversible: true, detail: `${failover}, ${accepted}: the primary's region ${primary.region} cannot be asked, so no switchover (${primary.unreachable})` }];
   }
   return [
     {
@@ -128,6 +129,6 @@ export function switchPlan(
       resource,
       detail: `if the primary answers: switchover (no data lost); else: failover, data loss up to the last measured lag (${lagText(p.lastLagSeconds)}). Decided when the step runs, asking ${primary.region} for ${p.probeSeconds} s whether ${globalId} is healthy; then: ${switchover}`,
     },
-    { action: 'change', resource, irreversible: true, detail: `${failover}, only if ${primary.region} does not answer or ${globalId} is not healthy; nothing more is sent to ${primary.region} then` },
+    { action: 'change', resource, irreversible: true, detail: `${failover}, only if ${primary.region} does not answer or ${globalId} is not healthy, and ${accepted}; nothing more is sent to ${primary.region} then` },
   ];
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { failoverStep } from '../../../src/steps/rds/failover.ts';
 import { FakeRds } from '../../support/fake-rds.ts';
-import { createStepClients, failureOf, fakeAwsCredentials, planContext, stepContext, withClients } from '../../support/step-context.ts';
+import { answeringGate, createStepClients, failureOf, fakeAwsCredentials, planContext, stepContext, withClients } from '../../support/step-context.ts';
 
 const PRIMARY_ARN = 'arn:aws:rds:us-east-1:123456789012:cluster:prod-aurora';
 const DR_ARN = 'arn:aws:rds:us-west-2:123456789012:cluster:prod-aurora-dr';
@@ -152,7 +152,7 @@ describe('rds.failover switchover and auto-switch: graceful when the primary ans
         irreversible: true,
         detail:
           'fail global cluster prod-global over to prod-aurora-dr in us-west-2, allowing the loss of writes not yet replicated (up to the last measured lag: 12 s), ' +
-          'only if us-east-1 does not answer or prod-global is not healthy; nothing more is sent to us-east-1 then',
+          'only if us-east-1 does not answer or prod-global is not healthy, and only once an approver accepts the data loss when the step asks, telling the lag; nothing more is sent to us-east-1 then',
       },
     ]);
     // The plan reads the DR region only: the primary is asked when the step runs.
@@ -170,8 +170,13 @@ describe('rds.failover switchover and auto-switch: graceful when the primary ans
   it('auto-switch with a secondary not connected: the primary answers but the database is not healthy, so a failover', async () => {
     primary.globalSync.set('prod-aurora-dr', 'pending-resync');
     const step = stepReaching(primary.url);
-    const out = await step.run(stepContext(), params(step, { method: 'auto-switch' }));
-    expect(out).toMatchObject({ method: 'failover', dataLossAllowed: true, reason: expect.stringContaining('answered, but not connected: ' + DR_ARN + ' (pending-resync)') as unknown });
+    const gate = answeringGate({ state: 'accepted', by: ['Bob', 'Carol'] });
+    const out = await step.run(stepContext({ gate }), params(step, { method: 'auto-switch', dataLossApprovals: 2 }));
+    expect(out).toMatchObject({ method: 'failover', dataLossAllowed: true, dataLossAcceptedBy: 'Bob, Carol', reason: expect.stringContaining('answered, but not connected: ' + DR_ARN + ' (pending-resync)') as unknown });
+    // No lag given and no readiness record at hand: the question says it is unknown, and needs both approvers.
+    expect(gate.asked).toHaveLength(1);
+    expect(gate.asked[0]).toMatchObject({ required: 2, onTimeout: 'fail', choices: { accept: 'Fail over, accept data loss', refuse: 'Do not fail over' } });
+    expect(gate.asked[0]?.facts[1]).toBe('Data that may be lost: unknown: no readiness check measured the replication lag to prod-aurora-dr in the last 7 days');
     expect(changing(primary)).toEqual([]);
     expect(dr.callsTo('FailoverGlobalCluster').map((c) => c.params)).toEqual([expect.objectContaining({ TargetDbClusterIdentifier: DR_ARN, AllowDataLoss: 'true' })]);
   });
@@ -183,7 +188,8 @@ describe('rds.failover switchover and auto-switch: graceful when the primary ans
     await step.plan(planContext(), p);
     expect(hole.connections).toBe(before);
 
-    const ctx = stepContext();
+    const gate = answeringGate({ state: 'accepted', by: ['Bob'] });
+    const ctx = stepContext({ gate });
     let atProbeEnd: number | undefined;
     ctx.progress = (message) => {
       if (message.includes('did not answer')) atProbeEnd = hole.connections;
@@ -191,13 +197,41 @@ describe('rds.failover switchover and auto-switch: graceful when the primary ans
     };
     const out = await step.run(ctx, p);
 
-    expect(out).toMatchObject({ method: 'failover', dataLossAllowed: true, lastLagSeconds: 12, reason: 'the primary region us-east-1 did not answer within 1 s', clusterArn: DR_ARN });
+    expect(out).toMatchObject({ method: 'failover', dataLossAllowed: true, lastLagSeconds: 12, dataLossAcceptedBy: 'Bob', reason: 'the primary region us-east-1 did not answer within 1 s', clusterArn: DR_ARN });
+    expect(gate.asked.map((g) => [g.question, ...g.facts])).toEqual([
+      [
+        'Fail global cluster prod-global over to prod-aurora-dr in us-west-2, accepting the loss of the writes not yet replicated?',
+        'the primary region us-east-1 did not answer within 1 s',
+        'Data that may be lost: up to 12s of writes (the replication lag given to the run)',
+        'A switchover (nothing lost) needs the primary region us-east-1 answering with a healthy global database: it is not, so the choice is a failover or waiting.',
+        'The failover cannot be undone by the bot; refusing changes nothing and fails the step (run failover-region again, or with method=switchover once the primary is back).',
+      ],
+    ]);
     expect(dr.callsTo('FailoverGlobalCluster').map((c) => c.params)).toEqual([expect.objectContaining({ GlobalClusterIdentifier: 'prod-global', TargetDbClusterIdentifier: DR_ARN, AllowDataLoss: 'true' })]);
     // The probe reached it (its two reads), then nothing more: the failover and the wait went to the DR region only.
     expect(atProbeEnd).toBeGreaterThan(before);
     expect(hole.connections).toBe(atProbeEnd);
     expect(hole.connections - before).toBeLessThanOrEqual(2);
     expect(primary.globalClusters.get('prod-global')?.[0]).toBe('prod-aurora-dr');
+  });
+
+  it('auto-switch with the primary black-holed and the data loss refused: nothing changed, the step fails saying so', async () => {
+    const step = stepReaching(hole.url);
+    const before = hole.connections;
+    const gate = answeringGate({ state: 'refused', by: 'Bob', reason: 'the primary is coming back' });
+    const failure = await failureOf(step.run(stepContext({ gate }), params(step, { method: 'auto-switch', probeSeconds: 1 })));
+    expect(failure).toEqual({ permanent: true, message: 'the failover was refused by Bob (the primary is coming back): nothing was changed; prod-global keeps its writer' });
+    expect(changing(dr)).toEqual([]);
+    expect(hole.connections - before).toBeLessThanOrEqual(2);
+    expect(primary.globalClusters.get('prod-global')?.[0]).toBe('prod-aurora');
+  });
+
+  it('auto-switch whose question nobody answers in time: nothing changed', async () => {
+    primary.globalSync.set('prod-aurora-dr', 'pending-resync');
+    const step = stepReaching(primary.url);
+    const failure = await failureOf(step.run(stepContext({ gate: answeringGate({ state: 'expired' }) }), params(step, { method: 'auto-switch', dataLossQuestionMinutes: 5 })));
+    expect(failure).toEqual({ permanent: true, message: "nobody accepted the data loss of a failover within 5 min (or the step's timeout): nothing was changed; run failover-region again to be asked again" });
+    expect([...changing(primary), ...changing(dr)]).toEqual([]);
   });
 
   it('switchover (explicit) with the primary black-holed: refused, nothing changed and nothing more sent there', async () => {
