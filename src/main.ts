@@ -61,6 +61,8 @@ import { SCHEDULE_QUEUE, ScheduleQueue, startScheduleWorker } from './schedules/
 import { ScheduleService } from './schedules/service.ts';
 import { ScheduleStore } from './schedules/store.ts';
 import { postScheduledRun } from './slack/scheduled-run.ts';
+import { ShiftKeeper } from './zonal-shifts/keeper.ts';
+import { ShiftKeeperQueue, startShiftKeeperWorker, ZONAL_SHIFT_QUEUE } from './zonal-shifts/queue.ts';
 
 export interface Running {
   /** The public port (PORT): /slack/events in HTTP mode, and /healthz. */
@@ -109,6 +111,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
   let incidentWorkerHandle: WorkerHandle | undefined;
   let statuspageHandle: WorkerHandle | undefined;
   let scheduleHandle: WorkerHandle | undefined;
+  let shiftKeeperHandle: WorkerHandle | undefined;
   // Ends the background writing of the configured schedules when the process stops.
   const scheduleSync = new AbortController();
   const producerConnection = runsBot ? createRedisConnection(redisTargetOf(config), 'producer', logger) : undefined;
@@ -155,6 +158,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     readiness,
   });
   const incidentStore = new IncidentStore(runsConnection, config.queuePrefix);
+  // The zonal shifts runs started, kept while needed: a resolved incident's are cancelled at once.
+  const shiftQueue = new ShiftKeeperQueue(runsConnection, config.queuePrefix, logger);
   const incidentQueue = new Queue(QUEUE_NAMES.incidents, { connection: runsConnection, prefix: config.queuePrefix });
   incidentQueue.on('error', (err) => {
     logger.debug({ err: err.message }, 'incident queue connection error');
@@ -171,6 +176,9 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     readRuns: async (ids) => (await Promise.all(ids.map((id) => store.get(id)))).filter((r) => r !== undefined),
     onResolved: (incident) => {
       metrics.incidentResolved(incident.scenario, (incident.resolvedAt ?? Date.now()) - incident.startedAt, incident.rtoMs);
+      shiftQueue.lookNow(`resolved-${incident.id}`).catch((err: unknown) => {
+        logger.warn({ incidentId: incident.id, err: errorMessage(err) }, 'could not ask for a zonal shift look; the next scheduled one cancels the incident\'s shifts');
+      });
     },
     logger,
   });
@@ -307,6 +315,24 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       fire: (scheduleId, fireId) => schedules.fire(scheduleId, fireId),
       logger,
     });
+    const keeper = new ShiftKeeper({
+      redis: runsConnection,
+      prefix: config.queuePrefix,
+      runs: store,
+      incidents: incidentStore,
+      targets,
+      extendBy: config.zonalShifts.extendBy,
+      leaseMs: Math.max(60_000, config.zonalShifts.keepEveryMs),
+      tell: async ({ channel, threadTs }, text) => {
+        await slack.chat.postMessage({ channel, text, ...(threadTs ? { thread_ts: threadTs } : {}) });
+      },
+      slash: config.slack.command,
+      logger,
+    });
+    shiftKeeperHandle = startShiftKeeperWorker({ connection: workerConnection, prefix: config.queuePrefix, keeper, logger });
+    await shiftQueue.schedule(config.zonalShifts.keepEveryMs).catch((err: unknown) => {
+      logger.warn({ err: errorMessage(err) }, 'could not schedule the zonal shift keeper; shifts are looked at when an incident is resolved only');
+    });
     // Every worker process writes the configuration's schedules (idempotent); in the background, so a Redis outage does not hold the start.
     void syncConfigSchedules(schedules, configured.valid, scheduleSync.signal, logger);
     await scheduleIncidentClock(incidentQueue, config.incidents.clockMs).catch((err: unknown) => {
@@ -381,6 +407,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     [QUEUE_NAMES.incidents, incidentWorkerHandle],
     [QUEUE_NAMES.statuspage, statuspageHandle],
     [SCHEDULE_QUEUE, scheduleHandle],
+    [ZONAL_SHIFT_QUEUE, shiftKeeperHandle],
   ];
   for (const [queue, handle] of handles) handle?.worker.on('failed', () => metrics.jobFailures.inc({ queue }));
   const port = listeningPort(server, config.port);
@@ -417,6 +444,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
           incidentWorkerHandle?.close(config.shutdownTimeoutMs),
           statuspageHandle?.close(config.shutdownTimeoutMs),
           scheduleHandle?.close(config.shutdownTimeoutMs),
+          shiftKeeperHandle?.close(config.shutdownTimeoutMs),
         ]);
         if (closed.some((c) => c?.handedBack)) logger.warn('unfinished jobs were handed back to the queue for another worker');
         await producer?.close();
@@ -424,6 +452,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         await incidentQueue.close();
         await outbox.close();
         await scheduleQueue.close();
+        await shiftQueue.close();
         await Promise.all([closeServer(server), closeServer(metricsServer)]);
         for (const conn of [producerConnection, notifierConnection, followerConnection, readinessConnection, drillConnection, reportConnection, workerConnection, runsConnection, probe]) conn?.disconnect();
         logger.info('shutdown complete');

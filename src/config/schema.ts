@@ -6,6 +6,7 @@ import { allowEntryProblem } from '../steps/builtin/addresses.ts';
 import { NAMESPACE_PATTERN, OBJECT_PATTERN, parseAllowList } from '../steps/kube/scope.ts';
 import { AWS_REGION, EKS_CLUSTER_NAME, TARGET_NAME, TargetsSettingSchema } from '../targets/config.ts';
 import { hasLegacyDefault } from '../targets/legacy-default.ts';
+import { expiresInMinutes, MAX_EXPIRES_IN_MINUTES } from '../targets/arc-zonal-shift.ts';
 import { ConfigSchedulesSettingSchema, ReadinessEverySchema } from '../schedules/model.ts';
 import { z } from 'zod';
 
@@ -75,6 +76,8 @@ export const SETTINGS = [
   { key: 'statuspage.publicSeverities', env: 'STATUSPAGE_PUBLIC_SEVERITIES' },
   { key: 'incidents.clockMs', env: 'INCIDENT_CLOCK_MS' },
   { key: 'incidents.targets', env: 'INCIDENT_TARGETS' },
+  { key: 'zonalShifts.keepEveryMs', env: 'ZONAL_SHIFT_KEEP_EVERY_MS' },
+  { key: 'zonalShifts.extendBy', env: 'ZONAL_SHIFT_EXTEND_BY' },
   { key: 'readiness.channel', env: 'DR_READINESS_CHANNEL' },
   { key: 'readiness.every', env: 'DR_READINESS_EVERY' },
   { key: 'schedules', env: 'DR_SCHEDULES' },
@@ -335,6 +338,18 @@ export const ConfigSchema = z.object({
         }),
     })
     .prefault({}),
+  /** The zonal shifts the bot started, kept while needed (docs/scenarios.md, "Single AZ failure"). */
+  zonalShifts: z
+    .object({
+      /** How often the keeper looks at them. */
+      keepEveryMs: wholeNumber(100, 3_600_000).default(300_000),
+      /** Each extension keeps a shift this long from then (`expiresIn`: 30m, 2h; at most 72h); due once less than half of it is left. */
+      extendBy: z
+        .string()
+        .default('2h')
+        .refine((v) => (expiresInMinutes(v) ?? Number.POSITIVE_INFINITY) <= MAX_EXPIRES_IN_MINUTES, 'must be a whole number of minutes or hours, like 30m or 2h, at most 72h'),
+    })
+    .prefault({}),
   readiness: z
     .object({
       /** The channel told when a readiness item turns red or green again (docs/readiness.md); unset: nothing is posted. */
@@ -403,6 +418,11 @@ export const ConfigSchema = z.object({
   }
   if (config.redisCluster && urls.some((u) => !/^\/?0?$/.test(new URL(u.trim()).pathname))) {
     ctx.addIssue({ code: 'custom', path: ['redisUrl'], message: 'names a database number, which Redis Cluster does not have (only database 0): drop the /<n> from the URL' });
+  }
+  // A shift is due for extension with half of extendBy left: a look must come before that half runs out.
+  const extendByMs = (expiresInMinutes(config.zonalShifts.extendBy) ?? 0) * 60_000;
+  if (extendByMs > 0 && config.zonalShifts.keepEveryMs * 3 > extendByMs) {
+    ctx.addIssue({ code: 'custom', path: ['zonalShifts', 'keepEveryMs'], message: `must be at most a third of ZONAL_SHIFT_EXTEND_BY (${config.zonalShifts.extendBy}), so a shift due for extension is looked at before it expires` });
   }
   // One port cannot serve both; 0 picks a free port for each, so it never clashes.
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {

@@ -275,6 +275,11 @@ export class RunStore {
     return runs.filter((r): r is Run => r !== undefined);
   }
 
+  /** Ids of the runs created at `since` (epoch ms) or later, oldest first. */
+  async idsSince(since: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.indexKey, since, '+inf');
+  }
+
   /** Moves the run to `to` if its current state may precede it (see TRANSITIONS). */
   async transition(id: string, to: RunState, options: ChangeOptions = {}): Promise<TransitionResult> {
     return this.change(id, to, statesBefore(to), options);

@@ -155,4 +155,11 @@ describe('parseArgs', () => {
     expect(problems.join('\n')).toContain('INCIDENT_TARGETS');
     expect(problems.join('\n')).toContain('`data-corrupton=90m/30m` must be <scenario>=<rto>/<rpo> like data-corruption=90m/30m');
   });
+
+  it('keeps zonal shifts by 2h, looking every 5 minutes; refuses an extension over 72h, or looks too rare to come before a shift expires', () => {
+    expect(loadConfig({ env: GOOD }).zonalShifts).toEqual({ keepEveryMs: 300_000, extendBy: '2h' });
+    expect(loadConfig({ env: { ...GOOD, ZONAL_SHIFT_EXTEND_BY: '30m', ZONAL_SHIFT_KEEP_EVERY_MS: '600000' } }).zonalShifts).toEqual({ keepEveryMs: 600_000, extendBy: '30m' });
+    expect(problemsOf(() => loadConfig({ env: { ...GOOD, ZONAL_SHIFT_EXTEND_BY: '73h' } })).join('\n')).toContain('ZONAL_SHIFT_EXTEND_BY: must be a whole number of minutes or hours, like 30m or 2h, at most 72h');
+    expect(problemsOf(() => loadConfig({ env: { ...GOOD, ZONAL_SHIFT_EXTEND_BY: '10m' } })).join('\n')).toContain('ZONAL_SHIFT_KEEP_EVERY_MS: must be at most a third of ZONAL_SHIFT_EXTEND_BY (10m)');
+  });
 });
