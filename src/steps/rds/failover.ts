@@ -192,6 +192,8 @@ function decisionOutputs(d: FailoverDecision, told: { lagSeconds?: number; accep
     dataLossAllowed,
     ...(method === 'failover' && told.lagSeconds !== undefined ? { lastLagSeconds: told.lagSeconds } : {}),
     ...(method === 'failover' && told.acceptedBy ? { dataLossAcceptedBy: told.acceptedBy } : {}),
+    // A switchover waits until the secondary has every write before it moves the writer (API-FACTS 8.1): nothing is lost.
+    ...(method === 'switchover' ? { measuredRpoSeconds: 0 } : {}),
     ...(d.reason ? { reason: d.reason } : {}),
   };
 }
@@ -239,7 +241,7 @@ export function failoverStep() {
       dataLossApprovals: z.number().int().min(1).max(5).default(1),
       dataLossQuestionMinutes: z.number().int().min(1).max(240).default(30),
     }),
-    outputs: ['writerEndpoint', 'clusterArn', 'method', 'dataLossAllowed', 'lastLagSeconds', 'dataLossAcceptedBy', 'reason'],
+    outputs: ['writerEndpoint', 'clusterArn', 'method', 'dataLossAllowed', 'lastLagSeconds', 'dataLossAcceptedBy', 'measuredRpoSeconds', 'reason'],
     async plan(ctx, given) {
       const p = inRegion(ctx, given);
       const client = ctx.aws.rds(p.region);

@@ -244,20 +244,20 @@ describe('AZ evacuation steps: cordon, drain (Eviction API, PodDisruptionBudgets
         },
       ]);
       const ctx = stepContext();
-      expect(await failover.run(ctx, p())).toEqual({ failedOver: true, writer: 'prod-aurora-reader-1b', writerZone: 'us-east-1b' });
+      expect(await failover.run(ctx, p())).toEqual({ failedOver: true, writer: 'prod-aurora-reader-1b', writerZone: 'us-east-1b', measuredRpoSeconds: 0 });
       expect(rds.callsTo('FailoverDBCluster').map((c) => c.params)).toEqual([{ Version: '2014-10-31', DBClusterIdentifier: 'prod-aurora', TargetDBInstanceIdentifier: 'prod-aurora-reader-1b' }]);
       expect(writer()).toBe('prod-aurora-reader-1b');
 
       // The same run entered again (its checkpoint kept), and a fresh attempt without it: neither fails over again.
-      expect(await failover.run(ctx, p())).toEqual({ failedOver: true, writer: 'prod-aurora-reader-1b', writerZone: 'us-east-1b' });
-      expect(await failover.run(stepContext({ attempt: 2 }), p())).toEqual({ failedOver: false, writer: 'prod-aurora-reader-1b', writerZone: 'us-east-1b' });
+      expect(await failover.run(ctx, p())).toEqual({ failedOver: true, writer: 'prod-aurora-reader-1b', writerZone: 'us-east-1b', measuredRpoSeconds: 0 });
+      expect(await failover.run(stepContext({ attempt: 2 }), p())).toEqual({ failedOver: false, writer: 'prod-aurora-reader-1b', writerZone: 'us-east-1b', measuredRpoSeconds: 0 });
       expect(rds.callsTo('FailoverDBCluster')).toHaveLength(1);
       expect(rds.modelRefusals).toEqual([]);
     });
 
     it('a lost FailoverDBCluster answer: the SDK’s repeat is refused while failing over (InvalidDBClusterStateFault) and taken as progress', async () => {
       rds.failNext('FailoverDBCluster', { code: 'ServiceUnavailable', message: 'the answer was lost', status: 503, afterApply: true });
-      expect(await failover.run(stepContext(), p())).toEqual({ failedOver: true, writer: 'prod-aurora-reader-1b', writerZone: 'us-east-1b' });
+      expect(await failover.run(stepContext(), p())).toEqual({ failedOver: true, writer: 'prod-aurora-reader-1b', writerZone: 'us-east-1b', measuredRpoSeconds: 0 });
       expect(rds.callsTo('FailoverDBCluster')).toHaveLength(2);
     });
 
@@ -266,7 +266,7 @@ describe('AZ evacuation steps: cordon, drain (Eviction API, PodDisruptionBudgets
       if (instance) instance.availabilityZone = 'us-east-1c';
       expect(await failover.plan(planContext(), p())).toEqual([{ action: 'check', resource: 'rds cluster prod-aurora', detail: 'the writer prod-aurora-instance-1 (us-east-1c, available) is not in us-east-1a: nothing to fail over' }]);
       const ctx = stepContext();
-      expect(await failover.run(ctx, p())).toEqual({ failedOver: false, writer: 'prod-aurora-instance-1', writerZone: 'us-east-1c' });
+      expect(await failover.run(ctx, p())).toEqual({ failedOver: false, writer: 'prod-aurora-instance-1', writerZone: 'us-east-1c', measuredRpoSeconds: 0 });
       expect(ctx.progressMessages).toContain('the writer prod-aurora-instance-1 (us-east-1c, available) is not in us-east-1a: nothing to fail over');
       expect(rds.callsTo('FailoverDBCluster')).toHaveLength(0);
     });
