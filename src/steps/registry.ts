@@ -26,6 +26,8 @@ import { sqlCheckStep } from './sql/check.ts';
 import { waitClusterStep } from './eks/wait-cluster.ts';
 import { cordonZoneStep, uncordonZoneStep } from './kube/zone.ts';
 import { drainZoneStep } from './kube/drain.ts';
+import { isolateNamespaceStep, liftIsolationStep } from './kube/isolate.ts';
+import { scaleRestoreStep, scaleToZeroStep } from './kube/scale.ts';
 import { failoverInRegionStep } from './rds/failover-in-region.ts';
 import { cancelZonalShiftStep, extendZonalShiftStep } from './arc/extend-cancel.ts';
 import { zonalShiftStep } from './arc/zonal-shift.ts';
@@ -69,6 +71,10 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     cordonZoneStep(),
     uncordonZoneStep(),
     drainZoneStep(limits.kubernetes),
+    isolateNamespaceStep(limits.kubernetes),
+    liftIsolationStep(limits.kubernetes),
+    scaleToZeroStep(limits.kubernetes),
+    scaleRestoreStep(limits.kubernetes),
     failoverInRegionStep(),
     zonalShiftStep(),
     extendZonalShiftStep(),

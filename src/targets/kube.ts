@@ -7,6 +7,7 @@ import {
   CustomObjectsApi,
   IsomorphicFetchHttpLibrary,
   KubeConfig,
+  NetworkingV1Api,
   ServerConfiguration,
   wrapHttpLibrary,
   type HttpLibrary,
@@ -24,10 +25,12 @@ export interface KubeApis {
   custom: CustomObjectsApi;
   /** PodDisruptionBudgets (policy/v1), read by a drain. */
   policy: PolicyV1Api;
+  /** NetworkPolicies (networking.k8s.io/v1), a security breach's isolation. */
+  networking: NetworkingV1Api;
 }
 
 function apisFor(kc: KubeConfig): KubeApis {
-  return { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), policy: kc.makeApiClient(PolicyV1Api) };
+  return { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), policy: kc.makeApiClient(PolicyV1Api), networking: kc.makeApiClient(NetworkingV1Api) };
 }
 
 /**
@@ -161,7 +164,7 @@ export async function eksAccess(input: EksAccessInput): Promise<KubeApis> {
     authMethods: { default: kc },
     httpApi: tokenPerRequest(tokens),
   });
-  return { apps: new AppsV1Api(configuration), core: new CoreV1Api(configuration), custom: new CustomObjectsApi(configuration), policy: new PolicyV1Api(configuration) };
+  return { apps: new AppsV1Api(configuration), core: new CoreV1Api(configuration), custom: new CustomObjectsApi(configuration), policy: new PolicyV1Api(configuration), networking: new NetworkingV1Api(configuration) };
 }
 
 /** How a cluster is reached without EKS: a kubeconfig file (a context in it, or its current one), the environment's, or the pod's service account. */

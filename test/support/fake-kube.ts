@@ -22,11 +22,12 @@ import { checkEksToken, eksTokenSigner } from './kube/eks-token.ts';
 import { writeManager } from './kube/field-manager.ts';
 import { listResponse } from './kube/list.ts';
 import { NamespaceLifecycle } from './kube/namespaces.ts';
-import { apiVersionOf, ObjectStore, qualified, resourceByPath, resourceOf } from './kube/objects.ts';
+import { apiVersionOf, checkDeletePreconditions, ObjectStore, qualified, resourceByPath, resourceOf } from './kube/objects.ts';
 import { applyPatch } from './kube/patch.ts';
 import { addCronJobPods, addPod, type PodOptions, selectPodsByFields } from './kube/pods.ts';
 import { type BudgetOptions, Evictions, PDB_TYPE } from './kube/evictions.ts';
 import { type NodeOptions, NodeStore } from './kube/nodes.ts';
+import { scaleRoute } from './kube/scale.ts';
 import { type FakeSecret, secretRoute, secretsRoute } from './kube/secrets.ts';
 import { validateObject } from './kube/validate.ts';
 import { injectedFailure, LoopbackFake, readBody } from './loopback.ts';
@@ -79,6 +80,8 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
   private sessionIssuer: FakeSts | undefined;
   /** New rollouts (and restored workloads coming up) take this long. */
   rolloutMs = 400;
+  /** How long the pods a deployment's scale-down removes stay terminating (their grace period) before they are gone. */
+  podTerminationMs = 300;
 
   /**
    * EKS tokens signed with session credentials (ASIA…) are let in only while
@@ -305,6 +308,11 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
     if (rest[0] !== 'namespaces' || !rest[1] || !rest[2]) throw notFound(method, url);
     const [, ns = '', resource = '', name, subresource] = rest;
     if (group === '' && resource === 'pods' && name && subresource === 'eviction' && method === 'POST') return this.evictions.evict(ns, name, body);
+    if (group === 'apps' && resource === 'deployments' && name && subresource === 'scale') {
+      const d = this.deployments.get(`${ns}/${name}`);
+      if (!d) throw new KubeError(404, 'NotFound', `deployments.apps "${name}" not found`);
+      return scaleRoute(this.apps, d, { method, contentType, body, terminationMs: this.podTerminationMs, rolloutMs: this.rolloutMs });
+    }
     if (subresource) throw notFound(method, url);
     if (group === 'policy' && resource === 'poddisruptionbudgets' && method === 'GET') {
       if (!name) return [200, listResponse('PodDisruptionBudgetList', 'policy/v1', filterBySelector(this.objects.list(PDB_TYPE, ns), url).map((b) => this.evictions.withStatus(b)), url, this.version)];
@@ -343,7 +351,10 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
     }
     if (method === 'PATCH') return [200, this.objects.patch(type, ns, name, contentType, body)];
     if (method === 'DELETE') {
-      if (!this.objects.delete(type, ns, name)) throw new KubeError(404, 'NotFound', `${qualified(type)} "${name}" not found`);
+      const existing = this.objects.get(type, ns, name);
+      if (!existing) throw new KubeError(404, 'NotFound', `${qualified(type)} "${name}" not found`);
+      checkDeletePreconditions(type, existing, body);
+      this.objects.delete(type, ns, name);
       return [200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: type.group, kind: type.resource } }];
     }
     throw new KubeError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');

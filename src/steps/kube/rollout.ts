@@ -14,11 +14,11 @@ const RESTARTED_BY = 'dr-chatops/restarted-by';
 /** Marks the deployment a step rolled back, for the same reason. */
 const ROLLED_BACK_BY = 'dr-chatops/rolled-back-by';
 
-const namespace = z.string().regex(K8S_NAMESPACE, 'must be a Kubernetes namespace name');
+export const namespace = z.string().regex(K8S_NAMESPACE, 'must be a Kubernetes namespace name');
 /** Deployment names, or `["*"]` for every deployment in the namespace. */
-const deployments = z.array(z.string().regex(/^(\*|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/, 'must be deployment names or "*"')).min(1);
+export const deployments = z.array(z.string().regex(/^(\*|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/, 'must be deployment names or "*"')).min(1);
 
-async function readDeployment(api: KubeApis, ns: string, name: string): Promise<V1Deployment> {
+export async function readDeployment(api: KubeApis, ns: string, name: string): Promise<V1Deployment> {
   try {
     return await api.apps.readNamespacedDeployment({ name, namespace: ns });
   } catch (err) {
@@ -33,7 +33,7 @@ async function readDeployment(api: KubeApis, ns: string, name: string): Promise<
  * before any call, and every deployment `*` finds must be allowed too (all of
  * them are refused together, before anything is changed).
  */
-async function selectDeployments(api: KubeApis, ns: string, names: readonly string[], scope: KubeScope): Promise<{ selected: V1Deployment[]; note: string }> {
+export async function selectDeployments(api: KubeApis, ns: string, names: readonly string[], scope: KubeScope): Promise<{ selected: V1Deployment[]; note: string }> {
   enforce(checkAll([checkNamespace(scope, ns), ...names.filter((n) => n !== '*').map((n) => checkDeployment(scope, ns, n))]));
   let all: V1Deployment[];
   try {
@@ -56,14 +56,14 @@ async function selectDeployments(api: KubeApis, ns: string, names: readonly stri
 }
 
 /** For plan(): a namespace or names from an earlier step cannot be listed yet; run() checks them. */
-function pendingSelection(ns: string, names: readonly string[]): boolean {
+export function pendingSelection(ns: string, names: readonly string[]): boolean {
   // While planning, a whole list from an earlier step is one placeholder string.
   const list: unknown = names;
   return isPending(ns) || (Array.isArray(list) ? list.some(isPending) : isPending(list));
 }
 
 /** The plan's note when names come from earlier steps; a namespace already known is checked now. */
-function pendingScopeNote(scope: KubeScope, ns: string): string {
+export function pendingScopeNote(scope: KubeScope, ns: string): string {
   if (!isPending(ns)) enforce(checkNamespace(scope, ns));
   return pendingNote(scope, ['namespaces', 'deployments']);
 }
@@ -144,7 +144,7 @@ async function restartOnce(ctx: StepContext, api: KubeApis, ns: string, first: V
  * For `*`: pins the deployments the plan found, so the approved run restarts
  * (or waits for) exactly those; what the plan line says of it.
  */
-function pinSelection(ctx: PlanContext, names: readonly string[], selected: readonly V1Deployment[]): string {
+export function pinSelection(ctx: PlanContext, names: readonly string[], selected: readonly V1Deployment[]): string {
   if (!names.includes('*')) return '';
   const found = selected.map((d) => d.metadata?.name ?? '');
   ctx.pin('deployments', found);

@@ -26,6 +26,8 @@ export interface FakeDeployment {
   resourceVersion: number;
   /** The status last written (to tell when the controller writes a new one). */
   lastStatus?: string;
+  /** Pods a scale-down removed: listed as terminating (deletionTimestamp set) until `until`, then gone. */
+  leaving?: { pods: Obj[]; until: number };
 }
 
 export interface FakeReplicaSet {
@@ -106,6 +108,36 @@ export class DeploymentStore {
     d.resourceVersion = this.nextVersion();
   }
 
+  /**
+   * A write of `spec.replicas` through the scale subresource: a change is a
+   * new generation; the pods a scale-down removes terminate for
+   * `terminationMs` (their grace period) before they are gone, and the pods a
+   * scale-up adds become ready after `rolloutMs`. The same count is no write.
+   */
+  scale(d: FakeDeployment, replicas: number, options: { terminationMs: number; rolloutMs: number }): void {
+    if (replicas === d.replicas) return;
+    const now = Date.now();
+    const stillLeaving = d.leaving && now < d.leaving.until ? d.leaving.pods : [];
+    if (replicas < d.replicas) {
+      const until = now + options.terminationMs;
+      const deletionTimestamp = new Date(until).toISOString().replace(/\.\d+Z$/, 'Z');
+      const leaving = this.runningPods(d)
+        .slice(replicas)
+        .map((pod) => ({
+          ...pod,
+          metadata: { ...(pod.metadata as Obj), deletionTimestamp, deletionGracePeriodSeconds: Math.ceil(options.terminationMs / 1000) },
+          status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }] },
+        }));
+      d.leaving = { pods: [...stillLeaving, ...leaving], until };
+    } else {
+      d.rolloutStartedAt = now;
+      d.rolloutMs = options.rolloutMs;
+    }
+    d.replicas = replicas;
+    d.generation += 1;
+    d.resourceVersion = this.nextVersion();
+  }
+
   /** The ReplicaSet for a template: an existing one is revived with the next revision, as the controller does. */
   private replicaSetFor(d: FakeDeployment, template: Obj): FakeReplicaSet {
     const next = Math.max(0, ...this.replicaSets.filter((r) => r.ownerUid === d.uid).map((r) => r.revision)) + 1;
@@ -177,8 +209,15 @@ export class DeploymentStore {
     };
   }
 
-  /** The pods a deployment's current ReplicaSet runs: ready once the rollout is done. */
+  /** The pods a deployment's current ReplicaSet runs (ready once the rollout is done), and those a scale-down left terminating. */
   podsOf(d: FakeDeployment): Obj[] {
+    const running = this.runningPods(d);
+    if (d.leaving && Date.now() >= d.leaving.until) delete d.leaving;
+    const names = new Set(running.map((p) => (p.metadata as Obj).name));
+    return [...running, ...(d.leaving?.pods ?? []).filter((p) => !names.has((p.metadata as Obj).name)).map((p) => structuredClone(p))];
+  }
+
+  private runningPods(d: FakeDeployment): Obj[] {
     const hash = templateHash(d.template);
     const ready = this.rolloutDone(d) && !d.progressDeadlineExceeded;
     return Array.from({ length: d.replicas }, (_, i) => ({

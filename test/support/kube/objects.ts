@@ -30,6 +30,7 @@ export const STORED_RESOURCES: readonly ResourceType[] = [
   { group: 'apps', version: 'v1', resource: 'statefulsets', kind: 'StatefulSet' },
   { group: 'apps', version: 'v1', resource: 'daemonsets', kind: 'DaemonSet' },
   { group: 'networking.k8s.io', version: 'v1', resource: 'ingresses', kind: 'Ingress' },
+  { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy' },
   { group: 'batch', version: 'v1', resource: 'cronjobs', kind: 'CronJob' },
   { group: 'batch', version: 'v1', resource: 'jobs', kind: 'Job' },
   { group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', kind: 'HorizontalPodAutoscaler' },
@@ -198,4 +199,17 @@ export class ObjectStore {
     obj.status = status;
     obj.metadata = { ...meta(obj), resourceVersion: String(this.nextVersion()) };
   }
+}
+
+/** DeleteOptions `preconditions` (uid, resourceVersion): an object that is not the one named is 409, as the storage layer answers. */
+export function checkDeletePreconditions(type: ResourceType, obj: Obj, options: unknown): void {
+  const wanted = (options as { preconditions?: { uid?: string; resourceVersion?: string } } | undefined)?.preconditions;
+  const current = (obj.metadata ?? {}) as { name?: string; uid?: string; resourceVersion?: string };
+  const failed =
+    wanted?.uid !== undefined && wanted.uid !== current.uid
+      ? `UID in precondition: ${wanted.uid}, UID in object meta: ${current.uid ?? ''}`
+      : wanted?.resourceVersion !== undefined && wanted.resourceVersion !== current.resourceVersion
+        ? `ResourceVersion in precondition: ${wanted.resourceVersion}, ResourceVersion in object meta: ${current.resourceVersion ?? ''}`
+        : undefined;
+  if (failed) throw new KubeError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(type)} "${current.name ?? ''}": Precondition failed: ${failed}`);
 }

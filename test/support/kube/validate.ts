@@ -7,10 +7,12 @@ import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ReplicaSet } from 'kubernetes-models/apps/v1/ReplicaSet';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import { Scale } from 'kubernetes-models/autoscaling/v1/Scale';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
@@ -34,10 +36,12 @@ const MODELS: Record<string, Model> = {
   'apps/v1/ReplicaSet': ReplicaSet,
   'apps/v1/StatefulSet': StatefulSet,
   'apps/v1/DaemonSet': DaemonSet,
+  'autoscaling/v1/Scale': Scale,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'batch/v1/CronJob': CronJob,
   'batch/v1/Job': Job,
   'networking.k8s.io/v1/Ingress': Ingress,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'v1/ConfigMap': ConfigMap,
   'v1/Namespace': Namespace,
   'v1/Node': Node,
@@ -52,6 +56,8 @@ const MODELS: Record<string, Model> = {
 interface SchemaError {
   instancePath?: string;
   message?: string;
+  keyword?: string;
+  params?: { missingProperty?: string };
 }
 
 /** `/spec/ports/0/port` → `spec.ports[0].port`, as the API server names fields. */
@@ -85,6 +91,11 @@ export function validateObject(obj: Obj): void {
     const group = apiVersion.includes('/') ? apiVersion.split('/')[0] ?? '' : '';
     const causes: KubeErrorCause[] = errors.map((e) => {
       const pointer = e.instancePath ?? '';
+      // A missing field is named itself, as the API server's `Required value` does.
+      if (e.keyword === 'required' && e.params?.missingProperty) {
+        const missing = fieldPath(`${pointer}/${e.params.missingProperty}`);
+        return { reason: 'FieldValueRequired', field: missing, message: 'Required value' };
+      }
       const field = fieldPath(pointer);
       return { reason: 'FieldValueInvalid', field, message: `Invalid value: ${JSON.stringify(valueAt(data, pointer) ?? null)}: ${field} in body ${e.message ?? 'is invalid'}` };
     });

@@ -10,7 +10,7 @@ import { readText, sourceFiles, stepIds, type YamlDoc, yamlDocs } from './files.
 /**
  * The Kubernetes permissions the steps need, read from their calls through
  * @kubernetes/client-node (KubeApis: apps = AppsV1Api, core = CoreV1Api,
- * custom = CustomObjectsApi, policy = PolicyV1Api), compared with deploy/kubernetes/rbac.yaml (the
+ * custom = CustomObjectsApi, policy = PolicyV1Api, networking = NetworkingV1Api), compared with deploy/kubernetes/rbac.yaml (the
  * bot's own cluster) and deploy/target-cluster/rbac.yaml (the clusters of its targets).
  */
 const STEP_DIRS = ['src/steps', 'src/targets'];
@@ -18,8 +18,10 @@ const STEP_DIRS = ['src/steps', 'src/targets'];
 /** Client method verb → RBAC verb. */
 const VERBS: Record<string, string> = { read: 'get', get: 'get', list: 'list', create: 'create', patch: 'patch', replace: 'update', delete: 'delete' };
 /** Kind in a typed client method name → API group and resource. */
-const KINDS: Record<string, { api: 'apps' | 'core' | 'policy'; group: string; resource: string; clusterScoped?: boolean }> = {
+const KINDS: Record<string, { api: 'apps' | 'core' | 'policy' | 'networking'; group: string; resource: string; clusterScoped?: boolean }> = {
   Deployment: { api: 'apps', group: 'apps', resource: 'deployments' },
+  DeploymentScale: { api: 'apps', group: 'apps', resource: 'deployments/scale' },
+  NetworkPolicy: { api: 'networking', group: 'networking.k8s.io', resource: 'networkpolicies' },
   ReplicaSet: { api: 'apps', group: 'apps', resource: 'replicasets' },
   StatefulSet: { api: 'apps', group: 'apps', resource: 'statefulsets' },
   DaemonSet: { api: 'apps', group: 'apps', resource: 'daemonsets' },
@@ -40,7 +42,7 @@ const key = (group: string, resource: string, verb: string) => `${group || 'core
 function permissionsUsedByCode(): Map<string, string> {
   const used = new Map<string, string>();
   for (const file of STEP_DIRS.flatMap(sourceFiles)) {
-    for (const m of file.text.matchAll(/\.(apps|core|custom|policy)\.(\w+)\(/g)) {
+    for (const m of file.text.matchAll(/\.(apps|core|custom|policy|networking)\.(\w+)\(/g)) {
       const [, api = '', method = ''] = m;
       const where = `${file.path}: ${api}.${method}`;
       if (api === 'custom') {
@@ -122,7 +124,9 @@ describe('deploy/kubernetes/rbac.yaml', () => {
   it('finds the calls in the steps (the scan itself works)', () => {
     expect(veleroGroup).toBe('velero.io');
     expect(used.size).toBeGreaterThan(5);
-    expect(used.get('apps/deployments:patch')).toMatch(/rollout\.ts/);
+    expect(used.get('apps/deployments:patch')).toMatch(/kube\/(rollout|scale)\.ts/);
+    expect(used.get('networking.k8s.io/networkpolicies:create')).toMatch(/kube\/isolate\.ts/);
+    expect(used.get('apps/deployments/scale:update')).toMatch(/kube\/scale\.ts/);
   });
 
   it('grants exactly what the steps call, no more, no less', () => {
