@@ -15,6 +15,7 @@ describe('runbook priorities', () => {
     const priorities = Object.fromEntries([...shipped.values()].map((rb) => [rb.id, rb.priority]));
     expect(priorities).toEqual({
       'az-evacuate': 'urgent',
+      'az-extend-shift': 'urgent',
       'az-restore': 'urgent',
       'dr-drill': 'background',
       'failover-region': 'urgent',
