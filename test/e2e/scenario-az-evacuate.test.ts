@@ -5,19 +5,20 @@ import { FakeEc2 } from '../support/fake-ec2.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
-import { AWS_KEY, BOB, reportSteps, ScenarioProcesses } from '../support/scenario-processes.ts';
+import { AWS_KEY, BOB, reportSteps, ScenarioProcesses, shippedStepIds } from '../support/scenario-processes.ts';
 
 const WEB = 'arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/web/0123456789abcdef';
 const A0 = 'ip-10-0-1-10.ec2.internal';
 const A1 = 'ip-10-0-1-11.ec2.internal';
 const B0 = 'ip-10-0-2-10.ec2.internal';
-const STEPS = ['shift', 'database', 'cordon', 'drain', 'pods', 'health'];
+/** Every step of the shipped runbook: shift, database, cordon, drain, pods, health. */
+const STEPS = shippedStepIds('az-evacuate');
 const podType = { group: '', version: 'v1', resource: 'pods', kind: 'Pod' };
 const nodeName = (pod: Obj) => ((pod.spec ?? {}) as { nodeName?: string }).nodeName ?? '';
 const unschedulable = (node: Obj | undefined) => ((node?.spec ?? {}) as { unschedulable?: boolean }).unschedulable === true;
 
 /**
- * A single AZ failure, end to end: `/dr run az-evacuate` typed in Slack, the
+ * A single AZ failure, end to end: `/dr evacuate us-east-1a` typed in Slack, the
  * plan posted and approved by a second person with the button, carried out by
  * a worker process against the fakes, the recovery report posted as a file.
  * us-east-1a is use1-az1 in this account (EC2 says so); the Aurora writer and
@@ -77,7 +78,7 @@ describe('scenario: a single AZ failure, through the bot and worker processes', 
     api.reset();
   });
 
-  const evacuate = (extra = '') => dr.request(`run az-evacuate zone=us-east-1a resources=${WEB} healthUrl=${api.url}/health${extra}`);
+  const evacuate = (extra = '') => dr.request(`evacuate us-east-1a resources=${WEB} healthUrl=${api.url}/health${extra}`);
   const writer = () => [...rds.instances.values()].find((i) => i.isWriter);
   const appPods = () => kube.objects.list(podType, 'production').filter((pod) => !(pod.metadata as { deletionTimestamp?: string }).deletionTimestamp);
   const podsIn = (nodes: string[]) => appPods().filter((pod) => nodes.includes(nodeName(pod)));
@@ -107,7 +108,7 @@ describe('scenario: a single AZ failure, through the bot and worker processes', 
     const { ending, message, report, reportComment } = await dr.ended(run);
 
     expect(ending).toMatch(new RegExp(`:large_green_circle: \\*Evacuate an Availability Zone\\* \\(run \`${run.runId}\`\\) succeeded in`));
-    expect(message).toContain('6/6 steps');
+    expect(message).toContain(`${String(STEPS.length)}/${String(STEPS.length)} steps`);
     // Traffic: one shift on the load balancer, away from the zone id (not the name), named after the run.
     expect([...arc.shifts.values()].map((s) => [s.resourceIdentifier, s.awayFrom, s.cancelled])).toEqual([[WEB, 'use1-az1', false]]);
     expect([...arc.shifts.values()][0]?.comment).toContain(run.runId);

@@ -30,10 +30,21 @@
  *   `dr-chatops started` line (process.ts startedUrls).
  * - Under vitest the children load the loopback guard (process.ts), so a
  *   request leaving 127.0.0.1 is caught.
+ * - What a person sees: the bot posts the plan message (its Approve button
+ *   and a gate's Accept carry the run, or `<run>:<gate>`, as their value) and
+ *   keeps it current (coalesced: it shows the end a moment after the run's
+ *   thread reply); the worker posts the recovery report file
+ *   (recovery-<run>.md) in the run's channel once a changing run ends.
+ * - A fake's state can change under running processes (a budget relaxed, a
+ *   region gone dark); a fake's endpoint cannot: a test that needs a region
+ *   to vanish puts a link of its own in front of that fake.
  * Starting the two processes takes a few seconds: a test file starts them
  * once (beforeAll) and resets its fakes between cases.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
+import { parse } from 'yaml';
 import { BOT_TOKEN } from './bot.ts';
 import { FakeSlack, readable, type StoredMessage } from './fake-slack.ts';
 import { type BotProcess, spawnBot, startedUrls, stopBot } from './process.ts';
@@ -186,6 +197,14 @@ export class ScenarioProcesses {
     });
   }
 
+  /** The value of the button `actionId` on the run message now (a gate's buttons name the run and the gate). */
+  buttonValue(run: RunMessage, actionId: string): string {
+    const blocks = (this.slack.messageAt(run.ts)?.blocks ?? []) as { elements?: { action_id?: string; value?: string }[] }[];
+    const button = blocks.flatMap((b) => b.elements ?? []).find((e) => e.action_id === actionId);
+    if (!button?.value) throw new Error(`the run message has no ${actionId} button:\n${this.messageOf(run)}`);
+    return button.value;
+  }
+
   /** `who` clicks a button on the run message (Approve: `run.approve`); returns the id of its private answer (`answerTo`). */
   async click(run: RunMessage, actionId: string, who: Person, value = run.runId): Promise<string> {
     const responseId = `click-${String(++this.answers)}`;
@@ -241,4 +260,10 @@ export function reportSteps(markdown: string): Map<string, { state: string; took
     if (cells?.[1] && cells[2] && cells[3]) rows.set(cells[1], { state: cells[2], took: cells[3].trim() });
   }
   return rows;
+}
+
+/** The step ids of a shipped runbook, in order: what its run message and report list. */
+export function shippedStepIds(runbookId: string): string[] {
+  const runbook = parse(readFileSync(join(SHIPPED_COMMANDS, `${runbookId}.yaml`), 'utf8')) as { steps: { id: string }[] };
+  return runbook.steps.map((s) => s.id);
 }
