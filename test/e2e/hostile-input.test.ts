@@ -177,7 +177,7 @@ const SLASH_ROWS: SlashRow[] = [
   { name: 'run alone', text: 'run', expect: ['`run` needs a runbook id (see `runbooks`).'] },
   { name: 'run a misspelt runbook', text: 'run restore-databse-pitr cluster=prod-aurora', expect: ['There is no runbook `restore-databse-pitr`. Did you mean `restore-database-pitr`?'] },
   { name: 'run a partial runbook id', text: 'run rollback', expect: ['There is no runbook `rollback`. Did you mean `rollback-deployment`?'] },
-  { name: 'run a path', text: 'run ../../etc/passwd', expect: ['There is no runbook `../../etc/passwd`.', 'Runbooks: az-evacuate, az-restore, dr-drill, '] },
+  { name: 'run a path', text: 'run ../../etc/passwd', expect: ['There is no runbook `../../etc/passwd`.', 'Runbooks: az-evacuate, az-extend-shift, az-restore, '] },
   { name: 'run __proto__', text: 'run __proto__', expect: ['There is no runbook `__proto__`.'] },
   { name: 'run on an unknown target', text: 'run readiness-check target=prod-west', expect: ['`target`: there is no target `prod-west` (targets: default)'] },
   { name: 'run on a target shaped like a path', text: 'run restore-cluster target=../dr healthUrl=https://a.example/h', expect: ['`target`: there is no target `../dr` (targets: default)'] },
