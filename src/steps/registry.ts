@@ -31,6 +31,7 @@ import { scaleRestoreStep, scaleToZeroStep } from './kube/scale.ts';
 import { failoverInRegionStep } from './rds/failover-in-region.ts';
 import { cancelZonalShiftStep, extendZonalShiftStep } from './arc/extend-cancel.ts';
 import { zonalShiftStep } from './arc/zonal-shift.ts';
+import { setRoutingControlsStep } from './arc/routing-controls.ts';
 import { verifyFailoverStep } from './dns/verify-failover.ts';
 
 /** Every step a runbook may `use:`, by id. */
@@ -80,6 +81,7 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     extendZonalShiftStep(),
     cancelZonalShiftStep(),
     verifyFailoverStep(),
+    setRoutingControlsStep(),
   ];
   return new Map(steps.map((s) => [s.id, s]));
 }

@@ -34,6 +34,27 @@ const EndpointsSchema = z
   })
   .strict();
 
+/** A URL a client signs requests to: https, or http to this machine only (a test's fake); never plain http across a network. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const signedUrl = httpUrl.refine((u) => u.startsWith('https://') || LOOPBACK_HOSTS.has(new URL(u).hostname), 'must be an https URL (http only to 127.0.0.1 or localhost)');
+
+/**
+ * An ARC cluster's regional endpoints (DescribeCluster's ClusterEndpoints,
+ * five in all): where routing control states are read and set, each tried in
+ * turn. Each endpoint's requests are signed for its own region.
+ */
+const ArcClusterEndpointsSchema = z
+  .array(z.object({ region, url: signedUrl }).strict(), { error: 'must be a list of { region, url }: the ARC cluster\'s endpoints (DescribeCluster\'s ClusterEndpoints)' })
+  .min(1, 'must list at least one endpoint of the ARC cluster (it has five)')
+  .max(5, 'an ARC cluster has five endpoints: list each once')
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, e] of list.entries()) {
+      if (seen.has(e.region)) ctx.addIssue({ code: 'custom', path: [i, 'region'], message: `lists ${e.region} twice: a cluster has one endpoint per region` });
+      seen.add(e.region);
+    }
+  });
+
 const KubernetesSchema = z.union(
   [
     z.object({ eksCluster: z.string().regex(EKS_CLUSTER_NAME, 'must be an EKS cluster name') }).strict(),
@@ -76,6 +97,8 @@ export const TargetSpecSchema = z
     endpoints: EndpointsSchema.prefault({}),
     /** Per-region RDS endpoints for steps that name another region (a failover's DR region). */
     rdsEndpoints: z.record(region, httpUrl).default({}),
+    /** The ARC cluster whose routing controls move traffic (arc.set-routing-controls); none unless set. */
+    arcClusterEndpoints: ArcClusterEndpointsSchema.optional(),
     /** How the target's cluster is reached; no cluster = the target has AWS only. */
     kubernetes: KubernetesSchema.optional(),
     veleroNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('velero'),

@@ -24,6 +24,7 @@ export function placeIdentity(spec: ResolvedTarget, view: TargetView): PlaceIden
     // Every service's endpoint, whichever services a target may name.
     ...Object.fromEntries(Object.entries(spec.endpoints).map(([service, url]) => [service === 'default' ? 'endpoint' : `${service.toUpperCase()} endpoint`, url])),
     ...Object.fromEntries(Object.entries(spec.rdsEndpoints).map(([region, url]) => [`RDS endpoint in ${region}`, url])),
+    ...Object.fromEntries((spec.arcClusterEndpoints ?? []).map(({ region, url }) => [`ARC cluster endpoint in ${region}`, url])),
     'Velero namespace': view.cluster ? spec.veleroNamespace : undefined,
     // Where a restore's backup is read from at plan time: another bucket is another backup.
     'Velero backup storage': backupStorageOf(spec),

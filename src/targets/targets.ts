@@ -10,6 +10,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UserError } from '../errors.ts';
+import { ArcRoutingControlClient } from './arc-routing-control.ts';
 import { ArcZonalShiftClient } from './arc-zonal-shift.ts';
 import { accountOf, clusterLabel, EKS_CLUSTER_NAME } from './config.ts';
 import { assumedRoleCredentials, sessionName } from './credentials.ts';
@@ -41,6 +42,8 @@ export interface TargetAccess {
     ec2(): EC2Client;
     /** ARC zonal shift in the target's region (signed requests, no SDK client: arc-zonal-shift.ts). */
     arcZonalShift(): ArcZonalShiftClient;
+    /** ARC routing control on the cluster the target's arcClusterEndpoints name, each endpoint tried in turn; a UserError when it names none. */
+    arcRoutingControl(): ArcRoutingControlClient;
   };
   /** The target's cluster (or the one named at run time); the same APIs each time, tokens renewed per request. */
   kube(): Promise<KubeApis>;
@@ -53,7 +56,7 @@ export interface TargetsOptions {
   credentials?: AwsCredentialIdentityProvider;
 }
 
-type AwsClient = RDSClient | EKSClient | S3Client | CloudWatchClient | ECRClient | SecretsManagerClient | Route53Client | STSClient | EC2Client | ArcZonalShiftClient;
+type AwsClient = RDSClient | EKSClient | S3Client | CloudWatchClient | ECRClient | SecretsManagerClient | Route53Client | STSClient | EC2Client | ArcZonalShiftClient | ArcRoutingControlClient;
 
 /** How long cached clients of a run's session are kept after their last use. */
 const IDLE_MS = 2 * 3_600_000;
@@ -145,6 +148,16 @@ export class Targets {
       ec2: () => client('ec2', spec.region, (c) => new EC2Client(c)),
       // The region, when the target names none, is the one the SDK's chain gives its clients.
       arcZonalShift: () => client('arczonalshift', spec.region, (c) => new ArcZonalShiftClient({ region: c.region ?? (() => aws.ec2().config.region()), credentials: c.credentials, endpoint: c.endpoint })),
+      arcRoutingControl: () => {
+        const cached = s.clients.get('arc-routing-control') as ArcRoutingControlClient | undefined;
+        if (cached) return cached;
+        // The cluster's own endpoints, from the configuration only: its regions are not the target's.
+        const endpoints = spec.arcClusterEndpoints ?? [];
+        if (endpoints.length === 0) throw new NoClusterEndpointsError(name);
+        const made = new ArcRoutingControlClient({ endpoints, credentials: s.credentials });
+        s.clients.set('arc-routing-control', made);
+        return made;
+      },
     };
     const kube = (): Promise<KubeApis> => {
       const key = target.eksCluster ?? '';
@@ -205,6 +218,17 @@ function awsConfig(target: string, spec: ResolvedTarget, service: AwsService, re
     // config file's endpoint_url to every target and region, where the configuration said nothing.
     ignoreConfiguredEndpointUrls: true,
   };
+}
+
+/** Routing controls asked of a target that names no ARC cluster: refused before anything is sent. */
+export class NoClusterEndpointsError extends UserError {
+  readonly permanent = true;
+
+  constructor(target: string) {
+    super(
+      `Target \`${target}\` names no ARC cluster: give it arcClusterEndpoints, the cluster's regional endpoints as DescribeCluster lists them ([{ region: us-west-2, url: https://host-….us-west-2.example.com/v1 }, …], docs/targets.md), or leave the routing controls out.`,
+    );
+  }
 }
 
 function unknownTargetMessage(name: string, known: readonly string[]): string {

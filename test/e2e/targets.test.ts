@@ -233,7 +233,7 @@ describe('targets, end to end', () => {
 
       const run = await engine.service.create({ runbookId: 'failover-region', params: { target: 'dr', healthUrl: `${api.url}/health`, nodes: 4 }, requester: ALICE });
       const dr = { target: 'dr', label: DR_LABEL, region: 'us-west-2', account: '222222222222', clusterLabel: 'EKS eks-dr' };
-      expect(places(run)).toEqual(['promote', 'scale', 'point-apps', 'restart', 'rollout', 'health'].map((id) => [id, dr]));
+      expect(places(run)).toEqual(['promote', 'scale', 'point-apps', 'restart', 'rollout', 'health', 'route-traffic', 'verify-dns'].map((id) => [id, dr]));
       expect(run.plan.flatMap((p) => p.lines.filter((l) => l.irreversible).map((l) => l.detail))).toEqual([
         expect.stringMatching(/^fail global cluster prod-aurora-global over to prod-aurora-replica in us-west-2, allowing the loss of writes not yet replicated/),
       ]);

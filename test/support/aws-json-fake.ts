@@ -37,11 +37,14 @@ export interface AwsJsonCall {
 export class AwsJsonError extends Error {
   readonly status: number;
   readonly code: string;
+  /** Members the error's shape has besides `message` (ARC's `resourceId`, `resourceType`…). */
+  readonly fields: Record<string, unknown>;
 
-  constructor(code: string, message: string, status = 400) {
+  constructor(code: string, message: string, status = 400, fields: Record<string, unknown> = {}) {
     super(message);
     this.code = code;
     this.status = status;
+    this.fields = fields;
   }
 }
 
@@ -152,12 +155,15 @@ export abstract class AwsJsonFake extends LoopbackFake {
       res.writeHead(200, { 'content-type': `application/x-amz-json-${this.protocol.jsonVersion}`, 'x-amzn-requestid': randomUUID() }).end(toJson(out));
     } catch (err) {
       // A fake's own shortfall (something it does not model) shows as a 500, not as a crash of the test worker.
-      if (err instanceof AwsJsonError) refuse(err.status, err.code, err.message);
+      if (err instanceof AwsJsonError) {
+        call.error = err.code;
+        this.sendError(res, err.status, err.code, err.message, err.fields);
+      }
       else refuse(500, 'InternalFailure', String(err));
     }
   }
 
-  private sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  private sendError(res: ServerResponse, status: number, code: string, message: string, fields: Record<string, unknown> = {}): void {
     const headers: Record<string, string> = { 'content-type': `application/x-amz-json-${this.protocol.jsonVersion}`, 'x-amzn-requestid': randomUUID() };
     const compat = this.protocol.queryCompatible;
     let type = code;
@@ -165,7 +171,7 @@ export abstract class AwsJsonFake extends LoopbackFake {
       headers['x-amzn-query-error'] = `${code};Sender`;
       type = `com.amazonaws.${this.protocol.service}#${compat[code] ?? code}`;
     }
-    res.writeHead(status, headers).end(JSON.stringify({ __type: type, message }));
+    res.writeHead(status, headers).end(JSON.stringify({ ...fields, __type: type, message }));
   }
 }
 

@@ -9,8 +9,13 @@ import { fqdn, healthCheckState, publicZoneOf } from './route53.ts';
 
 const params = z
   .object({
-    /** The name of the failover record pair (DR-PLAN.md, "Route53 Failover"). */
-    record: z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$/i, 'must be a DNS name such as api.example.com'),
+    /**
+     * The name of the failover record pair (DR-PLAN.md, "Route53 Failover");
+     * '' (a runbook's dnsRecord left out): nothing is verified, and the plan says so.
+     */
+    record: z.union([z.literal(''), z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$/i, 'must be a DNS name such as api.example.com')], {
+      error: 'must be a DNS name such as api.example.com, or empty to verify nothing',
+    }),
     type: z.enum(['A', 'AAAA', 'CNAME']).default('A'),
     /** The public hosted zone's id; found by the record's parent domains when left out. */
     hostedZoneId: z.string().regex(/^[A-Z0-9]{1,32}$/, 'must be a hosted zone id such as Z0123456789ABCDEFGHIJ').optional(),
@@ -104,6 +109,9 @@ function why(l: Look, want: Side): string {
   return l.healthyPrimary ? `${l.health}; Route 53 has not yet turned back to it` : `${l.health}, so Route 53 answers with the SECONDARY`;
 }
 
+/** What an empty `record` leaves unchecked, said where everyone reads it. */
+const NOT_VERIFIED = "traffic NOT verified: no dnsRecord given, so nothing checks that Route 53 answers with the DR region's record; give dnsRecord (the failover record's name) to verify it";
+
 const answerText = (l: Look) => `${l.answer.join(', ') || 'nothing'} (${l.answeredBy === 'neither' ? 'neither record' : `the ${l.answeredBy}`})`;
 
 /**
@@ -117,9 +125,10 @@ export function verifyFailoverStep() {
     id: 'dns.verify-failover',
     summary: 'Verify Route 53 answers with the SECONDARY (or PRIMARY) failover record',
     params,
-    outputs: ['answer', 'healthyPrimary', 'movedAt'],
+    outputs: ['answer', 'healthyPrimary', 'movedAt', 'verified'],
     resumable: true,
     async plan(ctx, p) {
+      if (p.record === '') return [{ action: 'check', resource: 'route53 traffic', detail: NOT_VERIFIED }];
       const pair = await pairOf(ctx, p);
       const want: Side = p.expect === 'secondary' ? 'SECONDARY' : 'PRIMARY';
       const now = await look(ctx, pair, p.type);
@@ -134,6 +143,10 @@ export function verifyFailoverStep() {
       ];
     },
     async run(ctx, p): Promise<StepOutputs> {
+      if (p.record === '') {
+        ctx.progress(NOT_VERIFIED);
+        return { answer: '', healthyPrimary: false, movedAt: '', verified: false };
+      }
       const pair = await pairOf(ctx, p);
       const want: Side = p.expect === 'secondary' ? 'SECONDARY' : 'PRIMARY';
       let last: Look | undefined;
@@ -150,7 +163,7 @@ export function verifyFailoverStep() {
           `Route 53 still answers ${pair.name} ${p.type} with ${last ? answerText(last) : 'nothing'} after ${formatDuration(waitedMs)}, not the ${want}: ${last ? why(last, want) : 'no answer read'}`,
       });
       if (!last) throw new Error('no answer was read');
-      return { answer: last.answer.join(','), healthyPrimary: last.healthyPrimary, movedAt: new Date().toISOString() };
+      return { answer: last.answer.join(','), healthyPrimary: last.healthyPrimary, movedAt: new Date().toISOString(), verified: true };
     },
   });
 }

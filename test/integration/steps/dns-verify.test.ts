@@ -40,7 +40,7 @@ describe('dns.verify-failover: Route 53 answers with the record the failover sho
   const params = (over: Record<string, unknown> = {}) => verifyFailoverStep().params.parse({ record: 'api.example.com', ...over });
 
   it('is registered, and its plan says what it waits for and what Route 53 answers now, changing nothing', async () => {
-    expect(buildRegistry().get('dns.verify-failover')?.outputs).toEqual(['answer', 'healthyPrimary', 'movedAt']);
+    expect(buildRegistry().get('dns.verify-failover')?.outputs).toEqual(['answer', 'healthyPrimary', 'movedAt', 'verified']);
     const lines = await step().plan(planContext(), params());
     expect(lines).toHaveLength(1);
     expect(lines[0]?.action).toBe('wait');
@@ -49,6 +49,18 @@ describe('dns.verify-failover: Route 53 answers with the record the failover sho
     expect(lines[0]?.detail).toContain('now it answers 192.0.2.10 (the PRIMARY)');
     expect(lines[0]?.detail).toContain('8 of 8 checkers healthy');
     expect(r53.calls.map((c) => c.operation).filter((op) => !/^(List|Get|Test)/.test(op))).toEqual([]);
+  });
+
+  it('with no record given verifies nothing, asks Route 53 nothing, and its plan says traffic is NOT verified', async () => {
+    const none = params({ record: '' });
+    const lines = await step().plan(planContext(), none);
+    expect(lines).toEqual([{ action: 'check', resource: 'route53 traffic', detail: expect.stringContaining('traffic NOT verified: no dnsRecord given') as unknown }]);
+    const ctx = stepContext();
+    expect(await step().run(ctx, none)).toEqual({ answer: '', healthyPrimary: false, movedAt: '', verified: false });
+    expect(ctx.progressMessages.join()).toContain('traffic NOT verified');
+    expect(r53.calls).toEqual([]);
+    // Not a DNS name and not empty: refused as before.
+    expect(verifyFailoverStep().params.safeParse({ record: 'not a name' }).success).toBe(false);
   });
 
   it('with the primary healthy, Route 53 keeps answering with it: expect primary passes, expect secondary fails at its deadline saying why', async () => {

@@ -15,7 +15,7 @@ import { serviceModel, type ServiceName } from './model.ts';
 import type { ModelProblem } from './query.ts';
 import { checkJsonValue } from './rest-json.ts';
 
-export type JsonService = Extract<ServiceName, 'cloudwatch' | 'ecr' | 'secretsmanager'>;
+export type JsonService = Extract<ServiceName, 'cloudwatch' | 'ecr' | 'secretsmanager' | 'route53-recovery-cluster'>;
 
 /** What a service answers a body that breaks the model with. */
 interface Wording {
@@ -40,6 +40,13 @@ const WORDING: Record<JsonService, Wording> = {
     missing: 'InvalidParameterException',
     missingMessage: (member) => `Invalid parameter at '${camel(member)}' failed to satisfy constraint: 'Member must not be null'`,
     wrap: (message) => message.replace(/^Value (?:'.*' )?at '(.+?)' failed to satisfy constraint: (.*)$/s, (_m, at: string, what: string) => `Invalid parameter at '${camel(at)}' failed to satisfy constraint: '${what}'`),
+  },
+  // ARC's routing control API: ValidationException, its members named as Secrets Manager's are (its own wording is not published).
+  'route53-recovery-cluster': {
+    invalid: 'ValidationException',
+    missing: 'ValidationException',
+    missingMessage: (member) => `1 validation error detected: Value null at '${camel(member)}' failed to satisfy constraint: Member must not be null`,
+    wrap: (message) => (message.startsWith('Value ') ? `1 validation error detected: ${message.replace(/ at '(.+?)'/, (_m, at: string) => ` at '${camel(at)}'`)}` : message),
   },
   secretsmanager: {
     invalid: 'ValidationException',

@@ -44,7 +44,7 @@ interface Model {
   shapes: Record<string, Shape>;
 }
 
-export type ServiceName = 'rds' | 'eks' | 'sts' | 's3' | 'cloudwatch' | 'ecr' | 'secretsmanager' | 'route53' | 'arc-zonal-shift' | 'ec2';
+export type ServiceName = 'rds' | 'eks' | 'sts' | 's3' | 'cloudwatch' | 'ecr' | 'secretsmanager' | 'route53' | 'arc-zonal-shift' | 'ec2' | 'route53-recovery-cluster';
 
 const MODEL_FILES: Record<ServiceName, { v2: string; botocore: string }> = {
   rds: { v2: 'rds-2014-10-31', botocore: 'rds/2014-10-31/service-2.json' },
@@ -58,6 +58,7 @@ const MODEL_FILES: Record<ServiceName, { v2: string; botocore: string }> = {
   route53: { v2: 'route53-2013-04-01', botocore: 'route53/2013-04-01/service-2.json' },
   'arc-zonal-shift': { v2: 'arc-zonal-shift-2022-10-30', botocore: 'arc-zonal-shift/2022-10-30/service-2.json' },
   ec2: { v2: 'ec2-2016-11-15', botocore: 'ec2/2016-11-15/service-2.json' },
+  'route53-recovery-cluster': { v2: 'route53-recovery-cluster-2019-12-02', botocore: 'route53-recovery-cluster/2019-12-02/service-2.json' },
 };
 
 /** Where Debian's python3-botocore keeps its models; BOTOCORE_DATA_DIR overrides it. */

@@ -19,7 +19,10 @@ const SERVICES: Record<string, string> = {
   'secrets-manager': 'secretsmanager',
   'route-53': 'route53',
   ec2: 'ec2',
+  'route53-recovery-cluster': 'route53-recovery-cluster',
 };
+/** Services whose resources another service's ARNs name: routing controls are route53-recovery-control's. */
+const RESOURCE_SERVICE: Record<string, string> = { 'route53-recovery-cluster': 'route53-recovery-control' };
 /** Calls IAM authorizes under another action's name (Service Authorization Reference, and each call's API page). */
 const IAM_ACTION: Record<string, string> = { 's3:ListObjectsV2': 's3:ListBucket', 's3:GetBucketReplication': 's3:GetReplicationConfiguration' };
 /**
@@ -110,7 +113,7 @@ function glob(pattern: string): RegExp {
  */
 function expectScopedTo(p: z.infer<typeof Policy>, account: string): void {
   for (const s of p.Statement) {
-    const services = new Set(s.Action.map((a) => a.split(':')[0]));
+    const services = new Set(s.Action.map((a) => a.split(':')[0] ?? '').flatMap((svc) => [svc, RESOURCE_SERVICE[svc] ?? svc]));
     const unscopable = s.Action.filter((a) => NO_RESOURCE_TYPES.has(a));
     const key = conditionKeyOf(s);
     if (key && unscopable.length === 0) {
@@ -135,6 +138,10 @@ function expectScopedTo(p: z.infer<typeof Policy>, account: string): void {
         // Bucket ARNs name no region or account: the account is a condition (buckets owned by it only).
         expect([region, inAccount], r).toEqual(['', '']);
         expect(s.Condition?.StringEquals?.['s3:ResourceAccount'], s.Sid).toBe(account);
+      } else if (service === 'route53-recovery-control') {
+        // Routing control ARNs name no region: a role reaches its own account's only.
+        expect(region, r).toBe('');
+        expect(inAccount, r).toBe(account);
       } else if (service === 'route53') {
         // Hosted zone and health check ARNs name no region or account: a role reaches its own account's only.
         expect([region, inAccount], r).toEqual(['', '']);
@@ -169,6 +176,7 @@ describe('deploy/iam-policy.json', () => {
     expect(used.get(ASSUME_ROLE)).toBe('src/targets/credentials.ts');
     expect(used.get('arc-zonal-shift:StartZonalShift')).toBe('src/targets/arc-zonal-shift.ts');
     expect(used.get('ec2:DescribeAvailabilityZones')).toBe('src/steps/arc/zones.ts');
+    expect(used.get('route53-recovery-cluster:UpdateRoutingControlStates')).toBe('src/targets/arc-routing-control.ts');
   });
 
   it('allows exactly the actions the steps call (plus tagging on create, as the code tags), for targets without a role', () => {
