@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { askAndWait } from '../gate-access.ts';
+import { askAndWait } from '../gate-wait.ts';
 import { defineStep, PermanentStepError } from '../types.ts';
 
 /**

@@ -6,7 +6,7 @@
  * then, with what may be lost, and fails over only on their acceptance.
  */
 import { formatDuration } from '../../util/duration.ts';
-import { askAndWait } from '../gate-access.ts';
+import { askAndWait } from '../gate-wait.ts';
 import { type MeasuredLag, PermanentStepError, type StepContext } from '../types.ts';
 
 export interface DataLossQuestion {
