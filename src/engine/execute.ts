@@ -75,7 +75,7 @@ class Execution {
     const scope: Scoped = {
       params: run.params,
       outputs: {},
-      run: { id: run.id, shortId: run.id },
+      run: { id: run.id, shortId: run.id, incidentId: run.origin.incidentId ?? '' },
     };
     // A run whose main steps already ended (a worker stopped during cleanup) goes straight to its cleanup.
     const ending = run.ending ?? (await this.runMainSteps(run, scope, deadline));

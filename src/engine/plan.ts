@@ -15,6 +15,8 @@ export interface PlanInput {
   runbook: Runbook;
   params: Readonly<Record<string, Scalar>>;
   runId: string;
+  /** The incident the run is requested in (`${{ run.incidentId }}`); '' or absent when none. */
+  incidentId?: string | undefined;
   registry: StepRegistry;
   targets: Targets;
   /** Where steps that name no target act (the CLI's --target); the configured default otherwise. */
@@ -36,11 +38,11 @@ const PLAN_RETRY_MS = 150;
  * pinned. Fails early, as a UserError naming the step, on input a step
  * refuses (a restore time outside the window, an unknown cluster…).
  */
-export async function planRun({ runbook, params, runId, registry, targets, target, logger, signal }: PlanInput): Promise<PlannedStep[]> {
+export async function planRun({ runbook, params, runId, incidentId, registry, targets, target, logger, signal }: PlanInput): Promise<PlannedStep[]> {
   // Only the planner makes placeholders: a parameter that looks like one would skip the steps' checks.
   const posing = Object.keys(params).filter((k) => hasPlaceholderDelimiters(params[k]));
   if (posing.length) throw new UserError(`Parameter ${posing.map((k) => `\`${escapeMrkdwn(k)}\``).join(', ')} contains ‹ or ›, which are not allowed in a parameter value. Nothing was planned.`);
-  const scope = { params, outputs: {}, run: { id: runId, shortId: runId } };
+  const scope = { params, outputs: {}, run: { id: runId, shortId: runId, incidentId: incidentId ?? '' } };
   const planned: PlannedStep[] = [];
   const sections = [...runbook.steps.map((spec) => ({ spec, always: false })), ...runbook.always.map((spec) => ({ spec, always: true }))];
   for (const { spec, always } of sections) {

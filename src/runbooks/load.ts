@@ -174,7 +174,7 @@ function checkWith(values: Record<string, unknown>, schema: z.ZodObject, label: 
 
 function checkRef(path: string, runbook: Runbook, earlier: ReadonlyMap<string, readonly string[]>, section: 'steps' | 'always'): string | undefined {
   const ref = parseRef(path);
-  if (!ref) return 'not a reference: use params.<name>, steps.<id>.outputs.<name>, run.id or run.shortId';
+  if (!ref) return 'not a reference: use params.<name>, steps.<id>.outputs.<name>, run.id, run.shortId or run.incidentId';
   switch (ref.kind) {
     case 'param':
       return ref.name in runbook.params

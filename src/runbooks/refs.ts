@@ -3,6 +3,7 @@
  *   ${{ params.<name> }}                the run's parameter
  *   ${{ steps.<id>.outputs.<name> }}    an earlier step's output
  *   ${{ run.id }} / ${{ run.shortId }}  the run itself
+ *   ${{ run.incidentId }}               the incident the run was requested in ('' when none)
  * A value that is exactly one reference keeps the referenced value's type;
  * references inside longer text are interpolated as text.
  */
@@ -11,7 +12,11 @@ export type Scalar = string | number | boolean;
 export type Ref =
   | { kind: 'param'; name: string }
   | { kind: 'output'; step: string; output: string }
-  | { kind: 'run'; field: 'id' | 'shortId' };
+  | { kind: 'run'; field: RunField };
+
+const RUN_FIELDS = ['id', 'shortId', 'incidentId'] as const;
+type RunField = (typeof RUN_FIELDS)[number];
+const isRunField = (name: string | undefined): name is RunField => (RUN_FIELDS as readonly (string | undefined)[]).includes(name);
 
 const REF_PATTERN = /\$\{\{\s*([^}]*?)\s*\}\}/g;
 const WHOLE_REF = /^\$\{\{\s*([^}]*?)\s*\}\}$/;
@@ -22,7 +27,7 @@ export function parseRef(path: string): Ref | undefined {
   if (parts[0] === 'steps' && parts.length === 4 && parts[2] === 'outputs' && parts[1] && parts[3]) {
     return { kind: 'output', step: parts[1], output: parts[3] };
   }
-  if (parts[0] === 'run' && parts.length === 2 && (parts[1] === 'id' || parts[1] === 'shortId')) {
+  if (parts[0] === 'run' && parts.length === 2 && isRunField(parts[1])) {
     return { kind: 'run', field: parts[1] };
   }
   return undefined;
@@ -39,7 +44,8 @@ export function findRefs(value: unknown): string[] {
 export interface Scope {
   params: Readonly<Record<string, Scalar>>;
   outputs: Readonly<Record<string, Readonly<Record<string, Scalar>>>>;
-  run: { id: string; shortId: string };
+  /** `incidentId`: the incident the run was requested in; absent or '' when it has none. */
+  run: { id: string; shortId: string; incidentId?: string };
 }
 
 /**
@@ -75,7 +81,7 @@ function lookup(path: string, scope: Scope, defer: boolean): Scalar {
       return value;
     }
     case 'run':
-      return scope.run[ref.field];
+      return scope.run[ref.field] ?? '';
     case 'output': {
       const value = scope.outputs[ref.step]?.[ref.output];
       if (value !== undefined) return value;

@@ -134,7 +134,7 @@ export class RunService {
   async create(input: CreateRunInput): Promise<Run> {
     const checked = this.check(input);
     const id = await this.freeId(input.id);
-    return this.record(id, input, checked, await this.plan(checked, id));
+    return this.record(id, input, checked, await this.plan(checked, id, input.origin?.incidentId));
   }
 
   /**
@@ -150,7 +150,7 @@ export class RunService {
     const runbook = this.runbook(input.runbookId);
     const bound = this.bind(runbook, input);
     const id = await this.freeId(input.id);
-    const plan = await this.plan({ runbook, ...bound }, id);
+    const plan = await this.plan({ runbook, ...bound }, id, input.origin?.incidentId);
     const refused = preapproval.covers(runbook, plan);
     if (refused !== undefined) return { refused };
     return { run: await this.record(id, input, { runbook, ...bound }, plan, preapproval) };
@@ -213,9 +213,9 @@ export class RunService {
     return { runbook, plan: await this.plan({ runbook, ...this.bind(runbook, input) }, newRunId()) };
   }
 
-  /** Every step's plan (read-only calls). */
-  private plan({ runbook, params, runTarget }: { runbook: Runbook; params: Record<string, Scalar>; runTarget?: string }, runId: string): Promise<PlannedStep[]> {
-    return planRun({ runbook, params, runId, registry: this.deps.registry, targets: this.deps.targets, target: runTarget, logger: this.deps.logger });
+  /** Every step's plan (read-only calls); `incidentId` fills `${{ run.incidentId }}`. */
+  private plan({ runbook, params, runTarget }: { runbook: Runbook; params: Record<string, Scalar>; runTarget?: string }, runId: string, incidentId?: string): Promise<PlannedStep[]> {
+    return planRun({ runbook, params, runId, incidentId, registry: this.deps.registry, targets: this.deps.targets, target: runTarget, logger: this.deps.logger });
   }
 
   /** Binds the parameters (and --target): refused (a UserError) before anything is planned or stored. */

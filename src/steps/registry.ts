@@ -33,6 +33,8 @@ import { cancelZonalShiftStep, extendZonalShiftStep } from './arc/extend-cancel.
 import { zonalShiftStep } from './arc/zonal-shift.ts';
 import { setRoutingControlsStep } from './arc/routing-controls.ts';
 import { verifyFailoverStep } from './dns/verify-failover.ts';
+import { snapshotEvidenceStep } from './rds/evidence.ts';
+import { rotateMasterPasswordStep } from './rds/rotate-password.ts';
 
 /** Every step a runbook may `use:`, by id. */
 export type StepRegistry = ReadonlyMap<string, Step>;
@@ -82,6 +84,8 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     cancelZonalShiftStep(),
     verifyFailoverStep(),
     setRoutingControlsStep(),
+    snapshotEvidenceStep(),
+    rotateMasterPasswordStep(limits.kubernetes),
   ];
   return new Map(steps.map((s) => [s.id, s]));
 }

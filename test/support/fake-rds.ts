@@ -10,6 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RdsDeletions } from './rds-deletions.ts';
 import { ClusterFailovers } from './rds-cluster-failover.ts';
 import { GlobalDatabases, type GlobalOperation } from './rds-global.ts';
+import { MasterPasswords } from './rds-master-password.ts';
+import { createClusterSnapshot, snapshotXml } from './rds-snapshots.ts';
 import { checkQueryRequest } from './aws-models/query.ts';
 import { recordModelRefusal } from './aws-models/refusals.ts';
 import { type FakeSts, queryCredentialRefusal, sendQueryError, sigV4Caller } from './fake-sts.ts';
@@ -82,6 +84,10 @@ export interface FakeSnapshot {
   vpcId?: string;
   kmsKeyId?: string;
   availabilityZones?: string[];
+  /** Its TagList (CreateDBClusterSnapshot's Tags). */
+  tags?: Record<string, string>;
+  /** `creating` until then (CreateDBClusterSnapshot); available when absent. */
+  readyAt?: number;
 }
 
 export interface RdsCall {
@@ -114,6 +120,10 @@ export class FakeRds extends LoopbackFake {
   readonly deletions = new RdsDeletions(this.clusters, this.instances);
   /** Failovers inside the region (FailoverDBCluster): `failing-over`, then the target reader is the writer; `addReader`. */
   readonly failovers = new ClusterFailovers(this.clusters, this.instances);
+  /** Master passwords and RDS-managed master secrets (ModifyDBCluster); `passwords.keepSecretsIn(secretsManager)` first. */
+  readonly passwords = new MasterPasswords(this.clusters, () => this.region);
+  /** How long a snapshot CreateDBClusterSnapshot makes stays `creating`. */
+  snapshotCreatingMs = 300;
   get globalClusters(): Map<string, string[]> {
     return this.global.members;
   }
@@ -311,6 +321,9 @@ export class FakeRds extends LoopbackFake {
     const failedOver = this.failovers.answer(action, p, { cluster: (c) => this.clusterXml(c), status: (id, readyAt) => this.status(id, readyAt) });
     if (typeof failedOver === 'string') return failedOver;
     if (failedOver) throw new RdsFault(failedOver.fault.code, failedOver.fault.message, failedOver.fault.status);
+    const password = this.passwords.answer(action, p, { cluster: (c) => this.clusterXml(c), status: (id, readyAt) => this.status(id, readyAt), globalMembership: (id) => this.globalMembership(id) });
+    if (typeof password === 'string') return password;
+    if (password) throw new RdsFault(password.fault.code, password.fault.message, password.fault.status);
     switch (action) {
       case 'DescribeDBClusters': {
         const id = p.DBClusterIdentifier;
@@ -332,26 +345,24 @@ export class FakeRds extends LoopbackFake {
         let list = this.snapshots;
         const clusterId = p.DBClusterIdentifier ?? (p['Filters.Filter.1.Name'] === 'db-cluster-id' ? p['Filters.Filter.1.Values.Value.1'] : undefined);
         if (clusterId) list = list.filter((s) => s.clusterId === clusterId.toLowerCase());
-        if (p.DBClusterSnapshotIdentifier) list = list.filter((s) => s.id === p.DBClusterSnapshotIdentifier);
-        return `<DBClusterSnapshots>${list
-          .map(
-            (s) =>
-              `<DBClusterSnapshot>${xml({
-                DBClusterSnapshotIdentifier: s.id,
-                DBClusterIdentifier: s.clusterId,
-                SnapshotCreateTime: s.createdAt.toISOString(),
-                Engine: s.engine,
-                EngineVersion: s.engineVersion,
-                Status: 'available',
-                SnapshotType: s.type,
-                Port: String(s.port ?? 5432),
-                IAMDatabaseAuthenticationEnabled: String(s.iamAuth ?? false),
-                ...(s.vpcId ? { VpcId: s.vpcId } : {}),
-                StorageEncrypted: String(Boolean(s.kmsKeyId)),
-                ...(s.kmsKeyId ? { KmsKeyId: s.kmsKeyId } : {}),
-              })}${s.availabilityZones?.length ? `<AvailabilityZones>${s.availabilityZones.map((z) => `<AvailabilityZone>${escape(z)}</AvailabilityZone>`).join('')}</AvailabilityZones>` : ''}</DBClusterSnapshot>`,
-          )
-          .join('')}</DBClusterSnapshots>`;
+        const snapshotId = p.DBClusterSnapshotIdentifier?.toLowerCase();
+        if (snapshotId) {
+          list = list.filter((s) => s.id === snapshotId);
+          // Named and not there: RDS answers with a fault, not an empty list.
+          if (!list.length) throw new RdsFault('DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${snapshotId} not found.`, 404);
+        }
+        return `<DBClusterSnapshots>${list.map((s) => `<DBClusterSnapshot>${snapshotXml(s)}</DBClusterSnapshot>`).join('')}</DBClusterSnapshots>`;
+      }
+      case 'CreateDBClusterSnapshot': {
+        const created = createClusterSnapshot(p, {
+          snapshots: this.snapshots,
+          cluster: (id) => this.clusters.get(id.toLowerCase()),
+          status: (c) => this.status(c.id, c.readyAt),
+          parseTags,
+          creatingMs: this.snapshotCreatingMs,
+        });
+        if (typeof created === 'string') return created;
+        throw new RdsFault(created.fault.code, created.fault.message, created.fault.status);
       }
       case 'RestoreDBClusterToPointInTime': {
         const source = this.mustCluster(p.SourceDBClusterIdentifier ?? '');
@@ -479,6 +490,12 @@ export class FakeRds extends LoopbackFake {
     return cluster;
   }
 
+  /** The global database a cluster of this region is a member of, and whether it is the primary (the first member). */
+  private globalMembership(id: string): { global: string; primary: boolean } | undefined {
+    for (const [global, members] of this.global.members) if (members.includes(id)) return { global, primary: members[0] === id };
+    return undefined;
+  }
+
   private mustCluster(id: string): FakeCluster {
     const cluster = this.clusters.get(id.toLowerCase());
     if (!cluster) throw new RdsFault('DBClusterNotFoundFault', `DBCluster ${id} not found.`, 404);
@@ -498,6 +515,7 @@ export class FakeRds extends LoopbackFake {
     if (forced) return forced;
     if (this.deletions.deleting('cluster', id) || this.deletions.deleting('instance', id)) return 'deleting';
     if (this.failovers.failingOver(id)) return 'failing-over';
+    if (this.passwords.resetting(id)) return 'resetting-master-credentials';
     return !this.neverReady.has(id) && Date.now() >= readyAt ? 'available' : 'creating';
   }
 
@@ -533,7 +551,8 @@ export class FakeRds extends LoopbackFake {
         : '') +
       `<VpcSecurityGroups>${c.securityGroups.map((g) => `<VpcSecurityGroupMembership><VpcSecurityGroupId>${g}</VpcSecurityGroupId><Status>active</Status></VpcSecurityGroupMembership>`).join('')}</VpcSecurityGroups>` +
       `<DBClusterMembers>${members.map((m) => `<DBClusterMember>${xml({ DBInstanceIdentifier: m.id, IsClusterWriter: String(m.isWriter) })}</DBClusterMember>`).join('')}</DBClusterMembers>` +
-      `<TagList>${Object.entries(c.tags).map(([k, v]) => `<Tag>${xml({ Key: k, Value: v })}</Tag>`).join('')}</TagList>`
+      `<TagList>${Object.entries(c.tags).map(([k, v]) => `<Tag>${xml({ Key: k, Value: v })}</Tag>`).join('')}</TagList>` +
+      this.passwords.xml(c.id)
     );
   }
 

@@ -105,6 +105,14 @@ export class FakeSecretsManager extends AwsJsonFake {
     return this.primary(primaryRegion, name).versions.find((v) => v.stages.includes('AWSCURRENT'))?.value.SecretString;
   }
 
+  /**
+   * A new AWSCURRENT value of a secret, as the service owning it writes one (RDS rotating a
+   * managed master password); the previous value becomes AWSPREVIOUS. Returns the new VersionId.
+   */
+  putValue(primaryRegion: string, name: string, value: string): string {
+    return this.put(this.primary(primaryRegion, name), primaryRegion, { SecretString: value }).VersionId;
+  }
+
   protected override redact(_operation: string, input: Record<string, unknown>): Record<string, unknown> {
     const out = { ...input };
     for (const key of ['SecretString', 'SecretBinary']) if (key in out) out[key] = '[redacted]';

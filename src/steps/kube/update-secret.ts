@@ -50,17 +50,24 @@ export function updateSecretStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
         ctx.progress(`secret ${p.namespace}/${p.name} already holds these values`);
         return { changedKeys: '' };
       }
-      try {
-        await api.core.patchNamespacedSecret(
-          { name: p.name, namespace: p.namespace, body: { data: Object.fromEntries(changed.map((k) => [k, wanted[k]])) }, fieldManager: FIELD_MANAGER },
-          MERGE_PATCH,
-        );
-      } catch (err) {
-        throw classifyKubeError(err, `updating secret ${p.namespace}/${p.name}`);
-      }
+      await patchSecret(api, p.namespace, p.name, { data: Object.fromEntries(changed.map((k) => [k, wanted[k] ?? ''])) });
       return { changedKeys: changed.join(',') };
     },
   });
+}
+
+/**
+ * Merges `data` (base64 values) and `annotations` into a Secret with one merge
+ * patch, keeping its other keys; errors name the Secret, never a value (also
+ * rds.rotate-master-password's, for the new password).
+ */
+export async function patchSecret(api: KubeApis, namespace: string, name: string, change: { data?: Record<string, string>; annotations?: Record<string, string> }): Promise<void> {
+  const body = { ...(change.annotations ? { metadata: { annotations: change.annotations } } : {}), ...(change.data ? { data: change.data } : {}) };
+  try {
+    await api.core.patchNamespacedSecret({ name, namespace, body, fieldManager: FIELD_MANAGER }, MERGE_PATCH);
+  } catch (err) {
+    throw classifyKubeError(err, `updating secret ${namespace}/${name}`);
+  }
 }
 
 /** The Secret, or a PermanentStepError when there is none (also sql.check's, for a password). */

@@ -17,6 +17,7 @@ export interface FakeSecret {
   resourceVersion: number;
   type?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 export interface SecretRequest {
@@ -36,7 +37,7 @@ export function secretJson(s: FakeSecret): Obj {
   return {
     kind: 'Secret',
     apiVersion: 'v1',
-    metadata: { name: s.name, namespace: s.namespace, resourceVersion: String(s.resourceVersion), ...(s.labels ? { labels: s.labels } : {}) },
+    metadata: { name: s.name, namespace: s.namespace, resourceVersion: String(s.resourceVersion), ...(s.labels ? { labels: s.labels } : {}), ...(s.annotations ? { annotations: s.annotations } : {}) },
     type: s.type ?? 'Opaque',
     data: { ...s.data },
   };
@@ -73,6 +74,9 @@ export function secretRoute(secrets: Map<string, FakeSecret>, name: string, r: S
   const patched = applyPatch(secretJson(secret), r.contentType, r.body);
   validateObject(patched);
   secret.data = (patched.data ?? {}) as Record<string, string>;
+  const annotations = (patched.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
+  if (annotations && Object.keys(annotations).length) secret.annotations = annotations;
+  else delete secret.annotations;
   secret.resourceVersion = r.nextVersion();
   return [200, secretJson(secret)];
 }

@@ -17,6 +17,7 @@ describe('runbook priorities', () => {
       'az-evacuate': 'urgent',
       'az-extend-shift': 'urgent',
       'az-restore': 'urgent',
+      'contain-breach': 'urgent',
       'dr-drill': 'background',
       'failover-region': 'urgent',
       'readiness-check': 'background',
