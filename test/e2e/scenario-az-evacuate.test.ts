@@ -96,6 +96,8 @@ describe('scenario: a single AZ failure, through the bot and worker processes', 
     // Recovered within the single AZ failure's RTO of 5 minutes, measured to the health check.
     expect(report).toMatch(/\| Recovery time \(RTO\) \| \d+(\.\d+)?m?s \| 5m \| within \|/);
     expect(report).toContain('until the health check passed (step `health`');
+    // No committed write lost: the in-region failover (or a writer already elsewhere) says so, scored against the RPO of 0.
+    expect(report).toContain('| Data loss (RPO) | 0s | 0s (no data loss) | within |');
   };
 
   it('the writer in the failing zone: traffic shifted away from use1-az1, the writer moved to a reader in us-east-1b, the zone cordoned, health OK, the report', async () => {

@@ -183,6 +183,8 @@ describe('scenario: a region switch, through the bot and worker processes', () =
     for (const step of steps.values()) expect(step).toEqual({ state: 'succeeded', took: expect.stringMatching(/^\d+(\.\d+)?m?s$/) as unknown });
     expect(report).toMatch(/\| Recovery time \(RTO\) \| \d+(\.\d+)?m?s \| 4h \| within \|/);
     expect(report).toMatch(/step succeeded: promote \([^)]*method=switchover/);
+    // Nothing lost: the switchover measured it, and the report scores it against the 15-minute RPO.
+    expect(report).toContain('| Data loss (RPO) | 0s | 15m | within |');
     expect(report).toMatch(/step succeeded: promote \([^)]*dataLossAllowed=false/);
     expect(report).not.toContain('never-shown-0001');
     expect(reportComment).toMatch(/succeeded: recovered in [\d.]+m?s from the request to the health check passing \(RTO 4h: within\)/);
@@ -227,6 +229,8 @@ describe('scenario: a region switch, through the bot and worker processes', () =
     expect([...reportSteps(report).keys()]).toEqual(STEPS);
     expect(report).toMatch(/\| Recovery time \(RTO\) \| \d+(\.\d+)?m?s \| 4h \| within \|/);
     expect(report).toMatch(/step succeeded: promote \([^)]*method=failover/);
+    // A failover's loss is not measured: the report says so rather than a number.
+    expect(report).toContain('| Data loss (RPO) | not known | 15m | — |');
     expect(report).toMatch(/step succeeded: promote \([^)]*dataLossAcceptedBy=bob, carol/);
     // The question and both answers are in the report's timeline, with who answered.
     expect(report).toMatch(/UTC: dr-chatops \(system\): gate opened: promote: Fail global cluster prod-aurora-global over/);
