@@ -147,6 +147,10 @@ describe('contain-breach: a security breach', () => {
     expect(done.failure).toBeUndefined();
     expect(done.state).toBe('succeeded');
 
+    // Evidence first: the snapshot requested before anything changed, then containment without waiting for it, then its completion.
+    expect(run.plan.map((p) => p.stepId).slice(0, 4)).toEqual(['evidence', 'isolate', 'contain', 'evidence-kept']);
+    expect(done.steps.evidence?.finishedAt).toBeLessThanOrEqual(done.steps.isolate?.startedAt ?? 0);
+    expect(done.steps['evidence-kept']?.outputs?.snapshot).toBe(done.steps.evidence?.outputs?.snapshot);
     // Evidence: a manual snapshot of the cluster, tagged with the incident, the run and its purpose.
     expect(rds.snapshots).toHaveLength(1);
     expect(rds.snapshots[0]).toMatchObject({ clusterId: CLUSTER, type: 'manual', tags: { 'dr-chatops:incident': INCIDENT, 'dr-chatops:run': run.id, 'dr-chatops:purpose': 'evidence' } });

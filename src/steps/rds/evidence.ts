@@ -76,6 +76,12 @@ export function snapshotEvidenceStep() {
         .default(''),
       /** The cluster's region; the step's target's when left out. */
       region: z.string().regex(AWS_REGION, 'must be an AWS region like us-east-1').optional(),
+      /**
+       * false: only start the snapshot (its point in time is the request) so that
+       * containment need not wait for it; the same step later in the run, with
+       * true, adopts it and waits until it is available.
+       */
+      waitUntilAvailable: z.boolean({ error: 'must be true or false' }).default(true),
     }),
     outputs: ['snapshot', 'incident', 'takenAt'],
     async plan(ctx, p) {
@@ -90,7 +96,7 @@ export function snapshotEvidenceStep() {
           resource: `rds cluster snapshot ${name}`,
           detail:
             `snapshot ${p.cluster} as ${name} for the investigation (${incident}), tagged ${tags.map((t) => `${t.Key ?? ''}=${t.Value ?? ''}`).join(', ')}, ` +
-            `and wait until it is available${state}${notes.length ? `; ${notes.join('; ')}` : ''}; it is kept until someone deletes it: delete the snapshot when the investigation ends`,
+            `${p.waitUntilAvailable ? 'and wait until it is available' : 'without waiting: its point in time is the request; a later step waits until it is available'}${state}${notes.length ? `; ${notes.join('; ')}` : ''}; it is kept until someone deletes it: delete the snapshot when the investigation ends`,
         },
       ];
     },
@@ -117,6 +123,7 @@ export function snapshotEvidenceStep() {
           return { takenAt: again.SnapshotCreateTime?.toISOString() ?? '' };
         }
       });
+      if (!p.waitUntilAvailable) return { snapshot: name, incident: p.incident || ctx.runId, takenAt: taken.takenAt };
       await pollUntil(ctx, {
         what: `snapshot ${name} to be available`,
         name: 'snapshot',

@@ -4,6 +4,7 @@ import { evidenceSnapshotName, snapshotEvidenceStep } from '../../../src/steps/r
 import { PASSWORD_LENGTH, rotateMasterPasswordStep } from '../../../src/steps/rds/rotate-password.ts';
 import type { TargetAccess } from '../../../src/targets/targets.ts';
 import { FakeKube } from '../../support/fake-kube.ts';
+import { snapshotStatus } from '../../support/rds-snapshots.ts';
 import { FakeRds } from '../../support/fake-rds.ts';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.ts';
 import { createStepClients, failureOf, fakeAwsCredentials, planContext, stepContext, withClients } from '../../support/step-context.ts';
@@ -54,6 +55,20 @@ describe('security breach steps: rds.snapshot-evidence and rds.rotate-master-pas
   const rotateParams = () => rotate.params.parse({ cluster: CLUSTER, namespace: 'production', secret: 'database-credentials' });
 
   describe('rds.snapshot-evidence', () => {
+    it('waitUntilAvailable false: started and left creating (its point in time is the request); the same step with true adopts it and waits', async () => {
+      const started = evidence.params.parse({ cluster: CLUSTER, incident: 'inc-2026-0042', waitUntilAvailable: false });
+      const [line] = await evidence.plan(planContext('rbreach2'), started);
+      expect(line?.detail).toContain('without waiting: its point in time is the request; a later step waits until it is available');
+      const out = await evidence.run(stepContext({ runId: 'rbreach2' }), started);
+      expect(out).toMatchObject({ snapshot: 'prod-aurora-evidence-rbreach2', incident: 'inc-2026-0042' });
+      expect(snapshotStatus(rds.snapshots[0] ?? expect.fail('no snapshot')).status).toBe('creating');
+
+      const kept = await evidence.run(stepContext({ runId: 'rbreach2', attempt: 1 }), evidence.params.parse({ cluster: CLUSTER, incident: 'inc-2026-0042' }));
+      expect(kept.snapshot).toBe('prod-aurora-evidence-rbreach2');
+      expect(snapshotStatus(rds.snapshots[0] ?? expect.fail('no snapshot')).status).toBe('available');
+      expect(rds.callsTo('CreateDBClusterSnapshot')).toHaveLength(1);
+    });
+
     it('takes a manual snapshot named after the run, tagged with the incident, the run and the purpose, and waits until it is available', async () => {
       const p = evidence.params.parse({ cluster: CLUSTER, incident: 'inc-2026-0042' });
       const [line] = await evidence.plan(planContext('rbreach1'), p);
