@@ -92,6 +92,8 @@ export interface RunEnding {
   reportComment: string;
 }
 
+/** A plan message names its run: "run `r1a2b3c4`". */
+const RUN_NAMED = /run `(r[a-z0-9]{7})`/;
 const TERMINAL_REPLY = /(succeeded|failed at|failed:|was cancelled)/;
 
 export class ScenarioProcesses {
@@ -176,11 +178,12 @@ export class ScenarioProcesses {
     const seen = await this.slack.waitFor(() => {
       const refused = this.slack.responses.find((r) => r.id === responseId);
       if (refused) return { refused: String(refused.body.text) };
-      const plan = this.slack.calls.slice(mark).find((c) => c.method === 'chat.postMessage' && c.args.channel === channel && !c.args.thread_ts && c.result?.ok === true);
+      // In an incident's channel the bot posts the incident's own messages too: the plan is the one naming a run.
+      const plan = this.slack.calls.slice(mark).find((c) => c.method === 'chat.postMessage' && c.args.channel === channel && !c.args.thread_ts && c.result?.ok === true && RUN_NAMED.test(readable(c.args)));
       return plan && { plan };
     }, 20_000);
     if ('refused' in seen) throw new Error(`the request was refused: ${seen.refused}`);
-    const runId = /run `(r[a-z0-9]{7})`/.exec(readable(seen.plan.args))?.[1];
+    const runId = RUN_NAMED.exec(readable(seen.plan.args))?.[1];
     if (!runId) throw new Error(`the plan message names no run: ${readable(seen.plan.args)}`);
     return { runId, channel, ts: String(seen.plan.result?.ts) };
   }
