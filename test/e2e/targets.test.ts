@@ -240,8 +240,9 @@ describe('targets, end to end', () => {
       expect((await engine.service.approve(run.id, BOB)).outcome).toBe('recorded');
       expect((await engine.service.approve(run.id, CAROL)).outcome).toBe('approved');
       // The primary region has no endpoint here, so no switchover: the run asks two approvers to accept the data loss first.
-      await until('the data-loss question', async () => (await engine.store.get(run.id))?.gate?.state === 'open');
-      const asked = (await engine.store.get(run.id))?.gate;
+      const running = engine;
+      await until('the data-loss question', async () => (await running.store.get(run.id))?.gate?.state === 'open');
+      const asked = (await running.store.get(run.id))?.gate;
       if (!asked) throw new Error('no gate');
       expect(asked.question).toBe('Fail global cluster prod-aurora-global over to prod-aurora-replica in us-west-2, accepting the loss of the writes not yet replicated?');
       expect(asked.required).toBe(2);

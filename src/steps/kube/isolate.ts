@@ -208,7 +208,16 @@ export function liftIsolationStep(limits: KubeScope = DEFAULT_KUBE_SCOPE) {
       const back = `pods in ${p.namespace} get their network traffic back (as far as its other NetworkPolicies allow)`;
       if (isPending(p.namespace)) return [{ action: 'delete', resource, detail: `delete NetworkPolicy ${ISOLATION_POLICY} if this bot made it: ${back}${allowedNote(note)}` }];
       const policy = await readPolicy(await ctx.kube(), p.namespace);
-      if (!policy) return [{ action: 'check', resource, detail: `there is no NetworkPolicy ${ISOLATION_POLICY} in ${p.namespace}: nothing to lift${allowedNote(note)}` }];
+      // Planned with the rest of a run, the policy is usually made by an earlier step of that run (k8s.isolate-namespace): the plan says both cases.
+      if (!policy) {
+        return [
+          {
+            action: 'delete',
+            resource,
+            detail: `delete NetworkPolicy ${ISOLATION_POLICY} if this bot made it (an earlier step of this run may create it; there is none now, so if none is there then, nothing is lifted): ${back}${allowedNote(note)}`,
+          },
+        ];
+      }
       refuseForeign(policy, p.namespace);
       const at = policy.metadata?.annotations?.[ISOLATED_AT];
       return [{ action: 'delete', resource, detail: `delete NetworkPolicy ${ISOLATION_POLICY} (made by run ${madeBy(policy) ?? 'unknown'}${at ? ` at ${at}` : ''}): ${back}; k8s.isolate-namespace isolates it again${allowedNote(note)}` }];

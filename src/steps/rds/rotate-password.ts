@@ -180,7 +180,7 @@ async function modify(rds: RDSClient, cluster: string, change: { RotateMasterUse
 async function rotateManaged(ctx: StepContext, c: { rds: RDSClient; sm: SecretsManagerClient; kube: KubeApis }, p: Params, secretArn: string) {
   // The version before the rotation: the wait ends on a new one, never on a secret RDS has not marked rotating yet.
   const before = await ctx.once('version-before', async () => ({ versionId: (await readManaged(c.sm, secretArn)).versionId }));
-  await ctx.once('rotate', async () => {
+  const rotated = await ctx.once('rotate', async () => {
     ctx.progress(`rotating the RDS-managed master password of ${p.cluster}`);
     await modify(c.rds, p.cluster, { RotateMasterUserPassword: true });
     return { at: new Date().toISOString() };
@@ -206,7 +206,7 @@ async function rotateManaged(ctx: StepContext, c: { rds: RDSClient; sm: SecretsM
     await patchSecret(c.kube, p.namespace, p.secret, { data: { [p.passwordKey]: encode(password) }, annotations: { [ROTATED_BY]: ctx.runId, [ROTATED_AT]: new Date().toISOString() } });
   }
   ctx.progress(`secret ${p.namespace}/${p.secret} holds the rotated password (version ${versionId})`);
-  return { method: 'managed-rotation', secretVersion: versionId, rotatedAt: '' };
+  return { method: 'managed-rotation', secretVersion: versionId, rotatedAt: rotated.at };
 }
 
 async function setNewPassword(ctx: StepContext, c: { rds: RDSClient; kube: KubeApis }, p: Params) {

@@ -153,7 +153,7 @@ describe('Security breach containment: k8s.isolate-namespace, k8s.lift-isolation
       expect((del?.body as { preconditions?: { uid?: string } } | undefined)?.preconditions?.uid).toBe(uid);
 
       expect(await lift.run(stepContext({ runId: 'rlift0001', attempt: 2 }), lift.params.parse(ns))).toEqual({ deleted: false });
-      expect((await lift.plan(planContext(), lift.params.parse(ns)))[0]?.detail).toMatch(/^there is no NetworkPolicy dr-chatops-isolate in production: nothing to lift/);
+      expect((await lift.plan(planContext(), lift.params.parse(ns)))[0]?.detail).toMatch(/^delete NetworkPolicy dr-chatops-isolate if this bot made it \(an earlier step of this run may create it; there is none now, so if none is there then, nothing is lifted\)/);
     });
 
     it('the fake refuses what the API server refuses: no podSelector, an unknown policy type, a stale delete precondition', async () => {

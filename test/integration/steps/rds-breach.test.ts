@@ -141,7 +141,8 @@ describe('security breach steps: rds.snapshot-evidence and rds.rotate-master-pas
       expect(appPassword()).toBe(rotated);
       expect(kube.secretValue('production', 'database-credentials', 'host')).toBe('prod-aurora.cluster-abc123.us-east-1.rds.amazonaws.com');
       expect(kube.secretValue('production', 'database-credentials', 'username')).toBe('postgres');
-      expect(out).toMatchObject({ method: 'managed-rotation', rotatedAt: '' });
+      expect(out).toMatchObject({ method: 'managed-rotation' });
+      expect(Date.parse(String(out.rotatedAt))).not.toBeNaN();
       expect(String(out.secretVersion)).toMatch(/^[0-9a-f-]{36}$/);
       expect(rds.callsTo('ModifyDBCluster').map((c) => c.params)).toEqual([{ Version: '2014-10-31', DBClusterIdentifier: CLUSTER, ApplyImmediately: 'true', RotateMasterUserPassword: 'true' }]);
       expect(JSON.stringify([out, ctx.progressMessages, line])).not.toContain(rotated);
