@@ -14,6 +14,7 @@ import { rolloutRestartStep, rolloutStatusStep, rolloutUndoStep } from './kube/r
 import { updateSecretStep } from './kube/update-secret.ts';
 import { scaleNodegroupStep } from './eks/scale-nodegroup.ts';
 import { deleteNamespaceStep, verifyPodsStep } from './kube/namespace.ts';
+import { verifyOutsideZoneStep } from './kube/outside-zone.ts';
 import { verifyWorkloadsStep } from './kube/verify.ts';
 import { failoverStep } from './rds/failover.ts';
 import { readinessChecklistStep } from './readiness/checklist.ts';
@@ -72,6 +73,7 @@ export function buildRegistry(targets: ScenarioTargets = scenarioTargets(), limi
     veleroCheckStep(),
     sqlCheckStep(limits.kubernetes),
     cordonZoneStep(),
+    verifyOutsideZoneStep(limits.kubernetes),
     uncordonZoneStep(),
     drainZoneStep(limits.kubernetes),
     isolateNamespaceStep(limits.kubernetes),

@@ -74,7 +74,7 @@ describe('az-evacuate and az-restore: a single AZ failure', () => {
     kube.addNode(A1, { zone: 'us-east-1a' });
     kube.addNode(B0, { zone: 'us-east-1b' });
     // The workload k8s.verify-workloads waits for; its pods are the fake's own, not those below.
-    kube.addDeployment('production', 'web', ['web:2.1.0'], { replicas: 2 });
+    kube.addDeployment('production', 'api', ['api:2.1.0'], { replicas: 3 });
     kube.addPod('production', 'api-7d9f8-abcde', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: A0 });
     kube.addPod('production', 'api-7d9f8-fghij', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: A1 });
     kube.addPod('production', 'api-7d9f8-klmno', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: B0 });

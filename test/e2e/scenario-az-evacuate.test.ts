@@ -71,7 +71,7 @@ describe('scenario: a single AZ failure, through the bot and worker processes', 
     kube.addNode(A0, { zone: 'us-east-1a' });
     kube.addNode(A1, { zone: 'us-east-1a' });
     kube.addNode(B0, { zone: 'us-east-1b' });
-    kube.addDeployment('production', 'web', ['web:2.1.0'], { replicas: 2 });
+    kube.addDeployment('production', 'api', ['api:2.1.0'], { replicas: 3 });
     kube.addPod('production', 'api-7d9f8-abcde', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: A0 });
     kube.addPod('production', 'api-7d9f8-fghij', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: A1 });
     kube.addPod('production', 'api-7d9f8-klmno', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: B0 });

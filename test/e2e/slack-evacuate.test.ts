@@ -63,7 +63,7 @@ describe('/dr evacuate: the single AZ failure from Slack', () => {
     rds.failovers.addReader('prod-aurora-cluster', 'prod-aurora-reader-1b', 'us-east-1b', { writerZone: 'us-east-1a' });
     kube.addNode('ip-10-0-1-10.ec2.internal', { zone: 'us-east-1a' });
     kube.addNode('ip-10-0-2-10.ec2.internal', { zone: 'us-east-1b' });
-    kube.addDeployment('production', 'web', ['web:2.1.0'], { replicas: 2 });
+    kube.addDeployment('production', 'api', ['api:2.1.0'], { replicas: 3 });
     bot = await startTestBot({
       slack,
       env: {

@@ -146,10 +146,10 @@ export class FakeKube extends LoopbackFake implements VeleroCluster {
   }
 
   /** A deployment with one revision per image in its history (the last is current). */
-  addDeployment(namespace: string, name: string, images: string[], options: { replicas?: number; changeCauses?: string[] } = {}): FakeDeployment {
+  addDeployment(namespace: string, name: string, images: string[], options: { replicas?: number; changeCauses?: string[]; nodes?: string[] } = {}): FakeDeployment {
     const templates = images.map((image) => ({ metadata: { labels: { app: name } }, spec: { containers: [{ name, image }] } }));
     const changeCauses = images.map((image, i) => options.changeCauses?.[i] ?? `deploy ${image}`);
-    return this.apps.add(namespace, name, templates, { ...(options.replicas !== undefined ? { replicas: options.replicas } : {}), changeCauses });
+    return this.apps.add(namespace, name, templates, { ...(options.replicas !== undefined ? { replicas: options.replicas } : {}), ...(options.nodes ? { nodes: options.nodes } : {}), changeCauses });
   }
 
   /** Any object of the kinds kube/objects.ts stores (validated); StatefulSets and DaemonSets come up after `readyMs`. */

@@ -6,6 +6,7 @@ import { pollUntil } from '../poll.ts';
 import { defineStep, PermanentStepError, type PlanLine } from '../types.ts';
 import { classifyKubeError, listAll, statusCode } from './api.ts';
 import { checkNamespace, DEFAULT_KUBE_SCOPE, type KubeScope, scopeOnTarget } from './scope.ts';
+import { selects } from './selector.ts';
 import { ZONE_NAME, zoneNodes } from './zone.ts';
 
 /** kubectl drain retries an eviction a PodDisruptionBudget refused (429) every 5 s (API-FACTS 8.9). */
@@ -101,20 +102,11 @@ async function evict(api: KubeApis, pod: V1Pod): Promise<{ evicted: boolean } | 
   }
 }
 
-/** Whether a budget's selector takes in the pod (matchLabels and matchExpressions, as label selectors do). */
+/** Whether a budget's selector takes in the pod. */
 function covers(pdb: V1PodDisruptionBudget, pod: V1Pod): boolean {
   const selector = pdb.spec?.selector;
   if (!selector || pdb.metadata?.namespace !== pod.metadata?.namespace) return false;
-  const labels = pod.metadata?.labels ?? {};
-  const byLabel = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
-  const byExpression = (selector.matchExpressions ?? []).every((e) => {
-    const value = labels[e.key];
-    if (e.operator === 'In') return value !== undefined && (e.values ?? []).includes(value);
-    if (e.operator === 'NotIn') return value === undefined || !(e.values ?? []).includes(value);
-    if (e.operator === 'Exists') return value !== undefined;
-    return value === undefined;
-  });
-  return byLabel && byExpression;
+  return selects(selector, pod.metadata?.labels ?? {});
 }
 
 /** The plan's lines about budgets that would hold evictions now. */

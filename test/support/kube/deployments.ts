@@ -17,6 +17,8 @@ export interface FakeDeployment {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   template: Obj;
+  /** The nodes its running pods are scheduled on, in turn (spec.nodeName); none: not scheduled on a known node. */
+  nodes?: string[];
   /** When the current rollout started, and how long it takes. */
   rolloutStartedAt: number;
   rolloutMs: number;
@@ -52,13 +54,14 @@ export class DeploymentStore {
   }
 
   /** A deployment with one revision per template (the last is current); `rolloutMs` > 0 makes it start rolling out now. */
-  add(namespace: string, name: string, templates: Obj[], options: { replicas?: number; labels?: Record<string, string>; changeCauses?: string[]; rolloutMs?: number } = {}): FakeDeployment {
+  add(namespace: string, name: string, templates: Obj[], options: { replicas?: number; labels?: Record<string, string>; changeCauses?: string[]; rolloutMs?: number; nodes?: string[] } = {}): FakeDeployment {
     const labels = options.labels ?? { app: name };
     const deployment: FakeDeployment = {
       namespace,
       name,
       uid: randomUUID(),
       generation: 1,
+      ...(options.nodes?.length ? { nodes: options.nodes } : {}),
       replicas: options.replicas ?? 3,
       paused: false,
       labels,
@@ -229,6 +232,7 @@ export class DeploymentStore {
         labels: { ...d.labels, 'pod-template-hash': hash },
         ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${d.name}-${hash}`, uid: d.uid, controller: true }],
       },
+      ...(d.nodes?.length ? { spec: { nodeName: d.nodes[i % d.nodes.length], containers: structuredClone(((d.template.spec ?? {}) as Obj).containers ?? []) } } : {}),
       status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
     }));
   }

@@ -16,8 +16,8 @@ import { validateObject } from './validate.ts';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 
 export interface NodeOptions {
-  /** The AZ name (`us-east-1a`): the zone label, and the region label from it. */
-  zone: string;
+  /** The AZ name (`us-east-1a`): the zone label, and the region label from it; left out, a node without them (self-managed, unlabelled). */
+  zone?: string;
   nodegroup?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -36,8 +36,7 @@ export class NodeStore {
     const labels: Record<string, string> = {
       'kubernetes.io/hostname': name,
       'kubernetes.io/os': 'linux',
-      [ZONE_LABEL]: options.zone,
-      'topology.kubernetes.io/region': options.zone.replace(/[a-z]$/, ''),
+      ...(options.zone ? { [ZONE_LABEL]: options.zone, 'topology.kubernetes.io/region': options.zone.replace(/[a-z]$/, '') } : {}),
       ...(options.nodegroup ? { 'eks.amazonaws.com/nodegroup': options.nodegroup } : {}),
       ...options.labels,
     };
@@ -45,7 +44,7 @@ export class NodeStore {
       apiVersion: 'v1',
       kind: 'Node',
       metadata: { name, uid: crypto.randomUUID(), labels, ...(options.annotations ? { annotations: options.annotations } : {}), resourceVersion: String(this.nextVersion()), creationTimestamp: new Date().toISOString() },
-      spec: { providerID: `aws:///${options.zone}/i-0${name.length.toString(16).padStart(16, '0')}`, ...(options.unschedulable ? { unschedulable: true } : {}) },
+      spec: { providerID: `aws:///${options.zone ?? 'unknown'}/i-0${name.length.toString(16).padStart(16, '0')}`, ...(options.unschedulable ? { unschedulable: true } : {}) },
       status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }] },
     };
     validateObject(node);
