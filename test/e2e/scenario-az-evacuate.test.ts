@@ -1,21 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Obj } from '../support/fake-velero.ts';
 import { FakeArcZonalShift } from '../support/fake-arc-zonal-shift.ts';
 import { FakeEc2 } from '../support/fake-ec2.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
 import { AWS_KEY, BOB, reportSteps, ScenarioProcesses, shippedStepIds } from '../support/scenario-processes.ts';
+import { A0, A1, B0, nodeName, podType, resetAzEstate, unschedulable, WEB } from '../support/az-estate.ts';
 
-const WEB = 'arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/web/0123456789abcdef';
-const A0 = 'ip-10-0-1-10.ec2.internal';
-const A1 = 'ip-10-0-1-11.ec2.internal';
-const B0 = 'ip-10-0-2-10.ec2.internal';
 /** Every step of the shipped runbook: shift, database, cordon, drain, pods, health. */
 const STEPS = shippedStepIds('az-evacuate');
-const podType = { group: '', version: 'v1', resource: 'pods', kind: 'Pod' };
-const nodeName = (pod: Obj) => ((pod.spec ?? {}) as { nodeName?: string }).nodeName ?? '';
-const unschedulable = (node: Obj | undefined) => ((node?.spec ?? {}) as { unschedulable?: boolean }).unschedulable === true;
 
 /**
  * A single AZ failure, end to end: `/dr evacuate us-east-1a` typed in Slack, the
@@ -47,34 +40,7 @@ describe('scenario: a single AZ failure, through the bot and worker processes', 
     await Promise.all([arc.stop(), ec2.stop(), rds.stop(), kube.stop(), api.stop()]);
   });
   beforeEach(() => {
-    arc.shifts.clear();
-    arc.calls.length = 0;
-    arc.applyAfterMs = 200;
-    // This account's names and ids: nothing in a name tells its id.
-    ec2.setZones('us-east-1', [['us-east-1a', 'use1-az1'], ['us-east-1b', 'use1-az6']]);
-    arc.setRegionZones('us-east-1', ['use1-az1', 'use1-az2', 'use1-az3', 'use1-az4', 'use1-az5', 'use1-az6']);
-    arc.addManagedResource(WEB, ['use1-az1', 'use1-az6']);
-
-    rds.clusters.clear();
-    rds.instances.clear();
-    rds.calls.length = 0;
-    rds.failovers.underWay.clear();
-    rds.failovers.failoverMs = 300;
-    rds.addCluster('prod-aurora-cluster', { earliest: new Date(0), latest: new Date() });
-    rds.failovers.addReader('prod-aurora-cluster', 'prod-aurora-reader-1b', 'us-east-1b', { writerZone: 'us-east-1a' });
-
-    kube.nodeObjects.clear();
-    kube.objects.clear();
-    kube.evictions.clear();
-    kube.calls.length = 0;
-    kube.evictions.graceMs = 300;
-    kube.addNode(A0, { zone: 'us-east-1a' });
-    kube.addNode(A1, { zone: 'us-east-1a' });
-    kube.addNode(B0, { zone: 'us-east-1b' });
-    kube.addDeployment('production', 'api', ['api:2.1.0'], { replicas: 3 });
-    kube.addPod('production', 'api-7d9f8-abcde', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: A0 });
-    kube.addPod('production', 'api-7d9f8-fghij', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: A1 });
-    kube.addPod('production', 'api-7d9f8-klmno', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: B0 });
+    resetAzEstate({ arc, ec2, rds, kube });
     api.reset();
   });
 

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunStore } from '../../src/runs/store.ts';
 import { BOT_TOKEN, startTestBot, type TestBot } from '../support/bot.ts';
+import { A0, B0, resetAzEstate, WEB } from '../support/az-estate.ts';
 import { SHIPPED_COMMANDS } from '../support/engine.ts';
 import { FakeArcZonalShift } from '../support/fake-arc-zonal-shift.ts';
 import { FakeEc2 } from '../support/fake-ec2.ts';
@@ -15,7 +16,6 @@ import { fakeAwsCredentials } from '../support/step-context.ts';
 
 const ALICE = 'U0ALICE001';
 const CHANNEL = 'C0INCIDENT1';
-const WEB = 'arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/web/0123456789abcdef';
 
 function readable(call: RecordedCall | undefined): string {
   return JSON.stringify(call?.args.blocks ?? call?.args.text ?? '');
@@ -56,14 +56,7 @@ describe('/dr evacuate: the single AZ failure from Slack', () => {
     [slack, arc, ec2, rds, kube, api] = await Promise.all([new FakeSlack([BOT_TOKEN]).start(), new FakeArcZonalShift().start(), new FakeEc2().start(), new FakeRds().start(), new FakeKube().start(), new FakeService().start()]);
     arc.knownSecrets.set(key.id, key.secret);
     ec2.knownSecrets.set(key.id, key.secret);
-    ec2.setZones('us-east-1', [['us-east-1a', 'use1-az1'], ['us-east-1b', 'use1-az6']]);
-    arc.setRegionZones('us-east-1', ['use1-az1', 'use1-az6']);
-    arc.addManagedResource(WEB, ['use1-az1', 'use1-az6']);
-    rds.addCluster('prod-aurora-cluster', { earliest: new Date(0), latest: new Date() });
-    rds.failovers.addReader('prod-aurora-cluster', 'prod-aurora-reader-1b', 'us-east-1b', { writerZone: 'us-east-1a' });
-    kube.addNode('ip-10-0-1-10.ec2.internal', { zone: 'us-east-1a' });
-    kube.addNode('ip-10-0-2-10.ec2.internal', { zone: 'us-east-1b' });
-    kube.addDeployment('production', 'api', ['api:2.1.0'], { replicas: 3 });
+    resetAzEstate({ arc, ec2, rds, kube }, { nodes: [A0, B0] });
     bot = await startTestBot({
       slack,
       env: {

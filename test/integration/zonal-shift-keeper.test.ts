@@ -12,13 +12,11 @@ import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
 import { TEST_REDIS_URL } from '../support/redis.ts';
+import { A0, B0, resetAzEstate, WEB } from '../support/az-estate.ts';
 
 const KEY = { accessKeyId: 'AKIAFAKEFAKEFAKE0001', secretAccessKey: 's'.repeat(40) };
 const credentials = () => Promise.resolve(KEY);
-const WEB = 'arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/web/0123456789abcdef';
 const API = 'arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/net/api/fedcba9876543210';
-const A0 = 'ip-10-0-1-10.ec2.internal';
-const B0 = 'ip-10-0-2-10.ec2.internal';
 const RUN_CHANNEL = 'C0RUNS0001';
 const INCIDENT_CHANNEL = 'C0INCAZ001';
 const ENDED = ['succeeded', 'failed', 'cancelled'] as const;
@@ -64,26 +62,8 @@ describe('the zonal shift keeper', () => {
   });
   beforeEach(async () => {
     clockOffset = 0;
-    arc.shifts.clear();
-    arc.calls.length = 0;
-    arc.applyAfterMs = 100;
-    ec2.setZones('us-east-1', [['us-east-1a', 'use1-az1'], ['us-east-1b', 'use1-az6']]);
-    arc.setRegionZones('us-east-1', ['use1-az1', 'use1-az6']);
-    arc.addManagedResource(WEB, ['use1-az1', 'use1-az6']);
+    resetAzEstate({ arc, ec2, rds, kube }, { writerZone: 'us-east-1b', nodes: [A0, B0], delayMs: 100 });
     arc.addManagedResource(API, ['use1-az1', 'use1-az6']);
-    rds.clusters.clear();
-    rds.instances.clear();
-    rds.addCluster('prod-aurora-cluster', { earliest: new Date(0), latest: new Date() });
-    rds.failovers.addReader('prod-aurora-cluster', 'prod-aurora-reader-1b', 'us-east-1b', { writerZone: 'us-east-1b' });
-    kube.nodeObjects.clear();
-    kube.objects.clear();
-    kube.evictions.clear();
-    kube.evictions.graceMs = 100;
-    kube.addNode(A0, { zone: 'us-east-1a' });
-    kube.addNode(B0, { zone: 'us-east-1b' });
-    kube.addDeployment('production', 'api', ['api:2.1.0'], { replicas: 3 });
-    kube.addPod('production', 'api-7d9f8-abcde', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: A0 });
-    kube.addPod('production', 'api-7d9f8-klmno', { ownerKind: 'ReplicaSet', ownerName: 'api-7d9f8', labels: { app: 'api' }, nodeName: B0 });
 
     targets = testTargets(
       { defaultTarget: 'prod', targets: { prod: { region: 'us-east-1', endpoints: { arczonalshift: arc.url, ec2: ec2.url, rds: rds.url }, kubernetes: { kubeconfig: kube.writeKubeconfig() } } } },
