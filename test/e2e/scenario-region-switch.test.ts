@@ -5,11 +5,9 @@ import { FakeEks } from '../support/fake-eks.ts';
 import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeService } from '../support/fake-service.ts';
+import { DR_CLUSTER, GLOBAL, PRIMARY, resetRegionEstate } from '../support/region-estate.ts';
 import { BOB, CAROL, reportSteps, ScenarioProcesses, shippedStepIds } from '../support/scenario-processes.ts';
 
-const GLOBAL = 'prod-aurora-global';
-const PRIMARY = 'prod-aurora';
-const DR_CLUSTER = 'prod-aurora-replica';
 const DR_ARN = `arn:aws:rds:us-west-2:123456789012:cluster:${DR_CLUSTER}`;
 /** Every step of the shipped runbook (its first six: promote, scale, point-apps, restart, rollout, health). */
 const STEPS = shippedStepIds('failover-region');
@@ -118,29 +116,7 @@ describe('scenario: a region switch, through the bot and worker processes', () =
   });
   beforeEach(() => {
     link.up();
-    for (const fake of [primary, drRds]) {
-      fake.clusters.clear();
-      fake.instances.clear();
-      fake.calls.length = 0;
-      fake.globalFailoverMs = 400;
-    }
-    primary.globalClusters.clear();
-    primary.globalFailovers.clear();
-    primary.globalSync.clear();
-    primary.addCluster(PRIMARY, { earliest: new Date(0), latest: new Date() });
-    drRds.addCluster(DR_CLUSTER, { earliest: new Date(0), latest: new Date() });
-    primary.globalClusters.set(GLOBAL, [PRIMARY, DR_CLUSTER]);
-
-    eks.clusters.clear();
-    eks.nodegroups.clear();
-    eks.calls.length = 0;
-    eks.addCluster('eks-dr', drKube.url);
-    eks.addNodegroup('eks-dr', 'workers', { min: 1, max: 1, desired: 1 });
-    drKube.deployments.clear();
-    drKube.secrets.clear();
-    drKube.calls.length = 0;
-    drKube.addSecret('production', 'database-credentials', { host: 'prod-aurora.cluster-abc123.us-east-1.rds.amazonaws.com', password: 'never-shown-0001' });
-    drKube.addDeployment('production', 'api-gateway', ['api-gateway:1.6.0'], { replicas: 2 });
+    resetRegionEstate({ primary, drRds, eks, drKube }, 'never-shown-0001');
     api.reset();
   });
 

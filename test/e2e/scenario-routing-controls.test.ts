@@ -5,11 +5,9 @@ import { FakeKube } from '../support/fake-kube.ts';
 import { FakeRds } from '../support/fake-rds.ts';
 import { FakeRoute53 } from '../support/fake-route53.ts';
 import { FakeService } from '../support/fake-service.ts';
+import { DR_CLUSTER, GLOBAL, PRIMARY, resetRegionEstate } from '../support/region-estate.ts';
 import { AWS_KEY, BOB, CAROL, reportSteps, ScenarioProcesses, shippedStepIds } from '../support/scenario-processes.ts';
 
-const GLOBAL = 'prod-aurora-global';
-const PRIMARY = 'prod-aurora';
-const DR_CLUSTER = 'prod-aurora-replica';
 const PANEL = '0123456789abcdef0123456789abcdef';
 const EAST = routingControlArn(PANEL, 'cellEast00000001');
 const WEST = routingControlArn(PANEL, 'cellWest00000001');
@@ -96,29 +94,7 @@ describe('scenario: a region switch moving traffic with ARC routing controls, on
     }
     r53.setHealth(primaryCheck, true);
 
-    for (const fake of [primary, drRds]) {
-      fake.clusters.clear();
-      fake.instances.clear();
-      fake.calls.length = 0;
-      fake.globalFailoverMs = 400;
-    }
-    primary.globalClusters.clear();
-    primary.globalFailovers.clear();
-    primary.globalSync.clear();
-    primary.addCluster(PRIMARY, { earliest: new Date(0), latest: new Date() });
-    drRds.addCluster(DR_CLUSTER, { earliest: new Date(0), latest: new Date() });
-    primary.globalClusters.set(GLOBAL, [PRIMARY, DR_CLUSTER]);
-
-    eks.clusters.clear();
-    eks.nodegroups.clear();
-    eks.calls.length = 0;
-    eks.addCluster('eks-dr', drKube.url);
-    eks.addNodegroup('eks-dr', 'workers', { min: 1, max: 1, desired: 1 });
-    drKube.deployments.clear();
-    drKube.secrets.clear();
-    drKube.calls.length = 0;
-    drKube.addSecret('production', 'database-credentials', { host: 'prod-aurora.cluster-abc123.us-east-1.rds.amazonaws.com', password: 'never-shown-0003' });
-    drKube.addDeployment('production', 'api-gateway', ['api-gateway:1.6.0'], { replicas: 2 });
+    resetRegionEstate({ primary, drRds, eks, drKube }, 'never-shown-0003');
     api.reset();
   });
 
