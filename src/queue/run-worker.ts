@@ -3,7 +3,7 @@ import type { RedisConnection } from './connection.ts';
 import { ZodError } from 'zod';
 import { executeRun, type ExecuteDeps } from '../engine/execute.ts';
 import type { Logger } from '../log/logger.ts';
-import { priorityOf, SYSTEM_ACTOR } from '../runs/model.ts';
+import { priorityOf, type Run, SYSTEM_ACTOR } from '../runs/model.ts';
 import type { RunService } from '../runs/service.ts';
 import type { RunStore } from '../runs/store.ts';
 import { GateStore } from '../runs/gates.ts';
@@ -135,10 +135,21 @@ export function startRunWorker(options: RunWorkerOptions): WorkerHandle {
   // between approval and enqueue), a request past its expiry, a running run
   // whose job vanished, and one whose job BullMQ failed for stalling too often
   // (no 'failed' event for that).
+  // An approved run never started: its job may be missing, or ended without starting it (BullMQ fails a job
+  // whose workers keep dying before the claim, "stalled more than allowable limit", with no 'failed' event).
+  // Nothing of the run was done, so it is queued afresh rather than left waiting for ever.
+  const queueApproved = async (run: Run) => {
+    const job = await queue.queue.getJob(`exec-${run.id}`);
+    if (job && ((await job.isFailed()) || (await job.isCompleted()))) {
+      log.warn({ runId: run.id, reason: job.failedReason || 'completed' }, 'an approved run\'s job ended without starting it; queued again');
+      await job.remove();
+    } else if (job) return;
+    await queue.enqueueExecution(run.id, priorityOf(run));
+  };
   const reconcile = async () => {
     try {
       for (const run of await store.list(200)) {
-        if (run.state === 'approved' && Date.now() - run.createdAt > 5_000) await queue.enqueueExecution(run.id, priorityOf(run));
+        if (run.state === 'approved' && Date.now() - run.createdAt > 5_000) await queueApproved(run);
         // Its expiry job may never have been queued (Redis went away right after the request).
         if (run.state === 'awaiting_approval' && Date.now() > run.expiresAt + 5_000) await service.expire(run.id);
         if (run.state !== 'running') continue;

@@ -44,7 +44,7 @@ export interface TestEngine {
   /** Resolves when the run reaches one of `states`. */
   waitForState(runId: string, states: RunState[], timeoutMs?: number): Promise<Run>;
   /** Another worker, as a worker process has it (`concurrency`: WORKER_CONCURRENCY, 8 unless given); stopped by stop(). */
-  startWorker(concurrency?: number): WorkerHandle;
+  startWorker(concurrency?: number, options?: { reconcileIntervalMs?: number }): WorkerHandle;
   stop(): Promise<void>;
 }
 
@@ -123,7 +123,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   const readiness = new ReadinessStore(redis, prefix);
   await queue.waitUntilReady();
 
-  const startWorker = (concurrency = 8): WorkerHandle => {
+  const startWorker = (concurrency = 8, options: { reconcileIntervalMs?: number } = {}): WorkerHandle => {
     const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const handle = startRunWorker({
       connection,
@@ -138,6 +138,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       engine: { retryBaseMs: 50, pollMs: 50, progressIntervalMs: 100 },
       drillHistory: () => drills.results(),
       replicationLag: (cluster) => lastReplicationLag(readiness, cluster),
+      ...options,
     });
     workers.push({ handle, connection });
     return handle;
