@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, BOB, FIXTURE_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
-import { childEnv, guardedNodeArgs, REPO_ROOT } from '../support/process.ts';
+import { guardedNodeArgs, guardEnv, REPO_ROOT } from '../support/process.ts';
 import { TEST_REDIS_URL } from '../support/redis.ts';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
@@ -38,7 +38,7 @@ describe('the CLI and DR_REQUESTERS', () => {
           // The plan checks the loopback URL, which http steps refuse unless allowed.
           HTTP_ALLOWED_TARGETS: '127.0.0.1',
           ...env,
-          ...childEnv(),
+          ...guardEnv(),
         },
       });
       let stdout = '';

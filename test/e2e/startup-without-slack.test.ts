@@ -19,7 +19,7 @@ import { EVENTS_NOT_READY } from '../../src/slack/app.ts';
 import { BOT_TOKEN } from '../support/bot.ts';
 import { ALICE, BOB, FIXTURE_COMMANDS } from '../support/engine.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
-import { type BotProcess, childEnv, guardedNodeArgs, REPO_ROOT, spawnBot, startedUrls, stopBot } from '../support/process.ts';
+import { type BotProcess, guardedNodeArgs, guardEnv, REPO_ROOT, spawnBot, startedUrls, stopBot } from '../support/process.ts';
 import { deleteKeys, jobsQueued, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
 import { sendSlashCommand, SIGNING_SECRET } from '../support/slack-requests.ts';
 
@@ -119,7 +119,7 @@ function dr(args: string[], prefix: string): Promise<{ code: number | null; stdo
         DR_CLI_OPERATORS: OPERATORS,
         DR_APPROVERS: `${ALICE.id},${BOB.id}`,
         DR_OPERATOR_KEY: OPERATOR_KEY,
-        ...childEnv(),
+        ...guardEnv(),
       },
     });
     let stdout = '';

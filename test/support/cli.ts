@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { childEnv, guardedNodeArgs, REPO_ROOT } from './process.ts';
+import { guardedNodeArgs, guardEnv, REPO_ROOT } from './process.ts';
 
 export interface CliResult {
   code: number | null;
@@ -25,7 +25,7 @@ export const newOperatorKey = () => randomBytes(32).toString('base64url');
 
 /** Starts `src/cli/main.ts` with exactly `env` (and the loopback guard). */
 export function startCli(args: readonly string[], env: Record<string, string>): CliProcess {
-  const child = spawn(process.execPath, [...guardedNodeArgs(), 'src/cli/main.ts', ...args], { cwd: REPO_ROOT, env: { ...env, ...childEnv() } });
+  const child = spawn(process.execPath, [...guardedNodeArgs(), 'src/cli/main.ts', ...args], { cwd: REPO_ROOT, env: { ...env, ...guardEnv() } });
   let stdout = '';
   let stderr = '';
   const waiting: { text: string; resolve: () => void }[] = [];
