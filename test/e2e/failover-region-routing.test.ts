@@ -43,10 +43,10 @@ describe('failover-region with ARC routing controls and one cluster endpoint dow
     kube.requireEksToken = true;
     kube.rolloutMs = 200;
     eks.onScaled = (ng, desired) => kube.nodes.set(ng, desired);
-    zone = r53.addHostedZone('example.com');
+    zone = r53.addHostedZone('dr-test.localhost');
     primaryCheck = r53.addHealthCheck({ Type: 'RECOVERY_CONTROL', FullyQualifiedDomainName: 'cell-east', ResourcePath: '/' });
-    r53.addRecord(zone, { Name: 'api.example.com', Type: 'A', SetIdentifier: 'east', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.10'], HealthCheckId: primaryCheck });
-    r53.addRecord(zone, { Name: 'api.example.com', Type: 'A', SetIdentifier: 'west', Failover: 'SECONDARY', TTL: 60, ResourceRecords: ['198.51.100.7'] });
+    r53.addRecord(zone, { Name: 'api.dr-test.localhost', Type: 'A', SetIdentifier: 'east', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.10'], HealthCheckId: primaryCheck });
+    r53.addRecord(zone, { Name: 'api.dr-test.localhost', Type: 'A', SetIdentifier: 'west', Failover: 'SECONDARY', TTL: 60, ResourceRecords: ['198.51.100.7'] });
     // The PRIMARY's health check is the us-east-1 cell's routing control.
     cluster.onUpdated = () => r53.setHealth(primaryCheck, cluster.stateOf(EAST) === 'On');
   });
@@ -109,7 +109,7 @@ describe('failover-region with ARC routing controls and one cluster endpoint dow
   const planLines = (run: Run, step: string) => run.plan.find((p) => p.stepId === step)?.lines.map((l) => `${l.action}: ${l.detail}`) ?? [];
 
   it('sets the controls once the application is healthy, through the next endpoint, and Route 53 then answers with the DR region', async () => {
-    const run = await failover({ routingControls: `${EAST}=Off,${WEST}=On`, dnsRecord: 'api.example.com' });
+    const run = await failover({ routingControls: `${EAST}=Off,${WEST}=On`, dnsRecord: 'api.dr-test.localhost' });
     expect(planLines(run, 'route-traffic')).toEqual([
       'change: On → Off: traffic stops flowing to its cell',
       'change: Off → On: traffic flows to its cell',

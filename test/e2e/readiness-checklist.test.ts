@@ -3,7 +3,7 @@ import type { ItemResult, ReadinessReport } from '../../src/steps/readiness/repo
 import { parseReadinessReport } from '../../src/steps/readiness/report.ts';
 import { ALICE, SHIPPED_COMMANDS, startTestEngine, type TestEngine } from '../support/engine.ts';
 import { recordPassingDrills } from '../support/drills.ts';
-import { ago, BOT_KEY, DR_CLUSTER, DR_ROLE, Estate, IMAGE, PROD_CLUSTER, SECRET, STATE_BUCKET } from '../support/estate.ts';
+import { ago, BOT_KEY, DR_CLUSTER, DR_ROLE, Estate, IMAGE, PROD_CLUSTER, RECORD, SECRET, STATE_BUCKET } from '../support/estate.ts';
 
 /**
  * The shipped readiness-check on the real engine (real Redis) against a
@@ -32,7 +32,7 @@ describe('readiness checklist, end to end', () => {
   const check = async (extra: Record<string, string | number> = {}): Promise<ReadinessReport> => {
     const run = await engine.service.create({
       runbookId: 'readiness-check',
-      params: { drTarget: 'dr', cluster: PROD_CLUSTER, drCluster: DR_CLUSTER, stateBucket: STATE_BUCKET, ...extra },
+      params: { drTarget: 'dr', cluster: PROD_CLUSTER, drCluster: DR_CLUSTER, stateBucket: STATE_BUCKET, dnsRecord: RECORD, ...extra },
       requester: ALICE,
     });
     const done = await engine.waitForState(run.id, ['succeeded', 'failed'], 60_000);
@@ -75,8 +75,8 @@ describe('readiness checklist, end to end', () => {
         'prod images.replication',
         `prod secrets.replica.${SECRET}`,
         'prod terraform.versioning',
-        'prod dns.failover-pair.api.example.com.',
-        'prod dns.health.api.example.com.',
+        'prod dns.failover-pair.api.dr-test.localhost.',
+        'prod dns.health.api.dr-test.localhost.',
         'dr bot.role',
         'dr velero.location.default',
         'dr velero.dr-sees-backups',
@@ -104,7 +104,7 @@ describe('readiness checklist, end to end', () => {
   });
 
   it('needs no approval, changes nothing, reads production with the bot\'s own keys and the DR region with one session named after the run', async () => {
-    const run = await engine.service.create({ runbookId: 'readiness-check', params: { drTarget: 'dr', cluster: PROD_CLUSTER, drCluster: DR_CLUSTER, stateBucket: STATE_BUCKET }, requester: ALICE });
+    const run = await engine.service.create({ runbookId: 'readiness-check', params: { drTarget: 'dr', cluster: PROD_CLUSTER, drCluster: DR_CLUSTER, stateBucket: STATE_BUCKET, dnsRecord: RECORD }, requester: ALICE });
     expect(run.state).toBe('approved');
     expect((await engine.waitForState(run.id, ['succeeded', 'failed'], 60_000)).state).toBe('succeeded');
 
@@ -163,7 +163,7 @@ describe('readiness checklist, end to end', () => {
     { what: 'an image absent in the DR region', breaks: (e) => e.ecr.deleteImage('us-west-2', IMAGE.repository, { digest: IMAGE.digest }), fails: 'dr images.in-dr-region', reason: /Missing in the DR region: api-gateway@sha256/ },
     { what: "a secret's replica Failed", breaks: (e) => e.secrets.setReplicaStatus('us-east-1', SECRET, 'us-west-2', 'Failed', 'Access denied to the KMS key'), fails: `prod secrets.replica.${SECRET}`, reason: /is Failed: Access denied to the KMS key/ },
     { what: "the state bucket's versioning suspended", breaks: (e) => e.s3.setVersioning(STATE_BUCKET, 'Suspended'), fails: 'prod terraform.versioning', reason: /does not keep old versions/ },
-    { what: 'a health check unhealthy', breaks: (e) => e.route53.setHealth(e.healthCheckId, false), fails: 'prod dns.health.api.example.com.', reason: /Unhealthy: / },
+    { what: 'a health check unhealthy', breaks: (e) => e.route53.setHealth(e.healthCheckId, false), fails: 'prod dns.health.api.dr-test.localhost.', reason: /Unhealthy: / },
   ];
 
   for (const { what, breaks, fails, reason } of breakages) {

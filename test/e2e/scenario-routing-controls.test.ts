@@ -56,10 +56,10 @@ describe('scenario: a region switch moving traffic with ARC routing controls, on
     drKube.requireEksToken = true;
     drKube.rolloutMs = 200;
     eks.onScaled = (nodegroup, desired) => drKube.nodes.set(nodegroup, desired);
-    zone = r53.addHostedZone('example.com');
+    zone = r53.addHostedZone('dr-test.localhost');
     primaryCheck = r53.addHealthCheck({ Type: 'RECOVERY_CONTROL', FullyQualifiedDomainName: 'cell-east', ResourcePath: '/' });
-    r53.addRecord(zone, { Name: 'api.example.com', Type: 'A', SetIdentifier: 'east', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.10'], HealthCheckId: primaryCheck });
-    r53.addRecord(zone, { Name: 'api.example.com', Type: 'A', SetIdentifier: 'west', Failover: 'SECONDARY', TTL: 60, ResourceRecords: ['198.51.100.7'] });
+    r53.addRecord(zone, { Name: 'api.dr-test.localhost', Type: 'A', SetIdentifier: 'east', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.10'], HealthCheckId: primaryCheck });
+    r53.addRecord(zone, { Name: 'api.dr-test.localhost', Type: 'A', SetIdentifier: 'west', Failover: 'SECONDARY', TTL: 60, ResourceRecords: ['198.51.100.7'] });
     cluster.onUpdated = () => r53.setHealth(primaryCheck, cluster.stateOf(EAST) === 'On');
     dr = await ScenarioProcesses.start({
       defaultTarget: 'prod',
@@ -101,7 +101,7 @@ describe('scenario: a region switch moving traffic with ARC routing controls, on
   it('switchover with the us-east-1 cluster endpoint answering 503: the controls are set through the next endpoint once the DR region is healthy, read back, Route 53 answers with the DR region, the report with its numbers', async () => {
     const down = cluster.endpoint('us-east-1');
     down.outage = 'unavailable';
-    const run = await dr.request(`failover --target dr nodes=4 healthUrl=${api.url}/health routingControls=${EAST}=Off,${WEST}=On dnsRecord=api.example.com`);
+    const run = await dr.request(`failover --target dr nodes=4 healthUrl=${api.url}/health routingControls=${EAST}=Off,${WEST}=On dnsRecord=api.dr-test.localhost`);
     const plan = await dr.messageShows(run, /awaiting approval \(0 of 2\)/);
     // The plan read both controls, through the endpoint after the one that is down, and says what changes.
     expect(plan).toContain('On → Off: traffic stops flowing to its cell');

@@ -28,7 +28,7 @@ const BOT_SECRET = 'x'.repeat(40);
 export const PROD_CLUSTER = 'prod-aurora-cluster';
 export const DR_CLUSTER = 'prod-aurora-dr';
 export const STATE_BUCKET = 'dr-terraform-state';
-export const RECORD = 'api.example.com';
+export const RECORD = 'api.dr-test.localhost';
 export const IMAGE = { repository: 'api-gateway', registry: '111111111111', digest: `sha256:${'a1'.repeat(32)}` };
 export const IMAGE_REF = `${IMAGE.registry}.dkr.ecr.us-east-1.amazonaws.com/${IMAGE.repository}:1.4.2`;
 export const SECRET = 'prod/database/credentials';
@@ -120,8 +120,8 @@ export class Estate {
     this.s3.addBucket(STATE_BUCKET, 'us-east-1');
     this.s3.setVersioning(STATE_BUCKET, 'Enabled');
 
-    const zone = this.route53.addHostedZone('example.com');
-    this.healthCheckId = this.route53.addHealthCheck({ Type: 'HTTPS', FullyQualifiedDomainName: 'primary-lb.example.com', Port: 443, ResourcePath: '/health', RequestInterval: 30, FailureThreshold: 3 });
+    const zone = this.route53.addHostedZone('dr-test.localhost');
+    this.healthCheckId = this.route53.addHealthCheck({ Type: 'HTTPS', FullyQualifiedDomainName: 'primary-lb.dr-test.localhost', Port: 443, ResourcePath: '/health', RequestInterval: 30, FailureThreshold: 3 });
     this.route53.setHealth(this.healthCheckId, true);
     this.route53.addRecord(zone, { Name: `${RECORD}.`, Type: 'A', SetIdentifier: 'primary', Failover: 'PRIMARY', HealthCheckId: this.healthCheckId, TTL: 60, ResourceRecords: ['192.0.2.10'] });
     this.route53.addRecord(zone, { Name: `${RECORD}.`, Type: 'A', SetIdentifier: 'secondary', Failover: 'SECONDARY', TTL: 60, ResourceRecords: ['198.51.100.10'] });

@@ -32,14 +32,14 @@ describe('fake Route 53: failover records, health checks, what DNS answers', () 
   beforeAll(async () => {
     r53 = await new FakeRoute53().start();
     r53.knownSecrets.set(BOT.accessKeyId, BOT.secretAccessKey);
-    zone = r53.addHostedZone('example.com');
+    zone = r53.addHostedZone('dr-test.localhost');
     r53.addHostedZone('example.org');
-    r53.addHostedZone('internal.example.com', { privateZone: true });
-    primaryCheck = r53.addHealthCheck({ Type: 'HTTPS', FullyQualifiedDomainName: 'api-east.example.com', ResourcePath: '/healthz' });
-    r53.addRecord(zone, { Name: 'api.example.com', Type: 'A', SetIdentifier: 'primary', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.10'], HealthCheckId: primaryCheck });
-    r53.addRecord(zone, { Name: 'api.example.com', Type: 'A', SetIdentifier: 'secondary', Failover: 'SECONDARY', AliasTarget: { HostedZoneId: 'Z35SXDOTRQ7X7K', DNSName: 'dr-alb-123.us-west-2.elb.amazonaws.com', EvaluateTargetHealth: true } });
+    r53.addHostedZone('internal.dr-test.localhost', { privateZone: true });
+    primaryCheck = r53.addHealthCheck({ Type: 'HTTPS', FullyQualifiedDomainName: 'api-east.dr-test.localhost', ResourcePath: '/healthz' });
+    r53.addRecord(zone, { Name: 'api.dr-test.localhost', Type: 'A', SetIdentifier: 'primary', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.10'], HealthCheckId: primaryCheck });
+    r53.addRecord(zone, { Name: 'api.dr-test.localhost', Type: 'A', SetIdentifier: 'secondary', Failover: 'SECONDARY', AliasTarget: { HostedZoneId: 'Z35SXDOTRQ7X7K', DNSName: 'dr-alb-123.us-west-2.elb.amazonaws.com', EvaluateTargetHealth: true } });
     r53.setAliasTarget('dr-alb-123.us-west-2.elb.amazonaws.com', { values: ['198.51.100.7'] });
-    r53.addRecord(zone, { Name: 'www.example.com', Type: 'CNAME', TTL: 300, ResourceRecords: ['api.example.com'] });
+    r53.addRecord(zone, { Name: 'www.dr-test.localhost', Type: 'CNAME', TTL: 300, ResourceRecords: ['api.dr-test.localhost'] });
     client = new Route53Client(clientConfig(r53.url, 'us-east-1'));
   });
 
@@ -49,10 +49,10 @@ describe('fake Route 53: failover records, health checks, what DNS answers', () 
   });
 
   it('finds a zone by name and lists its records in Route 53 order, page by page', async () => {
-    const zones = await client.send(new ListHostedZonesByNameCommand({ DNSName: 'example.com', MaxItems: 1 }));
-    expect(zones.HostedZones?.map((z) => [z.Id, z.Name])).toEqual([[`/hostedzone/${zone}`, 'example.com.']]);
+    const zones = await client.send(new ListHostedZonesByNameCommand({ DNSName: 'dr-test.localhost', MaxItems: 1 }));
+    expect(zones.HostedZones?.map((z) => [z.Id, z.Name])).toEqual([[`/hostedzone/${zone}`, 'dr-test.localhost.']]);
     expect(zones.IsTruncated).toBe(true);
-    expect(zones.NextDNSName).toBe('internal.example.com.');
+    expect(zones.NextDNSName).toBe('internal.dr-test.localhost.');
 
     const pages: ListResourceRecordSetsCommandOutput[] = [];
     let next: { StartRecordName?: string; StartRecordType?: 'A'; StartRecordIdentifier?: string } = {};
@@ -64,14 +64,14 @@ describe('fake Route 53: failover records, health checks, what DNS answers', () 
     }
     const records = pages.flatMap((p) => p.ResourceRecordSets ?? []);
     expect(records.map((r) => `${r.Name} ${r.Type} ${r.SetIdentifier ?? ''}`)).toEqual([
-      'example.com. NS ',
-      'example.com. SOA ',
-      'api.example.com. A primary',
-      'api.example.com. A secondary',
-      'www.example.com. CNAME ',
+      'dr-test.localhost. NS ',
+      'dr-test.localhost. SOA ',
+      'api.dr-test.localhost. A primary',
+      'api.dr-test.localhost. A secondary',
+      'www.dr-test.localhost. CNAME ',
     ]);
     expect(pages[1]?.NextRecordIdentifier).toBe(undefined);
-    expect(pages[0]?.NextRecordName).toBe('api.example.com.');
+    expect(pages[0]?.NextRecordName).toBe('api.dr-test.localhost.');
     expect(pages[0]?.NextRecordIdentifier).toBe('primary');
     expect(records[2]).toMatchObject({ Failover: 'PRIMARY', HealthCheckId: primaryCheck, ResourceRecords: [{ Value: '192.0.2.10' }] });
     expect(records[3]?.AliasTarget).toEqual({ HostedZoneId: 'Z35SXDOTRQ7X7K', DNSName: 'dr-alb-123.us-west-2.elb.amazonaws.com.', EvaluateTargetHealth: true });
@@ -79,8 +79,8 @@ describe('fake Route 53: failover records, health checks, what DNS answers', () 
 
   it('reports the health check and its checkers, and answers DNS with the record failover picks', async () => {
     const check = await client.send(new GetHealthCheckCommand({ HealthCheckId: primaryCheck }));
-    expect(check.HealthCheck?.HealthCheckConfig).toMatchObject({ Type: 'HTTPS', FullyQualifiedDomainName: 'api-east.example.com', Port: 443, ResourcePath: '/healthz' });
-    const dns = () => client.send(new TestDNSAnswerCommand({ HostedZoneId: zone, RecordName: 'api.example.com', RecordType: 'A' }));
+    expect(check.HealthCheck?.HealthCheckConfig).toMatchObject({ Type: 'HTTPS', FullyQualifiedDomainName: 'api-east.dr-test.localhost', Port: 443, ResourcePath: '/healthz' });
+    const dns = () => client.send(new TestDNSAnswerCommand({ HostedZoneId: zone, RecordName: 'api.dr-test.localhost', RecordType: 'A' }));
     expect((await dns()).RecordData).toEqual(['192.0.2.10']);
 
     r53.setHealth(primaryCheck, false);
@@ -95,7 +95,7 @@ describe('fake Route 53: failover records, health checks, what DNS answers', () 
     r53.setHealth(primaryCheck, false);
     r53.setAliasTarget('dr-alb-123.us-west-2.elb.amazonaws.com', { healthy: false, values: ['198.51.100.7'] });
     expect((await dns()).RecordData).toEqual(['192.0.2.10']);
-    const nx = await client.send(new TestDNSAnswerCommand({ HostedZoneId: zone, RecordName: 'nope.example.com', RecordType: 'A' }));
+    const nx = await client.send(new TestDNSAnswerCommand({ HostedZoneId: zone, RecordName: 'nope.dr-test.localhost', RecordType: 'A' }));
     expect([nx.ResponseCode, nx.RecordData]).toEqual(['NXDOMAIN', []]);
     r53.setHealth(primaryCheck, true);
   });
@@ -104,7 +104,7 @@ describe('fake Route 53: failover records, health checks, what DNS answers', () 
     const zoneErr = await errorOf(client.send(new ListResourceRecordSetsCommand({ HostedZoneId: 'ZNOSUCHZONE' })));
     expect([zoneErr?.name, zoneErr?.$metadata?.httpStatusCode, zoneErr?.message]).toEqual(['NoSuchHostedZone', 404, 'No hosted zone found with ID: ZNOSUCHZONE']);
     expect((await errorOf(client.send(new GetHealthCheckStatusCommand({ HealthCheckId: 'no-such-check' }))))?.name).toBe('NoSuchHealthCheck');
-    expect((await errorOf(client.send(new TestDNSAnswerCommand({ HostedZoneId: zone, RecordName: 'api.example.com', RecordType: 'B' as 'A' }))))?.name).toBe('InvalidInput');
+    expect((await errorOf(client.send(new TestDNSAnswerCommand({ HostedZoneId: zone, RecordName: 'api.dr-test.localhost', RecordType: 'B' as 'A' }))))?.name).toBe('InvalidInput');
     expect((await errorOf(client.send(new ListResourceRecordSetsCommand({ HostedZoneId: zone, StartRecordType: 'A' }))))?.name).toBe('InvalidInput');
     expect(refusedCodes()).toEqual(['route53:InvalidInput', 'route53:InvalidInput']);
   });
@@ -122,7 +122,7 @@ describe('fake Route 53: failover records, health checks, what DNS answers', () 
     expect((await errorOf(west.send(new GetHealthCheckCommand({ HealthCheckId: primaryCheck }))))?.name).toBe('SignatureDoesNotMatch');
     west.destroy();
     const forged = new Route53Client({ ...clientConfig(r53.url, 'us-east-1'), credentials: { ...BOT, secretAccessKey: 'wrong' } });
-    expect((await errorOf(forged.send(new ListResourceRecordSetsCommand({ HostedZoneId: zone, StartRecordName: 'api.example.com' }))))?.name).toBe('SignatureDoesNotMatch');
+    expect((await errorOf(forged.send(new ListResourceRecordSetsCommand({ HostedZoneId: zone, StartRecordName: 'api.dr-test.localhost' }))))?.name).toBe('SignatureDoesNotMatch');
     forged.destroy();
     expect(r53.callsTo('GetHealthCheck').map((c) => c.error)).toEqual([undefined, undefined, undefined, 'Throttling', 'SignatureDoesNotMatch']);
   });

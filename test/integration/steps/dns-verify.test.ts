@@ -20,12 +20,12 @@ describe('dns.verify-failover: Route 53 answers with the record the failover sho
   beforeAll(async () => {
     r53 = await new FakeRoute53().start();
     r53.knownSecrets.set(BOT.accessKeyId, BOT.secretAccessKey);
-    zone = r53.addHostedZone('example.com');
-    primaryCheck = r53.addHealthCheck({ Type: 'HTTPS', FullyQualifiedDomainName: 'api-east.example.com', ResourcePath: '/healthz' });
-    r53.addRecord(zone, { Name: 'api.example.com', Type: 'A', SetIdentifier: 'primary', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.10'], HealthCheckId: primaryCheck });
-    r53.addRecord(zone, { Name: 'api.example.com', Type: 'A', SetIdentifier: 'secondary', Failover: 'SECONDARY', TTL: 60, ResourceRecords: ['198.51.100.7', '198.51.100.8'] });
+    zone = r53.addHostedZone('dr-test.localhost');
+    primaryCheck = r53.addHealthCheck({ Type: 'HTTPS', FullyQualifiedDomainName: 'api-east.dr-test.localhost', ResourcePath: '/healthz' });
+    r53.addRecord(zone, { Name: 'api.dr-test.localhost', Type: 'A', SetIdentifier: 'primary', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.10'], HealthCheckId: primaryCheck });
+    r53.addRecord(zone, { Name: 'api.dr-test.localhost', Type: 'A', SetIdentifier: 'secondary', Failover: 'SECONDARY', TTL: 60, ResourceRecords: ['198.51.100.7', '198.51.100.8'] });
     // Only a PRIMARY: nothing to fail over to.
-    r53.addRecord(zone, { Name: 'lonely.example.com', Type: 'A', SetIdentifier: 'primary', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.20'], HealthCheckId: primaryCheck });
+    r53.addRecord(zone, { Name: 'lonely.dr-test.localhost', Type: 'A', SetIdentifier: 'primary', Failover: 'PRIMARY', TTL: 60, ResourceRecords: ['192.0.2.20'], HealthCheckId: primaryCheck });
     targets = new Targets(new Map([['prod', { region: 'us-west-2', endpoints: { route53: r53.url }, rdsEndpoints: {}, veleroNamespace: 'velero' }]]), 'prod', { credentials: () => Promise.resolve(BOT) });
   });
   afterAll(async () => {
@@ -37,14 +37,14 @@ describe('dns.verify-failover: Route 53 answers with the record the failover sho
   });
 
   const step = () => withClients(verifyFailoverStep(), targets.access('prod', 'rtest001'));
-  const params = (over: Record<string, unknown> = {}) => verifyFailoverStep().params.parse({ record: 'api.example.com', ...over });
+  const params = (over: Record<string, unknown> = {}) => verifyFailoverStep().params.parse({ record: 'api.dr-test.localhost', ...over });
 
   it('is registered, and its plan says what it waits for and what Route 53 answers now, changing nothing', async () => {
     expect(buildRegistry().get('dns.verify-failover')?.outputs).toEqual(['answer', 'healthyPrimary', 'movedAt', 'verified']);
     const lines = await step().plan(planContext(), params());
     expect(lines).toHaveLength(1);
     expect(lines[0]?.action).toBe('wait');
-    expect(lines[0]?.resource).toBe(`route53 record api.example.com. A (zone ${zone})`);
+    expect(lines[0]?.resource).toBe(`route53 record api.dr-test.localhost. A (zone ${zone})`);
     expect(lines[0]?.detail).toContain('answers with the SECONDARY record (198.51.100.7, 198.51.100.8)');
     expect(lines[0]?.detail).toContain('now it answers 192.0.2.10 (the PRIMARY)');
     expect(lines[0]?.detail).toContain('8 of 8 checkers healthy');
@@ -70,7 +70,7 @@ describe('dns.verify-failover: Route 53 answers with the record the failover sho
     const ctx = stepContext({ timeoutMs: 3_000 });
     const failure = await failureOf(step().run(ctx, params()));
     expect(failure.permanent).toBe(true);
-    expect(failure.message).toMatch(/^Route 53 still answers api\.example\.com\. A with 192\.0\.2\.10 \(the PRIMARY\) after .+, not the SECONDARY: PRIMARY's health check healthy/);
+    expect(failure.message).toMatch(/^Route 53 still answers api\.dr-test\.localhost\. A with 192\.0\.2\.10 \(the PRIMARY\) after .+, not the SECONDARY: PRIMARY's health check healthy/);
     expect(failure.message).toContain('so Route 53 keeps answering with the PRIMARY');
     expect(ctx.progressMessages.some((m) => m.includes('answering 192.0.2.10 (the PRIMARY)'))).toBe(true);
     expect(r53.callsTo('TestDNSAnswer').length).toBeGreaterThan(2);
@@ -96,8 +96,8 @@ describe('dns.verify-failover: Route 53 answers with the record the failover sho
   });
 
   it('refuses in the plan a record without a SECONDARY, and a name with no public zone', async () => {
-    const missing = await failureOf(step().plan(planContext(), params({ record: 'lonely.example.com' })));
-    expect(missing).toEqual({ permanent: true, message: expect.stringContaining(`lonely.example.com. A in hosted zone ${zone} has no SECONDARY failover record`) as string });
+    const missing = await failureOf(step().plan(planContext(), params({ record: 'lonely.dr-test.localhost' })));
+    expect(missing).toEqual({ permanent: true, message: expect.stringContaining(`lonely.dr-test.localhost. A in hosted zone ${zone} has no SECONDARY failover record`) as string });
     const noZone = await failureOf(step().plan(planContext(), params({ record: 'api.example.net' })));
     expect(noZone.message).toContain('Route 53 has no public hosted zone for api.example.net.');
     expect(() => verifyFailoverStep().params.parse({ record: 'not a name' })).toThrow(/must be a DNS name such as api\.example\.com/);
