@@ -10,7 +10,7 @@
 import { readinessChecklistStep } from '../src/steps/readiness/checklist.ts';
 import type { TargetReport } from '../src/steps/readiness/report.ts';
 import type { LoopbackFake } from '../test/support/loopback.ts';
-import { DR_CLUSTER, Estate, PROD_CLUSTER, STATE_BUCKET } from '../test/support/estate.ts';
+import { DR_CLUSTER, Estate, PROD_CLUSTER, RECORD, STATE_BUCKET } from '../test/support/estate.ts';
 import { stepContext } from '../test/support/step-context.ts';
 import { percentile } from './util.ts';
 
@@ -23,7 +23,7 @@ export async function benchReadiness({ runs, latencyMs }: { runs: number; latenc
     const targets = estate.targets();
     const step = readinessChecklistStep();
     const cases = [
-      { target: 'prod', params: { role: 'primary', aurora: { clusters: [PROD_CLUSTER] }, terraformState: { bucket: STATE_BUCKET }, planRunbooks: false } },
+      { target: 'prod', params: { role: 'primary', aurora: { clusters: [PROD_CLUSTER] }, terraformState: { bucket: STATE_BUCKET }, dns: { record: RECORD }, planRunbooks: false } },
       { target: 'dr', params: { role: 'dr', aurora: { clusters: [DR_CLUSTER] }, velero: { expectBackups: 'hourly-backup-20261207050000,daily-full-backup-20261207020000' } } },
     ];
     console.log(`\nReadiness checklist, one target at a time, fakes answering after ${latencyMs} ms each (${runs} runs; the first one assumes roles and makes clients)`);
